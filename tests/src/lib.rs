@@ -1,0 +1,49 @@
+//! Harness for credd's end-to-end tests: the real binaries run in a private temp world ([`world`]),
+//! against moto as the STS emulator ([`moto`]), optionally behind a fault-injecting proxy ([`proxy`]).
+//! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
+
+pub mod bins;
+pub mod moto;
+pub mod proxy;
+pub mod world;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How often [`wait_until`] re-checks its condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Polls `f` every [`POLL_INTERVAL`] until it returns true; panics naming `what` once `deadline`
+/// has passed. Use this instead of sleeping: a condition is waited for, never a fixed time.
+pub fn wait_until(deadline: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return;
+        }
+        if start.elapsed() >= deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it). Another process can
+/// still take it before it is used: a server started on it should retry with a new one on failure.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("local address of a freshly bound listener")
+        .port()
+}
+
+/// The workspace root (the directory holding the top-level Cargo.toml).
+pub fn workspace_dir() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_path_buf()
+}

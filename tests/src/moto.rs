@@ -1,0 +1,523 @@
+//! moto, the local STS/IAM emulator: installs it once into `target/moto-venv`, runs one server per
+//! test on a free loopback port, seeds users and roles through `tests/py/moto_seed.py`, and checks
+//! credentials with the Rust STS SDK (GetCallerIdentity is a real check once auth is on).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{POLL_INTERVAL, free_port, workspace_dir};
+
+/// What the venv holds. Pinned so every machine runs the moto the tests were written against;
+/// changing this line makes the next test run reinstall the venv.
+pub const MOTO_REQUIREMENTS: &[&str] = &["moto[server]==5.2.5", "boto3==1.44.8"];
+
+/// moto's default account: seeded users live here.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+
+/// The region the harness's own STS calls sign for.
+pub const REGION: &str = "us-east-1";
+
+/// How long a moto server may take to answer its first request.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Attempts at starting a server: the port from [`free_port`] can be taken before moto binds it.
+const START_ATTEMPTS: usize = 3;
+
+/// A running moto server; dropping it kills the process and waits for it.
+pub struct Moto {
+    child: Child,
+    port: u16,
+    log_path: PathBuf,
+    // Holds the log file; removed after the process is gone (fields drop after `Drop::drop`).
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    /// Installs moto if needed, then starts a fresh server (empty state, auth off) on a free port.
+    pub fn start() -> Moto {
+        ensure_venv();
+        let dir = tempfile::Builder::new()
+            .prefix("credd-moto-")
+            .tempdir()
+            .expect("create a temp dir for moto's log");
+        let log_path = dir.path().join("moto.log");
+        let mut last_failure = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            match start_server(port, &log_path) {
+                Ok(child) => {
+                    return Moto {
+                        child,
+                        port,
+                        log_path,
+                        _dir: dir,
+                    };
+                }
+                Err(failure) => last_failure = failure,
+            }
+        }
+        panic!("moto_server did not start after {START_ATTEMPTS} attempts: {last_failure}");
+    }
+
+    /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL_STS`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The venv's python, which has boto3: handy for tests that drive a Python SDK.
+    pub fn python() -> PathBuf {
+        venv_dir().join("bin").join("python")
+    }
+
+    /// What moto printed so far (request lines, tracebacks of its 500s).
+    pub fn log(&self) -> String {
+        fs::read(&self.log_path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log_path.display()))
+    }
+
+    /// Creates the users and roles of `spec` and, with `spec.auth`, turns request authentication
+    /// on. Call it once per server, before anything else uses it: with auth on, the script's own
+    /// dummy credentials no longer work.
+    pub fn seed(&self, spec: &SeedSpec) -> Seeded {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("py")
+            .join("moto_seed.py");
+        let input = serde_json::to_string(spec).expect("serialize the seed spec");
+        let mut child = python_command()
+            .arg(&script)
+            .arg("--endpoint")
+            .arg(self.endpoint())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+        child
+            .stdin
+            .take()
+            .expect("seed script stdin is piped")
+            .write_all(input.as_bytes())
+            .expect("write the seed spec to the seed script");
+        let output = child.wait_with_output().expect("wait for the seed script");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            panic!(
+                "moto seeding failed ({}) for {input}\n--- stderr ---\n{stderr}\n--- moto log ---\n{}",
+                output.status,
+                self.log()
+            );
+        }
+        serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("seed script printed something else than JSON ({e}):\n{stdout}\n{stderr}")
+        })
+    }
+
+    /// GetCallerIdentity with these credentials against this moto, in us-east-1, with the SDK's
+    /// default retries. Ok(the caller's ARN), or Err("Code: message").
+    pub fn caller_arn(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        session_token: Option<&str>,
+    ) -> Result<String, String> {
+        let keys = AwsKeys {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret.to_owned(),
+            session_token: session_token.map(str::to_owned),
+        };
+        block_on(async {
+            let client = sts_client(&self.endpoint(), REGION, &keys, Retries::SdkDefault);
+            caller_arn_with(&client).await
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // Already gone is fine: the point is that no server outlives its test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What to create in moto. `auth: true` turns request authentication on afterwards.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedSpec {
+    pub users: Vec<SeedUser>,
+    pub roles: Vec<SeedRole>,
+    pub auth: bool,
+}
+
+impl SeedSpec {
+    pub fn new() -> SeedSpec {
+        SeedSpec::default()
+    }
+
+    /// An IAM user in [`DEFAULT_ACCOUNT`] with an access key and no MFA device.
+    pub fn user(mut self, name: &str) -> SeedSpec {
+        self.users.push(SeedUser {
+            name: name.to_owned(),
+            mfa: false,
+        });
+        self
+    }
+
+    /// An IAM user with an access key and an enabled virtual MFA device
+    /// `arn:aws:iam::123456789012:mfa/<name>`.
+    pub fn user_with_mfa(mut self, name: &str) -> SeedSpec {
+        self.users.push(SeedUser {
+            name: name.to_owned(),
+            mfa: true,
+        });
+        self
+    }
+
+    /// A role anyone may assume, created in the account its ARN names (paths allowed).
+    pub fn role(mut self, arn: &str) -> SeedSpec {
+        self.roles.push(SeedRole {
+            arn: arn.to_owned(),
+        });
+        self
+    }
+
+    /// Turn request authentication on once everything is created.
+    pub fn with_auth(mut self) -> SeedSpec {
+        self.auth = true;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedUser {
+    pub name: String,
+    pub mfa: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedRole {
+    pub arn: String,
+}
+
+/// What seeding created: each user's long-lived key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Seeded {
+    pub users: BTreeMap<String, SeededUser>,
+}
+
+impl Seeded {
+    /// The seeded user `name`; panics listing the seeded ones if there is none.
+    pub fn user(&self, name: &str) -> &SeededUser {
+        self.users.get(name).unwrap_or_else(|| {
+            panic!(
+                "no seeded user {name:?} (seeded: {:?})",
+                self.users.keys().collect::<Vec<_>>()
+            )
+        })
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SeededUser {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub arn: String,
+    pub mfa_serial: Option<String>,
+}
+
+impl SeededUser {
+    pub fn keys(&self) -> AwsKeys {
+        AwsKeys {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: None,
+        }
+    }
+}
+
+impl fmt::Debug for SeededUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeededUser")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("arn", &self.arn)
+            .field("mfa_serial", &self.mfa_serial)
+            .finish()
+    }
+}
+
+/// A set of AWS credentials, long-lived (no token) or temporary.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for AwsKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsKeys")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// GetCallerIdentity at any STS endpoint (moto, or a proxy in front of it), signed for `region`.
+/// One attempt, no retries: a test sees exactly what one request did. Err is "Code: message".
+pub fn sts_caller_arn(endpoint: &str, region: &str, keys: &AwsKeys) -> Result<String, String> {
+    block_on(async {
+        let client = sts_client(endpoint, region, keys, Retries::None);
+        caller_arn_with(&client).await
+    })
+}
+
+/// AssumeRole at any STS endpoint, signed for `region`, one attempt. Ok(the role's credentials).
+pub fn sts_assume_role(
+    endpoint: &str,
+    region: &str,
+    keys: &AwsKeys,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<AwsKeys, String> {
+    block_on(async {
+        let client = sts_client(endpoint, region, keys, Retries::None);
+        let out = client
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .send()
+            .await
+            .map_err(describe_sdk_error)?;
+        let creds = out
+            .credentials()
+            .ok_or_else(|| format!("AssumeRole {role_arn} returned no credentials"))?;
+        Ok(AwsKeys {
+            access_key_id: creds.access_key_id().to_owned(),
+            secret_access_key: creds.secret_access_key().to_owned(),
+            session_token: Some(creds.session_token().to_owned()),
+        })
+    })
+}
+
+enum Retries {
+    SdkDefault,
+    None,
+}
+
+fn sts_client(
+    endpoint: &str,
+    region: &str,
+    keys: &AwsKeys,
+    retries: Retries,
+) -> aws_sdk_sts::Client {
+    let credentials = aws_credential_types::Credentials::new(
+        keys.access_key_id.clone(),
+        keys.secret_access_key.clone(),
+        keys.session_token.clone(),
+        None,
+        "credd-tests",
+    );
+    let retry = match retries {
+        Retries::SdkDefault => aws_sdk_sts::config::retry::RetryConfig::standard(),
+        Retries::None => aws_sdk_sts::config::retry::RetryConfig::disabled(),
+    };
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(retry)
+        // A hung proxy or server must fail the test, not hang it.
+        .timeout_config(
+            aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+async fn caller_arn_with(client: &aws_sdk_sts::Client) -> Result<String, String> {
+    let out = client
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(describe_sdk_error)?;
+    out.arn()
+        .map(str::to_owned)
+        .ok_or_else(|| "GetCallerIdentity returned no Arn".to_owned())
+}
+
+fn describe_sdk_error<E, R>(err: aws_sdk_sts::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => aws_sdk_sts::error::DisplayErrorContext(&err).to_string(),
+    }
+}
+
+fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime for an STS call")
+        .block_on(fut)
+}
+
+fn venv_dir() -> PathBuf {
+    workspace_dir().join("target").join("moto-venv")
+}
+
+/// Written into the venv after a complete install, naming what was installed.
+fn ready_marker(venv: &Path) -> PathBuf {
+    venv.join("credd-tests-ready")
+}
+
+fn venv_is_ready(venv: &Path) -> bool {
+    let wanted = MOTO_REQUIREMENTS.join("\n");
+    venv.join("bin").join("moto_server").is_file()
+        && fs::read_to_string(ready_marker(venv)).is_ok_and(|have| have == wanted)
+}
+
+/// Creates the venv unless a complete one is there. Test threads and test processes run this at
+/// the same time: a lock file serializes the install and the state is re-checked under the lock.
+fn ensure_venv() {
+    let venv = venv_dir();
+    if venv_is_ready(&venv) {
+        return;
+    }
+    let target = venv.parent().expect("the venv dir has a parent");
+    fs::create_dir_all(target).unwrap_or_else(|e| panic!("create {}: {e}", target.display()));
+    let lock_path = target.join("moto-venv.lock");
+    let lock = File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("create the lock file {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    if venv_is_ready(&venv) {
+        return;
+    }
+    let started = Instant::now();
+    eprintln!(
+        "credd-tests: installing moto into {} (once)",
+        venv.display()
+    );
+    // --clear: a half-made venv from an interrupted install is started over.
+    run_install_step(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        "python3 -m venv",
+    );
+    run_install_step(
+        Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet"])
+            .args(MOTO_REQUIREMENTS),
+        "pip install",
+    );
+    fs::write(ready_marker(&venv), MOTO_REQUIREMENTS.join("\n"))
+        .unwrap_or_else(|e| panic!("write {}: {e}", ready_marker(&venv).display()));
+    eprintln!("credd-tests: moto installed in {:.0?}", started.elapsed());
+    // The lock is released when `lock` is dropped.
+}
+
+fn run_install_step(command: &mut Command, what: &str) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what} could not run (is python3 installed?): {e}"));
+    if !output.status.success() {
+        panic!(
+            "{what} failed ({}) while installing moto for the tests\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The venv's python with a minimal environment: no developer AWS settings reach boto3.
+fn python_command() -> Command {
+    let mut command = Command::new(Moto::python());
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.env("LANG", "C.UTF-8");
+    command
+}
+
+/// Spawns moto on `port` and waits until it answers; Err (with the log) if it exits or is slow.
+fn start_server(port: u16, log_path: &Path) -> Result<Child, String> {
+    let log = File::create(log_path)
+        .unwrap_or_else(|e| panic!("create moto's log {}: {e}", log_path.display()));
+    let log_err = log.try_clone().expect("clone moto's log file handle");
+    let mut child = Command::new(venv_dir().join("bin").join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn moto_server: {e}"));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "moto_server on port {port} exited ({status}):\n{}",
+                fs::read_to_string(log_path).unwrap_or_default()
+            ));
+        }
+        if http_status(addr, "/moto-api/") == Some(200) {
+            return Ok(child);
+        }
+        if start.elapsed() > START_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "moto_server on port {port} did not answer within {START_DEADLINE:?}:\n{}",
+                fs::read_to_string(log_path).unwrap_or_default()
+            ));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The status code of a plain `GET path`, or None if nothing answered.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let timeout = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    // "HTTP/1.x NNN"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}

@@ -1,0 +1,419 @@
+//! A fault-injecting HTTP/1.1 reverse proxy in front of moto: it forwards STS requests verbatim
+//! (the original `Host` too, which SigV4 signs), counts them per `Action` and signing region, and
+//! can be switched at runtime to delay, fail, refuse, or fail one region only.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::oneshot;
+
+/// How the proxy treats the next requests. Switch with [`StsProxy::set_mode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Forward every request.
+    Pass,
+    /// Wait this long, then forward.
+    Delay(Duration),
+    /// Answer 503 with an AWS-style `ServiceUnavailable` error, as during an STS outage.
+    Down,
+    /// Close the connection without answering (new connections are dropped at once).
+    Refuse,
+    /// Answer 503 to requests signed for this region (SigV4 credential scope), forward the rest.
+    FailRegion(String),
+}
+
+/// The region key for requests that carry no SigV4 scope (unsigned calls such as
+/// AssumeRoleWithWebIdentity).
+pub const UNSIGNED: &str = "unsigned";
+
+/// The action key for requests with no `Action` parameter.
+pub const NO_ACTION: &str = "(none)";
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    forwarded: usize,
+    failed: usize,
+}
+
+struct Shared {
+    mode: Mutex<ProxyMode>,
+    /// (action, region) -> tally.
+    counts: Mutex<HashMap<(String, String), Tally>>,
+}
+
+impl Shared {
+    fn mode(&self) -> ProxyMode {
+        lock(&self.mode).clone()
+    }
+
+    fn record(&self, action: &str, region: &str, forwarded: bool) {
+        let mut counts = lock(&self.counts);
+        let tally = counts
+            .entry((action.to_owned(), region.to_owned()))
+            .or_default();
+        if forwarded {
+            tally.forwarded += 1;
+        } else {
+            tally.failed += 1;
+        }
+    }
+
+    fn sum(&self, keep: impl Fn(&str, &str) -> bool, pick: impl Fn(&Tally) -> usize) -> usize {
+        lock(&self.counts)
+            .iter()
+            .filter(|((action, region), _)| keep(action, region))
+            .map(|(_, tally)| pick(tally))
+            .sum()
+    }
+}
+
+/// A running proxy; dropping it stops the server and its runtime thread.
+pub struct StsProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StsProxy {
+    /// Starts a proxy on a free 127.0.0.1 port forwarding to `upstream` (`http://HOST:PORT`),
+    /// in [`ProxyMode::Pass`].
+    pub fn start(upstream: &str) -> StsProxy {
+        let upstream: Uri = upstream
+            .parse()
+            .unwrap_or_else(|e| panic!("upstream {upstream:?} is not a URL: {e}"));
+        let authority = upstream
+            .authority()
+            .unwrap_or_else(|| panic!("upstream {upstream} has no host:port"))
+            .clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind the proxy's listener on 127.0.0.1");
+        let addr = listener.local_addr().expect("the proxy listener's address");
+        listener
+            .set_nonblocking(true)
+            .expect("make the proxy listener non-blocking");
+        let shared = Arc::new(Shared {
+            mode: Mutex::new(ProxyMode::Pass),
+            counts: Mutex::new(HashMap::new()),
+        });
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sts-proxy")
+            .enable_all()
+            .build()
+            .expect("build the proxy's tokio runtime");
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("sts-proxy-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(serve(listener, authority.to_string(), state, shutdown_rx));
+                // Dropping the runtime cancels connections still in flight.
+            })
+            .expect("spawn the proxy thread");
+        StsProxy {
+            addr,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Applies to every request that arrives from now on (also on kept-alive connections).
+    pub fn set_mode(&self, mode: ProxyMode) {
+        *lock(&self.shared.mode) = mode;
+    }
+
+    pub fn mode(&self) -> ProxyMode {
+        self.shared.mode()
+    }
+
+    /// Requests with this `Action` that reached the proxy, whatever the mode answered.
+    pub fn calls(&self, action: &str) -> usize {
+        self.shared
+            .sum(|a, _| a == action, |t| t.forwarded + t.failed)
+    }
+
+    /// Requests with this `Action` signed for `region` ([`UNSIGNED`] for unsigned ones).
+    pub fn calls_in_region(&self, action: &str, region: &str) -> usize {
+        self.shared.sum(
+            |a, r| a == action && r == region,
+            |t| t.forwarded + t.failed,
+        )
+    }
+
+    /// Requests with this `Action` that were passed on to moto.
+    pub fn forwarded(&self, action: &str) -> usize {
+        self.shared.sum(|a, _| a == action, |t| t.forwarded)
+    }
+
+    /// Requests with this `Action` the proxy failed on purpose (503 or refused).
+    pub fn failed(&self, action: &str) -> usize {
+        self.shared.sum(|a, _| a == action, |t| t.failed)
+    }
+
+    /// Every request seen, any action.
+    pub fn total_calls(&self) -> usize {
+        self.shared.sum(|_, _| true, |t| t.forwarded + t.failed)
+    }
+
+    pub fn reset_counts(&self) {
+        lock(&self.shared.counts).clear();
+    }
+}
+
+impl Drop for StsProxy {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            // Err: the server already stopped, nothing to tell.
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panic in the proxy thread would already have been printed; don't double-panic.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A poisoned lock only means another test thread panicked; the counts are still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+async fn serve(
+    listener: std::net::TcpListener,
+    upstream: String,
+    shared: Arc<Shared>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let listener =
+        tokio::net::TcpListener::from_std(listener).expect("register the proxy listener");
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        // The incoming Host header is forwarded as is: SigV4 signed it.
+        .set_host(false)
+        .build(connector);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // e.g. too many open files: keep serving the connections we have.
+                Err(_) => continue,
+            },
+        };
+        if shared.mode() == ProxyMode::Refuse {
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let client = client.clone();
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                handle(req, shared.clone(), client.clone(), upstream.clone())
+            });
+            // Errors here are connections the client or a Refuse closed: nothing to report.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Refusing is done by failing the service: hyper then closes the connection without a response.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection refused by the test proxy")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: String,
+) -> Result<Response<ProxyBody>, Refused> {
+    let (mut parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Refused),
+    };
+    let action = sts_action(parts.uri.query(), &body);
+    let region = signing_region(&parts.headers, parts.uri.query());
+
+    let mode = shared.mode();
+    let fail = match &mode {
+        ProxyMode::Pass | ProxyMode::Delay(_) => None,
+        ProxyMode::Down => Some("STS is down (test proxy)"),
+        ProxyMode::Refuse => {
+            shared.record(&action, &region, false);
+            return Err(Refused);
+        }
+        ProxyMode::FailRegion(failing) if *failing == region => {
+            Some("STS is down in this region (test proxy)")
+        }
+        ProxyMode::FailRegion(_) => None,
+    };
+    if let Some(message) = fail {
+        shared.record(&action, &region, false);
+        return Ok(service_unavailable(message));
+    }
+    shared.record(&action, &region, true);
+    if let ProxyMode::Delay(delay) = mode {
+        tokio::time::sleep(delay).await;
+    }
+
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    parts.uri = format!("http://{upstream}{path}")
+        .parse()
+        .expect("upstream authority + request path is a valid URI");
+    match client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await
+    {
+        Ok(response) => Ok(response.map(|b| b.boxed())),
+        Err(e) => Ok(xml_error(
+            StatusCode::BAD_GATEWAY,
+            "BadGateway",
+            &format!("test proxy could not reach moto at {upstream}: {e}"),
+        )),
+    }
+}
+
+fn service_unavailable(message: &str) -> Response<ProxyBody> {
+    xml_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        message,
+    )
+}
+
+fn xml_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code>\
+         <Message>{message}</Message></Error><RequestId>credd-tests-proxy</RequestId></ErrorResponse>"
+    );
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/xml")
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never: Infallible| match never {})
+                .boxed(),
+        )
+        .expect("a static error response is valid")
+}
+
+/// The STS `Action` from the form body (SDKs POST it), else from the query string.
+fn sts_action(query: Option<&str>, body: &[u8]) -> String {
+    let from = |text: &str| {
+        text.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == "Action")
+            .map(|(_, value)| value.to_owned())
+    };
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(from)
+        .or_else(|| query.and_then(from))
+        .unwrap_or_else(|| NO_ACTION.to_owned())
+}
+
+/// The region of the SigV4 credential scope `Credential=AKID/DATE/REGION/SERVICE/aws4_request`,
+/// from the `Authorization` header or a presigned query; [`UNSIGNED`] when there is none.
+fn signing_region(headers: &hyper::HeaderMap, query: Option<&str>) -> String {
+    let from_header = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|auth| auth.split_once("Credential="))
+        .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or(rest).to_owned());
+    let from_query = || {
+        query?
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == "X-Amz-Credential")
+            .map(|(_, value)| value.replace("%2F", "/").replace("%2f", "/"))
+    };
+    from_header
+        .or_else(from_query)
+        .and_then(|scope| scope.split('/').nth(2).map(str::to_owned))
+        .filter(|region| !region.is_empty())
+        .unwrap_or_else(|| UNSIGNED.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_comes_from_the_form_body_then_the_query() {
+        assert_eq!(
+            sts_action(None, b"Action=AssumeRole&Version=2011-06-15"),
+            "AssumeRole"
+        );
+        assert_eq!(
+            sts_action(Some("Action=GetCallerIdentity&Version=2011-06-15"), b""),
+            "GetCallerIdentity"
+        );
+        assert_eq!(sts_action(None, b""), NO_ACTION);
+    }
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(signing_region(&headers, None), UNSIGNED);
+        headers.insert(
+            AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/eu-west-1/sts/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=abc"
+                .parse()
+                .expect("valid header"),
+        );
+        assert_eq!(signing_region(&headers, None), "eu-west-1");
+        let presigned = "Action=GetCallerIdentity&X-Amz-Credential=AKID%2F20261125%2Fus-west-2%2Fsts%2Faws4_request";
+        assert_eq!(
+            signing_region(&hyper::HeaderMap::new(), Some(presigned)),
+            "us-west-2"
+        );
+    }
+}
