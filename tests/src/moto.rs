@@ -77,8 +77,8 @@ impl Moto {
     }
 
     /// The venv's python, which has boto3: handy for tests that drive a Python SDK.
-    pub fn python() -> PathBuf {
-        venv_dir().join("bin").join("python")
+    pub fn python(&self) -> PathBuf {
+        venv_python()
     }
 
     /// What moto printed so far (request lines, tracebacks of its 500s).
@@ -384,6 +384,11 @@ fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
         .block_on(fut)
 }
 
+/// The harness venv's python (boto3 installed), once any [`Moto::start`] has run.
+pub fn venv_python() -> PathBuf {
+    venv_dir().join("bin").join("python")
+}
+
 fn venv_dir() -> PathBuf {
     workspace_dir().join("target").join("moto-venv")
 }
@@ -457,7 +462,7 @@ fn run_install_step(command: &mut Command, what: &str) {
 
 /// The venv's python with a minimal environment: no developer AWS settings reach boto3.
 fn python_command() -> Command {
-    let mut command = Command::new(Moto::python());
+    let mut command = Command::new(venv_python());
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);

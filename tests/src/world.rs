@@ -176,6 +176,11 @@ impl World {
             .unwrap_or_else(|e| panic!("chmod 600 {}: {e}", path.display()));
     }
 
+    /// Writes the AWS config file (`~/.aws/config` of the world), e.g. profiles for `credd import`.
+    pub fn write_aws_config(&self, ini: &str) {
+        write_file(&self.aws_config_file(), ini);
+    }
+
     /// Runs `credd ARGS` (never autostarting a daemon), no stdin, 30 s at most.
     pub fn credd(&self, args: &[&str]) -> CmdOutput {
         self.run_client(args, None, false)

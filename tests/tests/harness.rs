@@ -217,6 +217,31 @@ fn proxy_delay_holds_each_request_then_forwards_it() {
 }
 
 #[test]
+fn boto3_in_a_world_reaches_moto_through_the_proxy_via_the_endpoint_variable() {
+    let (moto, alice) = seeded_moto();
+    let proxy = StsProxy::start(&moto.endpoint());
+    let mut world = World::new();
+    world.set_env("AWS_ENDPOINT_URL_STS", &proxy.endpoint());
+    // botocore reads AWS_DEFAULT_REGION only (AWS_REGION is for the CLI v2 and other SDKs).
+    world.set_env("AWS_DEFAULT_REGION", "us-west-2");
+    world.set_env("AWS_ACCESS_KEY_ID", &alice.access_key_id);
+    world.set_env("AWS_SECRET_ACCESS_KEY", &alice.secret_access_key);
+    let out = world.run(
+        moto.python(),
+        &[
+            "-c",
+            "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.assert_success().stdout.trim(),
+        "arn:aws:iam::123456789012:user/alice"
+    );
+    assert_eq!(proxy.calls_in_region("GetCallerIdentity", "us-west-2"), 1);
+}
+
+#[test]
 fn world_environment_is_exactly_the_scrubbed_one() {
     let mut world = World::new();
     world.set_env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1");
