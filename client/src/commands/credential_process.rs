@@ -1,0 +1,49 @@
+//! `credd credential-process <profile>`: the `credential_process` JSON (`"Version": 1`) on stdout.
+//! Runs for every `aws` command, so it does one request and nothing else; errors go to stderr.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use credd_proto::paths::Paths;
+use credd_proto::{Request, Response};
+use serde::Serialize;
+
+use super::{ask, unexpected};
+use crate::connection::ClientError;
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Output<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+pub fn run(paths: &Paths, profile: String) -> Result<ExitCode, ClientError> {
+    let creds = match ask(paths, &Request::Credentials { profile: Some(profile) })? {
+        Response::Credentials(c) => c,
+        other => return Err(unexpected(other)),
+    };
+    let out = Output {
+        version: 1,
+        access_key_id: &creds.access_key_id,
+        secret_access_key: creds.secret_access_key.expose(),
+        session_token: creds.session_token.expose(),
+        expiration: humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_secs(creds.expiration),
+        )
+        .to_string(),
+        account_id: creds.account_id.as_deref(),
+    };
+    // Straight to stdout: no intermediate copy of the secrets.
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &out)
+        .map_err(|e| ClientError::Other(format!("writing the credentials: {e}")))?;
+    let _ = writeln!(stdout);
+    Ok(ExitCode::SUCCESS)
+}

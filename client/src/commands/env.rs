@@ -1,0 +1,126 @@
+//! `credd env`: shell exports that point every AWS SDK at credd's container-credentials route,
+//! and unset the variables that would otherwise win over it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use credd_proto::paths::Paths;
+use credd_proto::{EndpointInfo, Request, Response};
+
+use super::{ask, unexpected};
+use crate::connection::ClientError;
+use crate::output;
+
+/// Variables that take precedence over the container route in SDK credential chains, or would
+/// redirect it; `credd env` and `credd exec` remove them.
+pub const CONFLICTING: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Sh,
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+impl Shell {
+    fn from_env() -> Shell {
+        let shell = std::env::var("SHELL").unwrap_or_default();
+        match shell.rsplit('/').next().unwrap_or_default() {
+            "fish" => Shell::Fish,
+            "pwsh" | "powershell" => Shell::Powershell,
+            "zsh" => Shell::Zsh,
+            "bash" => Shell::Bash,
+            _ => Shell::Sh,
+        }
+    }
+}
+
+pub fn endpoint(paths: &Paths, profile: Option<String>) -> Result<EndpointInfo, ClientError> {
+    match ask(paths, &Request::Endpoint { profile })? {
+        Response::Endpoint(info) => Ok(info),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The variables to set for `info`.
+pub fn variables(info: &EndpointInfo) -> BTreeMap<&'static str, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI", info.url.clone());
+    vars.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", info.token_file.clone());
+    if let Some(region) = &info.region {
+        vars.insert("AWS_REGION", region.clone());
+        vars.insert("AWS_DEFAULT_REGION", region.clone());
+    }
+    vars
+}
+
+pub fn run(
+    paths: &Paths,
+    json: bool,
+    profile: Option<String>,
+    shell: Option<Shell>,
+) -> Result<ExitCode, ClientError> {
+    let info = endpoint(paths, profile)?;
+    let vars = variables(&info);
+    if json {
+        output::json(&serde_json::json!({ "set": vars, "unset": CONFLICTING }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(shell.unwrap_or_else(Shell::from_env), &vars));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(shell: Shell, vars: &BTreeMap<&'static str, String>) -> String {
+    let mut out = String::new();
+    for name in CONFLICTING {
+        out.push_str(&match shell {
+            Shell::Sh | Shell::Bash | Shell::Zsh => format!("unset {name};\n"),
+            Shell::Fish => format!("set -e {name};\n"),
+            Shell::Powershell => {
+                format!("Remove-Item Env:{name} -ErrorAction SilentlyContinue;\n")
+            }
+        });
+    }
+    for (name, value) in vars {
+        out.push_str(&match shell {
+            Shell::Sh | Shell::Bash | Shell::Zsh => {
+                format!("export {name}='{}';\n", value.replace('\'', r"'\''"))
+            }
+            Shell::Fish => format!(
+                "set -gx {name} '{}';\n",
+                value.replace('\\', r"\\").replace('\'', r"\'")
+            ),
+            Shell::Powershell => format!("$Env:{name} = '{}';\n", value.replace('\'', "''")),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_per_shell() {
+        let mut vars = BTreeMap::new();
+        vars.insert("AWS_REGION", "it's".to_owned());
+        assert!(render(Shell::Bash, &vars).contains("export AWS_REGION='it'\\''s';"));
+        assert!(render(Shell::Fish, &vars).contains("set -gx AWS_REGION 'it\\'s';"));
+        assert!(render(Shell::Powershell, &vars).contains("$Env:AWS_REGION = 'it''s';"));
+        assert!(render(Shell::Zsh, &vars).contains("unset AWS_PROFILE;"));
+    }
+}

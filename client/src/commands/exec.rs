@@ -1,0 +1,29 @@
+//! `credd exec <profile> -- CMD`: runs CMD pinned to one profile. The process is replaced by CMD,
+//! so its exit code and signals are CMD's own.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
+
+use credd_proto::paths::Paths;
+
+use super::env::{CONFLICTING, endpoint, variables};
+use crate::connection::ClientError;
+
+pub fn run(paths: &Paths, profile: String, command: Vec<OsString>) -> Result<ExitCode, ClientError> {
+    let info = endpoint(paths, Some(profile))?;
+    let Some((program, args)) = command.split_first() else {
+        return Err(ClientError::Other("no command given after --".into()));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for name in CONFLICTING {
+        cmd.env_remove(name);
+    }
+    cmd.envs(variables(&info));
+    let err = cmd.exec();
+    Err(ClientError::Other(format!(
+        "cannot run {}: {err}",
+        program.to_string_lossy()
+    )))
+}

@@ -1,0 +1,51 @@
+//! One module per verb: build the request, send it, print the response.
+
+mod completions;
+mod credential_process;
+pub mod env;
+mod exec;
+mod login;
+mod simple;
+pub mod service;
+mod status;
+
+use std::process::ExitCode;
+
+use credd_proto::paths::Paths;
+use credd_proto::{Request, Response};
+
+use crate::connection::{ClientError, Connection};
+use crate::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let paths = Paths::resolve(cli.config.clone());
+    let json = cli.json;
+    match cli.command {
+        Command::Status => status::run(&paths, json),
+        Command::Profiles => simple::profiles(&paths, json),
+        Command::Switch { profile } => simple::switch(&paths, json, profile),
+        Command::Reload => simple::reload(&paths, json),
+        Command::Logout => simple::logout(&paths, json),
+        Command::Login { mfa_code } => login::run(&paths, json, mfa_code),
+        Command::Env { profile, shell } => env::run(&paths, json, profile, shell),
+        Command::Exec { profile, command } => exec::run(&paths, profile, command),
+        Command::CredentialProcess { profile } => credential_process::run(&paths, profile),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Service { action } => service::run(&paths, json, action),
+    }
+}
+
+/// Sends one request; an error reply becomes an error.
+pub fn ask(paths: &Paths, request: &Request) -> Result<Response, ClientError> {
+    let mut conn = Connection::open(paths)?;
+    match conn.request(request)? {
+        Response::Error(e) => Err(ClientError::Daemon(e)),
+        other => Ok(other),
+    }
+}
+
+pub fn unexpected(response: Response) -> ClientError {
+    ClientError::Other(format!(
+        "unexpected answer from the daemon ({response:?}) — is the client/daemon up to date?"
+    ))
+}

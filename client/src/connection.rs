@@ -1,0 +1,156 @@
+//! Reaching the daemon: connect to the control socket, starting the daemon first when none runs
+//! (unless `CREDD_NO_AUTOSTART` is set or a service manager owns it).
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use credd_proto::paths::Paths;
+use credd_proto::{ErrorReply, ProtoError, Request, Response};
+
+use crate::SOFTWARE;
+use crate::commands::service;
+
+/// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for a service manager to bring the daemon up.
+const SERVICE_START_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub enum ClientError {
+    NotRunning { socket: PathBuf, detail: String },
+    StartFailed(String),
+    Protocol(ProtoError),
+    Daemon(ErrorReply),
+    Other(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NotRunning { socket, detail } => write!(
+                f,
+                "cannot reach credd-daemon at {} ({detail}).\nStart it with `credd-daemon` \
+                 (or `systemctl --user start credd` when installed as a service).",
+                socket.display()
+            ),
+            ClientError::StartFailed(msg) => write!(f, "could not start credd-daemon: {msg}"),
+            ClientError::Protocol(e) => write!(f, "{e}"),
+            ClientError::Daemon(e) => write!(f, "{}", e.message),
+            ClientError::Other(msg) => write!(f, "{msg}"),
+        }
+    }
+}
+
+impl From<ProtoError> for ClientError {
+    fn from(e: ProtoError) -> Self {
+        ClientError::Protocol(e)
+    }
+}
+
+pub struct Connection {
+    stream: UnixStream,
+}
+
+impl Connection {
+    pub fn open(paths: &Paths) -> Result<Connection, ClientError> {
+        let socket = paths.socket();
+        match UnixStream::connect(&socket) {
+            Ok(stream) => return Ok(Connection::new(stream)),
+            Err(e) if !is_absent(&e) => {
+                return Err(ClientError::NotRunning {
+                    socket,
+                    detail: e.to_string(),
+                });
+            }
+            Err(_) => {}
+        }
+        if std::env::var_os("CREDD_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
+            return Err(ClientError::NotRunning {
+                socket,
+                detail: "not running; CREDD_NO_AUTOSTART is set".to_owned(),
+            });
+        }
+        match service::installed_manager() {
+            Some(manager) => manager.start_and_wait(&socket, SERVICE_START_TIMEOUT)?,
+            None => start_daemon(paths)?,
+        }
+        UnixStream::connect(&socket)
+            .map(Connection::new)
+            .map_err(|e| ClientError::NotRunning {
+                socket,
+                detail: e.to_string(),
+            })
+    }
+
+    /// Connects only to a daemon that is already running.
+    pub fn open_existing(paths: &Paths) -> io::Result<Connection> {
+        UnixStream::connect(paths.socket()).map(Connection::new)
+    }
+
+    fn new(stream: UnixStream) -> Connection {
+        let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
+        Connection { stream }
+    }
+
+    pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let frame = credd_proto::encode_request(SOFTWARE, request);
+        credd_proto::write_frame(&mut self.stream, &frame)?;
+        let body = credd_proto::read_frame(&mut self.stream)?;
+        Ok(credd_proto::decode_response(SOFTWARE, &body)?)
+    }
+}
+
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Runs `credd-daemon` (which forks itself off and returns once ready).
+fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
+    let exe = daemon_exe();
+    let out = Command::new(&exe)
+        .env(credd_proto::paths::ENV_CONFIG, &paths.config)
+        .env(credd_proto::paths::ENV_RUNTIME_DIR, &paths.runtime_dir)
+        .env(credd_proto::paths::ENV_STATE_DIR, &paths.state_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| ClientError::StartFailed(format!("{}: {e}", exe.display())))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let msg = stderr.trim().trim_start_matches("credd-daemon: ");
+    // Another client may have started it a moment ago: that one counts.
+    if msg.contains("already running") {
+        return Ok(());
+    }
+    Err(ClientError::StartFailed(msg.to_owned()))
+}
+
+/// `credd-daemon` next to this binary, else from PATH.
+pub fn daemon_exe() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| me.parent().map(|d| d.join("credd-daemon")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("credd-daemon"))
+}
+
+/// Polls until the socket accepts a connection.
+pub fn wait_for_socket(socket: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if UnixStream::connect(socket).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

@@ -1,0 +1,83 @@
+//! `credd`: the thin client of credd-daemon. Each verb sends one request over the control socket
+//! and prints the answer; the daemon owns every decision. No AWS SDK is linked, so it starts fast.
+
+mod commands;
+mod connection;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub const SOFTWARE: &str = concat!("credd ", env!("CARGO_PKG_VERSION"));
+
+/// Short-lived AWS credentials for every tool on this machine, from one login.
+#[derive(Parser, Debug)]
+#[command(name = "credd", version, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Config file the daemon uses (default: <config dir>/credd/config.toml; also CREDD_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the daemon, the access session and every profile's state.
+    Status,
+    /// List the configured profiles.
+    Profiles,
+    /// Make PROFILE the one the current route serves (remembered across restarts).
+    Switch { profile: String },
+    /// Log into the access account (asks for the MFA code when one is needed).
+    Login {
+        /// The MFA code; `-` reads it from stdin (keeps it off the command line).
+        #[arg(long, value_name = "CODE")]
+        mfa_code: Option<String>,
+    },
+    /// Forget every credential the daemon holds.
+    Logout,
+    /// Re-read the config file now.
+    Reload,
+    /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
+    Env {
+        profile: Option<String>,
+        /// Output syntax (default: from $SHELL).
+        #[arg(long, value_enum)]
+        shell: Option<commands::env::Shell>,
+    },
+    /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
+    Exec {
+        profile: String,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Print PROFILE's credentials as `credential_process` JSON.
+    CredentialProcess { profile: String },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Install or remove credd as a systemd user service / launchd agent.
+    Service {
+        #[command(subcommand)]
+        action: commands::service::Action,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("credd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

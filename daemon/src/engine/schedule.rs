@@ -1,0 +1,109 @@
+//! When to refresh, and how long to back off: pure functions of times, unit-tested at the edges.
+//!
+//! Worked example: 1 h credentials with `min_remaining` = 30 min are servable for 30 min. The
+//! refresh starts `lead` = min(30 min / 4, 5 min) = 5 min before that, minus up to
+//! min(30 min / 10, 1 min) of jitter: between 24 and 25 minutes after issue, about 2.45 STS calls
+//! per profile per hour, and a failing refresh has 5 minutes of retries before anything lapses.
+
+use std::time::{Duration, SystemTime};
+
+/// The longest head start a refresh takes before credentials stop being servable.
+pub const MAX_LEAD: Duration = Duration::from_secs(5 * 60);
+/// The most jitter added, so that many profiles issued together spread their refreshes.
+pub const MAX_JITTER: Duration = Duration::from_secs(60);
+/// Backoff after the n-th consecutive failure: 1 s, 2 s, 4 s ... capped at 5 minutes.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// During an STS outage, cached credentials keep being served below `min_remaining` until this
+/// little is left (SDKs then refresh on every call, which is still better than an error).
+pub const OUTAGE_FLOOR: Duration = Duration::from_secs(5 * 60);
+
+/// How long credentials issued at `issued` and expiring at `expiration` may be served.
+pub fn servable_window(issued: SystemTime, expiration: SystemTime, min_remaining: Duration) -> Duration {
+    expiration
+        .duration_since(issued)
+        .unwrap_or_default()
+        .saturating_sub(min_remaining)
+}
+
+/// The time to start refreshing; `jitter_unit` in [0, 1) picks the jitter.
+pub fn refresh_at(
+    issued: SystemTime,
+    expiration: SystemTime,
+    min_remaining: Duration,
+    jitter_unit: f64,
+) -> SystemTime {
+    let window = servable_window(issued, expiration, min_remaining);
+    let lead = (window / 4).min(MAX_LEAD);
+    let jitter = (window / 10).min(MAX_JITTER).mul_f64(jitter_unit.clamp(0.0, 1.0));
+    let offset = window.saturating_sub(lead).saturating_sub(jitter);
+    issued.checked_add(offset).unwrap_or(issued)
+}
+
+/// Whether credentials may be served now under the normal rule.
+pub fn servable(expiration: SystemTime, now: SystemTime, min_remaining: Duration) -> bool {
+    expiration
+        .duration_since(now)
+        .is_ok_and(|left| left >= min_remaining)
+}
+
+/// Exponential backoff with full jitter after `failures` (>= 1) consecutive failures.
+pub fn backoff(failures: u32, jitter_unit: f64) -> Duration {
+    let exp = BACKOFF_BASE
+        .checked_mul(1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX))
+        .unwrap_or(BACKOFF_MAX)
+        .min(BACKOFF_MAX);
+    // Half fixed, half random: never zero, never in lock-step with another daemon.
+    exp / 2 + (exp / 2).mul_f64(jitter_unit.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + secs)
+    }
+
+    #[test]
+    fn one_hour_credentials_refresh_after_24_to_25_minutes() {
+        let (issued, exp) = (t(0), t(3600));
+        let min = Duration::from_secs(1800);
+        assert_eq!(refresh_at(issued, exp, min, 0.0), t(25 * 60));
+        assert_eq!(refresh_at(issued, exp, min, 1.0), t(24 * 60));
+    }
+
+    #[test]
+    fn short_windows_scale_lead_and_jitter() {
+        // 15 min credentials with 14 min 50 s minimum: 10 s servable, refresh after 7.5 s.
+        let exp = t(900);
+        let min = Duration::from_secs(890);
+        assert_eq!(refresh_at(t(0), exp, min, 0.0), t(0) + Duration::from_millis(7500));
+        assert_eq!(refresh_at(t(0), exp, min, 1.0), t(0) + Duration::from_millis(6500));
+    }
+
+    #[test]
+    fn already_unservable_credentials_refresh_at_once() {
+        assert_eq!(refresh_at(t(0), t(30), MIN, 0.5), t(0));
+        assert_eq!(refresh_at(t(100), t(50), MIN, 0.5), t(100), "expiry before issue");
+        assert_eq!(servable_window(t(100), t(50), MIN), Duration::ZERO);
+    }
+
+    #[test]
+    fn servable_needs_min_remaining() {
+        assert!(servable(t(120), t(60), MIN));
+        assert!(!servable(t(119), t(60), MIN));
+        assert!(!servable(t(0), t(60), MIN), "expired");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(1, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(4, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, 1.0), BACKOFF_MAX);
+        assert_eq!(backoff(u32::MAX, 0.0), BACKOFF_MAX / 2);
+        assert_eq!(backoff(0, 1.0), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,251 @@
+//! One profile's cache slot and the worker task that alone refreshes it.
+//!
+//! The worker sleeps until the schedule says refresh (or a backoff ends), or until woken by a
+//! request, a login or a config change, and then recomputes; so however many requests wake it,
+//! one STS call is in flight per profile and every waiter sees its result.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+use super::schedule;
+use super::{Engine, EngineError};
+use crate::config::Profile;
+use crate::creds::RoleCredentials;
+
+/// A chained call must not be signed with credentials about to lapse mid-flight.
+const SIGNING_MIN_LEFT: Duration = Duration::from_secs(60);
+
+pub struct Slot {
+    profile: Profile,
+    cached: RwLock<Option<Arc<RoleCredentials>>>,
+    status: Mutex<Status>,
+    wake: Notify,
+    /// Bumped after every refresh attempt; waiters watch it.
+    results: watch::Sender<u64>,
+    task: Mutex<Option<AbortHandle>>,
+}
+
+#[derive(Default)]
+struct Status {
+    last_refresh: Option<SystemTime>,
+    last_error: Option<String>,
+    failures: u32,
+    retry_at: Option<SystemTime>,
+    /// Drawn once per credential, so the schedule does not move every time it is recomputed.
+    jitter: f64,
+}
+
+pub struct StatusView {
+    pub last_refresh: Option<SystemTime>,
+    pub next_refresh: Option<SystemTime>,
+    pub last_error: Option<String>,
+    pub failures: u32,
+}
+
+enum Due {
+    Now,
+    At(SystemTime),
+    /// Nothing to do until woken (no session to refresh from).
+    Idle,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Slot {
+    pub fn new(profile: Profile) -> Slot {
+        Slot {
+            profile,
+            cached: RwLock::new(None),
+            status: Mutex::new(Status::default()),
+            wake: Notify::new(),
+            results: watch::Sender::new(0),
+            task: Mutex::new(None),
+        }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn cached(&self) -> Option<Arc<RoleCredentials>> {
+        read(&self.cached).clone()
+    }
+
+    /// Cached credentials with at least `min_remaining` left.
+    pub fn servable(&self, now: SystemTime, min_remaining: Duration) -> Option<Arc<RoleCredentials>> {
+        read(&self.cached)
+            .as_ref()
+            .filter(|c| schedule::servable(c.expiration, now, min_remaining))
+            .cloned()
+    }
+
+    /// Cached credentials still comfortably valid, for when refreshing is not possible.
+    pub fn degraded(&self, now: SystemTime) -> Option<Arc<RoleCredentials>> {
+        read(&self.cached)
+            .as_ref()
+            .filter(|c| schedule::servable(c.expiration, now, schedule::OUTAGE_FLOOR))
+            .cloned()
+    }
+
+    pub fn usable_for_signing(&self, now: SystemTime) -> Option<Arc<RoleCredentials>> {
+        read(&self.cached)
+            .as_ref()
+            .filter(|c| schedule::servable(c.expiration, now, SIGNING_MIN_LEFT))
+            .cloned()
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.status().failures > 0
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.status().last_error.clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.results.subscribe()
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// After a login, a failing profile should try again at once.
+    pub fn reset_backoff(&self) {
+        let mut s = self.status();
+        s.failures = 0;
+        s.retry_at = None;
+    }
+
+    /// Drops the cached credentials; true if there were any.
+    pub fn forget(&self) -> bool {
+        let had = self
+            .cached
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some();
+        let mut s = self.status();
+        *s = Status {
+            last_error: s.last_error.take(),
+            ..Status::default()
+        };
+        self.results.send_modify(|n| *n = n.wrapping_add(1));
+        had
+    }
+
+    /// `next_refresh` is the backoff's end, or the scheduled refresh of the cached credentials.
+    pub fn status_view(&self, min_remaining: Duration) -> StatusView {
+        let s = self.status();
+        let next_refresh = s.retry_at.or_else(|| {
+            read(&self.cached)
+                .as_ref()
+                .map(|c| schedule::refresh_at(c.issued, c.expiration, min_remaining, s.jitter))
+        });
+        StatusView {
+            last_refresh: s.last_refresh,
+            next_refresh,
+            last_error: s.last_error.clone(),
+            failures: s.failures,
+        }
+    }
+
+    pub fn start(self: &Arc<Self>, engine: Engine) {
+        let slot = self.clone();
+        let span = tracing::info_span!("profile", name = %self.profile.name);
+        let handle = tokio::spawn(slot.run(engine).instrument(span));
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.abort_handle());
+    }
+
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+        self.forget();
+    }
+
+    fn due(&self, engine: &Engine, now: SystemTime) -> Due {
+        if engine.session().is_none() {
+            return Due::Idle;
+        }
+        let s = self.status();
+        if let Some(retry_at) = s.retry_at {
+            return if retry_at <= now { Due::Now } else { Due::At(retry_at) };
+        }
+        let Some(c) = read(&self.cached).clone() else {
+            return Due::Now;
+        };
+        let min_remaining = engine.inner.config.borrow().daemon.min_remaining;
+        let at = schedule::refresh_at(c.issued, c.expiration, min_remaining, s.jitter);
+        if at <= now { Due::Now } else { Due::At(at) }
+    }
+
+    async fn run(self: Arc<Self>, engine: Engine) {
+        loop {
+            let now = SystemTime::now();
+            match self.due(&engine, now) {
+                Due::Now => {}
+                Due::At(at) => {
+                    let wait = at.duration_since(now).unwrap_or_default();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.wake.notified() => {}
+                    }
+                    continue;
+                }
+                Due::Idle => {
+                    self.wake.notified().await;
+                    continue;
+                }
+            }
+            let result = engine.refresh(&self).await;
+            self.record(result);
+            self.results.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn record(&self, result: Result<RoleCredentials, EngineError>) {
+        let now = SystemTime::now();
+        match result {
+            Ok(creds) => {
+                tracing::info!(
+                    expires_in_s = creds.remaining(now).as_secs(),
+                    region = %creds.region,
+                    "refreshed"
+                );
+                *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(creds));
+                let mut s = self.status();
+                *s = Status {
+                    last_refresh: Some(now),
+                    jitter: rand::random::<f64>(),
+                    ..Status::default()
+                };
+            }
+            Err(EngineError::LoginRequired { .. }) => {
+                // Nothing to retry until a login; the worker idles.
+                let mut s = self.status();
+                s.last_error = Some("not logged in".to_owned());
+                s.failures = 0;
+                s.retry_at = None;
+            }
+            Err(e) => {
+                let mut s = self.status();
+                s.failures = s.failures.saturating_add(1);
+                let delay = schedule::backoff(s.failures, rand::random::<f64>());
+                s.retry_at = Some(now + delay);
+                s.last_error = Some(e.to_string());
+                tracing::warn!(error = %e, failures = s.failures, retry_in_ms = delay.as_millis() as u64, "refresh failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! STS calls with regional failover.
+//!
+//! One SDK client per configured region (sharing the HTTP connection pool); credentials are set
+//! per call. A region that fails in a way another region might not (connection error, timeout,
+//! 5xx, throttling after the SDK's own retries) falls over to the next region in order; an answer
+//! that another region would repeat (access denied, bad token) is returned at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::config::{BehaviorVersion, Region};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+
+use crate::creds::AwsCredentials;
+
+/// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
+/// Per region; failover to the next region is the rest of the retry story.
+const MAX_ATTEMPTS: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The region could not answer; another one might.
+    Outage,
+    /// The credentials that signed the call have expired (`ExpiredToken`).
+    Expired,
+    /// STS refused the call; every region would.
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("STS in {region}: {code}: {message}")]
+pub struct StsFailure {
+    pub kind: FailureKind,
+    pub region: String,
+    pub code: String,
+    pub message: String,
+}
+
+pub struct Sts {
+    clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    endpoint: Option<String>,
+}
+
+impl Sts {
+    /// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, replace the regional endpoints (tests,
+    /// private endpoints); the region still goes into the signature.
+    pub fn from_env() -> Sts {
+        let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Sts {
+            clients: Mutex::new(HashMap::new()),
+            endpoint,
+        }
+    }
+
+    pub fn endpoint_override(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    fn client(&self, region: &str) -> aws_sdk_sts::Client {
+        let endpoint = self.endpoint.clone();
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let mut b = aws_sdk_sts::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(Region::new(region.to_owned()))
+                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(CONNECT_TIMEOUT)
+                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                            .operation_timeout(OPERATION_TIMEOUT)
+                            .build(),
+                    );
+                if let Some(url) = endpoint {
+                    b = b.endpoint_url(url);
+                }
+                aws_sdk_sts::Client::from_conf(b.build())
+            })
+            .clone()
+    }
+
+    /// The clients for `regions`, in order, for one failover sequence.
+    pub fn clients(&self, regions: &[String]) -> Vec<(String, aws_sdk_sts::Client)> {
+        regions
+            .iter()
+            .map(|r| (r.clone(), self.client(r)))
+            .collect()
+    }
+}
+
+/// Per-call signing credentials, without rebuilding the client.
+pub fn signed_by(creds: &AwsCredentials) -> aws_sdk_sts::config::Builder {
+    aws_sdk_sts::config::Builder::default().credentials_provider(creds.to_sdk())
+}
+
+/// Runs `op` against each region in turn until one answers or fails for good.
+pub async fn with_failover<T, F, Fut>(
+    clients: Vec<(String, aws_sdk_sts::Client)>,
+    op: F,
+) -> Result<(T, String), StsFailure>
+where
+    F: Fn(aws_sdk_sts::Client, String) -> Fut,
+    Fut: Future<Output = Result<T, StsFailure>>,
+{
+    let mut last = None;
+    let count = clients.len();
+    for (i, (region, client)) in clients.into_iter().enumerate() {
+        match op(client, region.clone()).await {
+            Ok(v) => {
+                if i > 0 {
+                    tracing::warn!(region = %region, "STS answered from a fallback region");
+                }
+                return Ok((v, region));
+            }
+            Err(f) if f.kind == FailureKind::Outage && i + 1 < count => {
+                tracing::warn!(region = %region, code = %f.code, message = %f.message, "STS region failed; trying the next one");
+                last = Some(f);
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    Err(last.unwrap_or_else(|| StsFailure {
+        kind: FailureKind::Refused,
+        region: "-".into(),
+        code: "NoRegions".into(),
+        message: "no STS regions configured".into(),
+    }))
+}
+
+/// Sorts an SDK error into what the caller should do about it.
+pub fn classify<E>(region: &str, err: SdkError<E, HttpResponse>) -> StsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = |kind, code: &str, message: String| StsFailure {
+        kind,
+        region: region.to_owned(),
+        code: code.to_owned(),
+        message,
+    };
+    match &err {
+        SdkError::TimeoutError(_) => failure(
+            FailureKind::Outage,
+            "Timeout",
+            "no answer in time".to_owned(),
+        ),
+        SdkError::DispatchFailure(e) => failure(
+            FailureKind::Outage,
+            "ConnectionFailed",
+            e.as_connector_error()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "could not send the request".to_owned()),
+        ),
+        SdkError::ResponseError(_) => failure(
+            FailureKind::Outage,
+            "BadResponse",
+            "the response could not be read".to_owned(),
+        ),
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown").to_owned();
+            let message = service
+                .err()
+                .message()
+                .unwrap_or("no message")
+                .to_owned();
+            let kind = match code.as_str() {
+                "ExpiredToken" | "ExpiredTokenException" => FailureKind::Expired,
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                | "ServiceUnavailable" | "InternalFailure" | "InternalError"
+                | "RegionDisabledException" => FailureKind::Outage,
+                _ if service.raw().status().is_server_error() => FailureKind::Outage,
+                _ => FailureKind::Refused,
+            };
+            failure(kind, &code, message)
+        }
+        _ => failure(FailureKind::Refused, "RequestFailed", err.to_string()),
+    }
+}

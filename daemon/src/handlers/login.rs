@@ -1,0 +1,15 @@
+//! `credd login`: (re)establishes the access session. Without a code when one is needed, the
+//! answer is `MfaRequired` and the client asks the user.
+
+use credd_proto::{Response, Secret};
+
+use crate::Daemon;
+use crate::engine::EngineError;
+
+pub async fn handle(daemon: &Daemon, mfa_code: Option<Secret>) -> Response {
+    match daemon.engine.login(mfa_code).await {
+        Ok(_) => Response::LoggedIn(daemon.engine.access_info()),
+        Err(EngineError::MfaRequired { serial }) => Response::MfaRequired { serial },
+        Err(e) => super::error(&e),
+    }
+}

@@ -1,0 +1,55 @@
+//! One handler per control request; each turns a [`Request`] into a [`Response`].
+
+mod credentials;
+mod endpoint;
+mod login;
+mod logout;
+mod profiles;
+mod reload;
+mod status;
+mod switch;
+
+use credd_proto::{ErrorCode, ErrorReply, Request, Response};
+
+use crate::Daemon;
+use crate::engine::EngineError;
+
+pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
+    match request {
+        Request::Status => status::handle(daemon),
+        Request::Profiles => profiles::handle(daemon),
+        Request::Switch { profile } => switch::handle(daemon, &profile),
+        Request::Reload => reload::handle(daemon),
+        Request::Login { mfa_code } => login::handle(daemon, mfa_code).await,
+        Request::Logout => logout::handle(daemon),
+        Request::Credentials { profile } => credentials::handle(daemon, profile).await,
+        Request::Endpoint { profile } => endpoint::handle(daemon, profile),
+    }
+}
+
+/// The one place engine errors become control-protocol errors.
+pub fn error(e: &EngineError) -> Response {
+    let code = match e {
+        EngineError::UnknownProfile { .. } | EngineError::NoCurrentProfile { .. } => {
+            ErrorCode::UnknownProfile
+        }
+        EngineError::LoginRequired { .. } | EngineError::MfaRequired { .. } => {
+            ErrorCode::LoginRequired
+        }
+        EngineError::InvalidMfaCode(_) => ErrorCode::InvalidMfaCode,
+        EngineError::Unavailable { .. } => ErrorCode::Unavailable,
+        EngineError::Access(_) => ErrorCode::ConfigInvalid,
+        EngineError::Sts(_) => ErrorCode::Sts,
+    };
+    Response::Error(ErrorReply::new(code, e.to_string()))
+}
+
+/// The named profile, or the current one.
+pub fn profile_or_current(daemon: &Daemon, profile: Option<String>) -> Result<String, EngineError> {
+    match profile.or_else(|| daemon.current_profile()) {
+        Some(p) => Ok(p),
+        None => Err(EngineError::NoCurrentProfile {
+            known: daemon.engine.profile_names(),
+        }),
+    }
+}

@@ -1,0 +1,22 @@
+//! `credd profiles`: the configured profiles and which one is current.
+
+use credd_proto::{ProfileInfo, Response};
+
+use crate::Daemon;
+
+pub fn handle(daemon: &Daemon) -> Response {
+    let config = daemon.config();
+    Response::Profiles {
+        current: daemon.current_profile(),
+        profiles: config
+            .profiles
+            .values()
+            .map(|p| ProfileInfo {
+                name: p.name.clone(),
+                role_arn: p.role_arn.clone(),
+                via: p.via.clone(),
+                region: p.region.clone(),
+            })
+            .collect(),
+    }
+}

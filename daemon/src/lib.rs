@@ -1,0 +1,92 @@
+//! credd-daemon: holds the access session, keeps every profile's role credentials fresh in the
+//! background, and answers the `credd` client on a Unix socket.
+//!
+//! Start-up order: config (refuse to start on an error) → runtime dir, instance lock, control
+//! socket → engine → readiness reported → serve until SIGTERM/SIGINT, then remove the socket.
+
+pub mod access;
+pub mod config;
+pub mod control;
+pub mod creds;
+pub mod daemon;
+pub mod engine;
+pub mod handlers;
+pub mod launch;
+pub mod logging;
+pub mod runtime;
+pub mod state;
+pub mod watch;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use credd_proto::paths::Paths;
+use tokio::signal::unix::{SignalKind, signal};
+
+pub use daemon::Daemon;
+
+/// `credd-daemon 0.1.0`, sent in every frame for version-mismatch messages.
+pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
+
+/// Runs the daemon attached to the terminal until SIGTERM or SIGINT.
+pub fn run_foreground(paths: Paths) -> anyhow::Result<()> {
+    logging::init();
+    runtime::harden_process();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(serve(paths));
+    if let Err(e) = &result {
+        launch::report_startup(Err(&format!("{e:#}")));
+    }
+    result
+}
+
+async fn serve(paths: Paths) -> anyhow::Result<()> {
+    let config = config::load(&paths.config)?;
+    runtime::ensure_private_dir(&paths.runtime_dir)?;
+    let _lock = runtime::lock_instance(&paths.lock_file())?;
+    let socket_path = paths.socket();
+    let listener = runtime::bind_control_socket(&socket_path)?;
+    let listener = tokio::net::UnixListener::from_std(listener)
+        .with_context(|| format!("listening on {}", socket_path.display()))?;
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+
+    let daemon = Arc::new(Daemon::new(paths, config));
+    let _watcher = watch::watch_config(daemon.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx));
+
+    launch::report_startup(Ok(()));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        socket = %socket_path.display(),
+        config = %daemon.paths.config.display(),
+        "credd-daemon ready"
+    );
+
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP: re-reading the config");
+                let _ = daemon.reload();
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = control.await;
+    if let Err(e) = std::fs::remove_file(&socket_path) {
+        tracing::warn!(socket = %socket_path.display(), error = %e, "could not remove the control socket");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

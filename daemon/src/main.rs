@@ -1,0 +1,37 @@
+//! `credd-daemon`: thin entry point; everything lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The credd daemon: holds your AWS access session and serves role credentials on loopback.
+///
+/// Without --foreground it starts itself in the background, waits until it is ready, and exits.
+#[derive(Parser, Debug)]
+#[command(name = "credd-daemon", version)]
+struct Args {
+    /// Stay attached to the terminal and log to stderr (what service managers run).
+    #[arg(long)]
+    foreground: bool,
+    /// Config file (default: <config dir>/credd/config.toml; also CREDD_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let paths = credd_proto::paths::Paths::resolve(args.config);
+    let result = if args.foreground {
+        credd_daemon::run_foreground(paths)
+    } else {
+        credd_daemon::launch::start_in_background(&paths)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("credd-daemon: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The control protocol between the `credd` client and `credd-daemon`.
+//!
+//! Every exchange over the Unix socket is one [`Request`] frame answered by one [`Response`] frame;
+//! the whole conversation is the two enums below. A frame is a 4-byte big-endian length followed by
+//! that many bytes of JSON: `{"version":1,"software":"credd 0.1.0","request":{...}}`.
+//! The version is read before anything else, so a mismatch is reported as such, never as a decode
+//! error. Secret-carrying fields use [`Secret`], which wipes itself and never prints.
+
+mod frame;
+pub mod paths;
+mod secret;
+
+use serde::{Deserialize, Serialize};
+
+pub use frame::{
+    decode_request, decode_response, encode_request, encode_response, frame_len, read_frame,
+    write_frame, Frame, ProtoError, HEADER_LEN, MAX_FRAME,
+};
+pub use secret::Secret;
+
+/// Bumped whenever a message changes shape. Client and daemon must agree exactly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One variant per `credd` verb that talks to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Status,
+    Profiles,
+    Switch {
+        profile: String,
+    },
+    Reload,
+    /// Without a code the daemon answers [`Response::MfaRequired`] when it needs one.
+    Login {
+        mfa_code: Option<Secret>,
+    },
+    Logout,
+    /// A profile's credentials (`None`: the current profile), for `credential-process`.
+    Credentials {
+        profile: Option<String>,
+    },
+    /// Where and how to reach the HTTP API for a profile (`None`: the following route).
+    Endpoint {
+        profile: Option<String>,
+    },
+}
+
+impl Request {
+    /// The verb, for logs and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Profiles => "profiles",
+            Request::Switch { .. } => "switch",
+            Request::Reload => "reload",
+            Request::Login { .. } => "login",
+            Request::Logout => "logout",
+            Request::Credentials { .. } => "credentials",
+            Request::Endpoint { .. } => "endpoint",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    Status(Box<StatusReport>),
+    Profiles {
+        current: Option<String>,
+        profiles: Vec<ProfileInfo>,
+    },
+    Switched {
+        previous: Option<String>,
+        current: String,
+    },
+    Reloaded {
+        path: String,
+        profiles: usize,
+    },
+    /// `login` needs a one-time code for this MFA device; ask the user and send `Login` again.
+    MfaRequired {
+        serial: String,
+    },
+    LoggedIn(AccessInfo),
+    LoggedOut {
+        forgotten: usize,
+    },
+    Credentials(Credentials),
+    Endpoint(EndpointInfo),
+    Error(ErrorReply),
+}
+
+/// A failure the client prints; `code` is stable for scripts, `message` is for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    VersionMismatch,
+    MalformedRequest,
+    FrameTooLarge,
+    UnknownProfile,
+    LoginRequired,
+    InvalidMfaCode,
+    ConfigInvalid,
+    Sts,
+    Unavailable,
+    NotSupported,
+    Internal,
+    /// A code this client does not know yet (a newer daemon).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorReply {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorReply {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch; every timestamp on the wire is one.
+pub type UnixTime = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub daemon_version: String,
+    pub pid: u32,
+    pub started_at: UnixTime,
+    pub paths: PathsInfo,
+    /// `http://127.0.0.1:PORT` once the HTTP API listens.
+    pub url: Option<String>,
+    pub config: ConfigInfo,
+    pub access: AccessInfo,
+    pub current_profile: Option<String>,
+    pub profiles: Vec<ProfileStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathsInfo {
+    pub config: String,
+    pub runtime_dir: String,
+    pub socket: String,
+    pub token_file: String,
+    pub state_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigInfo {
+    pub path: String,
+    pub loaded_at: UnixTime,
+    /// The last edit that was rejected (the config in force is the previous good one).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessInfo {
+    pub source: String,
+    pub logged_in: bool,
+    /// The access identity's ARN (e.g. `arn:aws:iam::111111111111:user/alice`).
+    pub identity: Option<String>,
+    pub expires_at: Option<UnixTime>,
+    pub mfa_serial: Option<String>,
+    /// The STS region that answered the login.
+    pub sts_region: Option<String>,
+    /// Something the user should act on soon (e.g. the session ends in 20 minutes).
+    pub warning: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub role_arn: String,
+    pub via: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileStatus {
+    pub name: String,
+    pub role_arn: String,
+    pub via: Option<String>,
+    pub state: ProfileState,
+    pub expires_at: Option<UnixTime>,
+    pub last_refresh: Option<UnixTime>,
+    pub next_refresh: Option<UnixTime>,
+    pub last_error: Option<String>,
+    /// The STS region that answered the last refresh.
+    pub sts_region: Option<String>,
+    /// The assumed-role ARN of the cached credentials.
+    pub assumed_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileState {
+    /// Nothing cached (not logged in, or not yet fetched).
+    Cold,
+    /// Cached with at least `min_remaining` left.
+    Fresh,
+    /// The last refresh failed; retrying with backoff.
+    Failing,
+}
+
+/// Role credentials as the daemon hands them to `credential-process`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub profile: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: UnixTime,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// The profile pinned by the URL, or `None` for the following (current) route.
+    pub profile: Option<String>,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+    pub url: String,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    pub token_file: String,
+    /// `AWS_REGION` for the profile, when one is configured.
+    pub region: Option<String>,
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, when IMDS is on.
+    pub imds_url: Option<String>,
+}
