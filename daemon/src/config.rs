@@ -48,6 +48,9 @@ pub struct DaemonConfig {
     /// IP TTL / hop limit of IMDS responses; 1 keeps them off other hosts and containers.
     pub imds_hop_limit: u8,
     pub min_remaining: Duration,
+    /// The current route advertises an `Expiration` at most this far ahead, so SDKs come back
+    /// (and follow `credd switch`) within it; never less than `min_remaining`.
+    pub follow_window: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -155,6 +158,7 @@ struct RawDaemon {
     imds: Option<bool>,
     imds_hop_limit: Option<Spanned<i64>>,
     min_remaining: Option<Spanned<String>>,
+    follow_window: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -282,8 +286,9 @@ impl Validator<'_> {
         let mut profiles = BTreeMap::new();
         let mut via_spans = BTreeMap::new();
         for (name, raw_profile) in raw.profiles {
-            check_name(name.get_ref())
-                .map_err(|msg| self.at(&name, format!("profile name {:?}: {msg}", name.get_ref())))?;
+            check_name(name.get_ref()).map_err(|msg| {
+                self.at(&name, format!("profile name {:?}: {msg}", name.get_ref()))
+            })?;
             if let Some(via) = &raw_profile.get_ref().via {
                 via_spans.insert(name.get_ref().clone(), via.clone());
             }
@@ -357,6 +362,7 @@ impl Validator<'_> {
                 imds: daemon.imds,
                 imds_hop_limit: daemon.imds_hop_limit,
                 min_remaining: daemon.min_remaining,
+                follow_window: daemon.follow_window,
             },
             access,
             profiles,
@@ -366,7 +372,9 @@ impl Validator<'_> {
 
     fn daemon(&self, raw: RawDaemon) -> Result<ValidDaemon, ConfigError> {
         let listen = match raw.listen {
-            None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+            None => DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
             Some(l) => {
                 let addr: SocketAddr = l.get_ref().trim().parse().map_err(|_| {
                     self.at(
@@ -396,7 +404,10 @@ impl Validator<'_> {
                 .ok()
                 .filter(|h| *h >= 1)
                 .ok_or_else(|| {
-                    self.at(&h, format!("imds_hop_limit must be 1..=255, found {}", h.get_ref()))
+                    self.at(
+                        &h,
+                        format!("imds_hop_limit must be 1..=255, found {}", h.get_ref()),
+                    )
                 })?,
         };
         let (min_remaining, min_remaining_span) = match raw.min_remaining {
@@ -408,10 +419,31 @@ impl Validator<'_> {
                 if d < Duration::from_secs(60) {
                     return Err(self.at(
                         &m,
-                        format!("min_remaining must be at least 1m, found {}", fmt_duration(d)),
+                        format!(
+                            "min_remaining must be at least 1m, found {}",
+                            fmt_duration(d)
+                        ),
                     ));
                 }
                 (d, Some(m.span()))
+            }
+        };
+        let follow_window = match raw.follow_window {
+            None => min_remaining,
+            Some(f) => {
+                let d = self.duration(&f, "follow_window")?;
+                if d < min_remaining {
+                    return Err(self.at(
+                        &f,
+                        format!(
+                            "follow_window ({}) must be at least min_remaining ({}): SDKs must \
+                             never be told credentials expire sooner than that",
+                            fmt_duration(d),
+                            fmt_duration(min_remaining)
+                        ),
+                    ));
+                }
+                d
             }
         };
         Ok(ValidDaemon {
@@ -420,6 +452,7 @@ impl Validator<'_> {
             imds_hop_limit,
             min_remaining,
             min_remaining_span,
+            follow_window,
         })
     }
 
@@ -476,7 +509,9 @@ impl Validator<'_> {
                     check_region(r.get_ref())
                         .map_err(|msg| self.at(&r, format!("regions: {msg}")))?;
                     if out.contains(r.get_ref()) {
-                        return Err(self.at(&r, format!("regions: {:?} is listed twice", r.get_ref())));
+                        return Err(
+                            self.at(&r, format!("regions: {:?} is listed twice", r.get_ref()))
+                        );
                     }
                     out.push(r.into_inner());
                 }
@@ -575,13 +610,18 @@ struct ValidDaemon {
     imds_hop_limit: u8,
     min_remaining: Duration,
     min_remaining_span: Option<Range<usize>>,
+    follow_window: Duration,
 }
 
 fn known(profiles: &BTreeMap<String, Profile>) -> String {
     if profiles.is_empty() {
         "none".to_owned()
     } else {
-        profiles.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+        profiles
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -635,14 +675,20 @@ fn parse_role_arn(arn: &str) -> Result<String, String> {
         return Err(format!("{expected}, found {arn:?}"));
     }
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("the account ID must be 12 digits, found {account:?}"));
+        return Err(format!(
+            "the account ID must be 12 digits, found {account:?}"
+        ));
     }
     let Some(path_and_name) = resource.strip_prefix("role/") else {
-        return Err(format!("{expected}: the resource must start with role/, found {resource:?}"));
+        return Err(format!(
+            "{expected}: the resource must start with role/, found {resource:?}"
+        ));
     };
     let name = path_and_name.rsplit('/').next().unwrap_or_default();
     if name.is_empty() || name.len() > 64 || !name.chars().all(is_sts_word) {
-        return Err(format!("role name {name:?} must be 1 to 64 of letters, digits and +=,.@_-"));
+        return Err(format!(
+            "role name {name:?} must be 1 to 64 of letters, digits and +=,.@_-"
+        ));
     }
     Ok(account.to_owned())
 }
@@ -651,12 +697,20 @@ fn check_region(region: &str) -> Result<(), String> {
     let parts: Vec<&str> = region.split('-').collect();
     let ok = parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(())
     } else {
-        Err(format!("expected a region like \"us-east-1\", found {region:?}"))
+        Err(format!(
+            "expected a region like \"us-east-1\", found {region:?}"
+        ))
     }
 }
 
@@ -678,8 +732,13 @@ fn check_sts_text(value: &str, min: usize, max: usize, extra: &str) -> Result<()
     if len < min || len > max {
         return Err(format!("must be {min} to {max} characters, found {len}"));
     }
-    if let Some(bad) = value.chars().find(|c| !is_sts_word(*c) && !extra.contains(*c)) {
-        return Err(format!("character {bad:?} is not allowed (letters, digits, +=,.@_-{extra})"));
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !is_sts_word(*c) && !extra.contains(*c))
+    {
+        return Err(format!(
+            "character {bad:?} is not allowed (letters, digits, +=,.@_-{extra})"
+        ));
     }
     Ok(())
 }
@@ -689,9 +748,10 @@ fn check_tag(value: &str, min: usize, max: usize) -> Result<(), String> {
     if len < min || len > max {
         return Err(format!("must be {min} to {max} characters, found {len}"));
     }
-    if let Some(bad) = value.chars().find(|c| {
-        !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c))
-    }) {
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c)))
+    {
         return Err(format!("character {bad:?} is not allowed"));
     }
     Ok(())
@@ -738,7 +798,11 @@ tags = { team = "sre" }
         assert_eq!(c.profiles["staging"].duration, ASSUME_ROLE_DEFAULT);
         assert_eq!(c.profiles["prod-audit"].duration, CHAINED_ROLE_MAX);
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-        let chain: Vec<_> = c.profiles["prod-audit"].chain(&c).iter().map(|p| p.name.as_str()).collect();
+        let chain: Vec<_> = c.profiles["prod-audit"]
+            .chain(&c)
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(chain, ["staging"]);
     }
 
@@ -746,7 +810,11 @@ tags = { team = "sre" }
     fn errors_carry_line_and_column() {
         let e = err(&GOOD.replace("role/Administrator", "user/alice"));
         assert_eq!((e.line, e.col), (Some(15), Some(12)), "{e}");
-        assert!(e.to_string().starts_with("/c.toml:15:12: profile \"staging\": role_arn"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/c.toml:15:12: profile \"staging\": role_arn"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -788,7 +856,10 @@ tags = { team = "sre" }
 
     #[test]
     fn default_profile_must_exist() {
-        let e = err(&GOOD.replace("default_profile = \"staging\"", "default_profile = \"prod\""));
+        let e = err(&GOOD.replace(
+            "default_profile = \"staging\"",
+            "default_profile = \"prod\"",
+        ));
         assert_eq!(e.line, Some(2));
         assert!(e.msg.contains("known: prod-audit, staging"), "{e}");
     }

@@ -41,7 +41,11 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == current_uid() => {}
             Ok(cred) => {
-                tracing::warn!(uid = cred.uid(), pid = cred.pid(), "refused a control connection from another user");
+                tracing::warn!(
+                    uid = cred.uid(),
+                    pid = cred.pid(),
+                    "refused a control connection from another user"
+                );
                 continue;
             }
             Err(e) => {
@@ -65,7 +69,9 @@ async fn read_frame(stream: &mut UnixStream) -> Result<Frame, ProtoError> {
     let mut header = [0u8; HEADER_LEN];
     match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header)).await {
         Err(_) => return Err(ProtoError::Closed),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ProtoError::Closed),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ProtoError::Closed);
+        }
         Ok(Err(e)) => return Err(e.into()),
         Ok(Ok(_)) => {}
     }
@@ -88,7 +94,10 @@ async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>) {
         let (response, keep_open) = match result {
             Ok(request) => {
                 let span = tracing::debug_span!("control", request = request.name());
-                (handlers::dispatch(&daemon, request).instrument(span).await, true)
+                (
+                    handlers::dispatch(&daemon, request).instrument(span).await,
+                    true,
+                )
             }
             Err(ProtoError::Closed) | Err(ProtoError::Io(_)) => return,
             Err(e) => {

@@ -77,7 +77,10 @@ mod tests {
             expiration: None,
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("wJalr") && !shown.contains("FwoGZ"), "{shown}");
+        assert!(
+            !shown.contains("wJalr") && !shown.contains("FwoGZ"),
+            "{shown}"
+        );
         let sdk = format!("{:?}", c.to_sdk());
         assert!(!sdk.contains("wJalr") && !sdk.contains("FwoGZ"), "{sdk}");
     }

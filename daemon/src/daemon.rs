@@ -61,7 +61,10 @@ impl Daemon {
     }
 
     pub fn current_profile(&self) -> Option<String> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Re-reads the config; a valid one replaces the one in force, an invalid one is reported
@@ -118,7 +121,11 @@ impl Daemon {
             current.replace(profile.to_owned())
         };
         self.save_state(Some(profile.to_owned()));
-        tracing::info!(from = previous.as_deref().unwrap_or("-"), to = profile, "switched");
+        tracing::info!(
+            from = previous.as_deref().unwrap_or("-"),
+            to = profile,
+            "switched"
+        );
         Ok(previous)
     }
 

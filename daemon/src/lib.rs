@@ -11,6 +11,7 @@ pub mod creds;
 pub mod daemon;
 pub mod engine;
 pub mod handlers;
+pub mod http;
 pub mod launch;
 pub mod logging;
 pub mod runtime;
@@ -57,16 +58,30 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
 
+    let http_listener = http::bind(config.daemon.listen).await?;
+    let http_addr = http_listener
+        .local_addr()
+        .context("reading the HTTP listen address")?;
+    let token = http::token::load_or_create(&paths.token_file())?;
+
     let daemon = Arc::new(Daemon::new(paths, config));
+    let _ = daemon.http_url.set(format!("http://{http_addr}"));
     let _watcher = watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx));
+    let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx.clone()));
+    let http_state = Arc::new(http::HttpState {
+        daemon: daemon.clone(),
+        token,
+        imds_tokens: http::imds::TokenStore::default(),
+    });
+    let http = tokio::spawn(http::serve(http_listener, http_state, stop_rx));
 
     launch::report_startup(Ok(()));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),
         socket = %socket_path.display(),
+        url = %format!("http://{http_addr}"),
         config = %daemon.paths.config.display(),
         "credd-daemon ready"
     );
@@ -84,6 +99,7 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = control.await;
+    let _ = http.await;
     if let Err(e) = std::fs::remove_file(&socket_path) {
         tracing::warn!(socket = %socket_path.display(), error = %e, "could not remove the control socket");
     }

@@ -29,7 +29,11 @@ pub enum RuntimeError {
         "control socket path {path} is {len} bytes, longer than the {max} a Unix socket allows; \
          set CREDD_RUNTIME_DIR to a shorter directory"
     )]
-    SocketPathTooLong { path: PathBuf, len: usize, max: usize },
+    SocketPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
     #[error("{path}: {source}")]
     File { path: PathBuf, source: io::Error },
 }
@@ -122,11 +126,15 @@ pub fn bind_control_socket(path: &Path) -> Result<std::os::unix::net::UnixListen
         fs::remove_file(path).map_err(err)?;
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(err)?;
-    socket.bind(&SockAddr::unix(path).map_err(err)?).map_err(err)?;
+    socket
+        .bind(&SockAddr::unix(path).map_err(err)?)
+        .map_err(err)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(err)?;
     socket.listen(128).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
-    Ok(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket)))
+    Ok(std::os::unix::net::UnixListener::from(
+        std::os::fd::OwnedFd::from(socket),
+    ))
 }
 
 /// Writes `contents` to `path` atomically (temp file + rename) with mode 0600.
@@ -196,7 +204,10 @@ mod tests {
         let path = dir.join("c.sock");
         let live = bind_control_socket(&path).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        assert!(matches!(bind_control_socket(&path), Err(RuntimeError::AlreadyRunning { .. })));
+        assert!(matches!(
+            bind_control_socket(&path),
+            Err(RuntimeError::AlreadyRunning { .. })
+        ));
         drop(live); // the file stays behind, like after a SIGKILL
         assert!(path.exists());
         let _again = bind_control_socket(&path).unwrap();

@@ -21,13 +21,15 @@ pub fn watch_config(daemon: Arc<Daemon>) -> Option<notify::RecommendedWatcher> {
     let dir = path.parent()?.to_path_buf();
     let name: OsString = path.file_name()?.to_owned();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            if event.paths.iter().any(|p| p.file_name() == Some(&name)) {
+    let mut watcher = match notify::recommended_watcher(
+        move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && event.paths.iter().any(|p| p.file_name() == Some(&name))
+            {
                 let _ = tx.send(());
             }
-        }
-    }) {
+        },
+    ) {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the config; use `credd reload` after edits");

@@ -187,7 +187,10 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("credd 9.0.0 speaks protocol 99"), "{msg}");
         assert!(msg.contains("credd-daemon 0.1.0"), "{msg}");
-        assert!(msg.contains(&format!("protocol {PROTOCOL_VERSION}")), "{msg}");
+        assert!(
+            msg.contains(&format!("protocol {PROTOCOL_VERSION}")),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -201,7 +204,10 @@ mod tests {
     #[test]
     fn oversized_header_is_refused_before_reading() {
         let header = (MAX_FRAME as u32 + 1).to_be_bytes();
-        assert!(matches!(frame_len(header), Err(ProtoError::TooLarge { .. })));
+        assert!(matches!(
+            frame_len(header),
+            Err(ProtoError::TooLarge { .. })
+        ));
     }
 
     #[test]

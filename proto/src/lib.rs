@@ -13,8 +13,8 @@ mod secret;
 use serde::{Deserialize, Serialize};
 
 pub use frame::{
-    decode_request, decode_response, encode_request, encode_response, frame_len, read_frame,
-    write_frame, Frame, ProtoError, HEADER_LEN, MAX_FRAME,
+    Frame, HEADER_LEN, MAX_FRAME, ProtoError, decode_request, decode_response, encode_request,
+    encode_response, frame_len, read_frame, write_frame,
 };
 pub use secret::Secret;
 

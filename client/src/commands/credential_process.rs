@@ -25,7 +25,12 @@ struct Output<'a> {
 }
 
 pub fn run(paths: &Paths, profile: String) -> Result<ExitCode, ClientError> {
-    let creds = match ask(paths, &Request::Credentials { profile: Some(profile) })? {
+    let creds = match ask(
+        paths,
+        &Request::Credentials {
+            profile: Some(profile),
+        },
+    )? {
         Response::Credentials(c) => c,
         other => return Err(unexpected(other)),
     };

@@ -60,7 +60,10 @@ pub fn endpoint(paths: &Paths, profile: Option<String>) -> Result<EndpointInfo, 
 pub fn variables(info: &EndpointInfo) -> BTreeMap<&'static str, String> {
     let mut vars = BTreeMap::new();
     vars.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI", info.url.clone());
-    vars.insert("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", info.token_file.clone());
+    vars.insert(
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        info.token_file.clone(),
+    );
     if let Some(region) = &info.region {
         vars.insert("AWS_REGION", region.clone());
         vars.insert("AWS_DEFAULT_REGION", region.clone());

@@ -10,7 +10,11 @@ use credd_proto::paths::Paths;
 use super::env::{CONFLICTING, endpoint, variables};
 use crate::connection::ClientError;
 
-pub fn run(paths: &Paths, profile: String, command: Vec<OsString>) -> Result<ExitCode, ClientError> {
+pub fn run(
+    paths: &Paths,
+    profile: String,
+    command: Vec<OsString>,
+) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, Some(profile))?;
     let Some((program, args)) = command.split_first() else {
         return Err(ClientError::Other("no command given after --".into()));

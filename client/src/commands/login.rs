@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
 use credd_proto::{AccessInfo, Request, Response, Secret};
+use zeroize::Zeroize;
 
 use super::{ask, unexpected};
 use crate::connection::ClientError;
@@ -21,7 +22,12 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
         Response::LoggedIn(info) => info,
         Response::MfaRequired { serial } => {
             let code = prompt_code(&serial)?;
-            match ask(paths, &Request::Login { mfa_code: Some(code) })? {
+            match ask(
+                paths,
+                &Request::Login {
+                    mfa_code: Some(code),
+                },
+            )? {
                 Response::LoggedIn(info) => info,
                 other => return Err(unexpected(other)),
             }
@@ -50,21 +56,19 @@ fn read_code_line(input: &mut impl BufRead) -> Result<Secret, ClientError> {
         .read_line(&mut line)
         .map_err(|e| ClientError::Other(format!("reading the MFA code: {e}")))?;
     let code = Secret::new(line.trim());
-    zeroize_string(&mut line);
+    line.zeroize();
     if code.is_empty() {
         return Err(ClientError::Other("no MFA code given".into()));
     }
     Ok(code)
 }
 
-fn zeroize_string(s: &mut String) {
-    // SAFETY: overwriting with zero bytes keeps the buffer valid UTF-8.
-    unsafe { s.as_bytes_mut() }.fill(0);
-}
-
 /// Prompts on the controlling terminal; a script without one must pass `--mfa-code -`.
 fn prompt_code(serial: &str) -> Result<Secret, ClientError> {
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty");
     match tty {
         Ok(mut tty) if std::io::stdin().is_terminal() || tty.is_terminal() => {
             let _ = write!(tty, "MFA code for {serial}: ");

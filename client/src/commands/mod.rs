@@ -5,8 +5,8 @@ mod credential_process;
 pub mod env;
 mod exec;
 mod login;
-mod simple;
 pub mod service;
+mod simple;
 mod status;
 
 use std::process::ExitCode;

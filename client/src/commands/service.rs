@@ -91,7 +91,9 @@ impl Manager {
             ),
         };
         started.map_err(|e| {
-            ClientError::StartFailed(format!("credd is installed as a service, but starting it failed: {e}"))
+            ClientError::StartFailed(format!(
+                "credd is installed as a service, but starting it failed: {e}"
+            ))
         })?;
         if connection::wait_for_socket(socket, timeout) {
             Ok(())
@@ -141,7 +143,9 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     let mut done = Vec::new();
     if installing {
         let daemon = std::fs::canonicalize(connection::daemon_exe()).map_err(|e| {
-            ClientError::Other(format!("cannot find credd-daemon next to credd or on PATH: {e}"))
+            ClientError::Other(format!(
+                "cannot find credd-daemon next to credd or on PATH: {e}"
+            ))
         })?;
         let text = render(manager, &daemon, &paths.log_file(), &carried_env(paths));
         if let Some(dir) = path.parent() {
@@ -157,17 +161,22 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
             done.push("enabled and started it".to_owned());
         }
     } else {
-        if !opts.files_only {
-            if let Err(e) = disable(manager, &path) {
-                done.push(format!("note: {e}"));
-            }
+        if !opts.files_only
+            && let Err(e) = disable(manager, &path)
+        {
+            done.push(format!("note: {e}"));
         }
         match std::fs::remove_file(&path) {
             Ok(()) => done.push(format!("removed {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 done.push(format!("{} was not installed", path.display()))
             }
-            Err(e) => return Err(ClientError::Other(format!("removing {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(ClientError::Other(format!(
+                    "removing {}: {e}",
+                    path.display()
+                )));
+            }
         }
         if !opts.files_only && manager == Manager::Systemd {
             let _ = run_tool("systemctl", &["--user", "daemon-reload"]);
@@ -186,11 +195,15 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
 fn carried_env(paths: &Paths) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = CARRIED_ENV
         .iter()
-        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()).map(|v| (k.to_string(), v)))
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.to_string(), v))
+        })
         .collect();
     // `--config` given to this command is meant for the service too.
-    if !env.iter().any(|(k, _)| k == "CREDD_CONFIG")
-        && paths.config != Paths::resolve(None).config
+    if !env.iter().any(|(k, _)| k == "CREDD_CONFIG") && paths.config != Paths::resolve(None).config
     {
         env.push(("CREDD_CONFIG".into(), paths.config.display().to_string()));
     }
@@ -208,7 +221,10 @@ pub fn render(manager: Manager, daemon: &Path, log: &Path, env: &[(String, Strin
             SYSTEMD_TEMPLATE
                 .replace(
                     "@EXEC_START@",
-                    &format!("\"{}\" --foreground", systemd_escape(&daemon.display().to_string())),
+                    &format!(
+                        "\"{}\" --foreground",
+                        systemd_escape(&daemon.display().to_string())
+                    ),
                 )
                 .replace("@ENVIRONMENT@", &environment)
         }
@@ -237,11 +253,16 @@ pub fn render(manager: Manager, daemon: &Path, log: &Path, env: &[(String, Strin
 }
 
 fn systemd_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%")
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A daemon started by hand holds the runtime dir; the service's own must replace it.
@@ -249,8 +270,10 @@ fn stop_running_daemon(paths: &Paths) {
     let Ok(mut conn) = Connection::open_existing(paths) else {
         return;
     };
-    if let Ok(Response::Status(report)) = conn.request(&Request::Status) {
-        if let Ok(pid) = i32::try_from(report.pid) {
+    if let Ok(Response::Status(report)) = conn.request(&Request::Status)
+        && let Ok(pid) = i32::try_from(report.pid)
+    {
+        {
             // SAFETY: kill only sends a signal to the daemon's pid, which it just told us.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             let socket = paths.socket();
@@ -274,7 +297,11 @@ fn enable(manager: Manager, path: &Path) -> Result<(), String> {
             let uid = credd_proto::paths::current_uid();
             run_tool(
                 "launchctl",
-                &["bootstrap", &format!("gui/{uid}"), &path.display().to_string()],
+                &[
+                    "bootstrap",
+                    &format!("gui/{uid}"),
+                    &path.display().to_string(),
+                ],
             )
         }
     }
@@ -286,7 +313,10 @@ fn disable(manager: Manager, path: &Path) -> Result<(), String> {
         Manager::Launchd => {
             let uid = credd_proto::paths::current_uid();
             let _ = path;
-            run_tool("launchctl", &["bootout", &format!("gui/{uid}/{LAUNCHD_LABEL}")])
+            run_tool(
+                "launchctl",
+                &["bootout", &format!("gui/{uid}/{LAUNCHD_LABEL}")],
+            )
         }
     }
 }
@@ -298,16 +328,38 @@ mod tests {
     #[test]
     fn systemd_unit_is_filled_and_escaped() {
         let env = vec![("CREDD_CONFIG".to_owned(), "/h/a b/100%.toml".to_owned())];
-        let unit = render(Manager::Systemd, Path::new("/opt/credd/bin/credd-daemon"), Path::new("/l"), &env);
-        assert!(unit.contains("ExecStart=\"/opt/credd/bin/credd-daemon\" --foreground\n"), "{unit}");
-        assert!(unit.contains("Environment=\"CREDD_CONFIG=/h/a b/100%%.toml\"\nRestart=on-failure"), "{unit}");
-        assert!(!unit.contains("@EXEC_START@") && !unit.contains("@ENVIRONMENT@"), "{unit}");
+        let unit = render(
+            Manager::Systemd,
+            Path::new("/opt/credd/bin/credd-daemon"),
+            Path::new("/l"),
+            &env,
+        );
+        assert!(
+            unit.contains("ExecStart=\"/opt/credd/bin/credd-daemon\" --foreground\n"),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("Environment=\"CREDD_CONFIG=/h/a b/100%%.toml\"\nRestart=on-failure"),
+            "{unit}"
+        );
+        assert!(
+            !unit.contains("@EXEC_START@") && !unit.contains("@ENVIRONMENT@"),
+            "{unit}"
+        );
     }
 
     #[test]
     fn launchd_plist_is_filled_and_escaped() {
-        let plist = render(Manager::Launchd, Path::new("/Apps/a&b/credd-daemon"), Path::new("/l.log"), &[]);
-        assert!(plist.contains("<string>/Apps/a&amp;b/credd-daemon</string>"), "{plist}");
+        let plist = render(
+            Manager::Launchd,
+            Path::new("/Apps/a&b/credd-daemon"),
+            Path::new("/l.log"),
+            &[],
+        );
+        assert!(
+            plist.contains("<string>/Apps/a&amp;b/credd-daemon</string>"),
+            "{plist}"
+        );
         assert!(plist.contains("<string>/l.log</string>"), "{plist}");
         assert!(!plist.contains("@ENVIRONMENT@"), "{plist}");
     }

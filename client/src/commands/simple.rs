@@ -24,9 +24,21 @@ pub fn profiles(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     }
     let width = profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &profiles {
-        let mark = if current.as_deref() == Some(&p.name) { "*" } else { " " };
-        let via = p.via.as_deref().map(|v| format!("  via {v}")).unwrap_or_default();
-        let region = p.region.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
+        let mark = if current.as_deref() == Some(&p.name) {
+            "*"
+        } else {
+            " "
+        };
+        let via = p
+            .via
+            .as_deref()
+            .map(|v| format!("  via {v}"))
+            .unwrap_or_default();
+        let region = p
+            .region
+            .as_deref()
+            .map(|r| format!("  {r}"))
+            .unwrap_or_default();
         println!("{mark} {:width$}  {}{region}{via}", p.name, p.role_arn);
     }
     Ok(ExitCode::SUCCESS)

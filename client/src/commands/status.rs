@@ -36,17 +36,36 @@ fn print(r: &StatusReport) {
             .expires_at
             .map(|t| format!(", session ends {}", relative(t)))
             .unwrap_or_default();
-        let region = a.sts_region.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
+        let region = a
+            .sts_region
+            .as_deref()
+            .map(|r| format!(" [{r}]"))
+            .unwrap_or_default();
         println!("access:   {} {who}{until}{region}", a.source);
     } else {
-        let why = a.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-        println!("access:   {}: not logged in{why}: run `credd login`", a.source);
+        let why = a
+            .last_error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        println!(
+            "access:   {}: not logged in{why}: run `credd login`",
+            a.source
+        );
     }
     if let Some(w) = &a.warning {
         println!("warning:  {w}");
     }
-    println!("current:  {}", r.current_profile.as_deref().unwrap_or("none (credd switch <profile>)"));
-    println!("url:      {}", r.url.as_deref().unwrap_or("not serving HTTP"));
+    println!(
+        "current:  {}",
+        r.current_profile
+            .as_deref()
+            .unwrap_or("none (credd switch <profile>)")
+    );
+    println!(
+        "url:      {}",
+        r.url.as_deref().unwrap_or("not serving HTTP")
+    );
     if let Some(e) = &r.config.error {
         println!("config:   last edit REJECTED (previous config in force):\n          {e}");
     }
@@ -55,7 +74,11 @@ fn print(r: &StatusReport) {
     }
     let width = r.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &r.profiles {
-        let mark = if r.current_profile.as_deref() == Some(&p.name) { "*" } else { " " };
+        let mark = if r.current_profile.as_deref() == Some(&p.name) {
+            "*"
+        } else {
+            " "
+        };
         let state = match p.state {
             ProfileState::Fresh => "fresh",
             ProfileState::Cold => "cold",

@@ -126,34 +126,37 @@ impl AccessSource for IamUser {
             let seconds = i32::try_from(self.session_duration.as_secs()).unwrap_or(i32::MAX);
             let key = &key;
             let code = &code;
-            let (creds, region) = sts::with_failover(sts.clients(regions), |client, region| async move {
-                client
-                    .get_session_token()
-                    .serial_number(serial)
-                    .token_code(code.expose())
-                    .duration_seconds(seconds)
-                    .customize()
-                    .config_override(sts::signed_by(key))
-                    .send()
-                    .await
-                    .map_err(|e| sts::classify(&region, e))
-                    .and_then(|out| {
-                        out.credentials.ok_or_else(|| StsFailure {
-                            kind: FailureKind::Outage,
-                            region: region.clone(),
-                            code: "EmptyResponse".into(),
-                            message: "GetSessionToken returned no credentials".into(),
+            let (creds, region) =
+                sts::with_failover(sts.clients(regions), |client, region| async move {
+                    client
+                        .get_session_token()
+                        .serial_number(serial)
+                        .token_code(code.expose())
+                        .duration_seconds(seconds)
+                        .customize()
+                        .config_override(sts::signed_by(key))
+                        .send()
+                        .await
+                        .map_err(|e| sts::classify(&region, e))
+                        .and_then(|out| {
+                            out.credentials.ok_or_else(|| StsFailure {
+                                kind: FailureKind::Outage,
+                                region: region.clone(),
+                                code: "EmptyResponse".into(),
+                                message: "GetSessionToken returned no credentials".into(),
+                            })
                         })
-                    })
-            })
-            .await
-            .map_err(|f| {
-                if f.kind == FailureKind::Refused && f.message.contains("MultiFactorAuthentication") {
-                    AccessError::MfaCodeRefused(f.message)
-                } else {
-                    AccessError::Sts(f)
-                }
-            })?;
+                })
+                .await
+                .map_err(|f| {
+                    if f.kind == FailureKind::Refused
+                        && f.message.contains("MultiFactorAuthentication")
+                    {
+                        AccessError::MfaCodeRefused(f.message)
+                    } else {
+                        AccessError::Sts(f)
+                    }
+                })?;
             let signing = AwsCredentials::from_sts(creds);
             // GetSessionToken credentials may call GetCallerIdentity; its answer is informational.
             let identity_arn = match caller_identity(sts, regions, &signing).await {

@@ -102,9 +102,18 @@ mod tests {
 
     #[test]
     fn session_name_is_the_user_name() {
-        assert_eq!(session(Some("arn:aws:iam::111111111111:user/alice")).default_session_name(), "alice");
-        assert_eq!(session(Some("arn:aws:iam::111111111111:user/ops/bob")).default_session_name(), "bob");
+        assert_eq!(
+            session(Some("arn:aws:iam::111111111111:user/alice")).default_session_name(),
+            "alice"
+        );
+        assert_eq!(
+            session(Some("arn:aws:iam::111111111111:user/ops/bob")).default_session_name(),
+            "bob"
+        );
         assert_eq!(session(None).default_session_name(), "credd");
-        assert_eq!(session(Some("arn:aws:iam::1:user/x")).default_session_name(), "credd-x");
+        assert_eq!(
+            session(Some("arn:aws:iam::1:user/x")).default_session_name(),
+            "credd-x"
+        );
     }
 }

@@ -34,7 +34,11 @@ pub struct Binding<'a> {
     pub mfa_serial: Option<&'a str>,
 }
 
-pub fn save(path: &Path, binding: &Binding<'_>, session: &AccessSession) -> Result<(), RuntimeError> {
+pub fn save(
+    path: &Path,
+    binding: &Binding<'_>,
+    session: &AccessSession,
+) -> Result<(), RuntimeError> {
     let Some(expires_at) = session.expires_at else {
         return Ok(());
     };
@@ -92,6 +96,8 @@ pub fn remove(path: &Path) {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::error!(file = %path.display(), error = %e, "could not delete the saved session"),
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "could not delete the saved session")
+        }
     }
 }

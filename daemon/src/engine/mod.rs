@@ -40,7 +40,10 @@ pub const SESSION_WARNING: Duration = Duration::from_secs(60 * 60);
 pub enum EngineError {
     #[error("unknown profile {name:?}; known profiles: {}", list(known))]
     UnknownProfile { name: String, known: Vec<String> },
-    #[error("no current profile: choose one with `credd switch <profile>` (known: {})", list(known))]
+    #[error(
+        "no current profile: choose one with `credd switch <profile>` (known: {})",
+        list(known)
+    )]
     NoCurrentProfile { known: Vec<String> },
     #[error("not logged in{}: run `credd login`", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     LoginRequired { detail: Option<String> },
@@ -132,7 +135,11 @@ impl Engine {
     /// per profile and follows config changes. Must be called inside the tokio runtime.
     pub fn start(config: watch::Receiver<Arc<Config>>, paths: Paths) -> Engine {
         let cfg = config.borrow().clone();
-        let restored = persist::load(&paths.session_file(), &binding(&cfg.access), SystemTime::now());
+        let restored = persist::load(
+            &paths.session_file(),
+            &binding(&cfg.access),
+            SystemTime::now(),
+        );
         if restored.is_some() {
             tracing::info!("restored the access session saved before the restart");
         }
@@ -209,6 +216,11 @@ impl Engine {
         if let Some(c) = slot.servable(SystemTime::now(), min_remaining) {
             return Ok(c);
         }
+        let deadline = tokio::time::Instant::now() + COLD_WAIT;
+        if self.session().is_none() && self.inner.login_lock.try_lock().is_err() {
+            // A login is under way (the daemon's own, at start): give it the same bounded wait.
+            let _ = tokio::time::timeout_at(deadline, self.inner.login_lock.lock()).await;
+        }
         if self.session().is_none() {
             // Whatever is cached is still valid AWS credentials; serve it while it lasts.
             if let Some(c) = slot.degraded(SystemTime::now()) {
@@ -219,9 +231,17 @@ impl Engine {
         if !slot.is_failing() {
             let mut results = slot.subscribe();
             slot.wake();
-            let _ = tokio::time::timeout(COLD_WAIT, results.changed()).await;
-            if let Some(c) = slot.servable(SystemTime::now(), min_remaining) {
-                return Ok(c);
+            loop {
+                if let Some(c) = slot.servable(SystemTime::now(), min_remaining) {
+                    return Ok(c);
+                }
+                if slot.is_failing()
+                    || tokio::time::timeout_at(deadline, results.changed())
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
             }
         }
         // STS is failing or slow: valid cached credentials beat an error.
@@ -236,7 +256,10 @@ impl Engine {
     }
 
     /// Credentials to sign a chained AssumeRole with: valid, not necessarily servable.
-    async fn signing_credentials_of(&self, name: &str) -> Result<Arc<RoleCredentials>, EngineError> {
+    async fn signing_credentials_of(
+        &self,
+        name: &str,
+    ) -> Result<Arc<RoleCredentials>, EngineError> {
         let slot = self.slot(name)?;
         let deadline = tokio::time::Instant::now() + CHAIN_WAIT;
         loop {
@@ -245,7 +268,10 @@ impl Engine {
                 return Ok(c);
             }
             slot.wake();
-            if tokio::time::timeout_at(deadline, results.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, results.changed())
+                .await
+                .is_err()
+            {
                 return Err(EngineError::Unavailable {
                     profile: name.to_owned(),
                     detail: slot.last_error(),
@@ -285,7 +311,11 @@ impl Engine {
     }
 
     fn session_expired(&self, failure: &StsFailure) {
-        let mut state = self.inner.session.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if state.current.take().is_some() {
             tracing::error!(error = %failure, "the access session was refused as expired: run `credd login`");
             state.last_error = Some("the access session has expired".to_owned());
@@ -296,29 +326,47 @@ impl Engine {
     pub async fn login(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
         let _guard = self.inner.login_lock.lock().await;
         let config = self.config();
-        let source = self.inner.source.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let source = self
+            .inner
+            .source
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let result = source
             .login(&self.inner.sts, &config.access.regions, mfa_code)
             .await;
         let (session, region) = match result {
             Ok(ok) => ok,
-            Err(AccessError::MfaRequired { serial }) => return Err(EngineError::MfaRequired { serial }),
+            Err(AccessError::MfaRequired { serial }) => {
+                return Err(EngineError::MfaRequired { serial });
+            }
             Err(e) => {
                 let e = EngineError::from(e);
                 tracing::error!(error = %e, "login failed");
-                self.inner.session.write().unwrap_or_else(|p| p.into_inner()).last_error =
-                    Some(e.to_string());
+                self.inner
+                    .session
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_error = Some(e.to_string());
                 return Err(e);
             }
         };
-        if session.mfa {
-            if let Err(e) = persist::save(&self.inner.paths.session_file(), &binding(&config.access), &session) {
-                tracing::warn!(error = %e, "could not save the session for restarts");
-            }
+        if session.mfa
+            && let Err(e) = persist::save(
+                &self.inner.paths.session_file(),
+                &binding(&config.access),
+                &session,
+            )
+        {
+            tracing::warn!(error = %e, "could not save the session for restarts");
         }
         let session = Arc::new(session);
         {
-            let mut state = self.inner.session.write().unwrap_or_else(|p| p.into_inner());
+            let mut state = self
+                .inner
+                .session
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             *state = SessionState {
                 current: Some(session.clone()),
                 region: Some(region),
@@ -357,7 +405,9 @@ impl Engine {
                     break;
                 }
                 if slot.is_failing()
-                    || tokio::time::timeout_at(deadline, results.changed()).await.is_err()
+                    || tokio::time::timeout_at(deadline, results.changed())
+                        .await
+                        .is_err()
                 {
                     break;
                 }
@@ -391,7 +441,11 @@ impl Engine {
     pub fn logout(&self) -> usize {
         let mut forgotten = 0;
         {
-            let mut state = self.inner.session.write().unwrap_or_else(|p| p.into_inner());
+            let mut state = self
+                .inner
+                .session
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             if state.current.take().is_some() {
                 forgotten += 1;
             }
@@ -504,11 +558,13 @@ impl Engine {
                 || config.access.mfa_serial != access.mfa_serial
             {
                 tracing::info!("access settings changed; the old session is dropped");
-                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) = source_for(&config.access);
+                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) =
+                    source_for(&config.access);
                 self.logout();
                 self.auto_login();
             } else if config.access.session_duration != access.session_duration {
-                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) = source_for(&config.access);
+                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) =
+                    source_for(&config.access);
             }
             access = config.access.clone();
             self.reconcile_slots(&config);
@@ -524,14 +580,23 @@ impl Engine {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let mut state = self.inner.session.write().unwrap_or_else(|p| p.into_inner());
+            let mut state = self
+                .inner
+                .session
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             let Some(expires_at) = state.current.as_ref().and_then(|s| s.expires_at) else {
                 continue;
             };
-            let left = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+            let left = expires_at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
             if left < SESSION_WARNING && !state.warned {
                 state.warned = true;
-                tracing::warn!(left_min = left.as_secs() / 60, "the access session ends soon: run `credd login` to renew it");
+                tracing::warn!(
+                    left_min = left.as_secs() / 60,
+                    "the access session ends soon: run `credd login` to renew it"
+                );
             }
         }
     }

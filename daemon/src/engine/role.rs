@@ -22,39 +22,37 @@ pub async fn assume(
         .iter()
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect();
-    let ((creds, assumed_arn), region) = sts::with_failover(sts.clients(regions), |client, region| {
-        let tags = tags.clone();
-        async move {
-            let mut call = client
-                .assume_role()
-                .role_arn(&profile.role_arn)
-                .role_session_name(session_name)
-                .duration_seconds(seconds)
-                .set_external_id(profile.external_id.clone())
-                .set_source_identity(profile.source_identity.clone());
-            if !tags.is_empty() {
-                call = call.set_tags(Some(tags));
+    let ((creds, assumed_arn), region) =
+        sts::with_failover(sts.clients(regions), |client, region| {
+            let tags = tags.clone();
+            async move {
+                let mut call = client
+                    .assume_role()
+                    .role_arn(&profile.role_arn)
+                    .role_session_name(session_name)
+                    .duration_seconds(seconds)
+                    .set_external_id(profile.external_id.clone())
+                    .set_source_identity(profile.source_identity.clone());
+                if !tags.is_empty() {
+                    call = call.set_tags(Some(tags));
+                }
+                let out = call
+                    .customize()
+                    .config_override(sts::signed_by(signer))
+                    .send()
+                    .await
+                    .map_err(|e| sts::classify(&region, e))?;
+                let arn = out.assumed_role_user.map(|u| u.arn).unwrap_or_default();
+                let creds = out.credentials.ok_or_else(|| StsFailure {
+                    kind: FailureKind::Outage,
+                    region: region.clone(),
+                    code: "EmptyResponse".into(),
+                    message: "AssumeRole returned no credentials".into(),
+                })?;
+                Ok((creds, arn))
             }
-            let out = call
-                .customize()
-                .config_override(sts::signed_by(signer))
-                .send()
-                .await
-                .map_err(|e| sts::classify(&region, e))?;
-            let arn = out
-                .assumed_role_user
-                .map(|u| u.arn)
-                .unwrap_or_default();
-            let creds = out.credentials.ok_or_else(|| StsFailure {
-                kind: FailureKind::Outage,
-                region: region.clone(),
-                code: "EmptyResponse".into(),
-                message: "AssumeRole returned no credentials".into(),
-            })?;
-            Ok((creds, arn))
-        }
-    })
-    .await?;
+        })
+        .await?;
     let creds = AwsCredentials::from_sts(creds);
     let issued = SystemTime::now();
     let expiration = creds.expiration.unwrap_or(issued);

@@ -19,7 +19,11 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 pub const OUTAGE_FLOOR: Duration = Duration::from_secs(5 * 60);
 
 /// How long credentials issued at `issued` and expiring at `expiration` may be served.
-pub fn servable_window(issued: SystemTime, expiration: SystemTime, min_remaining: Duration) -> Duration {
+pub fn servable_window(
+    issued: SystemTime,
+    expiration: SystemTime,
+    min_remaining: Duration,
+) -> Duration {
     expiration
         .duration_since(issued)
         .unwrap_or_default()
@@ -35,7 +39,9 @@ pub fn refresh_at(
 ) -> SystemTime {
     let window = servable_window(issued, expiration, min_remaining);
     let lead = (window / 4).min(MAX_LEAD);
-    let jitter = (window / 10).min(MAX_JITTER).mul_f64(jitter_unit.clamp(0.0, 1.0));
+    let jitter = (window / 10)
+        .min(MAX_JITTER)
+        .mul_f64(jitter_unit.clamp(0.0, 1.0));
     let offset = window.saturating_sub(lead).saturating_sub(jitter);
     issued.checked_add(offset).unwrap_or(issued)
 }
@@ -50,7 +56,10 @@ pub fn servable(expiration: SystemTime, now: SystemTime, min_remaining: Duration
 /// Exponential backoff with full jitter after `failures` (>= 1) consecutive failures.
 pub fn backoff(failures: u32, jitter_unit: f64) -> Duration {
     let exp = BACKOFF_BASE
-        .checked_mul(1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX))
+        .checked_mul(
+            1u32.checked_shl(failures.saturating_sub(1).min(20))
+                .unwrap_or(u32::MAX),
+        )
         .unwrap_or(BACKOFF_MAX)
         .min(BACKOFF_MAX);
     // Half fixed, half random: never zero, never in lock-step with another daemon.
@@ -79,14 +88,24 @@ mod tests {
         // 15 min credentials with 14 min 50 s minimum: 10 s servable, refresh after 7.5 s.
         let exp = t(900);
         let min = Duration::from_secs(890);
-        assert_eq!(refresh_at(t(0), exp, min, 0.0), t(0) + Duration::from_millis(7500));
-        assert_eq!(refresh_at(t(0), exp, min, 1.0), t(0) + Duration::from_millis(6500));
+        assert_eq!(
+            refresh_at(t(0), exp, min, 0.0),
+            t(0) + Duration::from_millis(7500)
+        );
+        assert_eq!(
+            refresh_at(t(0), exp, min, 1.0),
+            t(0) + Duration::from_millis(6500)
+        );
     }
 
     #[test]
     fn already_unservable_credentials_refresh_at_once() {
         assert_eq!(refresh_at(t(0), t(30), MIN, 0.5), t(0));
-        assert_eq!(refresh_at(t(100), t(50), MIN, 0.5), t(100), "expiry before issue");
+        assert_eq!(
+            refresh_at(t(100), t(50), MIN, 0.5),
+            t(100),
+            "expiry before issue"
+        );
         assert_eq!(servable_window(t(100), t(50), MIN), Duration::ZERO);
     }
 

@@ -82,7 +82,11 @@ impl Slot {
     }
 
     /// Cached credentials with at least `min_remaining` left.
-    pub fn servable(&self, now: SystemTime, min_remaining: Duration) -> Option<Arc<RoleCredentials>> {
+    pub fn servable(
+        &self,
+        now: SystemTime,
+        min_remaining: Duration,
+    ) -> Option<Arc<RoleCredentials>> {
         read(&self.cached)
             .as_ref()
             .filter(|c| schedule::servable(c.expiration, now, min_remaining))
@@ -180,7 +184,11 @@ impl Slot {
         }
         let s = self.status();
         if let Some(retry_at) = s.retry_at {
-            return if retry_at <= now { Due::Now } else { Due::At(retry_at) };
+            return if retry_at <= now {
+                Due::Now
+            } else {
+                Due::At(retry_at)
+            };
         }
         let Some(c) = read(&self.cached).clone() else {
             return Due::Now;

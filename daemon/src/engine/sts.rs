@@ -10,9 +10,9 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
-use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
@@ -171,15 +171,15 @@ where
         ),
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("Unknown").to_owned();
-            let message = service
-                .err()
-                .message()
-                .unwrap_or("no message")
-                .to_owned();
+            let message = service.err().message().unwrap_or("no message").to_owned();
             let kind = match code.as_str() {
                 "ExpiredToken" | "ExpiredTokenException" => FailureKind::Expired,
-                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-                | "ServiceUnavailable" | "InternalFailure" | "InternalError"
+                "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "ServiceUnavailable"
+                | "InternalFailure"
+                | "InternalError"
                 | "RegionDisabledException" => FailureKind::Outage,
                 _ if service.raw().status().is_server_error() => FailureKind::Outage,
                 _ => FailureKind::Refused,

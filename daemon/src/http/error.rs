@@ -1,0 +1,74 @@
+//! HTTP errors: `{"code","message"}` with `Content-Type: application/json`; 4xx for what
+//! retrying cannot fix, 5xx for what it can (every SDK retries 5xx; most do not retry 4xx).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::engine::EngineError;
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// A request refused by a check, before any handler work.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl Refusal {
+    pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        Refusal {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        reply(self.status, self.code, self.message)
+    }
+}
+
+pub fn reply(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(Body { code, message })).into_response()
+}
+
+/// The one place engine errors become HTTP answers.
+pub fn engine(e: &EngineError) -> Response {
+    let (status, code) = match e {
+        EngineError::UnknownProfile { .. } => (StatusCode::NOT_FOUND, "UnknownProfile"),
+        EngineError::NoCurrentProfile { .. } => (StatusCode::NOT_FOUND, "NoCurrentProfile"),
+        EngineError::LoginRequired { .. } | EngineError::MfaRequired { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "LoginRequired")
+        }
+        EngineError::Unavailable { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "CredentialsUnavailable")
+        }
+        EngineError::Sts(_) => (StatusCode::BAD_GATEWAY, "StsError"),
+        EngineError::InvalidMfaCode(_) | EngineError::Access(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "AccessUnavailable")
+        }
+    };
+    reply(status, code, &e.to_string())
+}
+
+pub async fn not_found() -> Response {
+    reply(StatusCode::NOT_FOUND, "NotFound", "no such route")
+}
+
+pub async fn method_not_allowed() -> Response {
+    reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "method not allowed on this route",
+    )
+}

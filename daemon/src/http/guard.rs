@@ -1,0 +1,122 @@
+//! Defences on every route: DNS rebinding (Host must be a loopback literal or `localhost`),
+//! browser-originated requests (`Origin`, `Sec-Fetch-Site` other than `none`), request bodies
+//! (none of our routes takes one), and `Cache-Control: no-store` on every answer.
+
+use std::net::IpAddr;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use axum::response::IntoResponse;
+
+use super::error::Refusal;
+
+/// The IMDS token PUT has an empty body; anything larger is not for us.
+const MAX_BODY: u64 = 1024;
+
+pub async fn guard(req: Request, next: Next) -> Response {
+    let mut response = match check(&req) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn check(req: &Request) -> Result<(), Refusal> {
+    let headers = req.headers();
+    if let Some(host) = headers.get(header::HOST) {
+        let ok = host.to_str().is_ok_and(is_loopback_host);
+        if !ok {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "ForbiddenHost",
+                "the Host header must be a loopback address or localhost",
+            ));
+        }
+    }
+    let from_browser = headers.contains_key(header::ORIGIN)
+        || headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() != b"none");
+    if from_browser {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "BrowserRequest",
+            "requests from web pages are refused",
+        ));
+    }
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY || headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            "these routes take no request body",
+        ));
+    }
+    Ok(())
+}
+
+/// `127.0.0.1`, `127.0.0.1:9911`, `[::1]:9911`, `localhost:9911` (any case).
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((inside, after)) if after.is_empty() || valid_port(after) => inside,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if valid_port(&format!(":{port}")) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn valid_port(s: &str) -> bool {
+    s.strip_prefix(':')
+        .is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:9911",
+            "127.1.2.3:80",
+            "[::1]:9911",
+            "[::1]",
+            "localhost",
+            "LOCALHOST:1",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9911",
+            "localhost.evil.example",
+            "10.0.0.1:9911",
+            "[::2]:1",
+            "127.0.0.1:x",
+            "127.0.0.1:99999",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+}

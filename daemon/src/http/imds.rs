@@ -1,0 +1,241 @@
+//! The IMDSv2-compatible routes (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), served only with
+//! `imds = true`. They always serve the current profile's view, with the follow-window expiry.
+//!
+//! IMDS has no shared secret, so on Linux every request must come from a socket owned by the
+//! daemon's own user; a token PUT carrying `X-Forwarded-For` (a proxy relaying someone else's
+//! request) is refused, and session tokens live in a bounded in-memory store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::{self, Refusal, reply};
+use super::{HttpState, Peer, advertised_expiration, peer, rfc3339};
+use crate::engine::EngineError;
+
+const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+const MAX_TTL: u64 = 21_600;
+/// More live tokens than any one user's processes need; the oldest go first beyond it.
+const MAX_TOKENS: usize = 1024;
+
+#[derive(Default)]
+pub struct TokenStore {
+    tokens: Mutex<HashMap<String, Instant>>,
+}
+
+impl TokenStore {
+    fn issue(&self, ttl: Duration) -> Option<String> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).ok()?;
+        let token = hex::encode(raw);
+        let now = Instant::now();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|_, expiry| *expiry > now);
+        if tokens.len() >= MAX_TOKENS
+            && let Some(oldest) = tokens
+                .iter()
+                .min_by_key(|(_, e)| **e)
+                .map(|(t, _)| t.clone())
+        {
+            tokens.remove(&oldest);
+        }
+        tokens.insert(token.clone(), now + ttl);
+        Some(token)
+    }
+
+    fn valid(&self, token: &str) -> bool {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.get(token).is_some_and(|e| *e > Instant::now())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Body<'a> {
+    code: &'static str,
+    last_updated: String,
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+/// IMDS on, the caller is our user, and (for everything but the token PUT) a live token.
+fn gate(
+    state: &HttpState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    need_token: bool,
+) -> Result<(), Refusal> {
+    if !state.daemon.config().daemon.imds {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "IMDS is off (imds = false)",
+        ));
+    }
+    if cfg!(target_os = "linux") {
+        let me = credd_proto::paths::current_uid();
+        match peer::owner_uid(peer) {
+            Some(uid) if uid == me => {}
+            found => {
+                tracing::warn!(peer = %peer.remote, uid = ?found, "refused an IMDS request from another user");
+                return Err(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "ForeignUser",
+                    "IMDS answers only processes of the daemon's own user",
+                ));
+            }
+        }
+    }
+    if need_token {
+        let ok = headers
+            .get(TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| state.imds_tokens.valid(t));
+        if !ok {
+            return Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "missing or expired IMDS session token",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(
+    State(state): State<Arc<HttpState>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &peer, &headers, false) {
+        return refused.into_response();
+    }
+    if headers.contains_key("x-forwarded-for") {
+        return reply(
+            StatusCode::FORBIDDEN,
+            "Forwarded",
+            "token requests through a proxy are refused",
+        );
+    }
+    let ttl = headers
+        .get(TTL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|t| (1..=MAX_TTL).contains(t));
+    let Some(ttl) = ttl else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "InvalidTtl",
+            "X-aws-ec2-metadata-token-ttl-seconds must be 1 to 21600",
+        );
+    };
+    let Some(token) = state.imds_tokens.issue(Duration::from_secs(ttl)) else {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "NoRandomness",
+            "could not make a token",
+        );
+    };
+    let mut response = token.into_response();
+    response
+        .headers_mut()
+        .insert(TTL_HEADER, HeaderValue::from(ttl));
+    response
+}
+
+pub async fn list(
+    State(state): State<Arc<HttpState>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &peer, &headers, true) {
+        return refused.into_response();
+    }
+    match state.daemon.current_profile() {
+        // Exactly the name, no newline: SDKs paste the body into the next URL.
+        Some(name) => name.into_response(),
+        None => error::engine(&EngineError::NoCurrentProfile {
+            known: state.daemon.engine.profile_names(),
+        }),
+    }
+}
+
+async fn serve(state: &HttpState, name: &str, extended: bool) -> Response {
+    let follow_window = state.daemon.config().daemon.follow_window;
+    match state.daemon.engine.credentials(name).await {
+        Ok(c) => {
+            let body = Body {
+                code: "Success",
+                last_updated: rfc3339(c.issued),
+                kind: "AWS-HMAC",
+                access_key_id: &c.creds.access_key_id,
+                secret_access_key: c.creds.secret_access_key.expose(),
+                token: c.session_token(),
+                expiration: rfc3339(advertised_expiration(&c, SystemTime::now(), follow_window)),
+                account_id: extended.then_some(c.account_id.as_str()),
+            };
+            axum::Json(body).into_response()
+        }
+        Err(e) => error::engine(&e),
+    }
+}
+
+pub async fn credentials(
+    State(state): State<Arc<HttpState>>,
+    Extension(peer): Extension<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &peer, &headers, true) {
+        return refused.into_response();
+    }
+    serve(&state, &name, false).await
+}
+
+pub async fn credentials_extended(
+    State(state): State<Arc<HttpState>>,
+    Extension(peer): Extension<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &peer, &headers, true) {
+        return refused.into_response();
+    }
+    serve(&state, &name, true).await
+}
+
+pub async fn region(
+    State(state): State<Arc<HttpState>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &peer, &headers, true) {
+        return refused.into_response();
+    }
+    let config = state.daemon.config();
+    let region = state
+        .daemon
+        .current_profile()
+        .and_then(|p| config.profiles.get(&p).and_then(|p| p.region.clone()));
+    match region {
+        Some(r) => ([(header::CONTENT_TYPE, "text/plain")], r).into_response(),
+        None => reply(
+            StatusCode::NOT_FOUND,
+            "NoRegion",
+            "the current profile has no region",
+        ),
+    }
+}

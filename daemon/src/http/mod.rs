@@ -1,0 +1,182 @@
+//! The loopback HTTP API every SDK talks to: the container-credentials routes, `/healthz`, and
+//! (with `imds = true`) the IMDSv2-compatible routes.
+//!
+//! Our own accept loop (rather than `axum::serve`) so each connection gets its IP TTL set, its
+//! peer address recorded for the IMDS owner check, and hyper's header limits and timeouts.
+
+mod container;
+mod error;
+mod guard;
+pub mod imds;
+mod peer;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::routing::{get, put};
+use credd_proto::Secret;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+use crate::Daemon;
+use crate::creds::RoleCredentials;
+
+/// Header bytes a request may carry (hyper's minimum buffer); SDK requests use about 300.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+/// A client that has not sent its headers within this time is dropped (slowloris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Concurrent connections; beyond this new ones wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// The local and remote address of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+pub struct HttpState {
+    pub daemon: Arc<Daemon>,
+    pub token: Secret,
+    pub imds_tokens: imds::TokenStore,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("listen = {addr} is not a loopback address; credd serves this machine only")]
+    NotLoopback { addr: SocketAddr },
+    #[error(
+        "cannot listen on {addr}: {source} (is another credd-daemon or program using it? change [daemon] listen)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the listener; refuses anything but loopback even if validation was bypassed.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    if !addr.ip().is_loopback() {
+        return Err(BindError::NotLoopback { addr });
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError::Bind { addr, source })
+}
+
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/credentials", get(container::current))
+        .route("/v1/credentials/{profile}", get(container::pinned))
+        .route("/latest/api/token", put(imds::token))
+        .route(
+            "/latest/meta-data/iam/security-credentials",
+            get(imds::list),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/",
+            get(imds::list),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/{name}",
+            get(imds::credentials),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials-extended",
+            get(imds::list),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials-extended/",
+            get(imds::list),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials-extended/{name}",
+            get(imds::credentials_extended),
+        )
+        .route("/latest/meta-data/placement/region", get(imds::region))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(guard::guard))
+        .with_state(state)
+}
+
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
+    let router = router(state.clone());
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let hop_limit = state.daemon.config().daemon.imds_hop_limit;
+        set_hop_limit(&stream, local, hop_limit);
+        let peer = Peer { local, remote };
+        let router = router.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer);
+                    router.clone().oneshot(req)
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .max_headers(MAX_HEADERS)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+/// IMDS answers must not travel beyond this host (or into containers): TTL / hop limit.
+fn set_hop_limit(stream: &tokio::net::TcpStream, local: SocketAddr, hops: u8) {
+    let sock = socket2::SockRef::from(stream);
+    let result = if local.is_ipv4() {
+        sock.set_ttl_v4(u32::from(hops))
+    } else {
+        sock.set_unicast_hops_v6(u32::from(hops))
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "could not set the IP TTL");
+    }
+}
+
+/// `2026-11-25T09:52:36Z`: RFC 3339, UTC, whole seconds, as every SDK accepts.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The expiry the current route advertises: the real one, or sooner, so clients come back
+/// within the follow window and pick up a `credd switch`. Never later than the real one.
+pub fn advertised_expiration(
+    creds: &RoleCredentials,
+    now: SystemTime,
+    follow_window: Duration,
+) -> SystemTime {
+    creds.expiration.min(now + follow_window)
+}
