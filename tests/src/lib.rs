@@ -1,10 +1,12 @@
 //! Harness for credd's end-to-end tests: the real binaries run in a private temp world ([`world`]),
-//! against moto as the STS emulator ([`moto`]), optionally behind a fault-injecting proxy ([`proxy`]).
+//! against moto as the STS emulator ([`moto`]), optionally behind a fault-injecting proxy ([`proxy`]);
+//! [`stack`] puts the three together the way most engine scenarios need them.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
 pub mod moto;
 pub mod proxy;
+pub mod stack;
 pub mod world;
 
 use std::net::TcpListener;

@@ -1,8 +1,9 @@
 //! A fault-injecting HTTP/1.1 reverse proxy in front of moto: it forwards STS requests verbatim
 //! (the original `Host` too, which SigV4 signs), counts them per `Action` and signing region, and
-//! can be switched at runtime to delay, fail, refuse, or fail one region only.
+//! can be switched at runtime to delay, fail, refuse, or fail one region only. It also keeps each
+//! request's form parameters, so a test can check what was asked of STS (serial, code, tags...).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,7 +55,13 @@ struct Shared {
     mode: Mutex<ProxyMode>,
     /// (action, region) -> tally.
     counts: Mutex<HashMap<(String, String), Tally>>,
+    /// Every request's action and decoded form parameters, in arrival order.
+    requests: Mutex<Vec<(String, Params)>>,
 }
+
+/// One request's form parameters (body, then query), percent-decoded: `RoleArn`, `TokenCode`,
+/// `Tags.member.1.Key`...
+pub type Params = BTreeMap<String, String>;
 
 impl Shared {
     fn mode(&self) -> ProxyMode {
@@ -110,6 +117,7 @@ impl StsProxy {
         let shared = Arc::new(Shared {
             mode: Mutex::new(ProxyMode::Pass),
             counts: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -181,8 +189,20 @@ impl StsProxy {
         self.shared.sum(|_, _| true, |t| t.forwarded + t.failed)
     }
 
+    /// The form parameters of every request with this `Action` so far, oldest first, whatever
+    /// the mode answered.
+    pub fn params(&self, action: &str) -> Vec<Params> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, params)| params.clone())
+            .collect()
+    }
+
+    /// Forgets the counts and the recorded parameters.
     pub fn reset_counts(&self) {
         lock(&self.shared.counts).clear();
+        lock(&self.shared.requests).clear();
     }
 }
 
@@ -276,6 +296,7 @@ async fn handle(
     };
     let action = sts_action(parts.uri.query(), &body);
     let region = signing_region(&parts.headers, parts.uri.query());
+    lock(&shared.requests).push((action.clone(), form_params(parts.uri.query(), &body)));
 
     let mode = shared.mode();
     let fail = match &mode {
@@ -359,6 +380,48 @@ fn sts_action(query: Option<&str>, body: &[u8]) -> String {
         .unwrap_or_else(|| NO_ACTION.to_owned())
 }
 
+/// The decoded `key=value` pairs of the form body, then of the query (the body wins).
+fn form_params(query: Option<&str>, body: &[u8]) -> Params {
+    let mut params = Params::new();
+    let body = std::str::from_utf8(body).unwrap_or("");
+    for text in [body, query.unwrap_or("")] {
+        for (key, value) in text.split('&').filter_map(|pair| pair.split_once('=')) {
+            params
+                .entry(percent_decode(key))
+                .or_insert_with(|| percent_decode(value));
+        }
+    }
+    params
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The region of the SigV4 credential scope `Credential=AKID/DATE/REGION/SERVICE/aws4_request`,
 /// from the `Authorization` header or a presigned query; [`UNSIGNED`] when there is none.
 fn signing_region(headers: &hyper::HeaderMap, query: Option<&str>) -> String {
@@ -396,6 +459,18 @@ mod tests {
             "GetCallerIdentity"
         );
         assert_eq!(sts_action(None, b""), NO_ACTION);
+    }
+
+    #[test]
+    fn form_params_are_decoded_and_the_body_wins() {
+        let params = form_params(
+            Some("Action=Ignored&Extra=q"),
+            b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2FA&Tags.member.1.Value=a+b%zz",
+        );
+        assert_eq!(params["Action"], "AssumeRole");
+        assert_eq!(params["RoleArn"], "arn:aws:iam::1:role/A");
+        assert_eq!(params["Tags.member.1.Value"], "a b%zz");
+        assert_eq!(params["Extra"], "q");
     }
 
     #[test]

@@ -6,14 +6,17 @@ use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use credd_proto::{ProtoError, Request, Response};
+
 use crate::bins::{client_bin, daemon_bin};
+use crate::moto::AwsKeys;
 use crate::{POLL_INTERVAL, wait_until};
 
 /// A `credd` command that runs longer than this is killed and fails the test.
@@ -195,6 +198,91 @@ impl World {
     /// test: World's drop still finds and kills it).
     pub fn credd_autostart(&self, args: &[&str]) -> CmdOutput {
         self.run_client(args, None, true)
+    }
+
+    /// Runs `credd ARGS` in a new session, without a controlling terminal (as from cron or a
+    /// script runner), so nothing can prompt on the developer's terminal; `stdin` as for
+    /// [`World::credd_stdin`].
+    pub fn credd_without_terminal(&self, args: &[&str], stdin: Option<&str>) -> CmdOutput {
+        let mut command = self.command(client_bin());
+        command.args(args).env("CREDD_NO_AUTOSTART", "1");
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let shown = format!("credd {} (no terminal)", args.join(" "));
+        run_with_timeout(command, stdin, &shown, CLIENT_TIMEOUT)
+    }
+
+    /// `credd status --json`, parsed; panics unless it succeeds.
+    #[track_caller]
+    pub fn status(&self) -> serde_json::Value {
+        self.credd(&["status", "--json"]).assert_success().json()
+    }
+
+    /// One profile's entry of `credd status --json`; panics if there is none.
+    #[track_caller]
+    pub fn profile_status(&self, profile: &str) -> serde_json::Value {
+        let status = self.status();
+        status["profiles"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == profile))
+            .cloned()
+            .unwrap_or_else(|| panic!("no profile {profile:?} in status: {status:#}"))
+    }
+
+    /// Waits until `credd status` shows `profile` in `state` (`fresh`, `cold`, `failing`).
+    #[track_caller]
+    pub fn wait_profile_state(&self, profile: &str, state: &str, deadline: Duration) {
+        wait_until(
+            deadline,
+            &format!("profile {profile:?} to be {state}"),
+            || self.profile_status(profile)["state"] == state,
+        );
+    }
+
+    /// `credd credential-process PROFILE`: Ok(the printed credentials), or Err(the output) when
+    /// it fails. Panics if it succeeds with something else than `credential_process` JSON.
+    #[track_caller]
+    pub fn credential_process(&self, profile: &str) -> Result<ProcessCredentials, CmdOutput> {
+        let out = self.credd(&["credential-process", profile]);
+        if !out.success() {
+            return Err(out);
+        }
+        let json = out.json();
+        assert_eq!(json["Version"], 1, "Version must be the integer 1: {out}");
+        let field = |name: &str| {
+            json[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} missing from credential_process output: {out}"))
+                .to_owned()
+        };
+        Ok(ProcessCredentials {
+            keys: AwsKeys {
+                access_key_id: field("AccessKeyId"),
+                secret_access_key: field("SecretAccessKey"),
+                session_token: Some(field("SessionToken")),
+            },
+            expiration: field("Expiration"),
+            account_id: json["AccountId"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// One request straight over the control socket, as the client sends it (no process spawned):
+    /// for bursts and for timing the daemon alone. Err when the daemon closes the connection
+    /// without an answer (or cannot be reached).
+    pub fn request(&self, request: &Request) -> Result<Response, ProtoError> {
+        let mut stream = UnixStream::connect(self.socket_path())?;
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        let frame = credd_proto::encode_request(TEST_SOFTWARE, request);
+        credd_proto::write_frame(&mut stream, &frame)?;
+        let body = credd_proto::read_frame(&mut stream)?;
+        credd_proto::decode_response(TEST_SOFTWARE, &body)
     }
 
     /// Runs any program with the world's environment (e.g. a Python SDK against the daemon),
@@ -412,6 +500,18 @@ impl Drop for World {
             }
         }
     }
+}
+
+/// How the tests introduce themselves in control frames (the daemon checks only the version).
+const TEST_SOFTWARE: &str = concat!("credd-tests ", env!("CARGO_PKG_VERSION"));
+
+/// What `credd credential-process` printed.
+#[derive(Debug, Clone)]
+pub struct ProcessCredentials {
+    pub keys: AwsKeys,
+    /// RFC 3339, as printed.
+    pub expiration: String,
+    pub account_id: Option<String>,
 }
 
 /// The daemon exited before it was ready (`status`), or did not get ready in time (`None`).

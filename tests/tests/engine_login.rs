@@ -1,0 +1,163 @@
+//! Logging in with an IAM user key and an MFA device: the code reaches GetSessionToken with the
+//! device's serial, every profile is warm right after, and before that (or with a bad code, or
+//! with no way to ask for one) the user gets a clear error at once, never a hang.
+//! moto's auth is off here: with it on, moto rejects the keys of its own GetSessionToken.
+
+use std::time::{Duration, Instant};
+
+use credd_tests::stack::{Access, MFA_CODE, STAGING_AND_AUDIT, Stack, Toml, now_unix};
+
+/// A request that cannot be answered must say so well within this.
+const FAST_FAILURE: Duration = Duration::from_secs(1);
+
+#[test]
+fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
+    let stack = Stack::start(
+        Access::Mfa,
+        Toml {
+            access: "session_duration = \"2h\"",
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        },
+    );
+    let world = &stack.world;
+
+    // Before login: a clear LoginRequired at once, and STS is not bothered.
+    let status = world.status();
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+    assert_eq!(
+        status["access"]["mfa_serial"],
+        stack.mfa_serial(),
+        "{status:#}"
+    );
+    for profile in ["staging", "prod-audit"] {
+        let start = Instant::now();
+        let out = world
+            .credential_process(profile)
+            .expect_err("no credentials before login");
+        assert!(
+            start.elapsed() < FAST_FAILURE,
+            "took {:?}: {out}",
+            start.elapsed()
+        );
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("`credd login`"),
+            "the error must say what to do: {out}"
+        );
+        assert_eq!(stack.world.profile_status(profile)["state"], "cold");
+    }
+    assert_eq!(stack.proxy.calls("GetSessionToken"), 0);
+    assert_eq!(stack.proxy.calls("AssumeRole"), 0);
+
+    stack.login_with_mfa();
+
+    let calls = stack.proxy.params("GetSessionToken");
+    assert_eq!(calls.len(), 1, "one GetSessionToken per login: {calls:?}");
+    assert_eq!(calls[0]["SerialNumber"], stack.mfa_serial());
+    assert_eq!(calls[0]["TokenCode"], MFA_CODE);
+    assert_eq!(calls[0]["DurationSeconds"], "7200", "session_duration = 2h");
+
+    // Status shows who is logged in and when the session ends...
+    let status = world.status();
+    let access = &status["access"];
+    assert_eq!(access["logged_in"], true, "{status:#}");
+    let identity = access["identity"].as_str().unwrap_or_default();
+    assert!(
+        identity.starts_with("arn:aws:"),
+        "the access identity is shown: {status:#}"
+    );
+    let expires_at = access["expires_at"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the session's end is shown: {status:#}"));
+    let expected = now_unix() + 7200;
+    assert!(
+        expires_at.abs_diff(expected) < 120,
+        "session ends at {expires_at}, expected about {expected}"
+    );
+    assert_eq!(access["sts_region"], "us-east-1", "{status:#}");
+
+    // ...and every profile was warmed by the login itself, before any request for it.
+    for profile in ["staging", "prod-audit"] {
+        let p = world.profile_status(profile);
+        assert_eq!(p["state"], "fresh", "{p:#}");
+        assert!(p["last_refresh"].is_u64(), "{p:#}");
+        assert!(p["expires_at"].as_u64() > Some(now_unix() + 1800), "{p:#}");
+        assert_eq!(p["last_error"], serde_json::Value::Null, "{p:#}");
+    }
+    assert_eq!(stack.proxy.calls("AssumeRole"), 2, "one per profile");
+
+    let staging = world
+        .credential_process("staging")
+        .expect("staging after login");
+    let arn = stack
+        .moto
+        .caller_arn(
+            &staging.keys.access_key_id,
+            &staging.keys.secret_access_key,
+            staging.keys.session_token.as_deref(),
+        )
+        .expect("moto knows the staging credentials");
+    assert!(
+        arn.starts_with("arn:aws:sts::222222222222:assumed-role/Administrator/"),
+        "{arn}"
+    );
+    assert_eq!(staging.account_id.as_deref(), Some("222222222222"));
+    assert_eq!(
+        stack.proxy.calls("AssumeRole"),
+        2,
+        "served from cache, no STS call"
+    );
+}
+
+#[test]
+fn login_reads_the_code_from_stdin_and_refuses_bad_or_missing_codes_without_calling_sts() {
+    let stack = Stack::start(
+        Access::Mfa,
+        Toml {
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        },
+    );
+    let world = &stack.world;
+
+    for bad in ["12ab", "12345", "1234567"] {
+        let out = world.credd(&["login", "--mfa-code", bad]);
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("6 digits"),
+            "a malformed code is explained: {out}"
+        );
+        assert!(!out.stderr.contains(bad), "the code is not echoed: {out}");
+    }
+    let out = world.credd_stdin(&["login", "--mfa-code", "-"], "\n");
+    out.assert_code(1);
+    assert!(out.stderr.contains("no MFA code"), "{out}");
+
+    // No terminal to ask on (cron, CI, an editor plugin) and no code: say how to pass one.
+    let out = world.credd_without_terminal(&["login"], None);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("--mfa-code -"),
+        "the error must point at `--mfa-code -`: {out}"
+    );
+    assert_eq!(
+        stack.proxy.calls("GetSessionToken"),
+        0,
+        "nothing reached STS"
+    );
+    assert_eq!(world.status()["access"]["logged_in"], false);
+
+    world
+        .credd_stdin(&["login", "--mfa-code", "-"], "654321\n")
+        .assert_success();
+    let calls = stack.proxy.params("GetSessionToken");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["TokenCode"], "654321", "the code read from stdin");
+    assert_eq!(calls[0]["SerialNumber"], stack.mfa_serial());
+    assert_eq!(
+        calls[0]["DurationSeconds"], "43200",
+        "session_duration defaults to 12h"
+    );
+    world.wait_profile_state("staging", "fresh", Duration::from_secs(5));
+}
