@@ -88,16 +88,14 @@ pub fn run(
 }
 
 fn render(shell: Shell, vars: &BTreeMap<&'static str, String>) -> String {
-    let mut out = String::new();
-    for name in CONFLICTING {
-        out.push_str(&match shell {
-            Shell::Sh | Shell::Bash | Shell::Zsh => format!("unset {name};\n"),
-            Shell::Fish => format!("set -e {name};\n"),
-            Shell::Powershell => {
-                format!("Remove-Item Env:{name} -ErrorAction SilentlyContinue;\n")
-            }
-        });
-    }
+    let mut out = match shell {
+        Shell::Sh | Shell::Bash | Shell::Zsh => format!("unset {};\n", CONFLICTING.join(" ")),
+        Shell::Fish => format!("set -e {};\n", CONFLICTING.join(" ")),
+        Shell::Powershell => CONFLICTING
+            .iter()
+            .map(|name| format!("Remove-Item Env:{name} -ErrorAction SilentlyContinue;\n"))
+            .collect(),
+    };
     for (name, value) in vars {
         out.push_str(&match shell {
             Shell::Sh | Shell::Bash | Shell::Zsh => {
@@ -124,6 +122,6 @@ mod tests {
         assert!(render(Shell::Bash, &vars).contains("export AWS_REGION='it'\\''s';"));
         assert!(render(Shell::Fish, &vars).contains("set -gx AWS_REGION 'it\\'s';"));
         assert!(render(Shell::Powershell, &vars).contains("$Env:AWS_REGION = 'it''s';"));
-        assert!(render(Shell::Zsh, &vars).contains("unset AWS_PROFILE;"));
+        assert!(render(Shell::Zsh, &vars).starts_with("unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY "));
     }
 }
