@@ -55,8 +55,14 @@ struct Shared {
     mode: Mutex<ProxyMode>,
     /// (action, region) -> tally.
     counts: Mutex<HashMap<(String, String), Tally>>,
-    /// Every request's action and decoded form parameters, in arrival order.
-    requests: Mutex<Vec<(String, Params)>>,
+    /// Every request's action, signing key and form parameters, in arrival order.
+    requests: Mutex<Vec<Recorded>>,
+}
+
+struct Recorded {
+    action: String,
+    signer: String,
+    params: Params,
 }
 
 /// One request's form parameters (body, then query), percent-decoded: `RoleArn`, `TokenCode`,
@@ -194,8 +200,18 @@ impl StsProxy {
     pub fn params(&self, action: &str) -> Vec<Params> {
         lock(&self.shared.requests)
             .iter()
-            .filter(|(a, _)| a == action)
-            .map(|(_, params)| params.clone())
+            .filter(|r| r.action == action)
+            .map(|r| r.params.clone())
+            .collect()
+    }
+
+    /// The access key id that signed each request with this `Action` ([`UNSIGNED`] for none),
+    /// oldest first: shows which credentials a call was made with (e.g. a chained AssumeRole).
+    pub fn signers(&self, action: &str) -> Vec<String> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.action == action)
+            .map(|r| r.signer.clone())
             .collect()
     }
 
@@ -296,7 +312,14 @@ async fn handle(
     };
     let action = sts_action(parts.uri.query(), &body);
     let region = signing_region(&parts.headers, parts.uri.query());
-    lock(&shared.requests).push((action.clone(), form_params(parts.uri.query(), &body)));
+    lock(&shared.requests).push(Recorded {
+        action: action.clone(),
+        signer: credential_scope(&parts.headers, parts.uri.query())
+            .and_then(|scope| scope.split('/').next().map(str::to_owned))
+            .filter(|key| !key.is_empty())
+            .unwrap_or_else(|| UNSIGNED.to_owned()),
+        params: form_params(parts.uri.query(), &body),
+    });
 
     let mode = shared.mode();
     let fail = match &mode {
@@ -422,9 +445,9 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The region of the SigV4 credential scope `Credential=AKID/DATE/REGION/SERVICE/aws4_request`,
-/// from the `Authorization` header or a presigned query; [`UNSIGNED`] when there is none.
-fn signing_region(headers: &hyper::HeaderMap, query: Option<&str>) -> String {
+/// The SigV4 credential scope `AKID/DATE/REGION/SERVICE/aws4_request`, from the `Authorization`
+/// header or a presigned query.
+fn credential_scope(headers: &hyper::HeaderMap, query: Option<&str>) -> Option<String> {
     let from_header = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -437,8 +460,12 @@ fn signing_region(headers: &hyper::HeaderMap, query: Option<&str>) -> String {
             .find(|(key, _)| *key == "X-Amz-Credential")
             .map(|(_, value)| value.replace("%2F", "/").replace("%2f", "/"))
     };
-    from_header
-        .or_else(from_query)
+    from_header.or_else(from_query)
+}
+
+/// The region of the SigV4 credential scope; [`UNSIGNED`] when there is none.
+fn signing_region(headers: &hyper::HeaderMap, query: Option<&str>) -> String {
+    credential_scope(headers, query)
         .and_then(|scope| scope.split('/').nth(2).map(str::to_owned))
         .filter(|region| !region.is_empty())
         .unwrap_or_else(|| UNSIGNED.to_owned())

@@ -2,6 +2,8 @@
 //! fault-injecting proxy in front of it, and a world whose daemon reaches STS only through the
 //! proxy (`AWS_ENDPOINT_URL_STS`), with alice's long-lived key in the shared credentials file.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::moto::{Moto, SeedSpec, SeededUser};
@@ -139,6 +141,40 @@ impl Stack {
             self.world.status()["access"]["logged_in"] == true
         });
     }
+}
+
+/// Every regular file under `dir` (recursively) whose bytes contain `needle`; unreadable files
+/// and sockets are skipped. For "this secret is nowhere on disk" checks.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    assert!(
+        !needle.is_empty(),
+        "looking for an empty secret finds everything"
+    );
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(path),
+                Ok(t) if t.is_file() => {
+                    let hit = fs::read(&path).is_ok_and(|bytes| {
+                        bytes
+                            .windows(needle.len())
+                            .any(|window| window == needle.as_bytes())
+                    });
+                    if hit {
+                        found.push(path);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 /// Seconds since the Unix epoch, as status reports times.

@@ -1,0 +1,151 @@
+//! The MFA session's life: it survives a daemon restart without a new prompt (kept only in the
+//! runtime dir, 0600), and `credd logout` forgets it and every role credential at once.
+//! moto's auth is off here: with it on, moto rejects the keys of its own GetSessionToken.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, files_containing};
+
+const PROFILES: [&str; 2] = ["staging", "prod-audit"];
+const WARM: Duration = Duration::from_secs(5);
+
+fn mfa_stack() -> Stack {
+    Stack::start(
+        Access::Mfa,
+        Toml {
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        },
+    )
+}
+
+#[test]
+fn restart_keeps_the_mfa_session_without_a_new_login() {
+    let mut stack = mfa_stack();
+    stack.login_with_mfa();
+    let before = stack.world.status();
+    let session_file = stack.world.runtime_dir.join("session.json");
+    let mode = fs::metadata(&session_file)
+        .expect("the MFA session is kept for restarts")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "session.json mode {mode:o}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&fs::read(&session_file).expect("read session.json"))
+            .expect("session.json is JSON");
+    let session_secret = saved["secret_access_key"]
+        .as_str()
+        .expect("the saved session has its secret key")
+        .to_owned();
+    let session_token = saved["session_token"]
+        .as_str()
+        .expect("the saved session has its token")
+        .to_owned();
+
+    stack.world.stop_daemon();
+    stack.world.start_daemon();
+
+    // Straight after the restart: no login, no new GetSessionToken, credentials come.
+    for profile in PROFILES {
+        stack.world.wait_profile_state(profile, "fresh", WARM);
+        let creds = stack
+            .world
+            .credential_process(profile)
+            .unwrap_or_else(|out| panic!("{profile} after a restart without login: {out}"));
+        assert!(creds.keys.access_key_id.starts_with("ASIA"), "{creds:?}");
+    }
+    assert_eq!(
+        stack.proxy.calls("GetSessionToken"),
+        1,
+        "the restart must not need a new MFA login"
+    );
+    let after = stack.world.status();
+    for field in ["logged_in", "identity", "expires_at"] {
+        assert_eq!(
+            after["access"][field], before["access"][field],
+            "access.{field} survives the restart"
+        );
+    }
+
+    // The session is on disk only in the runtime dir: nothing in the state or config dirs
+    // (nor anywhere else in the world but session.json) holds it.
+    for secret in [&session_secret, &session_token] {
+        for dir in [
+            &stack.world.state_dir,
+            &stack.world.home.join(".config"),
+            &stack.world.root,
+        ] {
+            let found: Vec<_> = files_containing(dir, secret)
+                .into_iter()
+                .filter(|path| *path != session_file)
+                .collect();
+            assert!(
+                found.is_empty(),
+                "the session secret is written to {found:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn logout_forgets_every_credential_and_the_saved_session() {
+    let mut stack = mfa_stack();
+    stack.login_with_mfa();
+    let session_file = stack.world.runtime_dir.join("session.json");
+    assert!(session_file.exists(), "the MFA session was saved");
+    let mut served = Vec::new();
+    for profile in PROFILES {
+        stack.world.wait_profile_state(profile, "fresh", WARM);
+        served.push(stack.world.credential_process(profile).expect("served"));
+    }
+
+    let out = stack.world.credd(&["logout"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("forgotten"),
+        "logout says what it did: {out}"
+    );
+    assert!(!session_file.exists(), "logout deletes session.json");
+
+    let status = stack.world.status();
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+    assert_eq!(status["access"]["identity"], serde_json::Value::Null);
+    for profile in PROFILES {
+        let p = stack.world.profile_status(profile);
+        assert_eq!(p["state"], "cold", "{p:#}");
+        assert_eq!(p["expires_at"], serde_json::Value::Null, "{p:#}");
+        let start = Instant::now();
+        let out = stack
+            .world
+            .credential_process(profile)
+            .expect_err("nothing is served after logout");
+        assert!(start.elapsed() < Duration::from_secs(1), "{out}");
+        out.assert_code(1);
+        assert!(out.stderr.contains("`credd login`"), "{out}");
+        for creds in &served {
+            assert!(
+                !out.stdout.contains(&creds.keys.access_key_id),
+                "{profile}: {out}"
+            );
+        }
+    }
+
+    // A restart does not bring the forgotten session back.
+    let assume_calls = stack.proxy.calls("AssumeRole");
+    stack.world.stop_daemon();
+    stack.world.start_daemon();
+    assert_eq!(stack.world.status()["access"]["logged_in"], false);
+    stack
+        .world
+        .credential_process("staging")
+        .expect_err("still logged out after a restart")
+        .assert_code(1);
+    assert_eq!(
+        stack.proxy.calls("AssumeRole"),
+        assume_calls,
+        "logged out: no STS calls"
+    );
+    assert_eq!(stack.proxy.calls("GetSessionToken"), 1);
+}
