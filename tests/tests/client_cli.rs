@@ -1,0 +1,424 @@
+//! The `credd` client as people and scripts use it against a real daemon: human output and
+//! `--json`, `switch` remembered across restarts, autostart (and `CREDD_NO_AUTOSTART`), the
+//! message and exit code 1 when no daemon can be reached, exit code 2 for usage errors, shell
+//! completions, and a daemon of another protocol version named plainly.
+//!
+//! No STS is needed: the worlds hold no access key, so the daemon never calls one.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use credd_proto::{PROTOCOL_VERSION, read_frame};
+use credd_tests::wait_until;
+use credd_tests::world::World;
+
+const CONFIG: &str = r#"default_profile = "staging"
+
+[daemon]
+listen = "127.0.0.1:0"
+
+[access]
+source = "iam-user"
+aws_profile = "access"
+
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+region = "us-west-2"
+
+[profiles.prod-audit]
+role_arn = "arn:aws:iam::333333333333:role/Auditor"
+via = "staging"
+"#;
+
+fn world_with_config() -> World {
+    let world = World::new();
+    world.write_config(CONFIG);
+    world
+}
+
+fn running_world() -> World {
+    let mut world = world_with_config();
+    world.start_daemon();
+    world
+}
+
+fn current_profile(world: &World) -> Option<String> {
+    let out = world.credd(&["--json", "profiles"]);
+    out.assert_success().json()["current"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+fn status_shows_daemon_access_current_profile_and_paths_for_people() {
+    let world = running_world();
+    let out = world.credd(&["status"]);
+    let text = &out.assert_success().stdout;
+    let pid = world.daemon_pid().expect("running");
+    for expected in [
+        format!("credd-daemon {} (pid {pid})", env!("CARGO_PKG_VERSION")),
+        "access:   iam-user: not logged in".to_owned(),
+        "run `credd login`".to_owned(),
+        "current:  staging".to_owned(),
+        "* staging".to_owned(),
+        "prod-audit".to_owned(),
+        "via staging".to_owned(),
+        format!("config   {}", world.config_path.display()),
+        format!("socket   {}", world.socket_path().display()),
+        format!("token    {}", world.token_file().display()),
+        format!("state    {}", world.state_dir.join("state.json").display()),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} missing from\n{out}");
+    }
+}
+
+#[test]
+fn json_status_parses_and_names_the_paths_in_use() {
+    let world = running_world();
+    let out = world.credd(&["--json", "status"]);
+    let status = out.assert_success().json();
+    let path = |p: &std::path::Path| serde_json::Value::from(p.display().to_string());
+    assert_eq!(status["paths"]["config"], path(&world.config_path), "{out}");
+    assert_eq!(status["paths"]["runtime_dir"], path(&world.runtime_dir));
+    assert_eq!(status["paths"]["socket"], path(&world.socket_path()));
+    assert_eq!(status["paths"]["token_file"], path(&world.token_file()));
+    assert_eq!(
+        status["paths"]["state_file"],
+        path(&world.state_dir.join("state.json"))
+    );
+    assert_eq!(status["pid"], world.daemon_pid().expect("running"));
+    assert_eq!(status["current_profile"], "staging");
+    assert_eq!(status["access"]["logged_in"], false);
+    assert_eq!(status["config"]["error"], serde_json::Value::Null);
+    let states: Vec<(&str, &str)> = status["profiles"]
+        .as_array()
+        .expect("profiles is a list")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().expect("name"),
+                p["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("prod-audit", "cold"), ("staging", "cold")]);
+}
+
+#[test]
+fn profiles_lists_every_profile_marking_the_current_one() {
+    let world = running_world();
+    let out = world.credd(&["profiles"]);
+    let lines: Vec<&str> = out.assert_success().stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("  prod-audit")
+            && lines[0].contains("arn:aws:iam::333333333333:role/Auditor")
+            && lines[0].contains("via staging"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("* staging")
+            && lines[1].contains("arn:aws:iam::222222222222:role/Administrator")
+            && lines[1].contains("us-west-2"),
+        "{out}"
+    );
+
+    let json = world.credd(&["--json", "profiles"]);
+    let value = json.assert_success().json();
+    assert_eq!(value["current"], "staging");
+    assert_eq!(value["profiles"][0]["name"], "prod-audit");
+    assert_eq!(value["profiles"][0]["via"], "staging");
+    assert_eq!(value["profiles"][1]["region"], "us-west-2");
+}
+
+#[test]
+fn switch_is_remembered_across_a_daemon_restart() {
+    let mut world = running_world();
+    let out = world.credd(&["switch", "prod-audit"]);
+    assert_eq!(out.assert_success().stdout, "current profile: prod-audit\n");
+    let json = world.credd(&["--json", "switch", "prod-audit"]);
+    let value = json.assert_success().json();
+    assert_eq!(value["previous"], "prod-audit");
+    assert_eq!(value["current"], "prod-audit");
+
+    let state_file = world.state_dir.join("state.json");
+    let state: serde_json::Value = serde_json::from_slice(
+        &fs::read(&state_file).unwrap_or_else(|e| panic!("read {}: {e}", state_file.display())),
+    )
+    .expect("the state file is JSON");
+    assert_eq!(state["current_profile"], "prod-audit");
+
+    assert_eq!(world.stop_daemon().code(), Some(0));
+    world.start_daemon();
+    assert_eq!(current_profile(&world).as_deref(), Some("prod-audit"));
+}
+
+#[test]
+fn switch_to_an_unknown_profile_exits_1_listing_the_known_ones() {
+    let world = running_world();
+    let out = world.credd(&["switch", "nope"]);
+    out.assert_code(1);
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(
+        out.stderr
+            .contains("unknown profile \"nope\"; known profiles: prod-audit, staging"),
+        "{out}"
+    );
+    assert_eq!(current_profile(&world).as_deref(), Some("staging"));
+}
+
+#[test]
+fn usage_errors_exit_2_without_reaching_for_a_daemon() {
+    let world = world_with_config();
+    for args in [
+        &[][..],
+        &["teleport"],
+        &["switch"],
+        &["status", "--frobnicate"],
+        &["completions", "tcsh"],
+        &["service", "install", "--manager", "upstart"],
+        &["switch", "a", "b"],
+    ] {
+        let out = world.credd_autostart(args);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("error:") || out.stderr.contains("Usage:"),
+            "credd {args:?}: {out}"
+        );
+    }
+    assert!(
+        !world.socket_path().exists(),
+        "a usage error started a daemon"
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let world = World::new();
+    let help = world.credd(&["--help"]);
+    for verb in [
+        "status",
+        "profiles",
+        "switch",
+        "reload",
+        "completions",
+        "service",
+    ] {
+        assert!(help.assert_success().stdout.contains(verb), "{help}");
+    }
+    let version = world.credd(&["--version"]);
+    assert_eq!(
+        version.assert_success().stdout.trim(),
+        format!("credd {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_print_a_script_for_bash_zsh_and_fish() {
+    let world = World::new();
+    let bash = world.credd(&["completions", "bash"]);
+    let script = &bash.assert_success().stdout;
+    assert!(script.contains("complete -F _credd"), "{bash}");
+    assert!(
+        script.contains("switch") && script.contains("reload"),
+        "{bash}"
+    );
+    let file = world.root.join("credd.bash");
+    fs::write(&file, script).expect("write the bash completion script");
+    let file = file.display().to_string();
+    world.run("bash", &["-n", &file], None).assert_success();
+    // Sourcing it registers the completion for `credd`.
+    let registered = world.run(
+        "bash",
+        &["-c", &format!("source {file} && complete -p credd")],
+        None,
+    );
+    assert!(
+        registered.assert_success().stdout.contains("_credd"),
+        "{registered}"
+    );
+
+    let zsh = world.credd(&["completions", "zsh"]);
+    assert!(
+        zsh.assert_success().stdout.starts_with("#compdef credd"),
+        "{zsh}"
+    );
+    assert!(zsh.stdout.contains("switch"), "{zsh}");
+
+    let fish = world.credd(&["completions", "fish"]);
+    assert!(
+        fish.assert_success().stdout.contains("complete -c credd"),
+        "{fish}"
+    );
+    assert!(fish.stdout.contains("switch"), "{fish}");
+}
+
+#[test]
+fn without_a_daemon_and_autostart_off_the_client_exits_1_saying_how_to_start_it() {
+    let world = world_with_config();
+    let out = world.credd(&["status"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot reach credd-daemon at {}",
+            world.socket_path().display()
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("CREDD_NO_AUTOSTART"), "{out}");
+    assert!(out.stderr.contains("Start it with `credd-daemon`"), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(world.world_pids().is_empty(), "no daemon was started");
+}
+
+#[test]
+fn first_command_starts_the_daemon_which_stays_up() {
+    let world = world_with_config();
+    let out = world.credd_autostart(&["--json", "status"]);
+    let status = out.assert_success().json();
+    assert_eq!(status["current_profile"], "staging", "{out}");
+    let pid = status["pid"].as_u64().expect("a pid");
+
+    // Later commands, even with autostart off, reach the same daemon.
+    let again = world.credd(&["--json", "status"]);
+    assert_eq!(again.assert_success().json()["pid"].as_u64(), Some(pid));
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    assert!(
+        world
+            .world_pids()
+            .contains(&i32::try_from(pid).expect("a pid fits i32")),
+        "the daemon runs detached, in the world"
+    );
+    // It logs to its log file in the state dir.
+    let log = world.daemon_log();
+    assert!(log.contains("credd-daemon ready"), "{log}");
+    assert!(log.contains("switched"), "{log}");
+}
+
+#[test]
+fn autostart_with_an_invalid_config_says_where_the_error_is() {
+    let world = World::new();
+    world.write_config(&CONFIG.replace("127.0.0.1:0", "0.0.0.0:9911"));
+    let out = world.credd_autostart(&["status"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("could not start credd-daemon"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("{}:4:10:", world.config_path.display())),
+        "{out}"
+    );
+    assert!(out.stderr.contains("not a loopback address"), "{out}");
+    assert!(!world.socket_path().exists(), "{out}");
+}
+
+#[test]
+fn autostart_replaces_the_stale_socket_of_a_killed_daemon() {
+    let world = world_with_config();
+    let first = world.credd_autostart(&["--json", "status"]);
+    let pid = first.assert_success().json()["pid"]
+        .as_i64()
+        .expect("a pid");
+    let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
+    // SAFETY: kill(2) on the daemon the client started in this world, which just told us its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    // Not its pid: /proc loses a dying process's environment before its sockets are closed.
+    wait_until(
+        Duration::from_secs(10),
+        "the killed daemon's socket to refuse connections",
+        || UnixStream::connect(world.socket_path()).is_err(),
+    );
+    assert!(world.socket_path().exists(), "a stale socket is left");
+
+    let refused = world.credd(&["status"]);
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("cannot reach credd-daemon"),
+        "{refused}"
+    );
+
+    let second = world.credd_autostart(&["--json", "status"]);
+    let new_pid = second.assert_success().json()["pid"].as_i64();
+    assert!(
+        new_pid.is_some() && new_pid != Some(i64::from(pid)),
+        "{second}"
+    );
+}
+
+#[test]
+fn clients_starting_at_once_share_one_daemon() {
+    let world = world_with_config();
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| world.credd_autostart(&["--json", "status"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a client thread"))
+            .collect()
+    });
+    let pids: Vec<_> = outputs
+        .iter()
+        .map(|out| out.assert_success().json()["pid"].as_u64())
+        .collect();
+    assert!(
+        pids.iter().all(|p| p.is_some() && *p == pids[0]),
+        "{pids:?}"
+    );
+}
+
+#[test]
+fn foreground_daemon_traces_its_lifecycle_to_stderr() {
+    let mut world = running_world();
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    world.credd(&["reload"]).assert_success();
+    assert_eq!(world.stop_daemon().code(), Some(0));
+    let log = world.daemon_log();
+    for line in [
+        "credd-daemon ready",
+        "switched",
+        "from=\"staging\"",
+        "to=\"prod-audit\"",
+        "shutting down",
+        "stopped",
+    ] {
+        assert!(log.contains(line), "{line:?} missing from the log:\n{log}");
+    }
+}
+
+#[test]
+fn daemon_of_another_protocol_version_is_named_plainly() {
+    let world = world_with_config();
+    // Stands in for a daemon from another release: it answers every request at version+1.
+    let listener = UnixListener::bind(world.socket_path()).expect("bind the control socket path");
+    let newer = PROTOCOL_VERSION + 1;
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the client connects");
+        read_frame(&mut stream).expect("the client sends a request");
+        let body = format!(
+            r#"{{"version":{newer},"software":"credd-daemon 9.9.9","response":{{"kind":"logged_out","forgotten":0}}}}"#
+        );
+        let len = u32::try_from(body.len()).expect("small").to_be_bytes();
+        stream.write_all(&len).expect("write the header");
+        stream.write_all(body.as_bytes()).expect("write the body");
+    });
+    let out = world.credd(&["profiles"]);
+    server.join().expect("the fake daemon thread");
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("credd-daemon 9.9.9 speaks protocol {newer}")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "credd {} speaks protocol {PROTOCOL_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("line 1"),
+        "a decode error leaked: {out}"
+    );
+}

@@ -1,0 +1,366 @@
+//! The config as a user edits it: a valid edit saved the way editors save (new file renamed over
+//! the old) is applied live; an invalid one is reported with `file:line:col` and what was
+//! expected, in `credd status`, `credd reload` and the log, while the last good config stays in
+//! force; and the daemon refuses to start on an invalid config, saying exactly where.
+//!
+//! No STS is needed: the worlds hold no access key, so the daemon never calls one.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use credd_tests::wait_until;
+use credd_tests::world::World;
+
+const CONFIG: &str = r#"default_profile = "staging"
+
+[daemon]
+listen = "127.0.0.1:0"
+
+[access]
+source = "iam-user"
+aws_profile = "access"
+
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+region = "us-west-2"
+
+[profiles.prod-audit]
+role_arn = "arn:aws:iam::333333333333:role/Auditor"
+via = "staging"
+"#;
+
+/// The watcher debounces for 200 ms; generous for a loaded 2-core machine.
+const APPLY_DEADLINE: Duration = Duration::from_secs(10);
+
+fn running_world() -> World {
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    world.start_daemon();
+    world
+}
+
+/// Saves `text` as editors do: write a new file beside the config, then rename it over.
+fn save_like_an_editor(world: &World, text: &str) {
+    let tmp = world.config_path.with_extension("toml.swp");
+    fs::write(&tmp, text).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+    fs::rename(&tmp, &world.config_path)
+        .unwrap_or_else(|e| panic!("rename over {}: {e}", world.config_path.display()));
+}
+
+/// `path:line:col:` as config errors start: where `|` stands in `needle`, at the first place
+/// `needle` (without the `|`) occurs in `text`; line and column are 1-based, the column counts
+/// characters.
+fn location(path: &Path, text: &str, needle: &str) -> String {
+    let mark = needle.find('|').unwrap_or(0);
+    let plain = needle.replacen('|', "", 1);
+    let offset = text
+        .find(&plain)
+        .unwrap_or_else(|| panic!("{plain:?} is not in the config"))
+        + mark;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{}:{line}:{col}:", path.display())
+}
+
+fn profile_names(world: &World) -> Vec<String> {
+    let out = world.credd(&["--json", "profiles"]);
+    out.assert_success().json()["profiles"]
+        .as_array()
+        .unwrap_or_else(|| panic!("profiles is not a list: {out}"))
+        .iter()
+        .map(|p| p["name"].as_str().expect("a profile has a name").to_owned())
+        .collect()
+}
+
+fn config_error(world: &World) -> Option<String> {
+    let status = world.credd(&["--json", "status"]);
+    status.assert_success().json()["config"]["error"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+fn edit_saved_by_renaming_over_the_config_is_applied_without_reload() {
+    let world = running_world();
+    assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
+    let edited = format!(
+        "{CONFIG}\n[profiles.sandbox]\nrole_arn = \"arn:aws:iam::444444444444:role/Dev\"\n"
+    );
+    save_like_an_editor(&world, &edited);
+    wait_until(APPLY_DEADLINE, "the new profile to be listed", || {
+        profile_names(&world).contains(&"sandbox".to_owned())
+    });
+    world.credd(&["switch", "sandbox"]).assert_success();
+    assert_eq!(config_error(&world), None);
+    assert!(
+        world.daemon_log().contains("config applied"),
+        "{}",
+        world.daemon_log()
+    );
+}
+
+#[test]
+fn edit_written_in_place_is_applied_too() {
+    let world = running_world();
+    world.write_config(&CONFIG.replace("[profiles.prod-audit]", "[profiles.prod-readonly]"));
+    wait_until(APPLY_DEADLINE, "the renamed profile to be listed", || {
+        profile_names(&world) == ["prod-readonly", "staging"]
+    });
+}
+
+#[test]
+fn invalid_edit_is_reported_and_last_good_config_stays() {
+    let world = running_world();
+    let bad = CONFIG.replace("222222222222:role/Administrator", "2222:role/Administrator");
+    let at = location(&world.config_path, &bad, "role_arn = |\"arn:aws:iam::2222:");
+    save_like_an_editor(&world, &bad);
+
+    wait_until(APPLY_DEADLINE, "status to report the rejected edit", || {
+        config_error(&world).is_some()
+    });
+    let error = config_error(&world).expect("reported");
+    assert!(error.starts_with(&at), "expected {at} ..., got {error}");
+    assert!(
+        error.contains("role_arn") && error.contains("12 digits"),
+        "{error}"
+    );
+
+    let text = world.credd(&["status"]);
+    assert!(text.assert_success().stdout.contains("REJECTED"), "{text}");
+    assert!(text.stdout.contains(&at), "{text}");
+
+    let reload = world.credd(&["reload"]);
+    reload.assert_code(1);
+    assert!(reload.stderr.contains(&at), "{reload}");
+    assert!(
+        reload.stderr.contains("previous config stays in force"),
+        "{reload}"
+    );
+
+    // The last good config is still the one in force.
+    assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    let log = world.daemon_log();
+    assert!(log.contains("config edit rejected"), "{log}");
+    assert!(log.contains(&at), "{log}");
+}
+
+#[test]
+fn fixing_a_rejected_edit_applies_it_and_clears_the_error() {
+    let world = running_world();
+    save_like_an_editor(
+        &world,
+        &CONFIG.replace("via = \"staging\"", "via = \"stagign\""),
+    );
+    wait_until(APPLY_DEADLINE, "the typo to be reported", || {
+        config_error(&world).is_some_and(|e| e.contains("\"stagign\" is not a configured profile"))
+    });
+    let fixed = CONFIG.replace("[profiles.prod-audit]", "[profiles.prod]");
+    save_like_an_editor(&world, &fixed);
+    wait_until(APPLY_DEADLINE, "the fixed config to be applied", || {
+        config_error(&world).is_none() && profile_names(&world) == ["prod", "staging"]
+    });
+}
+
+#[test]
+fn reload_applies_an_edit_at_once_and_reports_the_profile_count() {
+    let world = running_world();
+    let edited = CONFIG.replace("[profiles.prod-audit]", "[profiles.prod]");
+    save_like_an_editor(&world, &edited);
+    let reload = world.credd(&["--json", "reload"]);
+    let answer = reload.assert_success().json();
+    assert_eq!(answer["profiles"], 2, "{reload}");
+    assert_eq!(
+        answer["path"].as_str(),
+        Some(world.config_path.display().to_string().as_str())
+    );
+    assert_eq!(profile_names(&world), ["prod", "staging"]);
+}
+
+#[test]
+fn removing_the_current_profile_falls_back_to_the_default_profile() {
+    let world = running_world();
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    let without = CONFIG.replace("[profiles.prod-audit]", "[profiles.other]");
+    save_like_an_editor(&world, &without);
+    world.credd(&["reload"]).assert_success();
+    let profiles = world.credd(&["--json", "profiles"]);
+    assert_eq!(
+        profiles.assert_success().json()["current"].as_str(),
+        Some("staging"),
+        "{profiles}"
+    );
+}
+
+/// Each case: what is wrong, the bad config, where the error points (see [`location`]), words
+/// the message must hold.
+struct BadConfig {
+    what: &'static str,
+    text: String,
+    at: &'static str,
+    says: &'static [&'static str],
+}
+
+fn bad_configs() -> Vec<BadConfig> {
+    let case = |what, text: String, at, says| BadConfig {
+        what,
+        text,
+        at,
+        says,
+    };
+    vec![
+        case(
+            "a role ARN of a user",
+            CONFIG.replace("role/Administrator", "user/alice"),
+            "\"arn:aws:iam::222222222222:user/alice\"",
+            &["role_arn", "role/"],
+        ),
+        case(
+            "an unknown via target",
+            CONFIG.replace("via = \"staging\"", "via = \"nope\""),
+            "\"nope\"",
+            &["via = \"nope\" is not a configured profile", "staging"],
+        ),
+        case(
+            "a via cycle",
+            CONFIG.replace(
+                "region = \"us-west-2\"",
+                "region = \"us-west-2\"\nvia = \"prod-audit\"",
+            ),
+            "[profiles.prod-audit]\nrole_arn = \"arn:aws:iam::333333333333:role/Auditor\"\nvia = |\"staging\"",
+            &["cycle", "prod-audit -> staging -> prod-audit"],
+        ),
+        case(
+            "a duration beyond the STS limit",
+            CONFIG.replace(
+                "region = \"us-west-2\"",
+                "region = \"us-west-2\"\nduration = \"13h\"",
+            ),
+            "\"13h\"",
+            &["duration", "between 15m and 12h"],
+        ),
+        case(
+            "a listen address that is not loopback",
+            CONFIG.replace("127.0.0.1:0", "0.0.0.0:9911"),
+            "\"0.0.0.0:9911\"",
+            &["not a loopback address"],
+        ),
+        case(
+            "an unknown key",
+            CONFIG.replace("region = \"us-west-2\"", "regoin = \"us-west-2\""),
+            "regoin",
+            &["unknown field", "regoin"],
+        ),
+        case(
+            "a TOML syntax error",
+            CONFIG.replace("[access]", "[access"),
+            "[access|\n",
+            &["expected `]`"],
+        ),
+        case(
+            "a default profile that is not configured",
+            CONFIG.replace(
+                "default_profile = \"staging\"",
+                "default_profile = \"prod\"",
+            ),
+            "\"prod\"",
+            &["default_profile", "prod-audit, staging"],
+        ),
+    ]
+}
+
+#[test]
+fn daemon_refuses_to_start_on_an_invalid_config_naming_file_line_col() {
+    for case in bad_configs() {
+        let mut world = World::new();
+        world.write_config(&case.text);
+        let at = location(&world.config_path, &case.text, case.at);
+        let failed = world
+            .try_start_daemon(&[])
+            .expect_err(&format!("the daemon started despite {}", case.what));
+        assert_eq!(
+            failed.status.and_then(|s| s.code()),
+            Some(1),
+            "{}: {failed}",
+            case.what
+        );
+        let line = failed
+            .log
+            .lines()
+            .find(|l| l.starts_with("credd-daemon: "))
+            .unwrap_or_else(|| panic!("{}: no error line in {failed}", case.what));
+        assert!(
+            line.starts_with(&format!("credd-daemon: {at}")),
+            "{}: expected {at}, got {line}",
+            case.what
+        );
+        for word in case.says {
+            assert!(line.contains(word), "{}: {word:?} not in {line}", case.what);
+        }
+        assert!(
+            !world.socket_path().exists(),
+            "{}: a socket was left",
+            case.what
+        );
+    }
+}
+
+#[test]
+fn invalid_edit_of_each_kind_is_kept_out_of_a_running_daemon() {
+    let world = running_world();
+    for case in bad_configs() {
+        save_like_an_editor(&world, &case.text);
+        let at = location(&world.config_path, &case.text, case.at);
+        let reload = world.credd(&["reload"]);
+        reload.assert_code(1);
+        assert!(
+            reload.stderr.contains(&at),
+            "{}: expected {at}: {reload}",
+            case.what
+        );
+        assert_eq!(
+            profile_names(&world),
+            ["prod-audit", "staging"],
+            "{}",
+            case.what
+        );
+    }
+}
+
+#[test]
+fn missing_config_refuses_start_saying_where_it_was_looked_for() {
+    let mut world = World::new();
+    let failed = world
+        .try_start_daemon(&[])
+        .expect_err("no config, no daemon");
+    assert!(
+        failed.log.contains(&format!(
+            "{}: no config file here",
+            world.config_path.display()
+        )),
+        "{failed}"
+    );
+}
+
+#[test]
+fn config_flag_overrides_the_environment() {
+    let mut world = World::new();
+    let elsewhere = world.root.join("elsewhere.toml");
+    fs::write(
+        &elsewhere,
+        CONFIG.replace("[profiles.prod-audit]", "[profiles.flagged]"),
+    )
+    .expect("write the other config");
+    let arg = elsewhere.display().to_string();
+    world
+        .try_start_daemon(&["--config", &arg])
+        .unwrap_or_else(|failed| panic!("{failed}"));
+    assert_eq!(profile_names(&world), ["flagged", "staging"]);
+    let status = world.credd(&["--json", "status"]);
+    assert_eq!(
+        status.assert_success().json()["paths"]["config"].as_str(),
+        Some(arg.as_str())
+    );
+}

@@ -1,0 +1,447 @@
+//! The control socket as a peer sees it: its place on disk (0700 dir, 0600 socket), the framed,
+//! versioned protocol spoken directly (bad frames get an error reply and a closed connection while
+//! everyone else is still served), the peer-uid check, and the daemon's lifecycle around the
+//! socket (stale socket of a killed daemon, SIGTERM/SIGINT, a second daemon).
+//!
+//! No STS is needed: the worlds hold no access key, so the daemon never calls one.
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use credd_proto::{
+    ErrorCode, MAX_FRAME, PROTOCOL_VERSION, Request, Response, decode_response, encode_request,
+    read_frame,
+};
+use credd_tests::bins::daemon_bin;
+use credd_tests::wait_until;
+use credd_tests::world::World;
+
+const CONFIG: &str = r#"default_profile = "staging"
+
+[daemon]
+listen = "127.0.0.1:0"
+
+[access]
+source = "iam-user"
+aws_profile = "access"
+
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+region = "us-west-2"
+
+[profiles.prod-audit]
+role_arn = "arn:aws:iam::333333333333:role/Auditor"
+via = "staging"
+"#;
+
+/// Our name in frames we send.
+const SOFTWARE: &str = "credd-tests 0.0.0";
+/// How long a raw connection waits for the daemon's answer before the test fails.
+const REPLY_DEADLINE: Duration = Duration::from_secs(5);
+/// The nobody user: someone other than the daemon's owner.
+const OTHER_UID: u32 = 65534;
+
+/// A world with the standard config and a running daemon.
+fn running_world() -> World {
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    world.start_daemon();
+    world
+}
+
+fn connect(world: &World) -> UnixStream {
+    let stream = UnixStream::connect(world.socket_path())
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", world.socket_path().display()));
+    stream
+        .set_read_timeout(Some(REPLY_DEADLINE))
+        .expect("set a read timeout");
+    stream
+}
+
+/// A frame around a hand-made body: 4-byte big-endian length, then the body.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(body.len())
+        .expect("test bodies are small")
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Sends `bytes` and decodes the one response frame that comes back.
+fn send(stream: &mut UnixStream, bytes: &[u8]) -> Response {
+    stream
+        .write_all(bytes)
+        .expect("write to the control socket");
+    let body = read_frame(stream).expect("a response frame from the daemon");
+    decode_response(SOFTWARE, &body).expect("a response this crate's protocol version decodes")
+}
+
+fn ask(stream: &mut UnixStream, request: &Request) -> Response {
+    send(stream, &encode_request(SOFTWARE, request))
+}
+
+fn error_reply(response: Response) -> (ErrorCode, String) {
+    match response {
+        Response::Error(e) => (e.code, e.message),
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+/// The daemon closed its end: the next read sees end-of-file (or a reset), not a timeout.
+#[track_caller]
+fn assert_closed_by_daemon(stream: &mut UnixStream) {
+    let mut buf = [0u8; 16];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected the connection closed, got {n} more bytes"),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("expected the connection closed, got {e}"),
+    }
+}
+
+/// The owner is still served on a fresh connection.
+#[track_caller]
+fn assert_still_serving(world: &World) {
+    let mut other = connect(world);
+    match ask(&mut other, &Request::Profiles) {
+        Response::Profiles { profiles, .. } => assert_eq!(profiles.len(), 2),
+        other => panic!("expected the profiles, got {other:?}"),
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+fn signal_daemon(world: &World, signal: libc::c_int) {
+    let pid = world.daemon_pid().expect("the world's daemon is running");
+    let pid = libc::pid_t::try_from(pid).expect("a pid fits in pid_t");
+    // SAFETY: kill(2) on the pid of the world's own daemon child, not yet reaped.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+#[test]
+fn runtime_dir_is_created_0700_and_the_socket_is_0600() {
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    fs::remove_dir(&world.runtime_dir).expect("remove the world's runtime dir");
+    world.start_daemon();
+    assert_eq!(mode(&world.runtime_dir), 0o700, "runtime dir");
+    assert_eq!(mode(&world.socket_path()), 0o600, "control socket");
+}
+
+#[test]
+fn runtime_dir_open_to_others_is_tightened_to_0700() {
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    chmod(&world.runtime_dir, 0o755);
+    world.start_daemon();
+    assert_eq!(mode(&world.runtime_dir), 0o700);
+    assert_eq!(mode(&world.socket_path()), 0o600);
+}
+
+#[test]
+fn one_connection_carries_several_requests() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    match ask(&mut stream, &Request::Status) {
+        Response::Status(report) => {
+            assert_eq!(report.current_profile.as_deref(), Some("staging"));
+            assert_eq!(
+                report.paths.socket,
+                world.socket_path().display().to_string()
+            );
+        }
+        other => panic!("expected a status report, got {other:?}"),
+    }
+    let switched = ask(
+        &mut stream,
+        &Request::Switch {
+            profile: "prod-audit".into(),
+        },
+    );
+    assert_eq!(
+        switched,
+        Response::Switched {
+            previous: Some("staging".into()),
+            current: "prod-audit".into()
+        }
+    );
+}
+
+#[test]
+fn version_mismatch_reply_names_both_versions_and_closes_the_connection() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    let future = PROTOCOL_VERSION + 1;
+    let body = format!(
+        r#"{{"version":{future},"software":"credd 9.9.9","request":{{"command":"status"}}}}"#
+    );
+    let (code, message) = error_reply(send(&mut stream, &frame(body.as_bytes())));
+    assert_eq!(code, ErrorCode::VersionMismatch, "{message}");
+    assert!(
+        message.contains(&format!("credd 9.9.9 speaks protocol {future}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "credd-daemon {} speaks protocol {PROTOCOL_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{message}"
+    );
+    assert_closed_by_daemon(&mut stream);
+    assert_still_serving(&world);
+}
+
+#[test]
+fn malformed_json_gets_an_error_reply_and_the_connection_closes() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    let (code, message) = error_reply(send(&mut stream, &frame(b"{this is not json")));
+    assert_eq!(code, ErrorCode::MalformedRequest, "{message}");
+    assert!(message.contains("unknown message"), "{message}");
+    assert_closed_by_daemon(&mut stream);
+    assert_still_serving(&world);
+}
+
+#[test]
+fn unknown_command_from_a_newer_client_says_to_check_versions() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    let body = format!(
+        r#"{{"version":{PROTOCOL_VERSION},"software":"credd 0.2.0","request":{{"command":"teleport"}}}}"#
+    );
+    let (code, message) = error_reply(send(&mut stream, &frame(body.as_bytes())));
+    assert_eq!(code, ErrorCode::MalformedRequest, "{message}");
+    assert!(message.contains("up to date"), "{message}");
+    assert_closed_by_daemon(&mut stream);
+    assert_still_serving(&world);
+}
+
+#[test]
+fn oversized_length_header_is_refused_without_waiting_for_the_body() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    let announced = u32::try_from(MAX_FRAME + 1).expect("MAX_FRAME fits a u32");
+    // Only the header: an answer proves the daemon did not wait for (or allocate) the body.
+    let (code, message) = error_reply(send(&mut stream, &announced.to_be_bytes()));
+    assert_eq!(code, ErrorCode::FrameTooLarge, "{message}");
+    assert!(message.contains(&announced.to_string()), "{message}");
+    assert_closed_by_daemon(&mut stream);
+
+    let mut stream = connect(&world);
+    let (code, _) = error_reply(send(&mut stream, &u32::MAX.to_be_bytes()));
+    assert_eq!(code, ErrorCode::FrameTooLarge);
+    assert_closed_by_daemon(&mut stream);
+    assert_still_serving(&world);
+}
+
+#[test]
+fn half_sent_frame_does_not_hold_up_other_clients() {
+    let world = running_world();
+    let request = encode_request(SOFTWARE, &Request::Profiles);
+    let (head, tail) = request.split_at(6);
+    let mut slow = connect(&world);
+    slow.write_all(head)
+        .expect("send the first bytes of a frame");
+
+    // Meanwhile: a bad client is refused and a good one is served.
+    let mut bad = connect(&world);
+    error_reply(send(&mut bad, &frame(b"[]")));
+    assert_closed_by_daemon(&mut bad);
+    assert_still_serving(&world);
+
+    // The slow client was never cut off: the rest of its frame gets its answer.
+    match send(&mut slow, tail) {
+        Response::Profiles { current, .. } => assert_eq!(current.as_deref(), Some("staging")),
+        other => panic!("expected the profiles, got {other:?}"),
+    }
+}
+
+/// Connects as another user, sends the hex-encoded frame, prints `connected` once connected,
+/// then `answered` if any byte came back, `dropped` if the daemon closed the connection.
+const PEER_SCRIPT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+print("connected", flush=True)
+try:
+    s.sendall(bytes.fromhex(sys.argv[2]))
+    data = s.recv(4)
+except (BrokenPipeError, ConnectionResetError):
+    data = b""
+print("answered" if data else "dropped", flush=True)
+"#;
+
+/// Runs [`PEER_SCRIPT`] as `uid` (None: as ourselves) with the system python, which any user
+/// can run; returns its stdout.
+fn peer_sends_status(world: &World, uid: Option<u32>) -> String {
+    let frame = encode_request(SOFTWARE, &Request::Status);
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let mut command = Command::new("/usr/bin/python3");
+    command
+        .arg("-c")
+        .arg(PEER_SCRIPT)
+        .arg(world.socket_path())
+        .arg(hex)
+        .env_clear()
+        .current_dir("/");
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("run /usr/bin/python3 as uid {uid:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "peer script as uid {uid:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn another_user_is_dropped_even_when_the_socket_is_open_to_all() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: acting as another user needs root");
+        return;
+    }
+    let world = running_world();
+    // Undo the file-system protection so only the daemon's own peer check stands in the way.
+    chmod(&world.root, 0o711);
+    chmod(&world.runtime_dir, 0o777);
+    chmod(&world.socket_path(), 0o666);
+
+    assert_eq!(
+        peer_sends_status(&world, None),
+        "connected\nanswered\n",
+        "the owner, through the same script, is answered"
+    );
+    assert_eq!(
+        peer_sends_status(&world, Some(OTHER_UID)),
+        "connected\ndropped\n",
+        "uid {OTHER_UID} reached the socket, and the daemon dropped it"
+    );
+    assert_still_serving(&world);
+    wait_until(
+        Duration::from_secs(5),
+        "the log to name the refused uid",
+        || world.daemon_log().contains(&format!("uid={OTHER_UID}")),
+    );
+    assert!(
+        world
+            .daemon_log()
+            .contains("refused a control connection from another user"),
+        "{}",
+        world.daemon_log()
+    );
+}
+
+#[test]
+fn killed_daemon_leaves_a_stale_socket_that_the_next_start_replaces() {
+    let mut world = running_world();
+    world.credd(&["status"]).assert_success();
+    signal_daemon(&world, libc::SIGKILL);
+    let status = world.wait_daemon_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(
+        world.socket_path().exists(),
+        "SIGKILL leaves the socket file"
+    );
+    let err = UnixStream::connect(world.socket_path()).expect_err("nobody listens any more");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+
+    world.start_daemon();
+    let status = world.credd(&["--json", "status"]);
+    let pid = status.assert_success().json()["pid"].as_u64();
+    assert_eq!(
+        pid,
+        world.daemon_pid().map(u64::from),
+        "the new daemon answers"
+    );
+    assert!(
+        world.daemon_log().contains("removing stale control socket"),
+        "{}",
+        world.daemon_log()
+    );
+}
+
+fn signal_shuts_down_cleanly(signal: libc::c_int) {
+    let mut world = running_world();
+    // Answered status: the daemon is past start-up, its signal handlers are in place.
+    world.credd(&["status"]).assert_success();
+    signal_daemon(&world, signal);
+    let status = world.wait_daemon_exit(Duration::from_secs(10));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after signal {signal}: {status}\n{}",
+        world.daemon_log()
+    );
+    assert!(
+        !world.socket_path().exists(),
+        "the socket is removed on shutdown"
+    );
+    let log = world.daemon_log();
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+    // Nothing left behind stands in the way of the next start.
+    world.start_daemon();
+    world.credd(&["status"]).assert_success();
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_removes_the_socket() {
+    signal_shuts_down_cleanly(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_shuts_down_cleanly_and_removes_the_socket() {
+    signal_shuts_down_cleanly(libc::SIGINT);
+}
+
+#[test]
+fn second_daemon_on_the_same_runtime_dir_refuses_to_start() {
+    let world = running_world();
+    let expected = format!(
+        "another credd-daemon is already running for this runtime dir ({})",
+        world.runtime_dir.display()
+    );
+    let foreground = world.run(daemon_bin(), &["--foreground"], None);
+    foreground.assert_code(1);
+    assert!(foreground.stderr.contains(&expected), "{foreground}");
+
+    // The background launcher hears the same reason from its child.
+    let background = world.run(daemon_bin(), &[], None);
+    background.assert_code(1);
+    assert!(background.stderr.contains(&expected), "{background}");
+
+    assert!(world.daemon_running(), "the first daemon is untouched");
+    assert_still_serving(&world);
+}

@@ -1,0 +1,251 @@
+//! `credd service install|uninstall --files-only`: the systemd user unit and the launchd agent
+//! written into (and removed from) the world's HOME / XDG_CONFIG_HOME, checked as files. The
+//! host's service managers are never called.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use credd_tests::bins::daemon_bin;
+use credd_tests::world::World;
+
+fn systemd_unit(world: &World) -> PathBuf {
+    world.home.join(".config/systemd/user/credd.service")
+}
+
+fn launchd_plist(world: &World) -> PathBuf {
+    world
+        .home
+        .join("Library/LaunchAgents/com.credd.daemon.plist")
+}
+
+/// The daemon as the unit must name it: absolute, symlinks resolved.
+fn daemon_path() -> String {
+    fs::canonicalize(daemon_bin())
+        .expect("canonical path of credd-daemon")
+        .display()
+        .to_string()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+#[test]
+fn systemd_install_writes_a_notify_unit_running_the_daemon_in_the_foreground() {
+    let world = World::new();
+    let out = world.credd(&["service", "install", "--files-only", "--manager", "systemd"]);
+    let unit_path = systemd_unit(&world);
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("wrote {}\n", unit_path.display())
+    );
+    let unit = read(&unit_path);
+    let lines: Vec<&str> = unit.lines().collect();
+    let has = |line: &str| lines.contains(&line);
+
+    assert!(
+        has(&format!("ExecStart=\"{}\" --foreground", daemon_path())),
+        "{unit}"
+    );
+    for line in [
+        "[Unit]",
+        "[Service]",
+        "Type=notify",
+        "Restart=on-failure",
+        "[Install]",
+        "WantedBy=default.target",
+        // Hardening: no core dumps, private files, no privilege gain.
+        "LimitCORE=0",
+        "UMask=0077",
+        "NoNewPrivileges=yes",
+        "MemoryDenyWriteExecute=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(has(line), "{line:?} missing from\n{unit}");
+    }
+    // The world's paths are carried over: the service manager does not see the shell's env.
+    for (key, value) in [
+        ("CREDD_CONFIG", world.config_path.display().to_string()),
+        ("CREDD_RUNTIME_DIR", world.runtime_dir.display().to_string()),
+        ("CREDD_STATE_DIR", world.state_dir.display().to_string()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            world.credentials_file().display().to_string(),
+        ),
+    ] {
+        assert!(
+            has(&format!("Environment=\"{key}={value}\"")),
+            "{key} missing from\n{unit}"
+        );
+    }
+    for placeholder in ["@EXEC_START@", "@ENVIRONMENT@"] {
+        assert!(!unit.contains(placeholder), "{placeholder} left in\n{unit}");
+    }
+    assert!(
+        world.world_pids().is_empty(),
+        "--files-only started nothing"
+    );
+}
+
+#[test]
+fn systemd_uninstall_removes_the_unit_and_a_second_uninstall_says_it_was_not_installed() {
+    let world = World::new();
+    world
+        .credd(&["service", "install", "--files-only", "--manager", "systemd"])
+        .assert_success();
+    let unit_path = systemd_unit(&world);
+    assert!(unit_path.is_file());
+
+    let out = world.credd(&[
+        "service",
+        "uninstall",
+        "--files-only",
+        "--manager",
+        "systemd",
+    ]);
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("removed {}\n", unit_path.display())
+    );
+    assert!(!unit_path.exists());
+
+    let again = world.credd(&[
+        "--json",
+        "service",
+        "uninstall",
+        "--files-only",
+        "--manager",
+        "systemd",
+    ]);
+    let value = again.assert_success().json();
+    assert_eq!(
+        value["path"].as_str(),
+        Some(unit_path.display().to_string().as_str())
+    );
+    assert_eq!(
+        value["done"][0].as_str(),
+        Some(format!("{} was not installed", unit_path.display()).as_str()),
+        "{again}"
+    );
+}
+
+/// Parses a plist with Python's plistlib (which any macOS tool would accept) into JSON.
+fn parse_plist(world: &World, path: &Path) -> serde_json::Value {
+    let script = "import json, plistlib, sys\n\
+                  print(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))";
+    let out = world.run(
+        "python3",
+        &["-c", script, &path.display().to_string()],
+        None,
+    );
+    out.assert_success().json()
+}
+
+#[test]
+fn launchd_install_writes_an_agent_plist_running_the_daemon_in_the_foreground() {
+    let world = World::new();
+    let out = world.credd(&["service", "install", "--files-only", "--manager", "launchd"]);
+    let plist_path = launchd_plist(&world);
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("wrote {}\n", plist_path.display())
+    );
+    let plist = parse_plist(&world, &plist_path);
+    assert_eq!(plist["Label"], "com.credd.daemon", "{plist}");
+    assert_eq!(
+        plist["ProgramArguments"],
+        serde_json::json!([daemon_path(), "--foreground"]),
+        "{plist}"
+    );
+    assert_eq!(plist["RunAtLoad"], true);
+    assert_eq!(plist["KeepAlive"]["SuccessfulExit"], false);
+    assert_eq!(plist["Umask"], 0o077);
+    assert_eq!(plist["SoftResourceLimits"]["Core"], 0);
+    assert_eq!(plist["HardResourceLimits"]["Core"], 0);
+    assert_eq!(
+        plist["StandardErrorPath"].as_str(),
+        Some(
+            world
+                .state_dir
+                .join("daemon.log")
+                .display()
+                .to_string()
+                .as_str()
+        )
+    );
+    let env = &plist["EnvironmentVariables"];
+    assert_eq!(
+        env["CREDD_CONFIG"].as_str(),
+        Some(world.config_path.display().to_string().as_str()),
+        "{plist}"
+    );
+    assert_eq!(
+        env["CREDD_RUNTIME_DIR"].as_str(),
+        Some(world.runtime_dir.display().to_string().as_str())
+    );
+}
+
+#[test]
+fn launchd_uninstall_removes_the_agent_plist() {
+    let world = World::new();
+    world
+        .credd(&["service", "install", "--files-only", "--manager", "launchd"])
+        .assert_success();
+    let plist_path = launchd_plist(&world);
+    assert!(plist_path.is_file());
+    let out = world.credd(&[
+        "service",
+        "uninstall",
+        "--files-only",
+        "--manager",
+        "launchd",
+    ]);
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("removed {}\n", plist_path.display())
+    );
+    assert!(!plist_path.exists());
+}
+
+#[test]
+fn install_with_a_config_flag_points_the_service_at_that_config() {
+    let mut world = World::new();
+    // Only the flag names the config: the service must not fall back to the default one.
+    world.set_env("CREDD_CONFIG", "");
+    let elsewhere = world.root.join("team config.toml");
+    let arg = elsewhere.display().to_string();
+    world
+        .credd(&[
+            "--config",
+            &arg,
+            "service",
+            "install",
+            "--files-only",
+            "--manager",
+            "systemd",
+        ])
+        .assert_success();
+    let unit = read(&systemd_unit(&world));
+    assert!(
+        unit.lines()
+            .any(|l| l == format!("Environment=\"CREDD_CONFIG={arg}\"")),
+        "{unit}"
+    );
+}
+
+#[test]
+fn installing_twice_rewrites_the_same_unit() {
+    let world = World::new();
+    for _ in 0..2 {
+        world
+            .credd(&["service", "install", "--files-only", "--manager", "systemd"])
+            .assert_success();
+    }
+    let dir = world.home.join(".config/systemd/user");
+    let entries: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.expect("a dir entry").file_name())
+        .collect();
+    assert_eq!(entries, ["credd.service"]);
+}
