@@ -1,0 +1,309 @@
+//! `credd-bench`: the figures the issues ask for, printed as a table.
+//!
+//! - the credential hot path: cached `GET /v1/credentials/{profile}` on loopback, keep-alive with
+//!   1/8/64 connections and a new connection per request, requests/s and p50/p99, next to a
+//!   baseline: a bare hyper server (separate process, same runtime size) returning the same bytes;
+//! - `credd status` wall time (client process start to exit, daemon running), median and p90;
+//! - the daemon's idle RSS and idle CPU.
+//!
+//! Build and run with `cargo build --release && ./target/release/credd-bench [SECONDS]`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use credd_tests::moto::{Moto, SeedSpec};
+use credd_tests::wait_until;
+use credd_tests::world::World;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+const ADMIN: &str = "arn:aws:iam::222222222222:role/Administrator";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve-baseline") {
+        serve_baseline(&args[2]);
+        return;
+    }
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let run_for = Duration::from_secs(seconds);
+
+    let moto = Moto::start();
+    let seeded = moto.seed(&SeedSpec::new().user("alice").role(ADMIN).with_auth());
+    let alice = seeded.user("alice");
+    let mut world = World::new();
+    world.write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
+    world.set_env("AWS_ENDPOINT_URL_STS", &moto.endpoint());
+    world.set_env("RUST_LOG", "warn");
+    world.write_config(&format!(
+        "default_profile = \"staging\"\n[daemon]\nlisten = \"127.0.0.1:0\"\n\
+         [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n\
+         [profiles.staging]\nrole_arn = \"{ADMIN}\"\nregion = \"us-east-1\"\n"
+    ));
+    world.start_daemon();
+    wait_until(Duration::from_secs(20), "profile fresh", || {
+        let s = world.credd(&["status", "--json"]);
+        s.success() && s.json()["profiles"][0]["state"] == "fresh"
+    });
+    let status = world.credd(&["status", "--json"]).json();
+    let url = status["url"].as_str().expect("status has a url").to_owned();
+    let credd_addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("url is addr");
+    let token = world.http_token();
+    let pid = world.daemon_pid().expect("daemon pid");
+    drop(moto); // STS is not needed any more: everything below is served from the cache
+
+    println!(
+        "credd-bench: {} s per scenario, 2-thread servers, load generator in this process\n",
+        seconds
+    );
+
+    // Idle first, before any load warms caches.
+    let (rss_kib, cpu_pct) = idle(pid, Duration::from_secs(5));
+    println!(
+        "daemon idle: RSS {:.1} MiB, CPU {:.3}% of one core (over 5 s)",
+        rss_kib as f64 / 1024.0,
+        cpu_pct
+    );
+
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let start = Instant::now();
+        let out = world
+            .command(credd_tests::bins::client_bin())
+            .arg("status")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run credd status");
+        assert!(out.success());
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "`credd status` wall time over 200 runs: median {:.2} ms, p90 {:.2} ms, min {:.2} ms\n",
+        ms(times[100]),
+        ms(times[180]),
+        ms(times[0])
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let path = "/v1/credentials/staging".to_owned();
+    let body = runtime.block_on(fetch_once(credd_addr, &path, &token));
+
+    // The baseline: the same bytes from a bare hyper server in its own process.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, &body).expect("write body");
+    let me = std::env::current_exe().expect("own exe");
+    let mut baseline = Command::new(&me)
+        .arg("--serve-baseline")
+        .arg(&body_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the baseline server {}: {e}", me.display()));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(baseline.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("baseline port");
+    let base_addr: SocketAddr = line.trim().parse().expect("baseline addr");
+
+    println!(
+        "{:<28} {:>12} {:>9} {:>9}   {:>12} {:>9} {:>9}   {:>6}",
+        "scenario", "credd req/s", "p50 µs", "p99 µs", "base req/s", "p50 µs", "p99 µs", "ratio"
+    );
+    for (name, conns, keep_alive) in [
+        ("keep-alive, 1 connection", 1, true),
+        ("keep-alive, 8 connections", 8, true),
+        ("keep-alive, 64 connections", 64, true),
+        ("new connection per request, 8", 8, false),
+    ] {
+        let c = runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for));
+        let b = runtime.block_on(load(base_addr, &path, &token, conns, keep_alive, run_for));
+        println!(
+            "{:<28} {:>12.0} {:>9} {:>9}   {:>12.0} {:>9} {:>9}   {:>5.2}x",
+            name,
+            c.rps,
+            c.p50,
+            c.p99,
+            b.rps,
+            b.p50,
+            b.p99,
+            c.rps / b.rps
+        );
+    }
+    let _ = baseline.kill();
+    let _ = baseline.wait();
+    let (rss_kib, _) = idle(pid, Duration::from_millis(100));
+    println!(
+        "\ndaemon RSS after the load: {:.1} MiB",
+        rss_kib as f64 / 1024.0
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// RSS in KiB now, and CPU use over `over` as a percentage of one core.
+fn idle(pid: u32, over: Duration) -> (u64, f64) {
+    let ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let before = ticks();
+    std::thread::sleep(over);
+    let used = ticks() - before;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (rss, used as f64 / hz / over.as_secs_f64() * 100.0)
+}
+
+struct Figures {
+    rps: f64,
+    p50: u128,
+    p99: u128,
+}
+
+fn request(addr: SocketAddr, path: &str, token: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", addr.to_string())
+        .header("authorization", token)
+        .body(Full::new(Bytes::new()))
+        .expect("request")
+}
+
+async fn fetch_once(addr: SocketAddr, path: &str, token: &str) -> Bytes {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(request(addr, path, token))
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.status(),
+        200,
+        "credd must serve the cached credentials"
+    );
+    resp.into_body().collect().await.expect("body").to_bytes()
+}
+
+async fn load(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    conns: usize,
+    keep_alive: bool,
+    run_for: Duration,
+) -> Figures {
+    let deadline = Instant::now() + run_for;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (path, token) = (path.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut sender = None;
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                if sender.is_none() || !keep_alive {
+                    let stream = TcpStream::connect(addr).await.expect("connect");
+                    let _ = stream.set_nodelay(true);
+                    let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
+                    tokio::spawn(conn);
+                    sender = Some(s);
+                }
+                let s = sender.as_mut().expect("connected");
+                let resp = s
+                    .send_request(request(addr, &path, &token))
+                    .await
+                    .expect("send");
+                assert_eq!(resp.status(), 200);
+                let _ = resp.into_body().collect().await.expect("body");
+                lat.push(start.elapsed().as_micros());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    all.sort_unstable();
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    Figures {
+        rps: all.len() as f64 / run_for.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+/// A bare hyper server returning `body` with credd's headers; prints its address.
+fn serve_baseline(body_file: &str) {
+    let body = Bytes::from(std::fs::read(body_file).expect("read body"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        let body = Arc::new(body);
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        async move {
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .header("content-type", "application/json")
+                                    .header("cache-control", "no-store")
+                                    .body(Full::new((*body).clone()))
+                                    .expect("response"),
+                            )
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
