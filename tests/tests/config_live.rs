@@ -364,3 +364,28 @@ fn config_flag_overrides_the_environment() {
         Some(arg.as_str())
     );
 }
+
+#[test]
+fn edit_of_a_symlinked_config_in_a_dotfiles_dir_is_applied_live() {
+    let mut world = World::new();
+    let dotfiles = world.root.join("dotfiles");
+    fs::create_dir_all(&dotfiles).expect("create the dotfiles dir");
+    let target = dotfiles.join("credd.toml");
+    fs::write(&target, CONFIG).expect("write the real config");
+    fs::create_dir_all(world.config_path.parent().expect("config dir")).expect("config dir");
+    std::os::unix::fs::symlink(&target, &world.config_path).expect("symlink the config");
+    world.start_daemon();
+
+    let tmp = dotfiles.join("credd.toml.swp");
+    fs::write(
+        &tmp,
+        CONFIG.replace("[profiles.prod-audit]", "[profiles.prod]"),
+    )
+    .expect("write the edit");
+    fs::rename(&tmp, &target).expect("rename over the real config");
+    wait_until(
+        APPLY_DEADLINE,
+        "the edit behind the symlink to be applied",
+        || profile_names(&world) == ["prod", "staging"],
+    );
+}
