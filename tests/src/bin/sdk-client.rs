@@ -1,0 +1,101 @@
+//! A small AWS SDK for Rust client for the end-to-end tests: it gets credentials the way a real
+//! program would, then asks STS who it is. It runs as its own process so that `aws-config` reads
+//! the environment of the test world (never the test runner's), e.g. under `credd exec`.
+//!
+//! `sdk-client default` — the whole default chain, configured from the environment only;
+//! `sdk-client container` — `EcsCredentialsProvider` (`AWS_CONTAINER_CREDENTIALS_FULL_URI` and
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` from the environment);
+//! `sdk-client imds URL` — `ImdsCredentialsProvider` with an IMDS client whose endpoint is URL.
+//!
+//! STS is reached at `AWS_ENDPOINT_URL_STS`. Prints one JSON line
+//! `{"arn": CALLER ARN, "expiration": UNIX SECONDS}` and exits 0; on failure prints the error to
+//! stderr and exits 1.
+
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_config::ecs::EcsCredentialsProvider;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::Region;
+
+/// Bounds every call, so a hung daemon fails the test instead of hanging it.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime");
+    match runtime.block_on(run(&args)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sdk-client {}: {e}", args.join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &[String]) -> Result<String, String> {
+    let provider = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["default"] => aws_config::defaults(BehaviorVersion::latest())
+            .load()
+            .await
+            .credentials_provider()
+            .ok_or("the default chain found no credentials provider")?,
+        ["container"] => SharedCredentialsProvider::new(EcsCredentialsProvider::builder().build()),
+        ["imds", url] => {
+            let client = aws_config::imds::Client::builder()
+                .endpoint(url)
+                .map_err(|e| format!("bad IMDS endpoint {url}: {e}"))?
+                .build();
+            SharedCredentialsProvider::new(
+                ImdsCredentialsProvider::builder()
+                    .imds_client(client)
+                    .build(),
+            )
+        }
+        _ => return Err("usage: sdk-client default | container | imds URL".into()),
+    };
+    let credentials = provider.provide_credentials().await.map_err(|e| {
+        format!(
+            "no credentials: {}",
+            aws_sdk_sts::error::DisplayErrorContext(&e)
+        )
+    })?;
+    let expiration = credentials
+        .expiry()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_STS")
+        .map_err(|_| "AWS_ENDPOINT_URL_STS is not set".to_owned())?;
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(provider)
+        .endpoint_url(endpoint)
+        .timeout_config(
+            aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let identity = aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "GetCallerIdentity: {}",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let arn = identity.arn().ok_or("GetCallerIdentity returned no Arn")?;
+    Ok(serde_json::json!({ "arn": arn, "expiration": expiration }).to_string())
+}
