@@ -445,3 +445,41 @@ fn second_daemon_on_the_same_runtime_dir_refuses_to_start() {
     assert!(world.daemon_running(), "the first daemon is untouched");
     assert_still_serving(&world);
 }
+
+/// The daemon's cap on open control connections.
+const MAX_CONNECTIONS: usize = 64;
+
+#[test]
+fn client_over_the_connection_limit_is_told_why_and_served_once_one_closes() {
+    let world = running_world();
+    // Fill every slot with a connection that was served once and then stays open, idle. (A
+    // slot freed a moment ago, like the harness's readiness probe, may take a moment to return.)
+    let mut idle: Vec<UnixStream> = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        wait_until(Duration::from_secs(5), "a free connection slot", || {
+            let mut stream = connect(&world);
+            let served = matches!(
+                ask(&mut stream, &Request::Profiles),
+                Response::Profiles { .. }
+            );
+            if served {
+                idle.push(stream);
+            }
+            served
+        });
+    }
+
+    let busy = world.credd(&["status"]);
+    busy.assert_code(1);
+    assert!(
+        busy.stderr.contains("busy") && busy.stderr.contains("connections are open"),
+        "{busy}"
+    );
+
+    idle.truncate(MAX_CONNECTIONS - 1);
+    wait_until(
+        Duration::from_secs(5),
+        "a freed slot to serve the client",
+        || world.credd(&["status"]).success(),
+    );
+}
