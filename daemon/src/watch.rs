@@ -23,6 +23,9 @@ pub fn watch_config(daemon: Arc<Daemon>) -> Option<notify::RecommendedWatcher> {
     let places = watched_places(&daemon.paths.config);
     let names: Vec<OsString> = places.iter().map(|(_, name)| name.clone()).collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // An edit saved after start-up read the config but before the watch began would go
+    // unnoticed: look once more as soon as the watch is on.
+    let _ = tx.send(());
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event

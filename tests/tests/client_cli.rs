@@ -422,3 +422,32 @@ fn daemon_of_another_protocol_version_is_named_plainly() {
         "a decode error leaked: {out}"
     );
 }
+
+#[test]
+fn remembered_profile_removed_while_stopped_falls_back_to_the_default() {
+    let mut world = running_world();
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    assert_eq!(world.stop_daemon().code(), Some(0));
+    world.write_config(&CONFIG.replace("[profiles.prod-audit]", "[profiles.prod]"));
+    world.start_daemon();
+    assert_eq!(current_profile(&world).as_deref(), Some("staging"));
+    let log = world.daemon_log();
+    assert!(log.contains("no longer configured"), "{log}");
+}
+
+#[test]
+fn unreadable_state_file_is_ignored_with_a_warning() {
+    let mut world = world_with_config();
+    fs::create_dir_all(&world.state_dir).expect("create the state dir");
+    fs::write(world.state_dir.join("state.json"), "{ not json").expect("corrupt the state");
+    world.start_daemon();
+    assert_eq!(current_profile(&world).as_deref(), Some("staging"));
+    world.credd(&["switch", "prod-audit"]).assert_success();
+    assert!(
+        world
+            .daemon_log()
+            .contains("ignoring unreadable state file"),
+        "{}",
+        world.daemon_log()
+    );
+}

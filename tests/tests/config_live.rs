@@ -104,6 +104,18 @@ fn edit_saved_by_renaming_over_the_config_is_applied_without_reload() {
 #[test]
 fn edit_written_in_place_is_applied_too() {
     let world = running_world();
+    assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
+    world.write_config(&CONFIG.replace("[profiles.prod-audit]", "[profiles.prod-readonly]"));
+    wait_until(APPLY_DEADLINE, "the renamed profile to be listed", || {
+        profile_names(&world) == ["prod-readonly", "staging"]
+    });
+}
+
+#[test]
+fn edit_saved_while_the_daemon_starts_is_not_missed() {
+    // Saved as soon as the socket accepts connections: after start-up read the config, and
+    // possibly before the watch began.
+    let world = running_world();
     world.write_config(&CONFIG.replace("[profiles.prod-audit]", "[profiles.prod-readonly]"));
     wait_until(APPLY_DEADLINE, "the renamed profile to be listed", || {
         profile_names(&world) == ["prod-readonly", "staging"]
@@ -388,4 +400,19 @@ fn edit_of_a_symlinked_config_in_a_dotfiles_dir_is_applied_live() {
         "the edit behind the symlink to be applied",
         || profile_names(&world) == ["prod", "staging"],
     );
+}
+
+#[test]
+fn deleting_the_config_keeps_the_last_good_one_and_says_so() {
+    let world = running_world();
+    fs::remove_file(&world.config_path).expect("delete the config");
+    wait_until(APPLY_DEADLINE, "status to report the missing file", || {
+        config_error(&world).is_some_and(|e| e.contains("no config file here"))
+    });
+    assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
+    // Putting it back is an edit like any other.
+    save_like_an_editor(&world, CONFIG);
+    wait_until(APPLY_DEADLINE, "the error to clear", || {
+        config_error(&world).is_none()
+    });
 }

@@ -483,3 +483,64 @@ fn client_over_the_connection_limit_is_told_why_and_served_once_one_closes() {
         || world.credd(&["status"]).success(),
     );
 }
+
+#[test]
+fn runtime_dir_that_is_a_symlink_is_refused() {
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    let elsewhere = world.root.join("elsewhere");
+    fs::create_dir(&elsewhere).expect("create the symlink's target");
+    chmod(&elsewhere, 0o700);
+    fs::remove_dir(&world.runtime_dir).expect("remove the world's runtime dir");
+    std::os::unix::fs::symlink(&elsewhere, &world.runtime_dir).expect("plant a symlink");
+    let failed = world
+        .try_start_daemon(&[])
+        .expect_err("a symlinked runtime dir must be refused");
+    assert!(
+        failed.log.contains(&format!(
+            "runtime dir {}: exists and is not a directory",
+            world.runtime_dir.display()
+        )),
+        "{failed}"
+    );
+    assert!(
+        fs::read_dir(&elsewhere).expect("list").next().is_none(),
+        "nothing was created behind the symlink"
+    );
+}
+
+#[test]
+fn runtime_dir_owned_by_another_user_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a dir away needs root");
+        return;
+    }
+    let mut world = World::new();
+    world.write_config(CONFIG);
+    std::os::unix::fs::chown(&world.runtime_dir, Some(OTHER_UID), Some(OTHER_UID))
+        .expect("give the runtime dir to another user");
+    let failed = world
+        .try_start_daemon(&[])
+        .expect_err("a runtime dir of another user must be refused");
+    assert!(
+        failed
+            .log
+            .contains(&format!("belongs to uid {OTHER_UID}, not to you")),
+        "{failed}"
+    );
+    assert!(failed.log.contains("CREDD_RUNTIME_DIR"), "{failed}");
+    assert!(!world.socket_path().exists());
+}
+
+#[test]
+fn sighup_rereads_the_config_and_keeps_serving() {
+    let world = running_world();
+    world.credd(&["status"]).assert_success();
+    signal_daemon(&world, libc::SIGHUP);
+    wait_until(Duration::from_secs(5), "the SIGHUP to be logged", || {
+        world.daemon_log().contains("SIGHUP: re-reading the config")
+    });
+    assert!(world.daemon_running());
+    assert_still_serving(&world);
+}
