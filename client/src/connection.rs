@@ -17,6 +17,8 @@ use crate::commands::service;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a service manager to bring the daemon up.
 const SERVICE_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait for the socket of a daemon another client is starting at the same time.
+const RIVAL_START_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum ClientError {
@@ -127,8 +129,10 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let msg = stderr.trim().trim_start_matches("credd-daemon: ");
-    // Another client may have started it a moment ago: that one counts.
+    // Another client may have started it a moment ago: that one counts, once its socket is up
+    // (it takes the instance lock a moment before it binds the socket).
     if msg.contains("already running") {
+        wait_for_socket(&paths.socket(), RIVAL_START_TIMEOUT);
         return Ok(());
     }
     Err(ClientError::StartFailed(msg.to_owned()))
