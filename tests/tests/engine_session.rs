@@ -6,7 +6,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, files_containing};
+use credd_tests::proxy::ProxyMode;
+use credd_tests::stack::{Access, MFA_CODE, STAGING_AND_AUDIT, Stack, Toml, files_containing};
+use credd_tests::wait_until;
 
 const PROFILES: [&str; 2] = ["staging", "prod-audit"];
 const WARM: Duration = Duration::from_secs(5);
@@ -148,4 +150,41 @@ fn logout_forgets_every_credential_and_the_saved_session() {
         "logged out: no STS calls"
     );
     assert_eq!(stack.proxy.calls("GetSessionToken"), 1);
+}
+
+#[test]
+#[ignore = "bug: daemon/src/engine/slot.rs:234 caches the result of a refresh that \
+            started before `credd logout`, so credentials are served again after logout"]
+fn logout_during_a_refresh_in_flight_still_forgets_everything() {
+    let stack = mfa_stack();
+    stack.login_with_mfa();
+    stack.world.wait_profile_state("staging", "fresh", WARM);
+    stack.world.credd(&["logout"]).assert_success();
+
+    // Log in again with STS slow, and log out while staging's AssumeRole is in flight.
+    stack
+        .proxy
+        .set_mode(ProxyMode::Delay(Duration::from_millis(600)));
+    let assume_calls = stack.proxy.calls("AssumeRole");
+    std::thread::scope(|scope| {
+        let login = scope.spawn(|| stack.world.credd(&["login", "--mfa-code", MFA_CODE]));
+        wait_until(
+            Duration::from_secs(10),
+            "staging's AssumeRole in flight",
+            || stack.proxy.calls("AssumeRole") > assume_calls,
+        );
+        stack.world.credd(&["logout"]).assert_success();
+        // The login answers once its warm-up is over: the call in flight has landed by then.
+        login.join().expect("login thread");
+    });
+
+    let status = stack.world.status();
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+    for profile in PROFILES {
+        if let Ok(creds) = stack.world.credential_process(profile) {
+            panic!("{profile} is served after logout: {creds:?}");
+        }
+        let p = stack.world.profile_status(profile);
+        assert_eq!(p["state"], "cold", "{profile} after logout: {p:#}");
+    }
 }
