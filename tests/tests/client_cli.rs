@@ -3,7 +3,8 @@
 //! message and exit code 1 when no daemon can be reached, exit code 2 for usage errors, shell
 //! completions, and a daemon of another protocol version named plainly.
 //!
-//! No STS is needed: the worlds hold no access key, so the daemon never calls one.
+//! Most worlds hold no access key, so the daemon never calls STS; only the logged-in status
+//! scenario runs moto.
 
 use std::fs;
 use std::io::Write;
@@ -11,6 +12,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use credd_proto::{PROTOCOL_VERSION, read_frame};
+use credd_tests::moto::DEFAULT_ACCOUNT;
+use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, USER};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -449,5 +452,49 @@ fn unreadable_state_file_is_ignored_with_a_warning() {
             .contains("ignoring unreadable state file"),
         "{}",
         world.daemon_log()
+    );
+}
+
+#[test]
+fn status_of_a_logged_in_daemon_shows_identity_and_fresh_profiles_for_people() {
+    let stack = Stack::start(
+        Access::Key,
+        Toml {
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        },
+    );
+    let world = &stack.world;
+    let warm = Duration::from_secs(10);
+    stack.wait_logged_in(warm);
+    world.wait_profile_state("staging", "fresh", warm);
+    world.wait_profile_state("prod-audit", "fresh", warm);
+    world.credd(&["switch", "staging"]).assert_success();
+
+    let out = world.credd(&["status"]);
+    let text = &out.assert_success().stdout;
+    assert!(
+        text.contains(&format!(
+            "access:   iam-user arn:aws:iam::{DEFAULT_ACCOUNT}:user/{USER}"
+        )),
+        "{out}"
+    );
+    assert!(!text.contains("not logged in"), "{out}");
+    assert!(text.contains("current:  staging"), "{out}");
+    assert!(text.contains("url:      http://127.0.0.1:"), "{out}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start_matches(['*', ' ']).starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{out}"))
+    };
+    let staging = line("staging ");
+    assert!(staging.starts_with("  * staging"), "{out}");
+    for part in ["fresh", "expires in", "refreshed"] {
+        assert!(staging.contains(part), "{part:?} missing: {staging}");
+    }
+    let audit = line("prod-audit");
+    assert!(
+        audit.contains("fresh") && audit.contains("via staging"),
+        "{audit}"
     );
 }
