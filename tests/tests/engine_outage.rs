@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use credd_proto::{Request, Response};
 use credd_tests::proxy::ProxyMode;
 use credd_tests::stack::assumed_role_arn;
 use credd_tests::stack::{ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, USER};
@@ -255,4 +256,47 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
         .world
         .credential_process("staging")
         .expect("served once STS is back, without anyone running `credd login`");
+}
+
+#[test]
+#[ignore = "bug: daemon/src/engine/mod.rs:231 makes a request wait up to COLD_WAIT (400 ms) for \
+            the refresh in flight although valid cached credentials are there to serve"]
+fn slow_sts_during_a_refresh_never_holds_up_requests_for_cached_credentials() {
+    // 15 min credentials servable for 5 s: the refresh starts after ~3.5 s and, with STS taking
+    // 3 s, lands after the cached credentials dropped under min_remaining. They are still valid
+    // for almost 15 min: requests in between must get them at once, not wait on the refresh.
+    let stack = Stack::start(
+        Access::Key,
+        Toml {
+            daemon: "min_remaining = \"14m55s\"",
+            profiles: r#"
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+duration = "15m"
+"#,
+            ..Toml::default()
+        },
+    );
+    stack.world.wait_profile_state("staging", "fresh", WARM);
+    let warmed = stack.world.profile_status("staging")["last_refresh"].as_u64();
+    stack
+        .proxy
+        .set_mode(ProxyMode::Delay(Duration::from_secs(3)));
+    let mut slowest = Duration::ZERO;
+    wait_until(Duration::from_secs(15), "the slow refresh to land", || {
+        let start = Instant::now();
+        let response = stack.world.request(&Request::Credentials {
+            profile: Some("staging".into()),
+        });
+        slowest = slowest.max(start.elapsed());
+        assert!(
+            matches!(response, Ok(Response::Credentials(_))),
+            "staging must be served throughout: {response:?}"
+        );
+        stack.world.profile_status("staging")["last_refresh"].as_u64() > warmed
+    });
+    assert!(
+        slowest < Duration::from_millis(300),
+        "a request waited {slowest:?} while valid credentials were cached"
+    );
 }
