@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -63,12 +64,16 @@ pub async fn current(State(state): State<Arc<HttpState>>, headers: HeaderMap) ->
 
 pub async fn pinned(
     State(state): State<Arc<HttpState>>,
-    Path(profile): Path<String>,
+    profile: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
         return refused.into_response();
     }
+    let profile = match profile {
+        Ok(Path(profile)) => profile,
+        Err(rejection) => return error::bad_path(&rejection),
+    };
     match state.daemon.engine.credentials(&profile).await {
         Ok(c) => render(&c, c.expiration),
         Err(e) => error::engine(&e),

@@ -2,6 +2,7 @@
 //! retrying cannot fix, 5xx for what it can (every SDK retries 5xx; most do not retry 4xx).
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -59,6 +60,17 @@ pub fn engine(e: &EngineError) -> Response {
         }
     };
     reply(status, code, &e.to_string())
+}
+
+/// A name in the URL that does not decode (e.g. `%ff`): axum's own answer would be text/plain,
+/// which Go's SDK cannot read as an error.
+pub fn bad_path(rejection: &PathRejection) -> Response {
+    tracing::debug!(error = %rejection, "refused an undecodable path");
+    reply(
+        StatusCode::BAD_REQUEST,
+        "InvalidPath",
+        "the name in the URL is not valid percent-encoded UTF-8",
+    )
 }
 
 pub async fn not_found() -> Response {

@@ -29,15 +29,28 @@ pub async fn guard(req: Request, next: Next) -> Response {
 
 fn check(req: &Request) -> Result<(), Refusal> {
     let headers = req.headers();
-    if let Some(host) = headers.get(header::HOST) {
-        let ok = host.to_str().is_ok_and(is_loopback_host);
-        if !ok {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "ForbiddenHost",
-                "the Host header must be a loopback address or localhost",
-            ));
-        }
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        // Which one would a proxy or a later check believe? Refuse rather than guess (RFC 9112).
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidHost",
+            "a request must carry exactly one Host header",
+        ));
+    }
+    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(is_loopback_host));
+    // An absolute-form target (`GET http://name/...`) names the host in place of the header.
+    let target_ok = req
+        .uri()
+        .authority()
+        .is_none_or(|a| is_loopback_host(a.as_str()));
+    if !host_ok || !target_ok {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "ForbiddenHost",
+            "the Host header must be a loopback address or localhost",
+        ));
     }
     let from_browser = headers.contains_key(header::ORIGIN)
         || headers
@@ -90,7 +103,31 @@ fn valid_port(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use super::{check, is_loopback_host};
+    use axum::body::Body;
+    use axum::extract::Request;
+
+    fn code(req: Request) -> Option<&'static str> {
+        check(&req).err().map(|r| r.code)
+    }
+
+    #[test]
+    fn one_loopback_host_in_the_header_and_the_target() {
+        let get = |uri: &str| Request::get(uri);
+        let ok = get("/healthz").header("host", "127.0.0.1:9911");
+        assert_eq!(code(ok.body(Body::empty()).unwrap()), None);
+        let two = get("/healthz")
+            .header("host", "127.0.0.1:9911")
+            .header("host", "evil.example");
+        assert_eq!(code(two.body(Body::empty()).unwrap()), Some("InvalidHost"));
+        let absolute = get("http://evil.example/healthz").header("host", "127.0.0.1:9911");
+        assert_eq!(
+            code(absolute.body(Body::empty()).unwrap()),
+            Some("ForbiddenHost")
+        );
+        let absolute_ok = get("http://localhost:9911/healthz").header("host", "localhost:9911");
+        assert_eq!(code(absolute_ok.body(Body::empty()).unwrap()), None);
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -196,24 +197,32 @@ async fn serve(state: &HttpState, name: &str, extended: bool) -> Response {
 pub async fn credentials(
     State(state): State<Arc<HttpState>>,
     Extension(peer): Extension<Peer>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = gate(&state, &peer, &headers, true) {
         return refused.into_response();
     }
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => return error::bad_path(&rejection),
+    };
     serve(&state, &name, false).await
 }
 
 pub async fn credentials_extended(
     State(state): State<Arc<HttpState>>,
     Extension(peer): Extension<Peer>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = gate(&state, &peer, &headers, true) {
         return refused.into_response();
     }
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => return error::bad_path(&rejection),
+    };
     serve(&state, &name, true).await
 }
 
