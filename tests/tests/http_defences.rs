@@ -129,6 +129,29 @@ fn a_host_that_is_not_a_loopback_literal_or_localhost_is_refused_on_every_route(
             );
         }
     }
+    // A second Host, or an absolute-form target naming another host, is no way around it.
+    let two_hosts = served.send_raw(
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            served.addr
+        )
+        .as_bytes(),
+    );
+    let two_hosts = Reply::parse(&two_hosts).expect("an answer to two Host headers");
+    assert_eq!(two_hosts.assert_error(400), "InvalidHost");
+    for (method, path) in ROUTES {
+        let reply = attack(
+            &served,
+            method,
+            &format!("http://evil.example:{port}{path}"),
+            &[],
+        );
+        let code = reply.assert_error(403);
+        assert_eq!(
+            code, "ForbiddenHost",
+            "absolute-form {method} {path}: {reply}"
+        );
+    }
     // Loopback literals and localhost, any case, with or without the port, are served.
     for host in [
         format!("127.0.0.1:{port}"),
@@ -422,6 +445,28 @@ fn errors_are_json_4xx_for_what_retrying_cannot_fix_and_5xx_for_what_it_can() {
             .assert_error(405),
         "MethodNotAllowed"
     );
+    // A name that does not decode is a JSON 400 too (axum's own answer is text/plain).
+    for path in [
+        "/v1/credentials/%ff",
+        "/latest/meta-data/iam/security-credentials/%ff",
+    ] {
+        let mut headers = auth.to_vec();
+        let imds_token;
+        if path.starts_with("/latest") {
+            imds_token = served
+                .request(
+                    "PUT",
+                    "/latest/api/token",
+                    &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+                )
+                .body;
+            headers.push(("X-aws-ec2-metadata-token", imds_token.as_str()));
+        }
+        assert_eq!(
+            served.request("GET", path, &headers).assert_error(400),
+            "InvalidPath"
+        );
+    }
     // STS is down: the request is answered promptly with a retryable 5xx, not a 4xx.
     let started = std::time::Instant::now();
     let reply = served.request("GET", "/v1/credentials/staging", &auth);
