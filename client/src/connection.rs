@@ -138,13 +138,21 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     Err(ClientError::StartFailed(msg.to_owned()))
 }
 
-/// `credd-daemon` next to this binary, else from PATH.
+/// `credd-daemon` next to this binary, else the first one on PATH, else the bare name (which
+/// then fails to run with a message naming it).
 pub fn daemon_exe() -> PathBuf {
-    std::env::current_exe()
+    const NAME: &str = "credd-daemon";
+    let beside = std::env::current_exe()
         .ok()
-        .and_then(|me| me.parent().map(|d| d.join("credd-daemon")))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("credd-daemon"))
+        .and_then(|me| me.parent().map(|d| d.join(NAME)));
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).map(|d| d.join(NAME)).collect())
+        .unwrap_or_default();
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(NAME))
 }
 
 /// Polls until the socket accepts a connection.

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use credd_tests::bins::daemon_bin;
+use credd_tests::bins::{client_bin, daemon_bin};
 use credd_tests::world::World;
 
 fn systemd_unit(world: &World) -> PathBuf {
@@ -174,6 +174,10 @@ fn launchd_install_writes_an_agent_plist_running_the_daemon_in_the_foreground() 
                 .as_str()
         )
     );
+    assert!(
+        world.state_dir.is_dir(),
+        "launchd creates no directory for StandardErrorPath: install must"
+    );
     let env = &plist["EnvironmentVariables"];
     assert_eq!(
         env["CREDD_CONFIG"].as_str(),
@@ -248,4 +252,39 @@ fn installing_twice_rewrites_the_same_unit() {
         .map(|e| e.expect("a dir entry").file_name())
         .collect();
     assert_eq!(entries, ["credd.service"]);
+}
+
+#[test]
+fn install_finds_the_daemon_on_path_when_it_is_not_beside_the_client() {
+    let mut world = World::new();
+    // credd alone in a bin dir of its own; credd-daemon only on PATH.
+    let bin = world.root.join("bin");
+    fs::create_dir(&bin).expect("create a bin dir");
+    let credd = bin.join("credd");
+    fs::copy(client_bin(), &credd).expect("copy credd");
+    let daemon_dir = daemon_bin()
+        .parent()
+        .expect("the daemon's dir")
+        .display()
+        .to_string();
+    let path = world
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    world.set_env("PATH", &format!("{daemon_dir}:{path}"));
+
+    let out = world.run(
+        &credd,
+        &["service", "install", "--files-only", "--manager", "systemd"],
+        None,
+    );
+    out.assert_success();
+    let unit = read(&systemd_unit(&world));
+    assert!(
+        unit.lines()
+            .any(|l| l == format!("ExecStart=\"{}\" --foreground", daemon_path())),
+        "{unit}"
+    );
 }

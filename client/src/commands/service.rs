@@ -154,6 +154,13 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         }
         std::fs::write(&path, text)
             .map_err(|e| ClientError::Other(format!("writing {}: {e}", path.display())))?;
+        // launchd opens StandardErrorPath itself and creates no directory for it.
+        if manager == Manager::Launchd
+            && let Some(dir) = paths.log_file().parent()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ClientError::Other(format!("creating {}: {e}", dir.display())))?;
+        }
         done.push(format!("wrote {}", path.display()));
         if !opts.files_only {
             stop_running_daemon(paths);
