@@ -22,9 +22,18 @@ const RIVAL_START_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum ClientError {
-    NotRunning { socket: PathBuf, detail: String },
+    NotRunning {
+        socket: PathBuf,
+        detail: String,
+    },
     StartFailed(String),
     Protocol(ProtoError),
+    /// The daemon accepted the connection, then closed it without an answer (it stopped, or
+    /// refused this user) or said nothing for [`REPLY_TIMEOUT`].
+    NoAnswer {
+        log: PathBuf,
+        detail: String,
+    },
     Daemon(ErrorReply),
     Other(String),
 }
@@ -40,6 +49,12 @@ impl std::fmt::Display for ClientError {
             ),
             ClientError::StartFailed(msg) => write!(f, "could not start credd-daemon: {msg}"),
             ClientError::Protocol(e) => write!(f, "{e}"),
+            ClientError::NoAnswer { log, detail } => write!(
+                f,
+                "credd-daemon did not answer: {detail}.\nIts log may say why: {} (or the \
+                 service manager's journal, e.g. `journalctl --user -u credd`).",
+                log.display()
+            ),
             ClientError::Daemon(e) => write!(f, "{}", e.message),
             ClientError::Other(msg) => write!(f, "{msg}"),
         }
@@ -54,13 +69,15 @@ impl From<ProtoError> for ClientError {
 
 pub struct Connection {
     stream: UnixStream,
+    /// Where an autostarted daemon logs, for the message when it does not answer.
+    log: PathBuf,
 }
 
 impl Connection {
     pub fn open(paths: &Paths) -> Result<Connection, ClientError> {
         let socket = paths.socket();
         match UnixStream::connect(&socket) {
-            Ok(stream) => return Ok(Connection::new(stream)),
+            Ok(stream) => return Ok(Connection::new(stream, paths)),
             Err(e) if !is_absent(&e) => {
                 return Err(ClientError::NotRunning {
                     socket,
@@ -80,7 +97,7 @@ impl Connection {
             None => start_daemon(paths)?,
         }
         UnixStream::connect(&socket)
-            .map(Connection::new)
+            .map(|stream| Connection::new(stream, paths))
             .map_err(|e| ClientError::NotRunning {
                 socket,
                 detail: e.to_string(),
@@ -89,19 +106,44 @@ impl Connection {
 
     /// Connects only to a daemon that is already running.
     pub fn open_existing(paths: &Paths) -> io::Result<Connection> {
-        UnixStream::connect(paths.socket()).map(Connection::new)
+        UnixStream::connect(paths.socket()).map(|stream| Connection::new(stream, paths))
     }
 
-    fn new(stream: UnixStream) -> Connection {
+    fn new(stream: UnixStream, paths: &Paths) -> Connection {
         let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
-        Connection { stream }
+        Connection {
+            stream,
+            log: paths.log_file(),
+        }
     }
 
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
         let frame = credd_proto::encode_request(SOFTWARE, request);
-        credd_proto::write_frame(&mut self.stream, &frame)?;
-        let body = credd_proto::read_frame(&mut self.stream)?;
+        let body = credd_proto::write_frame(&mut self.stream, &frame)
+            .and_then(|()| credd_proto::read_frame(&mut self.stream))
+            .map_err(|e| self.no_answer(e))?;
         Ok(credd_proto::decode_response(SOFTWARE, &body)?)
+    }
+
+    /// A connection that ends or stalls mid-exchange is the daemon's doing, not a protocol error.
+    fn no_answer(&self, e: ProtoError) -> ClientError {
+        let detail = match &e {
+            ProtoError::Closed => "it closed the connection".to_owned(),
+            ProtoError::Io(io)
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                format!("nothing came back within {}s", REPLY_TIMEOUT.as_secs())
+            }
+            ProtoError::Io(io) => format!("it closed the connection ({io})"),
+            _ => return ClientError::Protocol(e),
+        };
+        ClientError::NoAnswer {
+            log: self.log.clone(),
+            detail,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use credd_proto::{
     ErrorCode, MAX_FRAME, PROTOCOL_VERSION, Request, Response, decode_response, encode_request,
     read_frame,
 };
-use credd_tests::bins::daemon_bin;
+use credd_tests::bins::{client_bin, daemon_bin};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -370,6 +370,54 @@ fn another_user_is_dropped_even_when_the_socket_is_open_to_all() {
         "{}",
         world.daemon_log()
     );
+}
+
+/// Whether a user other than the owner can run `path` (o+x on it and every dir above it).
+fn runnable_by_others(path: &Path) -> bool {
+    path.ancestors()
+        .all(|p| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
+#[test]
+fn another_users_credd_is_refused_and_told_the_daemon_did_not_answer() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: acting as another user needs root");
+        return;
+    }
+    if !runnable_by_others(&client_bin()) {
+        eprintln!(
+            "skipped: {} is not runnable by other users",
+            client_bin().display()
+        );
+        return;
+    }
+    let world = running_world();
+    chmod(&world.root, 0o711);
+    chmod(&world.runtime_dir, 0o777);
+    chmod(&world.socket_path(), 0o666);
+
+    let out = world
+        .command(client_bin())
+        .arg("status")
+        .env("CREDD_NO_AUTOSTART", "1")
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .current_dir("/")
+        .output()
+        .expect("run credd as another user");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "the other user saw: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("credd-daemon did not answer: it closed the connection"),
+        "{stderr}"
+    );
+    assert_still_serving(&world);
 }
 
 #[test]
