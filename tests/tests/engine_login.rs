@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use credd_tests::proxy::ProxyMode;
 use credd_tests::stack::{Access, MFA_CODE, STAGING_AND_AUDIT, Stack, Toml, now_unix};
 
 /// A request that cannot be answered must say so well within this.
@@ -76,6 +77,12 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
         "session ends at {expires_at}, expected about {expected}"
     );
     assert_eq!(access["sts_region"], "us-east-1", "{status:#}");
+    let text = world.credd(&["status"]);
+    text.assert_success();
+    assert!(
+        text.stdout.contains(identity) && text.stdout.contains("session ends in "),
+        "status shows who is logged in and until when: {text}"
+    );
 
     // ...and every profile was warmed by the login itself, before any request for it.
     for profile in ["staging", "prod-audit"] {
@@ -160,4 +167,36 @@ fn login_reads_the_code_from_stdin_and_refuses_bad_or_missing_codes_without_call
         "session_duration defaults to 12h"
     );
     world.wait_profile_state("staging", "fresh", Duration::from_secs(5));
+}
+
+#[test]
+fn mfa_login_falls_over_to_the_next_region() {
+    let mut stack = Stack::new(Access::Mfa);
+    stack.write_config(Toml {
+        access: r#"regions = ["us-east-1", "us-west-2"]"#,
+        profiles: STAGING_AND_AUDIT,
+        ..Toml::default()
+    });
+    stack.world.start_daemon();
+    stack
+        .proxy
+        .set_mode(ProxyMode::FailRegion("us-east-1".into()));
+    stack.login_with_mfa();
+
+    let status = stack.world.status();
+    assert_eq!(status["access"]["sts_region"], "us-west-2", "{status:#}");
+    assert!(stack.proxy.calls_in_region("GetSessionToken", "us-east-1") >= 1);
+    assert_eq!(
+        stack.proxy.calls_in_region("GetSessionToken", "us-west-2"),
+        1
+    );
+    assert_eq!(stack.proxy.forwarded("GetSessionToken"), 1);
+    for profile in ["staging", "prod-audit"] {
+        assert_eq!(
+            stack.world.profile_status(profile)["sts_region"],
+            "us-west-2",
+            "{status:#}"
+        );
+        stack.world.credential_process(profile).expect(profile);
+    }
 }

@@ -34,6 +34,24 @@ fn ops_calls(stack: &Stack) -> usize {
         .count()
 }
 
+/// `(failures in a row, retry delay in ms)` of each failed refresh of `profile` the daemon
+/// logged, oldest first.
+fn backoffs_of(log: &str, profile: &str) -> Vec<(u64, u64)> {
+    let field = |line: &str, name: &str| -> Option<u64> {
+        let (_, rest) = line.split_once(name)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    log.lines()
+        .filter(|line| {
+            line.contains(&format!("name={profile}}}")) && line.contains("refresh failed")
+        })
+        .filter_map(|line| Some((field(line, " failures=")?, field(line, " retry_in_ms=")?)))
+        .collect()
+}
+
 /// Starts with `staging` and `prod-audit` warm.
 fn warm_stack() -> Stack {
     let stack = Stack::start(
@@ -121,12 +139,31 @@ fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_it
         ops["next_refresh"].is_u64(),
         "status shows when the next retry is: {ops:#}"
     );
-    // Backing off, not hammering: a few attempts (each with one SDK retry) in the outage.
-    wait_until(WARM, "ops to be retried", || ops_calls(&stack) >= 4);
-    let during = ops_calls(&stack);
+    let text = stack.world.credd(&["status"]);
+    text.assert_success();
     assert!(
-        during <= 8,
-        "{during} AssumeRole calls for ops in a short outage"
+        text.stdout.contains("failing") && text.stdout.contains("last error: STS"),
+        "status shows the failing profile and why: {text}"
+    );
+
+    // Backing off, exponentially with jitter: after the n-th failure in a row, the next try
+    // comes after 2^(n-1) s, half of it random (the daemon logs each delay).
+    wait_until(WARM, "two failed refreshes of ops", || {
+        backoffs_of(&stack.world.daemon_log(), "ops").len() >= 2
+    });
+    let backoffs = backoffs_of(&stack.world.daemon_log(), "ops");
+    for (failures, delay_ms) in &backoffs {
+        let full = 1000u64 << (failures - 1).min(20);
+        assert!(
+            (full / 2..=full).contains(delay_ms),
+            "after {failures} failures the retry comes in {delay_ms} ms: {backoffs:?}"
+        );
+    }
+    assert!(
+        ops_calls(&stack) <= 2 * (backoffs.len() + 1),
+        "{} AssumeRole calls for {} failed refreshes (the SDK retries once)",
+        ops_calls(&stack),
+        backoffs.len()
     );
     for profile in ["staging", "prod-audit"] {
         assert_eq!(stack.world.profile_status(profile)["state"], "fresh");
