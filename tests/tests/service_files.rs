@@ -261,7 +261,17 @@ fn install_finds_the_daemon_on_path_when_it_is_not_beside_the_client() {
     let bin = world.root.join("bin");
     fs::create_dir(&bin).expect("create a bin dir");
     let credd = bin.join("credd");
-    fs::copy(client_bin(), &credd).expect("copy credd");
+    // Copied by `cp`, not here: a write fd of ours could leak into a child another test thread
+    // forks at that moment, and running the copy would then fail with ETXTBSY.
+    let copy = world.run(
+        "cp",
+        &[
+            &client_bin().display().to_string(),
+            &credd.display().to_string(),
+        ],
+        None,
+    );
+    copy.assert_success();
     let daemon_dir = daemon_bin()
         .parent()
         .expect("the daemon's dir")
