@@ -75,26 +75,29 @@ fn add_ops_profile(stack: &Stack) {
     stack.world.credd(&["reload"]).assert_success();
 }
 
-/// Each cached profile is served, from cache, fast, ten times over.
+/// Each cached profile is served by `credential-process`, and the daemon answers each of ten
+/// more requests from cache in under 400 ms (timed on the socket: the daemon, not process start).
 #[track_caller]
 fn cached_profiles_are_served_fast(stack: &Stack) {
     for profile in ["staging", "prod-audit"] {
         let cached = stack
             .world
             .credential_process(profile)
-            .expect("served before the checks");
+            .unwrap_or_else(|out| panic!("{profile} from cache: {out}"));
         for _ in 0..10 {
             let start = Instant::now();
-            let creds = stack
-                .world
-                .credential_process(profile)
-                .unwrap_or_else(|out| panic!("{profile} from cache: {out}"));
-            assert!(
-                start.elapsed() < FROM_CACHE,
-                "{profile} took {:?}",
-                start.elapsed()
-            );
-            assert_eq!(creds.keys, cached.keys, "{profile} comes from the cache");
+            let response = stack.world.request(&Request::Credentials {
+                profile: Some(profile.into()),
+            });
+            let took = start.elapsed();
+            match response {
+                Ok(Response::Credentials(c)) => assert_eq!(
+                    c.access_key_id, cached.keys.access_key_id,
+                    "{profile} comes from the cache"
+                ),
+                other => panic!("{profile} not served: {other:?}"),
+            }
+            assert!(took < FROM_CACHE, "{profile} took {took:?}");
         }
     }
 }
