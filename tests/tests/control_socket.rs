@@ -603,3 +603,24 @@ fn sighup_rereads_the_config_and_keeps_serving() {
     assert!(world.daemon_running());
     assert_still_serving(&world);
 }
+
+#[test]
+fn http_port_in_use_refuses_start_naming_the_port_and_a_later_start_succeeds() {
+    let mut world = World::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("take a port");
+    let port = taken.local_addr().expect("its address").port();
+    world.write_config(&CONFIG.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")));
+    let failed = world.try_start_daemon(&[]).expect_err("the port is taken");
+    assert_eq!(failed.status.and_then(|s| s.code()), Some(1), "{failed}");
+    assert!(
+        failed
+            .log
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{failed}"
+    );
+    assert!(failed.log.contains("[daemon] listen"), "{failed}");
+
+    drop(taken);
+    world.start_daemon();
+    world.credd(&["status"]).assert_success();
+}
