@@ -293,6 +293,23 @@ fn imds_refuses_processes_of_another_user() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn imds_on_ipv6_loopback_serves_its_own_user_and_refuses_others() {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running a client as another user needs root");
+        return;
+    }
+    // The owner lookup reads /proc/net/tcp6 here, with its own address layout.
+    let served = Served::start_without_sts_on("[::1]:0", "imds = true");
+    assert!(served.url.starts_with("http://[::1]:"), "{}", served.url);
+    let token = imds_token(&served);
+    assert_eq!(imds_get(&served, &token, LIST).body, "staging");
+    assert_eq!(status_as(&served, None, None), 200);
+    assert_eq!(status_as(&served, Some(65534), None), 403);
+}
+
+#[test]
 fn imds_routes_do_not_exist_unless_enabled() {
     let served = Served::start_without_sts("");
     let reply = served.request("PUT", "/latest/api/token", &[(TTL, "60")]);

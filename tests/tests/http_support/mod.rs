@@ -93,10 +93,15 @@ impl Served {
     /// The same daemon and profiles, but STS is unreachable (nothing listens on its port): for
     /// the checks that happen before any credentials are involved. Nothing gets fresh.
     pub fn start_without_sts(daemon_lines: &str) -> Served {
+        Served::start_without_sts_on("127.0.0.1:0", daemon_lines)
+    }
+
+    /// [`Served::start_without_sts`] listening on `listen`, e.g. `[::1]:0`.
+    pub fn start_without_sts_on(listen: &str, daemon_lines: &str) -> Served {
         let mut world = World::new();
         world.write_shared_credentials("access", "AKIDEXAMPLE", "not-a-real-secret");
         world.set_env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1");
-        world.write_config(&config(daemon_lines));
+        world.write_config(&config_on(listen, daemon_lines));
         world.start_daemon();
         Served::attach(world, None)
     }
@@ -295,11 +300,15 @@ pub fn system_python() -> PathBuf {
 }
 
 fn config(daemon_lines: &str) -> String {
+    config_on("127.0.0.1:0", daemon_lines)
+}
+
+fn config_on(listen: &str, daemon_lines: &str) -> String {
     format!(
         r#"default_profile = "staging"
 
 [daemon]
-listen = "127.0.0.1:0"
+listen = "{listen}"
 {daemon_lines}
 
 [access]
