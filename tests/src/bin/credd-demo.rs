@@ -14,7 +14,8 @@ use credd_tests::world::World;
 const ADMIN: &str = "arn:aws:iam::222222222222:role/Administrator";
 const AUDITOR: &str = "arn:aws:iam::333333333333:role/Auditor";
 
-const WHOAMI: &str = "import boto3; print('   boto3 says:', boto3.client('sts').get_caller_identity()['Arn'])";
+const WHOAMI: &str =
+    "import boto3; print('   boto3 says:', boto3.client('sts').get_caller_identity()['Arn'])";
 
 fn step(text: &str) {
     println!("\n== {text}");
@@ -38,7 +39,10 @@ fn main() -> ExitCode {
             .with_auth(),
     );
     let alice = seeded.user("alice");
-    println!("   STS at {} with request signing enforced", moto.endpoint());
+    println!(
+        "   STS at {} with request signing enforced",
+        moto.endpoint()
+    );
     println!("   IAM user {} with a long-lived key", alice.arn);
 
     let mut world = World::new();
@@ -65,7 +69,10 @@ region = "us-east-1"
 "#
     ));
     step(&format!("A config at {}", world.config_path.display()));
-    print!("{}", std::fs::read_to_string(&world.config_path).unwrap_or_default());
+    print!(
+        "{}",
+        std::fs::read_to_string(&world.config_path).unwrap_or_default()
+    );
 
     step("Starting credd-daemon and waiting for both profiles to be fresh");
     world.start_daemon();
@@ -92,7 +99,10 @@ region = "us-east-1"
     print!("{}{}", run.stdout, run.stderr);
 
     step("`credd switch audit`: new processes get the chained role at once");
-    show("credd switch audit", &world.credd(&["switch", "audit"]).stdout);
+    show(
+        "credd switch audit",
+        &world.credd(&["switch", "audit"]).stdout,
+    );
     let run = world.run("sh", &["-c", &script], None);
     print!("{}{}", run.stdout, run.stderr);
 
