@@ -228,6 +228,13 @@ impl Engine {
             }
             return Err(self.login_required());
         }
+        // Below min_remaining but still valid: the refresh is late (STS slow or down). Serve
+        // what is cached at once rather than make the request wait on STS.
+        if let Some(c) = slot.degraded(SystemTime::now()) {
+            slot.wake();
+            tracing::debug!(profile = %name, left_s = c.remaining(SystemTime::now()).as_secs(), "serving credentials below min_remaining while the refresh is late");
+            return Ok(c);
+        }
         if !slot.is_failing() {
             let mut results = slot.subscribe();
             slot.wake();
@@ -236,18 +243,11 @@ impl Engine {
                     return Ok(c);
                 }
                 if slot.is_failing()
-                    || tokio::time::timeout_at(deadline, results.changed())
-                        .await
-                        .is_err()
+                    || tokio::time::timeout_at(deadline, results.changed()).await.is_err()
                 {
                     break;
                 }
             }
-        }
-        // STS is failing or slow: valid cached credentials beat an error.
-        if let Some(c) = slot.degraded(SystemTime::now()) {
-            tracing::warn!(profile = %name, left_s = c.remaining(SystemTime::now()).as_secs(), "serving credentials below min_remaining while refresh is failing");
-            return Ok(c);
         }
         Err(EngineError::Unavailable {
             profile: name.to_owned(),
