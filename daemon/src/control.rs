@@ -17,19 +17,25 @@ use zeroize::Zeroizing;
 
 use crate::{Daemon, SOFTWARE, handlers};
 
-/// More than enough for one user's shells; a runaway script cannot exhaust the daemon.
+/// Connections served at once. More wait in the listen backlog (and then in `connect`) until
+/// one ends, so a burst of hundreds of `credential-process` calls is answered, only later; a
+/// runaway script cannot make the daemon hold more than this many open.
 const MAX_CONNECTIONS: usize = 64;
-/// A connected client that says nothing for this long is dropped.
+/// A connected client that says nothing for this long is dropped (freeing its slot).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Clients over the limit that are told why at the same time.
-const MAX_REFUSALS: usize = 8;
-/// How long a refused client gets to send its request before it is told no.
-const BUSY_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     loop {
+        // A slot first, then the next connection: beyond the limit, clients queue rather than
+        // being turned away.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
@@ -58,48 +64,12 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
                 continue;
             }
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("too many control connections; refusing one");
-            // Explained to a few at a time; beyond that (a flood) the connection is just closed.
-            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    refuse_busy(stream).await;
-                    drop(refusal);
-                });
-            }
-            continue;
-        };
         let daemon = daemon.clone();
         tokio::spawn(async move {
             connection(stream, daemon).await;
             drop(permit);
         });
     }
-}
-
-/// Tells a client over the connection limit why it is turned away, instead of a bare reset.
-/// Its request is read first (briefly): closing on unread data would reset the connection
-/// before the client reads the answer.
-async fn refuse_busy(mut stream: UnixStream) {
-    let mut header = [0u8; HEADER_LEN];
-    let _ = tokio::time::timeout(BUSY_READ_TIMEOUT, async {
-        stream.read_exact(&mut header).await?;
-        let len = credd_proto::frame_len(header).map_err(std::io::Error::other)?;
-        let mut body = Zeroizing::new(vec![0u8; len]);
-        stream.read_exact(&mut body).await.map(drop)
-    })
-    .await;
-    let reply = Response::Error(ErrorReply::new(
-        ErrorCode::Unavailable,
-        format!(
-            "credd-daemon is busy: {MAX_CONNECTIONS} control connections are open; \
-             try again (idle ones are dropped after {}s)",
-            IDLE_TIMEOUT.as_secs()
-        ),
-    ));
-    let frame = credd_proto::encode_response(SOFTWARE, &reply);
-    let _ = tokio::time::timeout(BUSY_READ_TIMEOUT, stream.write_all(&frame)).await;
-    let _ = stream.shutdown().await;
 }
 
 async fn read_frame(stream: &mut UnixStream) -> Result<Frame, ProtoError> {

@@ -505,42 +505,74 @@ fn second_daemon_on_the_same_runtime_dir_refuses_to_start() {
     assert_still_serving(&world);
 }
 
-/// The daemon's cap on open control connections.
+/// The daemon's cap on connections served at once.
 const MAX_CONNECTIONS: usize = 64;
+/// How long a client queued behind full slots is watched for a premature answer or refusal.
+const QUEUED_WATCH: Duration = Duration::from_millis(300);
+
+fn answered_profiles(stream: &mut UnixStream) -> bool {
+    matches!(ask(stream, &Request::Profiles), Response::Profiles { .. })
+}
 
 #[test]
-fn client_over_the_connection_limit_is_told_why_and_served_once_one_closes() {
+fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused() {
     let world = running_world();
-    // Fill every slot with a connection that was served once and then stays open, idle. (A
-    // slot freed a moment ago, like the harness's readiness probe, may take a moment to return.)
-    let mut idle: Vec<UnixStream> = Vec::new();
-    for _ in 0..MAX_CONNECTIONS {
-        wait_until(Duration::from_secs(5), "a free connection slot", || {
+    // Every slot held by a connection that was answered once and then stays open, idle.
+    let mut idle: Vec<UnixStream> = (0..MAX_CONNECTIONS)
+        .map(|_| {
             let mut stream = connect(&world);
-            let served = matches!(
-                ask(&mut stream, &Request::Profiles),
-                Response::Profiles { .. }
-            );
-            if served {
-                idle.push(stream);
-            }
-            served
-        });
-    }
+            assert!(answered_profiles(&mut stream));
+            stream
+        })
+        .collect();
 
-    let busy = world.credd(&["status"]);
-    busy.assert_code(1);
+    // One more is queued: neither answered nor refused while every slot is taken...
+    let mut queued = connect(&world);
+    queued
+        .write_all(&encode_request(SOFTWARE, &Request::Profiles))
+        .expect("send a request");
+    queued
+        .set_read_timeout(Some(QUEUED_WATCH))
+        .expect("set a read timeout");
+    let mut byte = [0u8; 1];
+    let early = queued.read(&mut byte);
     assert!(
-        busy.stderr.contains("busy") && busy.stderr.contains("connections are open"),
-        "{busy}"
+        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "while every slot was taken the extra client got {early:?}"
     );
+    // ...and is answered as soon as a slot frees.
+    idle.pop();
+    queued
+        .set_read_timeout(Some(REPLY_DEADLINE))
+        .expect("set a read timeout");
+    let body = read_frame(&mut queued).expect("the queued client's answer");
+    assert!(matches!(
+        decode_response(SOFTWARE, &body),
+        Ok(Response::Profiles { .. })
+    ));
+}
 
-    idle.truncate(MAX_CONNECTIONS - 1);
-    wait_until(
-        Duration::from_secs(5),
-        "a freed slot to serve the client",
-        || world.credd(&["status"]).success(),
-    );
+#[test]
+fn a_burst_of_clients_far_beyond_the_connection_limit_is_answered_in_full() {
+    let world = running_world();
+    let burst = 4 * MAX_CONNECTIONS;
+    let barrier = std::sync::Barrier::new(burst);
+    let answered = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..burst)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    answered_profiles(&mut connect(&world))
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|c| c.join().expect("a client thread"))
+            .filter(|&served| served)
+            .count()
+    });
+    assert_eq!(answered, burst);
 }
 
 #[test]
