@@ -12,6 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use credd_proto::{PROTOCOL_VERSION, read_frame};
+use credd_tests::bins::daemon_bin;
 use credd_tests::moto::DEFAULT_ACCOUNT;
 use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, USER};
 use credd_tests::wait_until;
@@ -496,5 +497,32 @@ fn status_of_a_logged_in_daemon_shows_identity_and_fresh_profiles_for_people() {
     assert!(
         audit.contains("fresh") && audit.contains("via staging"),
         "{audit}"
+    );
+}
+
+#[test]
+fn daemon_started_without_foreground_detaches_once_ready() {
+    let world = world_with_config();
+    let out = world.run(daemon_bin(), &[], None);
+    let log = world.state_dir.join("daemon.log");
+    assert!(
+        out.assert_success()
+            .stderr
+            .contains(&format!("; log: {}", log.display())),
+        "{out}"
+    );
+    let status = world.credd(&["--json", "status"]);
+    let pid = status.assert_success().json()["pid"]
+        .as_u64()
+        .expect("a pid");
+    assert!(
+        out.stderr
+            .contains(&format!("credd-daemon started (pid {pid})")),
+        "{out}"
+    );
+    assert!(
+        world.daemon_log().contains("credd-daemon ready"),
+        "{}",
+        world.daemon_log()
     );
 }
