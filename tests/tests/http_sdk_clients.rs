@@ -176,3 +176,28 @@ fn the_current_route_advertises_at_most_the_follow_window_and_pinned_routes_the_
         "the current route now serves deploy"
     );
 }
+
+#[test]
+fn the_current_route_never_advertises_later_than_the_real_expiry() {
+    // 15-minute credentials and a 1-hour follow window: the real expiry is the sooner one.
+    let served = Served::start_with(
+        "min_remaining = \"5m\"\nfollow_window = \"1h\"",
+        "duration = \"15m\"",
+    );
+    let status = served.status();
+    let real = status["profiles"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "staging"))
+        .and_then(|p| p["expires_at"].as_u64())
+        .unwrap_or_else(|| panic!("no expires_at for staging: {status:#}"));
+    assert!(
+        real <= now_unix() + 15 * 60,
+        "moto honoured DurationSeconds: {status:#}"
+    );
+    for path in ["/v1/credentials", "/v1/credentials/staging"] {
+        let reply = served.get_authorized(path);
+        assert_eq!(reply.status, 200, "{reply}");
+        let expiration = parse_utc(reply.json()["Expiration"].as_str().unwrap_or_default());
+        assert_eq!(expiration, Some(real), "{path}: {reply}");
+    }
+}

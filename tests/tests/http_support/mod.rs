@@ -66,6 +66,11 @@ impl Served {
     /// moto seeded (auth on), the daemon started with `daemon_lines` added to `[daemon]`
     /// (e.g. `imds = true`), every profile fresh.
     pub fn start(daemon_lines: &str) -> Served {
+        Served::start_with(daemon_lines, "")
+    }
+
+    /// [`Served::start`] with `staging_lines` added to `[profiles.staging]`, e.g. a `duration`.
+    pub fn start_with(daemon_lines: &str, staging_lines: &str) -> Served {
         let moto = Moto::start();
         let seeded = moto.seed(
             &SeedSpec::new()
@@ -78,7 +83,7 @@ impl Served {
         let mut world = World::new();
         world.write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
         world.set_env("AWS_ENDPOINT_URL_STS", &moto.endpoint());
-        world.write_config(&config(daemon_lines));
+        world.write_config(&config_on("127.0.0.1:0", daemon_lines, staging_lines));
         world.start_daemon();
         let served = Served::attach(world, Some(moto));
         wait_until(READY_DEADLINE, "every profile to be fresh", || {
@@ -101,7 +106,7 @@ impl Served {
         let mut world = World::new();
         world.write_shared_credentials("access", "AKIDEXAMPLE", "not-a-real-secret");
         world.set_env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1");
-        world.write_config(&config_on(listen, daemon_lines));
+        world.write_config(&config_on(listen, daemon_lines, ""));
         world.start_daemon();
         Served::attach(world, None)
     }
@@ -299,11 +304,7 @@ pub fn system_python() -> PathBuf {
         .expect("a system python3 (/usr/bin/python3)")
 }
 
-fn config(daemon_lines: &str) -> String {
-    config_on("127.0.0.1:0", daemon_lines)
-}
-
-fn config_on(listen: &str, daemon_lines: &str) -> String {
+fn config_on(listen: &str, daemon_lines: &str, staging_lines: &str) -> String {
     format!(
         r#"default_profile = "staging"
 
@@ -318,6 +319,7 @@ aws_profile = "access"
 [profiles.staging]
 role_arn = "{ADMIN_ROLE}"
 region = "{STAGING_REGION}"
+{staging_lines}
 
 [profiles.deploy]
 role_arn = "{DEPLOY_ROLE}"
