@@ -12,6 +12,7 @@ mod slot;
 pub mod sts;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,6 +98,9 @@ struct Inner {
     /// Serializes logins; never held by a request.
     login_lock: tokio::sync::Mutex<()>,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// Bumped by every logout: work started before it (a refresh in flight, the daemon's own
+    /// login retries) must not bring credentials back.
+    epoch: AtomicU64,
 }
 
 #[derive(Default)]
@@ -153,6 +157,7 @@ impl Engine {
             }),
             login_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
+            epoch: AtomicU64::new(0),
             paths,
         });
         if let Some(url) = inner.sts.endpoint_override() {
@@ -164,6 +169,10 @@ impl Engine {
         tokio::spawn(engine.clone().follow_config());
         tokio::spawn(engine.clone().watch_session_expiry());
         engine
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::SeqCst)
     }
 
     fn config(&self) -> Arc<Config> {
@@ -243,7 +252,9 @@ impl Engine {
                     return Ok(c);
                 }
                 if slot.is_failing()
-                    || tokio::time::timeout_at(deadline, results.changed()).await.is_err()
+                    || tokio::time::timeout_at(deadline, results.changed())
+                        .await
+                        .is_err()
                 {
                     break;
                 }
@@ -325,6 +336,7 @@ impl Engine {
     /// `credd login`: (re)establishes the access session, then warms every profile.
     pub async fn login(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
         let _guard = self.inner.login_lock.lock().await;
+        let epoch = self.epoch();
         let config = self.config();
         let source = self
             .inner
@@ -351,6 +363,11 @@ impl Engine {
                 return Err(e);
             }
         };
+        if self.epoch() != epoch {
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
+        }
         if session.mfa
             && let Err(e) = persist::save(
                 &self.inner.paths.session_file(),
@@ -430,15 +447,28 @@ impl Engine {
                 engine.warm(Duration::ZERO).await;
             });
         } else if unattended {
+            // STS may be unreachable right now (laptop just woke up, VPN not up yet): keep trying
+            // with backoff until it works, someone logs in or out, or the source changes.
             let engine = self.clone();
+            let epoch = self.epoch();
             tokio::spawn(async move {
-                let _ = engine.login(None).await;
+                let mut failures = 0;
+                while engine.session().is_none() && engine.epoch() == epoch {
+                    if engine.login(None).await.is_ok() {
+                        return;
+                    }
+                    failures += 1;
+                    let delay = schedule::backoff(failures, rand::random::<f64>());
+                    tracing::info!(retry_in_s = delay.as_secs(), "will try logging in again");
+                    tokio::time::sleep(delay).await;
+                }
             });
         }
     }
 
     /// `credd logout`: forgets the session and every cached credential.
     pub fn logout(&self) -> usize {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         let mut forgotten = 0;
         {
             let mut state = self

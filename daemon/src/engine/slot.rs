@@ -216,7 +216,14 @@ impl Slot {
                     continue;
                 }
             }
+            let epoch = engine.epoch();
             let result = engine.refresh(&self).await;
+            if engine.epoch() != epoch {
+                // A logout happened meanwhile: whatever came back must not be kept.
+                tracing::debug!("dropping a refresh that finished after a logout");
+                self.results.send_modify(|n| *n = n.wrapping_add(1));
+                continue;
+            }
             self.record(result);
             self.results.send_modify(|n| *n = n.wrapping_add(1));
         }
