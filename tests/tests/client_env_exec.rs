@@ -319,3 +319,54 @@ fn boto3_and_the_rust_sdk_use_credd_as_their_credential_process() {
     assert!(out.stdout.is_empty(), "no JSON on failure: {out}");
     assert!(out.stderr.contains("no-such-profile"), "{out}");
 }
+
+#[test]
+#[ignore = "bug: a [default] profile in ~/.aws/credentials wins over the container route that \
+            credd env/exec export (every SDK reads the shared files before the container \
+            provider): the command runs as the IAM user, not the role"]
+fn a_default_profile_in_the_shared_credentials_file_does_not_win_over_credd_exec_or_env() {
+    let served = Served::start("");
+    // Many users keep their long-lived key as [default]: here, alice's own key.
+    let path = served.world.credentials_file();
+    let access = std::fs::read_to_string(&path).expect("read the shared credentials file");
+    let default = access.replace("[access]", "[default]");
+    std::fs::write(&path, format!("{access}\n{default}")).expect("add a [default] profile");
+
+    let credd = credd_path();
+    let python = served.moto().python().display().to_string();
+    let out = served.run_with_env(
+        &[],
+        &credd,
+        &["exec", "deploy", "--", &python, "-c", BOTO3_CALLER],
+    );
+    assert_eq!(
+        out.assert_success().json()["arn"],
+        DEPLOY_ARN,
+        "boto3 under credd exec"
+    );
+    let out = served.run_with_env(
+        &[],
+        &credd,
+        &[
+            "exec",
+            "deploy",
+            "--",
+            env!("CARGO_BIN_EXE_sdk-client"),
+            "default",
+        ],
+    );
+    assert_eq!(
+        out.assert_success().json()["arn"],
+        DEPLOY_ARN,
+        "aws-config under credd exec"
+    );
+    let boto3 = in_shell(
+        &served,
+        "sh",
+        r#"eval "$("$4" env --shell sh)" && exec "$1" -c "$2""#,
+    );
+    assert_eq!(
+        boto3["arn"], STAGING_ARN,
+        "boto3 after eval \"$(credd env)\""
+    );
+}
