@@ -280,6 +280,30 @@ fn bad_configs() -> Vec<BadConfig> {
             "\"prod\"",
             &["default_profile", "prod-audit, staging"],
         ),
+        case(
+            "a profile that goes via itself",
+            CONFIG.replace("via = \"staging\"", "via = \"prod-audit\""),
+            "via = |\"prod-audit\"",
+            &["via names the profile itself"],
+        ),
+        case(
+            "a session beyond GetSessionToken's limit",
+            CONFIG.replace(
+                "aws_profile = \"access\"",
+                "aws_profile = \"access\"\nsession_duration = \"37h\"",
+            ),
+            "\"37h\"",
+            &["session_duration", "between 15m and 1day 12h"],
+        ),
+        case(
+            "a min_remaining no credential outlives",
+            CONFIG.replace(
+                "listen = \"127.0.0.1:0\"",
+                "listen = \"127.0.0.1:0\"\nmin_remaining = \"2h\"",
+            ),
+            "\"2h\"",
+            &["leaves nothing usable", "lower min_remaining"],
+        ),
     ]
 }
 
