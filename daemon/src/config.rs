@@ -27,6 +27,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";
 /// SDKs refresh 10–15 minutes before expiry and botocore's IMDS path misbehaves under 25 minutes,
 /// so by default nothing is served with less than 30 minutes left.
 pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(30 * 60);
+/// botocore extends IMDS credentials it gets with less than 15 min + (2..10 min) left.
+pub const BOTOCORE_IMDS_FLOOR: Duration = Duration::from_secs(25 * 60);
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -337,6 +339,15 @@ impl Validator<'_> {
                     ),
                 ));
             }
+        }
+
+        if daemon.imds && daemon.follow_window < BOTOCORE_IMDS_FLOOR {
+            warnings.push(format!(
+                "imds = true with follow_window = {}: botocore treats IMDS credentials with less \
+                 than about 25m left as an outage and keeps using them, so it follows `credd \
+                 switch` late; use at least 25m",
+                fmt_duration(daemon.follow_window)
+            ));
         }
 
         let default_profile = match raw.default_profile {

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError};
 use crate::engine::{Engine, EngineError};
+use crate::runtime::RuntimeError;
 use crate::state::State;
 
 pub struct Daemon {
@@ -23,9 +24,24 @@ pub struct Daemon {
 }
 
 pub struct ConfigStatus {
+    /// When the config in force was applied.
     pub loaded_at: SystemTime,
     /// The last rejected edit; the config in force is the previous good one.
     pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error(transparent)]
+    Unknown(#[from] EngineError),
+    #[error(
+        "switched to {profile:?} for now, but it could not be remembered across restarts: {reason}"
+    )]
+    NotSaved {
+        profile: String,
+        reason: RuntimeError,
+    },
 }
 
 impl Daemon {
@@ -36,6 +52,7 @@ impl Daemon {
         }
         let state = State::load(&paths.state_file());
         let current = resolve_current(state.current_profile, &config);
+        let warnings = config.warnings.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(config));
         let engine = Engine::start(config_rx, paths.clone());
         Daemon {
@@ -45,6 +62,7 @@ impl Daemon {
             config_status: Mutex::new(ConfigStatus {
                 loaded_at: SystemTime::now(),
                 error: None,
+                warnings,
             }),
             current: Mutex::new(current),
             engine,
@@ -73,21 +91,32 @@ impl Daemon {
         match config::load(&self.paths.config) {
             Ok(new) => {
                 let new = Arc::new(new);
-                if *new == *self.config() {
-                    self.set_config_status(None);
+                let old = self.config();
+                let mut warnings = new.warnings.clone();
+                if new.daemon.listen != old.daemon.listen {
+                    warnings.push(format!(
+                        "listen = {} takes effect when credd-daemon restarts; it serves on {} until then",
+                        new.daemon.listen,
+                        self.http_url.get().map(String::as_str).unwrap_or("the old address")
+                    ));
+                }
+                if *new == *old {
+                    self.set_config_status(None, Some(warnings));
                     return Ok(new);
                 }
-                for warning in &new.warnings {
+                for warning in &warnings {
                     tracing::warn!("{warning}");
                 }
                 self.config_tx.send_replace(new.clone());
-                self.set_config_status(None);
+                self.set_config_status(None, Some(warnings));
                 {
                     let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
                     let resolved = resolve_current(current.clone(), &new);
                     if *current != resolved {
                         *current = resolved;
-                        self.save_state(current.clone());
+                        if let Err(e) = self.save_state(current.clone()) {
+                            tracing::error!(error = %e, "could not save the current profile");
+                        }
                     }
                 }
                 tracing::info!(profiles = new.profiles.len(), "config applied");
@@ -95,45 +124,50 @@ impl Daemon {
             }
             Err(e) => {
                 tracing::error!("config edit rejected, the previous config stays in force: {e}");
-                self.set_config_status(Some(e.to_string()));
+                self.set_config_status(Some(e.to_string()), None);
                 Err(e)
             }
         }
     }
 
-    fn set_config_status(&self, error: Option<String>) {
+    /// `warnings: None` leaves them as they are (a rejected edit changes nothing in force).
+    fn set_config_status(&self, error: Option<String>, warnings: Option<Vec<String>>) {
         let mut status = self.config_status.lock().unwrap_or_else(|p| p.into_inner());
-        status.loaded_at = SystemTime::now();
+        if let Some(warnings) = warnings {
+            status.loaded_at = SystemTime::now();
+            status.warnings = warnings;
+        }
         status.error = error;
     }
 
     /// Sets the current profile and persists it.
-    pub fn switch(&self, profile: &str) -> Result<Option<String>, EngineError> {
+    pub fn switch(&self, profile: &str) -> Result<Option<String>, SwitchError> {
         let config = self.config();
         if !config.profiles.contains_key(profile) {
-            return Err(EngineError::UnknownProfile {
+            return Err(SwitchError::Unknown(EngineError::UnknownProfile {
                 name: profile.to_owned(),
                 known: config.profiles.keys().cloned().collect(),
-            });
+            }));
         }
         let previous = {
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
             current.replace(profile.to_owned())
         };
-        self.save_state(Some(profile.to_owned()));
+        let saved = self.save_state(Some(profile.to_owned()));
         tracing::info!(
             from = previous.as_deref().unwrap_or("-"),
             to = profile,
             "switched"
         );
+        saved.map_err(|reason| SwitchError::NotSaved {
+            profile: profile.to_owned(),
+            reason,
+        })?;
         Ok(previous)
     }
 
-    fn save_state(&self, current_profile: Option<String>) {
-        let state = State { current_profile };
-        if let Err(e) = state.save(&self.paths.state_file()) {
-            tracing::error!(error = %e, "could not save the current profile");
-        }
+    fn save_state(&self, current_profile: Option<String>) -> Result<(), RuntimeError> {
+        State { current_profile }.save(&self.paths.state_file())
     }
 }
 

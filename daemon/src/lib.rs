@@ -47,22 +47,22 @@ pub fn run_foreground(paths: Paths) -> anyhow::Result<()> {
 
 async fn serve(paths: Paths) -> anyhow::Result<()> {
     let config = config::load(&paths.config)?;
-    runtime::ensure_private_dir(&paths.runtime_dir)?;
-    let _lock = runtime::lock_instance(&paths.lock_file())?;
-    let socket_path = paths.socket();
-    let listener = runtime::bind_control_socket(&socket_path)?;
-    let listener = tokio::net::UnixListener::from_std(listener)
-        .with_context(|| format!("listening on {}", socket_path.display()))?;
-
+    // Signals first: from the moment the socket exists, SIGTERM must remove it.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-
+    runtime::ensure_private_dir(&paths.runtime_dir)?;
+    let _lock = runtime::lock_instance(&paths.lock_file())?;
+    // The port before the socket: a port in use must not leave a socket behind.
     let http_listener = http::bind(config.daemon.listen).await?;
     let http_addr = http_listener
         .local_addr()
         .context("reading the HTTP listen address")?;
     let token = http::token::load_or_create(&paths.token_file())?;
+    let socket_path = paths.socket();
+    let listener = runtime::bind_control_socket(&socket_path)?;
+    let listener = tokio::net::UnixListener::from_std(listener)
+        .with_context(|| format!("listening on {}", socket_path.display()))?;
 
     let daemon = Arc::new(Daemon::new(paths, config));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));

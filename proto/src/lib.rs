@@ -77,6 +77,8 @@ pub enum Response {
     Reloaded {
         path: String,
         profiles: usize,
+        /// Valid but noteworthy, e.g. a setting that needs a restart.
+        warnings: Vec<String>,
     },
     /// `login` needs a one-time code for this MFA device; ask the user and send `Login` again.
     MfaRequired {
@@ -157,6 +159,8 @@ pub struct ConfigInfo {
     pub loaded_at: UnixTime,
     /// The last edit that was rejected (the config in force is the previous good one).
     pub error: Option<String>,
+    /// Valid but noteworthy: a capped duration, a change that applies only after a restart.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

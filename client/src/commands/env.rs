@@ -79,6 +79,9 @@ pub fn run(
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, profile)?;
     let vars = variables(&info);
+    for shadow in super::shadow::find() {
+        super::shadow::warn(&shadow, false);
+    }
     if json {
         output::json(&serde_json::json!({ "set": vars, "unset": CONFLICTING }));
         return Ok(ExitCode::SUCCESS);
@@ -122,6 +125,8 @@ mod tests {
         assert!(render(Shell::Bash, &vars).contains("export AWS_REGION='it'\\''s';"));
         assert!(render(Shell::Fish, &vars).contains("set -gx AWS_REGION 'it\\'s';"));
         assert!(render(Shell::Powershell, &vars).contains("$Env:AWS_REGION = 'it''s';"));
-        assert!(render(Shell::Zsh, &vars).starts_with("unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY "));
+        assert!(
+            render(Shell::Zsh, &vars).starts_with("unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY ")
+        );
     }
 }

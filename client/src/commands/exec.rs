@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use credd_proto::paths::Paths;
 
 use super::env::{CONFLICTING, endpoint, variables};
+use super::shadow;
 use crate::connection::ClientError;
 
 pub fn run(
@@ -25,6 +26,12 @@ pub fn run(
         cmd.env_remove(name);
     }
     cmd.envs(variables(&info));
+    for shadow in shadow::find() {
+        shadow::warn(&shadow, shadow.is_credentials_file);
+        if shadow.is_credentials_file {
+            cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        }
+    }
     let err = cmd.exec();
     Err(ClientError::Other(format!(
         "cannot run {}: {err}",

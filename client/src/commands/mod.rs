@@ -6,6 +6,7 @@ pub mod env;
 mod exec;
 mod login;
 pub mod service;
+mod shadow;
 mod simple;
 mod status;
 

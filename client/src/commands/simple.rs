@@ -60,11 +60,18 @@ pub fn switch(paths: &Paths, json: bool, profile: String) -> Result<ExitCode, Cl
 
 pub fn reload(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     match ask(paths, &Request::Reload)? {
-        Response::Reloaded { path, profiles } => {
+        Response::Reloaded {
+            path,
+            profiles,
+            warnings,
+        } => {
             if json {
-                output::json(&json!({ "path": path, "profiles": profiles }));
+                output::json(&json!({ "path": path, "profiles": profiles, "warnings": warnings }));
             } else {
                 println!("config reloaded from {path} ({profiles} profiles)");
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -66,6 +66,9 @@ fn print(r: &StatusReport) {
         "url:      {}",
         r.url.as_deref().unwrap_or("not serving HTTP")
     );
+    for w in &r.config.warnings {
+        println!("config:   {w}");
+    }
     if let Some(e) = &r.config.error {
         println!("config:   last edit REJECTED (previous config in force):\n          {e}");
     }

@@ -9,6 +9,7 @@ pub fn handle(daemon: &Daemon) -> Response {
         Ok(config) => Response::Reloaded {
             path: config.path.display().to_string(),
             profiles: config.profiles.len(),
+            warnings: daemon.config_status(|s| s.warnings.clone()),
         },
         Err(e) => Response::Error(ErrorReply::new(
             ErrorCode::ConfigInvalid,

@@ -12,6 +12,7 @@ pub fn handle(daemon: &Daemon) -> Response {
         path: show(&p.config),
         loaded_at: unix(s.loaded_at),
         error: s.error.clone(),
+        warnings: s.warnings.clone(),
     });
     Response::Status(Box::new(StatusReport {
         daemon_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -1,8 +1,9 @@
 //! `credd switch <profile>`: moves the current route to another profile.
 
-use credd_proto::Response;
+use credd_proto::{ErrorCode, ErrorReply, Response};
 
 use crate::Daemon;
+use crate::daemon::SwitchError;
 
 pub fn handle(daemon: &Daemon, profile: &str) -> Response {
     match daemon.switch(profile) {
@@ -10,6 +11,9 @@ pub fn handle(daemon: &Daemon, profile: &str) -> Response {
             previous,
             current: profile.to_owned(),
         },
-        Err(e) => super::error(&e),
+        Err(SwitchError::Unknown(e)) => super::error(&e),
+        Err(e @ SwitchError::NotSaved { .. }) => {
+            Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()))
+        }
     }
 }

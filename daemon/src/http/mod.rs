@@ -52,11 +52,11 @@ pub enum BindError {
     #[error("listen = {addr} is not a loopback address; credd serves this machine only")]
     NotLoopback { addr: SocketAddr },
     #[error(
-        "cannot listen on {addr}: {source} (is another credd-daemon or program using it? change [daemon] listen)"
+        "cannot listen on {addr}: {reason} (is another credd-daemon or program using it? change [daemon] listen)"
     )]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -67,7 +67,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     }
     TcpListener::bind(addr)
         .await
-        .map_err(|source| BindError::Bind { addr, source })
+        .map_err(|reason| BindError::Bind { addr, reason })
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
