@@ -66,11 +66,11 @@ fn background_refresh_keeps_every_profile_ahead_of_min_remaining() {
     );
     let first_interval = fresh_at.elapsed();
     let refreshed_at = Instant::now();
+    // The proxy counts the call when it arrives; status follows once the answer is in.
+    wait_until(WARM, "staging's last_refresh to advance", || {
+        world.profile_status("staging")["last_refresh"].as_u64() > first["last_refresh"].as_u64()
+    });
     let later = world.profile_status("staging");
-    assert!(
-        later["last_refresh"].as_u64() > first["last_refresh"].as_u64(),
-        "last_refresh advances: {first:#} then {later:#}"
-    );
     assert!(
         later["expires_at"].as_u64() > first["expires_at"].as_u64(),
         "expires_at advances: {first:#} then {later:#}"
@@ -193,29 +193,9 @@ role_arn = "arn:aws:iam::222222222222:role/Administrator"
 }
 
 #[test]
-fn one_sts_call_for_a_burst_of_concurrent_requests_on_a_cold_profile() {
+fn a_burst_of_300_concurrent_requests_on_a_cold_profile_is_answered_with_one_sts_call() {
     let burst = burst_on_a_cold_profile(300);
     assert_eq!(burst.assume_calls, 1, "one AssumeRole for the whole burst");
-    assert!(
-        !burst.keys.is_empty(),
-        "nobody got credentials: {:?}",
-        burst.failures.first()
-    );
-    let mut keys = burst.keys.clone();
-    keys.dedup();
-    assert_eq!(
-        keys.len(),
-        1,
-        "every answered request got the same credentials"
-    );
-    // Whether every request is answered is the next test's business.
-}
-
-#[test]
-#[ignore = "bug: daemon/src/control.rs:61 turns away every control connection beyond \
-            MAX_CONNECTIONS (64): 8 get a 'busy' error, the rest are reset unanswered"]
-fn hundreds_of_concurrent_requests_are_all_answered() {
-    let burst = burst_on_a_cold_profile(300);
     assert!(
         burst.failures.is_empty(),
         "{} of 300 requests got no credentials, e.g. {:?}",
@@ -223,6 +203,9 @@ fn hundreds_of_concurrent_requests_are_all_answered() {
         burst.failures.first()
     );
     assert_eq!(burst.keys.len(), 300);
+    let mut keys = burst.keys.clone();
+    keys.dedup();
+    assert_eq!(keys.len(), 1, "every request got the same credentials");
 }
 
 // ---- STS down, slow, or down in one region -------------------------------------------------
@@ -485,8 +468,6 @@ fn failing_region_falls_over_to_the_next_one() {
 }
 
 #[test]
-#[ignore = "bug: daemon/src/engine/mod.rs:432 logs a key without MFA in once at start; if STS \
-            is down then, it never tries again"]
 fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
     let mut stack = Stack::new(Access::Key);
     stack.write_config(Toml {
@@ -515,8 +496,6 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
 }
 
 #[test]
-#[ignore = "bug: daemon/src/engine/mod.rs:231 makes a request wait up to COLD_WAIT (400 ms) for \
-            the refresh in flight although valid cached credentials are there to serve"]
 fn slow_sts_during_a_refresh_never_holds_up_requests_for_cached_credentials() {
     // 15 min credentials servable for 5 s: the refresh starts after ~3.5 s and, with STS taking
     // 3 s, lands after the cached credentials dropped under min_remaining. They are still valid

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use credd_tests::proxy::ProxyMode;
 use credd_tests::stack::{Access, MFA_CODE, STAGING_AND_AUDIT, Stack, Toml, files_containing};
 use credd_tests::wait_until;
+use credd_tests::world::CmdOutput;
 
 const PROFILES: [&str; 2] = ["staging", "prod-audit"];
 const WARM: Duration = Duration::from_secs(5);
@@ -152,19 +153,17 @@ fn logout_forgets_every_credential_and_the_saved_session() {
     assert_eq!(stack.proxy.calls("GetSessionToken"), 1);
 }
 
-#[test]
-#[ignore = "bug: daemon/src/engine/slot.rs:234 caches the result of a refresh that \
-            started before `credd logout`, so credentials are served again after logout"]
-fn logout_during_a_refresh_in_flight_still_forgets_everything() {
-    let stack = mfa_stack();
+/// Logs in again with STS slow, and logs out while staging's AssumeRole is in flight; returns
+/// what that `credd login` printed (it answers once its warm-up is over, so by then the call in
+/// flight has landed).
+fn logout_while_a_login_warms_up(stack: &Stack) -> CmdOutput {
     stack.login_with_mfa();
     stack.world.wait_profile_state("staging", "fresh", WARM);
     stack.world.credd(&["logout"]).assert_success();
 
-    // Log in again with STS slow, and log out while staging's AssumeRole is in flight.
     stack
         .proxy
-        .set_mode(ProxyMode::Delay(Duration::from_millis(600)));
+        .set_mode(ProxyMode::Delay(Duration::from_millis(300)));
     let assume_calls = stack.proxy.calls("AssumeRole");
     std::thread::scope(|scope| {
         let login = scope.spawn(|| stack.world.credd(&["login", "--mfa-code", MFA_CODE]));
@@ -174,9 +173,14 @@ fn logout_during_a_refresh_in_flight_still_forgets_everything() {
             || stack.proxy.calls("AssumeRole") > assume_calls,
         );
         stack.world.credd(&["logout"]).assert_success();
-        // The login answers once its warm-up is over: the call in flight has landed by then.
-        login.join().expect("login thread");
-    });
+        login.join().expect("login thread")
+    })
+}
+
+#[test]
+fn logout_during_a_refresh_in_flight_still_forgets_everything() {
+    let stack = mfa_stack();
+    logout_while_a_login_warms_up(&stack);
 
     let status = stack.world.status();
     assert_eq!(status["access"]["logged_in"], false, "{status:#}");
@@ -187,4 +191,17 @@ fn logout_during_a_refresh_in_flight_still_forgets_everything() {
         let p = stack.world.profile_status(profile);
         assert_eq!(p["state"], "cold", "{profile} after logout: {p:#}");
     }
+}
+
+#[test]
+#[ignore = "bug: a login overtaken by a logout waits out WARM_WAIT (engine/mod.rs warm) and then \
+            reports success, `logged in as (identity unknown)` (handlers/login.rs, \
+            client commands/login.rs print), though nobody is logged in"]
+fn a_login_overtaken_by_a_logout_does_not_claim_to_be_logged_in() {
+    let stack = mfa_stack();
+    let login = logout_while_a_login_warms_up(&stack);
+    assert!(
+        !(login.success() && login.stdout.contains("logged in")),
+        "the login lost to the logout and must say so: {login}"
+    );
 }
