@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigError};
 use crate::engine::{Engine, EngineError};
+use crate::lock;
 use crate::runtime::RuntimeError;
 use crate::state::State;
 
@@ -75,14 +76,11 @@ impl Daemon {
     }
 
     pub fn config_status<R>(&self, f: impl FnOnce(&ConfigStatus) -> R) -> R {
-        f(&self.config_status.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&lock::lock(&self.config_status))
     }
 
     pub fn current_profile(&self) -> Option<String> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock::lock(&self.current).clone()
     }
 
     /// Re-reads the config; a valid one replaces the one in force, an invalid one is reported
@@ -110,7 +108,7 @@ impl Daemon {
                 self.config_tx.send_replace(new.clone());
                 self.set_config_status(None, Some(warnings));
                 {
-                    let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut current = lock::lock(&self.current);
                     let resolved = resolve_current(current.clone(), &new);
                     if *current != resolved {
                         *current = resolved;
@@ -132,7 +130,7 @@ impl Daemon {
 
     /// `warnings: None` leaves them as they are (a rejected edit changes nothing in force).
     fn set_config_status(&self, error: Option<String>, warnings: Option<Vec<String>>) {
-        let mut status = self.config_status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = lock::lock(&self.config_status);
         if let Some(warnings) = warnings {
             status.loaded_at = SystemTime::now();
             status.warnings = warnings;
@@ -150,7 +148,7 @@ impl Daemon {
             }));
         }
         let previous = {
-            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let mut current = lock::lock(&self.current);
             current.replace(profile.to_owned())
         };
         let saved = self.save_state(Some(profile.to_owned()));

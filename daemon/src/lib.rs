@@ -13,6 +13,7 @@ pub mod engine;
 pub mod handlers;
 pub mod http;
 pub mod launch;
+mod lock;
 pub mod logging;
 pub mod runtime;
 pub mod state;

@@ -24,6 +24,7 @@ use crate::access::iam_user::IamUser;
 use crate::access::{AccessError, AccessSession, AccessSource, persist};
 use crate::config::{AccessConfig, Config};
 use crate::creds::RoleCredentials;
+use crate::lock;
 use slot::Slot;
 use sts::{FailureKind, Sts, StsFailure};
 
@@ -180,7 +181,7 @@ impl Engine {
     }
 
     fn session(&self) -> Option<Arc<AccessSession>> {
-        let state = self.inner.session.read().unwrap_or_else(|p| p.into_inner());
+        let state = lock::read(&self.inner.session);
         state
             .current
             .clone()
@@ -188,7 +189,7 @@ impl Engine {
     }
 
     fn login_required(&self) -> EngineError {
-        let state = self.inner.session.read().unwrap_or_else(|p| p.into_inner());
+        let state = lock::read(&self.inner.session);
         let detail = match &state.current {
             Some(_) => Some("the access session has expired".to_owned()),
             None => state.last_error.clone(),
@@ -197,7 +198,7 @@ impl Engine {
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, EngineError> {
-        let slots = self.inner.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = lock::read(&self.inner.slots);
         slots
             .get(name)
             .cloned()
@@ -208,12 +209,12 @@ impl Engine {
     }
 
     fn all_slots(&self) -> Vec<Arc<Slot>> {
-        let slots = self.inner.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = lock::read(&self.inner.slots);
         slots.values().cloned().collect()
     }
 
     pub fn profile_names(&self) -> Vec<String> {
-        let slots = self.inner.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = lock::read(&self.inner.slots);
         slots.keys().cloned().collect()
     }
 
@@ -322,11 +323,7 @@ impl Engine {
     }
 
     fn session_expired(&self, failure: &StsFailure) {
-        let mut state = self
-            .inner
-            .session
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut state = lock::write(&self.inner.session);
         if state.current.take().is_some() {
             tracing::error!(error = %failure, "the access session was refused as expired: run `credd login`");
             state.last_error = Some("the access session has expired".to_owned());
@@ -338,12 +335,7 @@ impl Engine {
         let _guard = self.inner.login_lock.lock().await;
         let epoch = self.epoch();
         let config = self.config();
-        let source = self
-            .inner
-            .source
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let source = lock::read(&self.inner.source).clone();
         let result = source
             .login(&self.inner.sts, &config.access.regions, mfa_code)
             .await;
@@ -355,11 +347,7 @@ impl Engine {
             Err(e) => {
                 let e = EngineError::from(e);
                 tracing::error!(error = %e, "login failed");
-                self.inner
-                    .session
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .last_error = Some(e.to_string());
+                lock::write(&self.inner.session).last_error = Some(e.to_string());
                 return Err(e);
             }
         };
@@ -379,11 +367,7 @@ impl Engine {
         }
         let session = Arc::new(session);
         {
-            let mut state = self
-                .inner
-                .session
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut state = lock::write(&self.inner.session);
             *state = SessionState {
                 current: Some(session.clone()),
                 region: Some(region),
@@ -435,12 +419,7 @@ impl Engine {
 
     /// The daemon logs in by itself when the source needs nobody (a key without MFA).
     fn auto_login(&self) {
-        let unattended = self
-            .inner
-            .source
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_unattended();
+        let unattended = lock::read(&self.inner.source).is_unattended();
         if self.session().is_some() {
             let engine = self.clone();
             tokio::spawn(async move {
@@ -471,11 +450,7 @@ impl Engine {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         let mut forgotten = 0;
         {
-            let mut state = self
-                .inner
-                .session
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut state = lock::write(&self.inner.session);
             if state.current.take().is_some() {
                 forgotten += 1;
             }
@@ -496,7 +471,7 @@ impl Engine {
 
     pub fn access_info(&self) -> AccessInfo {
         let config = self.config();
-        let state = self.inner.session.read().unwrap_or_else(|p| p.into_inner());
+        let state = lock::read(&self.inner.session);
         let now = SystemTime::now();
         let session = state
             .current
@@ -561,7 +536,7 @@ impl Engine {
 
     /// Keeps one slot per configured profile; a profile whose settings changed gets a new slot.
     fn reconcile_slots(&self, config: &Config) {
-        let mut slots = self.inner.slots.write().unwrap_or_else(|p| p.into_inner());
+        let mut slots = lock::write(&self.inner.slots);
         slots.retain(|name, slot| {
             let keep = config.profiles.get(name) == Some(slot.profile());
             if !keep {
@@ -588,13 +563,11 @@ impl Engine {
                 || config.access.mfa_serial != access.mfa_serial
             {
                 tracing::info!("access settings changed; the old session is dropped");
-                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) =
-                    source_for(&config.access);
+                *lock::write(&self.inner.source) = source_for(&config.access);
                 self.logout();
                 self.auto_login();
             } else if config.access.session_duration != access.session_duration {
-                *self.inner.source.write().unwrap_or_else(|p| p.into_inner()) =
-                    source_for(&config.access);
+                *lock::write(&self.inner.source) = source_for(&config.access);
             }
             access = config.access.clone();
             self.reconcile_slots(&config);
@@ -610,11 +583,7 @@ impl Engine {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let mut state = self
-                .inner
-                .session
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut state = lock::write(&self.inner.session);
             let Some(expires_at) = state.current.as_ref().and_then(|s| s.expires_at) else {
                 continue;
             };

@@ -15,6 +15,7 @@ use super::schedule;
 use super::{Engine, EngineError};
 use crate::config::Profile;
 use crate::creds::RoleCredentials;
+use crate::lock;
 
 /// A chained call must not be signed with credentials about to lapse mid-flight.
 const SIGNING_MIN_LEFT: Duration = Duration::from_secs(60);
@@ -53,10 +54,6 @@ enum Due {
     Idle,
 }
 
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Slot {
     pub fn new(profile: Profile) -> Slot {
         Slot {
@@ -74,11 +71,11 @@ impl Slot {
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+        lock::lock(&self.status)
     }
 
     pub fn cached(&self) -> Option<Arc<RoleCredentials>> {
-        read(&self.cached).clone()
+        lock::read(&self.cached).clone()
     }
 
     /// Cached credentials with at least `min_remaining` left.
@@ -87,7 +84,7 @@ impl Slot {
         now: SystemTime,
         min_remaining: Duration,
     ) -> Option<Arc<RoleCredentials>> {
-        read(&self.cached)
+        lock::read(&self.cached)
             .as_ref()
             .filter(|c| schedule::servable(c.expiration, now, min_remaining))
             .cloned()
@@ -95,14 +92,14 @@ impl Slot {
 
     /// Cached credentials still comfortably valid, for when refreshing is not possible.
     pub fn degraded(&self, now: SystemTime) -> Option<Arc<RoleCredentials>> {
-        read(&self.cached)
+        lock::read(&self.cached)
             .as_ref()
             .filter(|c| schedule::servable(c.expiration, now, schedule::OUTAGE_FLOOR))
             .cloned()
     }
 
     pub fn usable_for_signing(&self, now: SystemTime) -> Option<Arc<RoleCredentials>> {
-        read(&self.cached)
+        lock::read(&self.cached)
             .as_ref()
             .filter(|c| schedule::servable(c.expiration, now, SIGNING_MIN_LEFT))
             .cloned()
@@ -133,12 +130,7 @@ impl Slot {
 
     /// Drops the cached credentials; true if there were any.
     pub fn forget(&self) -> bool {
-        let had = self
-            .cached
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .is_some();
+        let had = lock::write(&self.cached).take().is_some();
         let mut s = self.status();
         *s = Status {
             last_error: s.last_error.take(),
@@ -152,7 +144,7 @@ impl Slot {
     pub fn status_view(&self, min_remaining: Duration) -> StatusView {
         let s = self.status();
         let next_refresh = s.retry_at.or_else(|| {
-            read(&self.cached)
+            lock::read(&self.cached)
                 .as_ref()
                 .map(|c| schedule::refresh_at(c.issued, c.expiration, min_remaining, s.jitter))
         });
@@ -168,11 +160,11 @@ impl Slot {
         let slot = self.clone();
         let span = tracing::info_span!("profile", name = %self.profile.name);
         let handle = tokio::spawn(slot.run(engine).instrument(span));
-        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.abort_handle());
+        *lock::lock(&self.task) = Some(handle.abort_handle());
     }
 
     pub fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(task) = lock::lock(&self.task).take() {
             task.abort();
         }
         self.forget();
@@ -190,7 +182,7 @@ impl Slot {
                 Due::At(retry_at)
             };
         }
-        let Some(c) = read(&self.cached).clone() else {
+        let Some(c) = lock::read(&self.cached).clone() else {
             return Due::Now;
         };
         let min_remaining = engine.inner.config.borrow().daemon.min_remaining;
@@ -238,7 +230,7 @@ impl Slot {
                     region = %creds.region,
                     "refreshed"
                 );
-                *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(creds));
+                *lock::write(&self.cached) = Some(Arc::new(creds));
                 let mut s = self.status();
                 *s = Status {
                     last_refresh: Some(now),

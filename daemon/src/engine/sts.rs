@@ -17,6 +17,7 @@ use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 use crate::creds::AwsCredentials;
+use crate::lock;
 
 /// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -68,9 +69,7 @@ impl Sts {
 
     fn client(&self, region: &str) -> aws_sdk_sts::Client {
         let endpoint = self.endpoint.clone();
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock::lock(&self.clients)
             .entry(region.to_owned())
             .or_insert_with(|| {
                 let mut b = aws_sdk_sts::Config::builder()

@@ -9,16 +9,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::Extension;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::{self, Refusal, reply};
+use super::error::{self, reply};
 use super::{HttpState, Peer, advertised_expiration, peer, rfc3339};
 use crate::engine::EngineError;
+use crate::lock;
 
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
@@ -37,7 +38,7 @@ impl TokenStore {
         getrandom::fill(&mut raw).ok()?;
         let token = hex::encode(raw);
         let now = Instant::now();
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = lock::lock(&self.tokens);
         tokens.retain(|_, expiry| *expiry > now);
         if tokens.len() >= MAX_TOKENS
             && let Some(oldest) = tokens
@@ -52,7 +53,7 @@ impl TokenStore {
     }
 
     fn valid(&self, token: &str) -> bool {
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = lock::lock(&self.tokens);
         tokens.get(token).is_some_and(|e| *e > Instant::now())
     }
 }
@@ -72,58 +73,62 @@ struct Body<'a> {
     account_id: Option<&'a str>,
 }
 
-/// IMDS on, the caller is our user, and (for everything but the token PUT) a live token.
-fn gate(
-    state: &HttpState,
-    peer: &Peer,
-    headers: &HeaderMap,
-    need_token: bool,
-) -> Result<(), Refusal> {
+/// Layer on every IMDS route: IMDS is on and the caller is a process of our own user.
+pub async fn own_user_only(
+    State(state): State<Arc<HttpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !state.daemon.config().daemon.imds {
-        return Err(Refusal::new(
+        return reply(
             StatusCode::NOT_FOUND,
             "NotFound",
             "IMDS is off (imds = false)",
-        ));
+        );
     }
     if cfg!(target_os = "linux") {
         let me = credd_proto::paths::current_uid();
-        match peer::owner_uid(peer) {
-            Some(uid) if uid == me => {}
-            found => {
-                tracing::warn!(peer = %peer.remote, uid = ?found, "refused an IMDS request from another user");
-                return Err(Refusal::new(
+        let found = req
+            .extensions()
+            .get::<Peer>()
+            .and_then(|p| peer::owner_uid(p).map(|uid| (p.remote, uid)));
+        match found {
+            Some((_, uid)) if uid == me => {}
+            other => {
+                tracing::warn!(peer = ?other.map(|(addr, _)| addr), uid = ?other.map(|(_, uid)| uid), "refused an IMDS request from another user");
+                return reply(
                     StatusCode::FORBIDDEN,
                     "ForeignUser",
                     "IMDS answers only processes of the daemon's own user",
-                ));
+                );
             }
         }
     }
-    if need_token {
-        let ok = headers
-            .get(TOKEN_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| state.imds_tokens.valid(t));
-        if !ok {
-            return Err(Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "missing or expired IMDS session token",
-            ));
-        }
-    }
-    Ok(())
+    next.run(req).await
 }
 
-pub async fn token(
+/// Layer on the metadata routes: a live session token from the token PUT.
+pub async fn session_token(
     State(state): State<Arc<HttpState>>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
+    req: Request,
+    next: Next,
 ) -> Response {
-    if let Err(refused) = gate(&state, &peer, &headers, false) {
-        return refused.into_response();
+    let ok = req
+        .headers()
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| state.imds_tokens.valid(t));
+    if !ok {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "missing or expired IMDS session token",
+        );
     }
+    next.run(req).await
+}
+
+pub async fn token(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
     if headers.contains_key("x-forwarded-for") {
         return reply(
             StatusCode::FORBIDDEN,
@@ -157,14 +162,7 @@ pub async fn token(
     response
 }
 
-pub async fn list(
-    State(state): State<Arc<HttpState>>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = gate(&state, &peer, &headers, true) {
-        return refused.into_response();
-    }
+pub async fn list(State(state): State<Arc<HttpState>>) -> Response {
     match state.daemon.current_profile() {
         // Exactly the name, no newline: SDKs paste the body into the next URL.
         Some(name) => name.into_response(),
@@ -174,9 +172,17 @@ pub async fn list(
     }
 }
 
-async fn serve(state: &HttpState, name: &str, extended: bool) -> Response {
+async fn serve(
+    state: &HttpState,
+    name: Result<Path<String>, PathRejection>,
+    extended: bool,
+) -> Response {
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => return error::bad_path(&rejection),
+    };
     let follow_window = state.daemon.config().daemon.follow_window;
-    match state.daemon.engine.credentials(name).await {
+    match state.daemon.engine.credentials(&name).await {
         Ok(c) => {
             let body = Body {
                 code: "Success",
@@ -196,44 +202,20 @@ async fn serve(state: &HttpState, name: &str, extended: bool) -> Response {
 
 pub async fn credentials(
     State(state): State<Arc<HttpState>>,
-    Extension(peer): Extension<Peer>,
     name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = gate(&state, &peer, &headers, true) {
-        return refused.into_response();
-    }
-    let name = match name {
-        Ok(Path(name)) => name,
-        Err(rejection) => return error::bad_path(&rejection),
-    };
-    serve(&state, &name, false).await
+    serve(&state, name, false).await
 }
 
+/// The same plus `AccountId` (Java v2 asks here first).
 pub async fn credentials_extended(
     State(state): State<Arc<HttpState>>,
-    Extension(peer): Extension<Peer>,
     name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = gate(&state, &peer, &headers, true) {
-        return refused.into_response();
-    }
-    let name = match name {
-        Ok(Path(name)) => name,
-        Err(rejection) => return error::bad_path(&rejection),
-    };
-    serve(&state, &name, true).await
+    serve(&state, name, true).await
 }
 
-pub async fn region(
-    State(state): State<Arc<HttpState>>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = gate(&state, &peer, &headers, true) {
-        return refused.into_response();
-    }
+pub async fn region(State(state): State<Arc<HttpState>>) -> Response {
     let config = state.daemon.config();
     let region = state
         .daemon

@@ -71,36 +71,30 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
+    use axum::middleware::from_fn_with_state;
+    const ROLES: &str = "/latest/meta-data/iam/security-credentials";
+    const ROLES_EXTENDED: &str = "/latest/meta-data/iam/security-credentials-extended";
+    let metadata = Router::new()
+        .route(ROLES, get(imds::list))
+        .route(&format!("{ROLES}/"), get(imds::list))
+        .route(&format!("{ROLES}/{{name}}"), get(imds::credentials))
+        .route(ROLES_EXTENDED, get(imds::list))
+        .route(&format!("{ROLES_EXTENDED}/"), get(imds::list))
+        .route(
+            &format!("{ROLES_EXTENDED}/{{name}}"),
+            get(imds::credentials_extended),
+        )
+        .route("/latest/meta-data/placement/region", get(imds::region))
+        .route_layer(from_fn_with_state(state.clone(), imds::session_token));
+    let imds = Router::new()
+        .route("/latest/api/token", put(imds::token))
+        .merge(metadata)
+        .route_layer(from_fn_with_state(state.clone(), imds::own_user_only));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/credentials", get(container::current))
         .route("/v1/credentials/{profile}", get(container::pinned))
-        .route("/latest/api/token", put(imds::token))
-        .route(
-            "/latest/meta-data/iam/security-credentials",
-            get(imds::list),
-        )
-        .route(
-            "/latest/meta-data/iam/security-credentials/",
-            get(imds::list),
-        )
-        .route(
-            "/latest/meta-data/iam/security-credentials/{name}",
-            get(imds::credentials),
-        )
-        .route(
-            "/latest/meta-data/iam/security-credentials-extended",
-            get(imds::list),
-        )
-        .route(
-            "/latest/meta-data/iam/security-credentials-extended/",
-            get(imds::list),
-        )
-        .route(
-            "/latest/meta-data/iam/security-credentials-extended/{name}",
-            get(imds::credentials_extended),
-        )
-        .route("/latest/meta-data/placement/region", get(imds::region))
+        .merge(imds)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(guard::guard))
