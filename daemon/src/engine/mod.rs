@@ -381,6 +381,11 @@ impl Engine {
             "logged in"
         );
         let (ready, total) = self.warm(WARM_WAIT).await;
+        if self.epoch() != epoch {
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
+        }
         Ok(LoginOutcome {
             session,
             ready,
@@ -389,7 +394,9 @@ impl Engine {
     }
 
     /// Wakes every worker past its backoff and waits up to `wait` for them to have credentials.
+    /// Stops early when a logout happens meanwhile.
     async fn warm(&self, wait: Duration) -> (usize, usize) {
+        let epoch = self.epoch();
         let slots = self.all_slots();
         for slot in &slots {
             slot.reset_backoff();
@@ -406,6 +413,7 @@ impl Engine {
                     break;
                 }
                 if slot.is_failing()
+                    || self.epoch() != epoch
                     || tokio::time::timeout_at(deadline, results.changed())
                         .await
                         .is_err()
