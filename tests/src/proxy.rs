@@ -49,6 +49,8 @@ pub const NO_ACTION: &str = "(none)";
 struct Tally {
     forwarded: usize,
     failed: usize,
+    /// Forwarded requests whose answer from moto is on its way back.
+    answered: usize,
 }
 
 struct Shared {
@@ -84,6 +86,13 @@ impl Shared {
         } else {
             tally.failed += 1;
         }
+    }
+
+    fn record_answered(&self, action: &str, region: &str) {
+        lock(&self.counts)
+            .entry((action.to_owned(), region.to_owned()))
+            .or_default()
+            .answered += 1;
     }
 
     fn sum(&self, keep: impl Fn(&str, &str) -> bool, pick: impl Fn(&Tally) -> usize) -> usize {
@@ -188,6 +197,12 @@ impl StsProxy {
     /// Requests with this `Action` the proxy failed on purpose (503 or refused).
     pub fn failed(&self, action: &str) -> usize {
         self.shared.sum(|a, _| a == action, |t| t.failed)
+    }
+
+    /// Forwarded requests with this `Action` whose answer is on its way back to the caller (after
+    /// any [`ProxyMode::Delay`]): [`StsProxy::forwarded`] minus this is what is still in flight.
+    pub fn answered(&self, action: &str) -> usize {
+        self.shared.sum(|a, _| a == action, |t| t.answered)
     }
 
     /// Every request seen, any action.
@@ -351,17 +366,19 @@ async fn handle(
     parts.uri = format!("http://{upstream}{path}")
         .parse()
         .expect("upstream authority + request path is a valid URI");
-    match client
+    let answer = match client
         .request(Request::from_parts(parts, Full::new(body)))
         .await
     {
-        Ok(response) => Ok(response.map(|b| b.boxed())),
-        Err(e) => Ok(xml_error(
+        Ok(response) => response.map(|b| b.boxed()),
+        Err(e) => xml_error(
             StatusCode::BAD_GATEWAY,
             "BadGateway",
             &format!("test proxy could not reach moto at {upstream}: {e}"),
-        )),
-    }
+        ),
+    };
+    shared.record_answered(&action, &region);
+    Ok(answer)
 }
 
 fn service_unavailable(message: &str) -> Response<ProxyBody> {

@@ -214,6 +214,7 @@ fn proxy_delay_holds_each_request_then_forwards_it() {
         start.elapsed()
     );
     assert_eq!(proxy.forwarded("GetCallerIdentity"), 1);
+    assert_eq!(proxy.answered("GetCallerIdentity"), 1);
 }
 
 #[test]
