@@ -497,13 +497,13 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
 
 #[test]
 fn slow_sts_during_a_refresh_never_holds_up_requests_for_cached_credentials() {
-    // 15 min credentials servable for 5 s: the refresh starts after ~3.5 s and, with STS taking
-    // 3 s, lands after the cached credentials dropped under min_remaining. They are still valid
+    // 15 min credentials servable for 3 s: the refresh starts after ~2 s and, with STS taking
+    // 2 s, lands after the cached credentials dropped under min_remaining. They are still valid
     // for almost 15 min: requests in between must get them at once, not wait on the refresh.
     let stack = Stack::start(
         Access::Key,
         Toml {
-            daemon: "min_remaining = \"14m55s\"",
+            daemon: "min_remaining = \"14m57s\"",
             profiles: r#"
 [profiles.staging]
 role_arn = "arn:aws:iam::222222222222:role/Administrator"
@@ -516,7 +516,7 @@ duration = "15m"
     let warmed = stack.world.profile_status("staging")["last_refresh"].as_u64();
     stack
         .proxy
-        .set_mode(ProxyMode::Delay(Duration::from_secs(3)));
+        .set_mode(ProxyMode::Delay(Duration::from_secs(2)));
     let mut slowest = Duration::ZERO;
     wait_until(Duration::from_secs(15), "the slow refresh to land", || {
         let start = Instant::now();

@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 use credd_tests::proxy::ProxyMode;
 use credd_tests::stack::{Access, MFA_CODE, STAGING_AND_AUDIT, Stack, Toml, now_unix};
 
+const STAGING: &str = r#"
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+"#;
+
 /// A request that cannot be answered must say so well within this.
 const FAST_FAILURE: Duration = Duration::from_secs(1);
 
@@ -174,7 +179,7 @@ fn mfa_login_falls_over_to_the_next_region() {
     let mut stack = Stack::new(Access::Mfa);
     stack.write_config(Toml {
         access: r#"regions = ["us-east-1", "us-west-2"]"#,
-        profiles: STAGING_AND_AUDIT,
+        profiles: STAGING,
         ..Toml::default()
     });
     stack.world.start_daemon();
@@ -191,12 +196,10 @@ fn mfa_login_falls_over_to_the_next_region() {
         1
     );
     assert_eq!(stack.proxy.forwarded("GetSessionToken"), 1);
-    for profile in ["staging", "prod-audit"] {
-        assert_eq!(
-            stack.world.profile_status(profile)["sts_region"],
-            "us-west-2",
-            "{status:#}"
-        );
-        stack.world.credential_process(profile).expect(profile);
-    }
+    assert_eq!(
+        stack.world.profile_status("staging")["sts_region"],
+        "us-west-2",
+        "{status:#}"
+    );
+    stack.world.credential_process("staging").expect("staging");
 }
