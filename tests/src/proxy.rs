@@ -36,6 +36,9 @@ pub enum ProxyMode {
     Refuse,
     /// Answer 503 to requests signed for this region (SigV4 credential scope), forward the rest.
     FailRegion(String),
+    /// Answer every request with this AWS error, as STS would, e.g. `ExpiredToken` (400) when the
+    /// credentials that signed it have expired or `AccessDenied` (403).
+    Reject { status: u16, code: String },
 }
 
 /// The region key for requests that carry no SigV4 scope (unsigned calls such as
@@ -194,7 +197,7 @@ impl StsProxy {
         self.shared.sum(|a, _| a == action, |t| t.forwarded)
     }
 
-    /// Requests with this `Action` the proxy failed on purpose (503 or refused).
+    /// Requests with this `Action` the proxy failed on purpose (503, refused or rejected).
     pub fn failed(&self, action: &str) -> usize {
         self.shared.sum(|a, _| a == action, |t| t.failed)
     }
@@ -337,8 +340,13 @@ async fn handle(
     });
 
     let mode = shared.mode();
+    if let ProxyMode::Reject { status, code } = &mode {
+        shared.record(&action, &region, false);
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Ok(xml_error(status, code, "rejected by the test proxy"));
+    }
     let fail = match &mode {
-        ProxyMode::Pass | ProxyMode::Delay(_) => None,
+        ProxyMode::Pass | ProxyMode::Delay(_) | ProxyMode::Reject { .. } => None,
         ProxyMode::Down => Some("STS is down (test proxy)"),
         ProxyMode::Refuse => {
             shared.record(&action, &region, false);
