@@ -1,4 +1,4 @@
-//! The usual set-up of an engine scenario: moto seeded with alice and two roles, the
+//! The usual set-up of an engine scenario: moto seeded with alice (and the roles, when auth is on),
 //! fault-injecting proxy in front of it, and a world whose daemon reaches STS only through the
 //! proxy (`AWS_ENDPOINT_URL_STS`), with alice's long-lived key in the shared credentials file.
 
@@ -76,11 +76,16 @@ impl Stack {
     /// moto seeded for `access`, the proxy, and a world pointed at them; no config, no daemon.
     pub fn new(access: Access) -> Stack {
         let moto = Moto::start();
+        // With auth off moto assumes any role ARN, so only the auth-on stack needs real roles.
         let spec = match access {
             Access::Mfa => SeedSpec::new().user_with_mfa(USER),
-            Access::Key => SeedSpec::new().user(USER).with_auth(),
+            Access::Key => SeedSpec::new()
+                .user(USER)
+                .role(ADMIN)
+                .role(AUDITOR)
+                .with_auth(),
         };
-        let seeded = moto.seed(&spec.role(ADMIN).role(AUDITOR));
+        let seeded = moto.seed(&spec);
         let user = seeded.user(USER).clone();
         let proxy = StsProxy::start(&moto.endpoint());
         let mut world = World::new();
