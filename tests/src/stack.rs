@@ -1,5 +1,5 @@
 //! The usual set-up of an engine scenario: moto seeded with alice (and the roles, when auth is on),
-//! fault-injecting proxy in front of it, and a world whose daemon reaches STS only through the
+//! the fault-injecting proxy in front of it, and a world whose daemon reaches STS only through the
 //! proxy (`AWS_ENDPOINT_URL_STS`), with alice's long-lived key in the shared credentials file.
 
 use std::fs;
