@@ -1,5 +1,6 @@
 //! The MFA session's life: it survives a daemon restart without a new prompt (kept only in the
-//! runtime dir, 0600), and `credd logout` forgets it and every role credential at once.
+//! runtime dir, 0600); `credd logout` forgets it and every role credential at once, even with a
+//! refresh or a login under way; and a session STS calls expired asks for a new login.
 //! moto's auth is off here: with it on, moto rejects the keys of its own GetSessionToken.
 
 use std::fs;
