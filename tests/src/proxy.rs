@@ -37,8 +37,12 @@ pub enum ProxyMode {
     /// Answer 503 to requests signed for this region (SigV4 credential scope), forward the rest.
     FailRegion(String),
     /// Answer every request with this AWS error, as STS would, e.g. `ExpiredToken` (400) when the
-    /// credentials that signed it have expired or `AccessDenied` (403).
-    Reject { status: u16, code: String },
+    /// credentials that signed it have expired or `AccessDenied` (403) for a wrong MFA code.
+    Reject {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 /// The region key for requests that carry no SigV4 scope (unsigned calls such as
@@ -340,10 +344,15 @@ async fn handle(
     });
 
     let mode = shared.mode();
-    if let ProxyMode::Reject { status, code } = &mode {
+    if let ProxyMode::Reject {
+        status,
+        code,
+        message,
+    } = &mode
+    {
         shared.record(&action, &region, false);
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
-        return Ok(xml_error(status, code, "rejected by the test proxy"));
+        return Ok(xml_error(status, code, message));
     }
     let fail = match &mode {
         ProxyMode::Pass | ProxyMode::Delay(_) | ProxyMode::Reject { .. } => None,

@@ -203,3 +203,45 @@ fn mfa_login_falls_over_to_the_next_region() {
     );
     stack.world.credential_process("staging").expect("staging");
 }
+
+#[test]
+fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
+    let stack = Stack::start(
+        Access::Mfa,
+        Toml {
+            access: r#"regions = ["us-east-1", "us-west-2"]"#,
+            profiles: STAGING,
+            ..Toml::default()
+        },
+    );
+    // What STS answers GetSessionToken for a wrong (well-formed) code.
+    stack.proxy.set_mode(ProxyMode::Reject {
+        status: 403,
+        code: "AccessDenied".into(),
+        message: "MultiFactorAuthentication failed with invalid MFA one time pass code.".into(),
+    });
+    let start = Instant::now();
+    let out = stack.world.credd(&["login", "--mfa-code", "987654"]);
+    out.assert_code(1);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "a refusal is final, not retried: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        out.stderr.contains("MFA code was refused"),
+        "the user learns the code was wrong: {out}"
+    );
+    assert!(
+        !out.stderr.contains("987654"),
+        "the code is not echoed: {out}"
+    );
+    assert_eq!(
+        stack.proxy.calls("GetSessionToken"),
+        1,
+        "no other region is tried for a wrong code"
+    );
+    let status = stack.world.status();
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+    assert!(!stack.world.runtime_dir.join("session.json").exists());
+}

@@ -241,6 +241,7 @@ fn expire_the_session(stack: &Stack) -> ProcessCredentials {
     stack.proxy.set_mode(ProxyMode::Reject {
         status: 400,
         code: "ExpiredToken".into(),
+        message: "The security token included in the request is expired".into(),
     });
     stack.write_config(Toml {
         profiles: &format!(
