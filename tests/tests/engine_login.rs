@@ -1,6 +1,7 @@
 //! Logging in with an IAM user key and an MFA device: the code reaches GetSessionToken with the
-//! device's serial, every profile is warm right after, and before that (or with a bad code, or
-//! with no way to ask for one) the user gets a clear error at once, never a hang.
+//! device's serial (in the next region if the first is down), every profile is warm right after,
+//! and before that (or with a malformed or refused code, or with no way to ask for one) the user
+//! gets a clear error at once, never a hang.
 //! moto's auth is off here: with it on, moto rejects the keys of its own GetSessionToken.
 
 use std::time::{Duration, Instant};
