@@ -290,8 +290,6 @@ fn a_session_sts_calls_expired_asks_for_a_new_login_and_keeps_serving_the_cache(
 }
 
 #[test]
-#[ignore = "bug: daemon/src/engine/mod.rs:325 session_expired() keeps session.json, so a restart \
-            restores the session STS called expired and status says logged in again"]
 fn a_session_sts_calls_expired_is_not_restored_by_a_restart() {
     let mut stack = mfa_stack();
     expire_the_session(&stack);

@@ -76,7 +76,7 @@ pub async fn caller_identity(
     regions: &[String],
     creds: &AwsCredentials,
 ) -> Result<(String, String), StsFailure> {
-    sts::with_failover(sts.clients(regions), |client, region| async move {
+    sts.with_failover(regions, |client, region| async move {
         client
             .get_caller_identity()
             .customize()
@@ -126,8 +126,8 @@ impl AccessSource for IamUser {
             let seconds = i32::try_from(self.session_duration.as_secs()).unwrap_or(i32::MAX);
             let key = &key;
             let code = &code;
-            let (creds, region) =
-                sts::with_failover(sts.clients(regions), |client, region| async move {
+            let (creds, region) = sts
+                .with_failover(regions, |client, region| async move {
                     client
                         .get_session_token()
                         .serial_number(serial)

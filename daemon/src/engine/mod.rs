@@ -325,6 +325,8 @@ impl Engine {
     fn session_expired(&self, failure: &StsFailure) {
         let mut state = lock::write(&self.inner.session);
         if state.current.take().is_some() {
+            // A restart must not bring the dead session back.
+            persist::remove(&self.inner.paths.session_file());
             tracing::error!(error = %failure, "the access session was refused as expired: run `credd login`");
             state.last_error = Some("the access session has expired".to_owned());
         }

@@ -22,8 +22,8 @@ pub async fn assume(
         .iter()
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect();
-    let ((creds, assumed_arn), region) =
-        sts::with_failover(sts.clients(regions), |client, region| {
+    let ((creds, assumed_arn), region) = sts
+        .with_failover(regions, |client, region| {
             let tags = tags.clone();
             async move {
                 let mut call = client

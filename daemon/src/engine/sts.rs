@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
@@ -45,8 +45,14 @@ pub struct StsFailure {
     pub message: String,
 }
 
+/// After a failover, the region that answered is tried first for this long, so an outage of
+/// the first region does not cost every call its failed attempts there.
+const PREFER_FALLBACK_FOR: Duration = Duration::from_secs(5 * 60);
+
 pub struct Sts {
     clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    /// The fallback region that answered last, and when.
+    preferred: Mutex<Option<(String, Instant)>>,
     endpoint: Option<String>,
 }
 
@@ -59,6 +65,7 @@ impl Sts {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
         Sts {
             clients: Mutex::new(HashMap::new()),
+            preferred: Mutex::new(None),
             endpoint,
         }
     }
@@ -91,52 +98,70 @@ impl Sts {
             .clone()
     }
 
-    /// The clients for `regions`, in order, for one failover sequence.
-    pub fn clients(&self, regions: &[String]) -> Vec<(String, aws_sdk_sts::Client)> {
-        regions
-            .iter()
+    /// The clients for `regions` in the order to try them: the configured order, except that a
+    /// fallback region that answered in the last [`PREFER_FALLBACK_FOR`] goes first.
+    fn clients(&self, regions: &[String]) -> Vec<(String, aws_sdk_sts::Client)> {
+        let mut order: Vec<&String> = regions.iter().collect();
+        if let Some((preferred, since)) = lock::lock(&self.preferred).clone()
+            && since.elapsed() < PREFER_FALLBACK_FOR
+            && let Some(i) = order.iter().position(|r| **r == preferred)
+        {
+            let r = order.remove(i);
+            order.insert(0, r);
+        }
+        order
+            .into_iter()
             .map(|r| (r.clone(), self.client(r)))
             .collect()
+    }
+
+    /// Runs `op` against each region in turn until one answers or fails for good.
+    pub async fn with_failover<T, F, Fut>(
+        &self,
+        regions: &[String],
+        op: F,
+    ) -> Result<(T, String), StsFailure>
+    where
+        F: Fn(aws_sdk_sts::Client, String) -> Fut,
+        Fut: Future<Output = Result<T, StsFailure>>,
+    {
+        let clients = self.clients(regions);
+        let first_configured = regions.first();
+        let mut last = None;
+        let count = clients.len();
+        for (i, (region, client)) in clients.into_iter().enumerate() {
+            match op(client, region.clone()).await {
+                Ok(v) => {
+                    let mut preferred = lock::lock(&self.preferred);
+                    if Some(&region) == first_configured {
+                        *preferred = None;
+                    } else {
+                        if i > 0 {
+                            tracing::warn!(region = %region, "STS answered from a fallback region");
+                        }
+                        *preferred = Some((region.clone(), Instant::now()));
+                    }
+                    return Ok((v, region));
+                }
+                Err(f) if f.kind == FailureKind::Outage && i + 1 < count => {
+                    tracing::warn!(region = %region, code = %f.code, message = %f.message, "STS region failed; trying the next one");
+                    last = Some(f);
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        Err(last.unwrap_or_else(|| StsFailure {
+            kind: FailureKind::Refused,
+            region: "-".into(),
+            code: "NoRegions".into(),
+            message: "no STS regions configured".into(),
+        }))
     }
 }
 
 /// Per-call signing credentials, without rebuilding the client.
 pub fn signed_by(creds: &AwsCredentials) -> aws_sdk_sts::config::Builder {
     aws_sdk_sts::config::Builder::default().credentials_provider(creds.to_sdk())
-}
-
-/// Runs `op` against each region in turn until one answers or fails for good.
-pub async fn with_failover<T, F, Fut>(
-    clients: Vec<(String, aws_sdk_sts::Client)>,
-    op: F,
-) -> Result<(T, String), StsFailure>
-where
-    F: Fn(aws_sdk_sts::Client, String) -> Fut,
-    Fut: Future<Output = Result<T, StsFailure>>,
-{
-    let mut last = None;
-    let count = clients.len();
-    for (i, (region, client)) in clients.into_iter().enumerate() {
-        match op(client, region.clone()).await {
-            Ok(v) => {
-                if i > 0 {
-                    tracing::warn!(region = %region, "STS answered from a fallback region");
-                }
-                return Ok((v, region));
-            }
-            Err(f) if f.kind == FailureKind::Outage && i + 1 < count => {
-                tracing::warn!(region = %region, code = %f.code, message = %f.message, "STS region failed; trying the next one");
-                last = Some(f);
-            }
-            Err(f) => return Err(f),
-        }
-    }
-    Err(last.unwrap_or_else(|| StsFailure {
-        kind: FailureKind::Refused,
-        region: "-".into(),
-        code: "NoRegions".into(),
-        message: "no STS regions configured".into(),
-    }))
 }
 
 /// Sorts an SDK error into what the caller should do about it.

@@ -62,8 +62,7 @@ fn main() {
     drop(moto); // STS is not needed any more: everything below is served from the cache
 
     println!(
-        "credd-bench: {} s per scenario, 2-thread servers, load generator in this process\n",
-        seconds
+        "credd-bench: {ROUNDS} rounds of {seconds} s per scenario and server (median shown), 2-thread servers, load generator in this process\n"
     );
 
     // Idle first, before any load warms caches.
@@ -125,14 +124,23 @@ fn main() {
         "{:<28} {:>12} {:>9} {:>9}   {:>12} {:>9} {:>9}   {:>6}",
         "scenario", "credd req/s", "p50 µs", "p99 µs", "base req/s", "p50 µs", "p99 µs", "ratio"
     );
+    // The machine has 2 cores shared by server and load generator: alternate credd and the
+    // baseline over several rounds and report the median of each, so drift hits both alike.
     for (name, conns, keep_alive) in [
         ("keep-alive, 1 connection", 1, true),
         ("keep-alive, 8 connections", 8, true),
         ("keep-alive, 64 connections", 64, true),
         ("new connection per request, 8", 8, false),
     ] {
-        let c = runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for));
-        let b = runtime.block_on(load(base_addr, &path, &token, conns, keep_alive, run_for));
+        let mut credd = Vec::new();
+        let mut base = Vec::new();
+        for _ in 0..ROUNDS {
+            credd.push(
+                runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for)),
+            );
+            base.push(runtime.block_on(load(base_addr, &path, &token, conns, keep_alive, run_for)));
+        }
+        let (c, b) = (median(credd), median(base));
         println!(
             "{:<28} {:>12.0} {:>9} {:>9}   {:>12.0} {:>9} {:>9}   {:>5.2}x",
             name,
@@ -179,6 +187,14 @@ fn idle(pid: u32, over: Duration) -> (u64, f64) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     (rss, used as f64 / hz / over.as_secs_f64() * 100.0)
+}
+
+/// Rounds per scenario and server; the median round is reported.
+const ROUNDS: usize = 3;
+
+fn median(mut rounds: Vec<Figures>) -> Figures {
+    rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    rounds.swap_remove(rounds.len() / 2)
 }
 
 struct Figures {
