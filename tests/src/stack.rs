@@ -30,6 +30,26 @@ role_arn = "arn:aws:iam::333333333333:role/Auditor"
 via = "staging"
 "#;
 
+/// A whole config for scenarios that need no STS: a free port, a key-only access source and
+/// [`STAGING_AND_AUDIT`] (the same two profiles, spelled out so tests can edit it textually).
+pub const OFFLINE_CONFIG: &str = r#"default_profile = "staging"
+
+[daemon]
+listen = "127.0.0.1:0"
+
+[access]
+source = "iam-user"
+aws_profile = "access"
+
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+region = "us-west-2"
+
+[profiles.prod-audit]
+role_arn = "arn:aws:iam::333333333333:role/Auditor"
+via = "staging"
+"#;
+
 /// The caller ARN of credentials for `role_arn` (a role without a path) under `session`.
 pub fn assumed_role_arn(role_arn: &str, session: &str) -> String {
     let (account, role) = role_arn

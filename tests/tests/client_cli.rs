@@ -18,23 +18,7 @@ use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, USER};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
-const CONFIG: &str = r#"default_profile = "staging"
-
-[daemon]
-listen = "127.0.0.1:0"
-
-[access]
-source = "iam-user"
-aws_profile = "access"
-
-[profiles.staging]
-role_arn = "arn:aws:iam::222222222222:role/Administrator"
-region = "us-west-2"
-
-[profiles.prod-audit]
-role_arn = "arn:aws:iam::333333333333:role/Auditor"
-via = "staging"
-"#;
+use credd_tests::stack::OFFLINE_CONFIG as CONFIG;
 
 fn world_with_config() -> World {
     let world = World::new();

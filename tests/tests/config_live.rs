@@ -12,23 +12,7 @@ use std::time::Duration;
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
-const CONFIG: &str = r#"default_profile = "staging"
-
-[daemon]
-listen = "127.0.0.1:0"
-
-[access]
-source = "iam-user"
-aws_profile = "access"
-
-[profiles.staging]
-role_arn = "arn:aws:iam::222222222222:role/Administrator"
-region = "us-west-2"
-
-[profiles.prod-audit]
-role_arn = "arn:aws:iam::333333333333:role/Auditor"
-via = "staging"
-"#;
+use credd_tests::stack::OFFLINE_CONFIG as CONFIG;
 
 /// The watcher debounces for 200 ms; generous for a loaded 2-core machine.
 const APPLY_DEADLINE: Duration = Duration::from_secs(10);

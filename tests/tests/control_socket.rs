@@ -22,23 +22,7 @@ use credd_tests::bins::{client_bin, daemon_bin};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
-const CONFIG: &str = r#"default_profile = "staging"
-
-[daemon]
-listen = "127.0.0.1:0"
-
-[access]
-source = "iam-user"
-aws_profile = "access"
-
-[profiles.staging]
-role_arn = "arn:aws:iam::222222222222:role/Administrator"
-region = "us-west-2"
-
-[profiles.prod-audit]
-role_arn = "arn:aws:iam::333333333333:role/Auditor"
-via = "staging"
-"#;
+use credd_tests::stack::OFFLINE_CONFIG as CONFIG;
 
 /// Our name in frames we send.
 const SOFTWARE: &str = "credd-tests 0.0.0";
