@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use super::error::{self, Refusal};
+use super::error::{self, reply};
 use super::{HttpState, advertised_expiration, rfc3339};
 use crate::creds::RoleCredentials;
 use crate::engine::EngineError;
@@ -26,27 +27,30 @@ struct Body<'a> {
     account_id: &'a str,
 }
 
-/// The raw token in `Authorization`, compared in constant time; never echoed anywhere.
-pub fn authorized(state: &HttpState, headers: &HeaderMap) -> Result<(), Refusal> {
-    let given = headers
+/// Layer on the container routes: the raw token in `Authorization`, compared in constant time
+/// and never echoed anywhere.
+pub async fn require_token(
+    State(state): State<Arc<HttpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let given = req
+        .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if bool::from(given.ct_eq(state.token.expose().as_bytes())) {
-        Ok(())
+        next.run(req).await
     } else {
-        Err(Refusal::new(
+        reply(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "missing or wrong Authorization token (see AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
-        ))
+        )
     }
 }
 
-pub async fn current(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return refused.into_response();
-    }
+pub async fn current(State(state): State<Arc<HttpState>>) -> Response {
     let Some(name) = state.daemon.current_profile() else {
         return error::engine(&EngineError::NoCurrentProfile {
             known: state.daemon.engine.profile_names(),
@@ -65,11 +69,7 @@ pub async fn current(State(state): State<Arc<HttpState>>, headers: HeaderMap) ->
 pub async fn pinned(
     State(state): State<Arc<HttpState>>,
     profile: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return refused.into_response();
-    }
     let profile = match profile {
         Ok(Path(profile)) => profile,
         Err(rejection) => return error::bad_path(&rejection),

@@ -90,10 +90,13 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/latest/api/token", put(imds::token))
         .merge(metadata)
         .route_layer(from_fn_with_state(state.clone(), imds::own_user_only));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let container = Router::new()
         .route("/v1/credentials", get(container::current))
         .route("/v1/credentials/{profile}", get(container::pinned))
+        .route_layer(from_fn_with_state(state.clone(), container::require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(container)
         .merge(imds)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
