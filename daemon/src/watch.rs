@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::Daemon;
 
@@ -28,7 +28,10 @@ pub fn watch_config(daemon: Arc<Daemon>) -> Option<notify::RecommendedWatcher> {
     let _ = tx.send(());
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| {
+            // Reading the config (ours included) raises access events: only changes count, or
+            // every reload would trigger the next one.
             if let Ok(event) = event
+                && !matches!(event.kind, EventKind::Access(_))
                 && event.paths.iter().any(|p| {
                     p.file_name()
                         .is_some_and(|n| names.iter().any(|name| name == n))

@@ -424,3 +424,22 @@ fn deleting_the_config_keeps_the_last_good_one_and_says_so() {
         config_error(&world).is_none()
     });
 }
+
+#[test]
+fn reading_the_config_is_not_taken_for_an_edit() {
+    let mut world = World::new();
+    world.set_env("CREDD_LOG", "info,credd_daemon=debug");
+    world.write_config(CONFIG);
+    world.start_daemon();
+    world.credd(&["reload"]).assert_success();
+    // Every reload reads the file. Were that taken for a change, the daemon would reload every
+    // debounce period (200 ms) forever: watch several periods for it (absence has no event
+    // to wait for).
+    std::thread::sleep(Duration::from_millis(1500));
+    let changes = world.daemon_log().matches("config file changed").count();
+    assert!(
+        changes <= 1,
+        "the daemon re-read its config {changes} times by itself:\n{}",
+        world.daemon_log()
+    );
+}
