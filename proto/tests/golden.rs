@@ -1,0 +1,187 @@
+//! Golden fixtures of every message shape of protocol version 1. A change to the wire format
+//! fails here; if it is intended, bump `PROTOCOL_VERSION` and add fixtures for the new version
+//! (regenerate with `CREDD_UPDATE_GOLDEN=1 cargo test -p credd-proto --test golden`).
+
+use std::path::PathBuf;
+
+use credd_proto::*;
+
+fn samples() -> Vec<(&'static str, Vec<u8>)> {
+    let sw = "credd 0.1.0";
+    let dm = "credd-daemon 0.1.0";
+    let access = AccessInfo {
+        source: "iam-user".into(),
+        logged_in: true,
+        identity: Some("arn:aws:iam::111111111111:user/alice".into()),
+        expires_at: Some(1_800_000_000),
+        mfa_serial: Some("arn:aws:iam::111111111111:mfa/alice".into()),
+        sts_region: Some("us-east-1".into()),
+        warning: None,
+        last_error: None,
+    };
+    let status = StatusReport {
+        daemon_version: "0.1.0".into(),
+        pid: 4242,
+        started_at: 1_799_990_000,
+        paths: PathsInfo {
+            config: "/home/alice/.config/credd/config.toml".into(),
+            runtime_dir: "/run/user/1000/credd".into(),
+            socket: "/run/user/1000/credd/control.sock".into(),
+            token_file: "/run/user/1000/credd/http.token".into(),
+            state_file: "/home/alice/.local/state/credd/state.json".into(),
+        },
+        url: Some("http://127.0.0.1:9911".into()),
+        config: ConfigInfo {
+            path: "/home/alice/.config/credd/config.toml".into(),
+            loaded_at: 1_799_990_000,
+            error: None,
+            warnings: vec!["profile \"audit\": duration 4h capped at 1h".into()],
+        },
+        access: access.clone(),
+        current_profile: Some("staging".into()),
+        profiles: vec![ProfileStatus {
+            name: "staging".into(),
+            role_arn: "arn:aws:iam::222222222222:role/Administrator".into(),
+            via: None,
+            state: ProfileState::Fresh,
+            expires_at: Some(1_799_993_600),
+            last_refresh: Some(1_799_990_000),
+            next_refresh: Some(1_799_991_500),
+            last_error: None,
+            sts_region: Some("us-east-1".into()),
+            assumed_arn: Some("arn:aws:sts::222222222222:assumed-role/Administrator/alice".into()),
+        }],
+    };
+    let requests = [
+        ("request_status", Request::Status),
+        ("request_profiles", Request::Profiles),
+        (
+            "request_switch",
+            Request::Switch {
+                profile: "prod".into(),
+            },
+        ),
+        ("request_reload", Request::Reload),
+        (
+            "request_login",
+            Request::Login {
+                mfa_code: Some(Secret::new("123456")),
+            },
+        ),
+        ("request_logout", Request::Logout),
+        (
+            "request_credentials",
+            Request::Credentials {
+                profile: Some("prod".into()),
+            },
+        ),
+        ("request_endpoint", Request::Endpoint { profile: None }),
+    ];
+    let responses = [
+        ("response_status", Response::Status(Box::new(status))),
+        (
+            "response_profiles",
+            Response::Profiles {
+                current: Some("staging".into()),
+                profiles: vec![ProfileInfo {
+                    name: "staging".into(),
+                    role_arn: "arn:aws:iam::222222222222:role/Administrator".into(),
+                    via: None,
+                    region: Some("us-west-2".into()),
+                }],
+            },
+        ),
+        (
+            "response_switched",
+            Response::Switched {
+                previous: Some("staging".into()),
+                current: "prod".into(),
+            },
+        ),
+        (
+            "response_reloaded",
+            Response::Reloaded {
+                path: "/c.toml".into(),
+                profiles: 2,
+                warnings: vec![],
+            },
+        ),
+        (
+            "response_mfa_required",
+            Response::MfaRequired {
+                serial: "arn:aws:iam::111111111111:mfa/alice".into(),
+            },
+        ),
+        ("response_logged_in", Response::LoggedIn(access)),
+        ("response_logged_out", Response::LoggedOut { forgotten: 3 }),
+        (
+            "response_credentials",
+            Response::Credentials(Credentials {
+                profile: "prod".into(),
+                access_key_id: "ASIAEXAMPLE".into(),
+                secret_access_key: Secret::new("secret"),
+                session_token: Secret::new("token"),
+                expiration: 1_799_993_600,
+                account_id: Some("333333333333".into()),
+            }),
+        ),
+        (
+            "response_endpoint",
+            Response::Endpoint(EndpointInfo {
+                profile: None,
+                url: "http://127.0.0.1:9911/v1/credentials".into(),
+                token_file: "/run/user/1000/credd/http.token".into(),
+                region: Some("us-west-2".into()),
+                imds_url: None,
+            }),
+        ),
+        (
+            "response_error",
+            Response::Error(ErrorReply::new(
+                ErrorCode::UnknownProfile,
+                "unknown profile \"x\"",
+            )),
+        ),
+    ];
+    let mut out: Vec<(&'static str, Vec<u8>)> = requests
+        .into_iter()
+        .map(|(n, r)| (n, encode_request(sw, &r)[HEADER_LEN..].to_vec()))
+        .collect();
+    out.extend(
+        responses
+            .into_iter()
+            .map(|(n, r)| (n, encode_response(dm, &r)[HEADER_LEN..].to_vec())),
+    );
+    out
+}
+
+#[test]
+fn every_message_matches_its_v1_fixture() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1");
+    let update = std::env::var_os("CREDD_UPDATE_GOLDEN").is_some();
+    for (name, body) in samples() {
+        let value: serde_json::Value = serde_json::from_slice(&body).expect("encoded JSON");
+        let pretty = serde_json::to_string_pretty(&value).expect("pretty JSON") + "\n";
+        let path = dir.join(format!("{name}.json"));
+        if update {
+            std::fs::write(&path, &pretty).expect("write fixture");
+            continue;
+        }
+        let fixture = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (regenerate with CREDD_UPDATE_GOLDEN=1)",
+                path.display()
+            )
+        });
+        assert_eq!(pretty, fixture, "{name} changed shape on the wire");
+        // And the fixture still decodes: an old peer's message is understood.
+        let compact =
+            serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&fixture).unwrap())
+                .unwrap();
+        if name.starts_with("request_") {
+            decode_request("test", &compact).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else {
+            decode_response("test", &compact).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
