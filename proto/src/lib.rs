@@ -84,7 +84,12 @@ pub enum Response {
     MfaRequired {
         serial: String,
     },
-    LoggedIn(AccessInfo),
+    LoggedIn {
+        access: AccessInfo,
+        /// Profiles with fresh credentials when the login answered (it waits a few seconds).
+        profiles_ready: usize,
+        profiles: usize,
+    },
     LoggedOut {
         forgotten: usize,
     },

@@ -112,7 +112,14 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 serial: "arn:aws:iam::111111111111:mfa/alice".into(),
             },
         ),
-        ("response_logged_in", Response::LoggedIn(access)),
+        (
+            "response_logged_in",
+            Response::LoggedIn {
+                access,
+                profiles_ready: 2,
+                profiles: 2,
+            },
+        ),
         ("response_logged_out", Response::LoggedOut { forgotten: 3 }),
         (
             "response_credentials",

@@ -57,7 +57,13 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
     assert_eq!(stack.proxy.calls("GetSessionToken"), 0);
     assert_eq!(stack.proxy.calls("AssumeRole"), 0);
 
-    stack.login_with_mfa();
+    let login = stack
+        .world
+        .credd(&["login", "--mfa-code", credd_tests::stack::MFA_CODE]);
+    assert!(
+        login.assert_success().stdout.contains("2 profiles ready"),
+        "login waits for the warm-up and says how far it got: {login}"
+    );
 
     let calls = stack.proxy.params("GetSessionToken");
     assert_eq!(calls.len(), 1, "one GetSessionToken per login: {calls:?}");

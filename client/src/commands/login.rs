@@ -18,8 +18,8 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
         Some(c) => Some(Secret::new(c)),
         None => None,
     };
-    let info = match ask(paths, &Request::Login { mfa_code: code })? {
-        Response::LoggedIn(info) => info,
+    let answer = match ask(paths, &Request::Login { mfa_code: code })? {
+        answer @ Response::LoggedIn { .. } => answer,
         Response::MfaRequired { serial } => {
             let code = prompt_code(&serial)?;
             match ask(
@@ -28,25 +28,44 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
                     mfa_code: Some(code),
                 },
             )? {
-                Response::LoggedIn(info) => info,
+                answer @ Response::LoggedIn { .. } => answer,
                 other => return Err(unexpected(other)),
             }
         }
         other => return Err(unexpected(other)),
     };
+    let Response::LoggedIn {
+        access,
+        profiles_ready,
+        profiles,
+    } = answer
+    else {
+        return Err(unexpected(answer));
+    };
     if json {
-        output::json(&info);
+        output::json(&serde_json::json!({
+            "access": access,
+            "profiles_ready": profiles_ready,
+            "profiles": profiles,
+        }));
     } else {
-        print(&info);
+        print(&access, profiles_ready, profiles);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print(info: &AccessInfo) {
+fn print(info: &AccessInfo, ready: usize, total: usize) {
     let who = info.identity.as_deref().unwrap_or("(identity unknown)");
     match info.expires_at {
         Some(t) => println!("logged in as {who}; session ends {}", relative(t)),
         None => println!("logged in as {who}"),
+    }
+    if ready < total {
+        println!(
+            "{ready} of {total} profiles ready; the rest are still being fetched (see `credd status`)"
+        );
+    } else if total > 0 {
+        println!("{total} profiles ready");
     }
 }
 

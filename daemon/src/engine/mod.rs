@@ -113,7 +113,7 @@ struct SessionState {
 }
 
 pub struct LoginOutcome {
-    pub session: Arc<AccessSession>,
+    /// Profiles with fresh credentials once the warm-up wait ended, of `total`.
     pub ready: usize,
     pub total: usize,
 }
@@ -388,11 +388,7 @@ impl Engine {
                 detail: Some("logged out while the login was under way".to_owned()),
             });
         }
-        Ok(LoginOutcome {
-            session,
-            ready,
-            total,
-        })
+        Ok(LoginOutcome { ready, total })
     }
 
     /// Wakes every worker past its backoff and waits up to `wait` for them to have credentials.

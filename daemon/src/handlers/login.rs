@@ -8,7 +8,11 @@ use crate::engine::EngineError;
 
 pub async fn handle(daemon: &Daemon, mfa_code: Option<Secret>) -> Response {
     match daemon.engine.login(mfa_code).await {
-        Ok(_) => Response::LoggedIn(daemon.engine.access_info()),
+        Ok(outcome) => Response::LoggedIn {
+            access: daemon.engine.access_info(),
+            profiles_ready: outcome.ready,
+            profiles: outcome.total,
+        },
         Err(EngineError::MfaRequired { serial }) => Response::MfaRequired { serial },
         Err(e) => super::error(&e),
     }
