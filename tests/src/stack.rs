@@ -19,8 +19,10 @@ pub const USER: &str = "alice";
 /// A well-formed one-time code (moto, auth off, accepts any).
 pub const MFA_CODE: &str = "123456";
 
-/// `staging` assumes [`ADMIN`]; `prod-audit` assumes [`AUDITOR`] through it.
-pub const STAGING_AND_AUDIT: &str = r#"
+/// One literal for both constants below.
+macro_rules! staging_and_audit {
+    () => {
+        r#"
 [profiles.staging]
 role_arn = "arn:aws:iam::222222222222:role/Administrator"
 region = "us-west-2"
@@ -28,11 +30,17 @@ region = "us-west-2"
 [profiles.prod-audit]
 role_arn = "arn:aws:iam::333333333333:role/Auditor"
 via = "staging"
-"#;
+"#
+    };
+}
+
+/// `staging` assumes [`ADMIN`]; `prod-audit` assumes [`AUDITOR`] through it.
+pub const STAGING_AND_AUDIT: &str = staging_and_audit!();
 
 /// A whole config for scenarios that need no STS: a free port, a key-only access source and
-/// [`STAGING_AND_AUDIT`] (the same two profiles, spelled out so tests can edit it textually).
-pub const OFFLINE_CONFIG: &str = r#"default_profile = "staging"
+/// [`STAGING_AND_AUDIT`].
+pub const OFFLINE_CONFIG: &str = concat!(
+    r#"default_profile = "staging"
 
 [daemon]
 listen = "127.0.0.1:0"
@@ -40,15 +48,9 @@ listen = "127.0.0.1:0"
 [access]
 source = "iam-user"
 aws_profile = "access"
-
-[profiles.staging]
-role_arn = "arn:aws:iam::222222222222:role/Administrator"
-region = "us-west-2"
-
-[profiles.prod-audit]
-role_arn = "arn:aws:iam::333333333333:role/Auditor"
-via = "staging"
-"#;
+"#,
+    staging_and_audit!()
+);
 
 /// The caller ARN of credentials for `role_arn` (a role without a path) under `session`.
 pub fn assumed_role_arn(role_arn: &str, session: &str) -> String {
