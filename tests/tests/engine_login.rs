@@ -252,3 +252,29 @@ fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
     assert_eq!(status["access"]["logged_in"], false, "{status:#}");
     assert!(!stack.world.runtime_dir.join("session.json").exists());
 }
+
+#[test]
+fn a_session_ending_within_the_hour_is_flagged_in_status() {
+    let stack = Stack::start(
+        Access::Mfa,
+        Toml {
+            access: "session_duration = \"15m\"",
+            profiles: STAGING,
+            ..Toml::default()
+        },
+    );
+    stack.login_with_mfa();
+    let status = stack.world.status();
+    let warning = status["access"]["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("ends in") && warning.contains("credd login"),
+        "a session with 15 min left says so and what to do: {status:#}"
+    );
+    let text = stack.world.credd(&["status"]);
+    assert!(
+        text.assert_success()
+            .stdout
+            .contains("warning:  the access session ends in"),
+        "{text}"
+    );
+}
