@@ -101,24 +101,6 @@ pub struct Profile {
     pub tags: BTreeMap<String, String>,
 }
 
-impl Profile {
-    /// The profiles this one is assumed through, nearest first (`via`, then its `via`, ...).
-    pub fn chain<'a>(&'a self, config: &'a Config) -> Vec<&'a Profile> {
-        let mut out = Vec::new();
-        let mut next = self.via.as_deref();
-        while let Some(name) = next {
-            match config.profiles.get(name) {
-                Some(p) if out.len() < config.profiles.len() => {
-                    out.push(p);
-                    next = p.via.as_deref();
-                }
-                _ => break,
-            }
-        }
-        out
-    }
-}
-
 /// What went wrong, and where: `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
@@ -809,12 +791,6 @@ tags = { team = "sre" }
         assert_eq!(c.profiles["staging"].duration, ASSUME_ROLE_DEFAULT);
         assert_eq!(c.profiles["prod-audit"].duration, CHAINED_ROLE_MAX);
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-        let chain: Vec<_> = c.profiles["prod-audit"]
-            .chain(&c)
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect();
-        assert_eq!(chain, ["staging"]);
     }
 
     #[test]

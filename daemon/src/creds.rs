@@ -40,7 +40,6 @@ impl AwsCredentials {
 /// One profile's assumed-role credentials.
 #[derive(Debug, Clone)]
 pub struct RoleCredentials {
-    pub profile: String,
     pub creds: AwsCredentials,
     pub issued: SystemTime,
     pub expiration: SystemTime,

@@ -116,7 +116,6 @@ pub enum ErrorCode {
     ConfigInvalid,
     Sts,
     Unavailable,
-    NotSupported,
     Internal,
     /// A code this client does not know yet (a newer daemon).
     #[serde(other)]

@@ -49,3 +49,15 @@ pub fn workspace_dir() -> PathBuf {
         .expect("the tests crate lives inside the workspace")
         .to_path_buf()
 }
+
+/// Tests that act as another user (uid 65534) need root; without it they fail saying so rather
+/// than pass having checked nothing.
+#[track_caller]
+pub fn require_root(what: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "{what} needs root (run the suite as root, as CI does)"
+    );
+}

@@ -153,6 +153,21 @@ impl Stack {
         ));
     }
 
+    /// Who moto (auth on) says the credentials credd serves for `profile` belong to: the real
+    /// check that they work. The credentials come from `credd credential-process`.
+    #[track_caller]
+    pub fn served_identity(&self, profile: &str) -> Result<String, String> {
+        let creds = self
+            .world
+            .credential_process(profile)
+            .unwrap_or_else(|out| panic!("no credentials for {profile}: {out}"));
+        self.moto.caller_arn(
+            &creds.keys.access_key_id,
+            &creds.keys.secret_access_key,
+            creds.keys.session_token.as_deref(),
+        )
+    }
+
     /// `credd login --mfa-code 123456`, asserting it succeeds.
     #[track_caller]
     pub fn login_with_mfa(&self) {

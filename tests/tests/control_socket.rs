@@ -316,15 +316,9 @@ fn peer_sends_status(world: &World, python: &Path, uid: Option<u32>) -> String {
 
 #[test]
 fn another_user_is_dropped_even_when_the_socket_is_open_to_all() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: acting as another user needs root");
-        return;
-    }
-    let Some(python) = system_python() else {
-        eprintln!("skipped: no system python3 to act as another user with");
-        return;
-    };
+    credd_tests::require_root("acting as another user");
+    let python = system_python()
+        .expect("a system python3 (runnable by other users) to act as another user with");
     let world = running_world();
     // Undo the file-system protection so only the daemon's own peer check stands in the way.
     chmod(&world.root, 0o711);
@@ -357,32 +351,20 @@ fn another_user_is_dropped_even_when_the_socket_is_open_to_all() {
 }
 
 /// Whether a user other than the owner can run `path` (o+x on it and every dir above it).
-fn runnable_by_others(path: &Path) -> bool {
-    path.ancestors()
-        .all(|p| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
-}
-
 #[test]
 fn another_users_credd_is_refused_and_told_the_daemon_did_not_answer() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: acting as another user needs root");
-        return;
-    }
-    if !runnable_by_others(&client_bin()) {
-        eprintln!(
-            "skipped: {} is not runnable by other users",
-            client_bin().display()
-        );
-        return;
-    }
+    credd_tests::require_root("acting as another user");
     let world = running_world();
     chmod(&world.root, 0o711);
     chmod(&world.runtime_dir, 0o777);
     chmod(&world.socket_path(), 0o666);
+    // A copy the other user can run wherever the checkout lives (e.g. under a 0700 home).
+    let credd = world.root.join("credd-for-others");
+    fs::copy(client_bin(), &credd).expect("copy credd into the world");
+    chmod(&credd, 0o755);
 
     let out = world
-        .command(client_bin())
+        .command(&credd)
         .arg("status")
         .env("CREDD_NO_AUTOSTART", "1")
         .uid(OTHER_UID)
@@ -586,11 +568,7 @@ fn runtime_dir_that_is_a_symlink_is_refused() {
 
 #[test]
 fn runtime_dir_owned_by_another_user_is_refused() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: giving a dir away needs root");
-        return;
-    }
+    credd_tests::require_root("giving a dir away");
     let mut world = World::new();
     world.write_config(CONFIG);
     std::os::unix::fs::chown(&world.runtime_dir, Some(OTHER_UID), Some(OTHER_UID))

@@ -373,17 +373,10 @@ fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_it
 
     stack.proxy.set_mode(ProxyMode::Pass);
     stack.world.wait_profile_state("ops", "fresh", RECOVERY);
-    let ops = stack
-        .world
-        .credential_process("ops")
-        .expect("ops recovered");
     assert_eq!(
-        stack.moto.caller_arn(
-            &ops.keys.access_key_id,
-            &ops.keys.secret_access_key,
-            ops.keys.session_token.as_deref()
-        ),
-        Ok(assumed_role_arn(ADMIN, "ops"))
+        stack.served_identity("ops"),
+        Ok(assumed_role_arn(ADMIN, "ops")),
+        "ops recovered"
     );
     assert_eq!(
         stack.world.profile_status("ops")["last_error"],
@@ -440,13 +433,8 @@ fn failing_region_falls_over_to_the_next_one() {
             "us-west-2",
             "{status:#}"
         );
-        let creds = world.credential_process(profile).expect(profile);
         assert_eq!(
-            stack.moto.caller_arn(
-                &creds.keys.access_key_id,
-                &creds.keys.secret_access_key,
-                creds.keys.session_token.as_deref()
-            ),
+            stack.served_identity(profile),
             Ok(assumed_role_arn(role, USER))
         );
     }

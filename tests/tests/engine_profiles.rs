@@ -108,22 +108,12 @@ duration = "4h"
     world.wait_profile_state("ci", "fresh", WARM);
     world.wait_profile_state("ci-audit", "fresh", WARM);
 
-    let ci = world.credential_process("ci").expect("ci");
     assert_eq!(
-        stack.moto.caller_arn(
-            &ci.keys.access_key_id,
-            &ci.keys.secret_access_key,
-            ci.keys.session_token.as_deref()
-        ),
+        stack.served_identity("ci"),
         Ok(assumed_role_arn(ADMIN, "ci-run"))
     );
-    let audit = world.credential_process("ci-audit").expect("ci-audit");
     assert_eq!(
-        stack.moto.caller_arn(
-            &audit.keys.access_key_id,
-            &audit.keys.secret_access_key,
-            audit.keys.session_token.as_deref()
-        ),
+        stack.served_identity("ci-audit"),
         Ok(assumed_role_arn(AUDITOR, USER)),
         "a chained profile without session_name uses the user's name"
     );

@@ -264,11 +264,7 @@ except urllib.error.HTTPError as e:
 #[test]
 #[cfg(target_os = "linux")]
 fn imds_refuses_processes_of_another_user() {
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: running a client as another user needs root");
-        return;
-    }
+    credd_tests::require_root("running a client as another user");
     let served = Served::start_without_sts("imds = true");
     const NOBODY: u32 = 65534;
     assert_eq!(
@@ -295,11 +291,7 @@ fn imds_refuses_processes_of_another_user() {
 #[test]
 #[cfg(target_os = "linux")]
 fn imds_on_ipv6_loopback_serves_its_own_user_and_refuses_others() {
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: running a client as another user needs root");
-        return;
-    }
+    credd_tests::require_root("running a client as another user");
     // The owner lookup reads /proc/net/tcp6 here, with its own address layout.
     let served = Served::start_without_sts_on("[::1]:0", "imds = true");
     assert!(served.url.starts_with("http://[::1]:"), "{}", served.url);

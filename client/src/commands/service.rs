@@ -169,7 +169,7 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         }
     } else {
         if !opts.files_only
-            && let Err(e) = disable(manager, &path)
+            && let Err(e) = disable(manager)
         {
             done.push(format!("note: {e}"));
         }
@@ -314,12 +314,11 @@ fn enable(manager: Manager, path: &Path) -> Result<(), String> {
     }
 }
 
-fn disable(manager: Manager, path: &Path) -> Result<(), String> {
+fn disable(manager: Manager) -> Result<(), String> {
     match manager {
         Manager::Systemd => run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT]),
         Manager::Launchd => {
             let uid = credd_proto::paths::current_uid();
-            let _ = path;
             run_tool(
                 "launchctl",
                 &["bootout", &format!("gui/{uid}/{LAUNCHD_LABEL}")],

@@ -90,10 +90,6 @@ pub async fn caller_identity(
 }
 
 impl AccessSource for IamUser {
-    fn kind(&self) -> &'static str {
-        "iam-user"
-    }
-
     fn mfa_serial(&self) -> Option<&str> {
         self.mfa_serial.as_deref()
     }

@@ -66,7 +66,6 @@ pub enum AccessError {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait AccessSource: Send + Sync {
-    fn kind(&self) -> &'static str;
     /// The MFA device `login` will ask a code for, if any.
     fn mfa_serial(&self) -> Option<&str>;
     /// Whether the session can be had without the user (no MFA, no browser): then the daemon

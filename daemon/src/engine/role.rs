@@ -57,7 +57,6 @@ pub async fn assume(
     let issued = SystemTime::now();
     let expiration = creds.expiration.unwrap_or(issued);
     Ok(RoleCredentials {
-        profile: profile.name.clone(),
         issued,
         expiration,
         account_id: profile.account_id.clone(),
