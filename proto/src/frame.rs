@@ -144,17 +144,33 @@ fn decode<T: DeserializeOwned>(local_software: &str, body: &[u8]) -> Result<T, P
             local: PROTOCOL_VERSION,
             local_software: local_software.to_owned(),
             peer: header.version,
-            peer_software: if header.software.is_empty() {
-                "the peer".to_owned()
-            } else {
-                header.software
-            },
+            peer_software: printable(&header.software).unwrap_or_else(|| "the peer".to_owned()),
         });
     }
     serde_json::from_slice(body).map_err(|e| ProtoError::Malformed {
         detail: e.to_string(),
     })
 }
+
+/// The peer's name as it may be shown: printable ASCII, at most [`MAX_SOFTWARE_LEN`] characters,
+/// anything else as `?`. A peer must not be able to put terminal escapes into replies or the log.
+fn printable(software: &str) -> Option<String> {
+    let shown: String = software
+        .chars()
+        .take(MAX_SOFTWARE_LEN)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (!shown.trim().is_empty()).then_some(shown)
+}
+
+/// `credd-daemon 0.1.0-rc.1+g1234567` fits with room to spare.
+const MAX_SOFTWARE_LEN: usize = 64;
 
 /// Decodes a request body; `local_software` is the daemon's name for mismatch messages.
 pub fn decode_request(local_software: &str, body: &[u8]) -> Result<Request, ProtoError> {
@@ -194,9 +210,31 @@ mod tests {
     }
 
     #[test]
+    fn the_peers_name_cannot_carry_terminal_escapes() {
+        let body = r#"{"version":99,"software":"\u001b[2J\u001b]0;pwned\u0007evil","request":{}}"#;
+        let msg = decode_request("d", body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.chars().any(|c| c.is_control()), "{msg:?}");
+        assert!(
+            msg.contains("?[2J?]0;pwned?evil speaks protocol 99"),
+            "{msg}"
+        );
+        let long = format!(r#"{{"version":99,"software":"{}"}}"#, "x".repeat(5000));
+        let msg = decode_request("d", long.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 400, "{msg}");
+    }
+
+    #[test]
     fn unknown_message_says_so() {
-        let body = br#"{"version":1,"software":"x","request":{"command":"teleport"}}"#;
-        let msg = decode_request("d", body).unwrap_err().to_string();
+        let body = format!(
+            r#"{{"version":{PROTOCOL_VERSION},"software":"x","request":{{"command":"teleport"}}}}"#
+        );
+        let msg = decode_request("d", body.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("unknown message"), "{msg}");
         assert!(msg.contains("up to date"), "{msg}");
     }

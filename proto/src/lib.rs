@@ -19,7 +19,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,10 +40,12 @@ pub enum Request {
     Credentials {
         profile: Option<String>,
     },
-    /// Where and how to reach the HTTP API for a profile (`None`: the following route).
+    /// Where to reach the HTTP API for a profile (`None`: the following route).
     Endpoint {
         profile: Option<String>,
     },
+    /// Replace the HTTP API token: every holder of the old one is locked out.
+    ResetToken,
 }
 
 impl Request {
@@ -58,6 +60,7 @@ impl Request {
             Request::Logout => "logout",
             Request::Credentials { .. } => "credentials",
             Request::Endpoint { .. } => "endpoint",
+            Request::ResetToken => "reset-token",
         }
     }
 }
@@ -95,6 +98,8 @@ pub enum Response {
     },
     Credentials(Credentials),
     Endpoint(EndpointInfo),
+    /// The HTTP API token was replaced; the new one is in `<runtime dir>/http.token`.
+    TokenReset,
     Error(ErrorReply),
 }
 
@@ -180,6 +185,9 @@ pub struct AccessInfo {
     /// Something the user should act on soon (e.g. the session ends in 20 minutes).
     pub warning: Option<String>,
     pub last_error: Option<String>,
+    /// Where a daemon restart finds the session again, e.g. `memory only: ... is not tmpfs`;
+    /// `None` when there is nothing to keep (a long-lived key needs no login).
+    pub session_storage: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,14 +236,14 @@ pub struct Credentials {
     pub account_id: Option<String>,
 }
 
+/// The token file is not here on purpose: the client derives its path itself, so nothing a
+/// daemon says can make an SDK send a file of the daemon's choosing as its `Authorization`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointInfo {
     /// The profile pinned by the URL, or `None` for the following (current) route.
     pub profile: Option<String>,
     /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
     pub url: String,
-    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
-    pub token_file: String,
     /// `AWS_REGION` for the profile, when one is configured.
     pub region: Option<String>,
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, when IMDS is on.

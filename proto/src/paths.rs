@@ -2,7 +2,10 @@
 //!
 //! | what | default | override |
 //! | config | `<config dir>/credd/config.toml` | `CREDD_CONFIG`, `--config` |
-//! | runtime dir (0700) | `$XDG_RUNTIME_DIR/credd`, else `<temp>/credd-<uid>` | `CREDD_RUNTIME_DIR` |
+//! | runtime dir (0700) | `$XDG_RUNTIME_DIR/credd`, else `$TMPDIR/credd` where `$TMPDIR` is the user's own (macOS), else `<cache dir>/credd/run` | `CREDD_RUNTIME_DIR` |
+//!
+//! The runtime dir never defaults to a guessable name in a shared, world-writable directory such
+//! as `/tmp`: another user could create it first and listen there in credd's place.
 //! | state dir | `<state dir>/credd` | `CREDD_STATE_DIR` |
 
 use std::env;
@@ -35,7 +38,7 @@ impl Paths {
         let runtime_dir = non_empty_env(ENV_RUNTIME_DIR).unwrap_or_else(|| {
             match base.as_ref().and_then(|b| b.runtime_dir()) {
                 Some(dir) => dir.join("credd"),
-                None => env::temp_dir().join(format!("credd-{}", current_uid())),
+                None => fallback_runtime_dir(base.as_ref()),
             }
         });
         let state_dir = non_empty_env(ENV_STATE_DIR).unwrap_or_else(|| {
@@ -83,6 +86,26 @@ impl Paths {
     }
 }
 
+/// Without `XDG_RUNTIME_DIR`: the temp dir when it is this user's alone (macOS gives every user
+/// one), else a directory under the user's cache dir. Never `/tmp/<name>`, which anyone can take.
+fn fallback_runtime_dir(base: Option<&directories::BaseDirs>) -> PathBuf {
+    let tmp = env::temp_dir();
+    if is_private_to_me(&tmp) {
+        return tmp.join("credd");
+    }
+    base.map(|b| b.cache_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("credd")
+        .join("run")
+}
+
+/// A real directory owned by this user that no one else may write into.
+fn is_private_to_me(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == current_uid() && m.mode() & 0o022 == 0)
+}
+
 fn non_empty_env(name: &str) -> Option<PathBuf> {
     env::var_os(name)
         .filter(|v| !v.is_empty())
@@ -96,4 +119,24 @@ fn absolute(path: PathBuf) -> PathBuf {
 pub fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_shared_temp_dir_is_never_the_runtime_dir() {
+        // /tmp-like: writable by everyone (root owns the real one; the mode alone disqualifies).
+        let shared = std::env::temp_dir().join(format!("credd-paths-test-{}", std::process::id()));
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(!is_private_to_me(&shared));
+        // A per-user temp dir, as macOS gives every user.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(is_private_to_me(&shared));
+        std::fs::remove_dir(&shared).unwrap();
+        assert!(!is_private_to_me(&shared), "a missing dir is not ours");
+    }
 }

@@ -1,6 +1,7 @@
-//! Golden fixtures of every message shape of protocol version 1. A change to the wire format
-//! fails here; if it is intended, bump `PROTOCOL_VERSION` and add fixtures for the new version
-//! (regenerate with `CREDD_UPDATE_GOLDEN=1 cargo test -p credd-proto --test golden`).
+//! Golden fixtures of every message shape of the current protocol version, under
+//! `tests/golden/v<PROTOCOL_VERSION>` (older versions' directories stay as a record). A change to
+//! the wire format fails here; if it is intended, bump `PROTOCOL_VERSION` and write fixtures for
+//! the new version (`CREDD_UPDATE_GOLDEN=1 cargo test -p credd-proto --test golden`).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         sts_region: Some("us-east-1".into()),
         warning: None,
         last_error: None,
+        session_storage: Some("runtime dir (tmpfs)".into()),
     };
     let status = StatusReport {
         daemon_version: "0.1.0".into(),
@@ -76,6 +78,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             },
         ),
         ("request_endpoint", Request::Endpoint { profile: None }),
+        ("request_reset_token", Request::ResetToken),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -137,11 +140,11 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             Response::Endpoint(EndpointInfo {
                 profile: None,
                 url: "http://127.0.0.1:9911/v1/credentials".into(),
-                token_file: "/run/user/1000/credd/http.token".into(),
                 region: Some("us-west-2".into()),
                 imds_url: None,
             }),
         ),
+        ("response_token_reset", Response::TokenReset),
         (
             "response_error",
             Response::Error(ErrorReply::new(
@@ -163,9 +166,13 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 #[test]
-fn every_message_matches_its_v1_fixture() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1");
+fn every_message_matches_its_fixture() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{PROTOCOL_VERSION}"));
     let update = std::env::var_os("CREDD_UPDATE_GOLDEN").is_some();
+    if update {
+        std::fs::create_dir_all(&dir).expect("create the fixture dir");
+    }
     for (name, body) in samples() {
         let value: serde_json::Value = serde_json::from_slice(&body).expect("encoded JSON");
         let pretty = serde_json::to_string_pretty(&value).expect("pretty JSON") + "\n";
