@@ -1,5 +1,6 @@
 //! Reaching the daemon: connect to the control socket, starting the daemon first when none runs
-//! (unless `CREDD_NO_AUTOSTART` is set or a service manager owns it).
+//! (unless `CREDD_NO_AUTOSTART` is set or a service manager owns it). Only a daemon of this user,
+//! behind a runtime dir of this user's alone, is ever sent a byte ([`crate::trust`]).
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -12,6 +13,7 @@ use credd_proto::{ErrorReply, ProtoError, Request, Response};
 
 use crate::SOFTWARE;
 use crate::commands::service;
+use crate::trust::{self, Distrust};
 
 /// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,6 +37,11 @@ pub enum ClientError {
         detail: String,
     },
     Daemon(ErrorReply),
+    /// The runtime dir or the socket's listener is not this user's own: nothing was sent.
+    Untrusted {
+        path: PathBuf,
+        why: Distrust,
+    },
     Other(String),
 }
 
@@ -56,6 +63,13 @@ impl std::fmt::Display for ClientError {
                 log.display()
             ),
             ClientError::Daemon(e) => write!(f, "{}", e.message),
+            ClientError::Untrusted { path, why } => write!(
+                f,
+                "refusing to talk to credd-daemon through {}: {why}.\nAnother local user may be \
+                 listening in credd's place; nothing was sent. Remove it if it is a leftover, or \
+                 set CREDD_RUNTIME_DIR to a directory of your own (mode 0700).",
+                path.display()
+            ),
             ClientError::Other(msg) => write!(f, "{msg}"),
         }
     }
@@ -76,15 +90,10 @@ pub struct Connection {
 impl Connection {
     pub fn open(paths: &Paths) -> Result<Connection, ClientError> {
         let socket = paths.socket();
-        match UnixStream::connect(&socket) {
+        match connect_verified(paths) {
             Ok(stream) => return Ok(Connection::new(stream, paths)),
-            Err(e) if !is_absent(&e) => {
-                return Err(ClientError::NotRunning {
-                    socket,
-                    detail: e.to_string(),
-                });
-            }
-            Err(_) => {}
+            Err(Unreached::Absent(_)) => {}
+            Err(Unreached::Refused(e)) => return Err(e),
         }
         if std::env::var_os("CREDD_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
             return Err(ClientError::NotRunning {
@@ -96,17 +105,23 @@ impl Connection {
             Some(manager) => manager.start_and_wait(&socket, SERVICE_START_TIMEOUT)?,
             None => start_daemon(paths)?,
         }
-        UnixStream::connect(&socket)
-            .map(|stream| Connection::new(stream, paths))
-            .map_err(|e| ClientError::NotRunning {
-                socket,
-                detail: e.to_string(),
-            })
+        match connect_verified(paths) {
+            Ok(stream) => Ok(Connection::new(stream, paths)),
+            Err(Unreached::Absent(detail)) => Err(ClientError::NotRunning { socket, detail }),
+            Err(Unreached::Refused(e)) => Err(e),
+        }
     }
 
     /// Connects only to a daemon that is already running.
-    pub fn open_existing(paths: &Paths) -> io::Result<Connection> {
-        UnixStream::connect(paths.socket()).map(|stream| Connection::new(stream, paths))
+    pub fn open_existing(paths: &Paths) -> Result<Connection, ClientError> {
+        match connect_verified(paths) {
+            Ok(stream) => Ok(Connection::new(stream, paths)),
+            Err(Unreached::Absent(detail)) => Err(ClientError::NotRunning {
+                socket: paths.socket(),
+                detail,
+            }),
+            Err(Unreached::Refused(e)) => Err(e),
+        }
     }
 
     fn new(stream: UnixStream, paths: &Paths) -> Connection {
@@ -145,6 +160,37 @@ impl Connection {
             detail,
         }
     }
+}
+
+enum Unreached {
+    /// No daemon there (yet): starting one may help.
+    Absent(String),
+    /// Something is there that must not be talked to, or cannot be.
+    Refused(ClientError),
+}
+
+/// Connects to the control socket after checking the runtime dir, and checks the listener's
+/// user before returning the stream: until then, not a byte has been written.
+fn connect_verified(paths: &Paths) -> Result<UnixStream, Unreached> {
+    let socket = paths.socket();
+    let untrusted = |path: PathBuf, why| Unreached::Refused(ClientError::Untrusted { path, why });
+    match trust::runtime_dir(&paths.runtime_dir) {
+        Ok(true) => {}
+        Ok(false) => return Err(Unreached::Absent("no runtime dir yet".to_owned())),
+        Err((path, why)) => return Err(untrusted(path, why)),
+    }
+    let stream = match UnixStream::connect(&socket) {
+        Ok(stream) => stream,
+        Err(e) if is_absent(&e) => return Err(Unreached::Absent(e.to_string())),
+        Err(e) => {
+            return Err(Unreached::Refused(ClientError::NotRunning {
+                socket,
+                detail: e.to_string(),
+            }));
+        }
+    };
+    trust::peer(&stream).map_err(|why| untrusted(socket, why))?;
+    Ok(stream)
 }
 
 fn is_absent(e: &io::Error) -> bool {

@@ -4,6 +4,7 @@
 mod commands;
 mod connection;
 mod output;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ pub enum Command {
     Logout,
     /// Re-read the config file now.
     Reload,
+    /// Replace the HTTP API token (the old one stops working at once; logout also replaces it).
+    ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
     Env {
         profile: Option<String>,

@@ -56,13 +56,14 @@ pub fn endpoint(paths: &Paths, profile: Option<String>) -> Result<EndpointInfo, 
     }
 }
 
-/// The variables to set for `info`.
-pub fn variables(info: &EndpointInfo) -> BTreeMap<&'static str, String> {
+/// The variables to set for `info`. The token file is the one this client derives from its own
+/// paths, never one a daemon names: an SDK sends that file's contents as its `Authorization`.
+pub fn variables(paths: &Paths, info: &EndpointInfo) -> BTreeMap<&'static str, String> {
     let mut vars = BTreeMap::new();
     vars.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI", info.url.clone());
     vars.insert(
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-        info.token_file.clone(),
+        paths.token_file().display().to_string(),
     );
     if let Some(region) = &info.region {
         vars.insert("AWS_REGION", region.clone());
@@ -78,7 +79,7 @@ pub fn run(
     shell: Option<Shell>,
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, profile)?;
-    let vars = variables(&info);
+    let vars = variables(paths, &info);
     for shadow in super::shadow::find() {
         super::shadow::warn(&shadow, false);
     }

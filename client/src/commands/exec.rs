@@ -25,7 +25,7 @@ pub fn run(
     for name in CONFLICTING {
         cmd.env_remove(name);
     }
-    cmd.envs(variables(&info));
+    cmd.envs(variables(paths, &info));
     for shadow in shadow::find() {
         shadow::warn(&shadow, shadow.is_credentials_file);
         if shadow.is_credentials_file {

@@ -5,6 +5,7 @@ mod credential_process;
 pub mod env;
 mod exec;
 mod login;
+mod reset_token;
 pub mod service;
 mod shadow;
 mod simple;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Profiles => simple::profiles(&paths, json),
         Command::Switch { profile } => simple::switch(&paths, json, profile),
         Command::Reload => simple::reload(&paths, json),
+        Command::ResetToken => reset_token::run(&paths, json),
         Command::Logout => simple::logout(&paths, json),
         Command::Login { mfa_code } => login::run(&paths, json, mfa_code),
         Command::Env { profile, shell } => env::run(&paths, json, profile, shell),

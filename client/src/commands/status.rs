@@ -56,6 +56,9 @@ fn print(r: &StatusReport) {
     if let Some(w) = &a.warning {
         println!("warning:  {w}");
     }
+    if let Some(kept) = &a.session_storage {
+        println!("session:  kept in {kept}");
+    }
     println!(
         "current:  {}",
         r.current_profile
