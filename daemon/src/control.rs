@@ -2,7 +2,8 @@
 //!
 //! Only the daemon's own user may connect (checked on the peer's credentials, on top of the
 //! 0600 socket in a 0700 dir). A malformed, oversized or wrong-version frame gets an error reply
-//! and its connection is closed; every other connection carries on.
+//! and its connection is closed; every other connection carries on. Connections that sit idle
+//! give their slot up to new ones, so forgotten connections never make `credd status` wait.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,31 +12,34 @@ use credd_proto::paths::current_uid;
 use credd_proto::{ErrorCode, ErrorReply, Frame, HEADER_LEN, ProtoError, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 use zeroize::Zeroizing;
 
+use crate::admission::{Admission, Limits, Slot};
+use crate::logging::{THROTTLE_WINDOW, Throttle};
 use crate::{Daemon, SOFTWARE, handlers};
 
-/// Connections served at once. More wait in the listen backlog (and then in `connect`) until
-/// one ends, so a burst of hundreds of `credential-process` calls is answered, only later; a
-/// runaway script cannot make the daemon hold more than this many open.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once. When all are busy, the next waits (and those after it in the
+/// listen backlog, then in `connect`) until one ends, so a burst of hundreds of `credential-process` calls is
+/// answered, only later; a runaway script cannot make the daemon hold more than this many open.
+/// An idle one gives its slot up at once.
+const LIMITS: Limits = Limits {
+    mine: 64,
+    per_other: 0,
+    others: 0,
+    idle_grace: Duration::from_secs(1),
+};
 /// A connected client that says nothing for this long is dropped (freeing its slot).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
+static ACCEPT_FAILED: Throttle = Throttle::new(THROTTLE_WINDOW);
+static BAD_REQUEST: Throttle = Throttle::new(THROTTLE_WINDOW);
+
 pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(LIMITS);
     loop {
-        // A slot first, then the next connection: beyond the limit, clients queue rather than
-        // being turned away.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
@@ -44,7 +48,9 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
-                tracing::warn!(error = %e, "control socket accept failed");
+                if let Some(more) = ACCEPT_FAILED.allow() {
+                    tracing::warn!(error = %e, suppressed_since_last = more, "control socket accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -52,29 +58,55 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == current_uid() => {}
             Ok(cred) => {
-                tracing::warn!(
-                    uid = cred.uid(),
-                    pid = cred.pid(),
-                    "refused a control connection from another user"
-                );
+                if let Some(more) = REFUSED.allow() {
+                    tracing::warn!(
+                        uid = cred.uid(),
+                        pid = cred.pid(),
+                        suppressed_since_last = more,
+                        "refused a control connection from another user"
+                    );
+                }
                 continue;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "refused a control connection whose peer is unknown");
+                if let Some(more) = REFUSED.allow() {
+                    tracing::warn!(error = %e, suppressed_since_last = more, "refused a control connection whose peer is unknown");
+                }
                 continue;
             }
         }
+        // While every slot is busy, this one waits and the next ones queue (in the backlog),
+        // rather than being turned away.
+        let ticket = tokio::select! {
+            t = admission.admit_mine_or_wait() => t,
+            _ = stop.changed() => return,
+        };
         let daemon = daemon.clone();
         tokio::spawn(async move {
-            connection(stream, daemon).await;
-            drop(permit);
+            connection(stream, daemon, &ticket.slot).await;
+            drop(ticket);
         });
     }
 }
 
-async fn read_frame(stream: &mut UnixStream) -> Result<Frame, ProtoError> {
+/// The next frame; the connection counts as idle (and may be evicted) until its first byte.
+async fn read_frame(stream: &mut UnixStream, slot: &Slot) -> Result<Frame, ProtoError> {
     let mut header = [0u8; HEADER_LEN];
-    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header)).await {
+    slot.set_busy(false);
+    let first = tokio::select! {
+        r = tokio::time::timeout(IDLE_TIMEOUT, stream.read_u8()) => r,
+        _ = slot.evicted() => return Err(ProtoError::Closed),
+    };
+    match first {
+        Err(_) => return Err(ProtoError::Closed),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ProtoError::Closed);
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(byte)) => header[0] = byte,
+    }
+    slot.set_busy(true);
+    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header[1..])).await {
         Err(_) => return Err(ProtoError::Closed),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(ProtoError::Closed);
@@ -92,9 +124,9 @@ async fn read_frame(stream: &mut UnixStream) -> Result<Frame, ProtoError> {
     }
 }
 
-async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>) {
+async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, slot: &Slot) {
     loop {
-        let result = match read_frame(&mut stream).await {
+        let result = match read_frame(&mut stream, slot).await {
             Ok(body) => credd_proto::decode_request(SOFTWARE, &body),
             Err(e) => Err(e),
         };
@@ -113,7 +145,9 @@ async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>) {
                     ProtoError::TooLarge { .. } => ErrorCode::FrameTooLarge,
                     _ => ErrorCode::MalformedRequest,
                 };
-                tracing::warn!(error = %e, "bad control request; closing that connection");
+                if let Some(more) = BAD_REQUEST.allow() {
+                    tracing::warn!(error = %e, suppressed_since_last = more, "bad control request; closing that connection");
+                }
                 (Response::Error(ErrorReply::new(code, e.to_string())), false)
             }
         };

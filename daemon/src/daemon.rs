@@ -1,4 +1,5 @@
-//! The daemon's shared state: the config in force, the current profile, the engine.
+//! The daemon's shared state: the config in force, the current profile, the engine, the HTTP
+//! token.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -6,8 +7,10 @@ use std::time::SystemTime;
 use credd_proto::paths::Paths;
 use tokio::sync::watch;
 
+use crate::access::persist::SessionStore;
 use crate::config::{self, Config, ConfigError};
 use crate::engine::{Engine, EngineError};
+use crate::http::token::HttpToken;
 use crate::lock;
 use crate::runtime::RuntimeError;
 use crate::state::State;
@@ -20,6 +23,8 @@ pub struct Daemon {
     /// The profile the current route serves; persisted in the state file.
     current: Mutex<Option<String>>,
     pub engine: Engine,
+    /// What the container routes ask for in `Authorization`; replaced on logout.
+    pub http_token: HttpToken,
     /// `http://127.0.0.1:PORT` once the HTTP API listens.
     pub http_url: OnceLock<String>,
 }
@@ -47,7 +52,7 @@ pub enum SwitchError {
 
 impl Daemon {
     /// Must be called inside the tokio runtime (the engine starts its workers).
-    pub fn new(paths: Paths, config: Config) -> Daemon {
+    pub fn new(paths: Paths, config: Config, http_token: HttpToken, store: SessionStore) -> Daemon {
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
@@ -55,7 +60,7 @@ impl Daemon {
         let current = resolve_current(state.current_profile, &config);
         let warnings = config.warnings.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(config));
-        let engine = Engine::start(config_rx, paths.clone());
+        let engine = Engine::start(config_rx, store);
         Daemon {
             paths,
             started_at: SystemTime::now(),
@@ -67,6 +72,7 @@ impl Daemon {
             }),
             current: Mutex::new(current),
             engine,
+            http_token,
             http_url: OnceLock::new(),
         }
     }

@@ -1,8 +1,8 @@
 //! Starting the daemon in the background and the readiness handshake.
 //!
-//! `credd-daemon` (without `--foreground`) re-executes itself with `--foreground` in a new
-//! session, stderr appended to the log file, and waits for one line on a pipe: `ready` or
-//! `error: ...`. The client's autostart runs exactly this, so there is one start-up path.
+//! `credd-daemon` (without `--foreground`) re-executes itself with `--foreground --log-file` in a
+//! new session (the log rotated by the daemon itself; stderr, for what escapes it, appended to the
+//! same file) and waits for one line on a pipe: `ready` or `error: ...`. The client's autostart runs exactly this, so there is one start-up path.
 //! Under systemd the same moment is reported with `sd_notify(READY=1)`.
 
 use std::fs::OpenOptions;
@@ -42,6 +42,8 @@ pub fn start_in_background(paths: &Paths) -> anyhow::Result<()> {
 
     let mut cmd = Command::new(exe);
     cmd.arg("--foreground")
+        .arg("--log-file")
+        .arg(&log_path)
         .env(ENV_CONFIG, &paths.config)
         .env(ENV_RUNTIME_DIR, &paths.runtime_dir)
         .env(ENV_STATE_DIR, &paths.state_dir)

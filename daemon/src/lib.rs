@@ -5,6 +5,7 @@
 //! socket → engine → readiness reported → serve until SIGTERM/SIGINT, then remove the socket.
 
 pub mod access;
+pub mod admission;
 pub mod config;
 pub mod control;
 pub mod creds;
@@ -30,10 +31,14 @@ pub use daemon::Daemon;
 /// `credd-daemon 0.1.0`, sent in every frame for version-mismatch messages.
 pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
 
-/// Runs the daemon attached to the terminal until SIGTERM or SIGINT.
-pub fn run_foreground(paths: Paths) -> anyhow::Result<()> {
-    logging::init();
+/// Runs the daemon attached to the terminal until SIGTERM or SIGINT, logging to stderr or, when
+/// given, to `log_file` (rotated).
+pub fn run_foreground(paths: Paths, log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     runtime::harden_process();
+    if let Err(e) = logging::init(log_file) {
+        launch::report_startup(Err(&format!("{e:#}")));
+        return Err(e);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -52,27 +57,29 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    runtime::ensure_private_dir(&paths.runtime_dir)?;
+    let dir = runtime::ensure_private_dir(&paths.runtime_dir)?;
     let _lock = runtime::lock_instance(&paths.lock_file())?;
     // The port before the socket: a port in use must not leave a socket behind.
     let http_listener = http::bind(config.daemon.listen).await?;
     let http_addr = http_listener
         .local_addr()
         .context("reading the HTTP listen address")?;
-    let token = http::token::load_or_create(&paths.token_file())?;
+    // What others could read is burnt: a token they may know, a session they may have copied.
+    let trusted = !dir.was_open;
+    let token = http::token::HttpToken::load_or_create(&paths.token_file(), trusted)?;
+    let store = access::persist::SessionStore::new(&paths.session_file(), trusted);
     let socket_path = paths.socket();
     let listener = runtime::bind_control_socket(&socket_path)?;
     let listener = tokio::net::UnixListener::from_std(listener)
         .with_context(|| format!("listening on {}", socket_path.display()))?;
 
-    let daemon = Arc::new(Daemon::new(paths, config));
+    let daemon = Arc::new(Daemon::new(paths, config, token, store));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));
     let _watcher = watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx.clone()));
     let http_state = Arc::new(http::HttpState {
         daemon: daemon.clone(),
-        token,
         imds_tokens: http::imds::TokenStore::default(),
     });
     let http = tokio::spawn(http::serve(http_listener, http_state, stop_rx));

@@ -17,13 +17,16 @@ struct Args {
     /// Config file (default: <config dir>/credd/config.toml; also CREDD_CONFIG).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// With --foreground: log to FILE instead of stderr, rotated at 4 MiB (two older files kept).
+    #[arg(long, value_name = "FILE", requires = "foreground")]
+    log_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let paths = credd_proto::paths::Paths::resolve(args.config);
     let result = if args.foreground {
-        credd_daemon::run_foreground(paths)
+        credd_daemon::run_foreground(paths, args.log_file.as_deref())
     } else {
         credd_daemon::launch::start_in_background(&paths)
     };

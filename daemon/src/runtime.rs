@@ -1,9 +1,13 @@
 //! The daemon's footprint on the file system: the 0700 runtime dir, the single-instance lock,
 //! the 0600 control socket (stale ones from a killed daemon are replaced) and the process
 //! hardening that keeps secrets out of core dumps.
+//!
+//! Nothing in the runtime dir is trusted because of its name: a dir others could write into is
+//! refused unless empty, files are created with `O_EXCL|O_NOFOLLOW` (a planted symlink is never
+//! followed), and every file read back must be a regular file of ours that only we can read.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
@@ -34,13 +38,34 @@ pub enum RuntimeError {
         len: usize,
         max: usize,
     },
+    #[error(
+        "runtime dir {path} was writable by others (mode {mode:04o}) and holds {entries}: \
+         another user could have planted them. Check and remove them, or set CREDD_RUNTIME_DIR \
+         to a fresh directory of your own"
+    )]
+    Tampered {
+        path: PathBuf,
+        mode: u32,
+        entries: String,
+    },
     #[error("{path}: {source}")]
     File { path: PathBuf, source: io::Error },
+    #[error("{path}: {why}; not using it")]
+    Untrusted { path: PathBuf, why: &'static str },
 }
 
-/// Creates `dir` (and missing parents) with mode 0700, or checks an existing one is ours and
-/// private; a private dir of ours with loose permissions is tightened.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), RuntimeError> {
+/// What [`ensure_private_dir`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrivateDir {
+    /// Others could read or enter it before it was tightened: whatever it held may be known to
+    /// them (a token is replaced, a saved session dropped).
+    pub was_open: bool,
+}
+
+/// Creates `dir` (and missing parents) with mode 0700, or checks an existing one is ours. One
+/// that others could enter is closed first (0700); if they could also write into it and it is not
+/// empty, it is refused: its files may be theirs.
+pub fn ensure_private_dir(dir: &Path) -> Result<PrivateDir, RuntimeError> {
     let err = |source| RuntimeError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -63,11 +88,63 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), RuntimeError> {
             me,
         });
     }
-    if meta.mode() & 0o077 != 0 {
-        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", meta.mode() & 0o777), "runtime dir was accessible to others; setting 0700");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(PrivateDir { was_open: false });
     }
-    Ok(())
+    // Close the door before looking inside: from here on, no one else can add an entry.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    if mode & 0o022 != 0 {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map_err(err)?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        if !names.is_empty() {
+            names.sort();
+            let more = names.len().saturating_sub(5);
+            names.truncate(5);
+            let mut entries = names.join(", ");
+            if more > 0 {
+                entries.push_str(&format!(" and {more} more"));
+            }
+            return Err(RuntimeError::Tampered {
+                path: dir.to_path_buf(),
+                mode,
+                entries,
+            });
+        }
+    }
+    tracing::warn!(dir = %dir.display(), mode = format!("{mode:04o}"), "runtime dir was open to others; set it to 0700");
+    Ok(PrivateDir { was_open: true })
+}
+
+/// Whether files in `dir` stay in memory (tmpfs, ramfs): only there may a secret outlive the
+/// process (the contract allows the runtime dir only when it is not persistent disk).
+pub fn is_memory_backed(dir: &Path) -> bool {
+    memory_backed(dir).unwrap_or(false)
+}
+
+#[cfg(target_os = "linux")]
+fn memory_backed(dir: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statfs is a valid value for statfs(2) to overwrite.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a statfs we own.
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between libcs
+    let kind = st.f_type as i64;
+    Some(kind == TMPFS_MAGIC || kind == RAMFS_MAGIC)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn memory_backed(_dir: &Path) -> Option<bool> {
+    // macOS has no tmpfs by default; its per-user temp dir is on disk.
+    Some(false)
 }
 
 /// Held for the daemon's lifetime; a second daemon on the same runtime dir fails to take it.
@@ -81,6 +158,7 @@ pub fn lock_instance(path: &Path) -> Result<InstanceLock, RuntimeError> {
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|source| RuntimeError::File {
             path: path.to_path_buf(),
@@ -137,20 +215,31 @@ pub fn bind_control_socket(path: &Path) -> Result<std::os::unix::net::UnixListen
     ))
 }
 
-/// Writes `contents` to `path` atomically (temp file + rename) with mode 0600.
+/// Writes `contents` to `path` atomically (temp file + rename) with mode 0600. The temp file is
+/// created new (`O_EXCL|O_NOFOLLOW`): whatever was planted under its name is removed, never
+/// written through; the rename replaces a symlink at `path` rather than following it.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), RuntimeError> {
     let err = |source| RuntimeError::File {
         path: path.to_path_buf(),
         source,
     };
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
+    let create = || {
+        OpenOptions::new()
             .write(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&tmp)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+    };
+    let result = (|| {
+        let mut f = match create() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&tmp)?;
+                create()?
+            }
+            other => other?,
+        };
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -161,8 +250,68 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), RuntimeErr
     result.map_err(err)
 }
 
-/// Keeps secrets out of core dumps and away from same-user ptrace where the OS allows it.
+/// Reads a file the daemon wrote itself: `Ok(None)` when there is none; an error when it is not a
+/// regular file of ours that only we can read (a symlink, a FIFO, another user's, mode 0644), or
+/// larger than `max_len`. The bytes are wiped when dropped.
+pub fn read_private_file(
+    path: &Path,
+    max_len: u64,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, RuntimeError> {
+    let untrusted = |why| RuntimeError::Untrusted {
+        path: path.to_path_buf(),
+        why,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        // Not followed, and a planted FIFO cannot make the open block.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(untrusted("it is a symlink"));
+        }
+        Err(source) => {
+            return Err(RuntimeError::File {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    // The checks are on the open file itself: nothing can be swapped in after them.
+    let meta = file.metadata().map_err(|source| RuntimeError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(untrusted("it is not a regular file"));
+    }
+    if meta.uid() != current_uid() {
+        return Err(untrusted("it belongs to another user"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(untrusted("others may read or write it"));
+    }
+    if meta.len() > max_len {
+        return Err(untrusted("it is larger than credd ever writes"));
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(max_len)
+        .read_to_end(&mut bytes)
+        .map_err(|source| RuntimeError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Some(bytes))
+}
+
+/// Keeps secrets out of core dumps and away from same-user ptrace where the OS allows it; every
+/// file the daemon creates is private (umask 077); enough file descriptors for many clients.
 pub fn harden_process() {
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    raise_open_files_limit();
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's dumpable flag.
@@ -181,20 +330,137 @@ pub fn harden_process() {
     }
 }
 
+/// Raises the soft limit on open files to the hard one: connections from many local programs
+/// must not run the daemon out of descriptors before its own per-user limits apply.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass; raising a soft limit up to
+    // the hard one needs no privilege.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            // macOS refuses more than OPEN_MAX for the soft limit.
+            let wanted = if cfg!(target_os = "macos") {
+                limit.rlim_max.min(10_240)
+            } else {
+                limit.rlim_max
+            };
+            limit.rlim_cur = wanted;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("credd-rt-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
     #[test]
     fn private_dir_is_created_0700_and_loose_modes_tightened() {
-        let base = std::env::temp_dir().join(format!("credd-rt-test-{}", std::process::id()));
+        let base = scratch("dir");
         let dir = base.join("a/b");
-        ensure_private_dir(&dir).unwrap();
+        assert_eq!(
+            ensure_private_dir(&dir).unwrap(),
+            PrivateDir { was_open: false }
+        );
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        fs::write(dir.join("control.sock"), "").unwrap();
+        // Readable by others but not writable: nothing can have been planted, only read.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        ensure_private_dir(&dir).unwrap();
+        assert_eq!(
+            ensure_private_dir(&dir).unwrap(),
+            PrivateDir { was_open: true }
+        );
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_dir_others_could_write_into_is_refused_unless_empty() {
+        let dir = scratch("open");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            ensure_private_dir(&dir).unwrap(),
+            PrivateDir { was_open: true }
+        );
+        fs::write(dir.join("session.json"), "{}").unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = ensure_private_dir(&dir).unwrap_err();
+        assert!(
+            matches!(e, RuntimeError::Tampered { mode: 0o1777, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("holds session.json"), "{e}");
+        assert_eq!(
+            fs::metadata(&dir).unwrap().mode() & 0o7777,
+            0o700,
+            "closed even when refused"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_planted_temp_symlink_is_replaced_never_written_through() {
+        let dir = scratch("plant");
+        ensure_private_dir(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let path = dir.join("http.token");
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_private_file(&path, b"token").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "the symlink was replaced by a file");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(fs::read(&path).unwrap(), b"token");
+        assert!(!tmp.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_private_regular_files_of_ours_are_read_back() {
+        let dir = scratch("read");
+        ensure_private_dir(&dir).unwrap();
+        let path = dir.join("session.json");
+        assert!(read_private_file(&path, 100).unwrap().is_none());
+        write_private_file(&path, b"{}").unwrap();
+        assert_eq!(&**read_private_file(&path, 100).unwrap().unwrap(), b"{}");
+        assert!(read_private_file(&path, 1).is_err(), "too large");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_private_file(&path, 100).unwrap_err();
+        assert!(e.to_string().contains("others may read"), "{e}");
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &path).unwrap();
+        let e = read_private_file(&path, 100).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        fs::remove_file(&path).unwrap();
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = read_private_file(&path, 100).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn tmpfs_is_told_from_disk() {
+        if Path::new("/dev/shm").is_dir() {
+            assert!(is_memory_backed(Path::new("/dev/shm")));
+        }
+        assert!(!is_memory_backed(Path::new("/nonexistent-credd")));
     }
 
     #[test]

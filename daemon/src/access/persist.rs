@@ -1,8 +1,10 @@
 //! Keeps an MFA session across daemon restarts, so a restart under a service manager does not
-//! prompt again. The file lives only in the runtime dir (0700 dir, 0600 file, tmpfs on most
-//! systems), is bound to the access settings it came from, and is deleted on logout.
+//! prompt again. The file lives only in the runtime dir (0700 dir, 0600 file) and only when that
+//! dir is memory-backed (tmpfs): a secret never reaches persistent disk. Elsewhere the session is
+//! kept in memory only, and `status` says so. The file is bound to the access settings it came
+//! from, checked to be ours alone when read back, and deleted on logout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use credd_proto::Secret;
@@ -14,6 +16,8 @@ use crate::runtime::{self, RuntimeError};
 
 /// A session with less than this left is not worth restoring.
 const RESTORE_MIN_LEFT: Duration = Duration::from_secs(60);
+/// A saved session is a few hundred bytes; anything much larger was not written by us.
+const MAX_FILE: u64 = 64 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -34,70 +38,118 @@ pub struct Binding<'a> {
     pub mfa_serial: Option<&'a str>,
 }
 
-pub fn save(
-    path: &Path,
-    binding: &Binding<'_>,
-    session: &AccessSession,
-) -> Result<(), RuntimeError> {
-    let Some(expires_at) = session.expires_at else {
-        return Ok(());
-    };
-    let stored = Stored {
-        source: binding.source.to_owned(),
-        aws_profile: binding.aws_profile.to_owned(),
-        mfa_serial: binding.mfa_serial.map(str::to_owned),
-        access_key_id: session.signing.access_key_id.clone(),
-        secret_access_key: session.signing.secret_access_key.clone(),
-        session_token: session.signing.session_token.clone(),
-        expires_at: expires_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs(),
-        identity_arn: session.identity_arn.clone(),
-    };
-    let json = zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("session serializes"));
-    runtime::write_private_file(path, &json)
+/// Where sessions are kept across restarts: the runtime dir when it is memory-backed, else
+/// nowhere (memory only).
+pub struct SessionStore {
+    path: PathBuf,
+    /// Why the session cannot outlive the daemon, when it cannot.
+    memory_only: Option<String>,
 }
 
-pub fn load(path: &Path, binding: &Binding<'_>, now: SystemTime) -> Option<AccessSession> {
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).ok()?);
-    let stored: Stored = match serde_json::from_slice(&bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable saved session");
+impl SessionStore {
+    /// `trusted = false`: the runtime dir was open to others, so a file in it is not restored.
+    pub fn new(path: &Path, trusted: bool) -> SessionStore {
+        let dir = path.parent().unwrap_or(path);
+        let memory_only = (!runtime::is_memory_backed(dir)).then(|| {
+            format!(
+                "{} is on persistent disk, not tmpfs; a daemon restart needs a new `credd login`",
+                dir.display()
+            )
+        });
+        let store = SessionStore {
+            path: path.to_path_buf(),
+            memory_only,
+        };
+        if !trusted || store.memory_only.is_some() {
+            // Left by an older credd or planted: either way not to be read, nor left on disk.
+            store.remove();
+        }
+        store
+    }
+
+    /// For `status`: where a restart finds the session.
+    pub fn describe(&self) -> String {
+        match &self.memory_only {
+            None => format!("the runtime dir (tmpfs): {}", self.path.display()),
+            Some(why) => format!("memory only: {why}"),
+        }
+    }
+
+    pub fn save(&self, binding: &Binding<'_>, session: &AccessSession) -> Result<(), RuntimeError> {
+        if self.memory_only.is_some() {
+            return Ok(());
+        }
+        let Some(expires_at) = session.expires_at else {
+            return Ok(());
+        };
+        let stored = Stored {
+            source: binding.source.to_owned(),
+            aws_profile: binding.aws_profile.to_owned(),
+            mfa_serial: binding.mfa_serial.map(str::to_owned),
+            access_key_id: session.signing.access_key_id.clone(),
+            secret_access_key: session.signing.secret_access_key.clone(),
+            session_token: session.signing.session_token.clone(),
+            expires_at: expires_at
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+            identity_arn: session.identity_arn.clone(),
+        };
+        let json =
+            zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("session serializes"));
+        runtime::write_private_file(&self.path, &json)
+    }
+
+    pub fn load(&self, binding: &Binding<'_>, now: SystemTime) -> Option<AccessSession> {
+        if self.memory_only.is_some() {
             return None;
         }
-    };
-    if stored.source != binding.source
-        || stored.aws_profile != binding.aws_profile
-        || stored.mfa_serial.as_deref() != binding.mfa_serial
-    {
-        tracing::info!("saved session belongs to other access settings; not restoring it");
-        return None;
+        let bytes = match runtime::read_private_file(&self.path, MAX_FILE) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::warn!("{e}: not restoring the saved session");
+                self.remove();
+                return None;
+            }
+        };
+        let stored: Stored = match serde_json::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(file = %self.path.display(), error = %e, "ignoring unreadable saved session");
+                return None;
+            }
+        };
+        if stored.source != binding.source
+            || stored.aws_profile != binding.aws_profile
+            || stored.mfa_serial.as_deref() != binding.mfa_serial
+        {
+            tracing::info!("saved session belongs to other access settings; not restoring it");
+            return None;
+        }
+        let expires_at = UNIX_EPOCH + Duration::from_secs(stored.expires_at);
+        if expires_at.duration_since(now).unwrap_or_default() < RESTORE_MIN_LEFT {
+            return None;
+        }
+        Some(AccessSession {
+            signing: AwsCredentials {
+                access_key_id: stored.access_key_id.clone(),
+                secret_access_key: stored.secret_access_key.clone(),
+                session_token: stored.session_token.clone(),
+                expiration: Some(expires_at),
+            },
+            identity_arn: stored.identity_arn.clone(),
+            expires_at: Some(expires_at),
+            mfa: true,
+        })
     }
-    let expires_at = UNIX_EPOCH + Duration::from_secs(stored.expires_at);
-    if expires_at.duration_since(now).unwrap_or_default() < RESTORE_MIN_LEFT {
-        return None;
-    }
-    Some(AccessSession {
-        signing: AwsCredentials {
-            access_key_id: stored.access_key_id.clone(),
-            secret_access_key: stored.secret_access_key.clone(),
-            session_token: stored.session_token.clone(),
-            expiration: Some(expires_at),
-        },
-        identity_arn: stored.identity_arn.clone(),
-        expires_at: Some(expires_at),
-        mfa: true,
-    })
-}
 
-pub fn remove(path: &Path) {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            tracing::error!(file = %path.display(), error = %e, "could not delete the saved session")
+    pub fn remove(&self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), error = %e, "could not delete the saved session")
+            }
         }
     }
 }

@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use credd_proto::paths::Paths;
 use credd_proto::{AccessInfo, ProfileState, ProfileStatus, Secret};
 use tokio::sync::watch;
 
 use crate::access::iam_user::IamUser;
-use crate::access::{AccessError, AccessSession, AccessSource, persist};
+use crate::access::persist::{self, SessionStore};
+use crate::access::{AccessError, AccessSession, AccessSource};
 use crate::config::{AccessConfig, Config};
 use crate::creds::RoleCredentials;
 use crate::lock;
@@ -92,7 +92,7 @@ pub struct Engine {
 
 struct Inner {
     config: watch::Receiver<Arc<Config>>,
-    paths: Paths,
+    store: SessionStore,
     sts: Sts,
     source: RwLock<Arc<dyn AccessSource>>,
     session: RwLock<SessionState>,
@@ -138,13 +138,9 @@ pub fn unix(t: SystemTime) -> u64 {
 impl Engine {
     /// Restores a saved MFA session, logs in by itself when no user is needed, starts a worker
     /// per profile and follows config changes. Must be called inside the tokio runtime.
-    pub fn start(config: watch::Receiver<Arc<Config>>, paths: Paths) -> Engine {
+    pub fn start(config: watch::Receiver<Arc<Config>>, store: SessionStore) -> Engine {
         let cfg = config.borrow().clone();
-        let restored = persist::load(
-            &paths.session_file(),
-            &binding(&cfg.access),
-            SystemTime::now(),
-        );
+        let restored = store.load(&binding(&cfg.access), SystemTime::now());
         if restored.is_some() {
             tracing::info!("restored the access session saved before the restart");
         }
@@ -159,7 +155,7 @@ impl Engine {
             login_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
-            paths,
+            store,
         });
         if let Some(url) = inner.sts.endpoint_override() {
             tracing::info!(endpoint = %url, "STS endpoint overridden by the environment");
@@ -326,7 +322,7 @@ impl Engine {
         let mut state = lock::write(&self.inner.session);
         if state.current.take().is_some() {
             // A restart must not bring the dead session back.
-            persist::remove(&self.inner.paths.session_file());
+            self.inner.store.remove();
             tracing::error!(error = %failure, "the access session was refused as expired: run `credd login`");
             state.last_error = Some("the access session has expired".to_owned());
         }
@@ -359,11 +355,7 @@ impl Engine {
             });
         }
         if session.mfa
-            && let Err(e) = persist::save(
-                &self.inner.paths.session_file(),
-                &binding(&config.access),
-                &session,
-            )
+            && let Err(e) = self.inner.store.save(&binding(&config.access), &session)
         {
             tracing::warn!(error = %e, "could not save the session for restarts");
         }
@@ -465,7 +457,7 @@ impl Engine {
                 ..SessionState::default()
             };
         }
-        persist::remove(&self.inner.paths.session_file());
+        self.inner.store.remove();
         for slot in self.all_slots() {
             if slot.forget() {
                 forgotten += 1;
@@ -505,6 +497,12 @@ impl Engine {
             } else {
                 state.last_error.clone()
             },
+            // Only an MFA session is worth keeping; a bare key logs in again by itself.
+            session_storage: config
+                .access
+                .mfa_serial
+                .is_some()
+                .then(|| self.inner.store.describe()),
         }
     }
 

@@ -33,7 +33,6 @@ pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
     Response::Endpoint(EndpointInfo {
         profile,
         url,
-        token_file: daemon.paths.token_file().display().to_string(),
         region,
         imds_url: config.daemon.imds.then(|| base.clone()),
     })

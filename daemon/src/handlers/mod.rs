@@ -6,6 +6,7 @@ mod login;
 mod logout;
 mod profiles;
 mod reload;
+mod reset_token;
 mod status;
 mod switch;
 
@@ -24,6 +25,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
         Request::Logout => logout::handle(daemon),
         Request::Credentials { profile } => credentials::handle(daemon, profile).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
+        Request::ResetToken => reset_token::handle(daemon),
     }
 }
 

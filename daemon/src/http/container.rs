@@ -10,7 +10,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 use super::error::{self, reply};
 use super::{HttpState, advertised_expiration, rfc3339};
@@ -39,7 +38,7 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if bool::from(given.ct_eq(state.token.expose().as_bytes())) {
+    if state.daemon.http_token.matches(given) {
         next.run(req).await
     } else {
         reply(

@@ -1,5 +1,5 @@
-//! Defences on every route: DNS rebinding (Host must be a loopback literal or `localhost`),
-//! browser-originated requests (`Origin`, `Sec-Fetch-Site` other than `none`), request bodies
+//! Defences on every route: DNS rebinding (Host must be a loopback literal or `localhost`, with
+//! the port we listen on), browser-originated requests (`Origin`, `Sec-Fetch-Site` other than `none`), request bodies
 //! (none of our routes takes one), and `Cache-Control: no-store` on every answer.
 
 use std::net::IpAddr;
@@ -11,13 +11,15 @@ use axum::response::Response;
 
 use axum::response::IntoResponse;
 
+use super::Peer;
 use super::error::Refusal;
 
 /// The IMDS token PUT has an empty body; anything larger is not for us.
 const MAX_BODY: u64 = 1024;
 
 pub async fn guard(req: Request, next: Next) -> Response {
-    let mut response = match check(&req) {
+    let port = req.extensions().get::<Peer>().map(|p| p.local.port());
+    let mut response = match check(&req, port) {
         Ok(()) => next.run(req).await,
         Err(refusal) => refusal.into_response(),
     };
@@ -27,7 +29,8 @@ pub async fn guard(req: Request, next: Next) -> Response {
     response
 }
 
-fn check(req: &Request) -> Result<(), Refusal> {
+/// `port`: the one the request came in on (unknown only when a test drives the router directly).
+fn check(req: &Request, port: Option<u16>) -> Result<(), Refusal> {
     let headers = req.headers();
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = hosts.next();
@@ -39,17 +42,17 @@ fn check(req: &Request) -> Result<(), Refusal> {
             "a request must carry exactly one Host header",
         ));
     }
-    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(is_loopback_host));
+    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(|h| is_loopback_host(h, port)));
     // An absolute-form target (`GET http://name/...`) names the host in place of the header.
     let target_ok = req
         .uri()
         .authority()
-        .is_none_or(|a| is_loopback_host(a.as_str()));
+        .is_none_or(|a| is_loopback_host(a.as_str(), port));
     if !host_ok || !target_ok {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "ForbiddenHost",
-            "the Host header must be a loopback address or localhost",
+            "the Host header must be a loopback address or localhost, with the port credd listens on",
         ));
     }
     let from_browser = headers.contains_key(header::ORIGIN)
@@ -78,27 +81,39 @@ fn check(req: &Request) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `127.0.0.1`, `127.0.0.1:9911`, `[::1]:9911`, `localhost:9911` (any case).
-fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
+/// `127.0.0.1:9911`, `[::1]:9911`, `localhost:9911` (any case), where 9911 is `port`; without a
+/// port the Host means 80 (RFC 9110), so it is right only when we listen there.
+fn is_loopback_host(host: &str, port: Option<u16>) -> bool {
+    let (name, given) = if let Some(rest) = host.strip_prefix('[') {
         match rest.split_once(']') {
-            Some((inside, after)) if after.is_empty() || valid_port(after) => inside,
-            _ => return false,
+            Some((inside, "")) => (inside, None),
+            Some((inside, after)) => match after.strip_prefix(':').and_then(parse_port) {
+                Some(p) => (inside, Some(p)),
+                None => return false,
+            },
+            None => return false,
         }
     } else {
         match host.rsplit_once(':') {
-            Some((name, port)) if valid_port(&format!(":{port}")) => name,
-            Some(_) => return false,
-            None => host,
+            Some((name, p)) => match parse_port(p) {
+                Some(p) => (name, Some(p)),
+                None => return false,
+            },
+            None => (host, None),
         }
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let port_ok = port.is_none_or(|port| given.unwrap_or(80) == port);
+    port_ok
+        && (name.eq_ignore_ascii_case("localhost")
+            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
-fn valid_port(s: &str) -> bool {
-    s.strip_prefix(':')
-        .is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_ok())
+/// Digits only: `u16::from_str` would also take `+80`.
+fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -108,7 +123,7 @@ mod tests {
     use axum::extract::Request;
 
     fn code(req: Request) -> Option<&'static str> {
-        check(&req).err().map(|r| r.code)
+        check(&req, Some(9911)).err().map(|r| r.code)
     }
 
     #[test]
@@ -127,33 +142,52 @@ mod tests {
         );
         let absolute_ok = get("http://localhost:9911/healthz").header("host", "localhost:9911");
         assert_eq!(code(absolute_ok.body(Body::empty()).unwrap()), None);
+        let other_port = get("http://localhost:9912/healthz").header("host", "localhost:9911");
+        assert_eq!(
+            code(other_port.body(Body::empty()).unwrap()),
+            Some("ForbiddenHost")
+        );
     }
 
     #[test]
-    fn loopback_hosts() {
+    fn loopback_hosts_with_our_port() {
+        let port = Some(9911);
         for ok in [
-            "127.0.0.1",
             "127.0.0.1:9911",
-            "127.1.2.3:80",
+            "127.1.2.3:9911",
             "[::1]:9911",
-            "[::1]",
-            "localhost",
-            "LOCALHOST:1",
+            "localhost:9911",
+            "LOCALHOST:9911",
         ] {
-            assert!(is_loopback_host(ok), "{ok}");
+            assert!(is_loopback_host(ok, port), "{ok}");
         }
         for bad in [
+            "127.0.0.1",
+            "[::1]",
+            "localhost",
+            "127.0.0.1:+9911",
+            "127.0.0.1:80",
+            "127.0.0.1:9912",
             "evil.example",
             "evil.example:9911",
-            "localhost.evil.example",
+            "localhost.evil.example:9911",
             "10.0.0.1:9911",
-            "[::2]:1",
+            "[::2]:9911",
             "127.0.0.1:x",
             "127.0.0.1:99999",
+            "127.0.0.1:",
             "[::1]x",
+            "[::1]:",
             "",
         ] {
-            assert!(!is_loopback_host(bad), "{bad}");
+            assert!(!is_loopback_host(bad, port), "{bad}");
         }
+        // Port 80 may be left out, as clients do.
+        assert!(is_loopback_host("127.0.0.1", Some(80)));
+        assert!(is_loopback_host("127.0.0.1:80", Some(80)));
+        assert!(
+            is_loopback_host("127.0.0.1:09911", port),
+            "leading zeros are digits"
+        );
     }
 }

@@ -17,15 +17,18 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{self, reply};
-use super::{HttpState, Peer, advertised_expiration, peer, rfc3339};
+use super::{HttpState, Owner, Peer, advertised_expiration, rfc3339};
 use crate::engine::EngineError;
 use crate::lock;
+use crate::logging::{THROTTLE_WINDOW, Throttle};
 
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const MAX_TTL: u64 = 21_600;
 /// More live tokens than any one user's processes need; the oldest go first beyond it.
 const MAX_TOKENS: usize = 1024;
+/// Refusals are logged at most once a minute: another user can send thousands a second.
+static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 #[derive(Default)]
 pub struct TokenStore {
@@ -87,21 +90,22 @@ pub async fn own_user_only(
         );
     }
     if cfg!(target_os = "linux") {
-        let me = credd_proto::paths::current_uid();
-        let found = req
-            .extensions()
-            .get::<Peer>()
-            .and_then(|p| peer::owner_uid(p).map(|uid| (p.remote, uid)));
-        match found {
-            Some((_, uid)) if uid == me => {}
-            other => {
-                tracing::warn!(peer = ?other.map(|(addr, _)| addr), uid = ?other.map(|(_, uid)| uid), "refused an IMDS request from another user");
-                return reply(
-                    StatusCode::FORBIDDEN,
-                    "ForeignUser",
-                    "IMDS answers only processes of the daemon's own user",
+        // Looked up once, when the connection was accepted.
+        let peer = req.extensions().get::<Peer>().copied();
+        if peer.map(|p| p.owner) != Some(Owner::Me) {
+            if let Some(more) = REFUSED.allow() {
+                tracing::warn!(
+                    peer = ?peer.map(|p| p.remote),
+                    owner = ?peer.map(|p| p.owner),
+                    suppressed_since_last = more,
+                    "refused an IMDS request from another user"
                 );
             }
+            return reply(
+                StatusCode::FORBIDDEN,
+                "ForeignUser",
+                "IMDS answers only processes of the daemon's own user",
+            );
         }
     }
     next.run(req).await

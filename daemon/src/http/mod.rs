@@ -1,14 +1,16 @@
 //! The loopback HTTP API every SDK talks to: the container-credentials routes, `/healthz`, and
 //! (with `imds = true`) the IMDSv2-compatible routes.
 //!
-//! Our own accept loop (rather than `axum::serve`) so each connection gets its IP TTL set, its
-//! peer address recorded for the IMDS owner check, and hyper's header limits and timeouts.
+//! Our own accept loop (rather than `axum::serve`) so each connection is looked up once (whose is
+//! it? [`peer`]), given a slot of its user's quota or refused ([`crate::admission`]: a stranger's
+//! flood cannot take the owner's slots), its IP TTL set, and served with hyper's header limits and
+//! timeouts for a bounded lifetime.
 
 mod container;
 mod error;
 mod guard;
 pub mod imds;
-mod peer;
+pub mod peer;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -17,33 +19,44 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::{get, put};
-use credd_proto::Secret;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::Daemon;
+use crate::admission::{Admission, Limits, Refused};
 use crate::creds::RoleCredentials;
+use crate::logging::{THROTTLE_WINDOW, Throttle};
+pub use peer::{Owner, Peer};
 
 /// Header bytes a request may carry (hyper's minimum buffer); SDK requests use about 300.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
-/// A client that has not sent its headers within this time is dropped (slowloris).
+/// A client that has not sent its headers within this time is dropped (slowloris); also how
+/// long an idle keep-alive connection is kept.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Concurrent connections; beyond this new ones wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 1024;
+/// A connection is closed after this long however busy it is kept (its answer in progress is
+/// finished first): no one holds a slot forever. SDKs fetch credentials every few minutes at
+/// most and reconnect transparently.
+const MAX_LIFETIME: Duration = Duration::from_secs(60);
+/// How long a connection told to close may take to finish the answer it is writing.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Connection quotas. The owner's programs get hundreds; other users, who have no business here
+/// but `/healthz` (or a token handed to them, e.g. a root container), get a few.
+const LIMITS: Limits = Limits {
+    mine: 512,
+    per_other: 8,
+    others: 32,
+    idle_grace: Duration::from_secs(1),
+};
 
-/// The local and remote address of the connection a request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-}
+/// Refused connections, logged at most once a minute (a flood must not fill the log).
+static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
+static ACCEPT_FAILED: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 pub struct HttpState {
     pub daemon: Arc<Daemon>,
-    pub token: Secret,
     pub imds_tokens: imds::TokenStore,
 }
 
@@ -106,11 +119,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
 
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
     let router = router(state.clone());
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(LIMITS);
+    let mut owners = peer::OwnerLookup::new();
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
@@ -118,7 +129,10 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch
         let (stream, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(error = %e, "HTTP accept failed");
+                // Out of file descriptors and the like: wait a little rather than spin.
+                if let Some(more) = ACCEPT_FAILED.allow() {
+                    tracing::warn!(error = %e, suppressed = more, "HTTP accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -126,27 +140,73 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch
         let Ok(local) = stream.local_addr() else {
             continue;
         };
+        let owner = owners.owner(local, remote).await;
+        let ticket = match admission.admit(owner) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                // Dropping the stream closes it: a refused connection costs one lookup.
+                refused(owner, why);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let hop_limit = state.daemon.config().daemon.imds_hop_limit;
         set_hop_limit(&stream, local, hop_limit);
-        let peer = Peer { local, remote };
+        let peer = Peer {
+            local,
+            remote,
+            owner,
+        };
         let router = router.clone();
         tokio::spawn(async move {
+            let slot = ticket.slot.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(peer);
-                    router.clone().oneshot(req)
+                    let slot = slot.clone();
+                    slot.set_busy(true);
+                    let answer = router.clone().oneshot(req);
+                    async move {
+                        let response = answer.await;
+                        slot.set_busy(false);
+                        response
+                    }
                 },
             );
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .max_headers(MAX_HEADERS)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            drop(permit);
+                .serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = ticket.slot.evicted() => {}
+                _ = tokio::time::sleep(MAX_LIFETIME) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
         });
+    }
+}
+
+fn refused(owner: Owner, why: Refused) {
+    if let Some(more) = REFUSED.allow() {
+        let whose = match owner {
+            Owner::Other(uid) => format!("uid {uid}"),
+            Owner::Unknown => "an unknown user".to_owned(),
+            Owner::Me | Owner::Unverifiable => "this user".to_owned(),
+        };
+        let limit = match why {
+            Refused::UserFull => "that user's connection limit",
+            Refused::OthersFull => "the limit for all other users",
+            Refused::Busy => "the connection limit",
+        };
+        tracing::warn!(
+            suppressed_since_last = more,
+            "refused HTTP connections from {whose}: {limit} is reached"
+        );
     }
 }
 

@@ -1,34 +1,218 @@
-//! Who is on the other end of a loopback TCP connection: the owner of the peer's socket, read
-//! from /proc/net/tcp{,6} on Linux. IMDS has no secret of its own, so this is its access check.
+//! Who is on the other end of a loopback TCP connection: the user owning the client's socket.
+//! Looked up once per connection, when it is accepted; it decides the connection's quota (a
+//! stranger cannot take the owner's slots) and, for IMDS, which has no secret of its own, access.
+//!
+//! On Linux the kernel is asked for exactly that socket (`sock_diag`, one netlink round trip of a
+//! few microseconds); where that is unavailable (no `tcp_diag`, a seccomp filter), the
+//! `/proc/net/tcp` and `tcp6` tables are read on the blocking pool. Both find a dual-stack client
+//! (an IPv6 socket connected to 127.0.0.1, as Java and some Python programs use), which shows up
+//! as `::ffff:127.0.0.1`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::Peer;
-
-/// The uid owning the socket at `peer.remote` connected to `peer.local`, if it can be found.
-#[cfg(target_os = "linux")]
-pub fn owner_uid(peer: &Peer) -> Option<u32> {
-    let table = if peer.remote.is_ipv4() {
-        "/proc/net/tcp"
-    } else {
-        "/proc/net/tcp6"
-    };
-    let text = std::fs::read_to_string(table).ok()?;
-    find_owner(&text, peer)
+/// The peer of an accepted connection, as every request on it sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub owner: Owner,
 }
 
-#[cfg(not(target_os = "linux"))]
-pub fn owner_uid(_peer: &Peer) -> Option<u32> {
-    None
+/// Whose process is on the other end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The daemon's own user.
+    Me,
+    /// Another user (root included, when the daemon is not root's).
+    Other(u32),
+    /// The lookup failed (the client may already be gone): trusted with nothing.
+    Unknown,
+    /// This OS gives no way to tell (macOS): every connection is counted as one user's.
+    Unverifiable,
+}
+
+impl Owner {
+    fn of(uid: Option<u32>) -> Owner {
+        match uid {
+            Some(uid) if uid == credd_proto::paths::current_uid() => Owner::Me,
+            Some(uid) => Owner::Other(uid),
+            None => Owner::Unknown,
+        }
+    }
+}
+
+/// Looks up connection owners; one per accept loop (it keeps a netlink socket open).
+pub struct OwnerLookup {
+    #[cfg(target_os = "linux")]
+    diag: Option<diag::DiagSocket>,
+}
+
+impl OwnerLookup {
+    pub fn new() -> OwnerLookup {
+        #[cfg(target_os = "linux")]
+        {
+            let diag = match diag::DiagSocket::open() {
+                Ok(socket) => Some(socket),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no sock_diag: connection owners are read from /proc/net/tcp, which costs more per connection");
+                    None
+                }
+            };
+            OwnerLookup { diag }
+        }
+        #[cfg(not(target_os = "linux"))]
+        OwnerLookup {}
+    }
+
+    /// The owner of the client socket of the connection `remote` → `local`.
+    pub async fn owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Owner {
+        #[cfg(target_os = "linux")]
+        {
+            if let Some(diag) = &mut self.diag {
+                match diag.owner_uid(local, remote) {
+                    Ok(uid) => return Owner::of(uid),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sock_diag failed; reading /proc/net/tcp from now on");
+                        self.diag = None;
+                    }
+                }
+            }
+            let uid = tokio::task::spawn_blocking(move || proc_owner_uid(local, remote))
+                .await
+                .ok()
+                .flatten();
+            Owner::of(uid)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (local, remote);
+            Owner::Unverifiable
+        }
+    }
+}
+
+impl Default for OwnerLookup {
+    fn default() -> Self {
+        OwnerLookup::new()
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod diag {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
+
+    /// The kernel answers at once; this only bounds a kernel that does not.
+    const ANSWER_TIMEOUT: Duration = Duration::from_millis(200);
+    /// INET_DIAG_NOCOOKIE: match by addresses and ports alone.
+    const NO_COOKIE: [u8; 8] = [0xff; 8];
+
+    pub struct DiagSocket {
+        socket: Socket,
+        sequence: u32,
+        buffer: Vec<u8>,
+    }
+
+    impl DiagSocket {
+        pub fn open() -> io::Result<DiagSocket> {
+            let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+            socket.bind_auto()?;
+            socket.connect(&NetlinkAddr::new(0, 0))?;
+            socket2::SockRef::from(&socket).set_read_timeout(Some(ANSWER_TIMEOUT))?;
+            Ok(DiagSocket {
+                socket,
+                sequence: 0,
+                buffer: vec![0; 8192],
+            })
+        }
+
+        /// `Ok(None)`: no such socket (the client is gone already).
+        pub fn owner_uid(
+            &mut self,
+            local: SocketAddr,
+            remote: SocketAddr,
+        ) -> io::Result<Option<u32>> {
+            self.sequence = self.sequence.wrapping_add(1);
+            let mut header = NetlinkHeader::default();
+            // Not NLM_F_DUMP: the kernel looks up exactly this socket.
+            header.flags = NLM_F_REQUEST;
+            header.sequence_number = self.sequence;
+            let mut packet = NetlinkMessage::new(
+                header,
+                SockDiagMessage::InetRequest(InetRequest {
+                    family: if remote.is_ipv4() { AF_INET } else { AF_INET6 },
+                    protocol: IPPROTO_TCP,
+                    extensions: ExtensionFlags::empty(),
+                    states: StateFlags::all(),
+                    // The client's socket: its local end is our remote one.
+                    socket_id: SocketId {
+                        source_port: remote.port(),
+                        destination_port: local.port(),
+                        source_address: remote.ip(),
+                        destination_address: local.ip(),
+                        interface_id: 0,
+                        cookie: NO_COOKIE,
+                    },
+                })
+                .into(),
+            );
+            packet.finalize();
+            let mut out = vec![0; packet.buffer_len()];
+            packet.serialize(&mut out);
+            self.socket.send(&out, 0)?;
+            loop {
+                let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
+                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buffer[..len])
+                    .map_err(|e| io::Error::other(format!("sock_diag answer: {e}")))?;
+                // An answer to an earlier question that timed out: skip it.
+                if message.header.sequence_number != self.sequence {
+                    continue;
+                }
+                return match message.payload {
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                        Ok(Some(r.header.uid))
+                    }
+                    NetlinkPayload::Error(e) => match e.code {
+                        // ENOENT: no such socket any more.
+                        Some(code) if code.get() == -libc::ENOENT => Ok(None),
+                        _ => Err(e.to_io()),
+                    },
+                    other => Err(io::Error::other(format!(
+                        "unexpected sock_diag answer {:?}",
+                        other.message_type()
+                    ))),
+                };
+            }
+        }
+    }
+}
+
+/// The slow way: scan both tables (a dual-stack client is in `tcp6`).
+#[cfg(target_os = "linux")]
+fn proc_owner_uid(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            find_owner(&text, local, remote)
+        })
 }
 
 /// Lines: `sl local_address rem_address st ... uid ...`; the client's socket has the client's
 /// address as local and ours as remote.
-fn find_owner(table: &str, peer: &Peer) -> Option<u32> {
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn find_owner(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
     table.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let (local, remote, uid) = (cols.get(1)?, cols.get(2)?, cols.get(7)?);
-        (parse_addr(local)? == peer.remote && parse_addr(remote)? == peer.local)
+        let (client, server, uid) = (cols.get(1)?, cols.get(2)?, cols.get(7)?);
+        (parse_addr(client)? == remote && parse_addr(server)? == local)
             .then(|| uid.parse().ok())
             .flatten()
     })
@@ -36,6 +220,7 @@ fn find_owner(table: &str, peer: &Peer) -> Option<u32> {
 
 /// `0100007F:1F90` → 127.0.0.1:8080. The kernel prints each 32-bit word of the address in host
 /// byte order, the port in network order.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn parse_addr(s: &str) -> Option<SocketAddr> {
     let (ip_hex, port_hex) = s.split_once(':')?;
     let port = u16::from_str_radix(port_hex, 16).ok()?;
@@ -68,22 +253,25 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
+    const SERVER: &str = "127.0.0.1:9911";
+    const CLIENT: &str = "127.0.0.1:54321";
+
     #[test]
     #[cfg(target_endian = "little")]
-    fn finds_the_client_socket_owner() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+    fn finds_the_client_socket_owner_in_either_table() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
    0: 0100007F:26B7 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0000000000000000 100 0 0 10 0\n\
    1: 0100007F:D431 0100007F:26B7 01 00000000:00000000 00:00000000 00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1\n";
-        let peer = Peer {
-            local: "127.0.0.1:9911".parse().unwrap(),
-            remote: "127.0.0.1:54321".parse().unwrap(),
-        };
-        assert_eq!(find_owner(table, &peer), Some(1001));
-        let other = Peer {
-            remote: "127.0.0.1:1".parse().unwrap(),
-            ..peer
-        };
-        assert_eq!(find_owner(table, &other), None);
+        let (server, client) = (SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        assert_eq!(find_owner(tcp, server, client), Some(1001));
+        assert_eq!(
+            find_owner(tcp, server, "127.0.0.1:1".parse().unwrap()),
+            None
+        );
+        // A Java client: an IPv6 socket connected to 127.0.0.1, listed in tcp6 as v4-mapped.
+        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0000000000000000FFFF00000100007F:D431 0000000000000000FFFF00000100007F:26B7 01 00000000:00000000 00:00000000 00000000  1002        0 3 1 0000000000000000 20 4 30 10 -1\n";
+        assert_eq!(find_owner(tcp6, server, client), Some(1002));
     }
 
     #[test]
@@ -91,5 +279,40 @@ mod tests {
     fn parses_v6_loopback() {
         let a = parse_addr("00000000000000000000000001000000:26B7").unwrap();
         assert_eq!(a, "[::1]:9911".parse().unwrap());
+    }
+
+    /// The real kernel, both ways a client can reach a v4 listener.
+    #[tokio::test]
+    #[cfg(target_os = "linux")]
+    async fn the_kernel_names_our_own_user_for_v4_and_dual_stack_clients() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let mut lookup = OwnerLookup::new();
+        let v4 = std::net::TcpStream::connect(server).unwrap();
+        let (_a, remote) = listener.accept().unwrap();
+        assert_eq!(v4.local_addr().unwrap(), remote);
+        assert_eq!(lookup.owner(server, remote).await, Owner::Me);
+
+        let dual =
+            socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+        dual.set_only_v6(false).unwrap();
+        let mapped: SocketAddr = format!("[::ffff:127.0.0.1]:{}", server.port())
+            .parse()
+            .unwrap();
+        dual.connect(&mapped.into()).unwrap();
+        let (_b, remote) = listener.accept().unwrap();
+        assert!(remote.is_ipv4(), "the server sees a v4 peer: {remote}");
+        assert_eq!(lookup.owner(server, remote).await, Owner::Me);
+        assert_eq!(
+            proc_owner_uid(server, remote),
+            Some(credd_proto::paths::current_uid())
+        );
+
+        let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(lookup.owner(server, gone).await, Owner::Unknown);
+        assert!(
+            lookup.diag.is_some(),
+            "sock_diag answered (the /proc fallback costs milliseconds per connection)"
+        );
     }
 }
