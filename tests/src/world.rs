@@ -36,7 +36,9 @@ pub struct World {
     pub home: PathBuf,
     /// `home/.config/credd/config.toml` (CREDD_CONFIG).
     pub config_path: PathBuf,
-    /// `root/run`, 0700 (CREDD_RUNTIME_DIR).
+    /// 0700 (CREDD_RUNTIME_DIR): on tmpfs (`/dev/shm/credd-*/run`) where there is one, as
+    /// `$XDG_RUNTIME_DIR` is on a real desktop, so the daemon may keep a session there; else
+    /// `root/run`. [`World::on_disk`] gives one on disk.
     pub runtime_dir: PathBuf,
     /// `root/state` (CREDD_STATE_DIR), not created: the daemon makes it.
     pub state_dir: PathBuf,
@@ -44,12 +46,32 @@ pub struct World {
     pub aws_dir: PathBuf,
     extra_env: Vec<(String, String)>,
     daemon: Mutex<Option<Child>>,
-    // Last field: removed after Drop::drop has killed the processes using it.
+    // Last fields: removed after Drop::drop has killed the processes using them.
+    _memory: Option<tempfile::TempDir>,
     _tmp: tempfile::TempDir,
 }
 
+/// Where worlds put their runtime dir when the system has a tmpfs for it.
+const TMPFS: &str = "/dev/shm";
+
 impl World {
     pub fn new() -> World {
+        let memory = Path::new(TMPFS).is_dir().then(|| {
+            tempfile::Builder::new()
+                .prefix("credd-")
+                .tempdir_in(TMPFS)
+                .expect("create the test world's runtime dir on tmpfs")
+        });
+        World::with_runtime_parent(memory)
+    }
+
+    /// A world whose runtime dir is on persistent disk (the temp dir's file system): there the
+    /// daemon must keep secrets in memory only.
+    pub fn on_disk() -> World {
+        World::with_runtime_parent(None)
+    }
+
+    fn with_runtime_parent(memory: Option<tempfile::TempDir>) -> World {
         // Short prefix under the system temp dir: the control socket path must stay well under
         // the ~104-byte limit of sun_path on macOS.
         let tmp = tempfile::Builder::new()
@@ -58,15 +80,17 @@ impl World {
             .expect("create the test world's temp dir");
         let root = tmp.path().to_path_buf();
         let home = root.join("home");
+        let runtime_parent = memory.as_ref().map_or(root.as_path(), |m| m.path());
         let world = World {
             config_path: home.join(".config").join("credd").join("config.toml"),
-            runtime_dir: root.join("run"),
+            runtime_dir: runtime_parent.join("run"),
             state_dir: root.join("state"),
             aws_dir: home.join(".aws"),
             home,
             root,
             extra_env: Vec::new(),
             daemon: Mutex::new(None),
+            _memory: memory,
             _tmp: tmp,
         };
         for dir in [&world.home, &world.aws_dir, &world.home.join(".config")] {
@@ -79,6 +103,26 @@ impl World {
                 .unwrap_or_else(|e| panic!("create {} (0700): {e}", dir.display()));
         }
         world
+    }
+
+    /// Whether `path` is inside this world (under `root`, or the runtime dir's tmpfs parent).
+    pub fn contains(&self, path: &Path) -> bool {
+        path.starts_with(&self.root)
+            || self
+                ._memory
+                .as_ref()
+                .is_some_and(|m| path.starts_with(m.path()))
+    }
+
+    /// Lets other users pass through (not list) the world's top directories, so a test acting as
+    /// another user can reach paths inside, as on a machine where homes are 0711.
+    pub fn let_others_through(&self) {
+        let tops =
+            std::iter::once(self.root.as_path()).chain(self._memory.as_ref().map(|m| m.path()));
+        for dir in tops {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o711))
+                .unwrap_or_else(|e| panic!("chmod 711 {}: {e}", dir.display()));
+        }
     }
 
     /// `root/xdg-run` (XDG_RUNTIME_DIR), 0700; credd uses `runtime_dir` instead.

@@ -138,7 +138,7 @@ fn a_wrong_or_missing_authorization_gets_401_json_that_echoes_no_token() {
 }
 
 #[test]
-fn a_host_that_is_not_a_loopback_literal_or_localhost_is_refused_on_every_route() {
+fn a_host_that_is_not_loopback_with_our_port_is_refused_on_every_route() {
     let served = daemon();
     let port = served.addr.port();
     let rebinding = [
@@ -149,6 +149,11 @@ fn a_host_that_is_not_a_loopback_literal_or_localhost_is_refused_on_every_route(
         format!("10.0.0.1:{port}"),
         "169.254.169.254".to_owned(),
         format!("127.0.0.1:{port}@evil.example"),
+        // Loopback, but not our port: a page on another local port must not reach us.
+        format!("127.0.0.1:+{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "127.0.0.1".to_owned(),
+        "localhost:80".to_owned(),
     ];
     for (method, path) in ROUTES {
         for host in &rebinding {
@@ -183,10 +188,9 @@ fn a_host_that_is_not_a_loopback_literal_or_localhost_is_refused_on_every_route(
             "absolute-form {method} {path}: {reply}"
         );
     }
-    // Loopback literals and localhost, any case, with or without the port, are served.
+    // Loopback literals and localhost, any case, with our port, are served.
     for host in [
         format!("127.0.0.1:{port}"),
-        "127.0.0.1".to_owned(),
         format!("localhost:{port}"),
         format!("LocalHost:{port}"),
         format!("[::1]:{port}"),

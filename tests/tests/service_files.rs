@@ -59,7 +59,8 @@ fn systemd_install_writes_a_notify_unit_running_the_daemon_in_the_foreground() {
         "UMask=0077",
         "NoNewPrivileges=yes",
         "MemoryDenyWriteExecute=yes",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        // AF_NETLINK for sock_diag: whose is an HTTP connection.
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
         "SystemCallFilter=@system-service",
     ] {
         assert!(has(line), "{line:?} missing from\n{unit}");
@@ -153,9 +154,10 @@ fn launchd_install_writes_an_agent_plist_running_the_daemon_in_the_foreground() 
     );
     let plist = parse_plist(&world, &plist_path);
     assert_eq!(plist["Label"], "com.credd.daemon", "{plist}");
+    let log = world.state_dir.join("daemon.log").display().to_string();
     assert_eq!(
         plist["ProgramArguments"],
-        serde_json::json!([daemon_path(), "--foreground"]),
+        serde_json::json!([daemon_path(), "--foreground", "--log-file", log]),
         "{plist}"
     );
     assert_eq!(plist["RunAtLoad"], true);
