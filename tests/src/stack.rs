@@ -97,6 +97,11 @@ pub struct Stack {
 impl Stack {
     /// moto seeded for `access`, the proxy, and a world pointed at them; no config, no daemon.
     pub fn new(access: Access) -> Stack {
+        Stack::in_world(access, World::new())
+    }
+
+    /// [`Stack::new`] around `world` (e.g. [`World::on_disk`]).
+    pub fn in_world(access: Access, mut world: World) -> Stack {
         let moto = Moto::start();
         // With auth off moto assumes any role ARN, so only the auth-on stack needs real roles.
         let spec = match access {
@@ -110,7 +115,6 @@ impl Stack {
         let seeded = moto.seed(&spec);
         let user = seeded.user(USER).clone();
         let proxy = StsProxy::start(&moto.endpoint());
-        let mut world = World::new();
         world.set_env("AWS_ENDPOINT_URL_STS", &proxy.endpoint());
         world.write_shared_credentials("access", &user.access_key_id, &user.secret_access_key);
         Stack {

@@ -140,14 +140,22 @@ impl World {
         self.aws_dir.join("config")
     }
 
-    /// `runtime_dir/control.sock`.
-    pub fn socket_path(&self) -> PathBuf {
-        self.runtime_dir.join("control.sock")
+    /// `runtime_dir`, or where `set_env("CREDD_RUNTIME_DIR", ..)` moved it.
+    pub fn runtime_dir_in_use(&self) -> PathBuf {
+        self.extra_env
+            .iter()
+            .find(|(k, _)| k == "CREDD_RUNTIME_DIR")
+            .map_or_else(|| self.runtime_dir.clone(), |(_, v)| PathBuf::from(v))
     }
 
-    /// `runtime_dir/http.token`.
+    /// `control.sock` in the runtime dir in use.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime_dir_in_use().join("control.sock")
+    }
+
+    /// `http.token` in the runtime dir in use.
     pub fn token_file(&self) -> PathBuf {
-        self.runtime_dir.join("http.token")
+        self.runtime_dir_in_use().join("http.token")
     }
 
     /// The HTTP API token the daemon wrote.
@@ -504,7 +512,7 @@ impl World {
     /// world started, daemons the client autostarted, clients still running. Linux only (/proc);
     /// empty elsewhere.
     pub fn world_pids(&self) -> Vec<i32> {
-        let marker = format!("CREDD_RUNTIME_DIR={}", self.runtime_dir.display());
+        let marker = format!("CREDD_RUNTIME_DIR={}", self.runtime_dir_in_use().display());
         let me = std::process::id() as i32;
         let Ok(entries) = fs::read_dir("/proc") else {
             return Vec::new();

@@ -199,6 +199,28 @@ fn version_mismatch_reply_names_both_versions_and_closes_the_connection() {
 }
 
 #[test]
+fn a_peers_name_with_terminal_escapes_reaches_neither_the_reply_nor_the_log() {
+    let world = running_world();
+    let mut stream = connect(&world);
+    // Clear the screen, retitle the terminal, ring the bell: what `cat daemon.log` would run.
+    let body =
+        r#"{"version":99,"software":"\u001b[2J\u001b]0;owned\u0007credd 9","request":{"command":"status"}}"#;
+    let (code, message) = error_reply(send(&mut stream, &frame(body.as_bytes())));
+    assert_eq!(code, ErrorCode::VersionMismatch, "{message}");
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+    assert!(
+        message.contains("?[2J?]0;owned?credd 9 speaks protocol 99"),
+        "{message}"
+    );
+    assert_closed_by_daemon(&mut stream);
+    wait_until(Duration::from_secs(5), "the refusal in the log", || {
+        world.daemon_log().contains("bad control request")
+    });
+    let log = world.daemon_log();
+    assert!(!log.contains('\u{1b}') && !log.contains('\u{7}'), "{log:?}");
+}
+
+#[test]
 fn malformed_json_gets_an_error_reply_and_the_connection_closes() {
     let world = running_world();
     let mut stream = connect(&world);

@@ -51,6 +51,14 @@ const LIMITS: Limits = Limits {
     idle_grace: Duration::from_secs(1),
 };
 
+/// Connections accepted in a row before the accept loop lets other tasks run.
+const ACCEPT_BATCH: u32 = 16;
+/// Requests on another user's connection are answered at most this often: no one else has a use
+/// for more (`/healthz`, or a token handed to a root container), and a pipelined flood of refused
+/// requests must not cost the daemon a core. Behind the pace the socket fills and the sender
+/// blocks.
+const OTHERS_PACE: Duration = Duration::from_millis(50);
+
 /// Refused connections, logged at most once a minute (a flood must not fill the log).
 static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
 static ACCEPT_FAILED: Throttle = Throttle::new(THROTTLE_WINDOW);
@@ -121,74 +129,132 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch
     let router = router(state.clone());
     let admission = Admission::new(LIMITS);
     let mut owners = peer::OwnerLookup::new();
+    // The one address we listen on is the local end of every connection (no getsockname).
+    let (listener, local) = match listener.local_addr().and_then(|local| {
+        let std = listener.into_std()?;
+        // SAFETY: the std listener owns its descriptor for as long as the AsyncFd holds it.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(std, tokio::io::Interest::READABLE)
+        };
+        Ok((fd?, local))
+    }) {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::error!(error = %e, "the HTTP listener could not be set up; not serving HTTP");
+            return;
+        }
+    };
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let mut ready = tokio::select! {
+            r = listener.readable() => match r {
+                Ok(ready) => ready,
+                Err(e) => {
+                    tracing::error!(error = %e, "the HTTP listener failed; not serving HTTP");
+                    return;
+                }
+            },
             _ = stop.changed() => return,
         };
-        let (stream, remote) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                if let Some(more) = ACCEPT_FAILED.allow() {
-                    tracing::warn!(error = %e, suppressed = more, "HTTP accept failed");
+        // Drain the queue while it is ready. Accepting on the plain socket, not tokio's, keeps a
+        // refused connection to four system calls (accept, the owner query, close): no reactor
+        // registration for what is closed at once.
+        for accepted in 1.. {
+            // A flood can keep the queue full: let the connections just admitted (the owner's
+            // among them) run rather than drain it to the end first.
+            if accepted % ACCEPT_BATCH == 0 {
+                tokio::task::yield_now().await;
+            }
+            let (stream, remote) = match ready.get_inner().accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        let owner = owners.owner(local, remote).await;
-        let ticket = match admission.admit(owner) {
-            Ok(ticket) => ticket,
-            Err(why) => {
-                // Dropping the stream closes it: a refused connection costs one lookup.
-                refused(owner, why);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let hop_limit = state.daemon.config().daemon.imds_hop_limit;
-        set_hop_limit(&stream, local, hop_limit);
-        let peer = Peer {
-            local,
-            remote,
-            owner,
-        };
-        let router = router.clone();
-        tokio::spawn(async move {
-            let slot = ticket.slot.clone();
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(peer);
-                    let slot = slot.clone();
-                    slot.set_busy(true);
-                    let answer = router.clone().oneshot(req);
-                    async move {
-                        let response = answer.await;
-                        slot.set_busy(false);
-                        response
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    if let Some(more) = ACCEPT_FAILED.allow() {
+                        tracing::warn!(error = %e, suppressed_since_last = more, "HTTP accept failed");
                     }
-                },
-            );
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .max_headers(MAX_HEADERS)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = ticket.slot.evicted() => {}
-                _ = tokio::time::sleep(MAX_LIFETIME) => {}
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    break;
+                }
+            };
+            let owner = owners.owner(local, remote).await;
+            match admission.admit(owner) {
+                Ok(ticket) => {
+                    let peer = Peer {
+                        local,
+                        remote,
+                        owner,
+                    };
+                    let hop_limit = state.daemon.config().daemon.imds_hop_limit;
+                    connection(stream, peer, hop_limit, ticket, router.clone());
+                }
+                // Dropping the stream closes it.
+                Err(why) => refused(owner, why),
             }
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
-        });
+        }
     }
+}
+
+/// Serves one admitted connection on its own task until the client closes it, its slot is
+/// given to another, or its lifetime is up.
+fn connection(
+    stream: std::net::TcpStream,
+    peer: Peer,
+    hop_limit: u8,
+    ticket: crate::admission::Ticket,
+    router: Router,
+) {
+    let _ = stream.set_nodelay(true);
+    set_hop_limit(&stream, peer.local, hop_limit);
+    let stream = match stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpStream::from_std(stream))
+    {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not serve an accepted HTTP connection");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let slot = ticket.slot.clone();
+        let pace = (!matches!(peer.owner, Owner::Me | Owner::Unverifiable)).then(|| {
+            let mut pace = tokio::time::interval(OTHERS_PACE);
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            Arc::new(tokio::sync::Mutex::new(pace))
+        });
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(peer);
+                let (slot, pace, router) = (slot.clone(), pace.clone(), router.clone());
+                async move {
+                    // One request at a time per connection: the lock is never contended.
+                    if let Some(pace) = pace {
+                        pace.lock().await.tick().await;
+                    }
+                    slot.set_busy(true);
+                    let response = router.oneshot(req).await;
+                    slot.set_busy(false);
+                    response
+                }
+            });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .max_headers(MAX_HEADERS)
+            .serve_connection(TokioIo::new(stream), service);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = ticket.slot.evicted() => {}
+            _ = tokio::time::sleep(MAX_LIFETIME) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+    });
 }
 
 fn refused(owner: Owner, why: Refused) {
@@ -211,7 +277,7 @@ fn refused(owner: Owner, why: Refused) {
 }
 
 /// IMDS answers must not travel beyond this host (or into containers): TTL / hop limit.
-fn set_hop_limit(stream: &tokio::net::TcpStream, local: SocketAddr, hops: u8) {
+fn set_hop_limit(stream: &std::net::TcpStream, local: SocketAddr, hops: u8) {
     let sock = socket2::SockRef::from(stream);
     let result = if local.is_ipv4() {
         sock.set_ttl_v4(u32::from(hops))

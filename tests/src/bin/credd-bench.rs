@@ -4,6 +4,9 @@
 //!   1/8/64 connections and a new connection per request, requests/s and p50/p99, next to a
 //!   baseline: a bare hyper server (separate process, same runtime size) returning the same bytes;
 //! - `credd status` wall time (client process start to exit, daemon running), median and p90;
+//! - the owner's credential latency while another local user floods the HTTP port (keep-alive
+//!   connections, reconnecting idle ones, pipelined refused IMDS requests), with the daemon's CPU
+//!   per refused connection (needs root, to act as uid 65534);
 //! - the daemon's idle RSS and idle CPU.
 //!
 //! Build and run with `cargo build --release && ./target/release/credd-bench [SECONDS]`.
@@ -42,7 +45,7 @@ fn main() {
     world.set_env("AWS_ENDPOINT_URL_STS", &moto.endpoint());
     world.set_env("RUST_LOG", "warn");
     world.write_config(&format!(
-        "default_profile = \"staging\"\n[daemon]\nlisten = \"127.0.0.1:0\"\n\
+        "default_profile = \"staging\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nimds = true\n\
          [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n\
          [profiles.staging]\nrole_arn = \"{ADMIN}\"\nregion = \"us-east-1\"\n"
     ));
@@ -94,6 +97,8 @@ fn main() {
         ms(times[180]),
         ms(times[0])
     );
+
+    floods(credd_addr, &token, pid);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -164,31 +169,130 @@ fn main() {
     );
 }
 
+const FLOOD: &str = include_str!("../../tests/attack_scripts/flood.py");
+/// The other local user the floods run as.
+const STRANGER: u32 = 65534;
+
+/// The owner's latency (new connection per request, as SDKs fetch) during each flood.
+fn floods(addr: SocketAddr, token: &str, pid: u32) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("floods: skipped (acting as another user needs root)\n");
+        return;
+    }
+    let request = format!(
+        "GET /v1/credentials/staging HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let owner = |n: usize| {
+        let mut times: Vec<Duration> = (0..n)
+            .map(|_| {
+                let start = Instant::now();
+                let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+                std::io::Write::write_all(&mut stream, request.as_bytes()).expect("send");
+                let mut answer = Vec::new();
+                std::io::Read::read_to_end(&mut stream, &mut answer).expect("read");
+                assert!(answer.starts_with(b"HTTP/1.1 200 "), "owner refused");
+                let took = start.elapsed();
+                std::thread::sleep(Duration::from_millis(10));
+                took
+            })
+            .collect();
+        times.sort();
+        times
+    };
+    let show = |t: &[Duration]| {
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(t[t.len() / 2]),
+            ms(t[t.len() * 99 / 100]),
+            ms(t[t.len() - 1])
+        )
+    };
+    println!("owner's credential request, new connection each, 400 requests:");
+    println!("  {:<44} {}", "no flood", show(&owner(400)));
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("a system python3");
+    for (what, mode, conns) in [
+        (
+            "1030 keep-alive conns, /healthz every 3 s",
+            "keepalive",
+            1030,
+        ),
+        ("2000 idle conns, reconnecting at once", "idle", 2000),
+        ("8 conns pipelining IMDS token PUTs (403)", "imds", 8),
+    ] {
+        use std::os::unix::process::CommandExt;
+        let mut attacker = Command::new(python)
+            .args(["-c", FLOOD, "127.0.0.1"])
+            .arg(addr.port().to_string())
+            .args([mode, &conns.to_string(), "8"])
+            .env_clear()
+            .current_dir("/")
+            .uid(STRANGER)
+            .gid(STRANGER)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the flood");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("flood started");
+        let cpu_before = cpu_seconds(pid);
+        let times = owner(400);
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("flood stats");
+        let cpu = cpu_seconds(pid) - cpu_before;
+        let _ = attacker.wait();
+        let stats: serde_json::Value = serde_json::from_str(&line).expect("stats JSON");
+        let refused = stats["closed_by_daemon"].as_u64().unwrap_or(0);
+        let per = if refused > 0 {
+            format!(
+                ", {:.1} µs CPU per refused connection ({refused} refused)",
+                cpu * 1e6 / refused as f64
+            )
+        } else {
+            format!(", {} requests answered", stats["answers"])
+        };
+        println!("  {what:<44} {}; daemon CPU {cpu:.2} s{per}", show(&times));
+    }
+    println!();
+}
+
+/// User + system CPU seconds of process `pid`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    (field(11) + field(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// RSS in KiB now, and CPU use over `over` as a percentage of one core.
 fn idle(pid: u32, over: Duration) -> (u64, f64) {
-    let ticks = || -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let f: Vec<&str> = after.split_whitespace().collect();
-        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-    };
-    let before = ticks();
+    let before = cpu_seconds(pid);
     std::thread::sleep(over);
-    let used = ticks() - before;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let used = cpu_seconds(pid) - before;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    (rss, used as f64 / hz / over.as_secs_f64() * 100.0)
+    (rss, used / over.as_secs_f64() * 100.0)
 }
 
 /// How long the idle daemon's CPU use is sampled.
