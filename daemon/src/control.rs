@@ -21,11 +21,12 @@ use crate::logging::{THROTTLE_WINDOW, Throttle};
 use crate::{Daemon, SOFTWARE, handlers};
 
 /// Connections served at once. When all are busy, the next waits (and those after it in the
-/// listen backlog, then in `connect`) until one ends, so a burst of hundreds of `credential-process` calls is
-/// answered, only later; a runaway script cannot make the daemon hold more than this many open.
-/// An idle one gives its slot up at once.
+/// listen backlog, then in `connect`) until one ends, so a burst of hundreds of
+/// `credential-process` calls is answered, only later; a runaway script cannot make the daemon
+/// hold more than this many open. One idle for a second gives its slot up at once.
 const LIMITS: Limits = Limits {
     mine: 64,
+    // Other users are dropped on their credentials before they ask for a slot.
     per_other: 0,
     others: 0,
     idle_grace: Duration::from_secs(1),

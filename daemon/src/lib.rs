@@ -61,9 +61,7 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let _lock = runtime::lock_instance(&paths.lock_file())?;
     // The port before the socket: a port in use must not leave a socket behind.
     let http_listener = http::bind(config.daemon.listen).await?;
-    let http_addr = http_listener
-        .local_addr()
-        .context("reading the HTTP listen address")?;
+    let http_addr = http_listener.addr;
     // What others could read is burnt: a token they may know, a session they may have copied.
     let trusted = !dir.was_open;
     let token = http::token::HttpToken::load_or_create(&paths.token_file(), trusted)?;

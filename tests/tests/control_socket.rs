@@ -203,8 +203,7 @@ fn a_peers_name_with_terminal_escapes_reaches_neither_the_reply_nor_the_log() {
     let world = running_world();
     let mut stream = connect(&world);
     // Clear the screen, retitle the terminal, ring the bell: what `cat daemon.log` would run.
-    let body =
-        r#"{"version":99,"software":"\u001b[2J\u001b]0;owned\u0007credd 9","request":{"command":"status"}}"#;
+    let body = r#"{"version":99,"software":"\u001b[2J\u001b]0;owned\u0007credd 9","request":{"command":"status"}}"#;
     let (code, message) = error_reply(send(&mut stream, &frame(body.as_bytes())));
     assert_eq!(code, ErrorCode::VersionMismatch, "{message}");
     assert!(!message.chars().any(char::is_control), "{message:?}");

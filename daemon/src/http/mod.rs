@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::routing::{get, put};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -81,14 +83,30 @@ pub enum BindError {
     },
 }
 
+/// The bound HTTP socket, registered with the runtime for readiness only: connections are
+/// accepted on the plain socket (see [`serve`]).
+pub struct Listener {
+    socket: AsyncFd<std::net::TcpListener>,
+    /// The one address we listen on, which is also the local end of every connection.
+    pub addr: SocketAddr,
+}
+
 /// Binds the listener; refuses anything but loopback even if validation was bypassed.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+pub async fn bind(addr: SocketAddr) -> Result<Listener, BindError> {
     if !addr.ip().is_loopback() {
         return Err(BindError::NotLoopback { addr });
     }
-    TcpListener::bind(addr)
-        .await
-        .map_err(|reason| BindError::Bind { addr, reason })
+    let failed = |reason| BindError::Bind { addr, reason };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    let std = listener.into_std().map_err(failed)?;
+    // SAFETY: the std listener owns its descriptor for as long as the AsyncFd holds it.
+    let socket = unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }
+        .map_err(|e| failed(e.into()))?;
+    Ok(Listener {
+        socket,
+        addr: bound,
+    })
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -125,28 +143,15 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(listener: Listener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
     let router = router(state.clone());
     let admission = Admission::new(LIMITS);
     let mut owners = peer::OwnerLookup::new();
-    // The one address we listen on is the local end of every connection (no getsockname).
-    let (listener, local) = match listener.local_addr().and_then(|local| {
-        let std = listener.into_std()?;
-        // SAFETY: the std listener owns its descriptor for as long as the AsyncFd holds it.
-        let fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(std, tokio::io::Interest::READABLE)
-        };
-        Ok((fd?, local))
-    }) {
-        Ok(ok) => ok,
-        Err(e) => {
-            tracing::error!(error = %e, "the HTTP listener could not be set up; not serving HTTP");
-            return;
-        }
-    };
+    // No getsockname per connection: its local end is the address we listen on.
+    let local = listener.addr;
     loop {
         let mut ready = tokio::select! {
-            r = listener.readable() => match r {
+            r = listener.socket.readable() => match r {
                 Ok(ready) => ready,
                 Err(e) => {
                     tracing::error!(error = %e, "the HTTP listener failed; not serving HTTP");
