@@ -338,8 +338,9 @@ fn daemon_cpu(world: &World) -> f64 {
 
 /// The owner's bound while a stranger floods (the review saw 20 s timeouts; normally ~1 ms).
 const FLOODED_P95: Duration = Duration::from_millis(10);
-/// A single slow answer on a loaded 2-core machine is scheduling, not the daemon; 20 s was not.
-const FLOODED_MAX: Duration = Duration::from_millis(250);
+/// The slowest answer: under 10 ms in a release build (`credd-bench`); this debug build, on 2
+/// cores shared with the attacker, gets some room. The review saw 20 s.
+const FLOODED_MAX: Duration = Duration::from_millis(50);
 
 #[test]
 fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
