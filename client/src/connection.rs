@@ -105,11 +105,7 @@ impl Connection {
             Some(manager) => manager.start_and_wait(&socket, SERVICE_START_TIMEOUT)?,
             None => start_daemon(paths)?,
         }
-        match connect_verified(paths) {
-            Ok(stream) => Ok(Connection::new(stream, paths)),
-            Err(Unreached::Absent(detail)) => Err(ClientError::NotRunning { socket, detail }),
-            Err(Unreached::Refused(e)) => Err(e),
-        }
+        Connection::open_existing(paths)
     }
 
     /// Connects only to a daemon that is already running.
@@ -177,7 +173,7 @@ fn connect_verified(paths: &Paths) -> Result<UnixStream, Unreached> {
     match trust::runtime_dir(&paths.runtime_dir) {
         Ok(true) => {}
         Ok(false) => return Err(Unreached::Absent("no runtime dir yet".to_owned())),
-        Err((path, why)) => return Err(untrusted(path, why)),
+        Err(why) => return Err(untrusted(paths.runtime_dir.clone(), why)),
     }
     let stream = match UnixStream::connect(&socket) {
         Ok(stream) => stream,

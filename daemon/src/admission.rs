@@ -8,7 +8,6 @@
 //! control socket (where only the owner is let in at all).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,8 +31,6 @@ pub struct Limits {
 
 pub struct Admission {
     limits: Limits,
-    /// Slots record times as milliseconds since this.
-    epoch: Instant,
     table: Mutex<Table>,
     /// Signalled whenever a slot is freed.
     freed: Notify,
@@ -44,6 +41,7 @@ struct Table {
     next_id: u64,
     /// By id, which is by age: the first entries are the oldest.
     conns: BTreeMap<u64, (Bucket, Arc<Slot>)>,
+    // Counts of `conns` by bucket, kept so that refusing a stranger's flood is O(1).
     mine: usize,
     per_other: HashMap<Option<u32>, usize>,
     others: usize,
@@ -58,37 +56,28 @@ enum Bucket {
 
 /// One connection's state, shared between its task and the table.
 pub struct Slot {
-    epoch: Instant,
-    busy: AtomicBool,
-    /// Since when it has been idle (ms after `epoch`): since it connected or last answered.
-    idle_since_ms: AtomicU64,
+    /// `Some(since)` while idle (since it connected or last answered), `None` while busy.
+    idle_since: Mutex<Option<Instant>>,
     evicted: Notify,
 }
 
 impl Slot {
-    fn new(epoch: Instant, now: Instant) -> Slot {
+    fn new(now: Instant) -> Slot {
         Slot {
-            epoch,
-            busy: AtomicBool::new(false),
-            idle_since_ms: AtomicU64::new(millis(epoch, now)),
+            idle_since: Mutex::new(Some(now)),
             evicted: Notify::new(),
         }
     }
 
     /// Busy while a request is being read or answered; idle before, between and after.
     pub fn set_busy(&self, busy: bool) {
-        if !busy {
-            self.idle_since_ms
-                .store(millis(self.epoch, Instant::now()), Ordering::Release);
-        }
-        self.busy.store(busy, Ordering::Release);
+        *lock::lock(&self.idle_since) = (!busy).then(Instant::now);
     }
 
     /// Idle for at least `grace` at `now`.
     fn evictable(&self, now: Instant, grace: Duration) -> bool {
-        !self.busy.load(Ordering::Acquire)
-            && millis(self.epoch, now).saturating_sub(self.idle_since_ms.load(Ordering::Acquire))
-                >= grace.as_millis() as u64
+        lock::lock(&self.idle_since)
+            .is_some_and(|since| now.saturating_duration_since(since) >= grace)
     }
 
     /// Resolves when the table gave this connection's slot to another one: finish up and close.
@@ -126,15 +115,10 @@ pub enum Refused {
     Busy,
 }
 
-fn millis(epoch: Instant, t: Instant) -> u64 {
-    t.saturating_duration_since(epoch).as_millis() as u64
-}
-
 impl Admission {
     pub fn new(limits: Limits) -> Arc<Admission> {
         Arc::new(Admission {
             limits,
-            epoch: Instant::now(),
             table: Mutex::new(Table::default()),
             freed: Notify::new(),
         })
@@ -175,7 +159,7 @@ impl Admission {
         }
         let id = table.next_id;
         table.next_id += 1;
-        let slot = Arc::new(Slot::new(self.epoch, now));
+        let slot = Arc::new(Slot::new(now));
         table.conns.insert(id, (bucket, slot.clone()));
         match bucket {
             Bucket::Mine => table.mine += 1,

@@ -2,7 +2,8 @@
 //!
 //! `credd-daemon` (without `--foreground`) re-executes itself with `--foreground --log-file` in a
 //! new session (the log rotated by the daemon itself; stderr, for what escapes it, appended to the
-//! same file) and waits for one line on a pipe: `ready` or `error: ...`. The client's autostart runs exactly this, so there is one start-up path.
+//! same file) and waits for one line on a pipe: `ready` or `error: ...`. The client's autostart
+//! runs exactly this, so there is one start-up path.
 //! Under systemd the same moment is reported with `sd_notify(READY=1)`.
 
 use std::fs::OpenOptions;

@@ -261,6 +261,10 @@ pub fn read_private_file(
         path: path.to_path_buf(),
         why,
     };
+    let failed = |source| RuntimeError::File {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = OpenOptions::new()
         .read(true)
         // Not followed, and a planted FIFO cannot make the open block.
@@ -272,18 +276,10 @@ pub fn read_private_file(
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(untrusted("it is a symlink"));
         }
-        Err(source) => {
-            return Err(RuntimeError::File {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Err(source) => return Err(failed(source)),
     };
     // The checks are on the open file itself: nothing can be swapped in after them.
-    let meta = file.metadata().map_err(|source| RuntimeError::File {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
         return Err(untrusted("it is not a regular file"));
     }
@@ -297,12 +293,7 @@ pub fn read_private_file(
         return Err(untrusted("it is larger than credd ever writes"));
     }
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.take(max_len)
-        .read_to_end(&mut bytes)
-        .map_err(|source| RuntimeError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    file.take(max_len).read_to_end(&mut bytes).map_err(failed)?;
     Ok(Some(bytes))
 }
 
@@ -457,9 +448,14 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn tmpfs_is_told_from_disk() {
-        if Path::new("/dev/shm").is_dir() {
-            assert!(is_memory_backed(Path::new("/dev/shm")));
-        }
+        assert!(
+            is_memory_backed(Path::new("/dev/shm")),
+            "/dev/shm is tmpfs on Linux (the tests keep runtime dirs there)"
+        );
+        assert!(
+            !is_memory_backed(Path::new("/proc")),
+            "a file system, but not memory for files"
+        );
         assert!(!is_memory_backed(Path::new("/nonexistent-credd")));
     }
 

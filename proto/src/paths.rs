@@ -2,11 +2,13 @@
 //!
 //! | what | default | override |
 //! | config | `<config dir>/credd/config.toml` | `CREDD_CONFIG`, `--config` |
-//! | runtime dir (0700) | `$XDG_RUNTIME_DIR/credd`, else `$TMPDIR/credd` where `$TMPDIR` is the user's own (macOS), else `<cache dir>/credd/run` | `CREDD_RUNTIME_DIR` |
+//! | runtime dir (0700) | `$XDG_RUNTIME_DIR/credd`, else a private dir (below) | `CREDD_RUNTIME_DIR` |
+//! | state dir | `<state dir>/credd` | `CREDD_STATE_DIR` |
 //!
 //! The runtime dir never defaults to a guessable name in a shared, world-writable directory such
-//! as `/tmp`: another user could create it first and listen there in credd's place.
-//! | state dir | `<state dir>/credd` | `CREDD_STATE_DIR` |
+//! as `/tmp`: another user could create it first and listen there in credd's place. Without
+//! `$XDG_RUNTIME_DIR` it is `$TMPDIR/credd` where `$TMPDIR` is the user's alone (macOS), else
+//! `<cache dir>/credd/run`.
 
 use std::env;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Defences on every route: DNS rebinding (Host must be a loopback literal or `localhost`, with
-//! the port we listen on), browser-originated requests (`Origin`, `Sec-Fetch-Site` other than `none`), request bodies
-//! (none of our routes takes one), and `Cache-Control: no-store` on every answer.
+//! the port we listen on), browser-originated requests (`Origin`, `Sec-Fetch-Site` other than
+//! `none`), request bodies (none of our routes takes one), and `Cache-Control: no-store` on every
+//! answer.
 
 use std::net::IpAddr;
 

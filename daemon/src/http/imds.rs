@@ -89,24 +89,23 @@ pub async fn own_user_only(
             "IMDS is off (imds = false)",
         );
     }
-    if cfg!(target_os = "linux") {
-        // Looked up once, when the connection was accepted.
-        let peer = req.extensions().get::<Peer>().copied();
-        if peer.map(|p| p.owner) != Some(Owner::Me) {
-            if let Some(more) = REFUSED.allow() {
-                tracing::warn!(
-                    peer = ?peer.map(|p| p.remote),
-                    owner = ?peer.map(|p| p.owner),
-                    suppressed_since_last = more,
-                    "refused an IMDS request from another user"
-                );
-            }
-            return reply(
-                StatusCode::FORBIDDEN,
-                "ForeignUser",
-                "IMDS answers only processes of the daemon's own user",
+    // Looked up once, when the connection was accepted. Where the OS cannot tell (macOS), the
+    // owner is `Unverifiable` and IMDS answers, as it always has there.
+    let peer = req.extensions().get::<Peer>().copied();
+    if !matches!(peer.map(|p| p.owner), Some(Owner::Me | Owner::Unverifiable)) {
+        if let Some(more) = REFUSED.allow() {
+            tracing::warn!(
+                peer = ?peer.map(|p| p.remote),
+                owner = ?peer.map(|p| p.owner),
+                suppressed_since_last = more,
+                "refused an IMDS request from another user"
             );
         }
+        return reply(
+            StatusCode::FORBIDDEN,
+            "ForeignUser",
+            "IMDS answers only processes of the daemon's own user",
+        );
     }
     next.run(req).await
 }

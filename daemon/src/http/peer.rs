@@ -164,9 +164,10 @@ mod diag {
                 .into(),
             );
             packet.finalize();
-            let mut out = vec![0; packet.buffer_len()];
-            packet.serialize(&mut out);
-            self.socket.send(&out, 0)?;
+            // One buffer for the question and the answer: no allocation per connection.
+            let len = packet.buffer_len();
+            packet.serialize(&mut self.buffer[..len]);
+            self.socket.send(&self.buffer[..len], 0)?;
             loop {
                 let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
                 let message = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buffer[..len])
