@@ -22,7 +22,7 @@ use axum::routing::{get, put};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -53,6 +53,10 @@ const LIMITS: Limits = Limits {
     idle_grace: Duration::from_secs(1),
 };
 
+/// Connections the kernel may hold for us before it drops new ones (the owner's among them: a
+/// dropped SYN costs a 1 s retransmit). Capped by `net.core.somaxconn` (4096 on current
+/// kernels); a stranger reconnecting 2,000 sockets at once cannot fill it.
+const BACKLOG: u32 = 4096;
 /// Connections accepted in a row before the accept loop lets other tasks run.
 const ACCEPT_BATCH: u32 = 16;
 /// Requests on another user's connection are answered at most this often: no one else has a use
@@ -97,7 +101,16 @@ pub async fn bind(addr: SocketAddr) -> Result<Listener, BindError> {
         return Err(BindError::NotLoopback { addr });
     }
     let failed = |reason| BindError::Bind { addr, reason };
-    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    // As `TcpListener::bind` does: a restart must not wait for the old connections' TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(addr).map_err(failed)?;
+    let listener = socket.listen(BACKLOG).map_err(failed)?;
     let bound = listener.local_addr().map_err(failed)?;
     let std = listener.into_std().map_err(failed)?;
     // SAFETY: the std listener owns its descriptor for as long as the AsyncFd holds it.
@@ -195,8 +208,13 @@ pub async fn serve(listener: Listener, state: Arc<HttpState>, mut stop: watch::R
                     let hop_limit = state.daemon.config().daemon.imds_hop_limit;
                     connection(stream, peer, hop_limit, ticket, router.clone());
                 }
-                // Dropping the stream closes it.
-                Err(why) => refused(owner, why),
+                Err(why) => {
+                    // Reset, not closed: no FIN exchange and no TIME_WAIT socket left behind
+                    // for each of a flood's connections (tens of thousands of them would slow
+                    // every lookup in the kernel's connection table, the owner's too).
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                    refused(owner, why);
+                }
             }
         }
     }
