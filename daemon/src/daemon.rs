@@ -12,7 +12,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::engine::{Engine, EngineError};
 use crate::http::token::HttpToken;
 use crate::lock;
-use crate::runtime::RuntimeError;
+use crate::runtime_dir::RuntimeError;
 use crate::state::State;
 
 pub struct Daemon {

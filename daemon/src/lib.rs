@@ -16,8 +16,9 @@ pub mod http;
 pub mod launch;
 mod lock;
 pub mod logging;
-pub mod runtime;
+pub mod runtime_dir;
 pub mod state;
+pub mod sts;
 pub mod watch;
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
 /// Runs the daemon attached to the terminal until SIGTERM or SIGINT, logging to stderr or, when
 /// given, to `log_file` (rotated).
 pub fn run_foreground(paths: Paths, log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
-    runtime::harden_process();
+    runtime_dir::harden_process();
     if let Err(e) = logging::init(log_file) {
         launch::report_startup(Err(&format!("{e:#}")));
         return Err(e);
@@ -57,8 +58,8 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let dir = runtime::ensure_private_dir(&paths.runtime_dir)?;
-    let _lock = runtime::lock_instance(&paths.lock_file())?;
+    let dir = runtime_dir::ensure_private_dir(&paths.runtime_dir)?;
+    let _lock = runtime_dir::lock_instance(&paths.lock_file())?;
     // The port before the socket: a port in use must not leave a socket behind.
     let http_listener = http::bind(config.daemon.listen).await?;
     let http_addr = http_listener.addr;
@@ -67,7 +68,7 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let token = http::token::HttpToken::load_or_create(&paths.token_file(), trusted)?;
     let store = access::persist::SessionStore::new(&paths.session_file(), trusted);
     let socket_path = paths.socket();
-    let listener = runtime::bind_control_socket(&socket_path)?;
+    let listener = runtime_dir::bind_control_socket(&socket_path)?;
     let listener = tokio::net::UnixListener::from_std(listener)
         .with_context(|| format!("listening on {}", socket_path.display()))?;
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::{self, RuntimeError};
+use crate::runtime_dir::{self, RuntimeError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -36,6 +36,6 @@ impl State {
             })?;
         }
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
-        runtime::write_private_file(path, &json)
+        runtime_dir::write_private_file(path, &json)
     }
 }

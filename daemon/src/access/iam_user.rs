@@ -11,7 +11,7 @@ use credd_proto::Secret;
 use super::{AccessError, AccessSession, AccessSource, BoxFuture};
 use crate::config::AccessConfig;
 use crate::creds::AwsCredentials;
-use crate::engine::sts::{self, FailureKind, Sts, StsFailure};
+use crate::sts::{self, FailureKind, Sts, StsFailure};
 
 pub struct IamUser {
     pub aws_profile: String,

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use credd_proto::Secret;
 
 use crate::creds::AwsCredentials;
-use crate::engine::sts::{Sts, StsFailure};
+use crate::sts::{Sts, StsFailure};
 
 /// The session everything else is assumed from.
 #[derive(Debug, Clone)]

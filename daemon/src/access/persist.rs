@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AccessSession;
 use crate::creds::AwsCredentials;
-use crate::runtime::{self, RuntimeError};
+use crate::runtime_dir::{self, RuntimeError};
 
 /// A session with less than this left is not worth restoring.
 const RESTORE_MIN_LEFT: Duration = Duration::from_secs(60);
@@ -50,7 +50,7 @@ impl SessionStore {
     /// `trusted = false`: the runtime dir was open to others, so a file in it is not restored.
     pub fn new(path: &Path, trusted: bool) -> SessionStore {
         let dir = path.parent().unwrap_or(path);
-        let memory_only = (!runtime::is_memory_backed(dir)).then(|| {
+        let memory_only = (!runtime_dir::is_memory_backed(dir)).then(|| {
             format!(
                 "{} is on persistent disk, not tmpfs; a daemon restart needs a new `credd login`",
                 dir.display()
@@ -97,14 +97,14 @@ impl SessionStore {
         };
         let json =
             zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("session serializes"));
-        runtime::write_private_file(&self.path, &json)
+        runtime_dir::write_private_file(&self.path, &json)
     }
 
     pub fn load(&self, binding: &Binding<'_>, now: SystemTime) -> Option<AccessSession> {
         if self.memory_only.is_some() {
             return None;
         }
-        let bytes = match runtime::read_private_file(&self.path, MAX_FILE) {
+        let bytes = match runtime_dir::read_private_file(&self.path, MAX_FILE) {
             Ok(bytes) => bytes?,
             Err(e) => {
                 tracing::warn!("{e}: not restoring the saved session");

@@ -9,7 +9,6 @@
 pub mod role;
 pub mod schedule;
 mod slot;
-pub mod sts;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +24,8 @@ use crate::access::{AccessError, AccessSession, AccessSource};
 use crate::config::{AccessConfig, Config};
 use crate::creds::RoleCredentials;
 use crate::lock;
+use crate::sts::{FailureKind, Sts, StsFailure};
 use slot::Slot;
-use sts::{FailureKind, Sts, StsFailure};
 
 /// A request that finds nothing servable waits this long for the worker's next result before it
 /// answers 503. Well under the SDKs' own timeouts (Go's IMDS client waits 500 ms for headers).

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use aws_sdk_sts::types::Tag;
 
-use super::sts::{self, FailureKind, Sts, StsFailure};
 use crate::config::Profile;
 use crate::creds::{AwsCredentials, RoleCredentials};
+use crate::sts::{self, FailureKind, Sts, StsFailure};
 
 pub async fn assume(
     sts: &Sts,

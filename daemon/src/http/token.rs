@@ -10,7 +10,7 @@ use credd_proto::Secret;
 use subtle::ConstantTimeEq;
 
 use crate::lock;
-use crate::runtime::{self, RuntimeError};
+use crate::runtime_dir::{self, RuntimeError};
 
 const TOKEN_BYTES: usize = 32;
 
@@ -28,7 +28,7 @@ impl HttpToken {
             Some(token) => token,
             None => {
                 let token = fresh(path)?;
-                runtime::write_private_file(path, token.expose().as_bytes())?;
+                runtime_dir::write_private_file(path, token.expose().as_bytes())?;
                 token
             }
         };
@@ -47,7 +47,7 @@ impl HttpToken {
     /// A new token, in the file first: the old one stops working once the new one is readable.
     pub fn rotate(&self) -> Result<(), RuntimeError> {
         let token = fresh(&self.path)?;
-        runtime::write_private_file(&self.path, token.expose().as_bytes())?;
+        runtime_dir::write_private_file(&self.path, token.expose().as_bytes())?;
         *lock::write(&self.current) = token;
         tracing::info!(file = %self.path.display(), "HTTP token replaced; the old one no longer works");
         Ok(())
@@ -64,7 +64,7 @@ fn fresh(path: &Path) -> Result<Secret, RuntimeError> {
 }
 
 fn existing(path: &Path) -> Option<Secret> {
-    let bytes = match runtime::read_private_file(path, TOKEN_BYTES as u64 * 2) {
+    let bytes = match runtime_dir::read_private_file(path, TOKEN_BYTES as u64 * 2) {
         Ok(bytes) => bytes?,
         Err(e) => {
             tracing::warn!("{e}; writing a new HTTP token");
@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn kept_when_trusted_replaced_on_rotate_or_when_not() {
         let dir = std::env::temp_dir().join(format!("credd-token-{}", std::process::id()));
-        runtime::ensure_private_dir(&dir).unwrap();
+        runtime_dir::ensure_private_dir(&dir).unwrap();
         let path = dir.join("http.token");
         let first = HttpToken::load_or_create(&path, true).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
