@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::access::persist::SessionStore;
 use crate::config::{self, Config, ConfigError};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Wiring};
 use crate::http::token::HttpToken;
 use crate::lock;
 use crate::runtime_dir::RuntimeError;
@@ -60,7 +60,7 @@ impl Daemon {
         let current = resolve_current(state.current_profile, &config);
         let warnings = config.warnings.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(config));
-        let engine = Engine::start(config_rx, store);
+        let engine = Engine::start(config_rx, store, Wiring::system());
         Daemon {
             paths,
             started_at: SystemTime::now(),

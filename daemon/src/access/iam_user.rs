@@ -3,9 +3,11 @@
 //! With `mfa_serial`, login trades the key plus a one-time code for a GetSessionToken session of
 //! `session_duration`, and roles are assumed from that; without it the key signs AssumeRole itself.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use credd_proto::Secret;
 
 use super::{AccessError, AccessSession, AccessSource, BoxFuture};
@@ -17,22 +19,32 @@ pub struct IamUser {
     pub aws_profile: String,
     pub mfa_serial: Option<String>,
     pub session_duration: Duration,
+    /// `None`: the SDKs' own lookup (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl IamUser {
-    pub fn new(config: &AccessConfig) -> Self {
+    pub fn new(config: &AccessConfig, credentials_file: Option<PathBuf>) -> Self {
         IamUser {
             aws_profile: config.aws_profile.clone(),
             mfa_serial: config.mfa_serial.clone(),
             session_duration: config.session_duration,
+            credentials_file,
         }
     }
 
     /// Reads the key afresh at every login, so a rotated key is picked up.
     async fn long_lived_key(&self) -> Result<AwsCredentials, AccessError> {
-        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-            .profile_name(&self.aws_profile)
-            .build();
+        let mut provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(&self.aws_profile);
+        if let Some(file) = &self.credentials_file {
+            provider = provider.profile_files(
+                EnvConfigFiles::builder()
+                    .with_file(EnvConfigFileKind::Credentials, file)
+                    .build(),
+            );
+        }
+        let provider = provider.build();
         let creds = provider
             .provide_credentials()
             .await

@@ -49,7 +49,7 @@ impl AccessSession {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AccessError {
     #[error("a one-time code from MFA device {serial} is needed")]
     MfaRequired { serial: String },

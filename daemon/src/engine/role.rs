@@ -1,8 +1,6 @@
 //! The role provider: one AssumeRole for one profile, signed by the access session or, for a
 //! chained profile, by the credentials of the profile it goes `via`.
 
-use std::time::SystemTime;
-
 use aws_sdk_sts::types::Tag;
 
 use crate::config::Profile;
@@ -54,7 +52,7 @@ pub async fn assume(
         })
         .await?;
     let creds = AwsCredentials::from_sts(creds);
-    let issued = SystemTime::now();
+    let issued = sts.now();
     let expiration = creds.expiration.unwrap_or(issued);
     Ok(RoleCredentials {
         issued,

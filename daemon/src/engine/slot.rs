@@ -192,13 +192,13 @@ impl Slot {
 
     async fn run(self: Arc<Self>, engine: Engine) {
         loop {
-            let now = SystemTime::now();
+            let now = engine.now();
             match self.due(&engine, now) {
                 Due::Now => {}
                 Due::At(at) => {
                     let wait = at.duration_since(now).unwrap_or_default();
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
+                        () = engine.inner.clock.sleep(wait) => {}
                         () = self.wake.notified() => {}
                     }
                     continue;
@@ -216,13 +216,13 @@ impl Slot {
                 self.results.send_modify(|n| *n = n.wrapping_add(1));
                 continue;
             }
-            self.record(result);
+            self.record(&engine, result);
             self.results.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 
-    fn record(&self, result: Result<RoleCredentials, EngineError>) {
-        let now = SystemTime::now();
+    fn record(&self, engine: &Engine, result: Result<RoleCredentials, EngineError>) {
+        let now = engine.now();
         match result {
             Ok(creds) => {
                 tracing::info!(
@@ -234,7 +234,7 @@ impl Slot {
                 let mut s = self.status();
                 *s = Status {
                     last_refresh: Some(now),
-                    jitter: rand::random::<f64>(),
+                    jitter: engine.jitter(),
                     ..Status::default()
                 };
             }
@@ -248,7 +248,7 @@ impl Slot {
             Err(e) => {
                 let mut s = self.status();
                 s.failures = s.failures.saturating_add(1);
-                let delay = schedule::backoff(s.failures, rand::random::<f64>());
+                let delay = schedule::backoff(s.failures, engine.jitter());
                 s.retry_at = Some(now + delay);
                 s.last_error = Some(e.to_string());
                 tracing::warn!(error = %e, failures = s.failures, retry_in_ms = delay.as_millis() as u64, "refresh failed");

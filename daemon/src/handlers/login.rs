@@ -4,6 +4,7 @@
 use credd_proto::{Response, Secret};
 
 use crate::Daemon;
+use crate::access::AccessError;
 use crate::engine::EngineError;
 
 pub async fn handle(daemon: &Daemon, mfa_code: Option<Secret>) -> Response {
@@ -13,7 +14,9 @@ pub async fn handle(daemon: &Daemon, mfa_code: Option<Secret>) -> Response {
             profiles_ready: outcome.ready,
             profiles: outcome.total,
         },
-        Err(EngineError::MfaRequired { serial }) => Response::MfaRequired { serial },
+        Err(EngineError::Access(AccessError::MfaRequired { serial })) => {
+            Response::MfaRequired { serial }
+        }
         Err(e) => super::error(&e),
     }
 }

@@ -13,6 +13,7 @@ mod switch;
 use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 
 use crate::Daemon;
+use crate::access::AccessError;
 use crate::engine::EngineError;
 
 pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
@@ -35,12 +36,16 @@ pub fn error(e: &EngineError) -> Response {
         EngineError::UnknownProfile { .. } | EngineError::NoCurrentProfile { .. } => {
             ErrorCode::UnknownProfile
         }
-        EngineError::LoginRequired { .. } | EngineError::MfaRequired { .. } => {
-            ErrorCode::LoginRequired
-        }
-        EngineError::InvalidMfaCode(_) => ErrorCode::InvalidMfaCode,
+        EngineError::LoginRequired { .. } => ErrorCode::LoginRequired,
         EngineError::Unavailable { .. } => ErrorCode::Unavailable,
-        EngineError::Access(_) => ErrorCode::ConfigInvalid,
+        EngineError::Access(a) => match a {
+            AccessError::MfaRequired { .. } => ErrorCode::LoginRequired,
+            AccessError::MalformedMfaCode | AccessError::MfaCodeRefused(_) => {
+                ErrorCode::InvalidMfaCode
+            }
+            AccessError::NoKey { .. } => ErrorCode::ConfigInvalid,
+            AccessError::Sts(_) => ErrorCode::Sts,
+        },
         EngineError::Sts(_) => ErrorCode::Sts,
     };
     Response::Error(ErrorReply::new(code, e.to_string()))

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::access::AccessError;
 use crate::engine::EngineError;
 
 #[derive(Serialize)]
@@ -48,16 +49,15 @@ pub fn engine(e: &EngineError) -> Response {
     let (status, code) = match e {
         EngineError::UnknownProfile { .. } => (StatusCode::NOT_FOUND, "UnknownProfile"),
         EngineError::NoCurrentProfile { .. } => (StatusCode::NOT_FOUND, "NoCurrentProfile"),
-        EngineError::LoginRequired { .. } | EngineError::MfaRequired { .. } => {
+        EngineError::LoginRequired { .. }
+        | EngineError::Access(AccessError::MfaRequired { .. }) => {
             (StatusCode::SERVICE_UNAVAILABLE, "LoginRequired")
         }
         EngineError::Unavailable { .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, "CredentialsUnavailable")
         }
         EngineError::Sts(_) => (StatusCode::BAD_GATEWAY, "StsError"),
-        EngineError::InvalidMfaCode(_) | EngineError::Access(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "AccessUnavailable")
-        }
+        EngineError::Access(_) => (StatusCode::SERVICE_UNAVAILABLE, "AccessUnavailable"),
     };
     reply(status, code, &e.to_string())
 }

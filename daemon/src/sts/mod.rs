@@ -5,16 +5,22 @@
 //! 5xx, throttling after the SDK's own retries) falls over to the next region in order; an answer
 //! that another region would repeat (access denied, bad token) is returned at once.
 
+#[cfg(test)]
+pub mod fake;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
-use aws_sdk_sts::config::{BehaviorVersion, Region};
+use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use tokio::time::Instant;
+
+use crate::clock::Clock;
 
 use crate::creds::AwsCredentials;
 use crate::lock;
@@ -54,12 +60,16 @@ pub struct Sts {
     /// The fallback region that answered last, and when.
     preferred: Mutex<Option<(String, Instant)>>,
     endpoint: Option<String>,
+    /// What signs requests and times them out: the engine's clock.
+    clock: Clock,
+    /// `None`: the SDK's own HTTPS client. Unit tests put a scripted STS here.
+    http: Option<SharedHttpClient>,
 }
 
 impl Sts {
     /// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, replace the regional endpoints (tests,
     /// private endpoints); the region still goes into the signature.
-    pub fn from_env() -> Sts {
+    pub fn from_env(clock: Clock) -> Sts {
         let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
@@ -67,7 +77,25 @@ impl Sts {
             clients: Mutex::new(HashMap::new()),
             preferred: Mutex::new(None),
             endpoint,
+            clock,
+            http: None,
         }
+    }
+
+    /// STS reached through `http` instead of the network, e.g. a scripted fake in a unit test.
+    pub fn with_http_client(clock: Clock, http: SharedHttpClient) -> Sts {
+        Sts {
+            clients: Mutex::new(HashMap::new()),
+            preferred: Mutex::new(None),
+            endpoint: None,
+            clock,
+            http: Some(http),
+        }
+    }
+
+    /// The wall clock the calls are signed with.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
     }
 
     pub fn endpoint_override(&self) -> Option<&str> {
@@ -76,12 +104,15 @@ impl Sts {
 
     fn client(&self, region: &str) -> aws_sdk_sts::Client {
         let endpoint = self.endpoint.clone();
+        let clock = self.clock.clone();
+        let http = self.http.clone();
         lock::lock(&self.clients)
             .entry(region.to_owned())
             .or_insert_with(|| {
                 let mut b = aws_sdk_sts::Config::builder()
                     .behavior_version(BehaviorVersion::latest())
                     .region(Region::new(region.to_owned()))
+                    .time_source(clock)
                     .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
                     .timeout_config(
                         TimeoutConfig::builder()
@@ -92,6 +123,9 @@ impl Sts {
                     );
                 if let Some(url) = endpoint {
                     b = b.endpoint_url(url);
+                }
+                if let Some(http) = http {
+                    b = b.http_client(http);
                 }
                 aws_sdk_sts::Client::from_conf(b.build())
             })

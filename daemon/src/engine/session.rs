@@ -1,0 +1,280 @@
+//! The access session's lifecycle: restored at start, established by `credd login` (or by the
+//! daemon itself when the source needs nobody), dropped on logout, on expiry, or when STS calls
+//! it expired; and the watch that warns before it ends and notices when the machine slept.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use credd_proto::{AccessInfo, Secret};
+use tokio::sync::OwnedMutexGuard;
+
+use super::{Engine, EngineError, schedule, unix};
+use crate::access::persist;
+use crate::access::{AccessError, AccessSession};
+use crate::config::AccessConfig;
+use crate::lock;
+use crate::sts::StsFailure;
+
+/// Status and the log warn this long before the access session ends.
+pub const SESSION_WARNING: Duration = Duration::from_secs(60 * 60);
+/// `credd login` waits this long for the profiles to warm before it reports.
+const WARM_WAIT: Duration = Duration::from_secs(5);
+/// How often the wall clock is compared with monotonic time. A laptop's sleep stops monotonic
+/// timers, so a refresh due during the sleep would otherwise wait out the rest of its timer
+/// after waking: with this, it starts within this long of waking.
+pub const WALL_CHECK: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub(super) struct SessionState {
+    current: Option<Arc<AccessSession>>,
+    region: Option<String>,
+    last_error: Option<String>,
+    warned: bool,
+}
+
+impl SessionState {
+    pub(super) fn restored(session: Option<AccessSession>) -> SessionState {
+        SessionState {
+            current: session.map(Arc::new),
+            ..SessionState::default()
+        }
+    }
+}
+
+pub struct LoginOutcome {
+    /// Profiles with fresh credentials once the warm-up wait ended, of `total`.
+    pub ready: usize,
+    pub total: usize,
+}
+
+pub(super) fn binding(config: &AccessConfig) -> persist::Binding<'_> {
+    persist::Binding {
+        source: config.source.as_str(),
+        aws_profile: &config.aws_profile,
+        mfa_serial: config.mfa_serial.as_deref(),
+    }
+}
+
+const EXPIRED: &str = "the access session has expired";
+
+impl Engine {
+    /// The access session, while it lasts.
+    pub(super) fn session(&self) -> Option<Arc<AccessSession>> {
+        let now = self.inner.clock.now();
+        let state = lock::read(&self.inner.session);
+        state
+            .current
+            .clone()
+            .filter(|s| s.expires_at.is_none_or(|t| t > now))
+    }
+
+    pub(super) fn login_required(&self) -> EngineError {
+        let state = lock::read(&self.inner.session);
+        let detail = match &state.current {
+            Some(_) => Some(EXPIRED.to_owned()),
+            None => state.last_error.clone(),
+        };
+        EngineError::LoginRequired { detail }
+    }
+
+    /// STS refused the session as expired before its recorded end (revoked, clock skew).
+    pub(super) fn session_expired(&self, failure: &StsFailure) {
+        let mut state = lock::write(&self.inner.session);
+        if state.current.take().is_some() {
+            // A restart must not bring the dead session back.
+            self.inner.store.remove();
+            tracing::error!(error = %failure, "the access session was refused as expired: run `credd login`");
+            state.last_error = Some(EXPIRED.to_owned());
+        }
+    }
+
+    /// `credd login`: (re)establishes the access session, then warms every profile.
+    pub async fn login(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
+        let guard = self.inner.login_lock.clone().lock_owned().await;
+        self.login_holding(guard, mfa_code).await
+    }
+
+    /// [`Engine::login`] with the login lock already taken.
+    async fn login_holding(
+        &self,
+        _guard: OwnedMutexGuard<()>,
+        mfa_code: Option<Secret>,
+    ) -> Result<LoginOutcome, EngineError> {
+        let epoch = self.epoch();
+        let config = self.config();
+        let source = lock::read(&self.inner.source).clone();
+        let result = source
+            .login(&self.inner.sts, &config.access.regions, mfa_code)
+            .await;
+        let (session, region) = match result {
+            Ok(ok) => ok,
+            Err(e @ AccessError::MfaRequired { .. }) => return Err(e.into()),
+            Err(e) => {
+                let e = EngineError::from(e);
+                tracing::error!(error = %e, "login failed");
+                lock::write(&self.inner.session).last_error = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let logged_out = || EngineError::LoginRequired {
+            detail: Some("logged out while the login was under way".to_owned()),
+        };
+        if self.epoch() != epoch {
+            return Err(logged_out());
+        }
+        if session.mfa
+            && let Err(e) = self.inner.store.save(&binding(&config.access), &session)
+        {
+            tracing::warn!(error = %e, "could not save the session for restarts");
+        }
+        let session = Arc::new(session);
+        *lock::write(&self.inner.session) = SessionState {
+            current: Some(session.clone()),
+            region: Some(region),
+            last_error: None,
+            warned: false,
+        };
+        tracing::info!(
+            identity = session.identity_arn.as_deref().unwrap_or("unknown"),
+            expires_at = session.expires_at.map(unix),
+            "logged in"
+        );
+        let (ready, total) = self.warm(WARM_WAIT).await;
+        if self.epoch() != epoch {
+            return Err(logged_out());
+        }
+        Ok(LoginOutcome { ready, total })
+    }
+
+    /// The daemon logs in by itself when the source needs nobody (a key without MFA).
+    pub(super) fn auto_login(&self) {
+        let unattended = lock::read(&self.inner.source).is_unattended();
+        if self.session().is_some() {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.warm(Duration::ZERO).await;
+            });
+        } else if unattended {
+            // STS may be unreachable right now (laptop just woke up, VPN not up yet): keep trying
+            // with backoff until it works, someone logs in or out, or the source changes.
+            let engine = self.clone();
+            let epoch = self.epoch();
+            // Taken here, not in the task: a request that comes before the task runs must see
+            // that a login is under way and wait for it, not answer "not logged in".
+            let mut first = self.inner.login_lock.clone().try_lock_owned().ok();
+            tokio::spawn(async move {
+                let mut failures = 0;
+                while engine.session().is_none() && engine.epoch() == epoch {
+                    let attempt = match first.take() {
+                        Some(guard) => engine.login_holding(guard, None).await,
+                        None => engine.login(None).await,
+                    };
+                    if attempt.is_ok() {
+                        return;
+                    }
+                    failures += 1;
+                    let delay = schedule::backoff(failures, engine.jitter());
+                    tracing::info!(retry_in_s = delay.as_secs(), "will try logging in again");
+                    engine.inner.clock.sleep(delay).await;
+                }
+            });
+        }
+    }
+
+    /// `credd logout`: forgets the session and every cached credential.
+    pub fn logout(&self) -> usize {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut forgotten = 0;
+        {
+            let mut state = lock::write(&self.inner.session);
+            if state.current.take().is_some() {
+                forgotten += 1;
+            }
+            *state = SessionState {
+                last_error: Some("logged out".to_owned()),
+                ..SessionState::default()
+            };
+        }
+        self.inner.store.remove();
+        for slot in self.all_slots() {
+            if slot.forget() {
+                forgotten += 1;
+            }
+        }
+        tracing::info!(forgotten, "logged out; every credential forgotten");
+        forgotten
+    }
+
+    pub fn access_info(&self) -> AccessInfo {
+        let config = self.config();
+        let now = self.inner.clock.now();
+        let state = lock::read(&self.inner.session);
+        let session = state
+            .current
+            .as_ref()
+            .filter(|s| s.expires_at.is_none_or(|t| t > now));
+        let warning = session.and_then(|s| s.expires_at).and_then(|t| {
+            let left = t.duration_since(now).unwrap_or_default();
+            (left < SESSION_WARNING).then(|| {
+                format!(
+                    "the access session ends in {}: run `credd login` to renew it",
+                    crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
+                )
+            })
+        });
+        AccessInfo {
+            source: config.access.source.as_str().to_owned(),
+            logged_in: session.is_some(),
+            identity: session.and_then(|s| s.identity_arn.clone()),
+            expires_at: session.and_then(|s| s.expires_at).map(unix),
+            mfa_serial: config.access.mfa_serial.clone(),
+            sts_region: session.and(state.region.clone()),
+            warning,
+            last_error: if session.is_none() && state.current.is_some() {
+                Some(EXPIRED.to_owned())
+            } else {
+                state.last_error.clone()
+            },
+            // Only an MFA session is worth keeping; a bare key logs in again by itself.
+            session_storage: config
+                .access
+                .mfa_serial
+                .is_some()
+                .then(|| self.inner.store.describe()),
+        }
+    }
+
+    /// Every [`WALL_CHECK`]: wakes every worker when the wall clock jumped (the machine slept,
+    /// or the clock was set), so refreshes that fell due meanwhile start now; and warns once in
+    /// the log when the access session nears its end.
+    pub(super) async fn watch_time(self) {
+        let clock = self.inner.clock.clone();
+        let mut before = clock.reading();
+        loop {
+            clock.sleep(WALL_CHECK).await;
+            if let Some(jump) = clock.wall_jump(&before) {
+                tracing::info!(
+                    jump_s = jump.as_secs(),
+                    "the wall clock jumped (the machine slept, or the clock was set): rechecking every profile"
+                );
+                for slot in self.all_slots() {
+                    slot.wake();
+                }
+            }
+            before = clock.reading();
+            let mut state = lock::write(&self.inner.session);
+            let Some(expires_at) = state.current.as_ref().and_then(|s| s.expires_at) else {
+                continue;
+            };
+            let left = expires_at.duration_since(clock.now()).unwrap_or_default();
+            if left < SESSION_WARNING && !state.warned {
+                state.warned = true;
+                tracing::warn!(
+                    left_min = left.as_secs() / 60,
+                    "the access session ends soon: run `credd login` to renew it"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! A scripted STS for unit tests: plugged into the real SDK client as its HTTP client, so every
+//! call goes through the SDK's serialization, signing, retries, timeouts and error parsing, and
+//! only the server is made up.
+//!
+//! It answers AssumeRole, GetSessionToken and GetCallerIdentity the way STS does (credentials
+//! for the requested `DurationSeconds`, expiring on the engine's clock), records every call, and
+//! lets a test script any answer: an STS error, a delay, a region that never answers, a refused
+//! connection.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sts::config::SharedHttpClient;
+use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
+use aws_smithy_types::body::SdkBody;
+
+use super::Sts;
+use crate::clock::Clock;
+use crate::lock;
+
+/// The IAM user every fake session belongs to.
+pub const USER_ARN: &str = "arn:aws:iam::111111111111:user/alice";
+
+/// One request as STS saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub action: String,
+    /// From the regional endpoint the SDK called.
+    pub region: String,
+    /// The key that signed it.
+    pub access_key_id: String,
+    pub params: BTreeMap<String, String>,
+    /// On the engine's clock.
+    pub at: SystemTime,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// What the fake does with a call.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// What STS would answer.
+    Normal,
+    /// An STS error response, e.g. `(403, "AccessDenied")`.
+    Error(u16, &'static str),
+    /// The connection is refused (the region is unreachable).
+    Unreachable,
+    /// Nothing ever comes back; the SDK's timeouts end the call.
+    Hang,
+    /// The reply, after a while.
+    Delayed(Duration, Box<Reply>),
+}
+
+type Script = Box<dyn Fn(&Call) -> Reply + Send + Sync>;
+
+struct Inner {
+    clock: Clock,
+    script: Mutex<Script>,
+    calls: Mutex<Vec<Call>>,
+    issued: AtomicU64,
+}
+
+/// Cheap to clone; clones share the script and the record of calls.
+#[derive(Clone)]
+pub struct FakeSts(Arc<Inner>);
+
+impl std::fmt::Debug for FakeSts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeSts").finish_non_exhaustive()
+    }
+}
+
+impl FakeSts {
+    /// A fake that answers every call normally, and the [`Sts`] that calls it.
+    pub fn new(clock: &Clock) -> (FakeSts, Sts) {
+        let fake = FakeSts(Arc::new(Inner {
+            clock: clock.clone(),
+            script: Mutex::new(Box::new(|_| Reply::Normal)),
+            calls: Mutex::new(Vec::new()),
+            issued: AtomicU64::new(0),
+        }));
+        let http: SharedHttpClient = fake.clone().into_shared();
+        (fake, Sts::with_http_client(clock.clone(), http))
+    }
+
+    /// From now on, `script` decides each call's reply.
+    pub fn script(&self, script: impl Fn(&Call) -> Reply + Send + Sync + 'static) {
+        *lock::lock(&self.0.script) = Box::new(script);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock::lock(&self.0.calls).clone()
+    }
+
+    /// The calls of one action, e.g. `"AssumeRole"`.
+    pub fn calls_of(&self, action: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.action == action)
+            .collect()
+    }
+
+    async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let call = self.parse(&request);
+        lock::lock(&self.0.calls).push(call.clone());
+        let mut reply = (lock::lock(&self.0.script))(&call);
+        loop {
+            match reply {
+                Reply::Normal => return Ok(self.normal(&call)),
+                Reply::Error(status, code) => return Ok(error(status, code)),
+                Reply::Unreachable => {
+                    return Err(ConnectorError::io(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "connection refused (scripted)",
+                    ))));
+                }
+                Reply::Hang => std::future::pending::<()>().await,
+                Reply::Delayed(d, then) => {
+                    self.0.clock.sleep(d).await;
+                    reply = *then;
+                }
+            }
+        }
+    }
+
+    fn parse(&self, request: &HttpRequest) -> Call {
+        let body = request.body().bytes().unwrap_or_default();
+        let params: BTreeMap<String, String> = serde_urlencoded::from_bytes(body)
+            .unwrap_or_else(|e| panic!("STS request body is not a form ({e})"));
+        // https://sts.<region>.amazonaws.com/
+        let region = request
+            .uri()
+            .split("://sts.")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .unwrap_or("us-east-1")
+            .to_owned();
+        let access_key_id = request
+            .headers()
+            .get("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        Call {
+            action: params.get("Action").cloned().unwrap_or_default(),
+            region,
+            access_key_id,
+            params,
+            at: self.0.clock.now(),
+        }
+    }
+
+    fn normal(&self, call: &Call) -> HttpResponse {
+        let seconds: u64 = call
+            .param("DurationSeconds")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(3600);
+        let n = self.0.issued.fetch_add(1, Ordering::SeqCst);
+        let credentials = format!(
+            "<Credentials><AccessKeyId>ASIAFAKE{n:08}</AccessKeyId>\
+             <SecretAccessKey>fake-secret-{n}</SecretAccessKey>\
+             <SessionToken>fake-token-{n}</SessionToken>\
+             <Expiration>{}</Expiration></Credentials>",
+            humantime::format_rfc3339_seconds(call.at + Duration::from_secs(seconds))
+        );
+        let result = match call.action.as_str() {
+            "AssumeRole" => {
+                let role_arn = call.param("RoleArn").unwrap_or_default();
+                let session = call.param("RoleSessionName").unwrap_or_default();
+                let (account, role) = role_arn
+                    .strip_prefix("arn:aws:iam::")
+                    .and_then(|r| r.split_once(":role/"))
+                    .unwrap_or(("000000000000", "unknown"));
+                format!(
+                    "{credentials}<AssumedRoleUser><AssumedRoleId>AROAFAKE:{session}</AssumedRoleId>\
+                     <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn></AssumedRoleUser>"
+                )
+            }
+            "GetSessionToken" => credentials,
+            "GetCallerIdentity" => format!(
+                "<Arn>{USER_ARN}</Arn><UserId>AIDAFAKE</UserId><Account>111111111111</Account>"
+            ),
+            other => panic!("the fake STS does not know {other:?}"),
+        };
+        let action = &call.action;
+        response(
+            200,
+            format!(
+                "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                 <{action}Result>{result}</{action}Result>\
+                 <ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></{action}Response>"
+            ),
+        )
+    }
+}
+
+fn error(status: u16, code: &str) -> HttpResponse {
+    response(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+             <Error><Type>Sender</Type><Code>{code}</Code><Message>{code} (scripted)</Message></Error>\
+             <RequestId>fake</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+fn response(status: u16, body: String) -> HttpResponse {
+    let mut r = HttpResponse::new(
+        status.try_into().expect("a valid status"),
+        SdkBody::from(body),
+    );
+    r.headers_mut().insert("content-type", "text/xml");
+    r
+}
+
+impl HttpConnector for FakeSts {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let future: Pin<Box<dyn Future<Output = _> + Send>> =
+            Box::pin(self.clone().answer(request));
+        HttpConnectorFuture::new(future)
+    }
+}
+
+impl HttpClient for FakeSts {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.clone().into_shared()
+    }
+}
