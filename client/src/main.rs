@@ -4,6 +4,7 @@
 mod commands;
 mod connection;
 mod output;
+mod shadow;
 mod trust;
 
 use std::path::PathBuf;

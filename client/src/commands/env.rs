@@ -10,6 +10,7 @@ use credd_proto::{EndpointInfo, Request, Response};
 use super::{ask, unexpected};
 use crate::connection::ClientError;
 use crate::output;
+use crate::shadow;
 
 /// Variables that take precedence over the container route in SDK credential chains, or would
 /// redirect it; `credd env` and `credd exec` remove them.
@@ -80,8 +81,8 @@ pub fn run(
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, profile)?;
     let vars = variables(paths, &info);
-    for shadow in super::shadow::find() {
-        super::shadow::warn(&shadow, false);
+    for shadow in shadow::find() {
+        shadow::warn(&shadow, false);
     }
     if json {
         output::json(&serde_json::json!({ "set": vars, "unset": CONFLICTING }));

@@ -8,8 +8,8 @@ use std::process::{Command, ExitCode};
 use credd_proto::paths::Paths;
 
 use super::env::{CONFLICTING, endpoint, variables};
-use super::shadow;
 use crate::connection::ClientError;
+use crate::shadow;
 
 pub fn run(
     paths: &Paths,

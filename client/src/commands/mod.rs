@@ -5,11 +5,13 @@ mod credential_process;
 pub mod env;
 mod exec;
 mod login;
+mod logout;
+mod profiles;
+mod reload;
 mod reset_token;
 pub mod service;
-mod shadow;
-mod simple;
 mod status;
+mod switch;
 
 use std::process::ExitCode;
 
@@ -24,11 +26,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     let json = cli.json;
     match cli.command {
         Command::Status => status::run(&paths, json),
-        Command::Profiles => simple::profiles(&paths, json),
-        Command::Switch { profile } => simple::switch(&paths, json, profile),
-        Command::Reload => simple::reload(&paths, json),
+        Command::Profiles => profiles::run(&paths, json),
+        Command::Switch { profile } => switch::run(&paths, json, profile),
+        Command::Reload => reload::run(&paths, json),
         Command::ResetToken => reset_token::run(&paths, json),
-        Command::Logout => simple::logout(&paths, json),
+        Command::Logout => logout::run(&paths, json),
         Command::Login { mfa_code } => login::run(&paths, json, mfa_code),
         Command::Env { profile, shell } => env::run(&paths, json, profile, shell),
         Command::Exec { profile, command } => exec::run(&paths, profile, command),
