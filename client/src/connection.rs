@@ -12,7 +12,7 @@ use credd_proto::paths::Paths;
 use credd_proto::{ErrorReply, ProtoError, Request, Response};
 
 use crate::SOFTWARE;
-use crate::commands::service;
+use crate::service_manager::{self, Manager};
 use crate::trust::{self, Distrust};
 
 /// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
@@ -101,8 +101,8 @@ impl Connection {
                 detail: "not running; CREDD_NO_AUTOSTART is set".to_owned(),
             });
         }
-        match service::installed_manager() {
-            Some(manager) => manager.start_and_wait(&socket, SERVICE_START_TIMEOUT)?,
+        match service_manager::installed_manager() {
+            Some(manager) => start_service(manager, &socket)?,
             None => start_daemon(paths)?,
         }
         Connection::open_existing(paths)
@@ -194,6 +194,24 @@ fn is_absent(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
     )
+}
+
+/// Has the service manager start the daemon, and waits for its socket.
+fn start_service(manager: Manager, socket: &Path) -> Result<(), ClientError> {
+    manager.start().map_err(|e| {
+        ClientError::StartFailed(format!(
+            "credd is installed as a service, but starting it failed: {e}"
+        ))
+    })?;
+    if wait_for_socket(socket, SERVICE_START_TIMEOUT) {
+        Ok(())
+    } else {
+        Err(ClientError::StartFailed(format!(
+            "the service started but its socket {} did not appear within {}s; see its log",
+            socket.display(),
+            SERVICE_START_TIMEOUT.as_secs()
+        )))
+    }
 }
 
 /// Runs `credd-daemon` (which forks itself off and returns once ready).

@@ -4,6 +4,7 @@
 mod commands;
 mod connection;
 mod output;
+mod service_manager;
 mod shadow;
 mod trust;
 

@@ -2,8 +2,8 @@
 //! filled in with this install's paths, written to the user's unit dir and (unless
 //! `--files-only`) enabled and started.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use credd_proto::paths::Paths;
@@ -11,11 +11,10 @@ use credd_proto::{Request, Response};
 
 use crate::connection::{self, ClientError, Connection};
 use crate::output;
+use crate::service_manager::Manager;
 
 const SYSTEMD_TEMPLATE: &str = include_str!("../../../packaging/credd.service");
 const LAUNCHD_TEMPLATE: &str = include_str!("../../../packaging/com.credd.daemon.plist");
-const SYSTEMD_UNIT: &str = "credd.service";
-const LAUNCHD_LABEL: &str = "com.credd.daemon";
 
 /// The service manager's environment is not the shell's: these are carried into the unit when
 /// set at install time.
@@ -53,86 +52,6 @@ pub struct Opts {
     files_only: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Manager {
-    Systemd,
-    Launchd,
-}
-
-impl Manager {
-    fn host() -> Manager {
-        if cfg!(target_os = "macos") {
-            Manager::Launchd
-        } else {
-            Manager::Systemd
-        }
-    }
-
-    fn unit_path(self) -> Result<PathBuf, ClientError> {
-        let base = directories::BaseDirs::new()
-            .ok_or_else(|| ClientError::Other("cannot find your home directory".into()))?;
-        Ok(match self {
-            Manager::Systemd => base.config_dir().join("systemd/user").join(SYSTEMD_UNIT),
-            Manager::Launchd => base
-                .home_dir()
-                .join("Library/LaunchAgents")
-                .join(format!("{LAUNCHD_LABEL}.plist")),
-        })
-    }
-
-    /// Starts the service and waits for its socket.
-    pub fn start_and_wait(self, socket: &Path, timeout: Duration) -> Result<(), ClientError> {
-        let uid = credd_proto::paths::current_uid();
-        let started = match self {
-            Manager::Systemd => run_tool("systemctl", &["--user", "start", SYSTEMD_UNIT]),
-            Manager::Launchd => run_tool(
-                "launchctl",
-                &["kickstart", &format!("gui/{uid}/{LAUNCHD_LABEL}")],
-            ),
-        };
-        started.map_err(|e| {
-            ClientError::StartFailed(format!(
-                "credd is installed as a service, but starting it failed: {e}"
-            ))
-        })?;
-        if connection::wait_for_socket(socket, timeout) {
-            Ok(())
-        } else {
-            Err(ClientError::StartFailed(format!(
-                "the service started but its socket {} did not appear within {}s; see its log",
-                socket.display(),
-                timeout.as_secs()
-            )))
-        }
-    }
-}
-
-/// The service manager that owns credd here, if credd is installed as a service.
-pub fn installed_manager() -> Option<Manager> {
-    let manager = Manager::host();
-    manager
-        .unit_path()
-        .ok()
-        .filter(|p| p.is_file())
-        .map(|_| manager)
-}
-
-fn run_tool(tool: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|e| format!("`{tool}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tool} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, ClientError> {
     let (installing, opts) = match action {
         Action::Install { opts } => (true, opts),
@@ -164,12 +83,12 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         done.push(format!("wrote {}", path.display()));
         if !opts.files_only {
             stop_running_daemon(paths);
-            enable(manager, &path).map_err(ClientError::Other)?;
+            manager.enable(&path).map_err(ClientError::Other)?;
             done.push("enabled and started it".to_owned());
         }
     } else {
         if !opts.files_only
-            && let Err(e) = disable(manager)
+            && let Err(e) = manager.disable()
         {
             done.push(format!("note: {e}"));
         }
@@ -185,8 +104,8 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
                 )));
             }
         }
-        if !opts.files_only && manager == Manager::Systemd {
-            let _ = run_tool("systemctl", &["--user", "daemon-reload"]);
+        if !opts.files_only {
+            manager.forget_removed_unit();
         }
     }
     if json {
@@ -290,39 +209,6 @@ fn stop_running_daemon(paths: &Paths) {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-        }
-    }
-}
-
-fn enable(manager: Manager, path: &Path) -> Result<(), String> {
-    match manager {
-        Manager::Systemd => {
-            run_tool("systemctl", &["--user", "daemon-reload"])?;
-            run_tool("systemctl", &["--user", "enable", "--now", SYSTEMD_UNIT])
-        }
-        Manager::Launchd => {
-            let uid = credd_proto::paths::current_uid();
-            run_tool(
-                "launchctl",
-                &[
-                    "bootstrap",
-                    &format!("gui/{uid}"),
-                    &path.display().to_string(),
-                ],
-            )
-        }
-    }
-}
-
-fn disable(manager: Manager) -> Result<(), String> {
-    match manager {
-        Manager::Systemd => run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT]),
-        Manager::Launchd => {
-            let uid = credd_proto::paths::current_uid();
-            run_tool(
-                "launchctl",
-                &["bootout", &format!("gui/{uid}/{LAUNCHD_LABEL}")],
-            )
         }
     }
 }
