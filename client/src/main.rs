@@ -3,6 +3,7 @@
 
 mod commands;
 mod connection;
+mod error;
 mod output;
 mod service_manager;
 mod shadow;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::connection::ClientError;
+use crate::error::{ClientError, ToolError};
 
 const SYSTEMD_UNIT: &str = "credd.service";
 const LAUNCHD_LABEL: &str = "com.credd.daemon";
@@ -28,8 +28,7 @@ impl Manager {
 
     /// Where this manager looks for credd's unit (systemd) or agent (launchd) file.
     pub fn unit_path(self) -> Result<PathBuf, ClientError> {
-        let base = directories::BaseDirs::new()
-            .ok_or_else(|| ClientError::Other("cannot find your home directory".into()))?;
+        let base = directories::BaseDirs::new().ok_or(ClientError::NoHomeDir)?;
         Ok(match self {
             Manager::Systemd => base.config_dir().join("systemd/user").join(SYSTEMD_UNIT),
             Manager::Launchd => base
@@ -40,7 +39,7 @@ impl Manager {
     }
 
     /// Starts the installed service (without waiting for it to be ready).
-    pub fn start(self) -> Result<(), String> {
+    pub fn start(self) -> Result<(), ToolError> {
         match self {
             Manager::Systemd => run_tool("systemctl", &["--user", "start", SYSTEMD_UNIT]),
             Manager::Launchd => run_tool("launchctl", &["kickstart", &launchd_target()]),
@@ -48,7 +47,7 @@ impl Manager {
     }
 
     /// Has the manager pick up the unit file at `path`, then enables and starts it.
-    pub fn enable(self, path: &Path) -> Result<(), String> {
+    pub fn enable(self, path: &Path) -> Result<(), ToolError> {
         match self {
             Manager::Systemd => {
                 run_tool("systemctl", &["--user", "daemon-reload"])?;
@@ -62,7 +61,7 @@ impl Manager {
     }
 
     /// Stops and disables the service.
-    pub fn disable(self) -> Result<(), String> {
+    pub fn disable(self) -> Result<(), ToolError> {
         match self {
             Manager::Systemd => {
                 run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT])
@@ -97,18 +96,17 @@ fn launchd_target() -> String {
     format!("{}/{LAUNCHD_LABEL}", launchd_domain())
 }
 
-fn run_tool(tool: &str, args: &[&str]) -> Result<(), String> {
+fn run_tool(tool: &'static str, args: &[&str]) -> Result<(), ToolError> {
     let out = Command::new(tool)
         .args(args)
         .output()
-        .map_err(|e| format!("`{tool}`: {e}"))?;
+        .map_err(|source| ToolError::Spawn { tool, source })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`{tool} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(ToolError::Failed {
+            command: format!("{tool} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }

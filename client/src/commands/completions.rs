@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 
 use crate::Cli;
-use crate::connection::ClientError;
+use crate::error::ClientError;
 
 pub fn run(shell: clap_complete::Shell) -> Result<ExitCode, ClientError> {
     clap_complete::generate(shell, &mut Cli::command(), "credd", &mut std::io::stdout());

@@ -8,7 +8,7 @@ use credd_proto::paths::Paths;
 use credd_proto::{EndpointInfo, Request, Response};
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
 use crate::shadow;
 
@@ -51,9 +51,10 @@ impl Shell {
 }
 
 pub fn endpoint(paths: &Paths, profile: Option<String>) -> Result<EndpointInfo, ClientError> {
-    match ask(paths, &Request::Endpoint { profile })? {
+    let request = Request::Endpoint { profile };
+    match ask(paths, &request)? {
         Response::Endpoint(info) => Ok(info),
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }
 

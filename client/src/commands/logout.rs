@@ -7,11 +7,12 @@ use credd_proto::{Request, Response};
 use serde_json::json;
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
-    match ask(paths, &Request::Logout)? {
+    let request = Request::Logout;
+    match ask(paths, &request)? {
         Response::LoggedOut { forgotten } => {
             if json {
                 output::json(&json!({ "forgotten": forgotten }));
@@ -20,6 +21,6 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }

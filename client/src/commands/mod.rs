@@ -18,7 +18,8 @@ use std::process::ExitCode;
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::connection::{ClientError, Connection};
+use crate::connection::Connection;
+use crate::error::ClientError;
 use crate::{Cli, Command};
 
 pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
@@ -49,8 +50,10 @@ pub fn ask(paths: &Paths, request: &Request) -> Result<Response, ClientError> {
     }
 }
 
-pub fn unexpected(response: Response) -> ClientError {
-    ClientError::Other(format!(
-        "unexpected answer from the daemon ({response:?}) — is the client/daemon up to date?"
-    ))
+/// An answer that `request` cannot have (a daemon of another version, most likely).
+pub fn unexpected(request: &Request, answer: Response) -> ClientError {
+    ClientError::UnexpectedAnswer {
+        request: request.name(),
+        answer: Box::new(answer),
+    }
 }

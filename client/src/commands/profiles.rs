@@ -6,13 +6,15 @@ use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 use serde_json::json;
 
-use super::ask;
-use crate::connection::ClientError;
+use super::{ask, unexpected};
+use crate::error::ClientError;
 use crate::output;
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
-    let Response::Profiles { current, profiles } = ask(paths, &Request::Profiles)? else {
-        return Err(ClientError::Other("unexpected answer to profiles".into()));
+    let request = Request::Profiles;
+    let (current, profiles) = match ask(paths, &request)? {
+        Response::Profiles { current, profiles } => (current, profiles),
+        other => return Err(unexpected(&request, other)),
     };
     if json {
         output::json(&json!({ "current": current, "profiles": profiles }));

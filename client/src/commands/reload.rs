@@ -7,11 +7,12 @@ use credd_proto::{Request, Response};
 use serde_json::json;
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
-    match ask(paths, &Request::Reload)? {
+    let request = Request::Reload;
+    match ask(paths, &request)? {
         Response::Reloaded {
             path,
             profiles,
@@ -27,6 +28,6 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::connection::{self, ClientError, Connection};
+use crate::connection::{self, Connection};
+use crate::error::ClientError;
 use crate::output;
 use crate::service_manager::Manager;
 
@@ -61,29 +62,31 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     let path = manager.unit_path()?;
     let mut done = Vec::new();
     if installing {
-        let daemon = std::fs::canonicalize(connection::daemon_exe()).map_err(|e| {
-            ClientError::Other(format!(
-                "cannot find credd-daemon next to credd or on PATH: {e}"
-            ))
-        })?;
+        let daemon =
+            std::fs::canonicalize(connection::daemon_exe()).map_err(ClientError::DaemonNotFound)?;
         let text = render(manager, &daemon, &paths.log_file(), &carried_env(paths));
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Other(format!("creating {}: {e}", dir.display())))?;
+            create_dir(dir)?;
         }
-        std::fs::write(&path, text)
-            .map_err(|e| ClientError::Other(format!("writing {}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|source| ClientError::WriteFile {
+            path: path.clone(),
+            source,
+        })?;
         // launchd opens StandardErrorPath itself and creates no directory for it.
         if manager == Manager::Launchd
             && let Some(dir) = paths.log_file().parent()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Other(format!("creating {}: {e}", dir.display())))?;
+            create_dir(dir)?;
         }
         done.push(format!("wrote {}", path.display()));
         if !opts.files_only {
             stop_running_daemon(paths);
-            manager.enable(&path).map_err(ClientError::Other)?;
+            manager
+                .enable(&path)
+                .map_err(|source| ClientError::ServiceEnable {
+                    unit: path.clone(),
+                    source,
+                })?;
             done.push("enabled and started it".to_owned());
         }
     } else {
@@ -97,12 +100,7 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 done.push(format!("{} was not installed", path.display()))
             }
-            Err(e) => {
-                return Err(ClientError::Other(format!(
-                    "removing {}: {e}",
-                    path.display()
-                )));
-            }
+            Err(source) => return Err(ClientError::RemoveFile { path, source }),
         }
         if !opts.files_only {
             manager.forget_removed_unit();
@@ -116,6 +114,13 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn create_dir(dir: &Path) -> Result<(), ClientError> {
+    std::fs::create_dir_all(dir).map_err(|source| ClientError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn carried_env(paths: &Paths) -> Vec<(String, String)> {

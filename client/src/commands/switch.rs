@@ -8,11 +8,12 @@ use credd_proto::{Request, Response};
 use serde_json::json;
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
 
 pub fn run(paths: &Paths, json: bool, profile: String) -> Result<ExitCode, ClientError> {
-    match ask(paths, &Request::Switch { profile })? {
+    let request = Request::Switch { profile };
+    match ask(paths, &request)? {
         Response::Switched { previous, current } => {
             if json {
                 output::json(&json!({ "previous": previous, "current": current }));
@@ -21,6 +22,6 @@ pub fn run(paths: &Paths, json: bool, profile: String) -> Result<ExitCode, Clien
             }
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }
