@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use credd_proto::paths::Paths;
 use credd_proto::{ProtoError, Request, Response};
 
-use crate::SOFTWARE;
 use crate::error::{Absence, ClientError, Silence};
 use crate::service_manager::{self, Manager};
 use crate::trust;
 
+/// What this client calls itself in every frame it sends.
+const SOFTWARE: &str = concat!("credd ", env!("CARGO_PKG_VERSION"));
 /// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a service manager to bring the daemon up.
