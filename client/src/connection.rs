@@ -9,77 +9,20 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use credd_proto::paths::Paths;
-use credd_proto::{ErrorReply, ProtoError, Request, Response};
+use credd_proto::{ProtoError, Request, Response};
 
-use crate::SOFTWARE;
-use crate::commands::service;
-use crate::trust::{self, Distrust};
+use crate::error::{Absence, ClientError, Silence};
+use crate::service_manager::{self, Manager};
+use crate::trust;
 
+/// What this client calls itself in every frame it sends.
+const SOFTWARE: &str = concat!("credd ", env!("CARGO_PKG_VERSION"));
 /// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a service manager to bring the daemon up.
 const SERVICE_START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long to wait for the socket of a daemon another client is starting at the same time.
 const RIVAL_START_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug)]
-pub enum ClientError {
-    NotRunning {
-        socket: PathBuf,
-        detail: String,
-    },
-    StartFailed(String),
-    Protocol(ProtoError),
-    /// The daemon accepted the connection, then closed it without an answer (it stopped, or
-    /// refused this user) or said nothing for [`REPLY_TIMEOUT`].
-    NoAnswer {
-        log: PathBuf,
-        detail: String,
-    },
-    Daemon(ErrorReply),
-    /// The runtime dir or the socket's listener is not this user's own: nothing was sent.
-    Untrusted {
-        path: PathBuf,
-        why: Distrust,
-    },
-    Other(String),
-}
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::NotRunning { socket, detail } => write!(
-                f,
-                "cannot reach credd-daemon at {} ({detail}).\nStart it with `credd-daemon` \
-                 (or `systemctl --user start credd` when installed as a service).",
-                socket.display()
-            ),
-            ClientError::StartFailed(msg) => write!(f, "could not start credd-daemon: {msg}"),
-            ClientError::Protocol(e) => write!(f, "{e}"),
-            ClientError::NoAnswer { log, detail } => write!(
-                f,
-                "credd-daemon did not answer: {detail}.\nIts log may say why: {} (or the \
-                 service manager's journal, e.g. `journalctl --user -u credd`).",
-                log.display()
-            ),
-            ClientError::Daemon(e) => write!(f, "{}", e.message),
-            ClientError::Untrusted { path, why } => write!(
-                f,
-                "refusing to talk to credd-daemon through {}: {why}.\nAnother local user may be \
-                 listening in credd's place; nothing was sent. Remove it if it is a leftover, or \
-                 set CREDD_RUNTIME_DIR to a directory of your own (mode 0700).",
-                path.display()
-            ),
-            ClientError::Other(msg) => write!(f, "{msg}"),
-        }
-    }
-}
-
-impl From<ProtoError> for ClientError {
-    fn from(e: ProtoError) -> Self {
-        ClientError::Protocol(e)
-    }
-}
 
 pub struct Connection {
     stream: UnixStream,
@@ -98,11 +41,11 @@ impl Connection {
         if std::env::var_os("CREDD_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
             return Err(ClientError::NotRunning {
                 socket,
-                detail: "not running; CREDD_NO_AUTOSTART is set".to_owned(),
+                why: Absence::AutostartOff,
             });
         }
-        match service::installed_manager() {
-            Some(manager) => manager.start_and_wait(&socket, SERVICE_START_TIMEOUT)?,
+        match service_manager::installed_manager() {
+            Some(manager) => start_service(manager, &socket)?,
             None => start_daemon(paths)?,
         }
         Connection::open_existing(paths)
@@ -112,9 +55,9 @@ impl Connection {
     pub fn open_existing(paths: &Paths) -> Result<Connection, ClientError> {
         match connect_verified(paths) {
             Ok(stream) => Ok(Connection::new(stream, paths)),
-            Err(Unreached::Absent(detail)) => Err(ClientError::NotRunning {
+            Err(Unreached::Absent(why)) => Err(ClientError::NotRunning {
                 socket: paths.socket(),
-                detail,
+                why,
             }),
             Err(Unreached::Refused(e)) => Err(e),
         }
@@ -138,29 +81,29 @@ impl Connection {
 
     /// A connection that ends or stalls mid-exchange is the daemon's doing, not a protocol error.
     fn no_answer(&self, e: ProtoError) -> ClientError {
-        let detail = match &e {
-            ProtoError::Closed => "it closed the connection".to_owned(),
+        let why = match e {
+            ProtoError::Closed => Silence::Closed,
             ProtoError::Io(io)
                 if matches!(
                     io.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                format!("nothing came back within {}s", REPLY_TIMEOUT.as_secs())
+                Silence::TimedOut(REPLY_TIMEOUT)
             }
-            ProtoError::Io(io) => format!("it closed the connection ({io})"),
-            _ => return ClientError::Protocol(e),
+            ProtoError::Io(io) => Silence::Broken(io),
+            other => return ClientError::Protocol(other),
         };
         ClientError::NoAnswer {
             log: self.log.clone(),
-            detail,
+            why,
         }
     }
 }
 
 enum Unreached {
     /// No daemon there (yet): starting one may help.
-    Absent(String),
+    Absent(Absence),
     /// Something is there that must not be talked to, or cannot be.
     Refused(ClientError),
 }
@@ -172,16 +115,16 @@ fn connect_verified(paths: &Paths) -> Result<UnixStream, Unreached> {
     let untrusted = |path: PathBuf, why| Unreached::Refused(ClientError::Untrusted { path, why });
     match trust::runtime_dir(&paths.runtime_dir) {
         Ok(true) => {}
-        Ok(false) => return Err(Unreached::Absent("no runtime dir yet".to_owned())),
+        Ok(false) => return Err(Unreached::Absent(Absence::NoRuntimeDir)),
         Err(why) => return Err(untrusted(paths.runtime_dir.clone(), why)),
     }
     let stream = match UnixStream::connect(&socket) {
         Ok(stream) => stream,
-        Err(e) if is_absent(&e) => return Err(Unreached::Absent(e.to_string())),
+        Err(e) if is_absent(&e) => return Err(Unreached::Absent(Absence::Connect(e))),
         Err(e) => {
             return Err(Unreached::Refused(ClientError::NotRunning {
                 socket,
-                detail: e.to_string(),
+                why: Absence::Connect(e),
             }));
         }
     };
@@ -196,6 +139,19 @@ fn is_absent(e: &io::Error) -> bool {
     )
 }
 
+/// Has the service manager start the daemon, and waits for its socket.
+fn start_service(manager: Manager, socket: &Path) -> Result<(), ClientError> {
+    manager.start().map_err(ClientError::ServiceStart)?;
+    if wait_for_socket(socket, SERVICE_START_TIMEOUT) {
+        Ok(())
+    } else {
+        Err(ClientError::ServiceSocketMissing {
+            socket: socket.to_owned(),
+            waited: SERVICE_START_TIMEOUT,
+        })
+    }
+}
+
 /// Runs `credd-daemon` (which forks itself off and returns once ready).
 fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     let exe = daemon_exe();
@@ -207,7 +163,10 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| ClientError::StartFailed(format!("{}: {e}", exe.display())))?;
+        .map_err(|source| ClientError::DaemonSpawn {
+            exe: exe.clone(),
+            source,
+        })?;
     if out.status.success() {
         return Ok(());
     }
@@ -219,7 +178,9 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
         wait_for_socket(&paths.socket(), RIVAL_START_TIMEOUT);
         return Ok(());
     }
-    Err(ClientError::StartFailed(msg.to_owned()))
+    Err(ClientError::DaemonRefused {
+        message: msg.to_owned(),
+    })
 }
 
 /// `credd-daemon` next to this binary, else the first one on PATH, else the bare name (which

@@ -3,20 +3,24 @@
 
 mod commands;
 mod connection;
+mod error;
 mod output;
+mod service_manager;
+mod shadow;
 mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use credd_proto::paths::Paths;
 
-pub const SOFTWARE: &str = concat!("credd ", env!("CARGO_PKG_VERSION"));
+use crate::error::ClientError;
 
 /// Short-lived AWS credentials for every tool on this machine, from one login.
 #[derive(Parser, Debug)]
 #[command(name = "credd", version, propagate_version = true)]
-pub struct Cli {
+struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -28,7 +32,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     /// Show the daemon, the access session and every profile's state.
     Status,
     /// List the configured profiles.
@@ -76,11 +80,33 @@ pub enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match commands::run(cli) {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("credd: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One verb, one module under commands/.
+fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let paths = Paths::resolve(cli.config.clone());
+    let json = cli.json;
+    match cli.command {
+        Command::Status => commands::status::run(&paths, json),
+        Command::Profiles => commands::profiles::run(&paths, json),
+        Command::Switch { profile } => commands::switch::run(&paths, json, profile),
+        Command::Reload => commands::reload::run(&paths, json),
+        Command::ResetToken => commands::reset_token::run(&paths, json),
+        Command::Logout => commands::logout::run(&paths, json),
+        Command::Login { mfa_code } => commands::login::run(&paths, json, mfa_code),
+        Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
+        Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
+        Command::CredentialProcess { profile } => {
+            commands::credential_process::run(&paths, profile)
+        }
+        Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
+        Command::Service { action } => commands::service::run(&paths, json, action),
     }
 }

@@ -24,8 +24,10 @@ pub enum Distrust {
     },
     /// The process listening on the socket runs as another user.
     PeerIs(u32),
-    /// The peer's user could not be read (the OS said why).
-    PeerUnknown(String),
+    /// The peer's user could not be read: the OS's error number says why.
+    PeerUnknown {
+        errno: Option<i32>,
+    },
 }
 
 impl fmt::Display for Distrust {
@@ -41,7 +43,13 @@ impl fmt::Display for Distrust {
                 "the process listening on it runs as {}, not as you",
                 user(*uid)
             ),
-            Distrust::PeerUnknown(why) => write!(f, "its listener's user cannot be checked: {why}"),
+            Distrust::PeerUnknown { errno } => {
+                let why = errno.map_or_else(
+                    || "the system gave no reason".to_owned(),
+                    |n| io::Error::from_raw_os_error(n).to_string(),
+                );
+                write!(f, "its listener's user cannot be checked: {why}")
+            }
         }
     }
 }
@@ -82,7 +90,9 @@ pub fn peer(stream: &UnixStream) -> Result<(), Distrust> {
     match peer_uid(stream) {
         Ok(uid) if uid == current_uid() => Ok(()),
         Ok(uid) => Err(Distrust::PeerIs(uid)),
-        Err(e) => Err(Distrust::PeerUnknown(e.to_string())),
+        Err(e) => Err(Distrust::PeerUnknown {
+            errno: e.raw_os_error(),
+        }),
     }
 }
 
@@ -168,6 +178,20 @@ mod tests {
     fn a_socket_pair_of_our_own_is_trusted() {
         let (a, _b) = UnixStream::pair().unwrap();
         assert_eq!(peer(&a), Ok(()));
+    }
+
+    #[test]
+    fn an_unreadable_peer_says_what_the_os_said() {
+        let why = Distrust::PeerUnknown {
+            errno: Some(libc::EBADF),
+        };
+        assert_eq!(
+            why.to_string(),
+            format!(
+                "its listener's user cannot be checked: {}",
+                io::Error::from_raw_os_error(libc::EBADF)
+            )
+        );
     }
 
     #[test]

@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
+use crate::error::ClientError;
 
-use crate::Cli;
-use crate::connection::ClientError;
-
-pub fn run(shell: clap_complete::Shell) -> Result<ExitCode, ClientError> {
-    clap_complete::generate(shell, &mut Cli::command(), "credd", &mut std::io::stdout());
+/// `cli` is the whole command line's definition, from `main`.
+pub fn run(shell: clap_complete::Shell, mut cli: clap::Command) -> Result<ExitCode, ClientError> {
+    clap_complete::generate(shell, &mut cli, "credd", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use credd_proto::{Request, Response};
 use serde::Serialize;
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -25,14 +25,12 @@ struct Output<'a> {
 }
 
 pub fn run(paths: &Paths, profile: String) -> Result<ExitCode, ClientError> {
-    let creds = match ask(
-        paths,
-        &Request::Credentials {
-            profile: Some(profile),
-        },
-    )? {
+    let request = Request::Credentials {
+        profile: Some(profile),
+    };
+    let creds = match ask(paths, &request)? {
         Response::Credentials(c) => c,
-        other => return Err(unexpected(other)),
+        other => return Err(unexpected(&request, other)),
     };
     let out = Output {
         version: 1,
@@ -47,8 +45,7 @@ pub fn run(paths: &Paths, profile: String) -> Result<ExitCode, ClientError> {
     };
     // Straight to stdout: no intermediate copy of the secrets.
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer(&mut stdout, &out)
-        .map_err(|e| ClientError::Other(format!("writing the credentials: {e}")))?;
+    serde_json::to_writer(&mut stdout, &out).map_err(ClientError::PrintCredentials)?;
     let _ = writeln!(stdout);
     Ok(ExitCode::SUCCESS)
 }

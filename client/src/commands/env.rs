@@ -8,8 +8,9 @@ use credd_proto::paths::Paths;
 use credd_proto::{EndpointInfo, Request, Response};
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
+use crate::shadow;
 
 /// Variables that take precedence over the container route in SDK credential chains, or would
 /// redirect it; `credd env` and `credd exec` remove them.
@@ -50,9 +51,10 @@ impl Shell {
 }
 
 pub fn endpoint(paths: &Paths, profile: Option<String>) -> Result<EndpointInfo, ClientError> {
-    match ask(paths, &Request::Endpoint { profile })? {
+    let request = Request::Endpoint { profile };
+    match ask(paths, &request)? {
         Response::Endpoint(info) => Ok(info),
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }
 
@@ -80,8 +82,8 @@ pub fn run(
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, profile)?;
     let vars = variables(paths, &info);
-    for shadow in super::shadow::find() {
-        super::shadow::warn(&shadow, false);
+    for shadow in shadow::find() {
+        shadow::warn(&shadow, false);
     }
     if json {
         output::json(&serde_json::json!({ "set": vars, "unset": CONFLICTING }));

@@ -8,8 +8,8 @@ use std::process::{Command, ExitCode};
 use credd_proto::paths::Paths;
 
 use super::env::{CONFLICTING, endpoint, variables};
-use super::shadow;
-use crate::connection::ClientError;
+use crate::error::ClientError;
+use crate::shadow;
 
 pub fn run(
     paths: &Paths,
@@ -18,7 +18,7 @@ pub fn run(
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, Some(profile))?;
     let Some((program, args)) = command.split_first() else {
-        return Err(ClientError::Other("no command given after --".into()));
+        return Err(ClientError::NoCommand);
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
@@ -32,9 +32,9 @@ pub fn run(
             cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
         }
     }
-    let err = cmd.exec();
-    Err(ClientError::Other(format!(
-        "cannot run {}: {err}",
-        program.to_string_lossy()
-    )))
+    let source = cmd.exec();
+    Err(ClientError::Exec {
+        program: program.clone(),
+        source,
+    })
 }

@@ -9,7 +9,7 @@ use credd_proto::{AccessInfo, Request, Response, Secret};
 use zeroize::Zeroize;
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output::{self, relative};
 
 pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCode, ClientError> {
@@ -18,29 +18,24 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
         Some(c) => Some(Secret::new(c)),
         None => None,
     };
-    let answer = match ask(paths, &Request::Login { mfa_code: code })? {
-        answer @ Response::LoggedIn { .. } => answer,
-        Response::MfaRequired { serial } => {
-            let code = prompt_code(&serial)?;
-            match ask(
-                paths,
-                &Request::Login {
-                    mfa_code: Some(code),
-                },
-            )? {
-                answer @ Response::LoggedIn { .. } => answer,
-                other => return Err(unexpected(other)),
-            }
-        }
-        other => return Err(unexpected(other)),
-    };
+    let request = Request::Login { mfa_code: code };
+    let mut answer = ask(paths, &request)?;
+    if let Response::MfaRequired { serial } = &answer {
+        let code = prompt_code(serial)?;
+        answer = ask(
+            paths,
+            &Request::Login {
+                mfa_code: Some(code),
+            },
+        )?;
+    }
     let Response::LoggedIn {
         access,
         profiles_ready,
         profiles,
     } = answer
     else {
-        return Err(unexpected(answer));
+        return Err(unexpected(&request, answer));
     };
     if json {
         output::json(&serde_json::json!({
@@ -73,11 +68,11 @@ fn read_code_line(input: &mut impl BufRead) -> Result<Secret, ClientError> {
     let mut line = String::new();
     input
         .read_line(&mut line)
-        .map_err(|e| ClientError::Other(format!("reading the MFA code: {e}")))?;
+        .map_err(ClientError::MfaCodeUnreadable)?;
     let code = Secret::new(line.trim());
     line.zeroize();
     if code.is_empty() {
-        return Err(ClientError::Other("no MFA code given".into()));
+        return Err(ClientError::MfaCodeEmpty);
     }
     Ok(code)
 }
@@ -94,9 +89,8 @@ fn prompt_code(serial: &str) -> Result<Secret, ClientError> {
             let _ = tty.flush();
             read_code_line(&mut std::io::BufReader::new(tty))
         }
-        _ => Err(ClientError::Other(format!(
-            "an MFA code for {serial} is needed and there is no terminal to ask on; \
-             pass it with `credd login --mfa-code -` on stdin"
-        ))),
+        _ => Err(ClientError::MfaNoTerminal {
+            serial: serial.to_owned(),
+        }),
     }
 }

@@ -1,42 +1,23 @@
 //! One module per verb: build the request, send it, print the response.
 
-mod completions;
-mod credential_process;
+pub mod completions;
+pub mod credential_process;
 pub mod env;
-mod exec;
-mod login;
-mod reset_token;
+pub mod exec;
+pub mod login;
+pub mod logout;
+pub mod profiles;
+pub mod reload;
+pub mod reset_token;
 pub mod service;
-mod shadow;
-mod simple;
-mod status;
-
-use std::process::ExitCode;
+pub mod status;
+pub mod switch;
 
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::connection::{ClientError, Connection};
-use crate::{Cli, Command};
-
-pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
-    let paths = Paths::resolve(cli.config.clone());
-    let json = cli.json;
-    match cli.command {
-        Command::Status => status::run(&paths, json),
-        Command::Profiles => simple::profiles(&paths, json),
-        Command::Switch { profile } => simple::switch(&paths, json, profile),
-        Command::Reload => simple::reload(&paths, json),
-        Command::ResetToken => reset_token::run(&paths, json),
-        Command::Logout => simple::logout(&paths, json),
-        Command::Login { mfa_code } => login::run(&paths, json, mfa_code),
-        Command::Env { profile, shell } => env::run(&paths, json, profile, shell),
-        Command::Exec { profile, command } => exec::run(&paths, profile, command),
-        Command::CredentialProcess { profile } => credential_process::run(&paths, profile),
-        Command::Completions { shell } => completions::run(shell),
-        Command::Service { action } => service::run(&paths, json, action),
-    }
-}
+use crate::connection::Connection;
+use crate::error::ClientError;
 
 /// Sends one request; an error reply becomes an error.
 pub fn ask(paths: &Paths, request: &Request) -> Result<Response, ClientError> {
@@ -47,8 +28,10 @@ pub fn ask(paths: &Paths, request: &Request) -> Result<Response, ClientError> {
     }
 }
 
-pub fn unexpected(response: Response) -> ClientError {
-    ClientError::Other(format!(
-        "unexpected answer from the daemon ({response:?}) — is the client/daemon up to date?"
-    ))
+/// An answer that `request` cannot have (a daemon of another version, most likely).
+pub fn unexpected(request: &Request, answer: Response) -> ClientError {
+    ClientError::UnexpectedAnswer {
+        request: request.name(),
+        answer: Box::new(answer),
+    }
 }

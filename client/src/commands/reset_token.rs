@@ -7,11 +7,12 @@ use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output;
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
-    match ask(paths, &Request::ResetToken)? {
+    let request = Request::ResetToken;
+    match ask(paths, &request)? {
         Response::TokenReset => {
             let token_file = paths.token_file().display().to_string();
             if json {
@@ -24,6 +25,6 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(unexpected(other)),
+        other => Err(unexpected(&request, other)),
     }
 }

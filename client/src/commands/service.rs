@@ -2,20 +2,20 @@
 //! filled in with this install's paths, written to the user's unit dir and (unless
 //! `--files-only`) enabled and started.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::connection::{self, ClientError, Connection};
+use crate::connection::{self, Connection};
+use crate::error::ClientError;
 use crate::output;
+use crate::service_manager::Manager;
 
 const SYSTEMD_TEMPLATE: &str = include_str!("../../../packaging/credd.service");
 const LAUNCHD_TEMPLATE: &str = include_str!("../../../packaging/com.credd.daemon.plist");
-const SYSTEMD_UNIT: &str = "credd.service";
-const LAUNCHD_LABEL: &str = "com.credd.daemon";
 
 /// The service manager's environment is not the shell's: these are carried into the unit when
 /// set at install time.
@@ -53,86 +53,6 @@ pub struct Opts {
     files_only: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Manager {
-    Systemd,
-    Launchd,
-}
-
-impl Manager {
-    fn host() -> Manager {
-        if cfg!(target_os = "macos") {
-            Manager::Launchd
-        } else {
-            Manager::Systemd
-        }
-    }
-
-    fn unit_path(self) -> Result<PathBuf, ClientError> {
-        let base = directories::BaseDirs::new()
-            .ok_or_else(|| ClientError::Other("cannot find your home directory".into()))?;
-        Ok(match self {
-            Manager::Systemd => base.config_dir().join("systemd/user").join(SYSTEMD_UNIT),
-            Manager::Launchd => base
-                .home_dir()
-                .join("Library/LaunchAgents")
-                .join(format!("{LAUNCHD_LABEL}.plist")),
-        })
-    }
-
-    /// Starts the service and waits for its socket.
-    pub fn start_and_wait(self, socket: &Path, timeout: Duration) -> Result<(), ClientError> {
-        let uid = credd_proto::paths::current_uid();
-        let started = match self {
-            Manager::Systemd => run_tool("systemctl", &["--user", "start", SYSTEMD_UNIT]),
-            Manager::Launchd => run_tool(
-                "launchctl",
-                &["kickstart", &format!("gui/{uid}/{LAUNCHD_LABEL}")],
-            ),
-        };
-        started.map_err(|e| {
-            ClientError::StartFailed(format!(
-                "credd is installed as a service, but starting it failed: {e}"
-            ))
-        })?;
-        if connection::wait_for_socket(socket, timeout) {
-            Ok(())
-        } else {
-            Err(ClientError::StartFailed(format!(
-                "the service started but its socket {} did not appear within {}s; see its log",
-                socket.display(),
-                timeout.as_secs()
-            )))
-        }
-    }
-}
-
-/// The service manager that owns credd here, if credd is installed as a service.
-pub fn installed_manager() -> Option<Manager> {
-    let manager = Manager::host();
-    manager
-        .unit_path()
-        .ok()
-        .filter(|p| p.is_file())
-        .map(|_| manager)
-}
-
-fn run_tool(tool: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|e| format!("`{tool}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tool} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, ClientError> {
     let (installing, opts) = match action {
         Action::Install { opts } => (true, opts),
@@ -142,34 +62,36 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     let path = manager.unit_path()?;
     let mut done = Vec::new();
     if installing {
-        let daemon = std::fs::canonicalize(connection::daemon_exe()).map_err(|e| {
-            ClientError::Other(format!(
-                "cannot find credd-daemon next to credd or on PATH: {e}"
-            ))
-        })?;
+        let daemon =
+            std::fs::canonicalize(connection::daemon_exe()).map_err(ClientError::DaemonNotFound)?;
         let text = render(manager, &daemon, &paths.log_file(), &carried_env(paths));
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Other(format!("creating {}: {e}", dir.display())))?;
+            create_dir(dir)?;
         }
-        std::fs::write(&path, text)
-            .map_err(|e| ClientError::Other(format!("writing {}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|source| ClientError::WriteFile {
+            path: path.clone(),
+            source,
+        })?;
         // launchd opens StandardErrorPath itself and creates no directory for it.
         if manager == Manager::Launchd
             && let Some(dir) = paths.log_file().parent()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Other(format!("creating {}: {e}", dir.display())))?;
+            create_dir(dir)?;
         }
         done.push(format!("wrote {}", path.display()));
         if !opts.files_only {
             stop_running_daemon(paths);
-            enable(manager, &path).map_err(ClientError::Other)?;
+            manager
+                .enable(&path)
+                .map_err(|source| ClientError::ServiceEnable {
+                    unit: path.clone(),
+                    source,
+                })?;
             done.push("enabled and started it".to_owned());
         }
     } else {
         if !opts.files_only
-            && let Err(e) = disable(manager)
+            && let Err(e) = manager.disable()
         {
             done.push(format!("note: {e}"));
         }
@@ -178,15 +100,10 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 done.push(format!("{} was not installed", path.display()))
             }
-            Err(e) => {
-                return Err(ClientError::Other(format!(
-                    "removing {}: {e}",
-                    path.display()
-                )));
-            }
+            Err(source) => return Err(ClientError::RemoveFile { path, source }),
         }
-        if !opts.files_only && manager == Manager::Systemd {
-            let _ = run_tool("systemctl", &["--user", "daemon-reload"]);
+        if !opts.files_only {
+            manager.forget_removed_unit();
         }
     }
     if json {
@@ -197,6 +114,13 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn create_dir(dir: &Path) -> Result<(), ClientError> {
+    std::fs::create_dir_all(dir).map_err(|source| ClientError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn carried_env(paths: &Paths) -> Vec<(String, String)> {
@@ -290,39 +214,6 @@ fn stop_running_daemon(paths: &Paths) {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-        }
-    }
-}
-
-fn enable(manager: Manager, path: &Path) -> Result<(), String> {
-    match manager {
-        Manager::Systemd => {
-            run_tool("systemctl", &["--user", "daemon-reload"])?;
-            run_tool("systemctl", &["--user", "enable", "--now", SYSTEMD_UNIT])
-        }
-        Manager::Launchd => {
-            let uid = credd_proto::paths::current_uid();
-            run_tool(
-                "launchctl",
-                &[
-                    "bootstrap",
-                    &format!("gui/{uid}"),
-                    &path.display().to_string(),
-                ],
-            )
-        }
-    }
-}
-
-fn disable(manager: Manager) -> Result<(), String> {
-    match manager {
-        Manager::Systemd => run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT]),
-        Manager::Launchd => {
-            let uid = credd_proto::paths::current_uid();
-            run_tool(
-                "launchctl",
-                &["bootout", &format!("gui/{uid}/{LAUNCHD_LABEL}")],
-            )
         }
     }
 }

@@ -6,13 +6,14 @@ use credd_proto::paths::Paths;
 use credd_proto::{ProfileState, Request, Response, StatusReport};
 
 use super::{ask, unexpected};
-use crate::connection::ClientError;
+use crate::error::ClientError;
 use crate::output::{self, relative};
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
-    let report = match ask(paths, &Request::Status)? {
+    let request = Request::Status;
+    let report = match ask(paths, &request)? {
         Response::Status(report) => report,
-        other => return Err(unexpected(other)),
+        other => return Err(unexpected(&request, other)),
     };
     if json {
         output::json(&report);

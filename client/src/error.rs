@@ -1,0 +1,191 @@
+//! Everything that can stop a `credd` command, one variant per situation, each carrying the facts
+//! its message needs. `main` prints the message after `credd: ` and exits with 1.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use credd_proto::{ErrorReply, ProtoError, Response};
+
+use crate::trust::Distrust;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    // Reaching the daemon.
+    #[error(
+        "cannot reach credd-daemon at {} ({why}).\nStart it with `credd-daemon` (or `systemctl \
+         --user start credd` when installed as a service).",
+        .socket.display()
+    )]
+    NotRunning { socket: PathBuf, why: Absence },
+    /// The runtime dir or the socket's listener is not this user's own: nothing was sent.
+    #[error(
+        "refusing to talk to credd-daemon through {}: {why}.\nAnother local user may be \
+         listening in credd's place; nothing was sent. Remove it if it is a leftover, or set \
+         CREDD_RUNTIME_DIR to a directory of your own (mode 0700).",
+        .path.display()
+    )]
+    Untrusted { path: PathBuf, why: Distrust },
+    /// The daemon accepted the connection, then closed it without an answer (it stopped, or
+    /// refused this user) or said nothing in time.
+    #[error(
+        "credd-daemon did not answer: {why}.\nIts log may say why: {} (or the service manager's \
+         journal, e.g. `journalctl --user -u credd`).",
+        .log.display()
+    )]
+    NoAnswer { log: PathBuf, why: Silence },
+    #[error(transparent)]
+    Protocol(#[from] ProtoError),
+    /// The daemon answered with an error of its own (unknown profile, login required...).
+    #[error("{}", .0.message)]
+    Daemon(ErrorReply),
+    /// A well-formed answer, but not one `request` can have.
+    #[error(
+        "unexpected answer from the daemon to `{request}` ({answer:?}) — is the client/daemon up \
+         to date?"
+    )]
+    UnexpectedAnswer {
+        request: &'static str,
+        answer: Box<Response>,
+    },
+
+    // Starting the daemon.
+    #[error("could not start credd-daemon: {}: {source}", .exe.display())]
+    DaemonSpawn { exe: PathBuf, source: io::Error },
+    /// `credd-daemon` ran and refused to start; `message` is its own.
+    #[error("could not start credd-daemon: {message}")]
+    DaemonRefused { message: String },
+    #[error(
+        "could not start credd-daemon: credd is installed as a service, but starting it failed: \
+         {0}"
+    )]
+    ServiceStart(ToolError),
+    #[error(
+        "could not start credd-daemon: the service started but its socket {} did not appear \
+         within {}s; see its log",
+        .socket.display(),
+        .waited.as_secs()
+    )]
+    ServiceSocketMissing { socket: PathBuf, waited: Duration },
+
+    // login
+    #[error("reading the MFA code: {0}")]
+    MfaCodeUnreadable(io::Error),
+    #[error("no MFA code given")]
+    MfaCodeEmpty,
+    #[error(
+        "an MFA code for {serial} is needed and there is no terminal to ask on; pass it with \
+         `credd login --mfa-code -` on stdin"
+    )]
+    MfaNoTerminal { serial: String },
+
+    // exec
+    #[error("no command given after --")]
+    NoCommand,
+    #[error("cannot run {}: {source}", .program.to_string_lossy())]
+    Exec {
+        program: OsString,
+        source: io::Error,
+    },
+
+    // credential-process
+    #[error("writing the credentials: {0}")]
+    PrintCredentials(serde_json::Error),
+
+    // service
+    #[error("cannot find your home directory")]
+    NoHomeDir,
+    #[error("cannot find credd-daemon next to credd or on PATH: {0}")]
+    DaemonNotFound(io::Error),
+    #[error("creating {}: {source}", .path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("writing {}: {source}", .path.display())]
+    WriteFile { path: PathBuf, source: io::Error },
+    #[error("removing {}: {source}", .path.display())]
+    RemoveFile { path: PathBuf, source: io::Error },
+    #[error("wrote {}, but enabling the service failed: {source}", .unit.display())]
+    ServiceEnable { unit: PathBuf, source: ToolError },
+}
+
+/// Why no daemon is there to talk to.
+#[derive(Debug, thiserror::Error)]
+pub enum Absence {
+    /// The daemon creates the runtime dir when it starts: none has yet.
+    #[error("no runtime dir yet")]
+    NoRuntimeDir,
+    #[error("not running; CREDD_NO_AUTOSTART is set")]
+    AutostartOff,
+    #[error("{0}")]
+    Connect(io::Error),
+}
+
+/// How a connected daemon failed to answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Silence {
+    #[error("it closed the connection")]
+    Closed,
+    #[error("nothing came back within {}s", .0.as_secs())]
+    TimedOut(Duration),
+    #[error("it closed the connection ({0})")]
+    Broken(io::Error),
+}
+
+/// A service manager's command (`systemctl`, `launchctl`) that did not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("cannot run `{tool}`: {source}")]
+    Spawn {
+        tool: &'static str,
+        source: io::Error,
+    },
+    #[error("`{command}` failed: {stderr}")]
+    Failed { command: String, stderr: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_facts() {
+        let not_running = ClientError::NotRunning {
+            socket: PathBuf::from("/run/credd/control.sock"),
+            why: Absence::AutostartOff,
+        };
+        assert_eq!(
+            not_running.to_string(),
+            "cannot reach credd-daemon at /run/credd/control.sock (not running; \
+             CREDD_NO_AUTOSTART is set).\nStart it with `credd-daemon` (or `systemctl --user \
+             start credd` when installed as a service)."
+        );
+        let start = ClientError::ServiceStart(ToolError::Failed {
+            command: "systemctl --user start credd.service".into(),
+            stderr: "Unit credd.service not found.".into(),
+        });
+        assert_eq!(
+            start.to_string(),
+            "could not start credd-daemon: credd is installed as a service, but starting it \
+             failed: `systemctl --user start credd.service` failed: Unit credd.service not found."
+        );
+        let silent = ClientError::NoAnswer {
+            log: PathBuf::from("/l"),
+            why: Silence::TimedOut(Duration::from_secs(60)),
+        };
+        assert!(
+            silent
+                .to_string()
+                .starts_with("credd-daemon did not answer: nothing came back within 60s.\n"),
+            "{silent}"
+        );
+        let odd = ClientError::UnexpectedAnswer {
+            request: "switch",
+            answer: Box::new(Response::TokenReset),
+        };
+        assert_eq!(
+            odd.to_string(),
+            "unexpected answer from the daemon to `switch` (TokenReset) — is the client/daemon up \
+             to date?"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The user's service manager (systemd on Linux, launchd on macOS): where credd's unit lives, whether
+//! it is installed, and the manager's own commands to start, enable and disable it. Both
+//! `credd service` and the autostart in [`crate::connection`] ask it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{ClientError, ToolError};
+
+const SYSTEMD_UNIT: &str = "credd.service";
+const LAUNCHD_LABEL: &str = "com.credd.daemon";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Manager {
+    Systemd,
+    Launchd,
+}
+
+impl Manager {
+    /// This platform's manager.
+    pub fn host() -> Manager {
+        if cfg!(target_os = "macos") {
+            Manager::Launchd
+        } else {
+            Manager::Systemd
+        }
+    }
+
+    /// Where this manager looks for credd's unit (systemd) or agent (launchd) file.
+    pub fn unit_path(self) -> Result<PathBuf, ClientError> {
+        let base = directories::BaseDirs::new().ok_or(ClientError::NoHomeDir)?;
+        Ok(match self {
+            Manager::Systemd => base.config_dir().join("systemd/user").join(SYSTEMD_UNIT),
+            Manager::Launchd => base
+                .home_dir()
+                .join("Library/LaunchAgents")
+                .join(format!("{LAUNCHD_LABEL}.plist")),
+        })
+    }
+
+    /// Starts the installed service (without waiting for it to be ready).
+    pub fn start(self) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => run_tool("systemctl", &["--user", "start", SYSTEMD_UNIT]),
+            Manager::Launchd => run_tool("launchctl", &["kickstart", &launchd_target()]),
+        }
+    }
+
+    /// Has the manager pick up the unit file at `path`, then enables and starts it.
+    pub fn enable(self, path: &Path) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => {
+                run_tool("systemctl", &["--user", "daemon-reload"])?;
+                run_tool("systemctl", &["--user", "enable", "--now", SYSTEMD_UNIT])
+            }
+            Manager::Launchd => run_tool(
+                "launchctl",
+                &["bootstrap", &launchd_domain(), &path.display().to_string()],
+            ),
+        }
+    }
+
+    /// Stops and disables the service.
+    pub fn disable(self) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => {
+                run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT])
+            }
+            Manager::Launchd => run_tool("launchctl", &["bootout", &launchd_target()]),
+        }
+    }
+
+    /// Has the manager notice a removed unit file (systemd caches units; launchd does not).
+    pub fn forget_removed_unit(self) {
+        if self == Manager::Systemd {
+            let _ = run_tool("systemctl", &["--user", "daemon-reload"]);
+        }
+    }
+}
+
+/// The service manager that owns credd here, if credd is installed as a service.
+pub fn installed_manager() -> Option<Manager> {
+    let manager = Manager::host();
+    manager
+        .unit_path()
+        .ok()
+        .filter(|p| p.is_file())
+        .map(|_| manager)
+}
+
+fn launchd_domain() -> String {
+    format!("gui/{}", credd_proto::paths::current_uid())
+}
+
+fn launchd_target() -> String {
+    format!("{}/{LAUNCHD_LABEL}", launchd_domain())
+}
+
+fn run_tool(tool: &'static str, args: &[&str]) -> Result<(), ToolError> {
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .map_err(|source| ToolError::Spawn { tool, source })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ToolError::Failed {
+            command: format!("{tool} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
