@@ -229,6 +229,13 @@ impl Engine {
             if let Some(c) = slot.degraded(self.now()) {
                 return Ok(c);
             }
+            if self.inner.login_lock.try_lock().is_err() {
+                // STS is slow to answer the login: nothing for the user to do yet.
+                return Err(EngineError::Unavailable {
+                    profile: name.to_owned(),
+                    detail: Some("the login to the access account is still under way".to_owned()),
+                });
+            }
             return Err(self.login_required());
         }
         // Below min_remaining but still valid: the refresh is late (STS slow or down). Serve

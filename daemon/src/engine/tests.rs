@@ -100,7 +100,7 @@ impl Sim {
         self.clock.sleep(d).await;
     }
 
-    /// Waits (simulated time, up to a day) until `done`.
+    /// Waits (simulated time, up to a day, looking every simulated second) until `done`.
     async fn until(&self, what: &str, done: impl Fn(&Sim) -> bool) {
         let deadline = self.clock.now() + 24 * HOUR;
         while !done(self) {
@@ -108,7 +108,7 @@ impl Sim {
                 self.clock.now() < deadline,
                 "waited a simulated day for {what}"
             );
-            self.sleep(Duration::from_millis(50)).await;
+            self.sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -425,6 +425,7 @@ async fn an_unreachable_region_fails_over_to_the_next() {
             }
         },
     );
+    sim.until("the profile", |s| s.fresh("staging")).await;
     let c = sim.engine.credentials("staging").await.expect("served");
     assert_eq!(c.region, "us-west-2");
     let regions: Vec<String> = sim
