@@ -488,3 +488,47 @@ async fn a_chained_profile_is_signed_by_the_profile_it_goes_via() {
         "arn:aws:sts::333333333333:assumed-role/Auditor/alice"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_request_waits_at_most_cold_wait_for_a_slow_sts_and_the_refresh_goes_on() {
+    let sim = Sim::start_scripted("", STAGING_ONLY, |c| match c.action.as_str() {
+        "AssumeRole" => Reply::Delayed(3 * Duration::from_secs(1), Box::new(Reply::Normal)),
+        _ => Reply::Normal,
+    });
+    sim.until("logged in", |s| s.engine.access_info().logged_in)
+        .await;
+    let asked = tokio::time::Instant::now();
+    match sim.engine.credentials("staging").await {
+        Err(EngineError::Unavailable { profile, .. }) => assert_eq!(profile, "staging"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(asked.elapsed() <= super::COLD_WAIT + Duration::from_millis(10));
+    sim.until("the slow answer", |s| s.fresh("staging")).await;
+    assert_eq!(
+        sim.assumes(STAGING).len(),
+        1,
+        "the same call, not a second one"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_started_during_an_outage_logs_in_by_itself_once_sts_returns() {
+    let sim = Sim::start_scripted("", STAGING_ONLY, |_| Reply::Unreachable);
+    sim.sleep(10 * MIN).await;
+    let attempts = sim.sts.calls_of("GetCallerIdentity").len();
+    assert!(
+        (4..40).contains(&attempts),
+        "login retried with backoff: {attempts} attempts in 10 min"
+    );
+    match sim.engine.credentials("staging").await {
+        Err(EngineError::LoginRequired { detail }) => {
+            let detail = detail.expect("why");
+            assert!(detail.contains("ConnectionFailed"), "{detail}");
+        }
+        other => panic!("expected LoginRequired, got {other:?}"),
+    }
+    sim.sts.script(|_| Reply::Normal);
+    let back = sim.clock.now();
+    sim.until("the login", |s| s.fresh("staging")).await;
+    assert!(sim.clock.now() <= back + schedule::BACKOFF_MAX + MIN);
+}
