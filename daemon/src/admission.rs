@@ -13,8 +13,30 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::http::Owner;
 use crate::lock;
+
+/// Whose process is on the other end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The daemon's own user.
+    Me,
+    /// Another user (root included, when the daemon is not root's).
+    Other(u32),
+    /// The lookup failed (the client may already be gone): trusted with nothing.
+    Unknown,
+    /// This OS gives no way to tell (macOS): every connection is counted as one user's.
+    Unverifiable,
+}
+
+impl Owner {
+    pub fn of(uid: Option<u32>) -> Owner {
+        match uid {
+            Some(uid) if uid == credd_proto::paths::current_uid() => Owner::Me,
+            Some(uid) => Owner::Other(uid),
+            None => Owner::Unknown,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::access::persist::SessionStore;
 use crate::config::{self, Config, ConfigError};
 use crate::engine::{Engine, EngineError, Wiring};
-use crate::http::token::HttpToken;
+use crate::http_token::HttpToken;
 use crate::lock;
 use crate::runtime_dir::RuntimeError;
 use crate::state::State;

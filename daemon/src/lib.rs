@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod engine;
 pub mod handlers;
 pub mod http;
+pub mod http_token;
 pub mod launch;
 mod lock;
 pub mod logging;
@@ -66,7 +67,7 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let http_addr = http_listener.addr;
     // What others could read is burnt: a token they may know, a session they may have copied.
     let trusted = !dir.was_open;
-    let token = http::token::HttpToken::load_or_create(&paths.token_file(), trusted)?;
+    let token = http_token::HttpToken::load_or_create(&paths.token_file(), trusted)?;
     let store = access::persist::SessionStore::new(&paths.session_file(), trusted);
     let socket_path = paths.socket();
     let listener = runtime_dir::bind_control_socket(&socket_path)?;

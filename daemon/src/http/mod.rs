@@ -11,7 +11,6 @@ mod error;
 mod guard;
 pub mod imds;
 pub mod peer;
-pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,10 +26,11 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::Daemon;
+pub use crate::admission::Owner;
 use crate::admission::{Admission, Limits, Refused};
 use crate::creds::RoleCredentials;
 use crate::logging::{THROTTLE_WINDOW, Throttle};
-pub use peer::{Owner, Peer};
+pub use peer::Peer;
 
 /// Header bytes a request may carry (hyper's minimum buffer); SDK requests use about 300.
 const MAX_HEADER_BYTES: usize = 16 * 1024;

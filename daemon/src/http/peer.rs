@@ -10,35 +10,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::admission::Owner;
+
 /// The peer of an accepted connection, as every request on it sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub owner: Owner,
-}
-
-/// Whose process is on the other end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Owner {
-    /// The daemon's own user.
-    Me,
-    /// Another user (root included, when the daemon is not root's).
-    Other(u32),
-    /// The lookup failed (the client may already be gone): trusted with nothing.
-    Unknown,
-    /// This OS gives no way to tell (macOS): every connection is counted as one user's.
-    Unverifiable,
-}
-
-impl Owner {
-    fn of(uid: Option<u32>) -> Owner {
-        match uid {
-            Some(uid) if uid == credd_proto::paths::current_uid() => Owner::Me,
-            Some(uid) => Owner::Other(uid),
-            None => Owner::Unknown,
-        }
-    }
 }
 
 /// Looks up connection owners; one per accept loop (it keeps a netlink socket open).
