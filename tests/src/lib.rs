@@ -7,6 +7,7 @@ pub mod bins;
 pub mod moto;
 pub mod proxy;
 pub mod stack;
+pub mod turns;
 pub mod world;
 
 use std::net::TcpListener;

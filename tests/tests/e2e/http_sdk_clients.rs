@@ -2,12 +2,12 @@
 //! moto with auth on: the AWS SDK for Rust (`aws-config`) and boto3, on the current route and on
 //! pinned ones, and across a `credd switch`.
 
-mod http_support;
-
 use std::time::{Duration, Instant};
 
+use crate::http_support::{
+    Boto3Follower, DEPLOY_ARN, STAGING_ARN, Served, now_unix, pairs, parse_utc,
+};
 use credd_tests::wait_until;
-use http_support::{Boto3Follower, DEPLOY_ARN, STAGING_ARN, Served, now_unix, pairs, parse_utc};
 
 /// What the switch scenario configures: the current route advertises at most 10 minutes.
 const FOLLOW_WINDOW_SECS: u64 = 600;

@@ -4,13 +4,11 @@
 //! non-loopback listen address. After each attack the daemon must still serve the next request.
 //! STS is unreachable here: none of these checks involves credentials.
 
-mod http_support;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 
-use http_support::{Reply, Served};
+use crate::http_support::{Reply, Served};
 
 /// Every route, with the method it takes; the IMDS ones exist because `imds = true`.
 const ROUTES: &[(&str, &str)] = &[

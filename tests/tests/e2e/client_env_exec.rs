@@ -2,11 +2,9 @@
 //! shells, `credd exec <profile> -- CMD`, and `credd credential-process <profile>` in an AWS config
 //! file, each checked with boto3 and the AWS SDK for Rust calling moto with auth on.
 
-mod http_support;
-
 use std::collections::BTreeMap;
 
-use http_support::{
+use crate::http_support::{
     BOTO3_CALLER, DEPLOY_ARN, DEPLOY_REGION, STAGING_ARN, STAGING_REGION, Served, credd_path,
     now_unix, parse_utc,
 };

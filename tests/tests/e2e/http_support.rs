@@ -2,7 +2,6 @@
 //! `client_env_exec`): a daemon serving two profiles from moto with auth on, raw HTTP/1.1 over TCP
 //! (so a test controls every byte, Host included), and the SDK clients that are pointed at it.
 //! Each scenario file uses part of it.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -3,10 +3,9 @@
 //! in a runtime dir that was open to others; the owner's own dual-stack (Java) program uses IMDS.
 //! Each scenario asserts what the owner still gets (and how fast) and what the attacker does not.
 //!
-//! The floods measure the owner's latency while they run, so each runs alone ([`TURNS`]: the
-//! other scenarios here wait for it) and prints its figures (`-- --nocapture` shows them).
-
-mod http_support;
+//! The floods measure the owner's latency while they run, so each runs alone
+//! ([`credd_tests::turns::alone`]: no other test's world exists meanwhile) and prints its figures
+//! (`-- --nocapture` shows them).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,32 +14,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::http_support::{Served, system_python};
 use credd_tests::stack::{
     Access, MFA_CODE, OFFLINE_CONFIG, STAGING_AND_AUDIT, Stack, Toml, files_containing,
 };
 use credd_tests::wait_until;
 use credd_tests::world::World;
-use http_support::{Served, system_python};
 
 /// The attacker: the nobody user.
 const ATTACKER: u32 = 65534;
 const IMPOSTOR: &str = include_str!("attack_scripts/impostor.py");
 const FLOOD: &str = include_str!("attack_scripts/flood.py");
-/// A flood runs alone (write), the other scenarios side by side (read): a Java compile or a
-/// second flood next to one would be measured as the daemon's latency.
-static TURNS: RwLock<()> = RwLock::new(());
-
-fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
-    TURNS.write().unwrap_or_else(|p| p.into_inner())
-}
-
-fn side_by_side() -> std::sync::RwLockReadGuard<'static, ()> {
-    TURNS.read().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A command run as the attacker, with nothing of ours in its environment.
 fn as_attacker(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
@@ -121,7 +107,6 @@ fn shared_tmp(world: &World) -> PathBuf {
 
 #[test]
 fn an_impostor_in_a_runtime_dir_of_another_user_gets_nothing_from_the_client() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let mut world = offline_world();
     // What the old default was without XDG_RUNTIME_DIR: a guessable name in the shared /tmp,
@@ -157,7 +142,6 @@ fn an_impostor_in_a_runtime_dir_of_another_user_gets_nothing_from_the_client() {
 
 #[test]
 fn an_impostor_listening_on_the_owners_socket_path_gets_no_byte() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let world = offline_world();
     // The attacker's listener ends up at the owner's socket path (a socket keeps its listener
@@ -199,7 +183,6 @@ fn an_impostor_listening_on_the_owners_socket_path_gets_no_byte() {
 
 #[test]
 fn without_xdg_runtime_dir_the_runtime_dir_is_private_under_home_not_in_tmp() {
-    let _turn = side_by_side();
     let world = offline_world();
     let run = |args: &[&str]| {
         let out = world
@@ -356,7 +339,7 @@ const CONNECT_FLOOD_MAX: Duration = Duration::from_millis(100);
 #[test]
 fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
     credd_tests::require_root("acting as another user");
-    let _turn = alone();
+    let _turn = credd_tests::turns::alone();
     let served = Served::start("");
     let quiet = Latencies::measure(&served, 50, Duration::from_millis(5));
     eprintln!("owner, no flood: {quiet}");
@@ -398,7 +381,7 @@ fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
 #[test]
 fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
     credd_tests::require_root("acting as another user");
-    let _turn = alone();
+    let _turn = credd_tests::turns::alone();
     let served = Served::start("imds = true");
     let before = daemon_cpu(&served.world);
     let started = Instant::now();
@@ -431,7 +414,6 @@ fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
 
 #[test]
 fn the_owners_dual_stack_programs_are_served_by_imds_and_the_attackers_are_not() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let served = Served::start_without_sts("imds = true");
     const SCRIPT: &str = r#"
@@ -471,7 +453,7 @@ print(answer.split(b" ")[1].decode())
 
     // A real Java program, which uses dual-stack sockets by default.
     let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attack_scripts/DualStackImds.java");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/attack_scripts/DualStackImds.java");
     let out = Command::new("java")
         .arg(&source)
         .arg(&served.url)
@@ -490,7 +472,6 @@ print(answer.split(b" ")[1].decode())
 
 #[test]
 fn a_runtime_dir_others_could_write_into_is_refused_and_nothing_planted_is_used() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let mut world = offline_world();
     let bashrc = world.home.join(".bashrc");
@@ -557,7 +538,6 @@ fn a_runtime_dir_others_could_write_into_is_refused_and_nothing_planted_is_used(
 
 #[test]
 fn planted_or_foreign_files_in_the_runtime_dir_are_not_restored() {
-    let _turn = side_by_side();
     credd_tests::require_root("giving files away");
     let mut stack = Stack::start(Access::Mfa, Toml::default());
     stack.login_with_mfa();
@@ -598,7 +578,6 @@ fn planted_or_foreign_files_in_the_runtime_dir_are_not_restored() {
 
 #[test]
 fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
-    let _turn = side_by_side();
     let mut stack = Stack::in_world(Access::Mfa, World::on_disk());
     stack.write_config(Toml {
         profiles: STAGING_AND_AUDIT,
@@ -641,7 +620,6 @@ fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
 
 #[test]
 fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
-    let _turn = side_by_side();
     let served = Served::start("");
     let get = |token: &str| {
         served
@@ -675,7 +653,6 @@ fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
 
 #[test]
 fn the_background_daemons_log_is_rotated_not_grown_forever() {
-    let _turn = side_by_side();
     let world = offline_world();
     fs::create_dir_all(&world.state_dir).expect("state dir");
     let log = world.state_dir.join("daemon.log");

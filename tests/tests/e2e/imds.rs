@@ -2,17 +2,15 @@
 //! the role listing and credential JSON real SDKs parse, boto3 and the AWS SDK for Rust getting
 //! the current role through them, and the Linux-only refusal of other users' processes.
 
-mod http_support;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use credd_tests::wait_until;
-use http_support::{
+use crate::http_support::{
     DEPLOY_ARN, DEPLOY_REGION, Reply, STAGING_ARN, STAGING_REGION, Served, now_unix, pairs,
     parse_utc, system_python,
 };
+use credd_tests::wait_until;
 
 const TTL: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN: &str = "X-aws-ec2-metadata-token";
