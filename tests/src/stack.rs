@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::moto::{Moto, SeedSpec, SeededUser};
+use crate::moto::{Auth, Moto, SeedSpec, SeededUser};
 use crate::proxy::StsProxy;
 use crate::world::World;
 
@@ -89,7 +89,7 @@ pub struct Toml<'a> {
 pub struct Stack {
     pub world: World,
     pub proxy: StsProxy,
-    pub moto: Moto,
+    pub moto: &'static Moto,
     pub user: SeededUser,
     pub access: Access,
 }
@@ -102,15 +102,13 @@ impl Stack {
 
     /// [`Stack::new`] around `world` (e.g. [`World::on_disk`]).
     pub fn in_world(access: Access, mut world: World) -> Stack {
-        let moto = Moto::start();
         // With auth off moto assumes any role ARN, so only the auth-on stack needs real roles.
-        let spec = match access {
-            Access::Mfa => SeedSpec::new().user_with_mfa(USER),
-            Access::Key => SeedSpec::new()
-                .user(USER)
-                .role(ADMIN)
-                .role(AUDITOR)
-                .with_auth(),
+        let (moto, spec) = match access {
+            Access::Mfa => (Moto::shared(Auth::Off), SeedSpec::new().user_with_mfa(USER)),
+            Access::Key => (
+                Moto::shared(Auth::On),
+                SeedSpec::new().user(USER).role(ADMIN).role(AUDITOR),
+            ),
         };
         let seeded = moto.seed(&spec);
         let user = seeded.user(USER).clone();

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use credd_tests::moto::DEFAULT_ACCOUNT;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, USER, assumed_role_arn, now_unix,
 };
@@ -26,11 +25,7 @@ fn profiles_and_chained_profiles_serve_credentials_moto_accepts() {
     stack.wait_logged_in(WARM);
     let status = world.status();
     let access = &status["access"];
-    assert_eq!(
-        access["identity"],
-        format!("arn:aws:iam::{DEFAULT_ACCOUNT}:user/{USER}"),
-        "{status:#}"
-    );
+    assert_eq!(access["identity"], stack.user.arn, "{status:#}");
     assert_eq!(
         access["expires_at"],
         serde_json::Value::Null,

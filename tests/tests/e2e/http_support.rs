@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use credd_tests::bins::client_bin;
-use credd_tests::moto::{Moto, SeedSpec};
+use credd_tests::moto::{Auth, Moto, SeedSpec};
 use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, World};
 
@@ -55,7 +55,7 @@ print(json.dumps({
 /// order: the world (and its daemon) before moto.
 pub struct Served {
     pub world: World,
-    pub moto: Option<Moto>,
+    pub moto: Option<&'static Moto>,
     /// `http://127.0.0.1:PORT`, from `credd status --json`.
     pub url: String,
     pub addr: SocketAddr,
@@ -70,13 +70,12 @@ impl Served {
 
     /// [`Served::start`] with `staging_lines` added to `[profiles.staging]`, e.g. a `duration`.
     pub fn start_with(daemon_lines: &str, staging_lines: &str) -> Served {
-        let moto = Moto::start();
+        let moto = Moto::shared(Auth::On);
         let seeded = moto.seed(
             &SeedSpec::new()
                 .user("alice")
                 .role(ADMIN_ROLE)
-                .role(DEPLOY_ROLE)
-                .with_auth(),
+                .role(DEPLOY_ROLE),
         );
         let alice = seeded.user("alice");
         let mut world = World::new();
@@ -110,7 +109,7 @@ impl Served {
         Served::attach(world, None)
     }
 
-    fn attach(world: World, moto: Option<Moto>) -> Served {
+    fn attach(world: World, moto: Option<&'static Moto>) -> Served {
         let mut url = String::new();
         wait_until(READY_DEADLINE, "the HTTP URL in credd status", || {
             let out = world.credd(&["status", "--json"]);
@@ -137,10 +136,8 @@ impl Served {
         }
     }
 
-    pub fn moto(&self) -> &Moto {
-        self.moto
-            .as_ref()
-            .expect("this daemon was started without moto")
+    pub fn moto(&self) -> &'static Moto {
+        self.moto.expect("this daemon was started without moto")
     }
 
     #[track_caller]
