@@ -78,7 +78,8 @@ def iam(account):
 def parse_role_arn(arn):
     """arn:aws:iam::ACCOUNT:role/optional/path/Name -> (account, path, name)."""
     parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("role/"):
+    well_formed = len(parts) == 6 and parts[0] == "arn" and parts[2] == "iam"
+    if not well_formed or not parts[5].startswith("role/"):
         raise ValueError(f"not an IAM role ARN: {arn!r}")
     segments = parts[5].split("/")[1:]
     if not segments or not segments[-1]:

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::http_support::{Served, system_python};
+use crate::http_support::{offline, served};
 use credd_tests::stack::{
     Access, MFA_CODE, OFFLINE_CONFIG, STAGING_AND_AUDIT, Stack, Toml, files_containing,
 };
+use credd_tests::system_python;
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -228,17 +229,17 @@ impl Drop for StopOnDrop {
 struct Latencies(Vec<Duration>);
 
 impl Latencies {
-    fn measure(served: &Served, requests: usize, spacing: Duration) -> Latencies {
+    fn measure(served: &Stack, requests: usize, spacing: Duration) -> Latencies {
         let token = served.token();
         let request = format!(
             "GET /v1/credentials/staging HTTP/1.1\r\nHost: {}\r\nAuthorization: {token}\r\n\
              Connection: close\r\n\r\n",
-            served.addr
+            served.addr()
         );
         let mut all = Vec::with_capacity(requests);
         for _ in 0..requests {
             let start = Instant::now();
-            let answer = exchange(served.addr, request.as_bytes());
+            let answer = exchange(served.addr(), request.as_bytes());
             all.push(start.elapsed());
             assert!(
                 answer.starts_with("HTTP/1.1 200 "),
@@ -284,11 +285,11 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 /// The flood script as the attacker against `served`; returns when it has started.
-fn flood(served: &Served, mode: &str, connections: usize, seconds: u64) -> Attacker {
+fn flood(served: &Stack, mode: &str, connections: usize, seconds: u64) -> Attacker {
     let mut attacker = Attacker(
         as_attacker(system_python())
             .args(["-c", FLOOD, "127.0.0.1"])
-            .arg(served.addr.port().to_string())
+            .arg(served.addr().port().to_string())
             .arg(mode)
             .arg(connections.to_string())
             .arg(seconds.to_string())
@@ -340,7 +341,7 @@ const CONNECT_FLOOD_MAX: Duration = Duration::from_millis(100);
 fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
     credd_tests::require_root("acting as another user");
     let _turn = credd_tests::turns::alone();
-    let served = Served::start("");
+    let served = served("");
     let quiet = Latencies::measure(&served, 50, Duration::from_millis(5));
     eprintln!("owner, no flood: {quiet}");
 
@@ -382,7 +383,7 @@ fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
 fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
     credd_tests::require_root("acting as another user");
     let _turn = credd_tests::turns::alone();
-    let served = Served::start("imds = true");
+    let served = served("imds = true");
     let before = daemon_cpu(&served.world);
     let started = Instant::now();
     let attack = flood(&served, "imds", 8, 6);
@@ -415,7 +416,7 @@ fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
 #[test]
 fn the_owners_dual_stack_programs_are_served_by_imds_and_the_attackers_are_not() {
     credd_tests::require_root("acting as another user");
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     const SCRIPT: &str = r#"
 import socket, sys
 port = int(sys.argv[1])
@@ -432,7 +433,7 @@ while True:
     answer += chunk
 print(answer.split(b" ")[1].decode())
 "#;
-    let port = served.addr.port().to_string();
+    let port = served.addr().port().to_string();
     let status = |command: &mut Command| {
         let out = command
             .args(["-c", SCRIPT, &port])
@@ -456,7 +457,7 @@ print(answer.split(b" ")[1].decode())
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/attack_scripts/DualStackImds.java");
     let out = Command::new("java")
         .arg(&source)
-        .arg(&served.url)
+        .arg(served.url())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
@@ -578,12 +579,14 @@ fn planted_or_foreign_files_in_the_runtime_dir_are_not_restored() {
 
 #[test]
 fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
-    let mut stack = Stack::in_world(Access::Mfa, World::on_disk());
-    stack.write_config(Toml {
-        profiles: STAGING_AND_AUDIT,
-        ..Toml::default()
-    });
-    stack.world.start_daemon();
+    let mut stack = Stack::builder()
+        .access(Access::Mfa)
+        .world(World::on_disk())
+        .toml(Toml {
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        })
+        .start();
     stack.login_with_mfa();
     let status = stack.world.status();
     let storage = status["access"]["session_storage"]
@@ -620,7 +623,7 @@ fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
 
 #[test]
 fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
-    let served = Served::start("");
+    let served = served("");
     let get = |token: &str| {
         served
             .request(

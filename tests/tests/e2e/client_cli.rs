@@ -458,7 +458,7 @@ fn status_of_a_logged_in_daemon_shows_identity_and_fresh_profiles_for_people() {
     let out = world.credd(&["status"]);
     let text = &out.assert_success().stdout;
     assert!(
-        text.contains(&format!("access:   iam-user {}", stack.user.arn)),
+        text.contains(&format!("access:   iam-user {}", stack.user().arn)),
         "{out}"
     );
     assert!(!text.contains("not logged in"), "{out}");

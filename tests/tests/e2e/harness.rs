@@ -1,6 +1,7 @@
 //! Tests of the test harness itself: moto and its seeding, the fault-injecting STS proxy, and the
 //! parts of the temp world that need no credd binary (paths, scrubbed environment, cleanup).
-//! Run with `cargo test -p credd-tests --test e2e -- harness::`; the first run installs moto (~1 min).
+//! Run with `cargo test -p credd-tests --test e2e -- harness::`; the first run installs moto
+//! (~1 min).
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
