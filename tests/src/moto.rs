@@ -66,11 +66,11 @@ pub enum Auth {
 pub struct Moto {
     auth: Auth,
     port: u16,
-    log_path: PathBuf,
+    /// moto's stderr: a file without a name (nothing is left behind, even when the test process
+    /// is killed), read with `read_at` so moto's own write offset is never moved.
+    log: File,
     child: Child,
     seeding: Mutex<SeedChannel>,
-    // Holds the log file; removed after the process is gone (fields drop after `Drop::drop`).
-    _dir: tempfile::TempDir,
 }
 
 /// The server's stdin and stdout: one JSON request line, one JSON answer line.
@@ -100,15 +100,11 @@ impl Moto {
 
     fn try_start(auth: Auth) -> Result<Moto, String> {
         ensure_venv();
-        let dir = tempfile::Builder::new()
-            .prefix("credd-moto-")
-            .tempdir()
-            .expect("create a temp dir for moto's log");
-        let log_path = dir.path().join("moto.log");
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match start_server(port, auth, &log_path) {
+            let log = tempfile::tempfile().map_err(|e| format!("create moto's log: {e}"))?;
+            match start_server(port, auth, &log) {
                 Ok(mut child) => {
                     let seeding = SeedChannel {
                         requests: child.stdin.take().expect("moto's stdin is piped"),
@@ -119,10 +115,9 @@ impl Moto {
                     return Ok(Moto {
                         auth,
                         port,
-                        log_path,
+                        log,
                         child,
                         seeding: Mutex::new(seeding),
-                        _dir: dir,
                     });
                 }
                 Err(failure) => last_failure = failure,
@@ -153,9 +148,7 @@ impl Moto {
 
     /// What moto printed so far (request lines, tracebacks of its 500s).
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log_path.display()))
+        read_log(&self.log)
     }
 
     /// The last [`LOG_TAIL`] bytes of [`Moto::log`], for failure messages.
@@ -561,9 +554,10 @@ fn python_command() -> Command {
 
 /// Spawns `moto_server.py` on `port` and waits until it answers; Err (with the log) if it exits
 /// or is slow. Its stdin and stdout are the seeding channel; its stderr is the log.
-fn start_server(port: u16, auth: Auth, log_path: &Path) -> Result<Child, String> {
-    let log = File::create(log_path)
-        .unwrap_or_else(|e| panic!("create moto's log {}: {e}", log_path.display()));
+fn start_server(port: u16, auth: Auth, log: &File) -> Result<Child, String> {
+    let stderr = log
+        .try_clone()
+        .map_err(|e| format!("share moto's log: {e}"))?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("py")
         .join("moto_server.py");
@@ -576,7 +570,7 @@ fn start_server(port: u16, auth: Auth, log_path: &Path) -> Result<Child, String>
         .args(["127.0.0.1", &port.to_string(), auth])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", script.display()));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -585,7 +579,7 @@ fn start_server(port: u16, auth: Auth, log_path: &Path) -> Result<Child, String>
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
                 "moto on port {port} exited ({status}):\n{}",
-                fs::read_to_string(log_path).unwrap_or_default()
+                read_log(log)
             ));
         }
         if http_status(addr, "/moto-api/") == Some(200) {
@@ -596,11 +590,27 @@ fn start_server(port: u16, auth: Auth, log_path: &Path) -> Result<Child, String>
             let _ = child.wait();
             return Err(format!(
                 "moto on port {port} did not answer within {START_DEADLINE:?}:\n{}",
-                fs::read_to_string(log_path).unwrap_or_default()
+                read_log(log)
             ));
         }
         std::thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// Everything in moto's log so far.
+fn read_log(log: &File) -> String {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; log.metadata().map_or(0, |m| m.len() as usize)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match log.read_at(&mut bytes[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return format!("(cannot read moto's log: {e})"),
+        }
+    }
+    bytes.truncate(filled);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The status code of a plain `GET path`, or None if nothing answered.

@@ -108,12 +108,15 @@ fn the_shared_moto_without_auth_accepts_anything_and_the_one_with_auth_does_not(
         "s",
     )
     .expect("auth off: made-up keys assume a role that does not exist");
-    let on = Moto::shared(Auth::On).endpoint();
-    let err = sts_caller_arn(&on, "us-east-1", &made_up).expect_err("auth on: made-up keys");
+    let on = Moto::shared(Auth::On);
+    let err =
+        sts_caller_arn(&on.endpoint(), "us-east-1", &made_up).expect_err("auth on: made-up keys");
     assert!(
         err.contains("InvalidClientTokenId"),
         "unexpected error: {err}"
     );
+    // moto's log (a file without a name) is readable for failure messages and shows refusals.
+    assert!(on.log().contains("\" 403 "), "{}", on.log_tail());
 }
 
 #[test]
