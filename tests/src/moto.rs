@@ -64,7 +64,6 @@ pub enum Auth {
 
 /// A running moto server; dropping it kills the process and waits for it.
 pub struct Moto {
-    auth: Auth,
     port: u16,
     /// moto's stderr: a file without a name (nothing is left behind, even when the test process
     /// is killed), read with `read_at` so moto's own write offset is never moved.
@@ -113,7 +112,6 @@ impl Moto {
                         ),
                     };
                     return Ok(Moto {
-                        auth,
                         port,
                         log,
                         child,
@@ -126,10 +124,6 @@ impl Moto {
         Err(format!(
             "moto did not start after {START_ATTEMPTS} attempts: {last_failure}"
         ))
-    }
-
-    pub fn auth(&self) -> Auth {
-        self.auth
     }
 
     /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL_STS`.
