@@ -181,8 +181,13 @@ impl Moto {
                 Err(e) => panic!("seeding moto: {e}\n--- moto log ---\n{}", self.log_tail()),
             }
         };
-        let answer: SeedAnswer = serde_json::from_str(&answer)
-            .unwrap_or_else(|e| panic!("moto answered the seed request with {answer:?}: {e}"));
+        // Not shown when it does not parse: it may hold the new users' secret keys.
+        let answer: SeedAnswer = serde_json::from_str(&answer).unwrap_or_else(|e| {
+            panic!(
+                "moto's answer to {request} is not a seed answer ({e})\n--- moto log ---\n{}",
+                self.log_tail()
+            )
+        });
         match answer {
             SeedAnswer::Seeded { users } => Seeded { account, users },
             SeedAnswer::Failed { error } => panic!(
