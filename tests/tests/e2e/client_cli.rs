@@ -4,7 +4,7 @@
 //! completions, and a daemon of another protocol version named plainly.
 //!
 //! Most worlds hold no access key, so the daemon never calls STS; only the logged-in status
-//! scenario runs moto.
+//! scenario uses moto.
 
 use std::fs;
 use std::io::Write;

@@ -4,7 +4,6 @@
 //! AssumeRole for it; and when STS is down, slow, or down in one region, cached credentials keep
 //! being served at once, a profile with nothing cached fails fast with a clear error while the
 //! work goes on in the background, and everything recovers by itself when STS answers again.
-//! (One file, so the long background-refresh scenario runs beside the others.)
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -1,8 +1,9 @@
-//! credd's end-to-end tests, one binary: each module is one area (the former test files), run
-//! against the real `credd`/`credd-daemon` binaries in private temp worlds (see the `credd_tests`
-//! library for the fixtures). One build, one link, one set of helpers.
+//! credd's end-to-end tests, one binary: each module is one area, run against the real
+//! `credd`/`credd-daemon` binaries in private temp worlds, with one moto per test process (see the
+//! `credd_tests` library for the fixtures). One build, one link, one set of helpers.
 //!
-//! `cargo test -p credd-tests --test e2e -- engine_cache::` runs one area.
+//! `cargo build && cargo test -p credd-tests --test e2e -- engine_cache::` runs one area (the
+//! `cargo build`: testing one package does not rebuild the other packages' binaries).
 
 mod attacks;
 mod client_cli;
