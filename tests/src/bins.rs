@@ -1,6 +1,6 @@
-//! Finds the `credd` and `credd-daemon` binaries for the tests. `CARGO_BIN_EXE_*` exists only for
-//! tests inside the binaries' own package, so this crate looks next to its own test executable:
-//! `<target>/<profile>/deps/<test>-<hash>` runs beside `<target>/<profile>/credd`.
+//! Finds the `credd`, `credd-daemon` and `sdk-client` binaries for the tests. `CARGO_BIN_EXE_*`
+//! exists only for tests inside the binaries' own package, so this crate looks next to its own
+//! test executable: `<target>/<profile>/deps/<test>-<hash>` runs beside `<target>/<profile>/credd`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,11 @@ pub fn daemon_bin() -> PathBuf {
 /// The client binary, `credd`.
 pub fn client_bin() -> PathBuf {
     find_bin("credd")
+}
+
+/// `sdk-client`, this crate's own AWS SDK for Rust client (built with the tests).
+pub fn sdk_client_bin() -> PathBuf {
+    find_bin("sdk-client")
 }
 
 /// How many directories above the test executable to look: `deps/` then the profile dir are the

@@ -1,12 +1,16 @@
 //! Harness for credd's end-to-end tests: the real binaries run in a private temp world ([`world`]),
-//! against moto as the STS emulator ([`moto`]), optionally behind a fault-injecting proxy ([`proxy`]);
-//! [`stack`] puts the three together the way most engine scenarios need them.
+//! against moto as the STS emulator ([`moto`], one shared server per test process), optionally
+//! behind a fault-injecting proxy ([`proxy`]); [`stack`] puts them together the way scenarios need
+//! them, with the daemon's HTTP API ([`http`]) and real SDKs ([`sdk`]) pointed at it.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
+pub mod http;
 pub mod moto;
 pub mod proxy;
+pub mod sdk;
 pub mod stack;
+pub mod turns;
 pub mod world;
 
 use std::net::TcpListener;
@@ -60,4 +64,13 @@ pub fn require_root(what: &str) {
         euid, 0,
         "{what} needs root (run the suite as root, as CI does)"
     );
+}
+
+/// The system's `python3` (not the venv's): one any user can run, for tests acting as another.
+pub fn system_python() -> PathBuf {
+    ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("a system python3 (/usr/bin/python3)")
 }

@@ -1,14 +1,24 @@
-//! moto, the local STS/IAM emulator: installs it once into `target/moto-venv`, runs one server per
-//! test on a free loopback port, seeds users and roles through `tests/py/moto_seed.py`, and checks
-//! credentials with the Rust STS SDK (GetCallerIdentity is a real check once auth is on).
+//! moto, the local STS/IAM emulator: installs it once into `target/moto-venv`, runs it through
+//! `tests/py/moto_server.py` (moto's server plus a seeding channel on its stdin), seeds users and
+//! roles, and checks credentials with the Rust STS SDK (GetCallerIdentity is a real check once
+//! auth is on).
+//!
+//! A test process shares two servers ([`Moto::shared`]), each started on first use: one with
+//! request authentication on (every signature and session token is checked), one with it off (for
+//! MFA logins: moto rejects the keys of its own GetSessionToken when auth is on). Tests stay
+//! independent because each [`Moto::seed`] creates its users in an account of their own; roles
+//! are shared. A server exits when its stdin closes, so none outlives the test process, however
+//! that ends.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -19,9 +29,6 @@ use crate::{POLL_INTERVAL, free_port, workspace_dir};
 /// changing this line makes the next test run reinstall the venv.
 pub const MOTO_REQUIREMENTS: &[&str] = &["moto[server]==5.2.5", "boto3==1.44.8"];
 
-/// moto's default account: seeded users live here.
-pub const DEFAULT_ACCOUNT: &str = "123456789012";
-
 /// The region the harness's own STS calls sign for.
 pub const REGION: &str = "us-east-1";
 
@@ -31,40 +38,92 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 /// Attempts at starting a server: the port from [`free_port`] can be taken before moto binds it.
 const START_ATTEMPTS: usize = 3;
 
+/// How much of the end of moto's log a failure shows (the shared servers' logs grow long).
+const LOG_TAIL: usize = 16 * 1024;
+
+/// The first account [`Moto::seed`] hands out; each call takes the next one. Far from the
+/// accounts the tests' roles live in (222222222222, 333333333333).
+const FIRST_SEED_ACCOUNT: u64 = 400_000_000_001;
+
+/// The next account for [`Moto::seed`], for every server of the process.
+static NEXT_SEED_ACCOUNT: AtomicU64 = AtomicU64::new(FIRST_SEED_ACCOUNT);
+
+/// The shared servers, or why one did not start (kept, so later tests fail at once).
+static SHARED_AUTH_ON: OnceLock<Result<Moto, String>> = OnceLock::new();
+static SHARED_AUTH_OFF: OnceLock<Result<Moto, String>> = OnceLock::new();
+
+/// Whether moto checks requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every request's SigV4 signature, key and session token are checked, and IAM policies
+    /// (and trust policies, on chained AssumeRole) are enforced.
+    On,
+    /// Anything is accepted: any role ARN can be assumed; needed for GetSessionToken's keys.
+    Off,
+}
+
 /// A running moto server; dropping it kills the process and waits for it.
 pub struct Moto {
-    child: Child,
     port: u16,
-    log_path: PathBuf,
-    // Holds the log file; removed after the process is gone (fields drop after `Drop::drop`).
-    _dir: tempfile::TempDir,
+    /// moto's stderr: a file without a name (nothing is left behind, even when the test process
+    /// is killed), read with `read_at` so moto's own write offset is never moved.
+    log: File,
+    child: Child,
+    seeding: Mutex<SeedChannel>,
+}
+
+/// The server's stdin and stdout: one JSON request line, one JSON answer line.
+struct SeedChannel {
+    requests: ChildStdin,
+    answers: BufReader<ChildStdout>,
 }
 
 impl Moto {
-    /// Installs moto if needed, then starts a fresh server (empty state, auth off) on a free port.
-    pub fn start() -> Moto {
+    /// The test process's server with `auth`, started on first use and shared by every test
+    /// after that. It is never dropped: it exits with the process (its stdin closes).
+    pub fn shared(auth: Auth) -> &'static Moto {
+        let cell = match auth {
+            Auth::On => &SHARED_AUTH_ON,
+            Auth::Off => &SHARED_AUTH_OFF,
+        };
+        cell.get_or_init(|| Moto::try_start(auth))
+            .as_ref()
+            .unwrap_or_else(|failure| panic!("the shared moto (auth {auth:?}): {failure}"))
+    }
+
+    /// A private server: installs moto if needed, then starts a fresh one (empty state) on a free
+    /// port. For programs (the demo, the bench); tests use [`Moto::shared`].
+    pub fn start(auth: Auth) -> Moto {
+        Moto::try_start(auth).unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    fn try_start(auth: Auth) -> Result<Moto, String> {
         ensure_venv();
-        let dir = tempfile::Builder::new()
-            .prefix("credd-moto-")
-            .tempdir()
-            .expect("create a temp dir for moto's log");
-        let log_path = dir.path().join("moto.log");
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match start_server(port, &log_path) {
-                Ok(child) => {
-                    return Moto {
-                        child,
-                        port,
-                        log_path,
-                        _dir: dir,
+            let log = tempfile::tempfile().map_err(|e| format!("create moto's log: {e}"))?;
+            match start_server(port, auth, &log) {
+                Ok(mut child) => {
+                    let seeding = SeedChannel {
+                        requests: child.stdin.take().expect("moto's stdin is piped"),
+                        answers: BufReader::new(
+                            child.stdout.take().expect("moto's stdout is piped"),
+                        ),
                     };
+                    return Ok(Moto {
+                        port,
+                        log,
+                        child,
+                        seeding: Mutex::new(seeding),
+                    });
                 }
                 Err(failure) => last_failure = failure,
             }
         }
-        panic!("moto_server did not start after {START_ATTEMPTS} attempts: {last_failure}");
+        Err(format!(
+            "moto did not start after {START_ATTEMPTS} attempts: {last_failure}"
+        ))
     }
 
     /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL_STS`.
@@ -83,47 +142,59 @@ impl Moto {
 
     /// What moto printed so far (request lines, tracebacks of its 500s).
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log_path.display()))
+        read_log(&self.log)
     }
 
-    /// Creates the users and roles of `spec` and, with `spec.auth`, turns request authentication
-    /// on. Call it once per server, before anything else uses it: with auth on, the script's own
-    /// dummy credentials no longer work.
-    pub fn seed(&self, spec: &SeedSpec) -> Seeded {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("py")
-            .join("moto_seed.py");
-        let input = serde_json::to_string(spec).expect("serialize the seed spec");
-        let mut child = python_command()
-            .arg(&script)
-            .arg("--endpoint")
-            .arg(self.endpoint())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-        child
-            .stdin
-            .take()
-            .expect("seed script stdin is piped")
-            .write_all(input.as_bytes())
-            .expect("write the seed spec to the seed script");
-        let output = child.wait_with_output().expect("wait for the seed script");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            panic!(
-                "moto seeding failed ({}) for {input}\n--- stderr ---\n{stderr}\n--- moto log ---\n{}",
-                output.status,
-                self.log()
-            );
+    /// The last [`LOG_TAIL`] bytes of [`Moto::log`], for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let mut start = log.len().saturating_sub(LOG_TAIL);
+        while !log.is_char_boundary(start) {
+            start += 1;
         }
-        serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!("seed script printed something else than JSON ({e}):\n{stdout}\n{stderr}")
+        log[start..].to_owned()
+    }
+
+    /// Creates the users of `spec` in an account of their own (a new one on every call, so
+    /// tests sharing a server never meet) and the roles of `spec` where their ARNs say, keeping
+    /// roles that exist already. Works the same with auth on or off.
+    pub fn seed(&self, spec: &SeedSpec) -> Seeded {
+        let account = format!("{:012}", NEXT_SEED_ACCOUNT.fetch_add(1, Ordering::Relaxed));
+        let request = serde_json::to_string(&SeedRequest {
+            account: &account,
+            users: &spec.users,
+            roles: &spec.roles,
         })
+        .expect("serialize the seed request");
+        let answer = {
+            let mut channel = self.seeding.lock().unwrap_or_else(|p| p.into_inner());
+            let mut answer = String::new();
+            let sent = writeln!(channel.requests, "{request}")
+                .and_then(|()| channel.requests.flush())
+                .and_then(|()| channel.answers.read_line(&mut answer));
+            match sent {
+                Ok(1..) => answer,
+                Ok(0) => panic!(
+                    "moto exited while seeding\n--- moto log ---\n{}",
+                    self.log_tail()
+                ),
+                Err(e) => panic!("seeding moto: {e}\n--- moto log ---\n{}", self.log_tail()),
+            }
+        };
+        // Not shown when it does not parse: it may hold the new users' secret keys.
+        let answer: SeedAnswer = serde_json::from_str(&answer).unwrap_or_else(|e| {
+            panic!(
+                "moto's answer to {request} is not a seed answer ({e})\n--- moto log ---\n{}",
+                self.log_tail()
+            )
+        });
+        match answer {
+            SeedAnswer::Seeded { users } => Seeded { account, users },
+            SeedAnswer::Failed { error } => panic!(
+                "moto seeding failed for {request}\n{error}\n--- moto log ---\n{}",
+                self.log_tail()
+            ),
+        }
     }
 
     /// GetCallerIdentity with these credentials against this moto, in us-east-1, with the SDK's
@@ -148,18 +219,17 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        // Already gone is fine: the point is that no server outlives its test.
+        // Already gone is fine: the point is that no private server outlives its owner.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// What to create in moto. `auth: true` turns request authentication on afterwards.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What to create in moto: users (in the account [`Moto::seed`] picks) and roles.
+#[derive(Debug, Clone, Default)]
 pub struct SeedSpec {
     pub users: Vec<SeedUser>,
     pub roles: Vec<SeedRole>,
-    pub auth: bool,
 }
 
 impl SeedSpec {
@@ -167,7 +237,7 @@ impl SeedSpec {
         SeedSpec::default()
     }
 
-    /// An IAM user in [`DEFAULT_ACCOUNT`] with an access key and no MFA device.
+    /// An IAM user with an access key and no MFA device.
     pub fn user(mut self, name: &str) -> SeedSpec {
         self.users.push(SeedUser {
             name: name.to_owned(),
@@ -177,7 +247,7 @@ impl SeedSpec {
     }
 
     /// An IAM user with an access key and an enabled virtual MFA device
-    /// `arn:aws:iam::123456789012:mfa/<name>`.
+    /// `arn:aws:iam::<account>:mfa/<name>`.
     pub fn user_with_mfa(mut self, name: &str) -> SeedSpec {
         self.users.push(SeedUser {
             name: name.to_owned(),
@@ -186,17 +256,12 @@ impl SeedSpec {
         self
     }
 
-    /// A role anyone may assume, created in the account its ARN names (paths allowed).
+    /// A role anyone may assume, created in the account its ARN names (paths allowed), unless
+    /// it exists already.
     pub fn role(mut self, arn: &str) -> SeedSpec {
         self.roles.push(SeedRole {
             arn: arn.to_owned(),
         });
-        self
-    }
-
-    /// Turn request authentication on once everything is created.
-    pub fn with_auth(mut self) -> SeedSpec {
-        self.auth = true;
         self
     }
 }
@@ -212,9 +277,24 @@ pub struct SeedRole {
     pub arn: String,
 }
 
-/// What seeding created: each user's long-lived key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Serialize)]
+struct SeedRequest<'a> {
+    account: &'a str,
+    users: &'a [SeedUser],
+    roles: &'a [SeedRole],
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SeedAnswer {
+    Seeded { users: BTreeMap<String, SeededUser> },
+    Failed { error: String },
+}
+
+/// What seeding created: the account of the users, and each user's long-lived key.
+#[derive(Debug, Clone)]
 pub struct Seeded {
+    pub account: String,
     pub users: BTreeMap<String, SeededUser>,
 }
 
@@ -384,7 +464,7 @@ fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
         .block_on(fut)
 }
 
-/// The harness venv's python (boto3 installed), once any [`Moto::start`] has run.
+/// The harness venv's python (boto3 installed), once any moto has been started.
 pub fn venv_python() -> PathBuf {
     venv_dir().join("bin").join("python")
 }
@@ -471,28 +551,34 @@ fn python_command() -> Command {
     command
 }
 
-/// Spawns moto on `port` and waits until it answers; Err (with the log) if it exits or is slow.
-fn start_server(port: u16, log_path: &Path) -> Result<Child, String> {
-    let log = File::create(log_path)
-        .unwrap_or_else(|e| panic!("create moto's log {}: {e}", log_path.display()));
-    let log_err = log.try_clone().expect("clone moto's log file handle");
-    let mut child = Command::new(venv_dir().join("bin").join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
+/// Spawns `moto_server.py` on `port` and waits until it answers; Err (with the log) if it exits
+/// or is slow. Its stdin and stdout are the seeding channel; its stderr is the log.
+fn start_server(port: u16, auth: Auth, log: &File) -> Result<Child, String> {
+    let stderr = log
+        .try_clone()
+        .map_err(|e| format!("share moto's log: {e}"))?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("py")
+        .join("moto_server.py");
+    let auth = match auth {
+        Auth::On => "on",
+        Auth::Off => "off",
+    };
+    let mut child = python_command()
+        .arg(&script)
+        .args(["127.0.0.1", &port.to_string(), auth])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn moto_server: {e}"));
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", script.display()));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let start = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
-                "moto_server on port {port} exited ({status}):\n{}",
-                fs::read_to_string(log_path).unwrap_or_default()
+                "moto on port {port} exited ({status}):\n{}",
+                read_log(log)
             ));
         }
         if http_status(addr, "/moto-api/") == Some(200) {
@@ -502,12 +588,28 @@ fn start_server(port: u16, log_path: &Path) -> Result<Child, String> {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
-                "moto_server on port {port} did not answer within {START_DEADLINE:?}:\n{}",
-                fs::read_to_string(log_path).unwrap_or_default()
+                "moto on port {port} did not answer within {START_DEADLINE:?}:\n{}",
+                read_log(log)
             ));
         }
         std::thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// Everything in moto's log so far.
+fn read_log(log: &File) -> String {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; log.metadata().map_or(0, |m| m.len() as usize)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match log.read_at(&mut bytes[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return format!("(cannot read moto's log: {e})"),
+        }
+    }
+    bytes.truncate(filled);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The status code of a plain `GET path`, or None if nothing answered.

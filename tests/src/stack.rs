@@ -1,23 +1,36 @@
-//! The usual set-up of an engine scenario: moto seeded with alice (and the roles, when auth is on),
-//! the fault-injecting proxy in front of it, and a world whose daemon reaches STS only through the
-//! proxy (`AWS_ENDPOINT_URL_STS`), with alice's long-lived key in the shared credentials file.
+//! The fixture of every scenario that runs a daemon with an access source: a world whose daemon
+//! gets STS from the shared moto (with auth on, or off for MFA logins), through the
+//! fault-injecting proxy or straight, or from nowhere at all; alice (a seeded IAM user in an
+//! account of her own) in the shared credentials file; a config of the scenario's choosing; and
+//! the daemon's HTTP API and real SDKs pointed at it. [`Stack::builder`] picks the variant.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::moto::{Moto, SeedSpec, SeededUser};
+use crate::bins::sdk_client_bin;
+use crate::http::{self, Reply};
+use crate::moto::{Auth, Moto, SeedSpec, SeededUser, venv_python};
 use crate::proxy::StsProxy;
-use crate::world::World;
+use crate::sdk::BOTO3_CALLER;
+use crate::wait_until;
+use crate::world::{CmdOutput, World};
 
 /// The role most profiles assume, in another account than alice's.
 pub const ADMIN: &str = "arn:aws:iam::222222222222:role/Administrator";
 /// The role chained profiles assume through [`ADMIN`], in a third account.
 pub const AUDITOR: &str = "arn:aws:iam::333333333333:role/Auditor";
+/// A second role to switch to, beside [`AUDITOR`].
+pub const DEPLOY: &str = "arn:aws:iam::333333333333:role/Deploy";
 /// The IAM user; also the default RoleSessionName.
 pub const USER: &str = "alice";
 /// A well-formed one-time code (moto, auth off, accepts any).
 pub const MFA_CODE: &str = "123456";
+
+/// Login and the first AssumeRole of every profile, moto included.
+pub const READY_DEADLINE: Duration = Duration::from_secs(20);
 
 /// One literal for both constants below.
 macro_rules! staging_and_audit {
@@ -73,10 +86,12 @@ pub enum Access {
     Key,
 }
 
-/// The parts of the config a scenario chooses; the rest (loopback listener on a free port, the
-/// `[access]` source for the stack) is filled in by [`Stack::write_config`].
+/// The parts of the config a scenario chooses; the rest (the listener, the `[access]` source for
+/// the stack) is filled in by [`Stack::write_config`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Toml<'a> {
+    /// Top-level lines, before any table, e.g. `default_profile = "staging"`.
+    pub top: &'a str,
     /// Extra lines of `[daemon]`, e.g. `min_remaining = "14m50s"`.
     pub daemon: &'a str,
     /// Extra lines of `[access]`, e.g. `regions = ["us-east-1", "us-west-2"]`.
@@ -85,72 +100,213 @@ pub struct Toml<'a> {
     pub profiles: &'a str,
 }
 
-/// Fields drop in order: the world (and its daemon) goes first, moto last.
+/// Where the daemon's STS requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Through the [`StsProxy`], which counts them and injects faults.
+    Proxy,
+    /// Straight to moto.
+    Direct,
+    /// Nowhere: nothing listens at the STS endpoint, and the key is a placeholder.
+    Unreachable,
+}
+
+/// Chooses a [`Stack`]: [`Access::Key`] through the proxy, in a [`World::new`], listening on a
+/// free loopback port, with an empty config, unless told otherwise.
+pub struct StackBuilder<'a> {
+    access: Access,
+    route: Route,
+    world: Option<World>,
+    listen: &'a str,
+    toml: Toml<'a>,
+}
+
+impl<'a> StackBuilder<'a> {
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The daemon reaches moto without the proxy in between.
+    pub fn direct(mut self) -> Self {
+        self.route = Route::Direct;
+        self
+    }
+
+    /// No STS at all (for the checks made before any credentials are involved): nothing listens
+    /// at the STS endpoint, alice's key is a placeholder, no moto is started.
+    pub fn without_sts(mut self) -> Self {
+        self.route = Route::Unreachable;
+        self
+    }
+
+    /// Builds in `world` (e.g. [`World::on_disk`]).
+    pub fn world(mut self, world: World) -> Self {
+        self.world = Some(world);
+        self
+    }
+
+    /// `[daemon] listen`, e.g. `[::1]:0`.
+    pub fn listen(mut self, listen: &'a str) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// The config's parts (see [`Toml`]).
+    pub fn toml(mut self, toml: Toml<'a>) -> Self {
+        self.toml = toml;
+        self
+    }
+
+    /// moto seeded for the access, the proxy if any, the world pointed at them and the config
+    /// written; no daemon yet.
+    pub fn build(self) -> Stack {
+        let mut world = self.world.unwrap_or_default();
+        let (sts, endpoint) = match self.route {
+            Route::Unreachable => (Sts::Unreachable, "http://127.0.0.1:1".to_owned()),
+            Route::Proxy | Route::Direct => {
+                // With auth off moto assumes any role ARN, so only the auth-on stack needs roles.
+                let (moto, spec) = match self.access {
+                    Access::Mfa => (Moto::shared(Auth::Off), SeedSpec::new().user_with_mfa(USER)),
+                    Access::Key => (
+                        Moto::shared(Auth::On),
+                        SeedSpec::new()
+                            .user(USER)
+                            .role(ADMIN)
+                            .role(AUDITOR)
+                            .role(DEPLOY),
+                    ),
+                };
+                let user = moto.seed(&spec).user(USER).clone();
+                let proxy = (self.route == Route::Proxy).then(|| StsProxy::start(&moto.endpoint()));
+                let endpoint = proxy
+                    .as_ref()
+                    .map_or_else(|| moto.endpoint(), StsProxy::endpoint);
+                (Sts::Moto { moto, user, proxy }, endpoint)
+            }
+        };
+        world.set_env("AWS_ENDPOINT_URL_STS", &endpoint);
+        let (key, secret) = match &sts {
+            Sts::Moto { user, .. } => {
+                (user.access_key_id.as_str(), user.secret_access_key.as_str())
+            }
+            Sts::Unreachable => ("AKIDEXAMPLE", "not-a-real-secret"),
+        };
+        world.write_shared_credentials("access", key, secret);
+        let stack = Stack {
+            world,
+            sts,
+            access: self.access,
+            listen: self.listen.to_owned(),
+            http: OnceLock::new(),
+        };
+        stack.write_config(self.toml);
+        stack
+    }
+
+    /// [`StackBuilder::build`], then the daemon started.
+    pub fn start(self) -> Stack {
+        let mut stack = self.build();
+        stack.world.start_daemon();
+        stack
+    }
+}
+
+enum Sts {
+    Moto {
+        moto: &'static Moto,
+        user: SeededUser,
+        proxy: Option<StsProxy>,
+    },
+    Unreachable,
+}
+
+/// The daemon's HTTP API as `credd status` names it.
+struct HttpApi {
+    url: String,
+    addr: SocketAddr,
+}
+
+/// Fields drop in order: the world (and its daemon) goes first, then the proxy.
 pub struct Stack {
     pub world: World,
-    pub proxy: StsProxy,
-    pub moto: Moto,
-    pub user: SeededUser,
+    sts: Sts,
     pub access: Access,
+    listen: String,
+    http: OnceLock<HttpApi>,
 }
 
 impl Stack {
-    /// moto seeded for `access`, the proxy, and a world pointed at them; no config, no daemon.
-    pub fn new(access: Access) -> Stack {
-        Stack::in_world(access, World::new())
-    }
-
-    /// [`Stack::new`] around `world` (e.g. [`World::on_disk`]).
-    pub fn in_world(access: Access, mut world: World) -> Stack {
-        let moto = Moto::start();
-        // With auth off moto assumes any role ARN, so only the auth-on stack needs real roles.
-        let spec = match access {
-            Access::Mfa => SeedSpec::new().user_with_mfa(USER),
-            Access::Key => SeedSpec::new()
-                .user(USER)
-                .role(ADMIN)
-                .role(AUDITOR)
-                .with_auth(),
-        };
-        let seeded = moto.seed(&spec);
-        let user = seeded.user(USER).clone();
-        let proxy = StsProxy::start(&moto.endpoint());
-        world.set_env("AWS_ENDPOINT_URL_STS", &proxy.endpoint());
-        world.write_shared_credentials("access", &user.access_key_id, &user.secret_access_key);
-        Stack {
-            world,
-            proxy,
-            moto,
-            user,
-            access,
+    /// See [`StackBuilder`] for the defaults.
+    pub fn builder() -> StackBuilder<'static> {
+        StackBuilder {
+            access: Access::Key,
+            route: Route::Proxy,
+            world: None,
+            listen: "127.0.0.1:0",
+            toml: Toml::default(),
         }
     }
 
-    /// [`Stack::new`], the config written, the daemon started.
+    /// moto seeded for `access`, the proxy, and a world pointed at them; no daemon yet.
+    pub fn new(access: Access) -> Stack {
+        Stack::builder().access(access).build()
+    }
+
+    /// [`Stack::new`], the config written from `toml`, the daemon started.
     pub fn start(access: Access, toml: Toml<'_>) -> Stack {
-        let mut stack = Stack::new(access);
-        stack.write_config(toml);
-        stack.world.start_daemon();
-        stack
+        Stack::builder().access(access).toml(toml).start()
+    }
+
+    /// The shared moto this stack's user lives in; panics for a stack without STS.
+    pub fn moto(&self) -> &'static Moto {
+        match &self.sts {
+            Sts::Moto { moto, .. } => moto,
+            Sts::Unreachable => panic!("this stack was built without STS"),
+        }
+    }
+
+    /// alice as seeded; panics for a stack without STS.
+    pub fn user(&self) -> &SeededUser {
+        match &self.sts {
+            Sts::Moto { user, .. } => user,
+            Sts::Unreachable => panic!("this stack was built without STS: alice has no real key"),
+        }
+    }
+
+    /// The proxy between the daemon and moto; panics for a stack built without one.
+    pub fn proxy(&self) -> &StsProxy {
+        match &self.sts {
+            Sts::Moto {
+                proxy: Some(proxy), ..
+            } => proxy,
+            _ => panic!("this stack was built without the STS proxy"),
+        }
     }
 
     /// The MFA device's serial ([`Access::Mfa`] only).
     pub fn mfa_serial(&self) -> &str {
-        self.user
+        self.user()
             .mfa_serial
             .as_deref()
             .expect("this stack's user has no MFA device")
     }
 
-    /// Writes the credd config: `toml`'s parts plus the `[access]` source of this stack.
+    /// Writes the credd config: `toml`'s parts plus the listener and the `[access]` source of
+    /// this stack.
     pub fn write_config(&self, toml: Toml<'_>) {
         let mfa = match self.access {
             Access::Mfa => format!("mfa_serial = \"{}\"\n", self.mfa_serial()),
             Access::Key => String::new(),
         };
+        let top = match toml.top {
+            "" => String::new(),
+            lines => format!("{lines}\n"),
+        };
         self.world.write_config(&format!(
-            "[daemon]\nlisten = \"127.0.0.1:0\"\n{daemon}\n\n\
+            "{top}[daemon]\nlisten = \"{listen}\"\n{daemon}\n\n\
              [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n{mfa}{access}\n{profiles}",
+            listen = self.listen,
             daemon = toml.daemon,
             access = toml.access,
             profiles = toml.profiles,
@@ -165,7 +321,7 @@ impl Stack {
             .world
             .credential_process(profile)
             .unwrap_or_else(|out| panic!("no credentials for {profile}: {out}"));
-        self.moto.caller_arn(
+        self.moto().caller_arn(
             &creds.keys.access_key_id,
             &creds.keys.secret_access_key,
             creds.keys.session_token.as_deref(),
@@ -183,9 +339,157 @@ impl Stack {
     /// Waits until the daemon has logged in by itself ([`Access::Key`]) or after `credd login`.
     #[track_caller]
     pub fn wait_logged_in(&self, deadline: Duration) {
-        crate::wait_until(deadline, "the access session", || {
+        wait_until(deadline, "the access session", || {
             self.world.status()["access"]["logged_in"] == true
         });
+    }
+
+    /// Waits until every profile is fresh.
+    #[track_caller]
+    pub fn wait_all_fresh(&self, deadline: Duration) {
+        wait_until(deadline, "every profile to be fresh", || {
+            let status = self.world.status();
+            status["profiles"]
+                .as_array()
+                .is_some_and(|all| !all.is_empty() && all.iter().all(|p| p["state"] == "fresh"))
+        });
+    }
+
+    // ---- The HTTP API --------------------------------------------------------------------
+
+    /// The daemon's HTTP API, from `credd status --json` the first time it is asked for (a
+    /// daemon restarted later may listen elsewhere).
+    fn http_api(&self) -> &HttpApi {
+        self.http.get_or_init(|| {
+            let mut url = String::new();
+            wait_until(READY_DEADLINE, "the HTTP URL in credd status", || {
+                let out = self.world.credd(&["status", "--json"]);
+                match out
+                    .success()
+                    .then(|| out.json()["url"].as_str().map(str::to_owned))
+                {
+                    Some(Some(u)) => {
+                        url = u;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            let addr = url
+                .strip_prefix("http://")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("status url {url:?} is not http://IP:PORT"));
+            HttpApi { url, addr }
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, from `credd status --json`.
+    pub fn url(&self) -> &str {
+        &self.http_api().url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.http_api().addr
+    }
+
+    /// The HTTP API token the daemon wrote.
+    pub fn token(&self) -> String {
+        self.world.http_token()
+    }
+
+    /// `GET path` with the right token and a loopback Host.
+    pub fn get_authorized(&self, path: &str) -> Reply {
+        let token = self.token();
+        self.request("GET", path, &[("Authorization", &token)])
+    }
+
+    /// One request on a fresh connection; `Host: 127.0.0.1:PORT` unless `headers` has a Host.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        http::request(self.addr(), method, path, headers)
+    }
+
+    /// Writes `bytes` on a fresh connection and returns all the daemon sends back (see
+    /// [`http::send_raw`]).
+    pub fn send_raw(&self, bytes: &[u8]) -> Vec<u8> {
+        http::send_raw(self.addr(), bytes)
+    }
+
+    /// Asserts the daemon is up and answering: `/healthz` is `ok`, and the process still runs.
+    #[track_caller]
+    pub fn assert_still_serving(&self) {
+        assert!(
+            self.world.daemon_running(),
+            "the daemon exited:\n{}",
+            self.world.daemon_log()
+        );
+        let reply = self.request("GET", "/healthz", &[]);
+        assert_eq!((reply.status, reply.body.as_str()), (200, "ok"), "{reply}");
+    }
+
+    /// The env a program needs for the container route at `path` (`/v1/credentials...`), in
+    /// `region`.
+    pub fn container_env(&self, path: &str, region: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                format!("{}{path}", self.url()),
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
+                self.world.token_file().display().to_string(),
+            ),
+            ("AWS_REGION".into(), region.into()),
+        ]
+    }
+
+    /// The env a program needs to use the daemon as its IMDS, in `region`.
+    pub fn imds_env(&self, region: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT".into(),
+                self.url().to_owned(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED".into(), "false".into()),
+            ("AWS_REGION".into(), region.into()),
+        ]
+    }
+
+    // ---- Programs in the world -----------------------------------------------------------
+
+    /// Runs `program args` in the world with `env` added (as `env K=V... program args`), so each
+    /// call chooses its own variables; `AWS_EC2_METADATA_DISABLED` stays `true` unless overridden.
+    pub fn run_with_env(&self, env: &[(&str, &str)], program: &str, args: &[&str]) -> CmdOutput {
+        let mut argv: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        argv.push(program.to_owned());
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.world.run("env", &argv, None)
+    }
+
+    /// [`BOTO3_CALLER`] with `env` added; Ok(its JSON) or Err(the output) when it fails.
+    pub fn boto3(&self, env: &[(&str, &str)]) -> Result<serde_json::Value, CmdOutput> {
+        let python = venv_python().display().to_string();
+        let out = self.run_with_env(env, &python, &["-c", BOTO3_CALLER]);
+        if out.success() {
+            Ok(out.json())
+        } else {
+            Err(out)
+        }
+    }
+
+    /// `sdk-client ARGS` (the AWS SDK for Rust, see tests/src/bin/sdk-client.rs) with `env`.
+    pub fn rust_sdk(
+        &self,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<serde_json::Value, CmdOutput> {
+        let sdk_client = sdk_client_bin().display().to_string();
+        let out = self.run_with_env(env, &sdk_client, args);
+        if out.success() {
+            Ok(out.json())
+        } else {
+            Err(out)
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use credd_proto::{ProtoError, Request, Response};
 
 use crate::bins::{client_bin, daemon_bin};
 use crate::moto::AwsKeys;
+use crate::turns::{self, Turn};
 use crate::{POLL_INTERVAL, wait_until};
 
 /// A `credd` command that runs longer than this is killed and fails the test.
@@ -49,6 +50,8 @@ pub struct World {
     // Last fields: removed after Drop::drop has killed the processes using them.
     _memory: Option<tempfile::TempDir>,
     _tmp: tempfile::TempDir,
+    // Given back once the world is gone: a test waiting to run alone starts on a quiet machine.
+    _turn: Turn,
 }
 
 /// Where worlds put their runtime dir when the system has a tmpfs for it.
@@ -72,6 +75,7 @@ impl World {
     }
 
     fn with_runtime_parent(memory: Option<tempfile::TempDir>) -> World {
+        let turn = turns::side_by_side();
         // Short prefix under the system temp dir: the control socket path must stay well under
         // the ~104-byte limit of sun_path on macOS.
         let tmp = tempfile::Builder::new()
@@ -92,6 +96,7 @@ impl World {
             daemon: Mutex::new(None),
             _memory: memory,
             _tmp: tmp,
+            _turn: turn,
         };
         for dir in [&world.home, &world.aws_dir, &world.home.join(".config")] {
             fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use credd_tests::moto::{Moto, SeedSpec};
+use credd_tests::moto::{Auth, Moto, SeedSpec};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 use http_body_util::{BodyExt, Full};
@@ -37,8 +37,8 @@ fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let run_for = Duration::from_secs(seconds);
 
-    let moto = Moto::start();
-    let seeded = moto.seed(&SeedSpec::new().user("alice").role(ADMIN).with_auth());
+    let moto = Moto::start(Auth::On);
+    let seeded = moto.seed(&SeedSpec::new().user("alice").role(ADMIN));
     let alice = seeded.user("alice");
     let mut world = World::new();
     world.write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
@@ -169,7 +169,7 @@ fn main() {
     );
 }
 
-const FLOOD: &str = include_str!("../../tests/attack_scripts/flood.py");
+const FLOOD: &str = include_str!("../../tests/e2e/attack_scripts/flood.py");
 /// The other local user the floods run as.
 const STRANGER: u32 = 65534;
 

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use credd_tests::moto::{Moto, SeedSpec};
+use credd_tests::moto::{Auth, Moto, SeedSpec};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -30,14 +30,8 @@ fn show(cmd: &str, out: &str) {
 
 fn main() -> ExitCode {
     step("Starting the local STS emulator (moto; first run installs it, about a minute)");
-    let moto = Moto::start();
-    let seeded = moto.seed(
-        &SeedSpec::new()
-            .user("alice")
-            .role(ADMIN)
-            .role(AUDITOR)
-            .with_auth(),
-    );
+    let moto = Moto::start(Auth::On);
+    let seeded = moto.seed(&SeedSpec::new().user("alice").role(ADMIN).role(AUDITOR));
     let alice = seeded.user("alice");
     println!(
         "   STS at {} with request signing enforced",

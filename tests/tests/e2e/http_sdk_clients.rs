@@ -2,21 +2,22 @@
 //! moto with auth on: the AWS SDK for Rust (`aws-config`) and boto3, on the current route and on
 //! pinned ones, and across a `credd switch`.
 
-mod http_support;
-
 use std::time::{Duration, Instant};
 
+use crate::http_support::{DEPLOY_ARN, STAGING_ARN, STAGING_REGION, pairs, served, served_with};
+use credd_tests::http::parse_utc;
+use credd_tests::sdk::Boto3Follower;
+use credd_tests::stack::now_unix;
 use credd_tests::wait_until;
-use http_support::{Boto3Follower, DEPLOY_ARN, STAGING_ARN, Served, now_unix, pairs, parse_utc};
 
 /// What the switch scenario configures: the current route advertises at most 10 minutes.
 const FOLLOW_WINDOW_SECS: u64 = 600;
 
 #[test]
 fn rust_sdk_and_boto3_get_the_current_and_the_pinned_role_through_the_container_route() {
-    let served = Served::start("");
-    let current = served.container_env("/v1/credentials");
-    let pinned = served.container_env("/v1/credentials/deploy");
+    let served = served("");
+    let current = served.container_env("/v1/credentials", STAGING_REGION);
+    let pinned = served.container_env("/v1/credentials/deploy", STAGING_REGION);
 
     let rust = served
         .rust_sdk(&pairs(&current), &["container"])
@@ -46,7 +47,7 @@ fn rust_sdk_and_boto3_get_the_current_and_the_pinned_role_through_the_container_
 
 #[test]
 fn a_container_credentials_answer_has_every_field_sdks_require() {
-    let served = Served::start("");
+    let served = served("");
     let reply = served.get_authorized("/v1/credentials/staging");
     assert_eq!(reply.status, 200, "{reply}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -75,10 +76,10 @@ fn a_container_credentials_answer_has_every_field_sdks_require() {
 
 #[test]
 fn after_a_switch_new_processes_get_the_new_role_at_once_and_pinned_routes_keep_theirs() {
-    let served = Served::start("min_remaining = \"5m\"\nfollow_window = \"10m\"");
-    let current = served.container_env("/v1/credentials");
-    let pinned_staging = served.container_env("/v1/credentials/staging");
-    let mut follower = Boto3Follower::start(&served, &pairs(&current));
+    let served = served("min_remaining = \"5m\"\nfollow_window = \"10m\"");
+    let current = served.container_env("/v1/credentials", STAGING_REGION);
+    let pinned_staging = served.container_env("/v1/credentials/staging", STAGING_REGION);
+    let mut follower = Boto3Follower::start(&served.world, &pairs(&current));
     assert_eq!(follower.caller_arn(), STAGING_ARN);
 
     served.world.credd(&["switch", "deploy"]).assert_success();
@@ -124,8 +125,8 @@ fn after_a_switch_new_processes_get_the_new_role_at_once_and_pinned_routes_keep_
 
 #[test]
 fn the_current_route_advertises_at_most_the_follow_window_and_pinned_routes_the_real_expiry() {
-    let served = Served::start("min_remaining = \"5m\"\nfollow_window = \"10m\"");
-    let status = served.status();
+    let served = served("min_remaining = \"5m\"\nfollow_window = \"10m\"");
+    let status = served.world.status();
     let real_expiry = |name: &str| {
         status["profiles"]
             .as_array()
@@ -180,11 +181,11 @@ fn the_current_route_advertises_at_most_the_follow_window_and_pinned_routes_the_
 #[test]
 fn the_current_route_never_advertises_later_than_the_real_expiry() {
     // 15-minute credentials and a 1-hour follow window: the real expiry is the sooner one.
-    let served = Served::start_with(
+    let served = served_with(
         "min_remaining = \"5m\"\nfollow_window = \"1h\"",
         "duration = \"15m\"",
     );
-    let status = served.status();
+    let status = served.world.status();
     let real = status["profiles"]
         .as_array()
         .and_then(|all| all.iter().find(|p| p["name"] == "staging"))

@@ -19,8 +19,8 @@ use credd_proto::{
     read_frame,
 };
 use credd_tests::bins::{client_bin, daemon_bin};
-use credd_tests::wait_until;
 use credd_tests::world::World;
+use credd_tests::{system_python, wait_until};
 
 use credd_tests::stack::OFFLINE_CONFIG as CONFIG;
 
@@ -300,14 +300,6 @@ except (BrokenPipeError, ConnectionResetError):
 print("answered" if data else "dropped", flush=True)
 "#;
 
-/// A system python, which (unlike one under root's home) any user can run.
-fn system_python() -> Option<&'static Path> {
-    ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-}
-
 /// Runs [`PEER_SCRIPT`] as `uid` (None: as ourselves) with `python`; returns its stdout.
 fn peer_sends_status(world: &World, python: &Path, uid: Option<u32>) -> String {
     let frame = encode_request(SOFTWARE, &Request::Status);
@@ -338,8 +330,7 @@ fn peer_sends_status(world: &World, python: &Path, uid: Option<u32>) -> String {
 #[test]
 fn another_user_is_dropped_even_when_the_socket_is_open_to_all() {
     credd_tests::require_root("acting as another user");
-    let python = system_python()
-        .expect("a system python3 (runnable by other users) to act as another user with");
+    let python = &system_python();
     let world = running_world();
     // Undo the file-system protection so only the daemon's own peer check stands in the way.
     world.let_others_through();

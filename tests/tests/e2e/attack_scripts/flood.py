@@ -1,12 +1,15 @@
-# A local user flooding credd's HTTP port, as the security review did. argv: HOST PORT MODE N SECONDS
+# A local user flooding credd's HTTP port, as the security review did.
+#   argv: HOST PORT MODE N SECONDS [--until-stdin-closes]
 #   keepalive: N keep-alive connections, each sending GET /healthz every 3 s
 #   idle:      N connections that send nothing (the daemon's header timeout closes them)
 #   imds:      N connections pipelining IMDS token PUTs as fast as the socket takes them
 # Every connection the daemon closes (or refuses) is opened again at once. Prints `started` once
-# its connections are open, and one JSON line of counts at the end.
+# its connections are open, and one JSON line of counts at the end: after SECONDS, or, with
+# --until-stdin-closes, as soon as its stdin closes (a test stops it once it has measured).
 import json, selectors, socket, sys, time
 
 host, port, mode, n, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+until_stdin_closes = sys.argv[6:] == ["--until-stdin-closes"]
 healthz = ("GET /healthz HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host, port)).encode()
 put = ("PUT /latest/api/token HTTP/1.1\r\nHost: %s:%d\r\n"
        "X-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\r\n" % (host, port)).encode()
@@ -42,9 +45,12 @@ def reopen(s):
 
 for _ in range(n):
     open_one()
+if until_stdin_closes:
+    sel.register(sys.stdin, selectors.EVENT_READ)
 print("started", flush=True)
 end = time.monotonic() + seconds
-while time.monotonic() < end:
+stopped = False
+while time.monotonic() < end and not stopped:
     now = time.monotonic()
     for s in [s for s, t in due.items() if t <= now]:
         try:
@@ -55,6 +61,9 @@ while time.monotonic() < end:
             reopen(s)
     for key, events in sel.select(timeout=0.05):
         s = key.fileobj
+        if s is sys.stdin:
+            stopped = not sys.stdin.buffer.read1(4096)
+            continue
         if s not in due:
             continue
         if events & selectors.EVENT_WRITE:

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use credd_tests::moto::DEFAULT_ACCOUNT;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, USER, assumed_role_arn, now_unix,
 };
@@ -26,25 +25,21 @@ fn profiles_and_chained_profiles_serve_credentials_moto_accepts() {
     stack.wait_logged_in(WARM);
     let status = world.status();
     let access = &status["access"];
-    assert_eq!(
-        access["identity"],
-        format!("arn:aws:iam::{DEFAULT_ACCOUNT}:user/{USER}"),
-        "{status:#}"
-    );
+    assert_eq!(access["identity"], stack.user().arn, "{status:#}");
     assert_eq!(
         access["expires_at"],
         serde_json::Value::Null,
         "a key does not expire"
     );
     assert_eq!(access["mfa_serial"], serde_json::Value::Null);
-    assert_eq!(stack.proxy.calls("GetSessionToken"), 0);
+    assert_eq!(stack.proxy().calls("GetSessionToken"), 0);
     world.wait_profile_state("staging", "fresh", WARM);
     world.wait_profile_state("prod-audit", "fresh", WARM);
 
     let staging = world.credential_process("staging").expect("staging");
     let prod_audit = world.credential_process("prod-audit").expect("prod-audit");
     let caller = |c: &credd_tests::world::ProcessCredentials| {
-        stack.moto.caller_arn(
+        stack.moto().caller_arn(
             &c.keys.access_key_id,
             &c.keys.secret_access_key,
             c.keys.session_token.as_deref(),
@@ -62,12 +57,12 @@ fn profiles_and_chained_profiles_serve_credentials_moto_accepts() {
     );
 
     // Who signed what: staging with alice's key, prod-audit with staging's credentials.
-    let params = stack.proxy.params("AssumeRole");
-    let signers = stack.proxy.signers("AssumeRole");
+    let params = stack.proxy().params("AssumeRole");
+    let signers = stack.proxy().signers("AssumeRole");
     assert_eq!(params.len(), 2, "one AssumeRole per profile: {params:?}");
     for (params, signer) in params.iter().zip(&signers) {
         match params["RoleArn"].as_str() {
-            ADMIN => assert_eq!(*signer, stack.user.access_key_id),
+            ADMIN => assert_eq!(*signer, stack.user().access_key_id),
             AUDITOR => assert_eq!(*signer, staging.keys.access_key_id, "chained via staging"),
             other => panic!("AssumeRole for an unexpected role {other}"),
         }
@@ -118,7 +113,7 @@ duration = "4h"
         "a chained profile without session_name uses the user's name"
     );
 
-    let all = stack.proxy.params("AssumeRole");
+    let all = stack.proxy().params("AssumeRole");
     let of = |role: &str| {
         all.iter()
             .find(|p| p["RoleArn"] == role)

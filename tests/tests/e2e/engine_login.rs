@@ -54,8 +54,8 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
         );
         assert_eq!(stack.world.profile_status(profile)["state"], "cold");
     }
-    assert_eq!(stack.proxy.calls("GetSessionToken"), 0);
-    assert_eq!(stack.proxy.calls("AssumeRole"), 0);
+    assert_eq!(stack.proxy().calls("GetSessionToken"), 0);
+    assert_eq!(stack.proxy().calls("AssumeRole"), 0);
 
     let login = stack
         .world
@@ -65,7 +65,7 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
         "login waits for the warm-up and says how far it got: {login}"
     );
 
-    let calls = stack.proxy.params("GetSessionToken");
+    let calls = stack.proxy().params("GetSessionToken");
     assert_eq!(calls.len(), 1, "one GetSessionToken per login: {calls:?}");
     assert_eq!(calls[0]["SerialNumber"], stack.mfa_serial());
     assert_eq!(calls[0]["TokenCode"], MFA_CODE);
@@ -104,13 +104,13 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
         assert!(p["expires_at"].as_u64() > Some(now_unix() + 1800), "{p:#}");
         assert_eq!(p["last_error"], serde_json::Value::Null, "{p:#}");
     }
-    assert_eq!(stack.proxy.calls("AssumeRole"), 2, "one per profile");
+    assert_eq!(stack.proxy().calls("AssumeRole"), 2, "one per profile");
 
     let staging = world
         .credential_process("staging")
         .expect("staging after login");
     let arn = stack
-        .moto
+        .moto()
         .caller_arn(
             &staging.keys.access_key_id,
             &staging.keys.secret_access_key,
@@ -123,7 +123,7 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
     );
     assert_eq!(staging.account_id.as_deref(), Some("222222222222"));
     assert_eq!(
-        stack.proxy.calls("AssumeRole"),
+        stack.proxy().calls("AssumeRole"),
         2,
         "served from cache, no STS call"
     );
@@ -161,7 +161,7 @@ fn login_reads_the_code_from_stdin_and_refuses_bad_or_missing_codes_without_call
         "the error must point at `--mfa-code -`: {out}"
     );
     assert_eq!(
-        stack.proxy.calls("GetSessionToken"),
+        stack.proxy().calls("GetSessionToken"),
         0,
         "nothing reached STS"
     );
@@ -170,7 +170,7 @@ fn login_reads_the_code_from_stdin_and_refuses_bad_or_missing_codes_without_call
     world
         .credd_stdin(&["login", "--mfa-code", "-"], "654321\n")
         .assert_success();
-    let calls = stack.proxy.params("GetSessionToken");
+    let calls = stack.proxy().params("GetSessionToken");
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["TokenCode"], "654321", "the code read from stdin");
     assert_eq!(calls[0]["SerialNumber"], stack.mfa_serial());
@@ -191,18 +191,25 @@ fn mfa_login_falls_over_to_the_next_region() {
     });
     stack.world.start_daemon();
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::FailRegion("us-east-1".into()));
     stack.login_with_mfa();
 
     let status = stack.world.status();
     assert_eq!(status["access"]["sts_region"], "us-west-2", "{status:#}");
-    assert!(stack.proxy.calls_in_region("GetSessionToken", "us-east-1") >= 1);
+    assert!(
+        stack
+            .proxy()
+            .calls_in_region("GetSessionToken", "us-east-1")
+            >= 1
+    );
     assert_eq!(
-        stack.proxy.calls_in_region("GetSessionToken", "us-west-2"),
+        stack
+            .proxy()
+            .calls_in_region("GetSessionToken", "us-west-2"),
         1
     );
-    assert_eq!(stack.proxy.forwarded("GetSessionToken"), 1);
+    assert_eq!(stack.proxy().forwarded("GetSessionToken"), 1);
     assert_eq!(
         stack.world.profile_status("staging")["sts_region"],
         "us-west-2",
@@ -222,7 +229,7 @@ fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
         },
     );
     // What STS answers GetSessionToken for a wrong (well-formed) code.
-    stack.proxy.set_mode(ProxyMode::Reject {
+    stack.proxy().set_mode(ProxyMode::Reject {
         status: 403,
         code: "AccessDenied".into(),
         message: "MultiFactorAuthentication failed with invalid MFA one time pass code.".into(),
@@ -244,7 +251,7 @@ fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
         "the code is not echoed: {out}"
     );
     assert_eq!(
-        stack.proxy.calls("GetSessionToken"),
+        stack.proxy().calls("GetSessionToken"),
         1,
         "no other region is tried for a wrong code"
     );

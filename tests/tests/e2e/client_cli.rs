@@ -4,7 +4,7 @@
 //! completions, and a daemon of another protocol version named plainly.
 //!
 //! Most worlds hold no access key, so the daemon never calls STS; only the logged-in status
-//! scenario runs moto.
+//! scenario uses moto.
 
 use std::fs;
 use std::io::Write;
@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use credd_proto::{PROTOCOL_VERSION, read_frame};
 use credd_tests::bins::daemon_bin;
-use credd_tests::moto::DEFAULT_ACCOUNT;
-use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml, USER};
+use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -459,9 +458,7 @@ fn status_of_a_logged_in_daemon_shows_identity_and_fresh_profiles_for_people() {
     let out = world.credd(&["status"]);
     let text = &out.assert_success().stdout;
     assert!(
-        text.contains(&format!(
-            "access:   iam-user arn:aws:iam::{DEFAULT_ACCOUNT}:user/{USER}"
-        )),
+        text.contains(&format!("access:   iam-user {}", stack.user().arn)),
         "{out}"
     );
     assert!(!text.contains("not logged in"), "{out}");

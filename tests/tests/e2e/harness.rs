@@ -1,54 +1,57 @@
 //! Tests of the test harness itself: moto and its seeding, the fault-injecting STS proxy, and the
 //! parts of the temp world that need no credd binary (paths, scrubbed environment, cleanup).
-//! Run with `cargo test -p credd-tests --test harness`; the first run installs moto (~1 min).
+//! Run with `cargo test -p credd-tests --test e2e -- harness::`; the first run installs moto
+//! (~1 min).
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use credd_tests::bins::{client_bin, daemon_bin};
-use credd_tests::moto::{AwsKeys, Moto, SeedSpec, sts_assume_role, sts_caller_arn};
+use credd_tests::moto::{Auth, AwsKeys, Moto, SeedSpec, sts_assume_role, sts_caller_arn};
 use credd_tests::proxy::{ProxyMode, StsProxy};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
 const ADMIN: &str = "arn:aws:iam::222222222222:role/Administrator";
-const AUDITOR: &str = "arn:aws:iam::333333333333:role/team/Auditor";
+/// A role with a path. Role names are unique per account whatever the path, and roles are
+/// shared by the tests of a server: this name is used nowhere else.
+const AUDITOR: &str = "arn:aws:iam::333333333333:role/team/TeamAuditor";
 
-/// moto with alice (MFA) and two roles in other accounts, auth on.
-fn seeded_moto() -> (Moto, AwsKeys) {
-    let moto = Moto::start();
+/// The shared auth-on moto with alice (MFA) in an account of her own and two roles in other
+/// accounts; alice's key and ARN.
+fn seeded_moto() -> (&'static Moto, AwsKeys, String) {
+    let moto = Moto::shared(Auth::On);
     let seeded = moto.seed(
         &SeedSpec::new()
             .user_with_mfa("alice")
             .role(ADMIN)
-            .role(AUDITOR)
-            .with_auth(),
+            .role(AUDITOR),
     );
-    let keys = seeded.user("alice").keys();
-    (moto, keys)
+    let alice = seeded.user("alice");
+    (moto, alice.keys(), alice.arn.clone())
 }
 
 #[test]
 fn seeded_user_assumes_a_role_in_another_account_and_chains_with_auth_on() {
-    let moto = Moto::start();
+    let moto = Moto::shared(Auth::On);
     let seeded = moto.seed(
         &SeedSpec::new()
             .user_with_mfa("alice")
             .user("bob")
             .role(ADMIN)
-            .role(AUDITOR)
-            .with_auth(),
+            .role(AUDITOR),
     );
+    let account = &seeded.account;
     let alice = seeded.user("alice");
-    assert_eq!(alice.arn, "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(alice.arn, format!("arn:aws:iam::{account}:user/alice"));
     assert_eq!(
-        alice.mfa_serial.as_deref(),
-        Some("arn:aws:iam::123456789012:mfa/alice")
+        alice.mfa_serial,
+        Some(format!("arn:aws:iam::{account}:mfa/alice"))
     );
     assert_eq!(seeded.user("bob").mfa_serial, None);
 
     let arn = moto.caller_arn(&alice.access_key_id, &alice.secret_access_key, None);
-    assert_eq!(arn.as_deref(), Ok("arn:aws:iam::123456789012:user/alice"));
+    assert_eq!(arn, Ok(alice.arn.clone()));
 
     let endpoint = moto.endpoint();
     let admin = sts_assume_role(&endpoint, "us-east-1", &alice.keys(), ADMIN, "alice-admin")
@@ -67,13 +70,58 @@ fn seeded_user_assumes_a_role_in_another_account_and_chains_with_auth_on() {
         .expect("the Administrator session assumes the Auditor role (a role path) by chaining");
     assert_eq!(
         sts_caller_arn(&endpoint, "us-east-1", &auditor).as_deref(),
-        Ok("arn:aws:sts::333333333333:assumed-role/Auditor/chained")
+        Ok("arn:aws:sts::333333333333:assumed-role/TeamAuditor/chained")
     );
 }
 
 #[test]
+fn each_seed_gets_an_account_of_its_own_so_tests_can_share_a_server_and_user_names() {
+    for auth in [Auth::On, Auth::Off] {
+        let moto = Moto::shared(auth);
+        let first = moto.seed(&SeedSpec::new().user_with_mfa("alice").role(ADMIN));
+        let second = moto.seed(&SeedSpec::new().user_with_mfa("alice").role(ADMIN));
+        assert_ne!(first.account, second.account, "{auth:?}");
+        for seeded in [&first, &second] {
+            let alice = seeded.user("alice");
+            assert_eq!(
+                moto.caller_arn(&alice.access_key_id, &alice.secret_access_key, None),
+                Ok(format!("arn:aws:iam::{}:user/alice", seeded.account)),
+                "{auth:?}: each alice's key is her own"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_shared_moto_without_auth_accepts_anything_and_the_one_with_auth_does_not() {
+    let made_up = AwsKeys {
+        access_key_id: "AKIAMADEUPMADEUP0001".into(),
+        secret_access_key: "made-up".into(),
+        session_token: None,
+    };
+    let off = Moto::shared(Auth::Off).endpoint();
+    sts_assume_role(
+        &off,
+        "us-east-1",
+        &made_up,
+        "arn:aws:iam::444444444444:role/Nobody",
+        "s",
+    )
+    .expect("auth off: made-up keys assume a role that does not exist");
+    let on = Moto::shared(Auth::On);
+    let err =
+        sts_caller_arn(&on.endpoint(), "us-east-1", &made_up).expect_err("auth on: made-up keys");
+    assert!(
+        err.contains("InvalidClientTokenId"),
+        "unexpected error: {err}"
+    );
+    // moto's log (a file without a name) is readable for failure messages and shows refusals.
+    assert!(on.log().contains("\" 403 "), "{}", on.log_tail());
+}
+
+#[test]
 fn moto_with_auth_rejects_a_wrong_secret() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, _) = seeded_moto();
     let err = moto
         .caller_arn(&alice.access_key_id, "not-the-secret", None)
         .expect_err("a wrong secret must be refused once auth is on");
@@ -85,7 +133,7 @@ fn moto_with_auth_rejects_a_wrong_secret() {
 
 #[test]
 fn moto_with_auth_rejects_a_made_up_session_token() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, _) = seeded_moto();
     let admin = sts_assume_role(&moto.endpoint(), "us-east-1", &alice, ADMIN, "s1")
         .expect("alice assumes the Administrator role");
     let err = moto
@@ -103,11 +151,11 @@ fn moto_with_auth_rejects_a_made_up_session_token() {
 
 #[test]
 fn proxy_passes_signed_requests_through_with_auth_on() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, alice_arn) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     assert_eq!(
         sts_caller_arn(&proxy.endpoint(), "us-east-1", &alice).as_deref(),
-        Ok("arn:aws:iam::123456789012:user/alice"),
+        Ok(alice_arn.as_str()),
         "the original Host header must reach moto, SigV4 signed it"
     );
     assert_eq!(proxy.calls("GetCallerIdentity"), 1);
@@ -117,7 +165,7 @@ fn proxy_passes_signed_requests_through_with_auth_on() {
 
 #[test]
 fn proxy_counts_assume_role_calls() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, _) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     let sts = proxy.endpoint();
     for (i, region) in ["us-east-1", "us-east-1", "us-west-2"]
@@ -143,7 +191,7 @@ fn proxy_counts_assume_role_calls() {
 
 #[test]
 fn proxy_down_answers_service_unavailable_until_it_is_back() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, _) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     proxy.set_mode(ProxyMode::Down);
     let err = sts_assume_role(&proxy.endpoint(), "us-east-1", &alice, ADMIN, "down")
@@ -163,7 +211,7 @@ fn proxy_down_answers_service_unavailable_until_it_is_back() {
 
 #[test]
 fn proxy_fail_region_fails_only_requests_signed_for_that_region() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, alice_arn) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     proxy.set_mode(ProxyMode::FailRegion("us-east-1".into()));
     let err =
@@ -174,7 +222,7 @@ fn proxy_fail_region_fails_only_requests_signed_for_that_region() {
     );
     assert_eq!(
         sts_caller_arn(&proxy.endpoint(), "us-west-2", &alice).as_deref(),
-        Ok("arn:aws:iam::123456789012:user/alice"),
+        Ok(alice_arn.as_str()),
         "us-west-2 still works"
     );
     assert_eq!(proxy.calls_in_region("GetCallerIdentity", "us-east-1"), 1);
@@ -184,7 +232,7 @@ fn proxy_fail_region_fails_only_requests_signed_for_that_region() {
 
 #[test]
 fn proxy_refuse_closes_connections_without_an_answer() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, _) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     // A connection kept alive from before the outage is refused as well.
     sts_caller_arn(&proxy.endpoint(), "us-east-1", &alice).expect("works before the outage");
@@ -201,13 +249,13 @@ fn proxy_refuse_closes_connections_without_an_answer() {
 
 #[test]
 fn proxy_delay_holds_each_request_then_forwards_it() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, alice_arn) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     let delay = Duration::from_millis(400);
     proxy.set_mode(ProxyMode::Delay(delay));
     let start = Instant::now();
     let arn = sts_caller_arn(&proxy.endpoint(), "us-east-1", &alice);
-    assert_eq!(arn.as_deref(), Ok("arn:aws:iam::123456789012:user/alice"));
+    assert_eq!(arn, Ok(alice_arn));
     assert!(
         start.elapsed() >= delay,
         "answered after {:?}, before the {delay:?} delay",
@@ -219,7 +267,7 @@ fn proxy_delay_holds_each_request_then_forwards_it() {
 
 #[test]
 fn boto3_in_a_world_reaches_moto_through_the_proxy_via_the_endpoint_variable() {
-    let (moto, alice) = seeded_moto();
+    let (moto, alice, alice_arn) = seeded_moto();
     let proxy = StsProxy::start(&moto.endpoint());
     let mut world = World::new();
     world.set_env("AWS_ENDPOINT_URL_STS", &proxy.endpoint());
@@ -235,10 +283,7 @@ fn boto3_in_a_world_reaches_moto_through_the_proxy_via_the_endpoint_variable() {
         ],
         None,
     );
-    assert_eq!(
-        out.assert_success().stdout.trim(),
-        "arn:aws:iam::123456789012:user/alice"
-    );
+    assert_eq!(out.assert_success().stdout.trim(), alice_arn);
     assert_eq!(proxy.calls_in_region("GetCallerIdentity", "us-west-2"), 1);
 }
 

@@ -43,7 +43,7 @@ fn secrets_never_appear_in_the_log_status_or_errors() {
     let mut secrets = vec![
         (
             "the IAM user's secret key",
-            stack.user.secret_access_key.clone(),
+            stack.user().secret_access_key.clone(),
         ),
         ("the MFA code", CODE.to_owned()),
     ];
@@ -69,7 +69,7 @@ fn secrets_never_appear_in_the_log_status_or_errors() {
     shown.push(world.credd(&["profiles", "--json"]));
     shown.push(world.credd(&["credential-process", "no-such-profile"]));
     // STS errors travel into status and error messages: make some.
-    stack.proxy.set_mode(ProxyMode::Down);
+    stack.proxy().set_mode(ProxyMode::Down);
     stack.write_config(Toml {
         profiles: &format!(
             "{STAGING_AND_AUDIT}\n[profiles.ops]\nrole_arn = \"arn:aws:iam::222222222222:role/Ops\"\n"
@@ -81,7 +81,7 @@ fn secrets_never_appear_in_the_log_status_or_errors() {
     world.wait_profile_state("ops", "failing", WARM);
     shown.push(world.credd(&["status", "--json"]));
     shown.push(world.credd(&["login", "--mfa-code", "000000"]));
-    stack.proxy.set_mode(ProxyMode::Pass);
+    stack.proxy().set_mode(ProxyMode::Pass);
     shown.push(world.credd(&["logout"]));
     shown.push(world.credd(&["credential-process", "staging"]));
     shown.push(world.credd(&["status", "--json"]));

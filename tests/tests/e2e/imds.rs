@@ -2,17 +2,17 @@
 //! the role listing and credential JSON real SDKs parse, boto3 and the AWS SDK for Rust getting
 //! the current role through them, and the Linux-only refusal of other users' processes.
 
-mod http_support;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use credd_tests::wait_until;
-use http_support::{
-    DEPLOY_ARN, DEPLOY_REGION, Reply, STAGING_ARN, STAGING_REGION, Served, now_unix, pairs,
-    parse_utc, system_python,
+use crate::http_support::{
+    DEPLOY_ARN, DEPLOY_REGION, STAGING_ARN, STAGING_REGION, offline, offline_on, pairs, served,
 };
+use credd_tests::http::{Reply, parse_utc};
+use credd_tests::stack::{Stack, now_unix};
+use credd_tests::system_python;
+use credd_tests::wait_until;
 
 const TTL: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN: &str = "X-aws-ec2-metadata-token";
@@ -20,19 +20,19 @@ const LIST: &str = "/latest/meta-data/iam/security-credentials/";
 
 /// A session token for `served`'s IMDS, asserting the PUT succeeds.
 #[track_caller]
-fn imds_token(served: &Served) -> String {
+fn imds_token(served: &Stack) -> String {
     let reply = served.request("PUT", "/latest/api/token", &[(TTL, "21600")]);
     assert_eq!(reply.status, 200, "{reply}");
     reply.body
 }
 
-fn imds_get(served: &Served, token: &str, path: &str) -> Reply {
+fn imds_get(served: &Stack, token: &str, path: &str) -> Reply {
     served.request("GET", path, &[(TOKEN, token)])
 }
 
 #[test]
 fn the_token_ttl_must_be_1_to_21600_and_is_echoed_back() {
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     for ttl in ["1", "300", "21600"] {
         let reply = served.request("PUT", "/latest/api/token", &[(TTL, ttl)]);
         assert_eq!(reply.status, 200, "TTL {ttl}: {reply}");
@@ -55,7 +55,7 @@ fn the_token_ttl_must_be_1_to_21600_and_is_echoed_back() {
 
 #[test]
 fn a_token_request_through_a_proxy_is_refused() {
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     for forwarded in ["127.0.0.1", "203.0.113.9", ""] {
         let reply = served.request(
             "PUT",
@@ -72,7 +72,7 @@ fn a_token_request_through_a_proxy_is_refused() {
 
 #[test]
 fn metadata_needs_a_live_token_and_answers_401_otherwise() {
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     let paths = [
         LIST,
         "/latest/meta-data/iam/security-credentials/staging",
@@ -120,7 +120,7 @@ fn metadata_needs_a_live_token_and_answers_401_otherwise() {
 
 #[test]
 fn the_role_listing_credentials_and_region_are_what_sdks_parse() {
-    let served = Served::start("imds = true\nmin_remaining = \"5m\"\nfollow_window = \"10m\"");
+    let served = served("imds = true\nmin_remaining = \"5m\"\nfollow_window = \"10m\"");
     let token = imds_token(&served);
 
     for list in [LIST, "/latest/meta-data/iam/security-credentials-extended/"] {
@@ -194,9 +194,9 @@ fn the_role_listing_credentials_and_region_are_what_sdks_parse() {
 
 #[test]
 fn boto3_and_the_rust_sdk_get_the_current_role_through_imds_and_follow_a_switch() {
-    let served = Served::start("imds = true");
-    let env = served.imds_env();
-    let imds = ["imds", served.url.as_str()];
+    let served = served("imds = true");
+    let env = served.imds_env(STAGING_REGION);
+    let imds = ["imds", served.url()];
 
     let boto3 = served
         .boto3(&pairs(&env))
@@ -226,7 +226,7 @@ fn boto3_and_the_rust_sdk_get_the_current_role_through_imds_and_follow_a_switch(
 
 /// A token PUT (with `imds_token`, a GET of the role listing) from `python3` as `uid`, or as this
 /// process when `uid` is None; prints the HTTP status.
-fn status_as(served: &Served, uid: Option<u32>, imds_token: Option<&str>) -> u16 {
+fn status_as(served: &Stack, uid: Option<u32>, imds_token: Option<&str>) -> u16 {
     const SCRIPT: &str = r#"
 import sys, urllib.request, urllib.error
 url, token = sys.argv[1], sys.argv[2]
@@ -244,7 +244,7 @@ except urllib.error.HTTPError as e:
 "#;
     let mut command = Command::new(system_python());
     command
-        .args(["-c", SCRIPT, &served.url, imds_token.unwrap_or("")])
+        .args(["-c", SCRIPT, served.url(), imds_token.unwrap_or("")])
         .env_clear()
         .current_dir("/")
         .stdin(Stdio::null());
@@ -265,7 +265,7 @@ except urllib.error.HTTPError as e:
 #[cfg(target_os = "linux")]
 fn imds_refuses_processes_of_another_user() {
     credd_tests::require_root("running a client as another user");
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     const NOBODY: u32 = 65534;
     assert_eq!(
         status_as(&served, None, None),
@@ -293,8 +293,12 @@ fn imds_refuses_processes_of_another_user() {
 fn imds_on_ipv6_loopback_serves_its_own_user_and_refuses_others() {
     credd_tests::require_root("running a client as another user");
     // The owner lookup reads /proc/net/tcp6 here, with its own address layout.
-    let served = Served::start_without_sts_on("[::1]:0", "imds = true");
-    assert!(served.url.starts_with("http://[::1]:"), "{}", served.url);
+    let served = offline_on("[::1]:0", "imds = true");
+    assert!(
+        served.url().starts_with("http://[::1]:"),
+        "{}",
+        served.url()
+    );
     let token = imds_token(&served);
     assert_eq!(imds_get(&served, &token, LIST).body, "staging");
     assert_eq!(status_as(&served, None, None), 200);
@@ -303,7 +307,7 @@ fn imds_on_ipv6_loopback_serves_its_own_user_and_refuses_others() {
 
 #[test]
 fn imds_routes_do_not_exist_unless_enabled() {
-    let served = Served::start_without_sts("");
+    let served = offline("");
     let reply = served.request("PUT", "/latest/api/token", &[(TTL, "60")]);
     reply.assert_error(404);
     let reply = served.request("GET", LIST, &[(TOKEN, "x")]);

@@ -2,14 +2,15 @@
 //! shells, `credd exec <profile> -- CMD`, and `credd credential-process <profile>` in an AWS config
 //! file, each checked with boto3 and the AWS SDK for Rust calling moto with auth on.
 
-mod http_support;
-
 use std::collections::BTreeMap;
 
-use http_support::{
-    BOTO3_CALLER, DEPLOY_ARN, DEPLOY_REGION, STAGING_ARN, STAGING_REGION, Served, credd_path,
-    now_unix, parse_utc,
+use crate::http_support::{
+    DEPLOY_ARN, DEPLOY_REGION, STAGING_ARN, STAGING_REGION, credd_path, offline, served,
 };
+use credd_tests::http::parse_utc;
+use credd_tests::moto::venv_python;
+use credd_tests::sdk::BOTO3_CALLER;
+use credd_tests::stack::{Stack, now_unix};
 
 /// What a developer's shell may already hold; `credd env`/`exec` must take it out of the way.
 const STALE_AWS_ENV: &[(&str, &str)] = &[
@@ -21,8 +22,8 @@ const STALE_AWS_ENV: &[(&str, &str)] = &[
 
 /// `shell -c SCRIPT` in the world, with [`STALE_AWS_ENV`] set, and `$1` = the venv python,
 /// `$2` = [`BOTO3_CALLER`], `$3` = the sdk-client binary, `$4` = `credd`.
-fn in_shell(served: &Served, shell: &str, script: &str) -> serde_json::Value {
-    let python = served.moto().python().display().to_string();
+fn in_shell(served: &Stack, shell: &str, script: &str) -> serde_json::Value {
+    let python = venv_python().display().to_string();
     let credd = credd_path();
     let args = [
         "-c",
@@ -40,7 +41,7 @@ fn in_shell(served: &Served, shell: &str, script: &str) -> serde_json::Value {
 
 #[test]
 fn eval_credd_env_in_sh_and_bash_gives_boto3_and_the_rust_sdk_the_right_role() {
-    let served = Served::start("");
+    let served = served("");
 
     // No profile: the current route.
     let boto3 = in_shell(
@@ -79,7 +80,7 @@ fn eval_credd_env_in_sh_and_bash_gives_boto3_and_the_rust_sdk_the_right_role() {
 
 #[test]
 fn a_shell_that_evaluated_credd_env_follows_a_switch_in_its_next_command() {
-    let served = Served::start("");
+    let served = served("");
     let exports = served.world.credd(&["env", "--shell", "sh"]);
     exports.assert_success();
     served.world.credd(&["switch", "deploy"]).assert_success();
@@ -155,7 +156,7 @@ fn parse_exports(shell: &str, text: &str) -> (Vec<String>, BTreeMap<String, Stri
 
 #[test]
 fn credd_env_prints_the_same_exports_for_every_shell() {
-    let served = Served::start_without_sts("");
+    let served = offline("");
     let json = served.world.credd(&["env", "deploy", "--json"]);
     let json = json.assert_success().json();
     let expected_set: BTreeMap<String, String> = serde_json::from_value(json["set"].clone())
@@ -165,7 +166,7 @@ fn credd_env_prints_the_same_exports_for_every_shell() {
 
     assert_eq!(
         expected_set["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
-        format!("{}/v1/credentials/deploy", served.url)
+        format!("{}/v1/credentials/deploy", served.url())
     );
     assert_eq!(
         expected_set["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"],
@@ -210,7 +211,7 @@ fn credd_env_prints_the_same_exports_for_every_shell() {
     let (_, set) = parse_exports("fish", &out.assert_success().stdout);
     assert_eq!(
         set["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
-        format!("{}/v1/credentials", served.url)
+        format!("{}/v1/credentials", served.url())
     );
     assert_eq!(set["AWS_REGION"], STAGING_REGION);
 
@@ -225,9 +226,9 @@ fn credd_env_prints_the_same_exports_for_every_shell() {
 
 #[test]
 fn credd_exec_pins_the_profile_without_the_parents_aws_variables_and_passes_the_exit_code() {
-    let served = Served::start("");
+    let served = served("");
     let credd = credd_path();
-    let python = served.moto().python().display().to_string();
+    let python = venv_python().display().to_string();
     let exec = |args: &[&str]| {
         let mut argv = vec!["exec"];
         argv.extend_from_slice(args);
@@ -255,7 +256,7 @@ fn credd_exec_pins_the_profile_without_the_parents_aws_variables_and_passes_the_
     ]);
     assert_eq!(
         out.assert_success().stdout.trim(),
-        format!("unset unset unset {}/v1/credentials/deploy", served.url)
+        format!("unset unset unset {}/v1/credentials/deploy", served.url())
     );
 
     exec(&["staging", "--", "sh", "-c", "exit 7"]).assert_code(7);
@@ -272,7 +273,7 @@ fn credd_exec_pins_the_profile_without_the_parents_aws_variables_and_passes_the_
 
 #[test]
 fn boto3_and_the_rust_sdk_use_credd_as_their_credential_process() {
-    let served = Served::start("");
+    let served = served("");
     let credd = credd_path();
     served.world.write_aws_config(&format!(
         "[profile staging]\ncredential_process = {credd} credential-process staging\nregion = {STAGING_REGION}\n\n\
@@ -325,7 +326,7 @@ fn boto3_and_the_rust_sdk_use_credd_as_their_credential_process() {
 /// warns instead.
 #[test]
 fn a_default_profile_in_the_shared_credentials_file_does_not_win_over_credd_exec_and_env_warns() {
-    let served = Served::start("");
+    let served = served("");
     // Many users keep their long-lived key as [default]: here, alice's own key.
     let path = served.world.credentials_file();
     let access = std::fs::read_to_string(&path).expect("read the shared credentials file");
@@ -333,7 +334,7 @@ fn a_default_profile_in_the_shared_credentials_file_does_not_win_over_credd_exec
     std::fs::write(&path, format!("{access}\n{default}")).expect("add a [default] profile");
 
     let credd = credd_path();
-    let python = served.moto().python().display().to_string();
+    let python = venv_python().display().to_string();
     let out = served.run_with_env(
         &[],
         &credd,

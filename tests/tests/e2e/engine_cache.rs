@@ -4,7 +4,6 @@
 //! AssumeRole for it; and when STS is down, slow, or down in one region, cached credentials keep
 //! being served at once, a profile with nothing cached fails fast with a clear error while the
 //! work goes on in the background, and everything recovers by itself when STS answers again.
-//! (One file, so the long background-refresh scenario runs beside the others.)
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ const WARM: Duration = Duration::from_secs(10);
 
 /// 15 min credentials, of which only 10 s are servable: the daemon must refresh every ~7 s.
 const SHORT_LIVED: Toml = Toml {
+    top: "",
     daemon: "min_remaining = \"14m50s\"",
     access: "",
     profiles: r#"
@@ -39,7 +39,7 @@ const MIN_REMAINING_S: u64 = 14 * 60 + 50;
 
 fn assume_calls_for(stack: &Stack, role_arn: &str) -> usize {
     stack
-        .proxy
+        .proxy()
         .params("AssumeRole")
         .iter()
         .filter(|p| p["RoleArn"] == role_arn)
@@ -83,7 +83,7 @@ fn background_refresh_keeps_every_profile_ahead_of_min_remaining() {
     });
     assert!(assume_calls_for(&stack, AUDITOR) >= 2);
     assert_eq!(
-        stack.proxy.calls("GetSessionToken"),
+        stack.proxy().calls("GetSessionToken"),
         0,
         "a key without MFA has no session to renew"
     );
@@ -156,7 +156,7 @@ role_arn = "arn:aws:iam::222222222222:role/Administrator"
     world.wait_profile_state("staging", "cold", WARM);
 
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::Delay(Duration::from_millis(300)));
     let before = assume_calls_for(&stack, ADMIN);
     std::thread::scope(|scope| {
@@ -226,7 +226,7 @@ session_name = "ops"
 
 fn ops_calls(stack: &Stack) -> usize {
     stack
-        .proxy
+        .proxy()
         .params("AssumeRole")
         .iter()
         .filter(|p| p["RoleSessionName"] == "ops")
@@ -324,7 +324,7 @@ fn cold_profile_fails_fast_with_a_clear_error(stack: &Stack) {
 #[test]
 fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_itself() {
     let stack = warm_stack();
-    stack.proxy.set_mode(ProxyMode::Down);
+    stack.proxy().set_mode(ProxyMode::Down);
     cached_profiles_are_served_fast(&stack);
 
     add_ops_profile(&stack);
@@ -371,7 +371,7 @@ fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_it
         assert_eq!(stack.world.profile_status(profile)["state"], "fresh");
     }
 
-    stack.proxy.set_mode(ProxyMode::Pass);
+    stack.proxy().set_mode(ProxyMode::Pass);
     stack.world.wait_profile_state("ops", "fresh", RECOVERY);
     assert_eq!(
         stack.served_identity("ops"),
@@ -388,7 +388,7 @@ fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_it
 fn slow_sts_gives_cold_requests_a_clear_error_while_the_work_continues() {
     let stack = warm_stack();
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::Delay(Duration::from_secs(3)));
     cached_profiles_are_served_fast(&stack);
 
@@ -416,7 +416,7 @@ fn failing_region_falls_over_to_the_next_one() {
         ..Toml::default()
     });
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::FailRegion("us-east-1".into()));
     stack.world.start_daemon();
     let world = &stack.world;
@@ -442,23 +442,23 @@ fn failing_region_falls_over_to_the_next_one() {
     // first for a while, so the AssumeRole calls do not pay for the outage again.
     assert!(
         stack
-            .proxy
+            .proxy()
             .calls_in_region("GetCallerIdentity", "us-east-1")
             >= 1
     );
     assert!(
         stack
-            .proxy
+            .proxy()
             .calls_in_region("GetCallerIdentity", "us-west-2")
             >= 1
     );
     assert_eq!(
-        stack.proxy.calls_in_region("AssumeRole", "us-east-1"),
+        stack.proxy().calls_in_region("AssumeRole", "us-east-1"),
         0,
         "the fallback region that answered is remembered"
     );
     assert_eq!(
-        stack.proxy.forwarded("AssumeRole"),
+        stack.proxy().forwarded("AssumeRole"),
         2,
         "one successful AssumeRole per profile"
     );
@@ -471,10 +471,10 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
         profiles: STAGING_AND_AUDIT,
         ..Toml::default()
     });
-    stack.proxy.set_mode(ProxyMode::Down);
+    stack.proxy().set_mode(ProxyMode::Down);
     stack.world.start_daemon();
     wait_until(WARM, "the first login attempt to fail", || {
-        stack.proxy.calls("GetCallerIdentity") >= 1
+        stack.proxy().calls("GetCallerIdentity") >= 1
             && stack.world.status()["access"]["last_error"].is_string()
     });
     let start = Instant::now();
@@ -484,7 +484,7 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
         .expect_err("nothing to serve while STS is down");
     assert!(start.elapsed() < FAST_FAILURE, "{out}");
 
-    stack.proxy.set_mode(ProxyMode::Pass);
+    stack.proxy().set_mode(ProxyMode::Pass);
     stack.world.wait_profile_state("staging", "fresh", RECOVERY);
     stack
         .world
@@ -512,7 +512,7 @@ duration = "15m"
     stack.world.wait_profile_state("staging", "fresh", WARM);
     let warmed = stack.world.profile_status("staging")["last_refresh"].as_u64();
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::Delay(Duration::from_secs(2)));
     let mut slowest = Duration::ZERO;
     wait_until(Duration::from_secs(15), "the slow refresh to land", || {

@@ -3,10 +3,9 @@
 //! in a runtime dir that was open to others; the owner's own dual-stack (Java) program uses IMDS.
 //! Each scenario asserts what the owner still gets (and how fast) and what the attacker does not.
 //!
-//! The floods measure the owner's latency while they run, so each runs alone ([`TURNS`]: the
-//! other scenarios here wait for it) and prints its figures (`-- --nocapture` shows them).
-
-mod http_support;
+//! The floods measure the owner's latency while they run, so each runs alone
+//! ([`credd_tests::turns::alone`]: no other test's world exists meanwhile) and prints its figures
+//! (`-- --nocapture` shows them).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,32 +14,20 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::http_support::{offline, served};
 use credd_tests::stack::{
     Access, MFA_CODE, OFFLINE_CONFIG, STAGING_AND_AUDIT, Stack, Toml, files_containing,
 };
+use credd_tests::system_python;
 use credd_tests::wait_until;
 use credd_tests::world::World;
-use http_support::{Served, system_python};
 
 /// The attacker: the nobody user.
 const ATTACKER: u32 = 65534;
 const IMPOSTOR: &str = include_str!("attack_scripts/impostor.py");
 const FLOOD: &str = include_str!("attack_scripts/flood.py");
-/// A flood runs alone (write), the other scenarios side by side (read): a Java compile or a
-/// second flood next to one would be measured as the daemon's latency.
-static TURNS: RwLock<()> = RwLock::new(());
-
-fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
-    TURNS.write().unwrap_or_else(|p| p.into_inner())
-}
-
-fn side_by_side() -> std::sync::RwLockReadGuard<'static, ()> {
-    TURNS.read().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A command run as the attacker, with nothing of ours in its environment.
 fn as_attacker(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
@@ -121,7 +108,6 @@ fn shared_tmp(world: &World) -> PathBuf {
 
 #[test]
 fn an_impostor_in_a_runtime_dir_of_another_user_gets_nothing_from_the_client() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let mut world = offline_world();
     // What the old default was without XDG_RUNTIME_DIR: a guessable name in the shared /tmp,
@@ -157,7 +143,6 @@ fn an_impostor_in_a_runtime_dir_of_another_user_gets_nothing_from_the_client() {
 
 #[test]
 fn an_impostor_listening_on_the_owners_socket_path_gets_no_byte() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let world = offline_world();
     // The attacker's listener ends up at the owner's socket path (a socket keeps its listener
@@ -199,7 +184,6 @@ fn an_impostor_listening_on_the_owners_socket_path_gets_no_byte() {
 
 #[test]
 fn without_xdg_runtime_dir_the_runtime_dir_is_private_under_home_not_in_tmp() {
-    let _turn = side_by_side();
     let world = offline_world();
     let run = |args: &[&str]| {
         let out = world
@@ -245,17 +229,17 @@ impl Drop for StopOnDrop {
 struct Latencies(Vec<Duration>);
 
 impl Latencies {
-    fn measure(served: &Served, requests: usize, spacing: Duration) -> Latencies {
+    fn measure(served: &Stack, requests: usize, spacing: Duration) -> Latencies {
         let token = served.token();
         let request = format!(
             "GET /v1/credentials/staging HTTP/1.1\r\nHost: {}\r\nAuthorization: {token}\r\n\
              Connection: close\r\n\r\n",
-            served.addr
+            served.addr()
         );
         let mut all = Vec::with_capacity(requests);
         for _ in 0..requests {
             let start = Instant::now();
-            let answer = exchange(served.addr, request.as_bytes());
+            let answer = exchange(served.addr(), request.as_bytes());
             all.push(start.elapsed());
             assert!(
                 answer.starts_with("HTTP/1.1 200 "),
@@ -300,15 +284,21 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// The flood script as the attacker against `served`; returns when it has started.
-fn flood(served: &Served, mode: &str, connections: usize, seconds: u64) -> Attacker {
+/// The longest a flood runs: it stops when [`flood_stats`] asks, once the owner is measured.
+const FLOOD_CAP_SECONDS: u64 = 30;
+
+/// The flood script as the attacker against `served`; returns when it has started. It floods
+/// until [`flood_stats`].
+fn flood(served: &Stack, mode: &str, connections: usize) -> Attacker {
     let mut attacker = Attacker(
         as_attacker(system_python())
             .args(["-c", FLOOD, "127.0.0.1"])
-            .arg(served.addr.port().to_string())
+            .arg(served.addr().port().to_string())
             .arg(mode)
             .arg(connections.to_string())
-            .arg(seconds.to_string())
+            .arg(FLOOD_CAP_SECONDS.to_string())
+            .arg("--until-stdin-closes")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the flood as the attacker"),
@@ -317,8 +307,9 @@ fn flood(served: &Served, mode: &str, connections: usize, seconds: u64) -> Attac
     attacker
 }
 
-/// What the flood script counted.
+/// Stops the flood; what it counted.
 fn flood_stats(mut attacker: Attacker) -> serde_json::Value {
+    drop(attacker.0.stdin.take());
     let line = attacker.wait_for_line();
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("flood stats {line:?}: {e}"))
 }
@@ -356,13 +347,13 @@ const CONNECT_FLOOD_MAX: Duration = Duration::from_millis(100);
 #[test]
 fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
     credd_tests::require_root("acting as another user");
-    let _turn = alone();
-    let served = Served::start("");
+    let _turn = credd_tests::turns::alone();
+    let served = served("");
     let quiet = Latencies::measure(&served, 50, Duration::from_millis(5));
     eprintln!("owner, no flood: {quiet}");
 
     // The review's first attack: 1,030 keep-alive connections, /healthz every 3 s.
-    let attack = flood(&served, "keepalive", 1030, 8);
+    let attack = flood(&served, "keepalive", 1030);
     let keepalive = Latencies::measure(&served, 150, Duration::from_millis(20));
     let stats = flood_stats(attack);
     eprintln!("owner, 1030 keep-alive connections flooding: {keepalive}; attacker: {stats}");
@@ -372,7 +363,7 @@ fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
     );
 
     // The second: 2,000 idle connections, reconnecting whenever they are closed.
-    let attack = flood(&served, "idle", 2000, 8);
+    let attack = flood(&served, "idle", 2000);
     let idle = Latencies::measure(&served, 150, Duration::from_millis(20));
     let stats = flood_stats(attack);
     eprintln!("owner, 2000 idle reconnecting connections: {idle}; attacker: {stats}");
@@ -398,11 +389,11 @@ fn a_stranger_flooding_the_http_port_does_not_slow_the_owner() {
 #[test]
 fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
     credd_tests::require_root("acting as another user");
-    let _turn = alone();
-    let served = Served::start("imds = true");
+    let _turn = credd_tests::turns::alone();
+    let served = served("imds = true");
     let before = daemon_cpu(&served.world);
     let started = Instant::now();
-    let attack = flood(&served, "imds", 8, 6);
+    let attack = flood(&served, "imds", 8);
     let during = Latencies::measure(&served, 150, Duration::from_millis(20));
     let stats = flood_stats(attack);
     let cpu = daemon_cpu(&served.world) - before;
@@ -431,9 +422,8 @@ fn a_flood_of_refused_imds_requests_is_cheap_and_quiet() {
 
 #[test]
 fn the_owners_dual_stack_programs_are_served_by_imds_and_the_attackers_are_not() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
-    let served = Served::start_without_sts("imds = true");
+    let served = offline("imds = true");
     const SCRIPT: &str = r#"
 import socket, sys
 port = int(sys.argv[1])
@@ -450,7 +440,7 @@ while True:
     answer += chunk
 print(answer.split(b" ")[1].decode())
 "#;
-    let port = served.addr.port().to_string();
+    let port = served.addr().port().to_string();
     let status = |command: &mut Command| {
         let out = command
             .args(["-c", SCRIPT, &port])
@@ -471,10 +461,10 @@ print(answer.split(b" ")[1].decode())
 
     // A real Java program, which uses dual-stack sockets by default.
     let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attack_scripts/DualStackImds.java");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/attack_scripts/DualStackImds.java");
     let out = Command::new("java")
         .arg(&source)
-        .arg(&served.url)
+        .arg(served.url())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
@@ -490,7 +480,6 @@ print(answer.split(b" ")[1].decode())
 
 #[test]
 fn a_runtime_dir_others_could_write_into_is_refused_and_nothing_planted_is_used() {
-    let _turn = side_by_side();
     credd_tests::require_root("acting as another user");
     let mut world = offline_world();
     let bashrc = world.home.join(".bashrc");
@@ -557,7 +546,6 @@ fn a_runtime_dir_others_could_write_into_is_refused_and_nothing_planted_is_used(
 
 #[test]
 fn planted_or_foreign_files_in_the_runtime_dir_are_not_restored() {
-    let _turn = side_by_side();
     credd_tests::require_root("giving files away");
     let mut stack = Stack::start(Access::Mfa, Toml::default());
     stack.login_with_mfa();
@@ -598,13 +586,14 @@ fn planted_or_foreign_files_in_the_runtime_dir_are_not_restored() {
 
 #[test]
 fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
-    let _turn = side_by_side();
-    let mut stack = Stack::in_world(Access::Mfa, World::on_disk());
-    stack.write_config(Toml {
-        profiles: STAGING_AND_AUDIT,
-        ..Toml::default()
-    });
-    stack.world.start_daemon();
+    let mut stack = Stack::builder()
+        .access(Access::Mfa)
+        .world(World::on_disk())
+        .toml(Toml {
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        })
+        .start();
     stack.login_with_mfa();
     let status = stack.world.status();
     let storage = status["access"]["session_storage"]
@@ -641,8 +630,7 @@ fn on_persistent_disk_the_mfa_session_is_kept_in_memory_only() {
 
 #[test]
 fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
-    let _turn = side_by_side();
-    let served = Served::start("");
+    let served = served("");
     let get = |token: &str| {
         served
             .request(
@@ -675,7 +663,6 @@ fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
 
 #[test]
 fn the_background_daemons_log_is_rotated_not_grown_forever() {
-    let _turn = side_by_side();
     let world = offline_world();
     fs::create_dir_all(&world.state_dir).expect("state dir");
     let log = world.state_dir.join("daemon.log");

@@ -4,13 +4,13 @@
 //! non-loopback listen address. After each attack the daemon must still serve the next request.
 //! STS is unreachable here: none of these checks involves credentials.
 
-mod http_support;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 
-use http_support::{Reply, Served};
+use crate::http_support::offline;
+use credd_tests::http::Reply;
+use credd_tests::stack::Stack;
 
 /// Every route, with the method it takes; the IMDS ones exist because `imds = true`.
 const ROUTES: &[(&str, &str)] = &[
@@ -28,12 +28,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/no/such/route"),
 ];
 
-fn daemon() -> Served {
-    Served::start_without_sts("imds = true")
+fn daemon() -> Stack {
+    offline("imds = true")
 }
 
 /// A request carrying the right token and a valid IMDS TTL, plus `extra` headers.
-fn attack(served: &Served, method: &str, path: &str, extra: &[(&str, &str)]) -> Reply {
+fn attack(served: &Stack, method: &str, path: &str, extra: &[(&str, &str)]) -> Reply {
     let token = served.token();
     let mut headers = vec![
         ("Authorization", token.as_str()),
@@ -140,7 +140,7 @@ fn a_wrong_or_missing_authorization_gets_401_json_that_echoes_no_token() {
 #[test]
 fn a_host_that_is_not_loopback_with_our_port_is_refused_on_every_route() {
     let served = daemon();
-    let port = served.addr.port();
+    let port = served.addr().port();
     let rebinding = [
         format!("evil.example:{port}"),
         "evil.example".to_owned(),
@@ -169,7 +169,7 @@ fn a_host_that_is_not_loopback_with_our_port_is_refused_on_every_route() {
     let two_hosts = served.send_raw(
         format!(
             "GET /healthz HTTP/1.1\r\nHost: {}\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
-            served.addr
+            served.addr()
         )
         .as_bytes(),
     );
@@ -241,7 +241,7 @@ fn request_bodies_are_refused_with_413() {
             format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 4096\r\n\
                  Connection: close\r\n\r\n{}",
-                served.addr,
+                served.addr(),
                 "x".repeat(4096)
             )
             .as_bytes(),
@@ -257,7 +257,7 @@ fn request_bodies_are_refused_with_413() {
             format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\
                  Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-                served.addr
+                served.addr()
             )
             .as_bytes(),
         );
@@ -273,7 +273,7 @@ fn request_bodies_are_refused_with_413() {
 
 /// The daemon answered `raw` with a 4xx, or closed the connection without answering.
 #[track_caller]
-fn assert_refused_or_closed(served: &Served, what: &str, raw: &[u8]) {
+fn assert_refused_or_closed(served: &Stack, what: &str, raw: &[u8]) {
     let answer = served.send_raw(raw);
     if !answer.is_empty() {
         let text = String::from_utf8_lossy(&answer);
@@ -298,7 +298,7 @@ fn an_oversize_header_gets_4xx_or_a_closed_connection_and_the_next_request_is_se
         "one 64 KiB header",
         format!(
             "GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Big: {huge_value}\r\n\r\n",
-            served.addr
+            served.addr()
         )
         .as_bytes(),
     );
@@ -308,7 +308,7 @@ fn an_oversize_header_gets_4xx_or_a_closed_connection_and_the_next_request_is_se
         "500 headers",
         format!(
             "GET /healthz HTTP/1.1\r\nHost: {}\r\n{many}\r\n",
-            served.addr
+            served.addr()
         )
         .as_bytes(),
     );
@@ -316,7 +316,11 @@ fn an_oversize_header_gets_4xx_or_a_closed_connection_and_the_next_request_is_se
     assert_refused_or_closed(
         &served,
         "a 64 KiB request line",
-        format!("GET {long_path} HTTP/1.1\r\nHost: {}\r\n\r\n", served.addr).as_bytes(),
+        format!(
+            "GET {long_path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            served.addr()
+        )
+        .as_bytes(),
     );
     let token = served.token();
     let reply = served.request("GET", "/v1/credentials/nope", &[("Authorization", &token)]);
@@ -326,7 +330,7 @@ fn an_oversize_header_gets_4xx_or_a_closed_connection_and_the_next_request_is_se
 #[test]
 fn garbage_requests_never_take_the_daemon_down() {
     let served = daemon();
-    let host = served.addr.to_string();
+    let host = served.addr().to_string();
     let request = |head: &str| -> Vec<u8> {
         format!("{head}\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
     };
@@ -409,14 +413,14 @@ fn garbage_requests_never_take_the_daemon_down() {
         b"GET /heal".to_vec(),
     ];
     for raw in &incomplete {
-        let mut stream = TcpStream::connect(served.addr).expect("connect to the daemon");
+        let mut stream = TcpStream::connect(served.addr()).expect("connect to the daemon");
         stream.write_all(raw).expect("write part of a request");
         drop(stream);
         served.assert_still_serving();
     }
     let held: Vec<TcpStream> = (0..50)
         .map(|_| {
-            let mut stream = TcpStream::connect(served.addr).expect("connect to the daemon");
+            let mut stream = TcpStream::connect(served.addr()).expect("connect to the daemon");
             stream
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 .expect("write");
@@ -441,7 +445,7 @@ fn a_huge_content_length_is_refused_without_waiting_for_the_body() {
             format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 99999999999\r\n\
                  X-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\nonly this much",
-                served.addr
+                served.addr()
             )
             .as_bytes(),
         );
@@ -451,7 +455,7 @@ fn a_huge_content_length_is_refused_without_waiting_for_the_body() {
         "a Content-Length beyond u64",
         format!(
             "PUT /latest/api/token HTTP/1.1\r\nHost: {}\r\nContent-Length: 999999999999999999999999\r\n\r\n",
-            served.addr
+            served.addr()
         )
         .as_bytes(),
     );

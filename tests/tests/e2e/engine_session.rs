@@ -63,7 +63,7 @@ fn restart_keeps_the_mfa_session_without_a_new_login() {
         assert!(creds.keys.access_key_id.starts_with("ASIA"), "{creds:?}");
     }
     assert_eq!(
-        stack.proxy.calls("GetSessionToken"),
+        stack.proxy().calls("GetSessionToken"),
         1,
         "the restart must not need a new MFA login"
     );
@@ -139,7 +139,7 @@ fn logout_forgets_every_credential_and_the_saved_session() {
     }
 
     // A restart does not bring the forgotten session back.
-    let assume_calls = stack.proxy.calls("AssumeRole");
+    let assume_calls = stack.proxy().calls("AssumeRole");
     stack.world.stop_daemon();
     stack.world.start_daemon();
     assert_eq!(stack.world.status()["access"]["logged_in"], false);
@@ -149,11 +149,11 @@ fn logout_forgets_every_credential_and_the_saved_session() {
         .expect_err("still logged out after a restart")
         .assert_code(1);
     assert_eq!(
-        stack.proxy.calls("AssumeRole"),
+        stack.proxy().calls("AssumeRole"),
         assume_calls,
         "logged out: no STS calls"
     );
-    assert_eq!(stack.proxy.calls("GetSessionToken"), 1);
+    assert_eq!(stack.proxy().calls("GetSessionToken"), 1);
 }
 
 /// Logs in again with STS slow, and logs out while staging's AssumeRole is in flight, then
@@ -165,10 +165,10 @@ fn logout_while_a_login_warms_up(stack: &Stack) -> Child {
     stack.world.credd(&["logout"]).assert_success();
 
     stack
-        .proxy
+        .proxy()
         .set_mode(ProxyMode::Delay(Duration::from_millis(300)));
-    let assume_calls = stack.proxy.calls("AssumeRole");
-    let answered = stack.proxy.answered("AssumeRole");
+    let assume_calls = stack.proxy().calls("AssumeRole");
+    let answered = stack.proxy().answered("AssumeRole");
     let login = stack
         .world
         .command(client_bin())
@@ -182,13 +182,13 @@ fn logout_while_a_login_warms_up(stack: &Stack) -> Child {
     wait_until(
         Duration::from_secs(10),
         "staging's AssumeRole in flight",
-        || stack.proxy.calls("AssumeRole") > assume_calls,
+        || stack.proxy().calls("AssumeRole") > assume_calls,
     );
     stack.world.credd(&["logout"]).assert_success();
     wait_until(
         Duration::from_secs(10),
         "the AssumeRole in flight to be answered",
-        || stack.proxy.answered("AssumeRole") > answered,
+        || stack.proxy().answered("AssumeRole") > answered,
     );
     login
 }
@@ -238,7 +238,7 @@ fn expire_the_session(stack: &Stack) -> ProcessCredentials {
     stack.world.wait_profile_state("staging", "fresh", WARM);
     let staging = stack.world.credential_process("staging").expect("staging");
 
-    stack.proxy.set_mode(ProxyMode::Reject {
+    stack.proxy().set_mode(ProxyMode::Reject {
         status: 400,
         code: "ExpiredToken".into(),
         message: "The security token included in the request is expired".into(),
@@ -280,7 +280,7 @@ fn a_session_sts_calls_expired_asks_for_a_new_login_and_keeps_serving_the_cache(
         .expect("staging from cache");
     assert_eq!(cached.keys, staging.keys);
 
-    stack.proxy.set_mode(ProxyMode::Pass);
+    stack.proxy().set_mode(ProxyMode::Pass);
     stack.login_with_mfa();
     stack.world.wait_profile_state("ops", "fresh", WARM);
     stack
@@ -296,7 +296,7 @@ fn a_session_sts_calls_expired_is_not_restored_by_a_restart() {
     let session_file = stack.world.runtime_dir.join("session.json");
     assert!(!session_file.exists(), "the dead session is still saved");
     // (With STS unreachable after the restart, nothing would correct a restored session.)
-    stack.proxy.set_mode(ProxyMode::Down);
+    stack.proxy().set_mode(ProxyMode::Down);
     stack.world.stop_daemon();
     stack.world.start_daemon();
     let status = stack.world.status();
