@@ -1,9 +1,11 @@
 //! The credential cache, end to end. The daemon re-assumes each profile ahead of
 //! `min_remaining` with nobody asking, so a served credential always has at least
 //! `min_remaining` left; however many requests want a cold profile at once, STS sees one
-//! AssumeRole for it; and when STS is down, slow, or down in one region, cached credentials keep
-//! being served at once, a profile with nothing cached fails fast with a clear error while the
-//! work goes on in the background, and everything recovers by itself when STS answers again.
+//! AssumeRole for it; and when STS is down, cached credentials keep being served at once, a
+//! profile with nothing cached fails fast with a clear error, and everything recovers by itself
+//! when STS answers again. One test per behaviour: the cases (timing, jitter, backoff bounds, a
+//! slow STS, region failover, the outage floor) are unit-tested on a simulated clock in the
+//! daemon's `engine::tests`.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use credd_proto::{Request, Response};
 use credd_tests::proxy::ProxyMode;
 use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, USER, assumed_role_arn, now_unix,
+    ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, assumed_role_arn,
 };
 use credd_tests::wait_until;
 
@@ -19,10 +21,12 @@ const WARM: Duration = Duration::from_secs(10);
 
 // ---- Background refresh -------------------------------------------------------------------
 
-/// 15 min credentials, of which only 10 s are servable: the daemon must refresh every ~7 s.
+/// 15 min credentials, of which only 5 s are servable: the daemon must refresh every ~3.5 s.
+/// (The schedule's arithmetic, its jitter and what is served across a refresh are unit-tested
+/// on a simulated clock in the daemon's `engine::tests`; this proves the real daemon does it.)
 const SHORT_LIVED: Toml = Toml {
     top: "",
-    daemon: "min_remaining = \"14m50s\"",
+    daemon: "min_remaining = \"14m55s\"",
     access: "",
     profiles: r#"
 [profiles.staging]
@@ -35,7 +39,6 @@ via = "staging"
 duration = "15m"
 "#,
 };
-const MIN_REMAINING_S: u64 = 14 * 60 + 50;
 
 fn assume_calls_for(stack: &Stack, role_arn: &str) -> usize {
     stack
@@ -65,7 +68,6 @@ fn background_refresh_keeps_every_profile_ahead_of_min_remaining() {
         || assume_calls_for(&stack, ADMIN) > calls,
     );
     let first_interval = fresh_at.elapsed();
-    let refreshed_at = Instant::now();
     // The proxy counts the call when it arrives; status follows once the answer is in.
     wait_until(WARM, "staging's last_refresh to advance", || {
         world.profile_status("staging")["last_refresh"].as_u64() > first["last_refresh"].as_u64()
@@ -88,41 +90,13 @@ fn background_refresh_keeps_every_profile_ahead_of_min_remaining() {
         "a key without MFA has no session to renew"
     );
 
-    // Then, with requests coming all the time: what is served always has at least
-    // min_remaining left, across the next refresh, and the requests add no STS call.
-    let before = assume_calls_for(&stack, ADMIN);
-    wait_until(
-        Duration::from_secs(15),
-        "the next refresh while serving",
-        || {
-            let asked_at = now_unix();
-            let response = world.request(&Request::Credentials {
-                profile: Some("staging".into()),
-            });
-            match response {
-                Ok(Response::Credentials(c)) => assert!(
-                    c.expiration + 1 >= asked_at + MIN_REMAINING_S,
-                    "served with {} s left, under min_remaining",
-                    c.expiration.saturating_sub(asked_at)
-                ),
-                other => panic!("staging not served: {other:?}"),
-            }
-            assume_calls_for(&stack, ADMIN) > before
-        },
-    );
-    let interval = refreshed_at.elapsed();
-    assert_eq!(assume_calls_for(&stack, ADMIN), before + 1);
     eprintln!(
-        "staging refresh interval with 15m credentials and min_remaining 14m50s: \
-         {first_interval:?} after warm-up, then {interval:?} ({:.0} STS calls per profile per hour)",
-        3600.0 / interval.as_secs_f64()
+        "staging refresh interval with 15m credentials and min_remaining 14m55s: {first_interval:?}"
     );
-    for gap in [first_interval, interval] {
-        assert!(
-            gap >= Duration::from_secs(4) && gap <= Duration::from_secs(12),
-            "refreshes should come every 6.5-7.5 s, not after {gap:?}"
-        );
-    }
+    assert!(
+        first_interval >= Duration::from_secs(2) && first_interval <= Duration::from_secs(8),
+        "the refresh should come 3.25-3.75 s after issue, not after {first_interval:?}"
+    );
 }
 
 // ---- Single flight ------------------------------------------------------------------------
@@ -385,86 +359,6 @@ fn sts_outage_keeps_serving_cached_credentials_and_a_cold_profile_recovers_by_it
 }
 
 #[test]
-fn slow_sts_gives_cold_requests_a_clear_error_while_the_work_continues() {
-    let stack = warm_stack();
-    stack
-        .proxy()
-        .set_mode(ProxyMode::Delay(Duration::from_secs(3)));
-    cached_profiles_are_served_fast(&stack);
-
-    add_ops_profile(&stack);
-    cold_profile_fails_fast_with_a_clear_error(&stack);
-    // The AssumeRole that was in flight finishes by itself, and that one call is all it took.
-    stack.world.wait_profile_state("ops", "fresh", WARM);
-    stack
-        .world
-        .credential_process("ops")
-        .expect("ops is served");
-    assert_eq!(
-        ops_calls(&stack),
-        1,
-        "the failed request did not start a second call"
-    );
-}
-
-#[test]
-fn failing_region_falls_over_to_the_next_one() {
-    let mut stack = Stack::new(Access::Key);
-    stack.write_config(Toml {
-        access: r#"regions = ["us-east-1", "us-west-2"]"#,
-        profiles: STAGING_AND_AUDIT,
-        ..Toml::default()
-    });
-    stack
-        .proxy()
-        .set_mode(ProxyMode::FailRegion("us-east-1".into()));
-    stack.world.start_daemon();
-    let world = &stack.world;
-
-    stack.wait_logged_in(WARM);
-    for profile in ["staging", "prod-audit"] {
-        world.wait_profile_state(profile, "fresh", WARM);
-    }
-    let status = world.status();
-    assert_eq!(status["access"]["sts_region"], "us-west-2", "{status:#}");
-    for (profile, role) in [("staging", ADMIN), ("prod-audit", AUDITOR)] {
-        assert_eq!(
-            world.profile_status(profile)["sts_region"],
-            "us-west-2",
-            "{status:#}"
-        );
-        assert_eq!(
-            stack.served_identity(profile),
-            Ok(assumed_role_arn(role, USER))
-        );
-    }
-    // The login tries us-east-1 first, then us-west-2; the region that answered is then tried
-    // first for a while, so the AssumeRole calls do not pay for the outage again.
-    assert!(
-        stack
-            .proxy()
-            .calls_in_region("GetCallerIdentity", "us-east-1")
-            >= 1
-    );
-    assert!(
-        stack
-            .proxy()
-            .calls_in_region("GetCallerIdentity", "us-west-2")
-            >= 1
-    );
-    assert_eq!(
-        stack.proxy().calls_in_region("AssumeRole", "us-east-1"),
-        0,
-        "the fallback region that answered is remembered"
-    );
-    assert_eq!(
-        stack.proxy().forwarded("AssumeRole"),
-        2,
-        "one successful AssumeRole per profile"
-    );
-}
-
-#[test]
 fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
     let mut stack = Stack::new(Access::Key);
     stack.write_config(Toml {
@@ -490,45 +384,4 @@ fn daemon_started_during_an_sts_outage_logs_in_by_itself_once_sts_returns() {
         .world
         .credential_process("staging")
         .expect("served once STS is back, without anyone running `credd login`");
-}
-
-#[test]
-fn slow_sts_during_a_refresh_never_holds_up_requests_for_cached_credentials() {
-    // 15 min credentials servable for 3 s: the refresh starts after ~2 s and, with STS taking
-    // 2 s, lands after the cached credentials dropped under min_remaining. They are still valid
-    // for almost 15 min: requests in between must get them at once, not wait on the refresh.
-    let stack = Stack::start(
-        Access::Key,
-        Toml {
-            daemon: "min_remaining = \"14m57s\"",
-            profiles: r#"
-[profiles.staging]
-role_arn = "arn:aws:iam::222222222222:role/Administrator"
-duration = "15m"
-"#,
-            ..Toml::default()
-        },
-    );
-    stack.world.wait_profile_state("staging", "fresh", WARM);
-    let warmed = stack.world.profile_status("staging")["last_refresh"].as_u64();
-    stack
-        .proxy()
-        .set_mode(ProxyMode::Delay(Duration::from_secs(2)));
-    let mut slowest = Duration::ZERO;
-    wait_until(Duration::from_secs(15), "the slow refresh to land", || {
-        let start = Instant::now();
-        let response = stack.world.request(&Request::Credentials {
-            profile: Some("staging".into()),
-        });
-        slowest = slowest.max(start.elapsed());
-        assert!(
-            matches!(response, Ok(Response::Credentials(_))),
-            "staging must be served throughout: {response:?}"
-        );
-        stack.world.profile_status("staging")["last_refresh"].as_u64() > warmed
-    });
-    assert!(
-        slowest < FROM_CACHE,
-        "a request waited {slowest:?} while valid credentials were cached"
-    );
 }

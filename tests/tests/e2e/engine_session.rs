@@ -194,25 +194,6 @@ fn logout_while_a_login_warms_up(stack: &Stack) -> Child {
 }
 
 #[test]
-fn logout_during_a_refresh_in_flight_still_forgets_everything() {
-    let stack = mfa_stack();
-    let mut login = logout_while_a_login_warms_up(&stack);
-
-    let status = stack.world.status();
-    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
-    for profile in PROFILES {
-        if let Ok(creds) = stack.world.credential_process(profile) {
-            panic!("{profile} is served after logout: {creds:?}");
-        }
-        let p = stack.world.profile_status(profile);
-        assert_eq!(p["state"], "cold", "{profile} after logout: {p:#}");
-    }
-    // Its answer is the next test's business.
-    let _ = login.kill();
-    let _ = login.wait();
-}
-
-#[test]
 fn a_login_overtaken_by_a_logout_does_not_claim_to_be_logged_in() {
     let stack = mfa_stack();
     let login = logout_while_a_login_warms_up(&stack)
