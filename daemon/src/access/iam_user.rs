@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use credd_proto::Secret;
@@ -36,6 +37,7 @@ impl IamUser {
     /// Reads the key afresh at every login, so a rotated key is picked up.
     async fn long_lived_key(&self) -> Result<AwsCredentials, AccessError> {
         let mut provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&ProviderConfig::default().with_http_client(sts::https_client()))
             .profile_name(&self.aws_profile);
         if let Some(file) = &self.credentials_file {
             provider = provider.profile_files(

@@ -62,7 +62,7 @@ pub struct Sts {
     endpoint: Option<String>,
     /// What signs requests and times them out: the engine's clock.
     clock: Clock,
-    /// `None`: the SDK's own HTTPS client. Unit tests put a scripted STS here.
+    /// `None`: [`https_client`]. Unit tests put a scripted STS here.
     http: Option<SharedHttpClient>,
 }
 
@@ -124,10 +124,9 @@ impl Sts {
                 if let Some(url) = endpoint {
                     b = b.endpoint_url(url);
                 }
-                if let Some(http) = http {
-                    b = b.http_client(http);
-                }
-                aws_sdk_sts::Client::from_conf(b.build())
+                aws_sdk_sts::Client::from_conf(
+                    b.http_client(http.unwrap_or_else(https_client)).build(),
+                )
             })
             .clone()
     }
@@ -191,6 +190,27 @@ impl Sts {
             message: "no STS regions configured".into(),
         }))
     }
+}
+
+/// The SDK's default HTTP client (hyper, rustls with the system's roots, `HTTPS_PROXY`/`NO_PROXY`,
+/// the config's connect timeout) with ring as rustls' crypto instead of aws-lc, whose C build cost
+/// more than the rest of the daemon. aws-config's providers need one too, even to read a key from
+/// a file. `build_with_connector_fn` is how the SDK builds its default; `build_https()` would
+/// ignore the proxy variables.
+pub fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, Connector, proxy::ProxyConfig};
+
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = Connector::builder()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .proxy_config(ProxyConfig::from_env());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.build()
+    })
 }
 
 /// Per-call signing credentials, without rebuilding the client.
