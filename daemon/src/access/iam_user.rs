@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use credd_proto::Secret;
 
@@ -31,6 +32,7 @@ impl IamUser {
     /// Reads the key afresh at every login, so a rotated key is picked up.
     async fn long_lived_key(&self) -> Result<AwsCredentials, AccessError> {
         let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&ProviderConfig::default().with_http_client(sts::https_client()))
             .profile_name(&self.aws_profile)
             .build();
         let creds = provider

@@ -93,7 +93,7 @@ impl Sts {
                 if let Some(url) = endpoint {
                     b = b.endpoint_url(url);
                 }
-                aws_sdk_sts::Client::from_conf(b.build())
+                aws_sdk_sts::Client::from_conf(b.http_client(https_client()).build())
             })
             .clone()
     }
@@ -157,6 +157,27 @@ impl Sts {
             message: "no STS regions configured".into(),
         }))
     }
+}
+
+/// The SDK's default HTTP client (hyper, rustls with the system's roots, `HTTPS_PROXY`/`NO_PROXY`,
+/// the config's connect timeout) with ring as rustls' crypto instead of aws-lc, whose C build cost
+/// more than the rest of the daemon. aws-config's providers need one too, even to read a key from
+/// a file. `build_with_connector_fn` is how the SDK builds its default; `build_https()` would
+/// ignore the proxy variables.
+pub fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, Connector, proxy::ProxyConfig};
+
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = Connector::builder()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .proxy_config(ProxyConfig::from_env());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.build()
+    })
 }
 
 /// Per-call signing credentials, without rebuilding the client.
