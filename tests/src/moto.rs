@@ -421,6 +421,7 @@ fn sts_client(
         .region(aws_sdk_sts::config::Region::new(region.to_owned()))
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
+        .http_client(crate::sdk::http_client())
         .retry_config(retry)
         // A hung proxy or server must fail the test, not hang it.
         .timeout_config(

@@ -7,8 +7,19 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use aws_sdk_sts::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
 use crate::moto::venv_python;
 use crate::world::World;
+
+/// The HTTP client of every Rust SDK client in the tests: the SDK's own (hyper + rustls), with
+/// ring for the crypto, as the daemon's (the workspace builds no aws-lc).
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
 
 /// boto3 as a program would use it: the default chain, then STS (at `AWS_ENDPOINT_URL_STS`).
 /// Prints `{"arn", "method", "region", "expiry"}`; `method` names botocore's provider

@@ -9,7 +9,8 @@
 //!   per refused connection (needs root, to act as uid 65534);
 //! - the daemon's idle RSS and idle CPU.
 //!
-//! Build and run with `cargo build --release && ./target/release/credd-bench [SECONDS]`.
+//! Build and run with `cargo build --release && cargo run --release -p credd-tests --bin credd-bench
+//! -- [SECONDS]` (it starts the release `credd-daemon` next to it).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` from the environment);
 //! `sdk-client imds URL` — `ImdsCredentialsProvider` with an IMDS client whose endpoint is URL.
 //!
+//! Every client gets [`http_client`] (the SDK's own, on ring: the workspace builds no aws-lc).
 //! STS is reached at `AWS_ENDPOINT_URL_STS`. Prints one JSON line
 //! `{"arn": CALLER ARN, "expiration": UNIX SECONDS}` and exits 0; on failure prints the error to
 //! stderr and exits 1.
@@ -17,8 +18,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_config::BehaviorVersion;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::Region;
+use credd_tests::sdk::http_client;
 
 /// Bounds every call, so a hung daemon fails the test instead of hanging it.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,15 +45,22 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &[String]) -> Result<String, String> {
+    let providers = ProviderConfig::default().with_http_client(http_client());
     let provider = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["default"] => aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
             .load()
             .await
             .credentials_provider()
             .ok_or("the default chain found no credentials provider")?,
-        ["container"] => SharedCredentialsProvider::new(EcsCredentialsProvider::builder().build()),
+        ["container"] => SharedCredentialsProvider::new(
+            EcsCredentialsProvider::builder()
+                .configure(&providers)
+                .build(),
+        ),
         ["imds", url] => {
             let client = aws_config::imds::Client::builder()
+                .configure(&providers)
                 .endpoint(url)
                 .map_err(|e| format!("bad IMDS endpoint {url}: {e}"))?
                 .build();
@@ -80,6 +90,7 @@ async fn run(args: &[String]) -> Result<String, String> {
         .region(Region::new("us-east-1"))
         .credentials_provider(provider)
         .endpoint_url(endpoint)
+        .http_client(http_client())
         .timeout_config(
             aws_sdk_sts::config::timeout::TimeoutConfig::builder()
                 .operation_timeout(OPERATION_TIMEOUT)
