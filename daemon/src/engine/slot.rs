@@ -1,8 +1,9 @@
 //! One profile's cache slot and the worker task that alone refreshes it.
 //!
 //! The worker sleeps until the schedule says refresh (or a backoff ends), or until woken by a
-//! request, a login or a config change, and then recomputes; so however many requests wake it,
-//! one STS call is in flight per profile and every waiter sees its result.
+//! request, a login, a config change or a jump of the wall clock (the machine slept), and then
+//! recomputes; so however many requests wake it, one STS call is in flight per profile and every
+//! waiter sees its result.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
