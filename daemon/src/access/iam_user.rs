@@ -35,9 +35,9 @@ impl IamUser {
     }
 
     /// Reads the key afresh at every login, so a rotated key is picked up.
-    async fn long_lived_key(&self) -> Result<AwsCredentials, AccessError> {
+    async fn long_lived_key(&self, sts: &Sts) -> Result<AwsCredentials, AccessError> {
         let mut provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-            .configure(&ProviderConfig::default().with_http_client(sts::https_client()))
+            .configure(&ProviderConfig::default().with_http_client(sts.http_client()))
             .profile_name(&self.aws_profile);
         if let Some(file) = &self.credentials_file {
             provider = provider.profile_files(
@@ -115,7 +115,7 @@ impl AccessSource for IamUser {
         mfa_code: Option<Secret>,
     ) -> BoxFuture<'a, Result<(AccessSession, String), AccessError>> {
         Box::pin(async move {
-            let key = self.long_lived_key().await?;
+            let key = self.long_lived_key(sts).await?;
             let Some(serial) = &self.mfa_serial else {
                 // No session step: the key is the session. Asking who it is checks it works.
                 let (arn, region) = caller_identity(sts, regions, &key).await?;

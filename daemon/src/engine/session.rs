@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use credd_proto::{AccessInfo, Secret};
 use tokio::sync::OwnedMutexGuard;
@@ -40,6 +40,13 @@ impl SessionState {
             ..SessionState::default()
         }
     }
+
+    /// The session, unless it has ended by `now`.
+    fn live(&self, now: SystemTime) -> Option<&Arc<AccessSession>> {
+        self.current
+            .as_ref()
+            .filter(|s| s.expires_at.is_none_or(|t| t > now))
+    }
 }
 
 pub struct LoginOutcome {
@@ -62,11 +69,7 @@ impl Engine {
     /// The access session, while it lasts.
     pub(super) fn session(&self) -> Option<Arc<AccessSession>> {
         let now = self.inner.clock.now();
-        let state = lock::read(&self.inner.session);
-        state
-            .current
-            .clone()
-            .filter(|s| s.expires_at.is_none_or(|t| t > now))
+        lock::read(&self.inner.session).live(now).cloned()
     }
 
     pub(super) fn login_required(&self) -> EngineError {
@@ -210,10 +213,7 @@ impl Engine {
         let config = self.config();
         let now = self.inner.clock.now();
         let state = lock::read(&self.inner.session);
-        let session = state
-            .current
-            .as_ref()
-            .filter(|s| s.expires_at.is_none_or(|t| t > now));
+        let session = state.live(now);
         let warning = session.and_then(|s| s.expires_at).and_then(|t| {
             let left = t.duration_since(now).unwrap_or_default();
             (left < SESSION_WARNING).then(|| {

@@ -62,8 +62,8 @@ pub struct Sts {
     endpoint: Option<String>,
     /// What signs requests and times them out: the engine's clock.
     clock: Clock,
-    /// `None`: [`https_client`]. Unit tests put a scripted STS here.
-    http: Option<SharedHttpClient>,
+    /// One HTTP client (one connection pool) for every region's SDK client.
+    http: SharedHttpClient,
 }
 
 impl Sts {
@@ -73,24 +73,27 @@ impl Sts {
         let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Sts::new(clock, endpoint, https_client())
+    }
+
+    /// STS reached through `http` instead of the network, e.g. a scripted fake in a unit test.
+    pub fn with_http_client(clock: Clock, http: SharedHttpClient) -> Sts {
+        Sts::new(clock, None, http)
+    }
+
+    fn new(clock: Clock, endpoint: Option<String>, http: SharedHttpClient) -> Sts {
         Sts {
             clients: Mutex::new(HashMap::new()),
             preferred: Mutex::new(None),
             endpoint,
             clock,
-            http: None,
+            http,
         }
     }
 
-    /// STS reached through `http` instead of the network, e.g. a scripted fake in a unit test.
-    pub fn with_http_client(clock: Clock, http: SharedHttpClient) -> Sts {
-        Sts {
-            clients: Mutex::new(HashMap::new()),
-            preferred: Mutex::new(None),
-            endpoint: None,
-            clock,
-            http: Some(http),
-        }
+    /// The HTTP client the STS calls go through, for other SDK parts that insist on one.
+    pub fn http_client(&self) -> SharedHttpClient {
+        self.http.clone()
     }
 
     /// The wall clock the calls are signed with.
@@ -124,9 +127,7 @@ impl Sts {
                 if let Some(url) = endpoint {
                     b = b.endpoint_url(url);
                 }
-                aws_sdk_sts::Client::from_conf(
-                    b.http_client(http.unwrap_or_else(https_client)).build(),
-                )
+                aws_sdk_sts::Client::from_conf(b.http_client(http).build())
             })
             .clone()
     }
