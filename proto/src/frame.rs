@@ -190,6 +190,7 @@ mod tests {
     fn round_trip() {
         let req = Request::Login {
             mfa_code: Some(Secret::new("123456")),
+            browser: Default::default(),
         };
         let frame = encode_request("credd test", &req);
         let body = read_frame(&mut &frame[..]).unwrap();

@@ -19,7 +19,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,10 +31,21 @@ pub enum Request {
         profile: String,
     },
     Reload,
-    /// Without a code the daemon answers [`Response::MfaRequired`] when it needs one.
+    /// Without a code the daemon answers [`Response::MfaRequired`] when it needs one. A source
+    /// that logs in through a browser (Identity Center) answers [`Response::AuthorizationPending`]
+    /// at once; the client shows it and then sends [`Request::LoginWait`].
     Login {
         mfa_code: Option<Secret>,
+        #[serde(default)]
+        browser: BrowserLogin,
     },
+    /// Waits for the pending browser or device authorization to end: answers `LoggedIn`, or an
+    /// error when it was refused, expired or cancelled.
+    LoginWait,
+    /// Abandons the pending authorization (the user pressed Ctrl-C).
+    LoginCancel,
+    /// Every account and role Identity Center offers the logged-in user, for `credd import --sso`.
+    SsoAccounts,
     Logout,
     /// A profile's credentials (`None`: the current profile), for `credential-process`.
     Credentials {
@@ -57,6 +68,9 @@ impl Request {
             Request::Switch { .. } => "switch",
             Request::Reload => "reload",
             Request::Login { .. } => "login",
+            Request::LoginWait => "login-wait",
+            Request::LoginCancel => "login-cancel",
+            Request::SsoAccounts => "sso-accounts",
             Request::Logout => "logout",
             Request::Credentials { .. } => "credentials",
             Request::Endpoint { .. } => "endpoint",
@@ -86,6 +100,16 @@ pub enum Response {
     /// `login` needs a one-time code for this MFA device; ask the user and send `Login` again.
     MfaRequired {
         serial: String,
+    },
+    /// The user must approve the login in a browser: open `url` (or show it, and `user_code`).
+    /// Every `credd login` that asks meanwhile gets this same authorization.
+    AuthorizationPending(Authorization),
+    /// `LoginCancel`: whether there was an authorization to cancel.
+    LoginCancelled {
+        cancelled: bool,
+    },
+    SsoAccounts {
+        accounts: Vec<SsoAccount>,
     },
     LoggedIn {
         access: AccessInfo,
@@ -134,6 +158,50 @@ impl ErrorReply {
             message: message.into(),
         }
     }
+}
+
+/// What `credd login` asks of a browser-based source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserLogin {
+    /// `None`: the config's `sso_login` decides (`auto`: the browser when `display` is true).
+    pub method: Option<LoginMethod>,
+    /// Whether the client can open a browser here (a desktop session, not SSH).
+    pub display: bool,
+    /// Authorize this Region (a multi-Region replica) instead of the home Region.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// Authorization code with PKCE and a loopback redirect: open `url` in a browser here.
+    Browser,
+    /// The device grant: open `url` anywhere and confirm `user_code`.
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    pub method: LoginMethod,
+    /// What to open: the authorize URL, or the device verification URL (with the code in it).
+    pub url: String,
+    /// The device grant's code, to compare with what the page shows.
+    pub user_code: Option<String>,
+    /// The Identity Center Region being authorized.
+    pub region: String,
+    /// When the authorization lapses unless approved.
+    pub expires_at: UnixTime,
+    /// Whether this `login` joined an authorization another one started.
+    pub joined: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoAccount {
+    pub account_id: String,
+    pub account_name: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
 }
 
 /// Seconds since the Unix epoch; every timestamp on the wire is one.
@@ -188,12 +256,43 @@ pub struct AccessInfo {
     /// Where a daemon restart finds the session again, e.g. `memory only: ... is not tmpfs`;
     /// `None` when there is nothing to keep (a long-lived key needs no login).
     pub session_storage: Option<String>,
+    /// Identity Center's side of the session, for `source = "sso"`.
+    pub sso: Option<SsoInfo>,
+    /// A browser or device authorization waiting for the user.
+    pub pending: Option<Authorization>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoInfo {
+    pub session_name: String,
+    pub start_url: String,
+    /// The Region in use: the home Region, or a replica while the home Region is down.
+    pub region: String,
+    /// When the current 1-hour access token expires (it is refreshed in the background).
+    pub token_expires_at: Option<UnixTime>,
+    /// When the organization's session length ends the session (login time plus the configured
+    /// `session_duration`): then a new `credd login` is needed.
+    pub session_ends_at: Option<UnixTime>,
+    /// The AWS CLI token cache file credd shares.
+    pub cache_file: String,
+    /// The home Region first, then the replicas, each with whether it holds an authorization.
+    pub regions: Vec<SsoRegionInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoRegionInfo {
+    pub region: String,
+    pub start_url: String,
+    pub authorized: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileInfo {
     pub name: String,
-    pub role_arn: String,
+    /// The role assumed (AssumeRole), or `None` for an Identity Center profile.
+    pub role_arn: Option<String>,
+    /// `ACCOUNT/ROLE_NAME` of an Identity Center profile (GetRoleCredentials).
+    pub sso_role: Option<String>,
     pub via: Option<String>,
     pub region: Option<String>,
 }
@@ -201,7 +300,8 @@ pub struct ProfileInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileStatus {
     pub name: String,
-    pub role_arn: String,
+    pub role_arn: Option<String>,
+    pub sso_role: Option<String>,
     pub via: Option<String>,
     pub state: ProfileState,
     pub expires_at: Option<UnixTime>,

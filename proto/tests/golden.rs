@@ -20,6 +20,41 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         warning: None,
         last_error: None,
         session_storage: Some("runtime dir (tmpfs)".into()),
+        sso: None,
+        pending: None,
+    };
+    let authorization = Authorization {
+        method: LoginMethod::Device,
+        url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
+        user_code: Some("ABCD-EFGH".into()),
+        region: "us-east-1".into(),
+        expires_at: 1_800_000_600,
+        joined: false,
+    };
+    let sso_access = AccessInfo {
+        source: "sso".into(),
+        logged_in: true,
+        identity: Some("acme (https://acme.awsapps.com/start)".into()),
+        expires_at: Some(1_800_028_800),
+        mfa_serial: None,
+        sts_region: None,
+        warning: None,
+        last_error: None,
+        session_storage: None,
+        sso: Some(SsoInfo {
+            session_name: "acme".into(),
+            start_url: "https://acme.awsapps.com/start".into(),
+            region: "us-east-1".into(),
+            token_expires_at: Some(1_800_003_600),
+            session_ends_at: Some(1_800_028_800),
+            cache_file: "/home/alice/.aws/sso/cache/0123.json".into(),
+            regions: vec![SsoRegionInfo {
+                region: "us-east-1".into(),
+                start_url: "https://acme.awsapps.com/start".into(),
+                authorized: true,
+            }],
+        }),
+        pending: Some(authorization.clone()),
     };
     let status = StatusReport {
         daemon_version: "0.1.0".into(),
@@ -43,7 +78,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         current_profile: Some("staging".into()),
         profiles: vec![ProfileStatus {
             name: "staging".into(),
-            role_arn: "arn:aws:iam::222222222222:role/Administrator".into(),
+            role_arn: Some("arn:aws:iam::222222222222:role/Administrator".into()),
+            sso_role: None,
             via: None,
             state: ProfileState::Fresh,
             expires_at: Some(1_799_993_600),
@@ -68,8 +104,23 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             "request_login",
             Request::Login {
                 mfa_code: Some(Secret::new("123456")),
+                browser: BrowserLogin::default(),
             },
         ),
+        (
+            "request_login_sso",
+            Request::Login {
+                mfa_code: None,
+                browser: BrowserLogin {
+                    method: Some(LoginMethod::Browser),
+                    display: true,
+                    region: Some("eu-west-1".into()),
+                },
+            },
+        ),
+        ("request_login_wait", Request::LoginWait),
+        ("request_login_cancel", Request::LoginCancel),
+        ("request_sso_accounts", Request::SsoAccounts),
         ("request_logout", Request::Logout),
         (
             "request_credentials",
@@ -88,7 +139,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 current: Some("staging".into()),
                 profiles: vec![ProfileInfo {
                     name: "staging".into(),
-                    role_arn: "arn:aws:iam::222222222222:role/Administrator".into(),
+                    role_arn: None,
+                    sso_role: Some("222222222222/AdministratorAccess".into()),
                     via: None,
                     region: Some("us-west-2".into()),
                 }],
@@ -121,6 +173,33 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 access,
                 profiles_ready: 2,
                 profiles: 2,
+            },
+        ),
+        (
+            "response_logged_in_sso",
+            Response::LoggedIn {
+                access: sso_access,
+                profiles_ready: 1,
+                profiles: 1,
+            },
+        ),
+        (
+            "response_authorization_pending",
+            Response::AuthorizationPending(authorization),
+        ),
+        (
+            "response_login_cancelled",
+            Response::LoginCancelled { cancelled: true },
+        ),
+        (
+            "response_sso_accounts",
+            Response::SsoAccounts {
+                accounts: vec![SsoAccount {
+                    account_id: "222222222222".into(),
+                    account_name: "Staging".into(),
+                    email: Some("aws-staging@acme.example".into()),
+                    roles: vec!["AdministratorAccess".into(), "ReadOnly".into()],
+                }],
             },
         ),
         ("response_logged_out", Response::LoggedOut { forgotten: 3 }),

@@ -18,7 +18,10 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
         Some(c) => Some(Secret::new(c)),
         None => None,
     };
-    let request = Request::Login { mfa_code: code };
+    let request = Request::Login {
+        mfa_code: code,
+        browser: Default::default(),
+    };
     let mut answer = ask(paths, &request)?;
     if let Response::MfaRequired { serial } = &answer {
         let code = prompt_code(serial)?;
@@ -26,6 +29,7 @@ pub fn run(paths: &Paths, json: bool, mfa_code: Option<String>) -> Result<ExitCo
             paths,
             &Request::Login {
                 mfa_code: Some(code),
+                browser: Default::default(),
             },
         )?;
     }

@@ -40,7 +40,12 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             .as_deref()
             .map(|r| format!("  {r}"))
             .unwrap_or_default();
-        println!("{mark} {:width$}  {}{region}{via}", p.name, p.role_arn);
+        let role = match (&p.role_arn, &p.sso_role) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(sso)) => format!("Identity Center {sso}"),
+            (None, None) => String::new(),
+        };
+        println!("{mark} {:width$}  {role}{region}{via}", p.name);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! bounded time for its next result. Providers ([`crate::access`], [`role`]) know nothing of
 //! caching; this module knows nothing of HTTP.
 
+mod authorize;
 pub mod role;
 pub mod schedule;
 mod session;
@@ -30,6 +31,7 @@ use crate::config::{AccessConfig, Config};
 use crate::creds::RoleCredentials;
 use crate::lock;
 use crate::sts::{FailureKind, Sts, StsFailure};
+pub use authorize::LoginStart;
 pub use session::{LoginOutcome, SESSION_WARNING, WALL_CHECK};
 use session::{SessionState, binding};
 use slot::Slot;
@@ -305,10 +307,14 @@ impl Engine {
             .session_name
             .clone()
             .unwrap_or_else(|| session.default_session_name());
+        let Some(role_arn) = profile.role_arn() else {
+            unreachable!("Identity Center profiles come with the sso source")
+        };
         let result = role::assume(
             &self.inner.sts,
             &config.access.regions,
             profile,
+            role_arn,
             &signer,
             &session_name,
         )
@@ -372,7 +378,8 @@ impl Engine {
                 };
                 ProfileStatus {
                     name: p.name.clone(),
-                    role_arn: p.role_arn.clone(),
+                    role_arn: p.role_arn().map(str::to_owned),
+                    sso_role: p.sso_role(),
                     via: p.via.clone(),
                     state,
                     expires_at: cached.as_ref().map(|c| unix(c.expiration)),

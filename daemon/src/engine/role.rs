@@ -11,6 +11,7 @@ pub async fn assume(
     sts: &Sts,
     regions: &[String],
     profile: &Profile,
+    role_arn: &str,
     signer: &AwsCredentials,
     session_name: &str,
 ) -> Result<RoleCredentials, StsFailure> {
@@ -26,7 +27,7 @@ pub async fn assume(
             async move {
                 let mut call = client
                     .assume_role()
-                    .role_arn(&profile.role_arn)
+                    .role_arn(role_arn)
                     .role_session_name(session_name)
                     .duration_seconds(seconds)
                     .set_external_id(profile.external_id.clone())

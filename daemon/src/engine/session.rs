@@ -93,12 +93,12 @@ impl Engine {
     }
 
     /// `credd login`: (re)establishes the access session, then warms every profile.
-    pub async fn login(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
+    pub(super) async fn login_direct(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
         let guard = self.inner.login_lock.clone().lock_owned().await;
         self.login_holding(guard, mfa_code).await
     }
 
-    /// [`Engine::login`] with the login lock already taken.
+    /// [`Engine::login_direct`] with the login lock already taken.
     async fn login_holding(
         &self,
         _guard: OwnedMutexGuard<()>,
@@ -171,7 +171,7 @@ impl Engine {
                 while engine.session().is_none() && engine.epoch() == epoch {
                     let attempt = match first.take() {
                         Some(guard) => engine.login_holding(guard, None).await,
-                        None => engine.login(None).await,
+                        None => engine.login_direct(None).await,
                     };
                     if attempt.is_ok() {
                         return;
@@ -242,6 +242,8 @@ impl Engine {
                 .mfa_serial
                 .is_some()
                 .then(|| self.inner.store.describe()),
+            sso: None,
+            pending: None,
         }
     }
 

@@ -288,11 +288,11 @@ const MFA: &str =
 async fn an_mfa_session_is_used_until_its_end_warned_of_an_hour_ahead_then_login_is_required() {
     let sim = Sim::start(MFA, STAGING_ONLY);
     assert!(matches!(
-        sim.engine.login(None).await,
+        sim.engine.login_direct(None).await,
         Err(EngineError::Access(AccessError::MfaRequired { .. }))
     ));
     assert!(matches!(
-        sim.engine.login(Some(Secret::new("12345x"))).await,
+        sim.engine.login_direct(Some(Secret::new("12345x"))).await,
         Err(EngineError::Access(AccessError::MalformedMfaCode))
     ));
     assert!(
@@ -301,7 +301,7 @@ async fn an_mfa_session_is_used_until_its_end_warned_of_an_hour_ahead_then_login
     );
     let outcome = sim
         .engine
-        .login(Some(Secret::new("123456")))
+        .login_direct(Some(Secret::new("123456")))
         .await
         .expect("login");
     assert_eq!((outcome.ready, outcome.total), (1, 1));
@@ -354,7 +354,7 @@ async fn an_mfa_session_is_used_until_its_end_warned_of_an_hour_ahead_then_login
 async fn a_session_sts_calls_expired_is_dropped_at_once() {
     let sim = Sim::start(MFA, STAGING_ONLY);
     sim.engine
-        .login(Some(Secret::new("123456")))
+        .login_direct(Some(Secret::new("123456")))
         .await
         .expect("login");
     sim.sts.script(|c| match c.action.as_str() {

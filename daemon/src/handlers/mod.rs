@@ -7,6 +7,7 @@ mod logout;
 mod profiles;
 mod reload;
 mod reset_token;
+mod sso_accounts;
 mod status;
 mod switch;
 
@@ -22,7 +23,10 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
         Request::Profiles => profiles::handle(daemon),
         Request::Switch { profile } => switch::handle(daemon, &profile),
         Request::Reload => reload::handle(daemon),
-        Request::Login { mfa_code } => login::handle(daemon, mfa_code).await,
+        Request::Login { mfa_code, browser } => login::handle(daemon, mfa_code, browser).await,
+        Request::LoginWait => login::wait(daemon).await,
+        Request::LoginCancel => login::cancel(daemon),
+        Request::SsoAccounts => sso_accounts::handle(daemon).await,
         Request::Logout => logout::handle(daemon),
         Request::Credentials { profile } => credentials::handle(daemon, profile).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),

@@ -13,7 +13,8 @@ pub fn handle(daemon: &Daemon) -> Response {
             .values()
             .map(|p| ProfileInfo {
                 name: p.name.clone(),
-                role_arn: p.role_arn.clone(),
+                role_arn: p.role_arn().map(str::to_owned),
+                sso_role: p.sso_role(),
                 via: p.via.clone(),
                 region: p.region.clone(),
             })

@@ -81,15 +81,68 @@ pub struct AccessConfig {
     /// The shared-credentials profile holding the IAM user's long-lived key.
     pub aws_profile: String,
     pub mfa_serial: Option<String>,
+    /// `iam-user`: the GetSessionToken session's length. `sso`: the organization's Identity
+    /// Center session length, after which a new browser login is needed (shown by status).
     pub session_duration: Duration,
     /// STS regions in order of preference.
     pub regions: Vec<String>,
+    /// `source = "sso"`: the Identity Center instance and how to log into it.
+    pub sso: Option<SsoConfig>,
+}
+
+/// How `credd login` authorizes with Identity Center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SsoLogin {
+    /// The browser (authorization code + PKCE) where the client has a display, else the device
+    /// grant.
+    #[default]
+    Auto,
+    Browser,
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsoConfig {
+    /// `sso_session`: names the session and the AWS CLI token cache file (sha1 of this name).
+    pub session: String,
+    pub start_url: String,
+    /// The Identity Center instance's (home) Region.
+    pub region: String,
+    pub login: SsoLogin,
+    /// `sso_account_id` + `sso_role_name` in `[access]`: the access-account role whose
+    /// credentials sign AssumeRole for `role_arn` profiles.
+    pub access_role: Option<SsoRole>,
+    /// Multi-Region Identity Center: further Regions, each with its own start URL, tried in order
+    /// when the home Region cannot answer.
+    pub replicas: Vec<SsoReplica>,
+}
+
+/// A permission set in an account, as Identity Center names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoRole {
+    pub account_id: String,
+    pub role_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoReplica {
+    pub region: String,
+    pub start_url: String,
+}
+
+/// Where a profile's credentials come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileKind {
+    /// sts:AssumeRole, signed by the access session, the access role, or the `via` profile.
+    AssumeRole { role_arn: String },
+    /// Identity Center's GetRoleCredentials for an account and permission set.
+    Sso(SsoRole),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: String,
-    pub role_arn: String,
+    pub kind: ProfileKind,
     pub account_id: String,
     pub region: Option<String>,
     pub via: Option<String>,
@@ -99,6 +152,24 @@ pub struct Profile {
     pub session_name: Option<String>,
     pub source_identity: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// The role ARN an AssumeRole profile assumes.
+    pub fn role_arn(&self) -> Option<&str> {
+        match &self.kind {
+            ProfileKind::AssumeRole { role_arn } => Some(role_arn),
+            ProfileKind::Sso(_) => None,
+        }
+    }
+
+    /// `ACCOUNT/ROLE_NAME` of an Identity Center profile.
+    pub fn sso_role(&self) -> Option<String> {
+        match &self.kind {
+            ProfileKind::Sso(r) => Some(format!("{}/{}", r.account_id, r.role_name)),
+            ProfileKind::AssumeRole { .. } => None,
+        }
+    }
 }
 
 /// What went wrong, and where: `file:line:col: message`.
@@ -517,6 +588,7 @@ impl Validator<'_> {
             mfa_serial,
             session_duration,
             regions,
+            sso: None,
         })
     }
 
@@ -584,7 +656,9 @@ impl Validator<'_> {
 
         Ok(Profile {
             name: name.to_owned(),
-            role_arn: raw.role_arn.into_inner(),
+            kind: ProfileKind::AssumeRole {
+                role_arn: raw.role_arn.into_inner(),
+            },
             account_id,
             region,
             via,
