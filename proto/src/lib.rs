@@ -112,7 +112,7 @@ pub enum Response {
         accounts: Vec<SsoAccount>,
     },
     LoggedIn {
-        access: AccessInfo,
+        access: Box<AccessInfo>,
         /// Profiles with fresh credentials when the login answered (it waits a few seconds).
         profiles_ready: usize,
         profiles: usize,

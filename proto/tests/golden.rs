@@ -170,7 +170,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         (
             "response_logged_in",
             Response::LoggedIn {
-                access,
+                access: Box::new(access),
                 profiles_ready: 2,
                 profiles: 2,
             },
@@ -178,7 +178,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         (
             "response_logged_in_sso",
             Response::LoggedIn {
-                access: sso_access,
+                access: Box::new(sso_access),
                 profiles_ready: 1,
                 profiles: 1,
             },

@@ -11,7 +11,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use credd_proto::Secret;
 
-use super::{AccessError, AccessSession, AccessSource, BoxFuture};
+use super::{AccessError, AccessSession, BoxFuture, SessionCredential};
 use crate::config::AccessConfig;
 use crate::creds::AwsCredentials;
 use crate::sts::{self, FailureKind, Sts, StsFailure};
@@ -103,12 +103,8 @@ pub async fn caller_identity(
     .await
 }
 
-impl AccessSource for IamUser {
-    fn mfa_serial(&self) -> Option<&str> {
-        self.mfa_serial.as_deref()
-    }
-
-    fn login<'a>(
+impl IamUser {
+    pub fn login<'a>(
         &'a self,
         sts: &'a Sts,
         regions: &'a [String],
@@ -120,9 +116,10 @@ impl AccessSource for IamUser {
                 // No session step: the key is the session. Asking who it is checks it works.
                 let (arn, region) = caller_identity(sts, regions, &key).await?;
                 let session = AccessSession {
-                    signing: key,
+                    credential: SessionCredential::Signing(key),
                     identity_arn: Some(arn),
                     expires_at: None,
+                    expected_end: None,
                     mfa: false,
                 };
                 return Ok((session, region));
@@ -178,7 +175,8 @@ impl AccessSource for IamUser {
             };
             let session = AccessSession {
                 expires_at: signing.expiration,
-                signing,
+                expected_end: None,
+                credential: SessionCredential::Signing(signing),
                 identity_arn,
                 mfa: true,
             };

@@ -1,52 +1,89 @@
 //! Access sources: how the administrative access-account session is obtained.
 //!
-//! Each source is one module implementing [`AccessSource`]; the engine owns caching, refresh and
-//! persistence, a source only knows how to log in.
+//! Each source is one module; [`AccessSource`] is the configured one. The engine owns caching,
+//! refresh, single flight and persistence; a source only knows how to log in (and Identity
+//! Center how to refresh its token and fetch role credentials).
 
 pub mod iam_user;
 pub mod persist;
+pub mod sso;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use credd_proto::Secret;
-
 use crate::creds::AwsCredentials;
-use crate::sts::{Sts, StsFailure};
+use crate::sts::StsFailure;
+use sso::{SsoError, SsoToken};
+
+/// What the access session holds: credentials that sign STS calls, or bearer tokens for the
+/// Identity Center portal.
+#[derive(Debug, Clone)]
+pub enum SessionCredential {
+    /// The IAM user's key, or the MFA session from GetSessionToken.
+    Signing(AwsCredentials),
+    /// Identity Center access tokens, one per authorized Region, the home Region first.
+    Bearer(Vec<SsoToken>),
+}
 
 /// The session everything else is assumed from.
 #[derive(Debug, Clone)]
 pub struct AccessSession {
-    /// What signs AssumeRole: the IAM user's key, or the MFA session from GetSessionToken.
-    pub signing: AwsCredentials,
+    pub credential: SessionCredential,
     /// e.g. `arn:aws:iam::111111111111:user/alice`, when GetCallerIdentity answered.
     pub identity_arn: Option<String>,
-    /// `None` for a long-lived key, which does not expire.
+    /// When the session is over for sure; `None` for a long-lived key, and for Identity Center,
+    /// whose session lasts until a refresh is refused.
     pub expires_at: Option<SystemTime>,
+    /// When the session is expected to end (shown, and warned about an hour ahead): the hard end,
+    /// or Identity Center's login time plus the organization's session length.
+    pub expected_end: Option<SystemTime>,
     /// Whether this session came from an MFA login (and so is worth persisting).
     pub mfa: bool,
 }
 
 impl AccessSession {
+    pub fn signing(&self) -> Option<&AwsCredentials> {
+        match &self.credential {
+            SessionCredential::Signing(c) => Some(c),
+            SessionCredential::Bearer(_) => None,
+        }
+    }
+
+    pub fn tokens(&self) -> &[SsoToken] {
+        match &self.credential {
+            SessionCredential::Bearer(t) => t,
+            SessionCredential::Signing(_) => &[],
+        }
+    }
+
+    /// When it ends, as far as anyone knows.
+    pub fn ends_at(&self) -> Option<SystemTime> {
+        self.expected_end.or(self.expires_at)
+    }
+
     /// The RoleSessionName used when a profile sets none: the IAM user's name, so CloudTrail
     /// shows who acted.
     pub fn default_session_name(&self) -> String {
-        let raw = self
-            .identity_arn
-            .as_deref()
-            .and_then(|arn| arn.rsplit([':', '/']).next())
-            .unwrap_or("credd");
-        let mut name: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
-            .take(64)
-            .collect();
-        if name.len() < 2 {
-            name = format!("credd-{name}");
-        }
-        name
+        session_name_from_arn(self.identity_arn.as_deref())
     }
+}
+
+/// A RoleSessionName from the last part of an identity's ARN (a user name, or the session name
+/// of an assumed role such as Identity Center's `alice@acme.example`), else `credd`.
+pub fn session_name_from_arn(arn: Option<&str>) -> String {
+    let raw = arn
+        .and_then(|arn| arn.rsplit([':', '/']).next())
+        .unwrap_or("credd");
+    let mut name: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+        .take(64)
+        .collect();
+    if name.len() < 2 {
+        name = format!("credd-{name}");
+    }
+    name
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,40 +98,60 @@ pub enum AccessError {
     NoKey { profile: String, detail: String },
     #[error(transparent)]
     Sts(#[from] StsFailure),
+    #[error(transparent)]
+    Sso(#[from] SsoError),
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-pub trait AccessSource: Send + Sync {
+/// The configured way into the access account.
+pub enum AccessSource {
+    IamUser(iam_user::IamUser),
+    IdentityCenter(std::sync::Arc<sso::IdentityCenter>),
+}
+
+impl AccessSource {
     /// The MFA device `login` will ask a code for, if any.
-    fn mfa_serial(&self) -> Option<&str>;
+    pub fn mfa_serial(&self) -> Option<&str> {
+        match self {
+            AccessSource::IamUser(u) => u.mfa_serial.as_deref(),
+            AccessSource::IdentityCenter(_) => None,
+        }
+    }
+
     /// Whether the session can be had without the user (no MFA, no browser): then the daemon
     /// logs in by itself at start.
-    fn is_unattended(&self) -> bool {
-        self.mfa_serial().is_none()
+    pub fn is_unattended(&self) -> bool {
+        match self {
+            AccessSource::IamUser(u) => u.mfa_serial.is_none(),
+            AccessSource::IdentityCenter(_) => false,
+        }
     }
-    fn login<'a>(
-        &'a self,
-        sts: &'a Sts,
-        regions: &'a [String],
-        mfa_code: Option<Secret>,
-    ) -> BoxFuture<'a, Result<(AccessSession, String), AccessError>>;
+
+    pub fn identity_center(&self) -> Option<&std::sync::Arc<sso::IdentityCenter>> {
+        match self {
+            AccessSource::IdentityCenter(ic) => Some(ic),
+            AccessSource::IamUser(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use credd_proto::Secret;
 
     fn session(arn: Option<&str>) -> AccessSession {
         AccessSession {
-            signing: AwsCredentials {
+            credential: SessionCredential::Signing(AwsCredentials {
                 access_key_id: "AKID".into(),
                 secret_access_key: Secret::new("s"),
                 session_token: None,
                 expiration: None,
-            },
+            }),
             identity_arn: arn.map(str::to_owned),
             expires_at: None,
+            expected_end: None,
             mfa: false,
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use credd_proto::Secret;
 use serde::{Deserialize, Serialize};
 
-use super::AccessSession;
+use super::{AccessSession, SessionCredential};
 use crate::creds::AwsCredentials;
 use crate::runtime_dir::{self, RuntimeError};
 
@@ -79,16 +79,16 @@ impl SessionStore {
         if self.memory_only.is_some() {
             return Ok(());
         }
-        let Some(expires_at) = session.expires_at else {
+        let (Some(expires_at), Some(signing)) = (session.expires_at, session.signing()) else {
             return Ok(());
         };
         let stored = Stored {
             source: binding.source.to_owned(),
             aws_profile: binding.aws_profile.to_owned(),
             mfa_serial: binding.mfa_serial.map(str::to_owned),
-            access_key_id: session.signing.access_key_id.clone(),
-            secret_access_key: session.signing.secret_access_key.clone(),
-            session_token: session.signing.session_token.clone(),
+            access_key_id: signing.access_key_id.clone(),
+            secret_access_key: signing.secret_access_key.clone(),
+            session_token: signing.session_token.clone(),
             expires_at: expires_at
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
@@ -131,14 +131,15 @@ impl SessionStore {
             return None;
         }
         Some(AccessSession {
-            signing: AwsCredentials {
+            credential: SessionCredential::Signing(AwsCredentials {
                 access_key_id: stored.access_key_id.clone(),
                 secret_access_key: stored.secret_access_key.clone(),
                 session_token: stored.session_token.clone(),
                 expiration: Some(expires_at),
-            },
+            }),
             identity_arn: stored.identity_arn.clone(),
             expires_at: Some(expires_at),
+            expected_end: None,
             mfa: true,
         })
     }

@@ -1,33 +1,248 @@
-//! `credd login` for every source: a direct login (a key, an MFA code), or a browser/device
-//! authorization that the user approves while `credd login` waits; exactly one at a time.
+//! `credd login` for every source: a direct login (a key, an MFA code), or for Identity Center a
+//! browser/device authorization the user approves while `credd login` waits. However many
+//! `credd login`s ask at once, one authorization is started and all of them wait for it; requests
+//! and timers never start one (nothing prompts at the wrong moment).
 
-use credd_proto::{Authorization, BrowserLogin, Secret, SsoAccount};
+use std::sync::Arc;
 
-use super::{Engine, EngineError, LoginOutcome};
+use credd_proto::{Authorization, BrowserLogin, Secret};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::session::{LoginOutcome, SESSION_WARNING, WARM_WAIT};
+use super::sso::bearer_session;
+use super::{Engine, EngineError};
+use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
+use crate::access::{AccessError, SessionCredential};
+use crate::lock;
 
 pub enum LoginStart {
     Done(LoginOutcome),
     Pending(Authorization),
 }
 
+type Outcome = Option<Result<LoginOutcome, EngineError>>;
+
+/// The authorization waiting for the user.
+pub(super) struct PendingLogin {
+    prompt: Authorization,
+    /// `None` until the authorization ends.
+    done: watch::Sender<Outcome>,
+    task: AbortHandle,
+}
+
 impl Engine {
+    /// `credd login`.
     pub async fn login(
         &self,
         mfa_code: Option<Secret>,
-        _browser: BrowserLogin,
+        browser: BrowserLogin,
     ) -> Result<LoginStart, EngineError> {
-        self.login_direct(mfa_code).await.map(LoginStart::Done)
+        match self.identity_center() {
+            None => self.login_direct(mfa_code).await.map(LoginStart::Done),
+            Some(ic) => self.login_sso(&ic, browser).await,
+        }
     }
 
+    async fn login_sso(
+        &self,
+        ic: &Arc<IdentityCenter>,
+        browser: BrowserLogin,
+    ) -> Result<LoginStart, EngineError> {
+        // Concurrent logins queue here while one starts, then join it.
+        let _starting = self.inner.authorize_lock.lock().await;
+        if let Some(pending) = lock::lock(&self.inner.pending).clone() {
+            return Ok(LoginStart::Pending(Authorization {
+                joined: true,
+                ..pending.prompt.clone()
+            }));
+        }
+        let region = browser
+            .region
+            .clone()
+            .unwrap_or_else(|| ic.config.region.clone());
+        if ic.start_url(&region).is_none() {
+            return Err(SsoError::Refused {
+                region: region.clone(),
+                code: "UnknownRegion".into(),
+                message: format!(
+                    "{region} is neither sso_region nor one of sso_replicas (configured: {})",
+                    ic.regions().join(", ")
+                ),
+            }
+            .into());
+        }
+        // No new browser tab while the session has plenty left: the user (or the AWS CLI)
+        // already logged in.
+        if self.session().is_none() {
+            self.adopt_cli_login(ic);
+        }
+        if self.has_usable_token(&region).await {
+            let (ready, total) = self.warm(WARM_WAIT).await;
+            return Ok(LoginStart::Done(LoginOutcome { ready, total }));
+        }
+        let method = ic.method(browser.method, browser.display);
+        let pending = ic.authorize(method, &region).await.map_err(|e| {
+            let e = EngineError::from(AccessError::Sso(e));
+            tracing::error!(error = %e, "could not start the Identity Center login");
+            lock::write(&self.inner.session).last_error = Some(e.to_string());
+            e
+        })?;
+        tracing::info!(
+            region,
+            ?method,
+            "waiting for the user to approve the Identity Center login"
+        );
+        let (done, _) = watch::channel(None);
+        let epoch = self.epoch();
+        let engine = self.clone();
+        let ic = ic.clone();
+        let completion = pending.completion;
+        let task = tokio::spawn(async move {
+            let result = match completion.await {
+                Ok(token) => engine.finish_sso_login(&ic, token, epoch).await,
+                Err(e) => {
+                    let e = EngineError::from(AccessError::Sso(e));
+                    tracing::warn!(error = %e, "the Identity Center login did not complete");
+                    lock::write(&engine.inner.session).last_error = Some(e.to_string());
+                    Err(e)
+                }
+            };
+            engine.end_pending(Some(result));
+        });
+        let prompt = pending.prompt;
+        *lock::lock(&self.inner.pending) = Some(Arc::new(PendingLogin {
+            prompt: prompt.clone(),
+            done,
+            task: task.abort_handle(),
+        }));
+        Ok(LoginStart::Pending(prompt))
+    }
+
+    /// Whether `region` holds a token that works, and the session is not near its end.
+    async fn has_usable_token(&self, region: &str) -> bool {
+        let Some(session) = self.session() else {
+            return false;
+        };
+        let now = self.now();
+        if session
+            .ends_at()
+            .is_some_and(|end| end.duration_since(now).unwrap_or_default() < SESSION_WARNING)
+        {
+            return false;
+        }
+        if !session.tokens().iter().any(|t| t.region == region) {
+            return false;
+        }
+        match self.renew_token(region, false).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::info!(error = %e, "the kept Identity Center token is not usable; a new login is needed");
+                false
+            }
+        }
+    }
+
+    async fn finish_sso_login(
+        &self,
+        ic: &IdentityCenter,
+        token: SsoToken,
+        epoch: u64,
+    ) -> Result<LoginOutcome, EngineError> {
+        if self.epoch() != epoch {
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
+        }
+        ic.save(&token);
+        let expected_end = Some(token.issued_at + ic.session_length);
+        let region = token.region.clone();
+        {
+            let mut state = lock::write(&self.inner.session);
+            // A replica's authorization joins the session; the home Region's renews it.
+            let mut tokens: Vec<SsoToken> = state
+                .current
+                .as_ref()
+                .map(|s| {
+                    s.tokens()
+                        .iter()
+                        .filter(|t| t.region != region)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let home = region == ic.config.region;
+            let keep_end = state.current.as_ref().and_then(|s| s.expected_end);
+            tokens.push(token);
+            let order = ic.regions();
+            tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
+            let session = bearer_session(
+                tokens,
+                if home || keep_end.is_none() {
+                    expected_end
+                } else {
+                    keep_end
+                },
+            );
+            debug_assert!(matches!(session.credential, SessionCredential::Bearer(_)));
+            state.current = Some(Arc::new(session));
+            state.last_error = None;
+            state.renew_failures = 0;
+            state.renew_retry_at = None;
+        }
+        tracing::info!(region, "logged into Identity Center");
+        let (ready, total) = self.warm(WARM_WAIT).await;
+        Ok(LoginOutcome { ready, total })
+    }
+
+    /// Publishes how the pending authorization ended and forgets it.
+    fn end_pending(&self, result: Outcome) {
+        if let Some(pending) = lock::lock(&self.inner.pending).take() {
+            pending.done.send_replace(result);
+        }
+    }
+
+    pub(super) fn pending_authorization(&self) -> Option<Authorization> {
+        lock::lock(&self.inner.pending)
+            .as_ref()
+            .map(|p| p.prompt.clone())
+    }
+
+    /// `credd login` after `AuthorizationPending`: waits for the authorization to end.
     pub async fn login_wait(&self) -> Result<LoginOutcome, EngineError> {
-        Err(self.login_required())
+        let pending = lock::lock(&self.inner.pending).clone();
+        let Some(pending) = pending else {
+            if self.session().is_some() {
+                let (ready, total) = self.warm(std::time::Duration::ZERO).await;
+                return Ok(LoginOutcome { ready, total });
+            }
+            return Err(self.login_required());
+        };
+        let mut rx = pending.done.subscribe();
+        drop(pending);
+        let ended = rx.wait_for(Option::is_some).await;
+        match ended {
+            Ok(outcome) => outcome
+                .clone()
+                .unwrap_or_else(|| Err(self.login_required())),
+            Err(_) => Err(EngineError::from(AccessError::Sso(
+                SsoError::AuthorizationCancelled,
+            ))),
+        }
     }
 
+    /// Abandons the pending authorization; true if there was one.
     pub fn login_cancel(&self) -> bool {
-        false
-    }
-
-    pub async fn sso_accounts(&self) -> Result<Vec<SsoAccount>, EngineError> {
-        Err(self.login_required())
+        let Some(pending) = lock::lock(&self.inner.pending).take() else {
+            return false;
+        };
+        pending.task.abort();
+        pending
+            .done
+            .send_replace(Some(Err(EngineError::from(AccessError::Sso(
+                SsoError::AuthorizationCancelled,
+            )))));
+        tracing::info!("the pending Identity Center login was cancelled");
+        true
     }
 }

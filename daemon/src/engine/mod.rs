@@ -11,6 +11,9 @@ pub mod role;
 pub mod schedule;
 mod session;
 mod slot;
+mod sso;
+#[cfg(test)]
+mod sso_tests;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +28,10 @@ use tokio::sync::watch;
 
 use crate::access::iam_user::IamUser;
 use crate::access::persist::SessionStore;
-use crate::access::{AccessError, AccessSource};
+use crate::access::sso::{IdentityCenter, SsoError};
+use crate::access::{AccessError, AccessSource, SessionCredential};
 use crate::clock::Clock;
-use crate::config::{AccessConfig, Config};
+use crate::config::{AccessConfig, AccessSourceKind, Config, Profile, ProfileKind};
 use crate::creds::RoleCredentials;
 use crate::lock;
 use crate::sts::{FailureKind, Sts, StsFailure};
@@ -77,10 +81,24 @@ impl From<AccessError> for EngineError {
     fn from(e: AccessError) -> Self {
         match e {
             AccessError::Sts(f) => EngineError::Sts(f),
+            AccessError::Sso(SsoError::SessionEnded { detail }) => EngineError::LoginRequired {
+                detail: Some(format!("the Identity Center session has ended: {detail}")),
+            },
             e => EngineError::Access(e),
         }
     }
 }
+
+impl From<SsoError> for EngineError {
+    fn from(e: SsoError) -> Self {
+        EngineError::from(AccessError::Sso(e))
+    }
+}
+
+/// The slot of the Identity Center access-account role (`[access] sso_account_id` +
+/// `sso_role_name`), whose credentials sign AssumeRole for `role_arn` profiles. Profile names
+/// cannot start with a dot, so it never meets a configured one; it is not served.
+pub const ACCESS_ROLE: &str = ".access-role";
 
 /// What the engine reaches outside itself. The daemon uses [`Wiring::system`]; unit tests a
 /// simulated clock, a scripted STS and a seeded jitter.
@@ -92,6 +110,8 @@ pub struct Wiring {
     /// The shared credentials file of the `iam-user` source; `None`: the SDKs' own lookup
     /// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
     pub credentials_file: Option<PathBuf>,
+    /// The AWS CLI's SSO token cache dir; `None`: `~/.aws/sso/cache`.
+    pub sso_cache_dir: Option<PathBuf>,
 }
 
 impl Wiring {
@@ -102,6 +122,7 @@ impl Wiring {
             clock,
             rng: fastrand::Rng::new(),
             credentials_file: None,
+            sso_cache_dir: None,
         }
     }
 }
@@ -119,19 +140,58 @@ struct Inner {
     sts: Sts,
     rng: Mutex<fastrand::Rng>,
     credentials_file: Option<PathBuf>,
-    source: RwLock<Arc<dyn AccessSource>>,
+    sso_cache_dir: Option<PathBuf>,
+    source: RwLock<Arc<AccessSource>>,
     session: RwLock<SessionState>,
     /// Serializes logins; never held by a request.
     login_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes starting browser/device authorizations, so concurrent `credd login`s join one.
+    authorize_lock: tokio::sync::Mutex<()>,
+    /// The browser/device authorization waiting for the user, if any.
+    pending: Mutex<Option<Arc<authorize::PendingLogin>>>,
+    /// Serializes Identity Center token renewals: one refresh however many want one.
+    renew_lock: tokio::sync::Mutex<()>,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
     /// Bumped by every logout: work started before it (a refresh in flight, the daemon's own
     /// login retries) must not bring credentials back.
     epoch: AtomicU64,
 }
 
-fn source_for(config: &AccessConfig, credentials_file: Option<&PathBuf>) -> Arc<dyn AccessSource> {
+fn source_for(
+    config: &AccessConfig,
+    credentials_file: Option<&PathBuf>,
+    sso_cache_dir: Option<&PathBuf>,
+    sts: &Sts,
+    clock: &Clock,
+) -> Arc<AccessSource> {
     // Config validation admits only the sources built in.
-    Arc::new(IamUser::new(config, credentials_file.cloned()))
+    Arc::new(match (config.source, &config.sso) {
+        (AccessSourceKind::Sso, Some(sso)) => {
+            AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
+                sso,
+                config.session_duration,
+                sso_cache_dir.cloned(),
+                clock.clone(),
+                sts.http_client(),
+            )))
+        }
+        _ => AccessSource::IamUser(IamUser::new(config, credentials_file.cloned())),
+    })
+}
+
+fn access_role_profile(role: crate::config::SsoRole) -> Profile {
+    Profile {
+        name: ACCESS_ROLE.to_owned(),
+        account_id: role.account_id.clone(),
+        kind: ProfileKind::Sso(role),
+        region: None,
+        via: None,
+        external_id: None,
+        duration: crate::config::ASSUME_ROLE_DEFAULT,
+        session_name: None,
+        source_identity: None,
+        tags: Default::default(),
+    }
 }
 
 pub fn unix(t: SystemTime) -> u64 {
@@ -147,19 +207,33 @@ impl Engine {
         wiring: Wiring,
     ) -> Engine {
         let cfg = config.borrow().clone();
-        let restored = store.load(&binding(&cfg.access), wiring.clock.now());
+        let source = source_for(
+            &cfg.access,
+            wiring.credentials_file.as_ref(),
+            wiring.sso_cache_dir.as_ref(),
+            &wiring.sts,
+            &wiring.clock,
+        );
+        let restored = match source.identity_center() {
+            Some(ic) => sso::from_cli_cache(ic),
+            None => store.load(&binding(&cfg.access), wiring.clock.now()),
+        };
         if restored.is_some() {
             tracing::info!("restored the access session saved before the restart");
         }
         let inner = Arc::new(Inner {
             config,
-            source: RwLock::new(source_for(&cfg.access, wiring.credentials_file.as_ref())),
+            source: RwLock::new(source),
             clock: wiring.clock,
             sts: wiring.sts,
             rng: Mutex::new(wiring.rng),
             credentials_file: wiring.credentials_file,
+            sso_cache_dir: wiring.sso_cache_dir,
             session: RwLock::new(SessionState::restored(restored)),
             login_lock: Arc::new(tokio::sync::Mutex::new(())),
+            authorize_lock: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(None),
+            renew_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
             store,
@@ -192,15 +266,21 @@ impl Engine {
         self.inner.config.borrow().clone()
     }
 
+    /// A configured profile's slot (the internal access-role slot is not one).
     fn slot(&self, name: &str) -> Result<Arc<Slot>, EngineError> {
-        let slots = lock::read(&self.inner.slots);
-        slots
-            .get(name)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownProfile {
-                name: name.to_owned(),
-                known: slots.keys().cloned().collect(),
-            })
+        if name != ACCESS_ROLE
+            && let Some(slot) = self.any_slot(name)
+        {
+            return Ok(slot);
+        }
+        Err(EngineError::UnknownProfile {
+            name: name.to_owned(),
+            known: self.profile_names(),
+        })
+    }
+
+    fn any_slot(&self, name: &str) -> Option<Arc<Slot>> {
+        lock::read(&self.inner.slots).get(name).cloned()
     }
 
     fn all_slots(&self) -> Vec<Arc<Slot>> {
@@ -210,7 +290,11 @@ impl Engine {
 
     pub fn profile_names(&self) -> Vec<String> {
         let slots = lock::read(&self.inner.slots);
-        slots.keys().cloned().collect()
+        slots
+            .keys()
+            .filter(|n| *n != ACCESS_ROLE)
+            .cloned()
+            .collect()
     }
 
     /// The hot path: a profile's credentials with at least `min_remaining` left, from cache.
@@ -222,6 +306,15 @@ impl Engine {
             return Ok(c);
         }
         let deadline = tokio::time::Instant::now() + COLD_WAIT;
+        if self.session().is_none() && self.look_for_cli_login() {
+            // The AWS CLI logged in meanwhile: the warm-up it started may answer in time.
+            let mut results = slot.subscribe();
+            slot.wake();
+            let _ = tokio::time::timeout_at(deadline, results.changed()).await;
+            if let Some(c) = slot.servable(self.now(), min_remaining) {
+                return Ok(c);
+            }
+        }
         if self.session().is_none() && self.inner.login_lock.try_lock().is_err() {
             // A login is under way (the daemon's own, at start): give it the same bounded wait.
             let _ = tokio::time::timeout_at(deadline, self.inner.login_lock.lock()).await;
@@ -274,7 +367,12 @@ impl Engine {
         &self,
         name: &str,
     ) -> Result<Arc<RoleCredentials>, EngineError> {
-        let slot = self.slot(name)?;
+        let slot = self
+            .any_slot(name)
+            .ok_or_else(|| EngineError::Unavailable {
+                profile: name.to_owned(),
+                detail: Some("no such profile to sign with".to_owned()),
+            })?;
         let deadline = tokio::time::Instant::now() + CHAIN_WAIT;
         loop {
             let mut results = slot.subscribe();
@@ -297,30 +395,50 @@ impl Engine {
     /// One refresh of one profile, called only by that profile's worker.
     async fn refresh(&self, slot: &Slot) -> Result<RoleCredentials, EngineError> {
         let session = self.session().ok_or_else(|| self.login_required())?;
-        let config = self.config();
         let profile = slot.profile();
-        let signer = match &profile.via {
-            None => session.signing.clone(),
-            Some(via) => self.signing_credentials_of(via).await?.creds.clone(),
+        let role_arn = match &profile.kind {
+            ProfileKind::Sso(role) => return self.sso_role_credentials(role, &profile.name).await,
+            ProfileKind::AssumeRole { role_arn } => role_arn,
         };
-        let session_name = profile
-            .session_name
-            .clone()
-            .unwrap_or_else(|| session.default_session_name());
-        let Some(role_arn) = profile.role_arn() else {
-            unreachable!("Identity Center profiles come with the sso source")
+        // What signs: the profile it goes `via`, the access session's key, or Identity Center's
+        // access role.
+        let signer_slot = match (&profile.via, &session.credential) {
+            (Some(via), _) => Some(self.signing_credentials_of(via).await?),
+            (None, SessionCredential::Signing(_)) => None,
+            (None, SessionCredential::Bearer(_)) => {
+                Some(self.signing_credentials_of(ACCESS_ROLE).await?)
+            }
         };
+        let signer = match (&signer_slot, session.signing()) {
+            (Some(slot), _) => &slot.creds,
+            (None, Some(key)) => key,
+            (None, None) => unreachable!("a bearer session signs through the access role"),
+        };
+        let session_name = profile.session_name.clone().unwrap_or_else(|| {
+            match (&profile.via, &signer_slot) {
+                // The Identity Center user, as the access role's own session names them.
+                (None, Some(access_role)) => {
+                    crate::access::session_name_from_arn(Some(&access_role.assumed_arn))
+                }
+                _ => session.default_session_name(),
+            }
+        });
+        let config = self.config();
         let result = role::assume(
             &self.inner.sts,
             &config.access.regions,
             profile,
             role_arn,
-            &signer,
+            signer,
             &session_name,
         )
         .await;
         match result {
-            Err(f) if f.kind == FailureKind::Expired && profile.via.is_none() => {
+            Err(f)
+                if f.kind == FailureKind::Expired
+                    && profile.via.is_none()
+                    && session.signing().is_some() =>
+            {
                 self.session_expired(&f);
                 Err(self.login_required())
             }
@@ -365,6 +483,7 @@ impl Engine {
         let now = self.now();
         self.all_slots()
             .iter()
+            .filter(|slot| slot.profile().name != ACCESS_ROLE)
             .map(|slot| {
                 let p = slot.profile();
                 let cached = slot.cached();
@@ -393,17 +512,27 @@ impl Engine {
             .collect()
     }
 
-    /// Keeps one slot per configured profile; a profile whose settings changed gets a new slot.
+    /// Keeps one slot per configured profile (and one for the Identity Center access role); a
+    /// profile whose settings changed gets a new slot.
     fn reconcile_slots(&self, config: &Config) {
+        let mut wanted = config.profiles.clone();
+        if let Some(role) = config
+            .access
+            .sso
+            .as_ref()
+            .and_then(|s| s.access_role.clone())
+        {
+            wanted.insert(ACCESS_ROLE.to_owned(), access_role_profile(role));
+        }
         let mut slots = lock::write(&self.inner.slots);
         slots.retain(|name, slot| {
-            let keep = config.profiles.get(name) == Some(slot.profile());
+            let keep = wanted.get(name) == Some(slot.profile());
             if !keep {
                 slot.stop();
             }
             keep
         });
-        for (name, profile) in &config.profiles {
+        for (name, profile) in &wanted {
             if !slots.contains_key(name) {
                 let slot = Arc::new(Slot::new(profile.clone()));
                 slot.start(self.clone());
@@ -417,18 +546,37 @@ impl Engine {
         let mut access = rx.borrow().access.clone();
         while rx.changed().await.is_ok() {
             let config = rx.borrow_and_update().clone();
+            let new_source = || {
+                source_for(
+                    &config.access,
+                    self.inner.credentials_file.as_ref(),
+                    self.inner.sso_cache_dir.as_ref(),
+                    &self.inner.sts,
+                    &self.inner.clock,
+                )
+            };
+            let sso_identity = |a: &AccessConfig| {
+                a.sso
+                    .as_ref()
+                    .map(|s| (s.session.clone(), s.start_url.clone(), s.region.clone()))
+            };
             if config.access.source != access.source
                 || config.access.aws_profile != access.aws_profile
                 || config.access.mfa_serial != access.mfa_serial
+                || sso_identity(&config.access) != sso_identity(&access)
             {
                 tracing::info!("access settings changed; the old session is dropped");
-                *lock::write(&self.inner.source) =
-                    source_for(&config.access, self.inner.credentials_file.as_ref());
+                *lock::write(&self.inner.source) = new_source();
                 self.logout();
+                if let Some(ic) = lock::read(&self.inner.source).identity_center().cloned() {
+                    self.adopt_cli_login(&ic);
+                }
                 self.auto_login();
-            } else if config.access.session_duration != access.session_duration {
-                *lock::write(&self.inner.source) =
-                    source_for(&config.access, self.inner.credentials_file.as_ref());
+            } else if config.access.session_duration != access.session_duration
+                || config.access.sso != access.sso
+            {
+                // Same session, other details (login method, replicas, session length).
+                *lock::write(&self.inner.source) = new_source();
             }
             access = config.access.clone();
             self.reconcile_slots(&config);

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use credd_proto::{AccessInfo, Secret};
+use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Engine, EngineError, schedule, unix};
 use crate::access::persist;
-use crate::access::{AccessError, AccessSession};
+use crate::access::{AccessError, AccessSession, AccessSource};
 use crate::config::AccessConfig;
 use crate::lock;
 use crate::sts::StsFailure;
@@ -19,7 +19,7 @@ use crate::sts::StsFailure;
 /// Status and the log warn this long before the access session ends.
 pub const SESSION_WARNING: Duration = Duration::from_secs(60 * 60);
 /// `credd login` waits this long for the profiles to warm before it reports.
-const WARM_WAIT: Duration = Duration::from_secs(5);
+pub(super) const WARM_WAIT: Duration = Duration::from_secs(5);
 /// How often the wall clock is compared with monotonic time. A laptop's sleep stops monotonic
 /// timers, so a refresh due during the sleep would otherwise wait out the rest of its timer
 /// after waking: with this, it starts within this long of waking.
@@ -27,10 +27,15 @@ pub const WALL_CHECK: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub(super) struct SessionState {
-    current: Option<Arc<AccessSession>>,
+    pub(super) current: Option<Arc<AccessSession>>,
     region: Option<String>,
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
     warned: bool,
+    /// Identity Center token renewals that failed in a row, and when to try again.
+    pub(super) renew_failures: u32,
+    pub(super) renew_retry_at: Option<SystemTime>,
+    /// When a request last looked for a login the AWS CLI made.
+    pub(super) last_cli_check: Option<tokio::time::Instant>,
 }
 
 impl SessionState {
@@ -49,6 +54,7 @@ impl SessionState {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct LoginOutcome {
     /// Profiles with fresh credentials once the warm-up wait ended, of `total`.
     pub ready: usize,
@@ -93,7 +99,10 @@ impl Engine {
     }
 
     /// `credd login`: (re)establishes the access session, then warms every profile.
-    pub(super) async fn login_direct(&self, mfa_code: Option<Secret>) -> Result<LoginOutcome, EngineError> {
+    pub(super) async fn login_direct(
+        &self,
+        mfa_code: Option<Secret>,
+    ) -> Result<LoginOutcome, EngineError> {
         let guard = self.inner.login_lock.clone().lock_owned().await;
         self.login_holding(guard, mfa_code).await
     }
@@ -107,7 +116,10 @@ impl Engine {
         let epoch = self.epoch();
         let config = self.config();
         let source = lock::read(&self.inner.source).clone();
-        let result = source
+        let AccessSource::IamUser(user) = &*source else {
+            unreachable!("browser-based sources log in through Engine::login")
+        };
+        let result = user
             .login(&self.inner.sts, &config.access.regions, mfa_code)
             .await;
         let (session, region) = match result {
@@ -135,8 +147,7 @@ impl Engine {
         *lock::write(&self.inner.session) = SessionState {
             current: Some(session.clone()),
             region: Some(region),
-            last_error: None,
-            warned: false,
+            ..SessionState::default()
         };
         tracing::info!(
             identity = session.identity_arn.as_deref().unwrap_or("unknown"),
@@ -188,11 +199,15 @@ impl Engine {
     /// `credd logout`: forgets the session and every cached credential.
     pub fn logout(&self) -> usize {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        self.login_cancel();
         let mut forgotten = 0;
         {
             let mut state = lock::write(&self.inner.session);
-            if state.current.take().is_some() {
+            if let Some(session) = state.current.take() {
                 forgotten += 1;
+                if let Some(ic) = lock::read(&self.inner.source).identity_center() {
+                    ic.logout(session.tokens());
+                }
             }
             *state = SessionState {
                 last_error: Some("logged out".to_owned()),
@@ -212,9 +227,10 @@ impl Engine {
     pub fn access_info(&self) -> AccessInfo {
         let config = self.config();
         let now = self.inner.clock.now();
+        let ic = self.identity_center();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
-        let warning = session.and_then(|s| s.expires_at).and_then(|t| {
+        let warning = session.and_then(|s| s.ends_at()).and_then(|t| {
             let left = t.duration_since(now).unwrap_or_default();
             (left < SESSION_WARNING).then(|| {
                 format!(
@@ -223,11 +239,50 @@ impl Engine {
                 )
             })
         });
+        let identity = match (&ic, session) {
+            (Some(ic), Some(_)) => Some(
+                self.any_slot(super::ACCESS_ROLE)
+                    .and_then(|slot| slot.cached())
+                    .map(|c| c.assumed_arn.clone())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "Identity Center session {} ({})",
+                            ic.config.session, ic.config.start_url
+                        )
+                    }),
+            ),
+            _ => session.and_then(|s| s.identity_arn.clone()),
+        };
+        let sso = ic.as_ref().map(|ic| {
+            let tokens = session.map(|s| s.tokens()).unwrap_or_default();
+            SsoInfo {
+                session_name: ic.config.session.clone(),
+                start_url: ic.config.start_url.clone(),
+                region: tokens
+                    .first()
+                    .map_or_else(|| ic.config.region.clone(), |t| t.region.clone()),
+                token_expires_at: tokens.first().map(|t| unix(t.expires_at)),
+                session_ends_at: session.and_then(|s| s.expected_end).map(unix),
+                cache_file: ic.cache_file.as_ref().map_or_else(
+                    || "none (no home directory)".to_owned(),
+                    |f| f.display().to_string(),
+                ),
+                regions: ic
+                    .regions()
+                    .into_iter()
+                    .map(|region| SsoRegionInfo {
+                        authorized: tokens.iter().any(|t| t.region == region),
+                        start_url: ic.start_url(&region).unwrap_or_default().to_owned(),
+                        region,
+                    })
+                    .collect(),
+            }
+        });
         AccessInfo {
             source: config.access.source.as_str().to_owned(),
             logged_in: session.is_some(),
-            identity: session.and_then(|s| s.identity_arn.clone()),
-            expires_at: session.and_then(|s| s.expires_at).map(unix),
+            identity,
+            expires_at: session.and_then(|s| s.ends_at()).map(unix),
             mfa_serial: config.access.mfa_serial.clone(),
             sts_region: session.and(state.region.clone()),
             warning,
@@ -237,13 +292,19 @@ impl Engine {
                 state.last_error.clone()
             },
             // Only an MFA session is worth keeping; a bare key logs in again by itself.
-            session_storage: config
-                .access
-                .mfa_serial
-                .is_some()
-                .then(|| self.inner.store.describe()),
-            sso: None,
-            pending: None,
+            session_storage: match &ic {
+                Some(ic) => ic
+                    .cache_file
+                    .as_ref()
+                    .map(|f| format!("the AWS CLI token cache: {}", f.display())),
+                None => config
+                    .access
+                    .mfa_serial
+                    .is_some()
+                    .then(|| self.inner.store.describe()),
+            },
+            sso,
+            pending: self.pending_authorization(),
         }
     }
 
@@ -265,8 +326,9 @@ impl Engine {
                 }
             }
             before = clock.reading();
+            self.renew_due();
             let mut state = lock::write(&self.inner.session);
-            let Some(expires_at) = state.current.as_ref().and_then(|s| s.expires_at) else {
+            let Some(expires_at) = state.current.as_ref().and_then(|s| s.ends_at()) else {
                 continue;
             };
             let left = expires_at.duration_since(clock.now()).unwrap_or_default();

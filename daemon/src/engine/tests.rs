@@ -80,6 +80,7 @@ impl Sim {
                 sts: client,
                 rng: fastrand::Rng::with_seed(7),
                 credentials_file: Some(credentials),
+                sso_cache_dir: Some(dir.path().join("sso-cache")),
             },
         );
         Sim {

@@ -34,7 +34,7 @@ pub fn cancel(daemon: &Daemon) -> Response {
 
 fn logged_in(daemon: &Daemon, outcome: LoginOutcome) -> Response {
     Response::LoggedIn {
-        access: daemon.engine.access_info(),
+        access: Box::new(daemon.engine.access_info()),
         profiles_ready: outcome.ready,
         profiles: outcome.total,
     }

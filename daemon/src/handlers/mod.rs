@@ -15,6 +15,7 @@ use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 
 use crate::Daemon;
 use crate::access::AccessError;
+use crate::access::sso::SsoError;
 use crate::engine::EngineError;
 
 pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
@@ -49,6 +50,16 @@ pub fn error(e: &EngineError) -> Response {
             }
             AccessError::NoKey { .. } => ErrorCode::ConfigInvalid,
             AccessError::Sts(_) => ErrorCode::Sts,
+            AccessError::Sso(e) => match e {
+                SsoError::Unreachable { .. } => ErrorCode::Unavailable,
+                SsoError::SessionEnded { .. }
+                | SsoError::AuthorizationExpired
+                | SsoError::AuthorizationDenied
+                | SsoError::AuthorizationCancelled => ErrorCode::LoginRequired,
+                SsoError::Forbidden { .. }
+                | SsoError::WrongStartUrl { .. }
+                | SsoError::Refused { .. } => ErrorCode::Sts,
+            },
         },
         EngineError::Sts(_) => ErrorCode::Sts,
     };

@@ -2,7 +2,8 @@
 //! call goes through the SDK's serialization, signing, retries, timeouts and error parsing, and
 //! only the server is made up.
 //!
-//! It answers AssumeRole, GetSessionToken and GetCallerIdentity the way STS does (credentials
+//! Identity Center's requests go to its own half ([`super::fake_sso`]). STS:
+//! it answers AssumeRole, GetSessionToken and GetCallerIdentity the way STS does (credentials
 //! for the requested `DurationSeconds`, expiring on the engine's clock), records every call, and
 //! lets a test script any answer: an STS error, a delay, a region that never answers, a refused
 //! connection.
@@ -25,6 +26,7 @@ use aws_smithy_runtime_api::shared::IntoShared;
 use aws_smithy_types::body::SdkBody;
 
 use super::Sts;
+use super::fake_sso::FakeIdentityCenter;
 use crate::clock::Clock;
 use crate::lock;
 
@@ -69,6 +71,8 @@ type Script = Box<dyn Fn(&Call) -> Reply + Send + Sync>;
 
 struct Inner {
     clock: Clock,
+    /// The Identity Center half, for requests to its endpoints.
+    sso: FakeIdentityCenter,
     script: Mutex<Script>,
     calls: Mutex<Vec<Call>>,
     issued: AtomicU64,
@@ -89,6 +93,7 @@ impl FakeSts {
     pub fn new(clock: &Clock) -> (FakeSts, Sts) {
         let fake = FakeSts(Arc::new(Inner {
             clock: clock.clone(),
+            sso: FakeIdentityCenter::default(),
             script: Mutex::new(Box::new(|_| Reply::Normal)),
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
@@ -114,7 +119,28 @@ impl FakeSts {
             .collect()
     }
 
+    /// The fake Identity Center behind the same HTTP client.
+    pub fn sso(&self) -> &FakeIdentityCenter {
+        &self.0.sso
+    }
+
     async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        if let Some(sso_call) = FakeIdentityCenter::parse(&request) {
+            lock::lock(&self.0.calls).push(Call {
+                action: sso_call.action.clone(),
+                region: sso_call.region.clone(),
+                access_key_id: String::new(),
+                params: sso_call.params.clone(),
+                at: self.0.clock.now(),
+            });
+            return match self.0.sso.answer(&sso_call, self.0.clock.now()) {
+                Some(r) => Ok(r),
+                None => Err(ConnectorError::io(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused (scripted)",
+                )))),
+            };
+        }
         let call = self.parse(&request);
         lock::lock(&self.0.calls).push(call.clone());
         let mut reply = (lock::lock(&self.0.script))(&call);

@@ -7,6 +7,8 @@
 
 #[cfg(test)]
 pub mod fake;
+#[cfg(test)]
+pub mod fake_sso;
 
 use std::collections::HashMap;
 use std::future::Future;

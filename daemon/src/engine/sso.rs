@@ -1,0 +1,373 @@
+//! The engine's Identity Center side: the bearer session's tokens (adopted from the AWS CLI's
+//! cache, renewed in the background with one refresh however many want one), role credentials
+//! from the portal with failover to replica Regions, and the account list for `credd import`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use credd_proto::SsoAccount;
+
+use super::{ACCESS_ROLE, Engine, EngineError, schedule};
+use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
+use crate::access::{AccessSession, SessionCredential};
+use crate::config::SsoRole;
+use crate::creds::RoleCredentials;
+use crate::lock;
+
+/// A token with less than this left is renewed before use rather than sent.
+const TOKEN_MIN_LEFT: Duration = Duration::from_secs(60);
+/// A request that finds no session looks for a login the AWS CLI made at most this often.
+const CLI_CACHE_CHECK: Duration = Duration::from_secs(1);
+
+/// The session an AWS CLI (or earlier credd) login left in the token cache, if still usable:
+/// a valid access token, or one a refresh token can renew.
+pub(super) fn from_cli_cache(ic: &IdentityCenter) -> Option<AccessSession> {
+    let now = ic.now();
+    let tokens: Vec<SsoToken> = ic
+        .regions()
+        .iter()
+        .filter_map(|region| ic.cached_token(region))
+        .filter(|t| t.left(now) > TOKEN_MIN_LEFT || t.refresh_token.is_some())
+        .collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    for t in &tokens {
+        ic.adopt_registration(t);
+    }
+    Some(bearer_session(tokens, None))
+}
+
+pub(super) fn bearer_session(
+    tokens: Vec<SsoToken>,
+    expected_end: Option<SystemTime>,
+) -> AccessSession {
+    AccessSession {
+        credential: SessionCredential::Bearer(tokens),
+        identity_arn: None,
+        expires_at: None,
+        expected_end,
+        mfa: false,
+    }
+}
+
+impl Engine {
+    pub(super) fn identity_center(&self) -> Option<Arc<IdentityCenter>> {
+        lock::read(&self.inner.source).identity_center().cloned()
+    }
+
+    /// Takes up the login the AWS CLI left, when there is no session; true if it did.
+    pub(super) fn adopt_cli_login(&self, ic: &IdentityCenter) -> bool {
+        if self.session().is_some() {
+            return false;
+        }
+        let Some(session) = from_cli_cache(ic) else {
+            return false;
+        };
+        {
+            let mut state = lock::write(&self.inner.session);
+            if state.current.is_some() {
+                return false;
+            }
+            state.current = Some(Arc::new(session));
+            state.last_error = None;
+        }
+        tracing::info!("using the Identity Center login found in the AWS CLI token cache");
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.warm(Duration::ZERO).await;
+        });
+        true
+    }
+
+    /// For a request that found no session: a login the AWS CLI made meanwhile counts.
+    pub(super) fn look_for_cli_login(&self) -> bool {
+        let Some(ic) = self.identity_center() else {
+            return false;
+        };
+        {
+            let mut state = lock::write(&self.inner.session);
+            let now = tokio::time::Instant::now();
+            if state
+                .last_cli_check
+                .is_some_and(|t| now.duration_since(t) < CLI_CACHE_CHECK)
+            {
+                return false;
+            }
+            state.last_cli_check = Some(now);
+        }
+        self.adopt_cli_login(&ic)
+    }
+
+    /// `region`'s token, renewed first when it is about to lapse.
+    async fn bearer_token(&self, region: &str) -> Result<SsoToken, EngineError> {
+        let session = self.session().ok_or_else(|| self.login_required())?;
+        let token = session
+            .tokens()
+            .iter()
+            .find(|t| t.region == region)
+            .cloned()
+            .ok_or_else(|| self.login_required())?;
+        if token.left(self.now()) > TOKEN_MIN_LEFT {
+            return Ok(token);
+        }
+        self.renew_token(region, false).await
+    }
+
+    /// Renews `region`'s token (unless someone did meanwhile, or `force`): from the AWS CLI's
+    /// cache when the CLI or an SDK refreshed it, else with the refresh token.
+    pub(super) async fn renew_token(
+        &self,
+        region: &str,
+        force: bool,
+    ) -> Result<SsoToken, EngineError> {
+        let _one = self.inner.renew_lock.lock().await;
+        let ic = self
+            .identity_center()
+            .ok_or_else(|| self.login_required())?;
+        let session = self.session().ok_or_else(|| self.login_required())?;
+        let token = session
+            .tokens()
+            .iter()
+            .find(|t| t.region == region)
+            .cloned()
+            .ok_or_else(|| self.login_required())?;
+        let now = self.now();
+        if !force && now < token.renew_at() {
+            return Ok(token);
+        }
+        let epoch = self.epoch();
+        let mut retried = false;
+        loop {
+            // botocore and the CLI refresh the shared file themselves, rotating the refresh token.
+            let cached = ic.cached_token(region);
+            if let Some(c) = &cached
+                && c.access_token != token.access_token
+                && c.expires_at > token.expires_at
+                && c.left(now) > TOKEN_MIN_LEFT
+                && !force
+            {
+                let adopted = SsoToken {
+                    issued_at: now,
+                    registration: c
+                        .registration
+                        .clone()
+                        .or_else(|| token.registration.clone()),
+                    ..c.clone()
+                };
+                tracing::info!(region, "took up the token the AWS CLI or an SDK refreshed");
+                self.put_token(adopted.clone());
+                return Ok(adopted);
+            }
+            let base = match cached {
+                Some(c) if c.refresh_token.is_some() && c.refresh_token != token.refresh_token => {
+                    SsoToken {
+                        registration: c
+                            .registration
+                            .clone()
+                            .or_else(|| token.registration.clone()),
+                        ..c
+                    }
+                }
+                _ => token.clone(),
+            };
+            match ic.refresh(&base).await {
+                Ok(new) => {
+                    if self.epoch() != epoch {
+                        return Err(self.login_required());
+                    }
+                    ic.save(&new);
+                    self.put_token(new.clone());
+                    let mut state = lock::write(&self.inner.session);
+                    state.renew_failures = 0;
+                    state.renew_retry_at = None;
+                    tracing::info!(
+                        region,
+                        expires_in_s = new.left(self.now()).as_secs(),
+                        "renewed the Identity Center access token"
+                    );
+                    return Ok(new);
+                }
+                Err(SsoError::SessionEnded { detail }) => {
+                    // Refused: unless another tool refreshed (and rotated) at this very moment,
+                    // the session is over.
+                    let moved = ic
+                        .cached_token(region)
+                        .is_some_and(|c| c.refresh_token != base.refresh_token);
+                    if moved && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    self.token_ended(region, &detail);
+                    return Err(EngineError::LoginRequired {
+                        detail: Some(format!("the Identity Center session has ended: {detail}")),
+                    });
+                }
+                Err(e) => {
+                    let mut state = lock::write(&self.inner.session);
+                    state.renew_failures = state.renew_failures.saturating_add(1);
+                    let delay = schedule::backoff(state.renew_failures, self.jitter());
+                    state.renew_retry_at = Some(self.now() + delay);
+                    tracing::warn!(region, error = %e, retry_in_s = delay.as_secs(), "could not renew the Identity Center access token");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Puts a new token for its Region into the session.
+    fn put_token(&self, token: SsoToken) {
+        let mut state = lock::write(&self.inner.session);
+        let Some(current) = &state.current else {
+            return;
+        };
+        let mut tokens: Vec<SsoToken> = current
+            .tokens()
+            .iter()
+            .filter(|t| t.region != token.region)
+            .cloned()
+            .collect();
+        tokens.push(token);
+        if let Some(ic) = lock::read(&self.inner.source).identity_center() {
+            let order = ic.regions();
+            tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
+        }
+        let mut session = (**current).clone();
+        session.credential = SessionCredential::Bearer(tokens);
+        state.current = Some(Arc::new(session));
+    }
+
+    /// `region`'s authorization is over; with none left, so is the session.
+    fn token_ended(&self, region: &str, detail: &str) {
+        let mut state = lock::write(&self.inner.session);
+        let Some(current) = &state.current else {
+            return;
+        };
+        let tokens: Vec<SsoToken> = current
+            .tokens()
+            .iter()
+            .filter(|t| t.region != region)
+            .cloned()
+            .collect();
+        if tokens.is_empty() {
+            tracing::error!(%detail, "the Identity Center session has ended: run `credd login`");
+            state.current = None;
+            state.last_error = Some(format!("the Identity Center session has ended ({detail})"));
+        } else {
+            tracing::warn!(region, %detail, "the Identity Center authorization of this Region has ended");
+            let mut session = (**current).clone();
+            session.credential = SessionCredential::Bearer(tokens);
+            state.current = Some(Arc::new(session));
+        }
+    }
+
+    /// Starts background renewals of tokens that are due (called every few seconds).
+    pub(super) fn renew_due(&self) {
+        let Some(session) = self.session() else {
+            return;
+        };
+        let now = self.now();
+        {
+            let state = lock::read(&self.inner.session);
+            if state.renew_retry_at.is_some_and(|t| t > now) {
+                return;
+            }
+        }
+        for token in session.tokens() {
+            if now >= token.renew_at() && self.inner.renew_lock.try_lock().is_ok() {
+                let engine = self.clone();
+                let region = token.region.clone();
+                tokio::spawn(async move {
+                    let _ = engine.renew_token(&region, false).await;
+                });
+            }
+        }
+    }
+
+    /// GetRoleCredentials for an Identity Center profile (or the access role), from the home
+    /// Region, or from an authorized replica when the home Region cannot answer.
+    pub(super) async fn sso_role_credentials(
+        &self,
+        role: &SsoRole,
+        profile: &str,
+    ) -> Result<RoleCredentials, EngineError> {
+        let ic = self
+            .identity_center()
+            .ok_or_else(|| self.login_required())?;
+        let session = self.session().ok_or_else(|| self.login_required())?;
+        let mut last: Option<EngineError> = None;
+        for token in session.tokens() {
+            let region = token.region.clone();
+            let token = match self.bearer_token(&region).await {
+                Ok(t) => t,
+                Err(EngineError::Access(crate::access::AccessError::Sso(e))) if e.is_outage() => {
+                    last = Some(e.into());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let result = match ic.role_credentials(&token, role).await {
+                Err(SsoError::SessionEnded { .. }) => {
+                    // The token itself was refused: renew it once and ask again.
+                    let token = self.renew_token(&region, true).await?;
+                    ic.role_credentials(&token, role).await
+                }
+                other => other,
+            };
+            match result {
+                Ok(mut creds) => {
+                    if profile == ACCESS_ROLE {
+                        // Who the user is, for the RoleSessionName of role_arn profiles and status.
+                        let regions = self.config().access.regions.clone();
+                        if let Ok((arn, _)) = crate::access::iam_user::caller_identity(
+                            &self.inner.sts,
+                            &regions,
+                            &creds.creds,
+                        )
+                        .await
+                        {
+                            creds.assumed_arn = arn;
+                        }
+                    }
+                    return Ok(creds);
+                }
+                Err(e) if e.is_outage() => {
+                    tracing::warn!(region, error = %e, "Identity Center Region failed; trying the next authorized one");
+                    last = Some(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.login_required()))
+    }
+
+    /// `credd import --sso`: every account and role the user may reach.
+    pub async fn sso_accounts(&self) -> Result<Vec<SsoAccount>, EngineError> {
+        let Some(ic) = self.identity_center() else {
+            return Err(EngineError::Unavailable {
+                profile: "import".into(),
+                detail: Some("the access source is not Identity Center (source = \"sso\")".into()),
+            });
+        };
+        if self.session().is_none() {
+            self.look_for_cli_login();
+        }
+        let session = self.session().ok_or_else(|| self.login_required())?;
+        let mut last: Option<EngineError> = None;
+        for token in session.tokens() {
+            let token = match self.bearer_token(&token.region).await {
+                Ok(t) => t,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match ic.accounts(&token).await {
+                Ok(accounts) => return Ok(accounts),
+                Err(e) if e.is_outage() => last = Some(e.into()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.login_required()))
+    }
+}

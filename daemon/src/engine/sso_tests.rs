@@ -1,0 +1,568 @@
+//! Identity Center in the engine, on the simulated clock against the scripted Identity Center
+//! ([`crate::sts::fake_sso`]): one authorization however many ask, a session kept alive by
+//! refresh tokens for hours, the AWS CLI's cache both ways, the session's end, lost roles and a
+//! Region that is down.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use credd_proto::{BrowserLogin, LoginMethod, ProfileState, Secret};
+use tokio::sync::watch;
+
+use super::{Engine, EngineError, LoginStart, Wiring};
+use crate::access::persist::SessionStore;
+use crate::access::sso::{SsoToken, cache};
+use crate::clock::Clock;
+use crate::config::{
+    self, AccessSourceKind, Config, Profile, ProfileKind, SsoConfig, SsoLogin, SsoReplica, SsoRole,
+};
+use crate::sts::fake::{Call, FakeSts};
+
+const MIN: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const START_URL: &str = "https://acme.awsapps.com/start";
+
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn sso_profile(name: &str, account: &str, role: &str) -> Profile {
+    profile(
+        name,
+        account,
+        ProfileKind::Sso(SsoRole {
+            account_id: account.into(),
+            role_name: role.into(),
+        }),
+    )
+}
+
+fn role_profile(name: &str, arn: &str) -> Profile {
+    let account = arn.split(':').nth(4).unwrap().to_owned();
+    let mut p = profile(
+        name,
+        &account,
+        ProfileKind::AssumeRole {
+            role_arn: arn.into(),
+        },
+    );
+    p.duration = HOUR;
+    p
+}
+
+fn profile(name: &str, account: &str, kind: ProfileKind) -> Profile {
+    Profile {
+        name: name.into(),
+        kind,
+        account_id: account.into(),
+        region: None,
+        via: None,
+        external_id: None,
+        duration: config::ASSUME_ROLE_DEFAULT,
+        session_name: None,
+        source_identity: None,
+        tags: Default::default(),
+    }
+}
+
+struct Sim {
+    engine: Engine,
+    aws: FakeSts,
+    clock: Clock,
+    cache_dir: std::path::PathBuf,
+    _config: watch::Sender<Arc<Config>>,
+    _dir: tempfile::TempDir,
+}
+
+struct Setup {
+    profiles: Vec<Profile>,
+    access_role: Option<SsoRole>,
+    replicas: Vec<SsoReplica>,
+    /// What the AWS CLI left in its cache before the daemon started.
+    cli_login: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            profiles: vec![sso_profile(
+                "staging",
+                "222222222222",
+                "AdministratorAccess",
+            )],
+            access_role: None,
+            replicas: Vec::new(),
+            cli_login: false,
+        }
+    }
+}
+
+impl Sim {
+    fn start(setup: Setup, settings: impl FnOnce(&mut crate::sts::fake_sso::SsoSettings)) -> Sim {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("config.toml");
+        let mut config = config::parse(
+            &path,
+            "[daemon]\nlisten = \"127.0.0.1:0\"\n[access]\nsource = \"iam-user\"\n",
+        )
+        .expect("a valid config");
+        config.access.source = AccessSourceKind::Sso;
+        config.access.session_duration = 8 * HOUR;
+        config.access.sso = Some(SsoConfig {
+            session: "acme".into(),
+            start_url: START_URL.into(),
+            region: "us-east-1".into(),
+            login: SsoLogin::Auto,
+            access_role: setup.access_role,
+            replicas: setup.replicas,
+        });
+        config.profiles = setup
+            .profiles
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        let clock = Clock::simulated(t0());
+        let (aws, sts) = FakeSts::new(&clock);
+        aws.sso().set(settings);
+        let cache_dir = dir.path().join("sso-cache");
+        if setup.cli_login {
+            let (at, rt, expires_at) = aws.sso().issue("us-east-1", t0());
+            cli_writes(&cache_dir, &at, &rt, expires_at);
+        }
+        let (tx, rx) = watch::channel(Arc::new(config));
+        let store = SessionStore::new(&dir.path().join("session.json"), true);
+        let engine = Engine::start(
+            rx,
+            store,
+            Wiring {
+                clock: clock.clone(),
+                sts,
+                rng: fastrand::Rng::with_seed(7),
+                credentials_file: None,
+                sso_cache_dir: Some(cache_dir.clone()),
+            },
+        );
+        Sim {
+            engine,
+            aws,
+            clock,
+            cache_dir,
+            _config: tx,
+            _dir: dir,
+        }
+    }
+
+    async fn sleep(&self, d: Duration) {
+        self.clock.sleep(d).await;
+    }
+
+    async fn until(&self, what: &str, done: impl Fn(&Sim) -> bool) {
+        let deadline = self.clock.now() + 24 * HOUR;
+        while !done(self) {
+            assert!(
+                self.clock.now() < deadline,
+                "waited a simulated day for {what}"
+            );
+            self.sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn calls(&self, action: &str) -> Vec<Call> {
+        self.aws.calls_of(action)
+    }
+
+    fn grants(&self, grant: &str) -> usize {
+        self.calls("CreateToken")
+            .iter()
+            .filter(|c| c.param("grantType") == Some(grant))
+            .count()
+    }
+
+    fn fresh(&self, profile: &str) -> bool {
+        self.engine
+            .profile_status()
+            .iter()
+            .any(|p| p.name == profile && p.state == ProfileState::Fresh)
+    }
+
+    fn cache_file(&self) -> std::path::PathBuf {
+        cache::path(&self.cache_dir, "acme")
+    }
+
+    /// `credd login` with the device grant, approved at once.
+    async fn device_login(&self) {
+        let start = self
+            .engine
+            .login(None, device())
+            .await
+            .expect("the login starts");
+        assert!(matches!(start, LoginStart::Pending(_)));
+        self.aws.sso().approve_devices();
+        self.engine.login_wait().await.expect("the login completes");
+    }
+}
+
+fn device() -> BrowserLogin {
+    BrowserLogin {
+        method: Some(LoginMethod::Device),
+        display: false,
+        region: None,
+    }
+}
+
+/// What `aws sso login` would leave in the cache.
+fn cli_writes(dir: &std::path::Path, at: &str, rt: &str, expires_at: SystemTime) {
+    let token = SsoToken {
+        access_token: Secret::new(at),
+        expires_at,
+        issued_at: SystemTime::UNIX_EPOCH,
+        refresh_token: Some(Secret::new(rt)),
+        registration: Some(crate::access::sso::Registration {
+            client_id: "cli-client".into(),
+            client_secret: Secret::new("cli-secret"),
+            expires_at: t0() + 90 * 24 * HOUR,
+            pkce: None,
+        }),
+        region: "us-east-1".into(),
+    };
+    cache::write(&cache::path(dir, "acme"), START_URL, &token).expect("write the cache");
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_hundred_requests_and_five_logins_while_logged_out_start_one_authorization() {
+    let sim = Sim::start(Setup::default(), |_| {});
+    let mut requests = Vec::new();
+    for _ in 0..300 {
+        let engine = sim.engine.clone();
+        requests.push(tokio::spawn(
+            async move { engine.credentials("staging").await },
+        ));
+    }
+    let mut logins = Vec::new();
+    for _ in 0..5 {
+        let engine = sim.engine.clone();
+        logins.push(tokio::spawn(async move {
+            match engine.login(None, device()).await {
+                Ok(LoginStart::Pending(a)) => Some(a),
+                _ => None,
+            }
+        }));
+    }
+    let mut prompts = Vec::new();
+    for l in logins {
+        prompts.push(
+            l.await
+                .unwrap()
+                .expect("every login gets the authorization"),
+        );
+    }
+    for r in requests {
+        assert!(
+            matches!(r.await.unwrap(), Err(EngineError::LoginRequired { .. })),
+            "a request never waits on the user"
+        );
+    }
+    assert_eq!(sim.calls("RegisterClient").len(), 1);
+    assert_eq!(sim.calls("StartDeviceAuthorization").len(), 1);
+    assert!(prompts.iter().all(|p| p.user_code == prompts[0].user_code));
+    assert_eq!(prompts.iter().filter(|p| !p.joined).count(), 1);
+    // Every waiting `credd login` is answered by the one approval.
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let engine = sim.engine.clone();
+        waits.push(tokio::spawn(async move { engine.login_wait().await }));
+    }
+    sim.sleep(Duration::from_secs(3)).await;
+    sim.aws.sso().approve_devices();
+    for w in waits {
+        w.await.unwrap().expect("logged in");
+    }
+    let mut served = Vec::new();
+    for _ in 0..300 {
+        let engine = sim.engine.clone();
+        served.push(tokio::spawn(
+            async move { engine.credentials("staging").await },
+        ));
+    }
+    for s in served {
+        s.await.unwrap().expect("served after the approval");
+    }
+    assert_eq!(
+        sim.calls("GetRoleCredentials").len(),
+        1,
+        "one portal call for all of them"
+    );
+    assert!(sim.grants("urn:ietf:params:oauth:grant-type:device_code") >= 1);
+    // The login is shared with the AWS CLI.
+    let shared = cache::read(&sim.cache_file(), START_URL, "us-east-1")
+        .unwrap()
+        .unwrap();
+    assert!(shared.refresh_token.is_some() && shared.registration.is_some());
+    // A second `credd login` while the session has hours left opens no new tab.
+    let again = sim.engine.login(None, device()).await.unwrap();
+    assert!(matches!(again, LoginStart::Done(_)));
+    assert_eq!(sim.calls("StartDeviceAuthorization").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_minute_tokens_are_refreshed_all_hour_without_a_login_until_the_session_really_ends() {
+    let sim = Sim::start(Setup::default(), |s| {
+        s.access_token_ttl = 2 * MIN;
+        s.session_length = 3 * HOUR;
+    });
+    sim.device_login().await;
+    let end = t0() + 2 * HOUR + 50 * MIN;
+    while sim.clock.now() < end {
+        let c = sim
+            .engine
+            .credentials("staging")
+            .await
+            .expect("served all along");
+        assert!(
+            c.remaining(sim.clock.now()) >= 30 * MIN,
+            "never under min_remaining"
+        );
+        assert!(sim.engine.access_info().logged_in);
+        sim.sleep(MIN).await;
+    }
+    assert_eq!(
+        sim.calls("StartDeviceAuthorization").len(),
+        1,
+        "never asked again"
+    );
+    let refreshes = sim.grants("refresh_token");
+    // 2-minute tokens renew 30 s ahead: one refresh every 90 s.
+    assert!(
+        (100..=125).contains(&refreshes),
+        "{refreshes} refreshes in 2h50m"
+    );
+    let roles = sim.calls("GetRoleCredentials").len();
+    assert!(
+        (6..=8).contains(&roles),
+        "{roles} GetRoleCredentials in 2h50m of 1-hour credentials"
+    );
+    // The organization's session ends at 3 h: one clear LoginRequired, cached credentials last.
+    sim.until("the session's end", |s| !s.engine.access_info().logged_in)
+        .await;
+    let info = sim.engine.access_info();
+    assert!(
+        info.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Identity Center session has ended"),
+        "{info:?}"
+    );
+    // What was cached is served while it lasts; then the login is needed.
+    assert!(sim.engine.credentials("staging").await.is_ok());
+    sim.sleep(HOUR).await;
+    match sim.engine.credentials("staging").await {
+        Err(EngineError::LoginRequired { detail }) => {
+            assert!(detail.unwrap_or_default().contains("Identity Center"));
+        }
+        other => panic!(
+            "expected LoginRequired, got {:?}",
+            other.map(|_| "credentials")
+        ),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_login_the_aws_cli_cached_is_used_and_a_token_an_sdk_refreshed_is_picked_up() {
+    let sim = Sim::start(
+        Setup {
+            cli_login: true,
+            ..Setup::default()
+        },
+        |s| s.access_token_ttl = HOUR,
+    );
+    sim.until("staging fresh", |s| s.fresh("staging")).await;
+    assert!(
+        sim.calls("StartDeviceAuthorization").is_empty(),
+        "not asked again"
+    );
+    assert!(
+        sim.calls("RegisterClient").is_empty(),
+        "the CLI's registration is reused"
+    );
+    // Before credd renews (20 minutes ahead), botocore refreshes the file itself and rotates the
+    // refresh token: credd must take up the new token, not refresh with the dead one.
+    sim.sleep(30 * MIN).await;
+    let (at, rt, expires_at) = sim.aws.sso().issue("us-east-1", sim.clock.now());
+    cli_writes(&sim.cache_dir, &at, &rt, expires_at);
+    sim.sleep(20 * MIN).await;
+    assert_eq!(
+        sim.grants("refresh_token"),
+        0,
+        "took up botocore's token instead"
+    );
+    sim.sleep(2 * HOUR).await;
+    assert!(sim.grants("refresh_token") >= 2);
+    assert!(
+        sim.engine.access_info().logged_in,
+        "refreshed with the rotated token"
+    );
+    let shared = cache::read(&sim.cache_file(), START_URL, "us-east-1")
+        .unwrap()
+        .unwrap();
+    assert!(
+        shared.left(sim.clock.now()) > 15 * MIN,
+        "botocore finds a token it need not refresh"
+    );
+    assert_eq!(shared.registration.unwrap().client_id, "cli-client");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_grant_ends_the_session_with_a_clear_error() {
+    let sim = Sim::start(Setup::default(), |_| {});
+    sim.device_login().await;
+    sim.until("staging fresh", |s| s.fresh("staging")).await;
+    sim.aws.sso().revoke_all();
+    sim.until("the session's end", |s| !s.engine.access_info().logged_in)
+        .await;
+    let info = sim.engine.access_info();
+    assert!(info.last_error.unwrap_or_default().contains("InvalidGrant"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_role_the_user_lost_is_named_with_its_account() {
+    let sim = Sim::start(Setup::default(), |s| {
+        s.forbidden
+            .insert(("222222222222".into(), "AdministratorAccess".into()));
+    });
+    sim.device_login().await;
+    let err = sim
+        .engine
+        .credentials("staging")
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("AdministratorAccess")
+            && text.contains("222222222222")
+            && text.contains("removed"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
+    let sim = Sim::start(
+        Setup {
+            profiles: vec![
+                sso_profile("staging", "222222222222", "AdministratorAccess"),
+                role_profile("prod", "arn:aws:iam::333333333333:role/Deployer"),
+                {
+                    let mut p = role_profile("audit", "arn:aws:iam::444444444444:role/Auditor");
+                    p.via = Some("staging".into());
+                    p
+                },
+            ],
+            access_role: Some(SsoRole {
+                account_id: "111111111111".into(),
+                role_name: "AccessAdmin".into(),
+            }),
+            ..Setup::default()
+        },
+        |_| {},
+    );
+    sim.device_login().await;
+    sim.until("every profile fresh", |s| {
+        s.fresh("staging") && s.fresh("prod") && s.fresh("audit")
+    })
+    .await;
+    let roles: Vec<String> = sim
+        .calls("GetRoleCredentials")
+        .iter()
+        .map(|c| c.param("role_name").unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        roles.contains(&"AccessAdmin".to_owned())
+            && roles.contains(&"AdministratorAccess".to_owned())
+    );
+    let assumes = sim.calls("AssumeRole");
+    let prod = assumes
+        .iter()
+        .find(|c| c.param("RoleArn") == Some("arn:aws:iam::333333333333:role/Deployer"))
+        .expect("prod assumed");
+    assert!(
+        prod.access_key_id.starts_with("ASIASSO"),
+        "signed by the access role"
+    );
+    let audit = assumes
+        .iter()
+        .find(|c| c.param("RoleArn") == Some("arn:aws:iam::444444444444:role/Auditor"))
+        .expect("audit assumed");
+    assert!(
+        audit.access_key_id.starts_with("ASIASSO"),
+        "signed by staging's Identity Center credentials"
+    );
+    // The internal slot is not a profile.
+    assert!(
+        !sim.engine
+            .profile_names()
+            .iter()
+            .any(|n| n.starts_with('.'))
+    );
+    assert!(sim.engine.credentials(super::ACCESS_ROLE).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_home_region_is_down_an_authorized_replica_serves() {
+    let sim = Sim::start(
+        Setup {
+            replicas: vec![SsoReplica {
+                region: "eu-west-1".into(),
+                start_url: "https://acme-eu.awsapps.com/start".into(),
+            }],
+            ..Setup::default()
+        },
+        |s| s.role_ttl = HOUR,
+    );
+    sim.device_login().await;
+    let info = sim.engine.access_info().sso.unwrap();
+    assert_eq!(
+        info.regions
+            .iter()
+            .map(|r| r.authorized)
+            .collect::<Vec<_>>(),
+        [true, false],
+        "the replica needs its own authorization"
+    );
+    // `credd login --region eu-west-1`.
+    let start = sim
+        .engine
+        .login(
+            None,
+            BrowserLogin {
+                region: Some("eu-west-1".into()),
+                ..device()
+            },
+        )
+        .await
+        .unwrap();
+    let LoginStart::Pending(prompt) = start else {
+        panic!("the replica needs an authorization")
+    };
+    assert_eq!(prompt.region, "eu-west-1");
+    sim.aws.sso().approve_devices();
+    sim.engine.login_wait().await.unwrap();
+    assert!(
+        sim.engine
+            .access_info()
+            .sso
+            .unwrap()
+            .regions
+            .iter()
+            .all(|r| r.authorized)
+    );
+    sim.aws.sso().set(|s| {
+        s.down.insert("us-east-1".into());
+    });
+    sim.sleep(40 * MIN).await;
+    let c = sim
+        .engine
+        .credentials("staging")
+        .await
+        .expect("served from the replica");
+    assert_eq!(c.region, "eu-west-1");
+}
