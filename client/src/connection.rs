@@ -18,7 +18,7 @@ use crate::trust;
 /// What this client calls itself in every frame it sends.
 const SOFTWARE: &str = concat!("credd ", env!("CARGO_PKG_VERSION"));
 /// A request that takes longer than this (a login waits for STS and warm-up) means trouble.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a service manager to bring the daemon up.
 const SERVICE_START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long to wait for the socket of a daemon another client is starting at the same time.
@@ -28,6 +28,8 @@ pub struct Connection {
     stream: UnixStream,
     /// Where an autostarted daemon logs, for the message when it does not answer.
     log: PathBuf,
+    /// How long the current exchange may wait for its answer.
+    timeout: Duration,
 }
 
 impl Connection {
@@ -68,10 +70,24 @@ impl Connection {
         Connection {
             stream,
             log: paths.log_file(),
+            timeout: REPLY_TIMEOUT,
         }
     }
 
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        self.request_within(request, REPLY_TIMEOUT)
+    }
+
+    /// For a request the daemon answers only when something outside it happens (`LoginWait`
+    /// answers when the user approves in a browser): waits up to `timeout` instead of the usual
+    /// [`REPLY_TIMEOUT`], never less.
+    pub fn request_within(
+        &mut self,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        self.timeout = timeout.max(REPLY_TIMEOUT);
+        let _ = self.stream.set_read_timeout(Some(self.timeout));
         let frame = credd_proto::encode_request(SOFTWARE, request);
         let body = credd_proto::write_frame(&mut self.stream, &frame)
             .and_then(|()| credd_proto::read_frame(&mut self.stream))
@@ -89,7 +105,7 @@ impl Connection {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                Silence::TimedOut(REPLY_TIMEOUT)
+                Silence::TimedOut(self.timeout)
             }
             ProtoError::Io(io) => Silence::Broken(io),
             other => return ClientError::Protocol(other),

@@ -79,6 +79,8 @@ pub enum ClientError {
          `credd login --mfa-code -` on stdin"
     )]
     MfaNoTerminal { serial: String },
+    #[error("cannot watch for Ctrl-C while the login waits: {0}")]
+    Signals(io::Error),
 
     // exec
     #[error("no command given after --")]

@@ -1,6 +1,7 @@
 //! `credd`: the thin client of credd-daemon. Each verb sends one request over the control socket
 //! and prints the answer; the daemon owns every decision. No AWS SDK is linked, so it starts fast.
 
+mod browser;
 mod commands;
 mod connection;
 mod error;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
 
 use crate::error::ClientError;
@@ -39,11 +41,47 @@ enum Command {
     Profiles,
     /// Make PROFILE the one the current route serves (remembered across restarts).
     Switch { profile: String },
-    /// Log into the access account (asks for the MFA code when one is needed).
+    /// Log into the access account (asks for the MFA code, or signs in to IAM Identity Center).
+    ///
+    /// With an MFA device, asks for the code on the terminal (or takes `--mfa-code`).
+    ///
+    /// With IAM Identity Center (`source = "sso"`), starts a sign-in that you approve in a browser
+    /// and waits for it: `--browser` opens the sign-in page on this machine (authorization code
+    /// with PKCE; the page redirects back to credd on 127.0.0.1), `--device-code` shows a URL and
+    /// a code to confirm on any device (use it over SSH). Without either, the config's
+    /// `sso_login` decides (`auto`: the browser when this session has a display). A second
+    /// `credd login` meanwhile joins the same sign-in. Ctrl-C cancels it.
+    ///
+    /// Progress and the sign-in instructions go to stderr, the result to stdout. With `--json`
+    /// stdout gets one JSON document, `{"access": {...}, "profiles_ready": N, "profiles": N}`, and
+    /// the pending sign-in is one JSON line on stderr: `{"kind": "authorization_pending",
+    /// "method": "browser"|"device", "url", "user_code", "region", "expires_at" (Unix seconds),
+    /// "joined", "browser_opened"}`. Nothing secret is printed: the URL and code only let the
+    /// signed-in user approve this sign-in.
+    ///
+    /// Exit codes: 0 logged in (or `--cancel` done), 1 failed (refused, expired, daemon error),
+    /// 2 usage, 130 cancelled with Ctrl-C.
+    #[command(verbatim_doc_comment)]
     Login {
         /// The MFA code; `-` reads it from stdin (keeps it off the command line).
         #[arg(long, value_name = "CODE")]
         mfa_code: Option<String>,
+        /// Identity Center: sign in with a device code, from any device.
+        #[arg(long)]
+        device_code: bool,
+        /// Identity Center: sign in with a browser on this machine.
+        #[arg(long, conflicts_with = "device_code")]
+        browser: bool,
+        /// Identity Center: authorize this Region (a multi-Region replica) instead of the home
+        /// Region, e.g. while the home Region is down.
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Never open a browser here; print the URL to open yourself.
+        #[arg(long)]
+        no_open: bool,
+        /// Abandon a sign-in that is waiting for approval (yours or another `credd login`'s).
+        #[arg(long, conflicts_with_all = ["mfa_code", "device_code", "browser", "region", "no_open"])]
+        cancel: bool,
     },
     /// Forget every credential the daemon holds.
     Logout,
@@ -100,7 +138,28 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Reload => commands::reload::run(&paths, json),
         Command::ResetToken => commands::reset_token::run(&paths, json),
         Command::Logout => commands::logout::run(&paths, json),
-        Command::Login { mfa_code } => commands::login::run(&paths, json, mfa_code),
+        Command::Login { cancel: true, .. } => commands::login::cancel(&paths, json),
+        Command::Login {
+            mfa_code,
+            device_code,
+            browser,
+            region,
+            no_open,
+            cancel: false,
+        } => {
+            let method = match (device_code, browser) {
+                (true, _) => Some(LoginMethod::Device),
+                (_, true) => Some(LoginMethod::Browser),
+                _ => None,
+            };
+            let opts = commands::login::Options {
+                mfa_code,
+                method,
+                region,
+                no_open,
+            };
+            commands::login::run(&paths, json, opts)
+        }
         Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
         Command::CredentialProcess { profile } => {

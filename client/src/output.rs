@@ -42,9 +42,46 @@ pub fn relative(t: u64) -> String {
     }
 }
 
+/// `14:32 (in 9m58s)` today, `2026-12-01 09:00 (in 19h2m)` on another day: the local clock
+/// time a person can plan by, and how far off it is.
+pub fn when(t: u64) -> String {
+    let tz = jiff::tz::TimeZone::system();
+    format!("{} ({})", clock_time(t, now(), &tz), relative(t))
+}
+
+fn clock_time(t: u64, now: u64, tz: &jiff::tz::TimeZone) -> String {
+    let at = |secs: u64| {
+        i64::try_from(secs)
+            .ok()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map(|ts| ts.to_zoned_datetime(tz.clone()))
+    };
+    match (at(t), at(now)) {
+        (Some(t), Some(now)) if t.date() == now.date() => t.strftime("%H:%M").to_string(),
+        (Some(t), _) => t.strftime("%Y-%m-%d %H:%M").to_string(),
+        (None, _) => format!("@{t}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::span;
+    use super::{clock_time, span};
+
+    #[test]
+    fn clock_times_are_local_and_dated_when_not_today() {
+        let paris = jiff::tz::TimeZone::get("Europe/Paris")
+            .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(1)));
+        // 2026-11-30 07:38:28 UTC is 08:38 in Paris (UTC+1 in winter).
+        let now = 1_796_024_308;
+        assert_eq!(clock_time(now + 600, now, &paris), "08:48");
+        assert_eq!(clock_time(now + 86_400, now, &paris), "2026-12-01 08:38");
+        assert_eq!(
+            clock_time(now, now, &jiff::tz::TimeZone::UTC),
+            "07:38",
+            "the zone decides"
+        );
+        assert_eq!(clock_time(u64::MAX, now, &paris), format!("@{}", u64::MAX));
+    }
 
     #[test]
     fn spans() {

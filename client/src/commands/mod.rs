@@ -13,16 +13,27 @@ pub mod service;
 pub mod status;
 pub mod switch;
 
+use std::time::Duration;
+
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, REPLY_TIMEOUT};
 use crate::error::ClientError;
 
 /// Sends one request; an error reply becomes an error.
 pub fn ask(paths: &Paths, request: &Request) -> Result<Response, ClientError> {
+    ask_within(paths, request, REPLY_TIMEOUT)
+}
+
+/// [`ask`] for a request whose answer may take up to `timeout` (at least the usual timeout).
+pub fn ask_within(
+    paths: &Paths,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
     let mut conn = Connection::open(paths)?;
-    match conn.request(request)? {
+    match conn.request_within(request, timeout)? {
         Response::Error(e) => Err(ClientError::Daemon(e)),
         other => Ok(other),
     }
