@@ -80,8 +80,8 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
                 eprintln!("{}", authorization_line(&authorization, opened));
             }
             match wait(paths, &authorization, interrupts)? {
-                Waited::Answer(answer) => answer,
-                Waited::Interrupted => return cancel_after_interrupt(paths),
+                Some(answer) => answer,
+                None => return cancel_after_interrupt(paths),
             }
         }
         other => other,
@@ -257,11 +257,6 @@ fn wait_timeout(expires_at: u64, now: u64) -> Duration {
     Duration::from_secs(expires_at.saturating_sub(now)).saturating_add(WAIT_MARGIN)
 }
 
-enum Waited {
-    Answer(Response),
-    Interrupted,
-}
-
 /// SIGINT, delivered to a thread as an event instead of killing the process. A second Ctrl-C
 /// (say the cancel itself hangs) ends the process the default way.
 struct Interrupts {
@@ -275,40 +270,35 @@ impl Interrupts {
     }
 }
 
-/// Sends `LoginWait` from a thread and waits for whichever comes first: its answer or a Ctrl-C.
+/// Sends `LoginWait` from a thread and waits for whichever comes first: its answer, or a Ctrl-C
+/// (`None`).
 fn wait(
     paths: &Paths,
     auth: &Authorization,
     interrupts: Interrupts,
-) -> Result<Waited, ClientError> {
-    enum Event {
-        Answer(Result<Response, ClientError>),
-        Interrupted,
-    }
-    let (tx, rx) = mpsc::channel();
+) -> Result<Option<Response>, ClientError> {
+    // `Some(answer)` from the waiting thread, `None` from the signal thread.
+    let (tx, rx) = mpsc::channel::<Option<Result<Response, ClientError>>>();
     let timeout = wait_timeout(auth.expires_at, output::now());
     let waiter = tx.clone();
     let paths = paths.clone();
     std::thread::spawn(move || {
         let answer = ask_within(&paths, &Request::LoginWait, timeout);
-        let _ = waiter.send(Event::Answer(answer));
+        let _ = waiter.send(Some(answer));
     });
     let mut signals = interrupts.signals;
     std::thread::spawn(move || {
         let mut pending = signals.forever();
         if pending.next().is_some() {
-            let _ = tx.send(Event::Interrupted);
+            let _ = tx.send(None);
         }
         if pending.next().is_some() {
             let _ = signal_hook::low_level::emulate_default_handler(SIGINT);
         }
     });
-    match rx.recv() {
-        Ok(Event::Answer(answer)) => answer.map(Waited::Answer),
-        Ok(Event::Interrupted) => Ok(Waited::Interrupted),
-        // Both senders gone without a word: cannot happen, as the waiter always sends.
-        Err(_) => Ok(Waited::Interrupted),
-    }
+    // Both senders gone without a word cannot happen (the waiter always sends): treat it as an
+    // interruption, which at worst cancels an authorization no one waits for.
+    rx.recv().unwrap_or(None).transpose()
 }
 
 fn print(info: &AccessInfo, ready: usize, total: usize) {
