@@ -82,6 +82,21 @@ pub enum ClientError {
     #[error("cannot watch for Ctrl-C while the login waits: {0}")]
     Signals(io::Error),
 
+    // import
+    #[error("reading {}: {source}", .path.display())]
+    ImportRead { path: PathBuf, source: io::Error },
+    #[error("cannot import into {}: {why}", .path.display())]
+    ImportEdit {
+        path: PathBuf,
+        why: crate::commands::import::EditError,
+    },
+    #[error(
+        "{} changed while importing (saved by an editor?); nothing was written: run `credd \
+         import` again",
+        .path.display()
+    )]
+    ImportConcurrentEdit { path: PathBuf },
+
     // exec
     #[error("no command given after --")]
     NoCommand,

@@ -85,6 +85,36 @@ enum Command {
     },
     /// Forget every credential the daemon holds.
     Logout,
+    /// Add a profile for every account role IAM Identity Center offers you (`--sso`).
+    ///
+    /// Asks the daemon (logged in with `source = "sso"`) for the accounts and roles you may use
+    /// and adds a `[profiles.NAME]` table with `sso_account_id` and `sso_role_name` for each to
+    /// the config file the daemon reads, after the existing profiles; comments and layout stay.
+    /// NAME is the account name as a lowercase slug, '-', and the role name, e.g.
+    /// `staging-AdministratorAccess`; accounts whose names give the same slug also get their
+    /// account ID (`staging-222222222222-ReadOnly`). The same accounts always give the same
+    /// names.
+    ///
+    /// Nothing is overwritten: an account role already configured (under any name) is skipped,
+    /// and so is one whose name is already a profile. The file is replaced in one rename (same
+    /// mode); the daemon reloads it by itself.
+    ///
+    /// `--dry-run` prints the edit as a unified diff on stdout (only `+` lines; it applies with
+    /// `patch`) and a summary on stderr, and writes nothing. `--json` prints `{"config",
+    /// "dry_run", "accounts", "added": [{"profile", "account_id", "account_name",
+    /// "role_name"}], "skipped": [{..., "reason": "already_configured"|"name_taken"|
+    /// "name_clash", "profile"}]}`.
+    ///
+    /// Importing from ~/.aws/config (without `--sso`) is not supported yet.
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// Import from IAM Identity Center.
+        #[arg(long)]
+        sso: bool,
+        /// Show what would be added (a diff); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Re-read the config file now.
     Reload,
     /// Replace the HTTP API token (the old one stops working at once; logout also replaces it).
@@ -159,6 +189,21 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 no_open,
             };
             commands::login::run(&paths, json, opts)
+        }
+        Command::Import { sso: true, dry_run } => commands::import::run(&paths, json, dry_run),
+        Command::Import { sso: false, .. } => {
+            let mut cli = Cli::command();
+            cli.build();
+            let import = cli
+                .find_subcommand_mut("import")
+                .expect("the import subcommand is defined above");
+            let usage = import.error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "only `credd import --sso` (every account role IAM Identity Center offers) is \
+                 supported yet; importing profiles from ~/.aws/config is not",
+            );
+            let _ = usage.print();
+            Ok(ExitCode::from(2))
         }
         Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),

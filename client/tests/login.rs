@@ -1,47 +1,16 @@
 //! `credd login` against a scripted stand-in for the daemon: the Identity Center flow as the
 //! client sees it (pending authorization, `LoginWait`, Ctrl-C → `LoginCancel`), without AWS.
 
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use common::{FakeDaemon, Seen, now, text};
 use credd_proto::{
     AccessInfo, Authorization, LoginMethod, Request, Response, SsoInfo, SsoRegionInfo,
 };
-
-const SOFTWARE: &str = "credd-daemon fake";
-
-/// What the fake daemon was asked, and a latch that `LoginCancel` opens for a waiting `LoginWait`.
-#[derive(Default)]
-struct Seen {
-    requests: Mutex<Vec<Request>>,
-    cancelled: Condvar,
-}
-
-impl Seen {
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, what: impl Fn(&[Request]) -> bool, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if what(&self.requests()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-/// A control socket in a private runtime dir, answering like a daemon mid Identity Center login.
-struct FakeDaemon {
-    dir: tempfile::TempDir,
-    seen: Arc<Seen>,
-}
 
 /// How the fake answers `LoginWait`.
 #[derive(Clone, Copy)]
@@ -52,75 +21,23 @@ enum Approval {
     Never,
 }
 
-impl FakeDaemon {
-    fn start(pending: Authorization, approval: Approval) -> FakeDaemon {
-        let dir = tempfile::tempdir().unwrap();
-        // The client talks only through a runtime dir of this user's alone.
-        std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o700)).unwrap();
-        let listener = UnixListener::bind(dir.path().join("control.sock")).unwrap();
-        let seen = Arc::new(Seen::default());
-        let shared = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let (seen, pending) = (shared.clone(), pending.clone());
-                std::thread::spawn(move || serve(stream.unwrap(), &seen, pending, approval));
-            }
-        });
-        FakeDaemon { dir, seen }
-    }
-
-    fn credd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_credd"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("CREDD_RUNTIME_DIR", self.dir.path())
-            .env("CREDD_NO_AUTOSTART", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-}
-
-fn serve(mut stream: UnixStream, seen: &Seen, pending: Authorization, approval: Approval) {
-    let Ok(body) = credd_proto::read_frame(&mut stream) else {
-        return;
-    };
-    let request = credd_proto::decode_request(SOFTWARE, &body).unwrap();
-    seen.requests.lock().unwrap().push(request.clone());
-    let answer = match request {
-        Request::Login { .. } => Response::AuthorizationPending(pending),
+/// A daemon in the middle of an Identity Center login.
+fn daemon(pending: Authorization, approval: Approval) -> FakeDaemon {
+    FakeDaemon::start(move |request, seen: &Seen| match request {
+        Request::Login { .. } => Response::AuthorizationPending(pending.clone()),
         Request::LoginWait => match approval {
             Approval::Approved => logged_in(),
             Approval::Never => {
-                let mut requests = seen.requests.lock().unwrap();
-                while !requests.contains(&Request::LoginCancel) {
-                    requests = seen.cancelled.wait(requests).unwrap();
-                }
+                seen.wait_until(|r| r.contains(&Request::LoginCancel));
                 Response::Error(credd_proto::ErrorReply::new(
                     credd_proto::ErrorCode::LoginRequired,
                     "the login was cancelled",
                 ))
             }
         },
-        Request::LoginCancel => {
-            seen.cancelled.notify_all();
-            Response::LoginCancelled { cancelled: true }
-        }
+        Request::LoginCancel => Response::LoginCancelled { cancelled: true },
         other => panic!("unexpected request {other:?}"),
-    };
-    let frame = credd_proto::encode_response(SOFTWARE, &answer);
-    let _ = credd_proto::write_frame(&mut stream, &frame);
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    })
 }
 
 fn device() -> Authorization {
@@ -167,17 +84,13 @@ fn logged_in() -> Response {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn finish(child: Child) -> Output {
     child.wait_with_output().unwrap()
 }
 
 #[test]
 fn device_login_over_ssh_shows_url_and_code_then_the_session() {
-    let daemon = FakeDaemon::start(device(), Approval::Approved);
+    let daemon = daemon(device(), Approval::Approved);
     let out = daemon
         .credd(&["login", "--device-code"], &[("SSH_TTY", "/dev/pts/3")])
         .output()
@@ -220,7 +133,7 @@ fn browser_login_starts_the_browser_variable_with_the_url() {
         user_code: None,
         ..device()
     };
-    let daemon = FakeDaemon::start(auth.clone(), Approval::Approved);
+    let daemon = daemon(auth.clone(), Approval::Approved);
     let opened = daemon.dir.path().join("opened");
     let script = daemon.dir.path().join("browser.sh");
     std::fs::write(
@@ -265,12 +178,12 @@ fn browser_login_starts_the_browser_variable_with_the_url() {
 
 #[test]
 fn ctrl_c_while_waiting_cancels_the_login_and_exits_130() {
-    let daemon = FakeDaemon::start(device(), Approval::Never);
+    let daemon = daemon(device(), Approval::Never);
     let child = daemon.credd(&["login"], &[]).spawn().unwrap();
     assert!(
         daemon
             .seen
-            .wait_for(|r| r.contains(&Request::LoginWait), Duration::from_secs(10)),
+            .poll(|r| r.contains(&Request::LoginWait), Duration::from_secs(10)),
         "the client never sent LoginWait"
     );
     let pid = i32::try_from(child.id()).unwrap();
@@ -288,7 +201,7 @@ fn ctrl_c_while_waiting_cancels_the_login_and_exits_130() {
 
 #[test]
 fn cancel_flag_abandons_a_pending_login() {
-    let daemon = FakeDaemon::start(device(), Approval::Never);
+    let daemon = daemon(device(), Approval::Never);
     let out = daemon.credd(&["login", "--cancel"], &[]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "login cancelled\n");

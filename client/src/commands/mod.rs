@@ -4,6 +4,7 @@ pub mod completions;
 pub mod credential_process;
 pub mod env;
 pub mod exec;
+pub mod import;
 pub mod login;
 pub mod logout;
 pub mod profiles;

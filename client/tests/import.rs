@@ -1,0 +1,201 @@
+//! `credd import --sso` against a scripted daemon: which file it edits, what it writes, and that
+//! `--dry-run` writes nothing.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{FakeDaemon, text};
+use credd_proto::{AccessInfo, ConfigInfo, PathsInfo, Request, Response, SsoAccount, StatusReport};
+
+const CONFIG: &str = r#"# my credd config
+[access]
+source = "sso"   # Identity Center
+sso_session = "acme"
+sso_start_url = "https://acme.awsapps.com/start"
+sso_region = "us-east-1"
+
+[profiles.audit]
+sso_account_id = "111111111111"
+sso_role_name = "Auditor"
+"#;
+
+/// A daemon logged in to Identity Center that reads `config`.
+fn daemon(config: &Path) -> FakeDaemon {
+    let config = config.display().to_string();
+    FakeDaemon::start(move |request, _| match request {
+        Request::Status => Response::Status(Box::new(status(&config))),
+        Request::SsoAccounts => Response::SsoAccounts {
+            accounts: vec![
+                account("111111111111", "Audit", &["Auditor"]),
+                account(
+                    "222222222222",
+                    "Staging",
+                    &["AdministratorAccess", "ReadOnly"],
+                ),
+            ],
+        },
+        other => panic!("unexpected request {other:?}"),
+    })
+}
+
+fn account(id: &str, name: &str, roles: &[&str]) -> SsoAccount {
+    SsoAccount {
+        account_id: id.into(),
+        account_name: name.into(),
+        email: None,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+fn status(config: &str) -> StatusReport {
+    StatusReport {
+        daemon_version: "0.1.0".into(),
+        pid: 1,
+        started_at: 0,
+        paths: PathsInfo {
+            config: config.into(),
+            runtime_dir: "/run/credd".into(),
+            socket: "/run/credd/control.sock".into(),
+            token_file: "/run/credd/http.token".into(),
+            state_file: "/state/credd/state.json".into(),
+        },
+        url: None,
+        config: ConfigInfo {
+            path: config.into(),
+            loaded_at: 0,
+            error: None,
+            warnings: vec![],
+        },
+        access: AccessInfo {
+            source: "sso".into(),
+            logged_in: true,
+            identity: None,
+            expires_at: None,
+            mfa_serial: None,
+            sts_region: None,
+            warning: None,
+            last_error: None,
+            session_storage: None,
+            sso: None,
+            pending: None,
+        },
+        current_profile: None,
+        profiles: vec![],
+    }
+}
+
+fn config_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+    path
+}
+
+#[test]
+fn import_edits_the_file_the_daemon_reads() {
+    let files = tempfile::tempdir().unwrap();
+    let config = config_file(files.path());
+    let daemon = daemon(&config);
+    let elsewhere = files.path().join("other.toml");
+    let out = daemon
+        .credd(
+            &[
+                "import",
+                "--sso",
+                "--config",
+                &elsewhere.display().to_string(),
+            ],
+            &[],
+        )
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: credd-daemon reads {}, not {}",
+            config.display(),
+            elsewhere.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!elsewhere.exists());
+
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.starts_with(CONFIG),
+        "the old text is kept as it was:\n{written}"
+    );
+    assert_eq!(
+        &written[CONFIG.len()..],
+        "\n# Staging (222222222222), from IAM Identity Center\n\
+         [profiles.staging-AdministratorAccess]\n\
+         sso_account_id = \"222222222222\"\n\
+         sso_role_name = \"AdministratorAccess\"\n\
+         \n# Staging (222222222222), from IAM Identity Center\n\
+         [profiles.staging-ReadOnly]\n\
+         sso_account_id = \"222222222222\"\n\
+         sso_role_name = \"ReadOnly\"\n"
+    );
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(stdout.starts_with("added 2 profiles to "), "{stdout}");
+    assert!(
+        stdout.contains("111111111111/Auditor (Audit): already configured as profile audit"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reloads the config by itself"), "{stdout}");
+
+    // Again: nothing new, nothing written.
+    let again = daemon
+        .credd(&["import", "--sso", "--json"], &[])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["added"].as_array().unwrap().len(), 0);
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 3);
+    assert_eq!(v["skipped"][0]["reason"], "already_configured");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), written);
+}
+
+#[test]
+fn dry_run_prints_the_diff_and_writes_nothing() {
+    let files = tempfile::tempdir().unwrap();
+    let config = config_file(files.path());
+    let daemon = daemon(&config);
+    let out = daemon
+        .credd(
+            &["import", "--sso", "--dry-run"],
+            &[("CREDD_CONFIG", &config.display().to_string())],
+        )
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), CONFIG);
+    let name = config.display();
+    assert!(
+        stdout.starts_with(&format!("--- {name}\n+++ {name}\n@@ ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "\n+[profiles.staging-AdministratorAccess]\n+sso_account_id = \"222222222222\"\n"
+        ),
+        "{stdout}"
+    );
+    let changed: Vec<&str> = stdout
+        .lines()
+        .skip(3)
+        .filter(|l| !l.starts_with(' '))
+        .collect();
+    assert!(changed.iter().all(|l| l.starts_with('+')), "{stdout}");
+    assert!(
+        stderr.contains("dry run: would add 2 profiles") && stderr.contains("nothing was written"),
+        "{stderr}"
+    );
+}
