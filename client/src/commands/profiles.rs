@@ -1,9 +1,10 @@
-//! `credd profiles`: the configured profiles, the current one marked.
+//! `credd profiles`: the configured profiles, the current one marked, each with where its
+//! credentials come from (the role it assumes, or its Identity Center account and role).
 
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
-use credd_proto::{Request, Response};
+use credd_proto::{ProfileInfo, Request, Response};
 use serde_json::json;
 
 use super::{ask, unexpected};
@@ -18,34 +19,86 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     };
     if json {
         output::json(&json!({ "current": current, "profiles": profiles }));
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print!("{}", render(current.as_deref(), &profiles));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `arn:aws:iam::...:role/X` for an AssumeRole profile, `Identity Center ACCOUNT/ROLE` for an
+/// Identity Center one.
+pub fn source(p: &ProfileInfo) -> String {
+    match (&p.role_arn, &p.sso_role) {
+        (Some(arn), _) => arn.clone(),
+        (None, Some(sso)) => format!("Identity Center {sso}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn render(current: Option<&str>, profiles: &[ProfileInfo]) -> String {
     if profiles.is_empty() {
-        println!("no profiles configured");
+        return "no profiles configured\n".to_owned();
     }
-    let width = profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in &profiles {
-        let mark = if current.as_deref() == Some(&p.name) {
+    let rows: Vec<(&ProfileInfo, String)> = profiles.iter().map(|p| (p, source(p))).collect();
+    let name_width = profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let source_width = rows.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+    let region_width = profiles
+        .iter()
+        .filter_map(|p| p.region.as_ref().map(String::len))
+        .max();
+    let mut out = String::new();
+    for (p, source) in rows {
+        let mark = if current == Some(p.name.as_str()) {
             "*"
         } else {
             " "
         };
-        let via = p
-            .via
-            .as_deref()
-            .map(|v| format!("  via {v}"))
-            .unwrap_or_default();
-        let region = p
-            .region
-            .as_deref()
-            .map(|r| format!("  {r}"))
-            .unwrap_or_default();
-        let role = match (&p.role_arn, &p.sso_role) {
-            (Some(arn), _) => arn.clone(),
-            (None, Some(sso)) => format!("Identity Center {sso}"),
-            (None, None) => String::new(),
-        };
-        println!("{mark} {:width$}  {role}{region}{via}", p.name);
+        let mut line = format!("{mark} {:name_width$}  {source:source_width$}", p.name);
+        if let Some(width) = region_width {
+            let region = p.region.as_deref().unwrap_or("");
+            line.push_str(&format!("  {region:width$}"));
+        }
+        if let Some(v) = &p.via {
+            line.push_str(&format!("  via {v}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
-    Ok(ExitCode::SUCCESS)
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: &str, role_arn: Option<&str>, sso_role: Option<&str>) -> ProfileInfo {
+        ProfileInfo {
+            name: name.into(),
+            role_arn: role_arn.map(Into::into),
+            sso_role: sso_role.map(Into::into),
+            via: None,
+            region: Some("eu-west-1".into()),
+        }
+    }
+
+    #[test]
+    fn identity_center_profiles_name_account_and_role() {
+        let mut audit = profile(
+            "prod-audit",
+            Some("arn:aws:iam::333333333333:role/Auditor"),
+            None,
+        );
+        audit.via = Some("staging".into());
+        audit.region = None;
+        let profiles = [
+            audit,
+            profile("staging", None, Some("222222222222/AdministratorAccess")),
+        ];
+        assert_eq!(
+            render(Some("staging"), &profiles),
+            "  prod-audit  arn:aws:iam::333333333333:role/Auditor                       via staging\n\
+             * staging     Identity Center 222222222222/AdministratorAccess  eu-west-1\n"
+        );
+        assert_eq!(render(None, &[]), "no profiles configured\n");
+    }
 }

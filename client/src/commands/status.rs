@@ -1,13 +1,17 @@
-//! `credd status`.
+//! `credd status`: the daemon, the access session (with Identity Center's side of it and any
+//! sign-in waiting for approval), each profile's state, and the paths in use.
 
+use std::fmt::Write;
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
-use credd_proto::{ProfileState, Request, Response, StatusReport};
+use credd_proto::{
+    Authorization, LoginMethod, ProfileState, Request, Response, SsoInfo, StatusReport,
+};
 
 use super::{ask, unexpected};
 use crate::error::ClientError;
-use crate::output::{self, relative};
+use crate::output::{self, relative, when};
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     let request = Request::Status;
@@ -18,13 +22,17 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     if json {
         output::json(&report);
     } else {
-        print(&report);
+        print!("{}", render(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print(r: &StatusReport) {
-    println!(
+// Writing into a String cannot fail; `writeln!` results are ignored below.
+fn render(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let _ = writeln!(
+        o,
         "credd-daemon {} (pid {}), up {}",
         r.daemon_version,
         r.pid,
@@ -42,42 +50,55 @@ fn print(r: &StatusReport) {
             .as_deref()
             .map(|r| format!(" [{r}]"))
             .unwrap_or_default();
-        println!("access:   {} {who}{until}{region}", a.source);
+        let _ = writeln!(o, "access:   {} {who}{until}{region}", a.source);
     } else {
         let why = a
             .last_error
             .as_deref()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default();
-        println!(
-            "access:   {}: not logged in{why}: run `credd login`",
-            a.source
-        );
+        let todo = if a.pending.is_some() {
+            "a sign-in waits for approval (pending, below)"
+        } else {
+            "run `credd login`"
+        };
+        let _ = writeln!(o, "access:   {}: not logged in{why}: {todo}", a.source);
     }
     if let Some(w) = &a.warning {
-        println!("warning:  {w}");
+        let _ = writeln!(o, "warning:  {w}");
+    }
+    if let Some(sso) = &a.sso {
+        sso_block(o, sso);
+    }
+    if let Some(pending) = &a.pending {
+        let _ = writeln!(o, "pending:  {}", describe_pending(pending));
     }
     if let Some(kept) = &a.session_storage {
-        println!("session:  kept in {kept}");
+        let _ = writeln!(o, "session:  kept in {kept}");
     }
-    println!(
+    let _ = writeln!(
+        o,
         "current:  {}",
         r.current_profile
             .as_deref()
             .unwrap_or("none (credd switch <profile>)")
     );
-    println!(
+    let _ = writeln!(
+        o,
         "url:      {}",
         r.url.as_deref().unwrap_or("not serving HTTP")
     );
     for w in &r.config.warnings {
-        println!("config:   {w}");
+        let _ = writeln!(o, "config:   {w}");
     }
     if let Some(e) = &r.config.error {
-        println!("config:   last edit REJECTED (previous config in force):\n          {e}");
+        let _ = writeln!(
+            o,
+            "config:   last edit REJECTED (previous config in force):\n          {e}"
+        );
     }
     if !r.profiles.is_empty() {
-        println!("profiles:");
+        let _ = writeln!(o, "profiles:");
     }
     let width = r.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &r.profiles {
@@ -104,14 +125,235 @@ fn print(r: &StatusReport) {
         if let Some(via) = &p.via {
             line.push_str(&format!("  via {via}"));
         }
-        println!("{line}");
+        if let Some(sso) = &p.sso_role {
+            line.push_str(&format!("  Identity Center {sso}"));
+        }
+        let _ = writeln!(o, "{line}");
         if let Some(e) = &p.last_error {
-            println!("      last error: {e}");
+            let _ = writeln!(o, "      last error: {e}");
         }
     }
-    println!("paths:");
-    println!("  config   {}", r.paths.config);
-    println!("  socket   {}", r.paths.socket);
-    println!("  token    {}", r.paths.token_file);
-    println!("  state    {}", r.paths.state_file);
+    let _ = writeln!(o, "paths:");
+    let _ = writeln!(o, "  config   {}", r.paths.config);
+    let _ = writeln!(o, "  socket   {}", r.paths.socket);
+    let _ = writeln!(o, "  token    {}", r.paths.token_file);
+    let _ = writeln!(o, "  state    {}", r.paths.state_file);
+    out
+}
+
+/// Identity Center's side of the session: which instance, the token the daemon keeps fresh, when
+/// the organization ends the session, and which Regions could take over.
+fn sso_block(o: &mut String, sso: &SsoInfo) {
+    let _ = writeln!(o, "identity center:");
+    let _ = writeln!(o, "  session  {}  {}", sso.session_name, sso.start_url);
+    let _ = writeln!(o, "  region   {}", sso.region);
+    let token = match sso.token_expires_at {
+        Some(t) => format!("expires {}, refreshed in the background", when(t)),
+        None => "none (`credd login`)".to_owned(),
+    };
+    let _ = writeln!(o, "  token    {token}");
+    if let Some(t) = sso.session_ends_at {
+        let _ = writeln!(
+            o,
+            "  ends     {}: your organization's session length; then `credd login` again",
+            when(t)
+        );
+    }
+    let _ = writeln!(o, "  cache    {}", sso.cache_file);
+    let width = sso
+        .regions
+        .iter()
+        .map(|r| r.region.len())
+        .max()
+        .unwrap_or(0);
+    for (i, r) in sso.regions.iter().enumerate() {
+        let label = if i == 0 { "regions" } else { "" };
+        let mut line = format!("  {label:8} {:width$}  ", r.region);
+        if r.authorized {
+            line.push_str("authorized");
+        } else {
+            line.push_str(&format!(
+                "not authorized: `credd login --region {}`",
+                r.region
+            ));
+        }
+        if r.region == sso.region {
+            line.push_str(" (in use)");
+        }
+        if r.start_url != sso.start_url {
+            line.push_str(&format!("  {}", r.start_url));
+        }
+        let _ = writeln!(o, "{line}");
+    }
+}
+
+/// `device sign-in to us-east-1 waits until 14:40 (in 8m): open URL, code ABCD-EFGH`.
+fn describe_pending(p: &Authorization) -> String {
+    let until = when(p.expires_at);
+    match p.method {
+        LoginMethod::Device => {
+            let code = p
+                .user_code
+                .as_deref()
+                .map(|c| format!(" and check the code {c}"))
+                .unwrap_or_default();
+            format!(
+                "device sign-in to {} waits until {until}: open {}{code}; `credd login --cancel` \
+                 abandons it",
+                p.region, p.url
+            )
+        }
+        LoginMethod::Browser => format!(
+            "browser sign-in to {} waits until {until}; `credd login` shows it again, `credd \
+             login --cancel` abandons it",
+            p.region
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credd_proto::{AccessInfo, ConfigInfo, PathsInfo, ProfileStatus, SsoRegionInfo};
+
+    fn report(access: AccessInfo) -> StatusReport {
+        StatusReport {
+            daemon_version: "0.1.0".into(),
+            pid: 42,
+            started_at: output::now() - 60,
+            paths: PathsInfo {
+                config: "/c/config.toml".into(),
+                runtime_dir: "/r".into(),
+                socket: "/r/control.sock".into(),
+                token_file: "/r/http.token".into(),
+                state_file: "/s/state.json".into(),
+            },
+            url: Some("http://127.0.0.1:9911".into()),
+            config: ConfigInfo {
+                path: "/c/config.toml".into(),
+                loaded_at: 0,
+                error: None,
+                warnings: vec![],
+            },
+            access,
+            current_profile: None,
+            profiles: vec![],
+        }
+    }
+
+    fn sso_access(logged_in: bool) -> AccessInfo {
+        let now = output::now();
+        AccessInfo {
+            source: "sso".into(),
+            logged_in,
+            identity: Some("acme (https://acme.awsapps.com/start)".into()),
+            expires_at: Some(now + 8 * 3600),
+            mfa_serial: None,
+            sts_region: None,
+            warning: Some("the Identity Center session ends in 50m: run `credd login`".into()),
+            last_error: None,
+            session_storage: None,
+            sso: Some(SsoInfo {
+                session_name: "acme".into(),
+                start_url: "https://acme.awsapps.com/start".into(),
+                region: "us-east-1".into(),
+                token_expires_at: Some(now + 1800),
+                session_ends_at: Some(now + 3000),
+                cache_file: "/home/alice/.aws/sso/cache/0123.json".into(),
+                regions: vec![
+                    SsoRegionInfo {
+                        region: "us-east-1".into(),
+                        start_url: "https://acme.awsapps.com/start".into(),
+                        authorized: true,
+                    },
+                    SsoRegionInfo {
+                        region: "eu-west-1".into(),
+                        start_url: "https://acme-eu.awsapps.com/start".into(),
+                        authorized: false,
+                    },
+                ],
+            }),
+            pending: None,
+        }
+    }
+
+    #[test]
+    fn identity_center_block_says_what_is_kept_fresh_and_what_ends() {
+        let mut report = report(sso_access(true));
+        report.current_profile = Some("staging".into());
+        report.profiles = vec![ProfileStatus {
+            name: "staging".into(),
+            role_arn: None,
+            sso_role: Some("222222222222/AdministratorAccess".into()),
+            via: None,
+            state: ProfileState::Fresh,
+            expires_at: None,
+            last_refresh: None,
+            next_refresh: None,
+            last_error: None,
+            sts_region: None,
+            assumed_arn: None,
+        }];
+        let text = render(&report);
+        for expected in [
+            "warning:  the Identity Center session ends in 50m: run `credd login`\n",
+            "identity center:\n  session  acme  https://acme.awsapps.com/start\n",
+            "  region   us-east-1\n",
+            "  token    expires ",
+            ", refreshed in the background\n",
+            "  ends     ",
+            "then `credd login` again\n",
+            "  cache    /home/alice/.aws/sso/cache/0123.json\n",
+            "  regions  us-east-1  authorized (in use)\n",
+            "  * staging  fresh    Identity Center 222222222222/AdministratorAccess\n",
+            "           eu-west-1  not authorized: `credd login --region eu-west-1`  \
+             https://acme-eu.awsapps.com/start\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in:\n{text}");
+        }
+        assert!(!text.contains("pending"), "{text}");
+    }
+
+    #[test]
+    fn a_pending_device_sign_in_shows_where_to_approve_it() {
+        let mut access = sso_access(false);
+        access.pending = Some(Authorization {
+            method: LoginMethod::Device,
+            url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
+            user_code: Some("ABCD-EFGH".into()),
+            region: "us-east-1".into(),
+            expires_at: output::now() + 500,
+            joined: false,
+        });
+        let text = render(&report(access));
+        assert!(
+            text.contains("access:   sso: not logged in: a sign-in waits for approval"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pending:  device sign-in to us-east-1 waits until "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "open https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH and check \
+                 the code ABCD-EFGH; `credd login --cancel` abandons it\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_iam_user_status_has_no_identity_center_block() {
+        let mut access = sso_access(true);
+        access.source = "iam-user".into();
+        access.sso = None;
+        access.warning = None;
+        let text = render(&report(access));
+        assert!(!text.contains("identity center"), "{text}");
+        assert!(
+            text.starts_with("credd-daemon 0.1.0 (pid 42), up 1m\n"),
+            "{text}"
+        );
+    }
 }
