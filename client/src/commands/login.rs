@@ -31,8 +31,8 @@ pub const EXIT_CANCELLED: u8 = 130;
 /// device grant's 10 minutes, the client gives up after 11.
 const WAIT_MARGIN: Duration = Duration::from_secs(60);
 
-/// What the user asked of `credd login`.
-#[derive(Debug, Default)]
+/// What the user asked of `credd login`. No `Debug`: it holds the MFA code as typed.
+#[derive(Default)]
 pub struct Options {
     /// `--mfa-code`: the code, or `-` to read it from stdin.
     pub mfa_code: Option<String>,
