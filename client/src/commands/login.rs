@@ -81,6 +81,14 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
             }
             match wait(paths, &authorization, interrupts)? {
                 Some(answer) => answer,
+                // A login that joined another one's authorization only stops waiting: the
+                // `credd login` that started it is still waiting for the user.
+                None if authorization.joined => {
+                    eprintln!(
+                        "stopped waiting; the login started elsewhere goes on (`credd login --cancel` ends it)"
+                    );
+                    return Ok(ExitCode::from(EXIT_CANCELLED));
+                }
                 None => return cancel_after_interrupt(paths),
             }
         }
