@@ -22,8 +22,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use access::{
-    AccessConfig, AccessSourceKind, DEFAULT_REGION, DEFAULT_SESSION_DURATION, SESSION_MAX,
-    SESSION_MIN, SsoConfig, SsoLogin, SsoReplica, SsoRole,
+    AccessConfig, AccessSourceKind, DEFAULT_REGION, DEFAULT_SESSION_DURATION,
+    DEFAULT_SSO_SESSION_DURATION, SESSION_MAX, SESSION_MIN, SSO_SESSION_MAX, SSO_SESSION_MIN,
+    SsoConfig, SsoLogin, SsoReplica, SsoRole,
 };
 pub use checks::check_name;
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
@@ -125,6 +126,13 @@ impl Validator<'_> {
         self.error(Some(value.span()), msg)
     }
 
+    /// An error about a key that has no place here: it points at `key` itself where the text
+    /// reads `key = value`, else at the value.
+    fn at_key(&self, value: Range<usize>, key: &str, msg: impl Into<String>) -> ConfigError {
+        let offset = key_start(self.text, value.start, key).unwrap_or(value.start);
+        self.error(Some(offset..offset), msg)
+    }
+
     fn duration(&self, value: &Spanned<String>, what: &str) -> Result<Duration, ConfigError> {
         humantime::parse_duration(value.get_ref().trim()).map_err(|e| {
             self.at(
@@ -137,19 +145,20 @@ impl Validator<'_> {
         })
     }
 
+    /// A duration within `limits` (`whose` names them: "STS", "Identity Center").
     fn duration_in(
         &self,
         value: &Spanned<String>,
         what: &str,
-        min: Duration,
-        max: Duration,
+        (min, max): (Duration, Duration),
+        whose: &str,
     ) -> Result<Duration, ConfigError> {
         let d = self.duration(value, what)?;
         if d < min || d > max {
             return Err(self.at(
                 value,
                 format!(
-                    "{what} must be between {} and {} (STS limits), found {}",
+                    "{what} must be between {} and {} ({whose} limits), found {}",
                     fmt_duration(min),
                     fmt_duration(max),
                     fmt_duration(d)
@@ -208,6 +217,19 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Where `key` starts when `text` reads `key = ` right before `value_start` (spaces allowed, as
+/// in `[table]` bodies and inline tables); `None` for any other shape.
+fn key_start(text: &str, value_start: usize, key: &str) -> Option<usize> {
+    let before = text.get(..value_start)?.trim_end_matches([' ', '\t']);
+    let before = before.strip_suffix('=')?.trim_end_matches([' ', '\t']);
+    let start = before.strip_suffix(key).map(str::len)?;
+    let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    match before[..start].chars().next_back() {
+        Some(c) if bare(c) => None,
+        _ => Some(start),
+    }
+}
+
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     while !text.is_char_boundary(i) {
         i -= 1;
@@ -215,8 +237,20 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// `1h 30m`, `1day 12h`; from 30 days on in days (`90days`), where humantime would say months of
+/// 30.44 days (`2months 29days 2h 52m 48s` for 90 days).
 pub fn fmt_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    const DAY: u64 = 86_400;
+    let days = d.as_secs() / DAY;
+    if days < 30 {
+        return humantime::format_duration(d).to_string();
+    }
+    let rest = d - Duration::from_secs(days * DAY);
+    if rest.is_zero() {
+        format!("{days}days")
+    } else {
+        format!("{days}days {}", humantime::format_duration(rest))
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +286,35 @@ mod tests {
         ));
         assert_eq!(e.line, Some(2));
         assert!(e.msg.contains("known: prod-audit, staging"), "{e}");
+    }
+
+    #[test]
+    fn key_start_finds_the_key_of_a_value() {
+        let text = "[access]\nsource = \"sso\"\naws_profile   =  \"x\"\nt = { mfa_serial=\"y\" }\n";
+        let value = text.find("\"x\"").unwrap();
+        assert_eq!(
+            key_start(text, value, "aws_profile"),
+            text.find("aws_profile")
+        );
+        let value = text.find("\"y\"").unwrap();
+        assert_eq!(
+            key_start(text, value, "mfa_serial"),
+            text.find("mfa_serial")
+        );
+        // Another key ending in the same letters, or no `key =` before the value: no key.
+        let text = "my_aws_profile = \"x\"";
+        assert_eq!(key_start(text, 17, "aws_profile"), None);
+        assert_eq!(key_start("[\"x\"]", 1, "aws_profile"), None);
+    }
+
+    #[test]
+    fn long_durations_print_in_days() {
+        assert_eq!(fmt_duration(Duration::from_secs(36 * 3600)), "1day 12h");
+        assert_eq!(fmt_duration(Duration::from_secs(90 * 86_400)), "90days");
+        assert_eq!(
+            fmt_duration(Duration::from_secs(30 * 86_400 + 60)),
+            "30days 1m"
+        );
     }
 
     #[test]

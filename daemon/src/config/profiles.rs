@@ -54,7 +54,7 @@ impl Profile {
     /// `ACCOUNT/ROLE_NAME` of an Identity Center profile.
     pub fn sso_role(&self) -> Option<String> {
         match &self.kind {
-            ProfileKind::Sso(r) => Some(format!("{}/{}", r.account_id, r.role_name)),
+            ProfileKind::Sso(r) => Some(r.to_string()),
             ProfileKind::AssumeRole { .. } => None,
         }
     }
@@ -167,7 +167,12 @@ impl Validator<'_> {
             return Err(self.at(v, ctx("via names the profile itself")));
         }
         let mut duration = match &raw.duration {
-            Some(d) => self.duration_in(d, &ctx("duration"), ASSUME_ROLE_MIN, ASSUME_ROLE_MAX)?,
+            Some(d) => self.duration_in(
+                d,
+                &ctx("duration"),
+                (ASSUME_ROLE_MIN, ASSUME_ROLE_MAX),
+                "STS",
+            )?,
             None => ASSUME_ROLE_DEFAULT,
         };
         if via.is_some() && duration > CHAINED_ROLE_MAX {

@@ -36,3 +36,22 @@ pub(super) fn err(text: &str) -> ConfigError {
 pub(super) fn ok(text: &str) -> Config {
     parse(Path::new("/c.toml"), text).unwrap_or_else(|e| panic!("config should load: {e}"))
 }
+
+/// A valid `sso` `[access]`, from the issue; tests add keys before `sso_account_id` (line 7).
+pub(super) const SSO: &str = r#"
+[access]
+source = "sso"
+sso_session = "acme"
+sso_start_url = "https://acme.awsapps.com/start"
+sso_region = "us-east-1"
+sso_account_id = "111111111111"
+sso_role_name = "AccessAdmin"
+"#;
+
+/// `SSO` with `line` added as line 7 of `[access]`.
+pub(super) fn sso_with(line: &str) -> String {
+    SSO.replace(
+        "sso_account_id = \"111",
+        &format!("{line}\nsso_account_id = \"111"),
+    )
+}
