@@ -179,7 +179,7 @@ impl Validator<'_> {
             ));
         };
         let access = self.access(access)?;
-        let profiles = self.profiles(raw.profiles, &daemon, &mut warnings)?;
+        let profiles = self.profiles(raw.profiles, &access, &daemon, &mut warnings)?;
         daemon.warnings(&mut warnings);
 
         let default_profile = match raw.default_profile {
@@ -255,7 +255,7 @@ pub fn fmt_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{GOOD, err, ok};
+    use super::testing::{GOOD, SSO, err, ok};
     use super::*;
 
     #[test]
@@ -267,6 +267,43 @@ mod tests {
         assert_eq!(c.profiles["staging"].duration, ASSUME_ROLE_DEFAULT);
         assert_eq!(c.profiles["prod-audit"].duration, CHAINED_ROLE_MAX);
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_identity_center_example_loads() {
+        let c = ok(SSO);
+        assert_eq!(c.access.source, AccessSourceKind::Sso);
+        assert_eq!(c.warnings, Vec::<String>::new());
+        let staging = &c.profiles["staging"];
+        assert_eq!(
+            staging.kind,
+            ProfileKind::Sso(SsoRole {
+                account_id: "222222222222".into(),
+                role_name: "AdministratorAccess".into(),
+            })
+        );
+        assert_eq!(staging.account_id, "222222222222");
+        assert_eq!(
+            staging.sso_role().as_deref(),
+            Some("222222222222/AdministratorAccess")
+        );
+        assert_eq!((staging.role_arn(), staging.via.as_deref()), (None, None));
+        assert_eq!(staging.duration, ASSUME_ROLE_DEFAULT);
+        let prod = &c.profiles["prod"];
+        assert_eq!(
+            prod.role_arn(),
+            Some("arn:aws:iam::333333333333:role/Deployer")
+        );
+        assert_eq!(
+            (prod.account_id.as_str(), prod.sso_role()),
+            ("333333333333", None)
+        );
+        assert_eq!(
+            (prod.via.as_deref(), prod.duration),
+            (None, CHAINED_ROLE_MAX)
+        );
+        let c = ok(&format!("default_profile = \"staging\"\n{SSO}"));
+        assert_eq!(c.default_profile.as_deref(), Some("staging"));
     }
 
     #[test]

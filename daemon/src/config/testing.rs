@@ -37,7 +37,8 @@ pub(super) fn ok(text: &str) -> Config {
     parse(Path::new("/c.toml"), text).unwrap_or_else(|e| panic!("config should load: {e}"))
 }
 
-/// A valid `sso` `[access]`, from the issue; tests add keys before `sso_account_id` (line 7).
+/// The issue's Identity Center example: an access role, an Identity Center profile (line 10) and
+/// a `role_arn` profile the access role signs (line 14).
 pub(super) const SSO: &str = r#"
 [access]
 source = "sso"
@@ -46,6 +47,13 @@ sso_start_url = "https://acme.awsapps.com/start"
 sso_region = "us-east-1"
 sso_account_id = "111111111111"
 sso_role_name = "AccessAdmin"
+
+[profiles.staging]
+sso_account_id = "222222222222"
+sso_role_name = "AdministratorAccess"
+
+[profiles.prod]
+role_arn = "arn:aws:iam::333333333333:role/Deployer"
 "#;
 
 /// `SSO` with `line` added as line 7 of `[access]`.

@@ -305,9 +305,11 @@ mod tests {
         assert_eq!(c.access.regions, ["us-west-2", "us-east-1"]);
         let c = ok(&sso_with("sso_login = \"browser\""));
         assert_eq!(c.access.sso.unwrap().login, SsoLogin::Browser);
+        // Without an access role, role_arn profiles go `via` an Identity Center profile.
         let c = ok(&SSO
             .replace("sso_account_id = \"111111111111\"\n", "")
-            .replace("sso_role_name = \"AccessAdmin\"\n", ""));
+            .replace("sso_role_name = \"AccessAdmin\"\n", "")
+            .replace("[profiles.prod]\n", "[profiles.prod]\nvia = \"staging\"\n"));
         assert_eq!(c.access.sso_access_role(), None);
     }
 
