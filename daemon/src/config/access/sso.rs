@@ -195,7 +195,7 @@ impl Validator<'_> {
     }
 
     /// `sso_account_id` + `sso_role_name`: both or neither.
-    pub(crate) fn sso_role(
+    fn sso_role(
         &self,
         account_id: Option<Spanned<String>>,
         role_name: Option<Spanned<String>>,
