@@ -1,0 +1,166 @@
+//! `[daemon]`: where the HTTP API listens, IMDS, and how much life served credentials keep.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, Validator, fmt_duration};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";
+/// SDKs refresh 10–15 minutes before expiry and botocore's IMDS path misbehaves under 25 minutes,
+/// so by default nothing is served with less than 30 minutes left.
+pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(30 * 60);
+/// botocore extends IMDS credentials it gets with less than 15 min + (2..10 min) left.
+pub const BOTOCORE_IMDS_FLOOR: Duration = Duration::from_secs(25 * 60);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub listen: SocketAddr,
+    pub imds: bool,
+    /// IP TTL / hop limit of IMDS responses; 1 keeps them off other hosts and containers.
+    pub imds_hop_limit: u8,
+    pub min_remaining: Duration,
+    /// The current route advertises an `Expiration` at most this far ahead, so SDKs come back
+    /// (and follow `credd switch`) within it; never less than `min_remaining`.
+    pub follow_window: Duration,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaemon {
+    listen: Option<Spanned<String>>,
+    imds: Option<bool>,
+    imds_hop_limit: Option<Spanned<i64>>,
+    min_remaining: Option<Spanned<String>>,
+    follow_window: Option<Spanned<String>>,
+}
+
+/// A valid `[daemon]`, plus where `min_remaining` was written: the profiles' lifetimes are checked
+/// against it, and an error about that points there.
+pub(super) struct ValidDaemon {
+    pub(super) config: DaemonConfig,
+    pub(super) min_remaining_span: Option<Range<usize>>,
+}
+
+impl ValidDaemon {
+    /// Valid, but worth a warning (pushed after the profiles' own, as it always was).
+    pub(super) fn warnings(&self, warnings: &mut Vec<String>) {
+        let d = &self.config;
+        if d.imds && d.follow_window < BOTOCORE_IMDS_FLOOR {
+            warnings.push(format!(
+                "imds = true with follow_window = {}: botocore treats IMDS credentials with less \
+                 than about 25m left as an outage and keeps using them, so it follows `credd \
+                 switch` late; use at least 25m",
+                fmt_duration(d.follow_window)
+            ));
+        }
+    }
+}
+
+impl Validator<'_> {
+    pub(super) fn daemon(&self, raw: RawDaemon) -> Result<ValidDaemon, ConfigError> {
+        let listen = match raw.listen {
+            None => DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
+            Some(l) => {
+                let addr: SocketAddr = l.get_ref().trim().parse().map_err(|_| {
+                    self.at(
+                        &l,
+                        format!(
+                            "listen: expected an address and port like \"127.0.0.1:9911\", found {:?}",
+                            l.get_ref()
+                        ),
+                    )
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(self.at(
+                        &l,
+                        format!(
+                            "listen = {:?} is not a loopback address: credd serves credentials to \
+                             this machine only (use 127.0.0.1 or [::1])",
+                            l.get_ref()
+                        ),
+                    ));
+                }
+                addr
+            }
+        };
+        let imds_hop_limit = match raw.imds_hop_limit {
+            None => 1,
+            Some(h) => u8::try_from(*h.get_ref())
+                .ok()
+                .filter(|h| *h >= 1)
+                .ok_or_else(|| {
+                    self.at(
+                        &h,
+                        format!("imds_hop_limit must be 1..=255, found {}", h.get_ref()),
+                    )
+                })?,
+        };
+        let (min_remaining, min_remaining_span) = match raw.min_remaining {
+            None => (DEFAULT_MIN_REMAINING, None),
+            Some(m) => {
+                let d = self.duration(&m, "min_remaining")?;
+                // SDKs start refreshing 5–15 minutes ahead; less than 5 minutes left makes them
+                // refresh on every call.
+                if d < Duration::from_secs(60) {
+                    return Err(self.at(
+                        &m,
+                        format!(
+                            "min_remaining must be at least 1m, found {}",
+                            fmt_duration(d)
+                        ),
+                    ));
+                }
+                (d, Some(m.span()))
+            }
+        };
+        let follow_window = match raw.follow_window {
+            None => min_remaining,
+            Some(f) => {
+                let d = self.duration(&f, "follow_window")?;
+                if d < min_remaining {
+                    return Err(self.at(
+                        &f,
+                        format!(
+                            "follow_window ({}) must be at least min_remaining ({}): SDKs must \
+                             never be told credentials expire sooner than that",
+                            fmt_duration(d),
+                            fmt_duration(min_remaining)
+                        ),
+                    ));
+                }
+                d
+            }
+        };
+        Ok(ValidDaemon {
+            config: DaemonConfig {
+                listen,
+                imds: raw.imds.unwrap_or(false),
+                imds_hop_limit,
+                min_remaining,
+                follow_window,
+            },
+            min_remaining_span,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::parse;
+    use super::super::testing::{GOOD, err};
+
+    #[test]
+    fn listen_must_be_loopback() {
+        let e = err(&GOOD.replace("127.0.0.1:0", "0.0.0.0:9911"));
+        assert!(e.msg.contains("not a loopback address"), "{e}");
+        assert!(parse(Path::new("c"), &GOOD.replace("127.0.0.1:0", "[::1]:9911")).is_ok());
+    }
+}
