@@ -13,9 +13,7 @@ use super::{Engine, EngineError, LoginStart, Wiring};
 use crate::access::persist::SessionStore;
 use crate::access::sso::{SsoToken, cache};
 use crate::clock::Clock;
-use crate::config::{
-    self, AccessSourceKind, Config, Profile, ProfileKind, SsoConfig, SsoLogin, SsoReplica, SsoRole,
-};
+use crate::config::{self, Config};
 use crate::sts::fake::{Call, FakeSts};
 
 const MIN: Duration = Duration::from_secs(60);
@@ -26,44 +24,7 @@ fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
-fn sso_profile(name: &str, account: &str, role: &str) -> Profile {
-    profile(
-        name,
-        account,
-        ProfileKind::Sso(SsoRole {
-            account_id: account.into(),
-            role_name: role.into(),
-        }),
-    )
-}
-
-fn role_profile(name: &str, arn: &str) -> Profile {
-    let account = arn.split(':').nth(4).unwrap().to_owned();
-    let mut p = profile(
-        name,
-        &account,
-        ProfileKind::AssumeRole {
-            role_arn: arn.into(),
-        },
-    );
-    p.duration = HOUR;
-    p
-}
-
-fn profile(name: &str, account: &str, kind: ProfileKind) -> Profile {
-    Profile {
-        name: name.into(),
-        kind,
-        account_id: account.into(),
-        region: None,
-        via: None,
-        external_id: None,
-        duration: config::ASSUME_ROLE_DEFAULT,
-        session_name: None,
-        source_identity: None,
-        tags: Default::default(),
-    }
-}
+const STAGING: &str = "[profiles.staging]\nsso_account_id = \"222222222222\"\nsso_role_name = \"AdministratorAccess\"\n";
 
 struct Sim {
     engine: Engine,
@@ -75,9 +36,9 @@ struct Sim {
 }
 
 struct Setup {
-    profiles: Vec<Profile>,
-    access_role: Option<SsoRole>,
-    replicas: Vec<SsoReplica>,
+    /// More `[access]` lines.
+    access: &'static str,
+    profiles: &'static str,
     /// What the AWS CLI left in its cache before the daemon started.
     cli_login: bool,
 }
@@ -85,13 +46,8 @@ struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Setup {
-            profiles: vec![sso_profile(
-                "staging",
-                "222222222222",
-                "AdministratorAccess",
-            )],
-            access_role: None,
-            replicas: Vec::new(),
+            access: "",
+            profiles: STAGING,
             cli_login: false,
         }
     }
@@ -101,26 +57,13 @@ impl Sim {
     fn start(setup: Setup, settings: impl FnOnce(&mut crate::sts::fake_sso::SsoSettings)) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("config.toml");
-        let mut config = config::parse(
-            &path,
-            "[daemon]\nlisten = \"127.0.0.1:0\"\n[access]\nsource = \"iam-user\"\n",
-        )
-        .expect("a valid config");
-        config.access.source = AccessSourceKind::Sso;
-        config.access.session_duration = 8 * HOUR;
-        config.access.sso = Some(SsoConfig {
-            session: "acme".into(),
-            start_url: START_URL.into(),
-            region: "us-east-1".into(),
-            login: SsoLogin::Auto,
-            access_role: setup.access_role,
-            replicas: setup.replicas,
-        });
-        config.profiles = setup
-            .profiles
-            .into_iter()
-            .map(|p| (p.name.clone(), p))
-            .collect();
+        let text = format!(
+            "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"sso\"\n\
+             sso_session = \"acme\"\nsso_start_url = \"{START_URL}\"\nsso_region = \"us-east-1\"\n\
+             {}\n{}",
+            setup.access, setup.profiles
+        );
+        let config = config::parse(&path, &text).expect("a valid config");
         let clock = Clock::simulated(t0());
         let (aws, sts) = FakeSts::new(&clock);
         aws.sso().set(settings);
@@ -448,19 +391,12 @@ async fn a_role_the_user_lost_is_named_with_its_account() {
 async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
     let sim = Sim::start(
         Setup {
-            profiles: vec![
-                sso_profile("staging", "222222222222", "AdministratorAccess"),
-                role_profile("prod", "arn:aws:iam::333333333333:role/Deployer"),
-                {
-                    let mut p = role_profile("audit", "arn:aws:iam::444444444444:role/Auditor");
-                    p.via = Some("staging".into());
-                    p
-                },
-            ],
-            access_role: Some(SsoRole {
-                account_id: "111111111111".into(),
-                role_name: "AccessAdmin".into(),
-            }),
+            access: "sso_account_id = \"111111111111\"\nsso_role_name = \"AccessAdmin\"\n",
+            profiles: concat!(
+                "[profiles.staging]\nsso_account_id = \"222222222222\"\nsso_role_name = \"AdministratorAccess\"\n",
+                "[profiles.prod]\nrole_arn = \"arn:aws:iam::333333333333:role/Deployer\"\n",
+                "[profiles.audit]\nrole_arn = \"arn:aws:iam::444444444444:role/Auditor\"\nvia = \"staging\"\n",
+            ),
             ..Setup::default()
         },
         |_| {},
@@ -510,10 +446,7 @@ async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
 async fn when_the_home_region_is_down_an_authorized_replica_serves() {
     let sim = Sim::start(
         Setup {
-            replicas: vec![SsoReplica {
-                region: "eu-west-1".into(),
-                start_url: "https://acme-eu.awsapps.com/start".into(),
-            }],
+            access: "sso_replicas = [{ region = \"eu-west-1\", start_url = \"https://acme-eu.awsapps.com/start\" }]\n",
             ..Setup::default()
         },
         |s| s.role_ttl = HOUR,
