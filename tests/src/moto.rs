@@ -374,23 +374,58 @@ pub fn sts_assume_role(
     role_arn: &str,
     session_name: &str,
 ) -> Result<AwsKeys, String> {
-    block_on(async {
-        let client = sts_client(endpoint, region, keys, Retries::None);
-        let out = client
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(session_name)
-            .send()
-            .await
-            .map_err(describe_sdk_error)?;
-        let creds = out
-            .credentials()
-            .ok_or_else(|| format!("AssumeRole {role_arn} returned no credentials"))?;
-        Ok(AwsKeys {
+    block_on(assume_role(
+        endpoint,
+        region,
+        keys,
+        role_arn,
+        session_name,
+        None,
+    ))
+    .map(|assumed| assumed.keys)
+}
+
+/// What [`assume_role`] got: the role's credentials and when they expire.
+#[derive(Debug, Clone)]
+pub struct AssumedRole {
+    pub keys: AwsKeys,
+    pub expiration: std::time::SystemTime,
+}
+
+/// [`sts_assume_role`] for code already inside a tokio runtime (a test server's handler), with
+/// an optional `DurationSeconds`. One attempt; Err is "Code: message".
+pub async fn assume_role(
+    endpoint: &str,
+    region: &str,
+    keys: &AwsKeys,
+    role_arn: &str,
+    session_name: &str,
+    duration: Option<Duration>,
+) -> Result<AssumedRole, String> {
+    let client = sts_client(endpoint, region, keys, Retries::None);
+    let duration = duration
+        .map(|d| i32::try_from(d.as_secs()).map_err(|_| format!("duration {d:?} is too long")))
+        .transpose()?;
+    let out = client
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .set_duration_seconds(duration)
+        .send()
+        .await
+        .map_err(describe_sdk_error)?;
+    let creds = out
+        .credentials()
+        .ok_or_else(|| format!("AssumeRole {role_arn} returned no credentials"))?;
+    let expiration = std::time::SystemTime::try_from(*creds.expiration())
+        .map_err(|e| format!("AssumeRole {role_arn}: expiration out of range: {e}"))?;
+    Ok(AssumedRole {
+        keys: AwsKeys {
             access_key_id: creds.access_key_id().to_owned(),
             secret_access_key: creds.secret_access_key().to_owned(),
             session_token: Some(creds.session_token().to_owned()),
-        })
+        },
+        expiration,
     })
 }
 
