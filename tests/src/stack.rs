@@ -1,8 +1,9 @@
 //! The fixture of every scenario that runs a daemon with an access source: a world whose daemon
 //! gets STS from the shared moto (with auth on, or off for MFA logins), through the
 //! fault-injecting proxy or straight, or from nowhere at all; alice (a seeded IAM user in an
-//! account of her own) in the shared credentials file; a config of the scenario's choosing; and
-//! the daemon's HTTP API and real SDKs pointed at it. [`Stack::builder`] picks the variant.
+//! account of her own) in the shared credentials file, or an IAM Identity Center fake
+//! ([`Access::Sso`]); a config of the scenario's choosing; and the daemon's HTTP API and real
+//! SDKs pointed at it. [`Stack::builder`] picks the variant.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bins::sdk_client_bin;
 use crate::http::{self, Reply};
+use crate::identity_center::{self, IdentityCenter};
 use crate::moto::{Auth, Moto, SeedSpec, SeededUser, venv_python};
 use crate::proxy::StsProxy;
 use crate::sdk::BOTO3_CALLER;
@@ -28,6 +30,23 @@ pub const DEPLOY: &str = "arn:aws:iam::333333333333:role/Deploy";
 pub const USER: &str = "alice";
 /// A well-formed one-time code (moto, auth off, accepts any).
 pub const MFA_CODE: &str = "123456";
+
+/// The `sso_session` of [`Access::Sso`] stacks: names the AWS CLI token cache file.
+pub const SSO_SESSION: &str = "acme";
+
+/// Identity Center profiles on the fake's default assignments: `sso-admin` is
+/// [`identity_center::ADMIN_ROLE`] in [`identity_center::STAGING_ACCOUNT`] (the account of
+/// [`ADMIN`]), `sso-readonly` [`identity_center::READ_ONLY_ROLE`] in
+/// [`identity_center::PROD_ACCOUNT`].
+pub const SSO_PROFILES: &str = r#"
+[profiles.sso-admin]
+sso_account_id = "222222222222"
+sso_role_name = "AdministratorAccess"
+
+[profiles.sso-readonly]
+sso_account_id = "333333333333"
+sso_role_name = "ReadOnlyAccess"
+"#;
 
 /// Login and the first AssumeRole of every profile, moto included.
 pub const READY_DEADLINE: Duration = Duration::from_secs(20);
@@ -84,6 +103,45 @@ pub enum Access {
     /// No `mfa_serial`: alice's key signs AssumeRole itself and the daemon logs in by itself.
     /// moto's auth is on, so every credential the daemon serves is really checked.
     Key,
+    /// IAM Identity Center (`source = "sso"`, session [`SSO_SESSION`]) played by an
+    /// [`IdentityCenter`] fake whose role credentials come from moto with auth on; the daemon
+    /// reaches it through `AWS_ENDPOINT_URL_SSO_OIDC` / `AWS_ENDPOINT_URL_SSO`. There is no IAM
+    /// user and no shared credentials file. [`StackBuilder::identity_center`] sets the fake's
+    /// options.
+    Sso {
+        /// `sso_login`; `None` leaves it out (the daemon's default, `auto`).
+        login: Option<SsoLogin>,
+        /// Writes `sso_account_id` / `sso_role_name` of the fake's
+        /// [`identity_center::ACCESS_ROLE`] into `[access]`: the role whose credentials sign
+        /// AssumeRole for `role_arn` profiles.
+        access_role: bool,
+    },
+}
+
+impl Access {
+    /// [`Access::Sso`] with the device grant and the access role: what most scenarios need.
+    pub const SSO_DEVICE: Access = Access::Sso {
+        login: Some(SsoLogin::Device),
+        access_role: true,
+    };
+}
+
+/// `sso_login` in `[access]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoLogin {
+    Auto,
+    Browser,
+    Device,
+}
+
+impl SsoLogin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsoLogin::Auto => "auto",
+            SsoLogin::Browser => "browser",
+            SsoLogin::Device => "device",
+        }
+    }
 }
 
 /// The parts of the config a scenario chooses; the rest (the listener, the `[access]` source for
@@ -115,6 +173,7 @@ enum Route {
 /// free loopback port, with an empty config, unless told otherwise.
 pub struct StackBuilder<'a> {
     access: Access,
+    identity_center: identity_center::Options,
     route: Route,
     world: Option<World>,
     listen: &'a str,
@@ -127,6 +186,13 @@ impl<'a> StackBuilder<'a> {
         self
     }
 
+    /// The Identity Center fake's options ([`Access::Sso`] only; default
+    /// [`identity_center::Options::default`]).
+    pub fn identity_center(mut self, options: identity_center::Options) -> Self {
+        self.identity_center = options;
+        self
+    }
+
     /// The daemon reaches moto without the proxy in between.
     pub fn direct(mut self) -> Self {
         self.route = Route::Direct;
@@ -134,7 +200,8 @@ impl<'a> StackBuilder<'a> {
     }
 
     /// No STS at all (for the checks made before any credentials are involved): nothing listens
-    /// at the STS endpoint, alice's key is a placeholder, no moto is started.
+    /// at the STS endpoint, alice's key is a placeholder, no moto is started (except for an
+    /// [`Access::Sso`] fake's role credentials).
     pub fn without_sts(mut self) -> Self {
         self.route = Route::Unreachable;
         self
@@ -162,22 +229,18 @@ impl<'a> StackBuilder<'a> {
     /// written; no daemon yet.
     pub fn build(self) -> Stack {
         let mut world = self.world.unwrap_or_default();
+        let roles = SeedSpec::new().role(ADMIN).role(AUDITOR).role(DEPLOY);
         let (sts, endpoint) = match self.route {
             Route::Unreachable => (Sts::Unreachable, "http://127.0.0.1:1".to_owned()),
             Route::Proxy | Route::Direct => {
                 // With auth off moto assumes any role ARN, so only the auth-on stack needs roles.
                 let (moto, spec) = match self.access {
                     Access::Mfa => (Moto::shared(Auth::Off), SeedSpec::new().user_with_mfa(USER)),
-                    Access::Key => (
-                        Moto::shared(Auth::On),
-                        SeedSpec::new()
-                            .user(USER)
-                            .role(ADMIN)
-                            .role(AUDITOR)
-                            .role(DEPLOY),
-                    ),
+                    Access::Key => (Moto::shared(Auth::On), roles.user(USER)),
+                    Access::Sso { .. } => (Moto::shared(Auth::On), roles),
                 };
-                let user = moto.seed(&spec).user(USER).clone();
+                let seeded = moto.seed(&spec);
+                let user = seeded.users.get(USER).cloned();
                 let proxy = (self.route == Route::Proxy).then(|| StsProxy::start(&moto.endpoint()));
                 let endpoint = proxy
                     .as_ref()
@@ -186,16 +249,34 @@ impl<'a> StackBuilder<'a> {
             }
         };
         world.set_env("AWS_ENDPOINT_URL_STS", &endpoint);
-        let (key, secret) = match &sts {
-            Sts::Moto { user, .. } => {
-                (user.access_key_id.as_str(), user.secret_access_key.as_str())
+        let identity_center = match self.access {
+            Access::Sso { .. } => {
+                let fake = match &sts {
+                    Sts::Moto { moto, .. } => {
+                        IdentityCenter::start_with_moto(self.identity_center, moto)
+                    }
+                    Sts::Unreachable => IdentityCenter::start(self.identity_center),
+                };
+                for (key, value) in fake.env() {
+                    world.set_env(&key, &value);
+                }
+                Some(fake)
             }
-            Sts::Unreachable => ("AKIDEXAMPLE", "not-a-real-secret"),
+            Access::Mfa | Access::Key => {
+                let (key, secret) = match &sts {
+                    Sts::Moto {
+                        user: Some(user), ..
+                    } => (user.access_key_id.as_str(), user.secret_access_key.as_str()),
+                    _ => ("AKIDEXAMPLE", "not-a-real-secret"),
+                };
+                world.write_shared_credentials("access", key, secret);
+                None
+            }
         };
-        world.write_shared_credentials("access", key, secret);
         let stack = Stack {
             world,
             sts,
+            identity_center,
             access: self.access,
             listen: self.listen.to_owned(),
             http: OnceLock::new(),
@@ -215,7 +296,8 @@ impl<'a> StackBuilder<'a> {
 enum Sts {
     Moto {
         moto: &'static Moto,
-        user: SeededUser,
+        /// alice; none for [`Access::Sso`].
+        user: Option<SeededUser>,
         proxy: Option<StsProxy>,
     },
     Unreachable,
@@ -227,10 +309,11 @@ struct HttpApi {
     addr: SocketAddr,
 }
 
-/// Fields drop in order: the world (and its daemon) goes first, then the proxy.
+/// Fields drop in order: the world (and its daemon) goes first, then the proxy and the fake.
 pub struct Stack {
     pub world: World,
     sts: Sts,
+    identity_center: Option<IdentityCenter>,
     pub access: Access,
     listen: String,
     http: OnceLock<HttpApi>,
@@ -241,6 +324,7 @@ impl Stack {
     pub fn builder() -> StackBuilder<'static> {
         StackBuilder {
             access: Access::Key,
+            identity_center: identity_center::Options::default(),
             route: Route::Proxy,
             world: None,
             listen: "127.0.0.1:0",
@@ -266,12 +350,53 @@ impl Stack {
         }
     }
 
-    /// alice as seeded; panics for a stack without STS.
+    /// alice as seeded; panics for a stack without STS or an [`Access::Sso`] one.
     pub fn user(&self) -> &SeededUser {
         match &self.sts {
-            Sts::Moto { user, .. } => user,
+            Sts::Moto {
+                user: Some(user), ..
+            } => user,
+            Sts::Moto { user: None, .. } => {
+                panic!("this stack's access is Identity Center: there is no IAM user")
+            }
             Sts::Unreachable => panic!("this stack was built without STS: alice has no real key"),
         }
+    }
+
+    /// The Identity Center fake; panics unless the access is [`Access::Sso`].
+    pub fn identity_center(&self) -> &IdentityCenter {
+        self.identity_center
+            .as_ref()
+            .expect("this stack's access is not Identity Center")
+    }
+
+    /// Where the AWS CLI keeps the token of [`SSO_SESSION`]:
+    /// `$HOME/.aws/sso/cache/<sha1 hex of the session name>.json`.
+    pub fn sso_cache_file(&self) -> PathBuf {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            SSO_SESSION.as_bytes(),
+        );
+        self.world
+            .aws_dir
+            .join("sso")
+            .join("cache")
+            .join(format!("{}.json", hex::encode(digest)))
+    }
+
+    /// A `$BROWSER` for the world: a script that opens its URL argument with `curl -sL`, so it
+    /// follows `/authorize`'s redirect to the loopback callback as a user's browser would.
+    /// Returns the script's path (written on first use).
+    pub fn scripted_browser(&self) -> PathBuf {
+        let path = self.world.root.join("bin").join("browser");
+        if !path.exists() {
+            write_executable(
+                &path,
+                "#!/bin/sh\n# credd-tests: a browser that follows redirects and shows nothing.\n\
+                 exec curl -sSL --max-time 10 -o /dev/null \"$1\"\n",
+            );
+        }
+        path
     }
 
     /// The proxy between the daemon and moto; panics for a stack built without one.
@@ -295,9 +420,31 @@ impl Stack {
     /// Writes the credd config: `toml`'s parts plus the listener and the `[access]` source of
     /// this stack.
     pub fn write_config(&self, toml: Toml<'_>) {
-        let mfa = match self.access {
-            Access::Mfa => format!("mfa_serial = \"{}\"\n", self.mfa_serial()),
-            Access::Key => String::new(),
+        let source = match self.access {
+            Access::Mfa => format!(
+                "source = \"iam-user\"\naws_profile = \"access\"\nmfa_serial = \"{}\"\n",
+                self.mfa_serial()
+            ),
+            Access::Key => "source = \"iam-user\"\naws_profile = \"access\"\n".to_owned(),
+            Access::Sso { login, access_role } => {
+                let mut lines = format!(
+                    "source = \"sso\"\nsso_session = \"{SSO_SESSION}\"\n\
+                     sso_start_url = \"{}\"\nsso_region = \"{}\"\n",
+                    self.identity_center().start_url(),
+                    identity_center::SSO_REGION,
+                );
+                if let Some(login) = login {
+                    lines.push_str(&format!("sso_login = \"{}\"\n", login.as_str()));
+                }
+                if access_role {
+                    lines.push_str(&format!(
+                        "sso_account_id = \"{}\"\nsso_role_name = \"{}\"\n",
+                        identity_center::ACCESS_ACCOUNT,
+                        identity_center::ACCESS_ROLE,
+                    ));
+                }
+                lines
+            }
         };
         let top = match toml.top {
             "" => String::new(),
@@ -305,7 +452,7 @@ impl Stack {
         };
         self.world.write_config(&format!(
             "{top}[daemon]\nlisten = \"{listen}\"\n{daemon}\n\n\
-             [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n{mfa}{access}\n{profiles}",
+             [access]\n{source}{access}\n{profiles}",
             listen = self.listen,
             daemon = toml.daemon,
             access = toml.access,
@@ -525,6 +672,16 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    }
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod 755 {}: {e}", path.display()));
 }
 
 /// Seconds since the Unix epoch, as status reports times.

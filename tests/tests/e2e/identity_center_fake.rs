@@ -15,10 +15,11 @@ use credd_tests::identity_center::{
     PROD_ACCOUNT, READ_ONLY_ROLE, STAGING_ACCOUNT, assumed_role_arn,
 };
 use credd_tests::moto::venv_python;
+use credd_tests::stack::{Access, SSO_PROFILES, SSO_SESSION, Stack, Toml};
 use credd_tests::world::World;
 
 /// The `sso_session` of the scenarios (the cache file is named after its SHA-1).
-const SESSION: &str = "acme";
+const SESSION: &str = SSO_SESSION;
 /// A profile on [`ADMIN_ROLE`] in [`STAGING_ACCOUNT`].
 const PROFILE: &str = "dev";
 
@@ -41,24 +42,9 @@ impl Botocore {
         Botocore { fake, world }
     }
 
-    /// Runs a scenario of the script and returns its findings; panics with its output and the
-    /// fake's request log when it fails.
     #[track_caller]
     fn run(&self, scenario: &str, args: Value) -> Value {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("py")
-            .join("identity_center_client.py");
-        let script = script.display().to_string();
-        let args = args.to_string();
-        let out = self
-            .world
-            .run(venv_python(), &[&script, scenario, &args], None);
-        assert!(
-            out.success(),
-            "{scenario} failed: {out}\n--- the fake's log ---\n{}",
-            self.fake.log()
-        );
-        out.json()
+        run_script(&self.world, &self.fake, scenario, args)
     }
 
     /// `login` with [`PROFILE`]: a device login written to the AWS CLI cache and config.
@@ -81,6 +67,24 @@ impl Botocore {
             json!({"session": SESSION, "account": account, "role": role}),
         )
     }
+}
+
+/// Runs a scenario of `tests/py/identity_center_client.py` in `world` and returns its findings;
+/// panics with its output and the fake's request log when it fails.
+#[track_caller]
+fn run_script(world: &World, fake: &IdentityCenter, scenario: &str, args: Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("py")
+        .join("identity_center_client.py");
+    let script = script.display().to_string();
+    let args = args.to_string();
+    let out = world.run(venv_python(), &[&script, scenario, &args], None);
+    assert!(
+        out.success(),
+        "{scenario} failed: {out}\n--- the fake's log ---\n{}",
+        fake.log()
+    );
+    out.json()
 }
 
 /// Asserts an error as botocore saw it: the class it raised (generated from the model, unless
@@ -423,4 +427,52 @@ fn an_outage_answers_503_or_refuses_and_botocore_fails_cleanly() {
     // The refused connection never got as far as a request.
     assert_eq!(fake.calls(Op::GetRoleCredentials), 2);
     assert_eq!(fake.succeeded(Op::GetRoleCredentials), 1);
+}
+
+#[test]
+fn an_sso_stack_configures_the_daemon_for_the_fake_and_shares_the_cli_token_cache() {
+    let stack = Stack::builder()
+        .access(Access::SSO_DEVICE)
+        .toml(Toml {
+            profiles: SSO_PROFILES,
+            ..Toml::default()
+        })
+        .build();
+    let fake = stack.identity_center();
+    let config = std::fs::read_to_string(&stack.world.config_path).expect("the config");
+    let access = format!(
+        "[access]\nsource = \"sso\"\nsso_session = \"acme\"\nsso_start_url = \"{}\"\n\
+         sso_region = \"us-east-1\"\nsso_login = \"device\"\n\
+         sso_account_id = \"{ACCESS_ACCOUNT}\"\nsso_role_name = \"{ACCESS_ROLE}\"\n",
+        fake.start_url()
+    );
+    assert!(config.contains(&access), "{config}");
+    assert!(config.contains(SSO_PROFILES), "{config}");
+    assert!(!stack.world.credentials_file().exists(), "no IAM user key");
+    let env = stack.world.env();
+    for name in ["AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL_SSO"] {
+        assert!(
+            env.iter().any(|(k, v)| k == name && *v == fake.url()),
+            "{name} in {env:?}"
+        );
+    }
+
+    // The AWS CLI's cache file (botocore's name for it) is where the stack says.
+    run_script(
+        &stack.world,
+        fake,
+        "login",
+        json!({"start_url": fake.start_url(), "session": SSO_SESSION}),
+    );
+    let cached: Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.sso_cache_file()).expect("the token cache file"),
+    )
+    .expect("JSON");
+    assert_eq!(cached["startUrl"], fake.start_url().as_str());
+
+    // The scripted browser opens what it is given.
+    let browser = stack.scripted_browser().display().to_string();
+    let url = format!("{}/authorize?client_id=nobody", fake.url());
+    stack.world.run(&browser, &[&url], None).assert_success();
+    assert_eq!(fake.calls(Op::Authorize), 1);
 }
