@@ -106,8 +106,9 @@ pub struct Options {
     pub session_length: Duration,
     /// How long a device code can be redeemed. Default 600 s (sent as whole seconds, rounded up).
     pub device_code_ttl: Duration,
-    /// The device-code poll interval (whole seconds on the wire). Default 1 s; a poll sooner
-    /// than this after the previous one is a SlowDownException.
+    /// The device-code poll interval (whole seconds on the wire, rounded up). Default 1 s; a poll
+    /// sooner than this after the previous one (pending or too fast) is a SlowDownException. The
+    /// first poll is never too fast.
     pub poll_interval: Duration,
     /// clientSecretExpiresAt - clientIdIssuedAt. Default 90 days.
     pub client_secret_lifetime: Duration,

@@ -5,6 +5,7 @@
 
 use aws_sdk_sso::error::ProvideErrorMetadata;
 use aws_sdk_sso::operation::get_role_credentials::GetRoleCredentialsError;
+use aws_sdk_sso::operation::list_accounts::ListAccountsError;
 use aws_sdk_ssooidc::operation::create_token::CreateTokenError;
 use aws_sdk_ssooidc::operation::create_token::CreateTokenOutput;
 use aws_sdk_ssooidc::operation::start_device_authorization::StartDeviceAuthorizationError;
@@ -296,6 +297,32 @@ fn aws_sdk_sso_gets_credentials_moto_accepts_pages_listings_and_reads_portal_err
             "{forbidden:?}"
         );
         assert_eq!(forbidden.message(), Some("No access"));
+
+        // Logout ends the token's session: its token is refused from then on.
+        let client = register(&oidc).await;
+        let (device_code, user_code) = start(&oidc, &client, &fake.start_url())
+            .await
+            .expect("StartDeviceAuthorization");
+        fake.approve(&user_code);
+        let other = poll(&oidc, &client, &device_code)
+            .await
+            .expect("CreateToken");
+        let other = other.access_token().expect("accessToken");
+        portal
+            .logout()
+            .access_token(other)
+            .send()
+            .await
+            .expect("Logout");
+        let out = portal.list_accounts().access_token(other).send().await;
+        assert!(
+            matches!(
+                out.as_ref().map_err(|e| e.as_service_error()),
+                Err(Some(ListAccountsError::UnauthorizedException(_)))
+            ),
+            "{out:?}"
+        );
+        assert_eq!(fake.live_sessions(), 1);
 
         fake.revoke_all();
         let unauthorized = portal

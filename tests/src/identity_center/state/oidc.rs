@@ -131,7 +131,7 @@ impl State {
             device_code,
             user_code,
             expires_in: ceil_seconds(ttl),
-            interval: self.options.poll_interval.as_secs(),
+            interval: ceil_seconds(self.options.poll_interval),
         })
     }
 
