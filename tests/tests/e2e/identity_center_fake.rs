@@ -72,7 +72,12 @@ impl Botocore {
 /// Runs a scenario of `tests/py/identity_center_client.py` in `world` and returns its findings;
 /// panics with its output and the fake's request log when it fails.
 #[track_caller]
-fn run_script(world: &World, fake: &IdentityCenter, scenario: &str, args: Value) -> Value {
+pub(crate) fn run_script(
+    world: &World,
+    fake: &IdentityCenter,
+    scenario: &str,
+    args: Value,
+) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("py")
         .join("identity_center_client.py");

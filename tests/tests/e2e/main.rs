@@ -20,6 +20,7 @@ mod http_defences;
 mod http_sdk_clients;
 mod http_support;
 mod identity_center_fake;
+mod identity_center_interop;
 mod identity_center_rust_sdk;
 mod imds;
 mod service_files;
