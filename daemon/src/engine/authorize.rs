@@ -155,7 +155,7 @@ impl Engine {
             });
         }
         ic.save(&token);
-        let expected_end = Some(token.issued_at + ic.session_length);
+        let expected_end = token.session_start.map(|start| start + ic.session_length);
         let region = token.region.clone();
         {
             let mut state = lock::write(&self.inner.session);

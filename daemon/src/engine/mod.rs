@@ -566,8 +566,9 @@ impl Engine {
                 || sso_identity(&config.access) != sso_identity(&access)
             {
                 tracing::info!("access settings changed; the old session is dropped");
+                // Not a logout: a login shared with the AWS CLI stays the CLI's.
+                self.forget_all();
                 *lock::write(&self.inner.source) = new_source();
-                self.logout();
                 if let Some(ic) = lock::read(&self.inner.source).identity_center().cloned() {
                     self.adopt_cli_login(&ic);
                 }

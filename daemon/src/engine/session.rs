@@ -197,17 +197,28 @@ impl Engine {
     }
 
     /// `credd logout`: forgets the session and every cached credential.
+    /// For Identity Center this ends the login shared with the AWS CLI too (its cache file goes,
+    /// as with `aws sso logout`): otherwise the next request would take it up again.
     pub fn logout(&self) -> usize {
+        let (forgotten, tokens) = self.forget_all();
+        if let Some(ic) = self.identity_center() {
+            ic.logout(&tokens);
+        }
+        forgotten
+    }
+
+    /// Forgets the session and every cached credential; returns how many, and the Identity
+    /// Center tokens the session held.
+    pub(super) fn forget_all(&self) -> (usize, Vec<crate::access::sso::SsoToken>) {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         self.login_cancel();
         let mut forgotten = 0;
+        let mut tokens = Vec::new();
         {
             let mut state = lock::write(&self.inner.session);
             if let Some(session) = state.current.take() {
                 forgotten += 1;
-                if let Some(ic) = lock::read(&self.inner.source).identity_center() {
-                    ic.logout(session.tokens());
-                }
+                tokens = session.tokens().to_vec();
             }
             *state = SessionState {
                 last_error: Some("logged out".to_owned()),
@@ -221,7 +232,7 @@ impl Engine {
             }
         }
         tracing::info!(forgotten, "logged out; every credential forgotten");
-        forgotten
+        (forgotten, tokens)
     }
 
     pub fn access_info(&self) -> AccessInfo {

@@ -35,7 +35,11 @@ pub(super) fn from_cli_cache(ic: &IdentityCenter) -> Option<AccessSession> {
     for t in &tokens {
         ic.adopt_registration(t);
     }
-    Some(bearer_session(tokens, None))
+    let expected_end = tokens
+        .first()
+        .and_then(|t| t.session_start)
+        .map(|start| start + ic.session_length);
+    Some(bearer_session(tokens, expected_end))
 }
 
 pub(super) fn bearer_session(
@@ -172,7 +176,9 @@ impl Engine {
                 _ => token.clone(),
             };
             match ic.refresh(&base).await {
-                Ok(new) => {
+                Ok(mut new) => {
+                    // botocore drops credd's field when it rewrites the file.
+                    new.session_start = new.session_start.or(token.session_start);
                     if self.epoch() != epoch {
                         return Err(self.login_required());
                     }

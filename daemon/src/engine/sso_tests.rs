@@ -159,6 +159,7 @@ fn cli_writes(dir: &std::path::Path, at: &str, rt: &str, expires_at: SystemTime)
         access_token: Secret::new(at),
         expires_at,
         issued_at: SystemTime::UNIX_EPOCH,
+        session_start: None,
         refresh_token: Some(Secret::new(rt)),
         registration: Some(crate::access::sso::Registration {
             client_id: "cli-client".into(),
@@ -254,6 +255,22 @@ async fn two_minute_tokens_are_refreshed_all_hour_without_a_login_until_the_sess
         s.session_length = 3 * HOUR;
     });
     sim.device_login().await;
+    let ends_at = sim
+        .engine
+        .access_info()
+        .sso
+        .unwrap()
+        .session_ends_at
+        .unwrap();
+    assert!(
+        ends_at.abs_diff(super::unix(t0() + 8 * HOUR)) <= 5,
+        "login time + session_duration (8h, the config's; the organization's is 3h here)"
+    );
+    // A restart finds the login time in the shared cache file.
+    let cached = cache::read(&sim.cache_file(), START_URL, "us-east-1")
+        .unwrap()
+        .unwrap();
+    assert!(cached.session_start.is_some());
     let end = t0() + 2 * HOUR + 50 * MIN;
     while sim.clock.now() < end {
         let c = sim
@@ -498,4 +515,33 @@ async fn when_the_home_region_is_down_an_authorized_replica_serves() {
         .await
         .expect("served from the replica");
     assert_eq!(c.region, "eu-west-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sessions_end_is_warned_of_an_hour_ahead_and_survives_a_restart() {
+    let sim = Sim::start(
+        Setup {
+            access: "session_duration = \"3h\"\n",
+            ..Setup::default()
+        },
+        |s| s.session_length = 3 * HOUR,
+    );
+    sim.device_login().await;
+    assert!(sim.engine.access_info().warning.is_none());
+    sim.sleep(2 * HOUR + MIN).await;
+    let info = sim.engine.access_info();
+    assert!(info.logged_in);
+    assert!(
+        info.warning
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ends in 59m"),
+        "{info:?}"
+    );
+    // What a restarted daemon finds in the cache file gives the same end.
+    let restored = super::sso::from_cli_cache(&sim.engine.identity_center().unwrap()).unwrap();
+    assert_eq!(
+        restored.expected_end.map(super::unix),
+        info.sso.unwrap().session_ends_at
+    );
 }

@@ -34,6 +34,9 @@ struct CacheFile {
     client_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registration_expires_at: Option<String>,
+    /// credd's own: when the user logged in (see [`SsoToken::session_start`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credd_session_start: Option<String>,
 }
 
 /// Where the CLI keeps the token of the session `name`.
@@ -96,6 +99,7 @@ pub fn read(file: &Path, start_url: &str, region: &str) -> Result<Option<SsoToke
         access_token: stored.access_token,
         expires_at,
         issued_at: UNIX_EPOCH,
+        session_start: stored.credd_session_start.as_deref().and_then(parse_time),
         refresh_token: stored.refresh_token,
         registration,
         region: stored.region,
@@ -129,6 +133,7 @@ pub fn write(file: &Path, start_url: &str, token: &SsoToken) -> Result<(), Runti
             .registration
             .as_ref()
             .map(|r| format_time(r.expires_at)),
+        credd_session_start: token.session_start.map(format_time),
     };
     let json = zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("token serializes"));
     runtime_dir::write_private_file(file, &json)
@@ -189,6 +194,7 @@ mod tests {
             access_token: Secret::new("at"),
             expires_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             issued_at: UNIX_EPOCH,
+            session_start: Some(UNIX_EPOCH + Duration::from_secs(1_799_990_000)),
             refresh_token: Some(Secret::new("rt")),
             registration: Some(Registration {
                 client_id: "cid".into(),
@@ -227,6 +233,7 @@ mod tests {
             .unwrap();
         assert_eq!(back.access_token.expose(), "at");
         assert_eq!(back.expires_at, token.expires_at);
+        assert_eq!(back.session_start, token.session_start);
         assert_eq!(back.refresh_token.unwrap().expose(), "rt");
         let reg = back.registration.unwrap();
         assert_eq!(

@@ -34,6 +34,10 @@ pub struct SsoToken {
     pub expires_at: SystemTime,
     /// When credd got it (`UNIX_EPOCH` when read from the cache: unknown).
     pub issued_at: SystemTime,
+    /// When the user logged in (the browser or device approval), carried across refreshes:
+    /// with the organization's session length, when the session will end. Kept in the cache
+    /// file as `creddSessionStart` (the CLI ignores it; botocore drops it when it rewrites).
+    pub session_start: Option<SystemTime>,
     pub refresh_token: Option<Secret>,
     /// The OIDC client the token was issued to; refreshing needs it.
     pub registration: Option<Registration>,

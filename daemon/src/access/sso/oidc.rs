@@ -79,7 +79,7 @@ fn token_from(
     out: aws_sdk_ssooidc::operation::create_token::CreateTokenOutput,
     region: &str,
     registration: &Registration,
-    previous_refresh: Option<&Secret>,
+    previous: Option<&SsoToken>,
     now: std::time::SystemTime,
 ) -> Result<SsoToken, SsoError> {
     let expires_in = u64::try_from(out.expires_in).unwrap_or(0);
@@ -94,11 +94,13 @@ fn token_from(
         access_token: Secret::from(access_token),
         expires_at: now + Duration::from_secs(expires_in),
         issued_at: now,
+        // A refreshed token belongs to the same login; a new one starts now.
+        session_start: previous.map_or(Some(now), |p| p.session_start),
         // Without rotation the old refresh token stays good.
         refresh_token: out
             .refresh_token
             .map(Secret::from)
-            .or_else(|| previous_refresh.cloned()),
+            .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
         registration: Some(registration.clone()),
         region: region.to_owned(),
     })
@@ -404,7 +406,7 @@ impl IdentityCenter {
             .send()
             .await
             .map_err(|e| classify(region, e))?;
-        token_from(out, region, registration, Some(refresh_token), self.now())
+        token_from(out, region, registration, Some(token), self.now())
     }
 }
 
