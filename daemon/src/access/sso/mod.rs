@@ -45,7 +45,7 @@ pub struct SsoToken {
     pub region: String,
 }
 
-/// An access token is renewed this long before it expires (or a quarter of its life, if
+/// An access token is renewed this long before it expires (or a third of its life, if
 /// shorter), so the cache file always has more than botocore's 15-minute refresh window left
 /// and the CLI and SDKs reading it never refresh (and rotate the refresh token) themselves.
 /// With 1-hour tokens: one refresh every 40 minutes.
@@ -62,7 +62,7 @@ impl SsoToken {
             .expires_at
             .duration_since(self.issued_at)
             .unwrap_or_default();
-        let lead = RENEW_LEAD.min(life / 4);
+        let lead = RENEW_LEAD.min(life / 3);
         self.expires_at.checked_sub(lead).unwrap_or(self.expires_at)
     }
 }
