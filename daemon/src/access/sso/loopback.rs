@@ -112,7 +112,7 @@ async fn callback(
         );
     };
     if let Some(error) = query.get("error") {
-        tracing::warn!(error = %error, "the browser login was refused");
+        tracing::warn!(error = ?error, "the browser login was refused");
         let _ = tx.send(Err(SsoError::AuthorizationDenied));
         return page(
             StatusCode::OK,

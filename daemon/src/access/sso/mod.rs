@@ -293,3 +293,55 @@ impl IdentityCenter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_tokens_or_the_client_secret() {
+        let token = SsoToken {
+            access_token: Secret::new("aoaAAAAAGEXAMPLEACCESS"),
+            expires_at: SystemTime::UNIX_EPOCH,
+            issued_at: SystemTime::UNIX_EPOCH,
+            session_start: None,
+            refresh_token: Some(Secret::new("aorAAAAAGEXAMPLEREFRESH")),
+            registration: Some(Registration {
+                client_id: "client-id".into(),
+                client_secret: Secret::new("eyJraWQiOiJleGFtcGxlU0VDUkVU"),
+                expires_at: SystemTime::UNIX_EPOCH,
+                pkce: Some(true),
+            }),
+            region: "us-east-1".into(),
+        };
+        let shown = format!("{token:?}");
+        for secret in [
+            "EXAMPLEACCESS",
+            "EXAMPLEREFRESH",
+            "ZXhhbXBsZVNFQ1JFVA",
+            "eyJraWQi",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("client-id") && shown.contains("us-east-1"));
+    }
+
+    #[test]
+    fn renewal_starts_a_third_of_the_life_ahead_at_most_twenty_minutes() {
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let token = |issued: u64, expires: u64| SsoToken {
+            access_token: Secret::new("a"),
+            expires_at: t(expires),
+            issued_at: t(issued),
+            session_start: None,
+            refresh_token: None,
+            registration: None,
+            region: "us-east-1".into(),
+        };
+        assert_eq!(token(0, 3600).renew_at(), t(2400));
+        assert_eq!(token(0, 120).renew_at(), t(80));
+        assert_eq!(token(0, 8 * 3600).renew_at(), t(8 * 3600 - 1200));
+        // Read from the cache (issue time unknown): the full 20 minutes.
+        assert_eq!(token(0, 1_000_000).renew_at(), t(1_000_000 - 1200));
+    }
+}
