@@ -458,11 +458,15 @@ impl Engine {
         let min_remaining = self.inner.config.borrow().daemon.min_remaining;
         let deadline = tokio::time::Instant::now() + wait;
         let mut ready = 0;
+        let mut total = 0;
         for slot in &slots {
+            // The access role is waited for (role_arn profiles need it) but is not a profile.
+            let counted = slot.profile().name != ACCESS_ROLE;
+            total += usize::from(counted);
             let mut results = slot.subscribe();
             loop {
                 if slot.servable(self.now(), min_remaining).is_some() {
-                    ready += 1;
+                    ready += usize::from(counted);
                     break;
                 }
                 if slot.is_failing()
@@ -475,7 +479,7 @@ impl Engine {
                 }
             }
         }
-        (ready, slots.len())
+        (ready, total)
     }
 
     pub fn profile_status(&self) -> Vec<ProfileStatus> {

@@ -1,13 +1,17 @@
-//! `credd-demo`: credd end to end, offline, in a throwaway world.
+//! `credd-demo`: credd end to end, offline, in throwaway worlds.
 //!
 //! Starts the local STS emulator (moto, installed into target/moto-venv on first run) with
 //! request authentication on, an IAM user with a key, two roles in two accounts; then the real
 //! `credd-daemon` and `credd` binaries; then boto3 gets its credentials through credd and proves
-//! them on STS. Everything is removed at the end.
+//! them on STS. Then the same with IAM Identity Center as the way in (the tests' stand-in for it,
+//! with role credentials from moto): one browser login (a scripted browser approves it), and
+//! boto3 served an Identity Center profile and a role assumed from the access role. Everything
+//! is removed at the end.
 
 use std::process::ExitCode;
 
 use credd_tests::moto::{Auth, Moto, SeedSpec};
+use credd_tests::stack::{Access, SsoLogin, Stack, Toml};
 use credd_tests::wait_until;
 use credd_tests::world::World;
 
@@ -30,7 +34,7 @@ fn show(cmd: &str, out: &str) {
 
 fn main() -> ExitCode {
     step("Starting the local STS emulator (moto; first run installs it, about a minute)");
-    let moto = Moto::start(Auth::On);
+    let moto = Moto::shared(Auth::On);
     let seeded = moto.seed(&SeedSpec::new().user("alice").role(ADMIN).role(AUDITOR));
     let alice = seeded.user("alice");
     println!(
@@ -111,12 +115,78 @@ region = "us-east-1"
     print!("{}{}", run.stdout, run.stderr);
 
     world.stop_daemon();
-    step("Done; the demo world is removed. For real use:");
+    identity_center(moto);
+    step("Done; the demo worlds are removed. For real use:");
     println!("{QUICKSTART}");
     ExitCode::SUCCESS
 }
 
+/// The same with IAM Identity Center as the way in.
+fn identity_center(moto: &Moto) {
+    step("IAM Identity Center as the way in (a local stand-in for it; roles from the emulator)");
+    let mut stack = Stack::builder()
+        .access(Access::Sso {
+            login: Some(SsoLogin::Browser),
+            access_role: true,
+        })
+        .toml(Toml {
+            profiles: &format!(
+                "[profiles.sso-admin]\nsso_account_id = \"222222222222\"\n\
+                 sso_role_name = \"AdministratorAccess\"\nregion = \"us-east-1\"\n\n\
+                 [profiles.admin-from-access]\nrole_arn = \"{ADMIN}\"\nregion = \"us-east-1\"\n"
+            ),
+            ..Toml::default()
+        })
+        .build();
+    let browser = stack.scripted_browser();
+    stack
+        .world
+        .set_env("BROWSER", &browser.display().to_string());
+    print!(
+        "{}",
+        std::fs::read_to_string(&stack.world.config_path).unwrap_or_default()
+    );
+    stack.world.start_daemon();
+    step("`credd login`: one browser login (here a script plays the browser and approves)");
+    let login = stack.world.credd(&["login"]);
+    show("credd login", &format!("{}{}", login.stderr, login.stdout));
+    show("credd status", &stack.world.credd(&["status"]).stdout);
+    step("boto3 pinned to an Identity Center profile, then to a role assumed from the access role");
+    for profile in ["sso-admin", "admin-from-access"] {
+        let exec = format!(
+            "AWS_ENDPOINT_URL_STS={} {} exec {profile} -- '{}' -c \"{WHOAMI}\"",
+            moto.endpoint(),
+            credd_tests::bins::client_bin().display(),
+            moto.python().display()
+        );
+        let run = stack.world.run("sh", &["-c", &exec], None);
+        print!(
+            "$ credd exec {profile} -- python ...\n{}{}",
+            run.stdout, run.stderr
+        );
+    }
+    println!(
+        "   The token is refreshed in the background for the organization's session length, and \
+         shared with the AWS CLI ({}).",
+        stack.sso_cache_file().display()
+    );
+    stack.world.stop_daemon();
+}
+
 const QUICKSTART: &str = r#"
+  IAM Identity Center: write ~/.config/credd/config.toml (see the README's config reference):
+       default_profile = "staging"
+       [access]
+       source = "sso"
+       sso_session = "acme"
+       sso_start_url = "https://acme.awsapps.com/start"
+       sso_region = "us-east-1"
+       [profiles.staging]
+       sso_account_id = "222222222222"
+       sso_role_name = "AdministratorAccess"
+     then `credd login` (a browser tab; --device-code on SSH) and `credd import --sso`.
+
+  An IAM user's key instead:
   1. Put your IAM user's key in ~/.aws/credentials under [access].
   2. Write ~/.config/credd/config.toml (see the README's config reference):
        default_profile = "staging"
