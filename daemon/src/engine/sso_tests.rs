@@ -457,6 +457,11 @@ async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
             .any(|n| n.starts_with('.'))
     );
     assert!(sim.engine.credentials(super::ACCESS_ROLE).await.is_err());
+    // Nor is it counted as one by `credd login` ("3 profiles ready", not 4).
+    match sim.engine.login(None, device()).await {
+        Ok(LoginStart::Done(outcome)) => assert_eq!((outcome.ready, outcome.total), (3, 3)),
+        _ => panic!("a login while the session lasts is done at once"),
+    }
 }
 
 #[tokio::test(start_paused = true)]
