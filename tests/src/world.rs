@@ -257,6 +257,30 @@ impl World {
         self.run_client(args, None, true)
     }
 
+    /// Starts `credd ARGS` (never autostarting a daemon, no stdin) and leaves it running, e.g. a
+    /// `credd login` waiting for approval: its output is captured as it comes, and it can be
+    /// signalled and waited for. Killed when dropped.
+    pub fn spawn_credd(&self, args: &[&str]) -> Running {
+        let shown = format!("credd {}", args.join(" "));
+        let mut child = self
+            .command(client_bin())
+            .args(args)
+            .env("CREDD_NO_AUTOSTART", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn `{shown}`: {e}"));
+        let stdout = Capture::start(child.stdout.take().expect("stdout is piped"));
+        let stderr = Capture::start(child.stderr.take().expect("stderr is piped"));
+        Running {
+            child,
+            shown,
+            stdout,
+            stderr,
+        }
+    }
+
     /// Runs `credd ARGS` in a new session, without a controlling terminal (as from cron or a
     /// script runner), so nothing can prompt on the developer's terminal; `stdin` as for
     /// [`World::credd_stdin`].
@@ -634,6 +658,122 @@ impl std::fmt::Display for CmdOutput {
             "exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.code, self.stdout, self.stderr
         )
+    }
+}
+
+/// A command started by [`World::spawn_credd`], still running or not.
+pub struct Running {
+    child: Child,
+    shown: String,
+    stdout: Capture,
+    stderr: Capture,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Waits until its stderr contains `needle`; panics showing the output otherwise (also when
+    /// it exits first).
+    #[track_caller]
+    pub fn wait_for_stderr(&mut self, needle: &str, deadline: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return text;
+            }
+            let exited = self.has_exited();
+            if exited || start.elapsed() > deadline {
+                panic!(
+                    "`{}` {} without printing {needle:?} on stderr\n--- stdout ---\n{}\n--- stderr ---\n{text}",
+                    self.shown,
+                    if exited { "exited" } else { "went on" },
+                    self.stdout(),
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Whether it has exited (it is not reaped until [`Running::wait`]).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Sends it `signal` (e.g. `libc::SIGINT`, as a Ctrl-C on its terminal would).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child, not reaped before `wait` consumes `self`.
+        if unsafe { libc::kill(pid_of(&self.child), signal) } != 0 {
+            panic!(
+                "signal {signal} to `{}`: {}",
+                self.shown,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// Waits for it to exit and returns what it printed; kills it and panics after `deadline`.
+    #[track_caller]
+    pub fn wait(mut self, deadline: Duration) -> CmdOutput {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .unwrap_or_else(|e| panic!("wait for `{}`: {e}", self.shown))
+            {
+                break status;
+            }
+            if start.elapsed() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "`{}` did not finish within {deadline:?} (killed)\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.shown,
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        };
+        let exited = Instant::now();
+        while !(self.stdout.closed() && self.stderr.closed()) {
+            if exited.elapsed() > PIPE_CLOSE_DEADLINE {
+                panic!(
+                    "`{}` exited ({status}) but its stdout/stderr stayed open for {PIPE_CLOSE_DEADLINE:?}",
+                    self.shown
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        CmdOutput {
+            code: status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
