@@ -467,6 +467,13 @@ impl IdentityCenter {
         self.state().live_sessions(Instant::now())
     }
 
+    /// Every secret the fake handed out so far (client secrets, device and authorization codes,
+    /// access and refresh tokens, rotated and revoked ones too), each with what it is: for "this
+    /// never leaks" checks.
+    pub fn issued_secrets(&self) -> Vec<(&'static str, String)> {
+        self.state().issued_secrets()
+    }
+
     /// One line per request: method, path, operation, and the answer (no token, code or secret).
     pub fn log(&self) -> String {
         lock(&self.shared.log).join("\n")

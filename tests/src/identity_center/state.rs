@@ -233,6 +233,26 @@ impl State {
         self.sessions.iter().filter(|s| s.live(now)).count()
     }
 
+    /// Every secret handed out so far, each with what it is: client secrets, device codes,
+    /// authorization codes, access and refresh tokens (rotated and revoked ones too).
+    pub fn issued_secrets(&self) -> Vec<(&'static str, String)> {
+        let clients = self
+            .clients
+            .values()
+            .map(|c| ("a client secret", &c.secret));
+        let devices = self.devices.keys().map(|k| ("a device code", k));
+        let codes = self.codes.keys().map(|k| ("an authorization code", k));
+        let access = self.access_tokens.keys().map(|k| ("an access token", k));
+        let refresh = self.refresh_tokens.keys().map(|k| ("a refresh token", k));
+        clients
+            .chain(devices)
+            .chain(codes)
+            .chain(access)
+            .chain(refresh)
+            .map(|(what, secret)| (what, secret.clone()))
+            .collect()
+    }
+
     // ---- Helpers -------------------------------------------------------------------------
 
     fn client(&self, client_id: &str, secret: &str, now: Instant) -> Result<&Client, ApiError> {
