@@ -143,8 +143,9 @@ struct Inner {
     sso_cache_dir: Option<PathBuf>,
     source: RwLock<Arc<AccessSource>>,
     session: RwLock<SessionState>,
-    /// Serializes logins; never held by a request.
-    login_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Written by the login under way, which serializes logins. Requests only look whether a
+    /// login holds it with a read probe: a concurrent request's probe must never look like one.
+    login_lock: Arc<tokio::sync::RwLock<()>>,
     /// Serializes starting browser/device authorizations, so concurrent `credd login`s join one.
     authorize_lock: tokio::sync::Mutex<()>,
     /// The browser/device authorization waiting for the user, if any.
@@ -230,7 +231,7 @@ impl Engine {
             credentials_file: wiring.credentials_file,
             sso_cache_dir: wiring.sso_cache_dir,
             session: RwLock::new(SessionState::restored(restored)),
-            login_lock: Arc::new(tokio::sync::Mutex::new(())),
+            login_lock: Arc::new(tokio::sync::RwLock::new(())),
             authorize_lock: tokio::sync::Mutex::new(()),
             pending: Mutex::new(None),
             renew_lock: tokio::sync::Mutex::new(()),
@@ -315,16 +316,16 @@ impl Engine {
                 return Ok(c);
             }
         }
-        if self.session().is_none() && self.inner.login_lock.try_lock().is_err() {
+        if self.session().is_none() && self.login_under_way() {
             // A login is under way (the daemon's own, at start): give it the same bounded wait.
-            let _ = tokio::time::timeout_at(deadline, self.inner.login_lock.lock()).await;
+            let _ = tokio::time::timeout_at(deadline, self.inner.login_lock.read()).await;
         }
         if self.session().is_none() {
             // Whatever is cached is still valid AWS credentials; serve it while it lasts.
             if let Some(c) = slot.degraded(self.now()) {
                 return Ok(c);
             }
-            if self.inner.login_lock.try_lock().is_err() {
+            if self.login_under_way() {
                 // STS is slow to answer the login: nothing for the user to do yet.
                 return Err(EngineError::Unavailable {
                     profile: name.to_owned(),
@@ -360,6 +361,12 @@ impl Engine {
             profile: name.to_owned(),
             detail: slot.last_error(),
         })
+    }
+
+    /// Whether a login holds (or waits for) the login lock. Other requests looking at the same
+    /// moment share the read side, so they never count as one.
+    fn login_under_way(&self) -> bool {
+        self.inner.login_lock.try_read().is_err()
     }
 
     /// Credentials to sign a chained AssumeRole with: valid, not necessarily servable.

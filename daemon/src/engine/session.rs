@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::OwnedRwLockWriteGuard;
 
 use super::{Engine, EngineError, schedule, unix};
 use crate::access::persist;
@@ -103,14 +103,14 @@ impl Engine {
         &self,
         mfa_code: Option<Secret>,
     ) -> Result<LoginOutcome, EngineError> {
-        let guard = self.inner.login_lock.clone().lock_owned().await;
+        let guard = self.inner.login_lock.clone().write_owned().await;
         self.login_holding(guard, mfa_code).await
     }
 
     /// [`Engine::login_direct`] with the login lock already taken.
     async fn login_holding(
         &self,
-        _guard: OwnedMutexGuard<()>,
+        _guard: OwnedRwLockWriteGuard<()>,
         mfa_code: Option<Secret>,
     ) -> Result<LoginOutcome, EngineError> {
         let epoch = self.epoch();
@@ -176,7 +176,7 @@ impl Engine {
             let epoch = self.epoch();
             // Taken here, not in the task: a request that comes before the task runs must see
             // that a login is under way and wait for it, not answer "not logged in".
-            let mut first = self.inner.login_lock.clone().try_lock_owned().ok();
+            let mut first = self.inner.login_lock.clone().try_write_owned().ok();
             tokio::spawn(async move {
                 let mut failures = 0;
                 while engine.session().is_none() && engine.epoch() == epoch {

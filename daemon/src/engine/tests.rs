@@ -286,6 +286,25 @@ const MFA: &str =
     "mfa_serial = \"arn:aws:iam::111111111111:mfa/alice\"\nsession_duration = \"2h\"\n";
 
 #[tokio::test(start_paused = true)]
+async fn a_request_never_mistakes_another_request_looking_for_a_login_for_one() {
+    let sim = Sim::start(MFA, STAGING_ONLY);
+    // Another request looks whether a login is under way at this very moment (on the daemon's
+    // multi-threaded runtime, hundreds do at once).
+    let _looking = sim
+        .engine
+        .inner
+        .login_lock
+        .try_read()
+        .expect("no login is under way");
+    let asked = tokio::time::Instant::now();
+    match sim.engine.credentials("staging").await {
+        Err(EngineError::LoginRequired { .. }) => {}
+        other => panic!("expected LoginRequired, got {other:?}"),
+    }
+    assert_eq!(asked.elapsed(), Duration::ZERO, "answered at once");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_mfa_session_is_used_until_its_end_warned_of_an_hour_ahead_then_login_is_required() {
     let sim = Sim::start(MFA, STAGING_ONLY);
     assert!(matches!(
