@@ -19,6 +19,7 @@ mod harness;
 mod http_defences;
 mod http_sdk_clients;
 mod http_support;
+mod identity_center;
 mod identity_center_fake;
 mod identity_center_interop;
 mod identity_center_rust_sdk;

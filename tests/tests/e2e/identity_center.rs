@@ -1,0 +1,602 @@
+//! credd with IAM Identity Center, end to end: the real `credd login` (device code, and the
+//! browser's loopback redirect driven by a real user agent), role credentials that moto (auth on)
+//! checks reaching real SDKs, one authorization however many logins and requests pile up, Ctrl-C,
+//! the errors a user meets and what they say to do, background token renewal, and secrets that
+//! never leave the daemon (but for the AWS CLI's token cache).
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use credd_tests::http;
+use credd_tests::identity_center::{
+    ADMIN_ROLE, DeviceAuthorization, Grant, IdentityCenter, Op, Options, PROD_ACCOUNT,
+    READ_ONLY_ROLE, SSO_USER, STAGING_ACCOUNT, assumed_role_arn,
+};
+use credd_tests::stack::assumed_role_arn as assumed_arn;
+use credd_tests::stack::{
+    ADMIN, AUDITOR, Access, SSO_SESSION, SsoLogin, Stack, StackBuilder, Toml, now_unix,
+};
+use credd_tests::world::{CmdOutput, Running};
+
+/// Two Identity Center profiles, a `role_arn` profile assumed with the access role, and one
+/// chained from an Identity Center profile.
+const PROFILES: &str = r#"
+[profiles.sso-admin]
+sso_account_id = "222222222222"
+sso_role_name = "AdministratorAccess"
+
+[profiles.sso-readonly]
+sso_account_id = "333333333333"
+sso_role_name = "ReadOnlyAccess"
+
+[profiles.staging]
+role_arn = "arn:aws:iam::222222222222:role/Administrator"
+
+[profiles.audit]
+role_arn = "arn:aws:iam::333333333333:role/Auditor"
+via = "sso-admin"
+"#;
+
+const DEFAULT_PROFILE: &str = "default_profile = \"sso-admin\"";
+
+/// From a `credd login` to the authorization showing at Identity Center and on its stderr.
+const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
+/// From the approval to `credd login` exiting: the daemon's next poll (the fake asks for one a
+/// second), the token, and the warm-up of every profile.
+const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// An Identity Center stack with [`PROFILES`], `sso_login` as given and the fake's `options`;
+/// no daemon yet.
+fn sso_builder(login: SsoLogin, options: Options) -> StackBuilder<'static> {
+    Stack::builder()
+        .access(Access::Sso {
+            login: Some(login),
+            access_role: true,
+        })
+        .identity_center(options)
+        .toml(Toml {
+            top: DEFAULT_PROFILE,
+            profiles: PROFILES,
+            ..Toml::default()
+        })
+}
+
+/// [`sso_builder`] with the daemon started, logged out.
+fn sso_stack(login: SsoLogin, options: Options) -> Stack {
+    sso_builder(login, options).start()
+}
+
+/// The user opens the device verification URL (with its code) in a browser and approves.
+#[track_caller]
+fn approve_in_browser(fake: &IdentityCenter, device: &DeviceAuthorization) {
+    let path = device
+        .verification_uri_complete
+        .strip_prefix(&fake.url())
+        .unwrap_or_else(|| panic!("{device:?} is not at the fake"));
+    let page = http::request(fake.addr(), "GET", path, &[]);
+    assert_eq!(page.status, 200, "the approval page: {page}");
+}
+
+/// `credd login --device-code` as a user runs it: waits for the URL and code it prints, approves
+/// them in the "browser", and returns how the login ended.
+#[track_caller]
+fn device_login(stack: &Stack) -> CmdOutput {
+    let fake = stack.identity_center();
+    let before = fake.succeeded(Op::StartDeviceAuthorization);
+    let mut login = stack.world.spawn_credd(&["login", "--device-code"]);
+    let device = fake.wait_device_authorization(before, PROMPT_DEADLINE);
+    let shown = login.wait_for_stderr("Ctrl-C cancels", PROMPT_DEADLINE);
+    assert!(
+        shown.contains(&format!("\n    {}\n", device.verification_uri_complete))
+            && shown.contains(&format!("\n    {}\n", device.user_code)),
+        "the login shows the verification URL and the code: {shown}"
+    );
+    approve_in_browser(fake, &device);
+    login.wait(LOGIN_DEADLINE)
+}
+
+/// `credd login ARGS --json`, left waiting: its pending authorization, from the one JSON line it
+/// prints on stderr.
+#[track_caller]
+fn pending_login(stack: &Stack, args: &[&str]) -> (Running, serde_json::Value) {
+    let mut argv = vec!["login", "--json"];
+    argv.extend_from_slice(args);
+    let mut login = stack.world.spawn_credd(&argv);
+    let stderr = login.wait_for_stderr("\"authorization_pending\"", PROMPT_DEADLINE);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"authorization_pending\""))
+        .expect("the line just waited for");
+    let pending = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("the pending authorization is not JSON ({e}): {line}"));
+    (login, pending)
+}
+
+/// Who moto says the credentials of `route` (`/v1/credentials/PROFILE`) are, through aws-config
+/// (the AWS SDK for Rust) and boto3, both on the container route.
+#[track_caller]
+fn sdk_callers(stack: &Stack, route: &str) -> (String, String) {
+    let env = stack.container_env(route, "us-east-1");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let rust = stack
+        .rust_sdk(&env, &["container"])
+        .unwrap_or_else(|out| panic!("aws-config on {route}: {out}"));
+    let boto3 = stack
+        .boto3(&env)
+        .unwrap_or_else(|out| panic!("boto3 on {route}: {out}"));
+    assert_eq!(boto3["method"], "container-role", "{boto3}");
+    let arn = |v: &serde_json::Value| v["arn"].as_str().unwrap_or_default().to_owned();
+    (arn(&rust), arn(&boto3))
+}
+
+#[test]
+fn a_device_login_once_serves_every_profile_to_every_sdk() {
+    let stack = sso_stack(SsoLogin::Device, Options::default());
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    let status = world.status();
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+
+    let login = device_login(&stack);
+    login.assert_success();
+    assert!(
+        login.stdout.contains(&format!(
+            "logged in to IAM Identity Center {SSO_SESSION} ({})",
+            fake.start_url()
+        )) && login.stdout.contains("4 profiles ready"),
+        "{login}"
+    );
+    assert_eq!(fake.calls(Op::RegisterClient), 1, "{}", fake.log());
+    assert_eq!(fake.calls(Op::StartDeviceAuthorization), 1);
+    assert_eq!(fake.sessions_started(), 1);
+
+    // Every SDK, every kind of profile: the Identity Center role itself, a role assumed with the
+    // access role, and one chained from an Identity Center profile (moto checks each signature).
+    let expected = [
+        ("sso-admin", assumed_role_arn(STAGING_ACCOUNT, ADMIN_ROLE)),
+        (
+            "sso-readonly",
+            assumed_role_arn(PROD_ACCOUNT, READ_ONLY_ROLE),
+        ),
+        // Assumed with the access role's credentials, named after the Identity Center user.
+        ("staging", assumed_arn(ADMIN, SSO_USER)),
+    ];
+    for (profile, arn) in &expected {
+        let (rust, boto3) = sdk_callers(&stack, &format!("/v1/credentials/{profile}"));
+        assert_eq!((&rust, &boto3), (arn, arn), "{profile}");
+    }
+    let (rust, boto3) = sdk_callers(&stack, "/v1/credentials/audit");
+    let auditor = assumed_arn(AUDITOR, "");
+    for arn in [&rust, &boto3] {
+        assert!(
+            arn.starts_with(&auditor),
+            "audit is {AUDITOR}, assumed with sso-admin's credentials: {arn}"
+        );
+    }
+    // The current route serves the default profile.
+    let (rust, boto3) = sdk_callers(&stack, "/v1/credentials");
+    let admin = assumed_role_arn(STAGING_ACCOUNT, ADMIN_ROLE);
+    assert_eq!((&rust, &boto3), (&admin, &admin));
+    assert_eq!(
+        fake.succeeded(Op::GetRoleCredentials),
+        3,
+        "sso-admin, sso-readonly and the access role, once each: {}",
+        fake.log()
+    );
+
+    // Status: the Identity Center side of the session, and every profile fresh.
+    let status = world.status();
+    let access = &status["access"];
+    assert_eq!(access["logged_in"], true, "{status:#}");
+    assert_eq!(access["pending"], serde_json::Value::Null, "{status:#}");
+    let sso = &access["sso"];
+    assert_eq!(sso["session_name"], SSO_SESSION, "{status:#}");
+    assert_eq!(sso["start_url"], fake.start_url().as_str(), "{status:#}");
+    assert_eq!(sso["region"], "us-east-1", "{status:#}");
+    assert_eq!(
+        sso["cache_file"],
+        stack.sso_cache_file().display().to_string(),
+        "{status:#}"
+    );
+    let token_expires = sso["token_expires_at"].as_u64().unwrap_or_default();
+    assert!(
+        token_expires.abs_diff(now_unix() + 3600) < 120,
+        "the 1-hour access token: {status:#}"
+    );
+    let session_ends = sso["session_ends_at"].as_u64().unwrap_or_default();
+    assert!(
+        session_ends.abs_diff(now_unix() + 8 * 3600) < 120,
+        "the default 8 h session: {status:#}"
+    );
+    for p in status["profiles"].as_array().expect("profiles") {
+        assert_eq!(p["state"], "fresh", "{p:#}");
+        assert_eq!(p["last_error"], serde_json::Value::Null, "{p:#}");
+    }
+}
+
+/// A query string's value of `name` in `url`.
+#[track_caller]
+fn query_param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .unwrap_or_else(|e| panic!("the query of {url} does not parse: {e}"));
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}
+
+/// `http://IP:PORT/...` → (IP:PORT, /...).
+#[track_caller]
+fn split_url(url: &str) -> (SocketAddr, String) {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("{url} is not http://"));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr = authority
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {authority} is not IP:PORT ({e})"));
+    (addr, path.to_owned())
+}
+
+/// The browser's loopback listener at `addr` no longer takes a callback: the connection is
+/// refused, or the login is said to be over (409).
+#[track_caller]
+fn assert_callback_closed(addr: SocketAddr, path: &str) {
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok() {
+        let reply = http::request(addr, "GET", path, &[]);
+        assert_eq!(
+            reply.status, 409,
+            "a callback after the login ended: {reply}"
+        );
+    }
+}
+
+/// A stack whose `$BROWSER` is the curl script: it follows `/authorize`'s redirect to the
+/// loopback callback as a user's browser would.
+fn browser_stack() -> Stack {
+    let mut stack = sso_stack(SsoLogin::Browser, Options::default());
+    let browser = stack.scripted_browser().display().to_string();
+    stack.world.set_env("BROWSER", &browser);
+    stack
+}
+
+#[test]
+fn a_browser_login_goes_through_the_loopback_redirect_of_a_real_user_agent() {
+    let stack = browser_stack();
+    let fake = stack.identity_center();
+    let (login, pending) = pending_login(&stack, &["--browser"]);
+    assert_eq!(pending["method"], "browser", "{pending}");
+    assert_eq!(pending["browser_opened"], true, "{pending}");
+    let url = pending["url"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/authorize?", fake.url())),
+        "{pending}"
+    );
+    let redirect_uri = query_param(&url, "redirect_uri");
+    assert!(
+        redirect_uri.starts_with("http://127.0.0.1:") && redirect_uri.ends_with("/oauth/callback"),
+        "{redirect_uri}"
+    );
+    let out = login.wait(LOGIN_DEADLINE);
+    let result = out.assert_success().json();
+    assert_eq!(
+        (&result["profiles_ready"], &result["profiles"]),
+        (&4.into(), &4.into()),
+        "{out}"
+    );
+    assert_eq!(result["access"]["logged_in"], true, "{out}");
+
+    assert_eq!(fake.succeeded(Op::Authorize), 1, "{}", fake.log());
+    assert_eq!(fake.succeeded(Op::CreateToken(Grant::AuthorizationCode)), 1);
+    assert_eq!(fake.calls(Op::StartDeviceAuthorization), 0);
+    assert_eq!(fake.sessions_started(), 1);
+    assert_eq!(
+        stack.served_identity("sso-admin").as_deref(),
+        Ok(assumed_role_arn(STAGING_ACCOUNT, ADMIN_ROLE).as_str())
+    );
+    assert_eq!(
+        stack.served_identity("staging").as_deref(),
+        Ok(assumed_arn(ADMIN, SSO_USER).as_str())
+    );
+    // The listener lived only while the login waited.
+    let (addr, path) = split_url(&redirect_uri);
+    assert_callback_closed(addr, &format!("{path}?code=x&state=y"));
+}
+
+#[test]
+fn the_callback_refuses_a_wrong_state_keeps_waiting_and_ignores_a_replay() {
+    let stack = sso_stack(SsoLogin::Browser, Options::default());
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    let (mut login, pending) = pending_login(&stack, &["--no-open"]);
+    assert_eq!(
+        pending["method"], "browser",
+        "sso_login = \"browser\": {pending}"
+    );
+    assert_eq!(pending["browser_opened"], false, "{pending}");
+    let url = pending["url"].as_str().unwrap_or_default().to_owned();
+    let state = query_param(&url, "state");
+    let (callback, callback_path) = split_url(&query_param(&url, "redirect_uri"));
+
+    // The user signs in: the portal redirects the browser to the daemon with a code.
+    let (portal, authorize_path) = split_url(&url);
+    let authorize = http::request(portal, "GET", &authorize_path, &[]);
+    assert_eq!(authorize.status, 302, "{authorize}");
+    let location = authorize
+        .header("location")
+        .unwrap_or_else(|| panic!("no Location: {authorize}"))
+        .to_owned();
+    assert_eq!(query_param(&location, "state"), state);
+    let (_, real_callback) = split_url(&location);
+
+    // Before the browser gets there, a link with another state (a stale tab, a forged link).
+    for forged in [
+        format!("{callback_path}?code=forged&state=not-{state}"),
+        format!("{callback_path}?code=forged"),
+    ] {
+        let reply = http::request(callback, "GET", &forged, &[]);
+        assert_eq!(reply.status, 400, "{forged}: {reply}");
+    }
+    assert!(
+        !login.has_exited(),
+        "the login keeps waiting: {}",
+        login.stderr()
+    );
+    let status = world.status();
+    assert_eq!(
+        status["access"]["pending"]["method"], "browser",
+        "{status:#}"
+    );
+    assert_eq!(fake.calls(Op::CreateToken(Grant::AuthorizationCode)), 0);
+
+    // The real redirect ends the login.
+    let reply = http::request(callback, "GET", &real_callback, &[]);
+    assert_eq!(reply.status, 200, "{reply}");
+    login.wait(LOGIN_DEADLINE).assert_success();
+    let before = world.status();
+    assert_eq!(before["access"]["logged_in"], true, "{before:#}");
+
+    // The same redirect again (a reload, a replay) changes nothing.
+    assert_callback_closed(callback, &real_callback);
+    let after = world.status();
+    assert_eq!(after["access"], before["access"]);
+    assert_eq!(fake.calls(Op::CreateToken(Grant::AuthorizationCode)), 1);
+    assert_eq!(fake.sessions_started(), 1);
+    stack.assert_still_serving();
+}
+
+#[test]
+fn a_login_denied_in_the_browser_fails_saying_so() {
+    let stack = browser_stack();
+    let fake = stack.identity_center();
+    fake.set_authorize_denies(true);
+    let out = stack
+        .world
+        .spawn_credd(&["login", "--browser"])
+        .wait(LOGIN_DEADLINE);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .ends_with("credd: the login was denied in the browser\n"),
+        "{out}"
+    );
+    let status = stack.world.status();
+    let access = &status["access"];
+    assert_eq!(access["logged_in"], false, "{status:#}");
+    assert_eq!(access["pending"], serde_json::Value::Null, "{status:#}");
+    assert_eq!(access["last_error"], "the login was denied in the browser");
+    assert_eq!(fake.calls(Op::Authorize), 1, "{}", fake.log());
+    assert_eq!(fake.calls(Op::CreateToken(Grant::AuthorizationCode)), 0);
+    stack.assert_still_serving();
+}
+
+/// What one HTTP credential request of a burst got, and how long it took.
+struct Answer {
+    status: u16,
+    code: String,
+    took: Duration,
+}
+
+/// `n` concurrent credential requests (fresh connections, released together) spread over every
+/// profile and the current route.
+fn burst(stack: &Stack, n: usize) -> Vec<Answer> {
+    let token = stack.token();
+    let addr = stack.addr();
+    let routes = [
+        "/v1/credentials",
+        "/v1/credentials/sso-admin",
+        "/v1/credentials/sso-readonly",
+        "/v1/credentials/staging",
+        "/v1/credentials/audit",
+    ];
+    let start = Barrier::new(n);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..n)
+            .map(|i| {
+                let (start, token) = (&start, &token);
+                s.spawn(move || {
+                    start.wait();
+                    let began = Instant::now();
+                    let reply = http::request(
+                        addr,
+                        "GET",
+                        routes[i % routes.len()],
+                        &[("Authorization", token)],
+                    );
+                    Answer {
+                        status: reply.status,
+                        code: reply.json()["code"].as_str().unwrap_or_default().to_owned(),
+                        took: began.elapsed(),
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a request thread"))
+            .collect()
+    })
+}
+
+/// The slowest and the median of `answers`.
+fn slowest_and_median(answers: &[Answer]) -> (Duration, Duration) {
+    let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
+    took.sort();
+    (took[took.len() - 1], took[took.len() / 2])
+}
+
+/// A cold request while logged out is answered at once, never held for a login.
+const LOGGED_OUT_ANSWER: Duration = Duration::from_secs(2);
+
+#[test]
+fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
+    const REQUESTS: usize = 300;
+    const LOGINS: usize = 5;
+    let stack = sso_stack(SsoLogin::Device, Options::default());
+    let fake = stack.identity_center();
+    stack.addr();
+
+    // Everything at once: the requests, and five `credd login`s in five terminals.
+    let began = Instant::now();
+    let (answers, logins) = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..LOGINS)
+            .map(|_| s.spawn(|| pending_login(&stack, &["--device-code"])))
+            .collect();
+        let answers = burst(&stack, REQUESTS);
+        let logins: Vec<_> = logins
+            .into_iter()
+            .map(|l| l.join().expect("a login thread"))
+            .collect();
+        (answers, logins)
+    });
+    let prompted = began.elapsed();
+
+    let (slowest, median) = slowest_and_median(&answers);
+    for a in &answers {
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (503, "LoginRequired"),
+            "while logged out"
+        );
+    }
+    assert!(
+        slowest < LOGGED_OUT_ANSWER,
+        "a logged-out request took {slowest:?}"
+    );
+    assert_eq!(fake.calls(Op::RegisterClient), 1, "{}", fake.log());
+    assert_eq!(
+        fake.calls(Op::StartDeviceAuthorization),
+        1,
+        "{}",
+        fake.log()
+    );
+    let device = fake
+        .last_device_authorization()
+        .expect("the one authorization");
+    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
+    for (_, pending) in &logins {
+        assert_eq!(pending["user_code"], device.user_code.as_str(), "{pending}");
+        assert_eq!(pending["url"], device.verification_uri_complete.as_str());
+    }
+    assert_eq!(joined, LOGINS - 1, "all but the first joined it");
+
+    approve_in_browser(fake, &device);
+    let approved = Instant::now();
+    for (login, _) in logins {
+        let out = login.wait(LOGIN_DEADLINE);
+        let result = out.assert_success().json();
+        assert_eq!(result["access"]["logged_in"], true, "{out}");
+    }
+    let logged_in = approved.elapsed();
+
+    let served = burst(&stack, REQUESTS);
+    let (served_slowest, served_median) = slowest_and_median(&served);
+    for a in &served {
+        assert_eq!(a.status, 200, "after the login: {}", a.code);
+    }
+    assert_eq!(fake.sessions_started(), 1);
+    assert_eq!(fake.calls(Op::StartDeviceAuthorization), 1);
+    assert_eq!(fake.calls(Op::CreateToken(Grant::RefreshToken)), 0);
+    assert_eq!(
+        fake.calls(Op::GetRoleCredentials),
+        3,
+        "one per Identity Center role (sso-admin, sso-readonly, the access role): {}",
+        fake.log()
+    );
+    assert_eq!(stack.proxy().calls("AssumeRole"), 2, "staging and audit");
+    eprintln!(
+        "single flight: {REQUESTS} logged-out requests + {LOGINS} logins -> RegisterClient {}, \
+         StartDeviceAuthorization {}, device-code polls {}; 503s: slowest {slowest:?}, median \
+         {median:?}; all {LOGINS} prompts within {prompted:?}; all logins done {logged_in:?} after \
+         the approval; {REQUESTS} requests after: slowest {served_slowest:?}, median \
+         {served_median:?}; GetRoleCredentials {}, AssumeRole {}",
+        fake.calls(Op::RegisterClient),
+        fake.calls(Op::StartDeviceAuthorization),
+        fake.calls(Op::CreateToken(Grant::DeviceCode)),
+        fake.calls(Op::GetRoleCredentials),
+        stack.proxy().calls("AssumeRole"),
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_login_that_started_it_and_only_detaches_one_that_joined() {
+    let stack = sso_stack(SsoLogin::Device, Options::default());
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    let (first, started) = pending_login(&stack, &["--device-code"]);
+    let (second, joined) = pending_login(&stack, &["--device-code"]);
+    assert_eq!(started["joined"], false, "{started}");
+    assert_eq!(joined["joined"], true, "{joined}");
+    assert_eq!(joined["user_code"], started["user_code"]);
+
+    // Ctrl-C in the terminal of the login that joined: it stops waiting, nothing else changes.
+    second.signal(libc::SIGINT);
+    let out = second.wait(PROMPT_DEADLINE);
+    out.assert_code(130);
+    assert!(
+        out.stderr
+            .contains("stopped waiting; the login started elsewhere goes on"),
+        "{out}"
+    );
+    let status = world.status();
+    assert_eq!(
+        status["access"]["pending"]["user_code"], started["user_code"],
+        "{status:#}"
+    );
+    let mut first = first;
+    assert!(!first.has_exited(), "{}", first.stderr());
+
+    // Ctrl-C in the terminal of the one that started it: the authorization is abandoned.
+    first.signal(libc::SIGINT);
+    let out = first.wait(PROMPT_DEADLINE);
+    out.assert_code(130);
+    assert!(out.stderr.ends_with("login cancelled\n"), "{out}");
+    let status = world.status();
+    assert_eq!(
+        status["access"]["pending"],
+        serde_json::Value::Null,
+        "{status:#}"
+    );
+    assert_eq!(status["access"]["logged_in"], false, "{status:#}");
+    assert!(
+        world
+            .credd(&["status"])
+            .assert_success()
+            .stdout
+            .contains("not logged in"),
+    );
+
+    // The next `credd login` starts afresh, with a new code.
+    device_login(&stack).assert_success();
+    assert_eq!(fake.succeeded(Op::StartDeviceAuthorization), 2);
+    let device = fake.last_device_authorization().expect("the new one");
+    assert_ne!(started["user_code"], device.user_code.as_str());
+    assert_eq!(
+        fake.sessions_started(),
+        1,
+        "the cancelled code was never redeemed"
+    );
+}
