@@ -249,6 +249,12 @@ impl Engine {
         let Some(current) = &state.current else {
             return;
         };
+        if let (Some(ic), Some(token)) = (
+            lock::read(&self.inner.source).identity_center(),
+            current.tokens().iter().find(|t| t.region == region),
+        ) {
+            ic.session_ended(token);
+        }
         let tokens: Vec<SsoToken> = current
             .tokens()
             .iter()

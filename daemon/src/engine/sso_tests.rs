@@ -381,6 +381,14 @@ async fn a_revoked_grant_ends_the_session_with_a_clear_error() {
         .await;
     let info = sim.engine.access_info();
     assert!(info.last_error.unwrap_or_default().contains("InvalidGrant"));
+    // The AWS CLI's cache file still holds the refused token: it is not taken up again, by a
+    // request or by `credd login`, which starts a new authorization.
+    sim.sleep(Duration::from_secs(5)).await;
+    assert!(!sim.engine.look_for_cli_login());
+    assert!(!sim.engine.access_info().logged_in);
+    let again = sim.engine.login(None, device()).await.expect("a login");
+    assert!(matches!(again, LoginStart::Pending(_)));
+    assert_eq!(sim.calls("StartDeviceAuthorization").len(), 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -165,6 +165,10 @@ pub struct IdentityCenter {
     registrations: Mutex<HashMap<String, Registration>>,
     oidc_clients: Mutex<HashMap<String, aws_sdk_ssooidc::Client>>,
     portal_clients: Mutex<HashMap<String, aws_sdk_sso::Client>>,
+    /// Per Region, the access token of the session Identity Center last refused. The AWS CLI's
+    /// cache file may still hold it: taken up again, it would bring a dead session back (and
+    /// `credd login` would find nothing to do).
+    ended: Mutex<HashMap<String, Secret>>,
 }
 
 impl IdentityCenter {
@@ -188,6 +192,7 @@ impl IdentityCenter {
             registrations: Mutex::new(HashMap::new()),
             oidc_clients: Mutex::new(HashMap::new()),
             portal_clients: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
         }
     }
 
@@ -229,17 +234,32 @@ impl IdentityCenter {
         }
     }
 
-    /// The token the AWS CLI (or an earlier credd) left for `region`, if any.
+    /// The token the AWS CLI (or an earlier credd) left for `region`, if any, unless it is one
+    /// of a session that has ended.
     pub fn cached_token(&self, region: &str) -> Option<SsoToken> {
         let file = self.cache_file_of(region)?;
         let start_url = self.start_url(region)?;
-        match cache::read(&file, start_url, region) {
-            Ok(token) => token,
+        let token = match cache::read(&file, start_url, region) {
+            Ok(token) => token?,
             Err(e) => {
                 tracing::warn!(error = %e, "not using the AWS CLI token cache");
-                None
+                return None;
             }
-        }
+        };
+        let ended = lock::lock(&self.ended).get(region).is_some_and(|dead| {
+            use subtle::ConstantTimeEq;
+            bool::from(
+                dead.expose()
+                    .as_bytes()
+                    .ct_eq(token.access_token.expose().as_bytes()),
+            )
+        });
+        (!ended).then_some(token)
+    }
+
+    /// Identity Center refused `token`'s session: it is never taken up from the cache again.
+    pub fn session_ended(&self, token: &SsoToken) {
+        lock::lock(&self.ended).insert(token.region.clone(), token.access_token.clone());
     }
 
     /// Shares `token` with the AWS CLI and the SDKs; a failure is logged, not fatal.
