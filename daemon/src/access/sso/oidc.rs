@@ -69,6 +69,22 @@ where
     }
 }
 
+/// Identity Center answers InvalidRequestException to a start URL not its instance's: to
+/// StartDeviceAuthorization's `startUrl`, and to the browser registration's `issuerUrl` (the only
+/// other request member a config gets wrong).
+fn start_url_refused(error: SsoError, region: &str, start_url: &str) -> SsoError {
+    match error {
+        SsoError::Refused { code, message, .. } if code == "InvalidRequestException" => {
+            SsoError::WrongStartUrl {
+                region: region.to_owned(),
+                start_url: start_url.to_owned(),
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the OS random source works");
@@ -145,15 +161,18 @@ impl IdentityCenter {
             .client_name(CLIENT_NAME)
             .client_type("public")
             .scopes(SCOPE);
+        let start_url = self.start_url(region).unwrap_or_default();
         if let Some(redirect) = pkce {
-            let start_url = self.start_url(region).unwrap_or_default();
             call = call
                 .grant_types(GRANT_CODE)
                 .grant_types(GRANT_REFRESH)
                 .redirect_uris(redirect)
                 .issuer_url(start_url);
         }
-        let out = call.send().await.map_err(|e| classify(region, e))?;
+        let out = call.send().await.map_err(|e| match classify(region, e) {
+            e if pkce.is_some() => start_url_refused(e, region, start_url),
+            e => e,
+        })?;
         let (Some(client_id), Some(client_secret)) = (out.client_id, out.client_secret) else {
             return Err(SsoError::Refused {
                 region: region.to_owned(),
@@ -231,16 +250,7 @@ impl IdentityCenter {
                 .send()
                 .await;
         }
-        let out = attempt.map_err(|e| match classify(region, e) {
-            SsoError::Refused { code, message, .. } if code == "InvalidRequestException" => {
-                SsoError::WrongStartUrl {
-                    region: region.to_owned(),
-                    start_url: start_url.to_owned(),
-                    message,
-                }
-            }
-            other => other,
-        })?;
+        let out = attempt.map_err(|e| start_url_refused(classify(region, e), region, start_url))?;
         let now = self.now();
         let expires_at = now + Duration::from_secs(u64::try_from(out.expires_in).unwrap_or(600));
         let (Some(device_code), Some(user_code)) = (out.device_code, out.user_code) else {
