@@ -15,8 +15,10 @@ use credd_tests::identity_center::{
 };
 use credd_tests::stack::assumed_role_arn as assumed_arn;
 use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, SSO_SESSION, SsoLogin, Stack, StackBuilder, Toml, now_unix,
+    ADMIN, AUDITOR, Access, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack, StackBuilder, Toml,
+    now_unix,
 };
+use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, Running};
 
 /// Two Identity Center profiles, a `role_arn` profile assumed with the access role, and one
@@ -65,6 +67,17 @@ fn sso_builder(login: SsoLogin, options: Options) -> StackBuilder<'static> {
 /// [`sso_builder`] with the daemon started, logged out.
 fn sso_stack(login: SsoLogin, options: Options) -> Stack {
     sso_builder(login, options).start()
+}
+
+/// Rewrites the config with [`PROFILES`] and `more` profiles, and has the daemon read it now.
+#[track_caller]
+fn add_profiles(stack: &Stack, more: &str) {
+    stack.write_config(Toml {
+        top: DEFAULT_PROFILE,
+        profiles: &format!("{PROFILES}\n{more}"),
+        ..Toml::default()
+    });
+    stack.world.credd(&["reload"]).assert_success();
 }
 
 /// The user opens the device verification URL (with its code) in a browser and approves.
@@ -598,5 +611,230 @@ fn ctrl_c_cancels_the_login_that_started_it_and_only_detaches_one_that_joined() 
         fake.sessions_started(),
         1,
         "the cancelled code was never redeemed"
+    );
+}
+
+/// An Identity Center profile added while the daemon runs: its first refresh is a portal call.
+const LATER: &str = r#"
+[profiles.later]
+sso_account_id = "222222222222"
+sso_role_name = "ReadOnlyAccess"
+"#;
+
+/// A failed `credd login` says so well within this: no retrying for minutes.
+const FAST_FAILURE: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_revoked_session_says_to_run_credd_login_and_an_outage_keeps_cached_credentials_served() {
+    let stack = sso_stack(SsoLogin::Device, Options::default());
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    device_login(&stack).assert_success();
+    let admin = assumed_role_arn(STAGING_ACCOUNT, ADMIN_ROLE);
+
+    // An administrator ends every session; the next call to Identity Center finds out.
+    fake.revoke_all();
+    add_profiles(&stack, LATER);
+    wait_until(READY_DEADLINE, "the session to end", || {
+        world.status()["access"]["logged_in"] == false
+    });
+    let status = world.status();
+    let ended = status["access"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        ended.starts_with("the Identity Center session has ended"),
+        "{status:#}"
+    );
+    let text = world.credd(&["status"]);
+    assert!(
+        text.assert_success().stdout.contains(&format!(
+            "access:   sso: not logged in ({ended}): run `credd login`"
+        )),
+        "{text}"
+    );
+    let out = world
+        .credential_process("later")
+        .expect_err("no session to get it with");
+    assert!(
+        out.stderr.contains("the Identity Center session has ended")
+            && out.stderr.contains("run `credd login`"),
+        "{out}"
+    );
+    // What is cached is still good AWS credentials: served while it lasts.
+    assert_eq!(
+        stack.served_identity("sso-admin").as_deref(),
+        Ok(admin.as_str())
+    );
+
+    // Identity Center down: `credd login` says so at once; the daemon keeps serving.
+    fake.set_down(true);
+    let asked = Instant::now();
+    let out = world.credd(&["login", "--device-code"]);
+    let took = asked.elapsed();
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("Identity Center in us-east-1 cannot be reached"),
+        "{out}"
+    );
+    assert!(took < FAST_FAILURE, "the login took {took:?} to fail");
+    assert_eq!(
+        stack.served_identity("sso-admin").as_deref(),
+        Ok(admin.as_str())
+    );
+    let reply = stack.get_authorized("/v1/credentials/staging");
+    assert_eq!(reply.status, 200, "{reply}");
+    stack.assert_still_serving();
+
+    // Back up: a new login, and the profile added meanwhile is served.
+    fake.set_down(false);
+    device_login(&stack).assert_success();
+    assert_eq!(
+        stack.served_identity("later").as_deref(),
+        Ok(assumed_role_arn(STAGING_ACCOUNT, READ_ONLY_ROLE).as_str())
+    );
+    assert_eq!(fake.sessions_started(), 2);
+    eprintln!("a login with Identity Center down failed after {took:?}");
+}
+
+#[test]
+fn a_role_taken_away_fails_only_its_profile_naming_the_account_and_role() {
+    let stack = sso_stack(SsoLogin::Device, Options::default());
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    fake.revoke_role(PROD_ACCOUNT, READ_ONLY_ROLE);
+    let login = device_login(&stack);
+    assert!(
+        login
+            .assert_success()
+            .stdout
+            .contains("3 of 4 profiles ready"),
+        "{login}"
+    );
+    let p = world.profile_status("sso-readonly");
+    assert_eq!(p["state"], "failing", "{p:#}");
+    let error = p["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("role ReadOnlyAccess in account 333333333333"),
+        "{p:#}"
+    );
+    let out = world
+        .credential_process("sso-readonly")
+        .expect_err("the role is gone");
+    assert!(
+        out.stderr
+            .contains("role ReadOnlyAccess in account 333333333333"),
+        "{out}"
+    );
+    assert_eq!(
+        stack
+            .served_identity("audit")
+            .as_deref()
+            .map(|a| a.starts_with(&assumed_arn(AUDITOR, ""))),
+        Ok(true),
+        "the other profiles are unaffected"
+    );
+    assert_eq!(world.status()["access"]["logged_in"], true);
+    stack.assert_still_serving();
+}
+
+#[test]
+fn a_wrong_start_url_fails_the_login_naming_sso_start_url_and_sso_region() {
+    const WRONG: &str = "https://not-credd-test.awsapps.com/start";
+    for login in [SsoLogin::Device, SsoLogin::Browser] {
+        let mut stack = sso_builder(login, Options::default()).build();
+        let config = std::fs::read_to_string(&stack.world.config_path).expect("the config");
+        let config = config.replace(&stack.identity_center().start_url(), WRONG);
+        stack.world.write_config(&config);
+        stack.world.start_daemon();
+        let fake = stack.identity_center();
+        let world = &stack.world;
+
+        let asked = Instant::now();
+        let out = world.credd(&["login", "--no-open"]);
+        out.assert_code(1);
+        assert!(
+            asked.elapsed() < FAST_FAILURE,
+            "{login:?}: {:?}",
+            asked.elapsed()
+        );
+        assert!(
+            out.stderr.contains(WRONG) && out.stderr.contains("check sso_start_url and sso_region"),
+            "{login:?}: {out}"
+        );
+        let status = world.status();
+        assert_eq!(
+            status["access"]["pending"],
+            serde_json::Value::Null,
+            "{status:#}"
+        );
+        assert_eq!(fake.sessions_started(), 0);
+        stack.assert_still_serving();
+    }
+}
+
+/// The access token's lifetime in the renewal scenario: renewed a quarter of it (3 s) before
+/// it expires, so about every 9 s (the daemon looks every 5 s).
+const SHORT_TOKEN: Duration = Duration::from_secs(12);
+
+#[test]
+fn short_access_tokens_are_renewed_in_the_background_without_a_new_login() {
+    let stack = sso_stack(
+        SsoLogin::Device,
+        Options {
+            access_token_ttl: SHORT_TOKEN,
+            ..Options::default()
+        },
+    );
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    device_login(&stack).assert_success();
+    let cached = || -> serde_json::Value {
+        let text = std::fs::read_to_string(stack.sso_cache_file()).expect("the token cache");
+        serde_json::from_str(&text).expect("the token cache is JSON")
+    };
+    let first = cached();
+    let first_expiry = world.status()["access"]["sso"]["token_expires_at"].clone();
+
+    let began = Instant::now();
+    let mut requests = 0;
+    wait_until(
+        Duration::from_secs(40),
+        "two background renewals of the access token",
+        || {
+            let reply = stack.get_authorized("/v1/credentials/sso-admin");
+            assert_eq!(reply.status, 200, "served throughout: {reply}");
+            requests += 1;
+            fake.succeeded(Op::CreateToken(Grant::RefreshToken)) >= 2
+        },
+    );
+    let took = began.elapsed();
+    assert_eq!(
+        fake.calls(Op::CreateToken(Grant::RefreshToken)),
+        2,
+        "{}",
+        fake.log()
+    );
+    assert_eq!(fake.calls(Op::StartDeviceAuthorization), 1, "no new login");
+    assert_eq!(fake.sessions_started(), 1);
+
+    // The renewed token is in the status and shared with the AWS CLI (rotated refresh token
+    // included, or the next renewal would fail), and it works: a new profile gets credentials.
+    let status = world.status();
+    assert!(
+        status["access"]["sso"]["token_expires_at"].as_u64() > first_expiry.as_u64(),
+        "{status:#}"
+    );
+    let now = cached();
+    assert_ne!(now["accessToken"], first["accessToken"]);
+    assert_ne!(now["refreshToken"], first["refreshToken"]);
+    add_profiles(&stack, LATER);
+    assert_eq!(
+        stack.served_identity("later").as_deref(),
+        Ok(assumed_role_arn(STAGING_ACCOUNT, READ_ONLY_ROLE).as_str())
+    );
+    eprintln!(
+        "{}-s access tokens: 2 background renewals {took:?} after the login, {requests} \
+         requests served meanwhile",
+        SHORT_TOKEN.as_secs()
     );
 }
