@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use rolling_file::{BasicRollingFileAppender, RollingConditionBasic};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::lock;
 
@@ -29,6 +32,13 @@ const DEFAULT_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn,aws_r
 pub const LOG_FILE_MAX: u64 = 4 * 1024 * 1024;
 /// ...keeping this many older files (`daemon.log.1`, ...): at most ~12 MiB of log in all.
 pub const LOG_FILES_KEPT: usize = 2;
+
+/// The AWS SDK logs whole HTTP bodies and operation outputs at trace level, and not every
+/// secret in them is marked sensitive in the models (an Identity Center device code is not):
+/// its trace events are dropped whatever `RUST_LOG` / `CREDD_LOG` ask for.
+fn not_sdk_trace(meta: &tracing::Metadata<'_>) -> bool {
+    !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("aws_"))
+}
 
 /// Logs to stderr, or to `file` (rotated) when given.
 pub fn init(file: Option<&Path>) -> anyhow::Result<()> {
@@ -50,17 +60,23 @@ pub fn init(file: Option<&Path>) -> anyhow::Result<()> {
         builder
             .with_ansi(false)
             .with_writer(Mutex::new(appender))
+            .finish()
+            .with(filter_fn(not_sdk_trace))
             .init();
     } else if under_service_manager() {
         builder
             .with_writer(std::io::stderr)
             .without_time()
             .with_ansi(false)
+            .finish()
+            .with(filter_fn(not_sdk_trace))
             .init();
     } else {
         builder
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(filter_fn(not_sdk_trace))
             .init();
     }
     // A panic is logged like everything else (in the background, stderr is not watched).
