@@ -16,7 +16,7 @@ use credd_tests::identity_center::{
 use credd_tests::stack::assumed_role_arn as assumed_arn;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack, StackBuilder, Toml,
-    now_unix,
+    files_containing, now_unix,
 };
 use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, Running};
@@ -836,5 +836,143 @@ fn short_access_tokens_are_renewed_in_the_background_without_a_new_login() {
         "{}-s access tokens: 2 background renewals {took:?} after the login, {requests} \
          requests served meanwhile",
         SHORT_TOKEN.as_secs()
+    );
+}
+
+/// Profiles added in the secrets scenario: one the user may use, one they may not.
+const LATER_AND_LOST: &str = r#"
+[profiles.later]
+sso_account_id = "222222222222"
+sso_role_name = "ReadOnlyAccess"
+
+[profiles.lost]
+sso_account_id = "333333333333"
+sso_role_name = "AdministratorAccess"
+"#;
+
+#[test]
+fn no_token_code_or_client_secret_leaks_into_the_log_status_errors_or_output() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut stack = sso_builder(SsoLogin::Device, Options::default()).build();
+    stack.world.set_env("RUST_LOG", "trace");
+    stack.world.set_env("CREDD_LOG", "trace");
+    let browser = stack.scripted_browser().display().to_string();
+    stack.world.set_env("BROWSER", &browser);
+    stack.world.start_daemon();
+    let fake = stack.identity_center();
+    let world = &stack.world;
+    // Everything the user or a script would read, except the credentials they asked for.
+    let mut shown: Vec<CmdOutput> = Vec::new();
+    let mut show = |out: &CmdOutput| shown.push(out.clone());
+
+    show(&world.credd(&["credential-process", "sso-admin"]));
+    // A device login (a device code, a registration's client secret, the first tokens).
+    show(device_login(&stack).assert_success());
+    for args in [
+        &["login", "--json"][..],
+        &["status"],
+        &["status", "--json"],
+        &["profiles", "--json"],
+        &["credential-process", "staging"],
+        &["env", "audit"],
+    ] {
+        show(world.credd(args).assert_success());
+    }
+
+    // The token cache is the AWS CLI's: 0600 in a 0700 directory.
+    let cache = stack.sso_cache_file();
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&cache), 0o600, "{}", cache.display());
+    let cache_dir = cache.parent().expect("the cache dir");
+    assert_eq!(mode(cache_dir), 0o700, "{}", cache_dir.display());
+
+    // A refresh that rotates the refresh token, and a role the user may not have.
+    fake.expire_access_tokens();
+    add_profiles(&stack, LATER_AND_LOST);
+    world.wait_profile_state("later", "fresh", READY_DEADLINE);
+    world.wait_profile_state("lost", "failing", READY_DEADLINE);
+    assert!(fake.succeeded(Op::CreateToken(Grant::RefreshToken)) >= 1);
+    show(&world.credd(&["credential-process", "lost"]));
+    show(&world.credd(&["status"]));
+
+    // The session ends (revoked), found out by a profile added next; then a browser login (an
+    // authorization code, a second registration).
+    fake.revoke_all();
+    add_profiles(
+        &stack,
+        &format!("{LATER_AND_LOST}\n[profiles.last]\nrole_arn = \"{AUDITOR}\"\n"),
+    );
+    wait_until(READY_DEADLINE, "the session to end", || {
+        world.status()["access"]["logged_in"] == false
+    });
+    show(&world.credd(&["credential-process", "last"]));
+    show(&world.credd(&["status", "--json"]));
+    show(
+        world
+            .spawn_credd(&["login", "--browser"])
+            .wait(LOGIN_DEADLINE)
+            .assert_success(),
+    );
+    assert_eq!(fake.succeeded(Op::CreateToken(Grant::AuthorizationCode)), 1);
+
+    // Logged out, then a login while Identity Center is down.
+    show(world.credd(&["logout"]).assert_success());
+    fake.set_down(true);
+    show(&world.credd(&["login", "--device-code"]));
+    show(&world.credd(&["status", "--json"]));
+    show(&world.credd(&["status"]));
+    let secrets = fake.issued_secrets();
+    stack.world.stop_daemon();
+
+    for kind in [
+        "a client secret",
+        "a device code",
+        "an authorization code",
+        "an access token",
+        "a refresh token",
+    ] {
+        assert!(
+            secrets.iter().any(|(what, _)| *what == kind),
+            "the scenario handed out no {kind}"
+        );
+    }
+    let log = stack.world.daemon_log();
+    assert!(
+        log.contains("TRACE"),
+        "the daemon logged at trace level, or this test proves little"
+    );
+    for (what, secret) in &secrets {
+        let logged = log.lines().find(|l| l.contains(secret.as_str()));
+        assert_eq!(logged, None, "{what} is in the daemon log");
+        for out in &shown {
+            assert!(
+                !out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()),
+                "{what} is shown to the user: {out}"
+            );
+        }
+        // The cache file was the one place on disk, and the logout removed it.
+        let on_disk = [
+            files_containing(&stack.world.root, secret),
+            files_containing(&stack.world.runtime_dir, secret),
+        ]
+        .concat();
+        assert!(on_disk.is_empty(), "{what} is written to {on_disk:?}");
+    }
+    assert!(
+        !cache.exists(),
+        "credd logout removes the shared token cache"
+    );
+    eprintln!(
+        "{} secrets checked against {} outputs and {} bytes of trace log",
+        secrets.len(),
+        shown.len(),
+        log.len()
     );
 }
