@@ -470,6 +470,7 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
     const LOGINS: usize = 5;
     let stack = sso_stack(SsoLogin::Device, Options::default());
     let fake = stack.identity_center();
+    // Looked up (in `credd status`) before the clock starts.
     stack.addr();
 
     // Everything at once: the requests, and five `credd login`s in five terminals.
@@ -515,6 +516,19 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
         assert_eq!(pending["url"], device.verification_uri_complete.as_str());
     }
     assert_eq!(joined, LOGINS - 1, "all but the first joined it");
+    // While the authorization waits for the user, requests are not held for it either.
+    let waiting = burst(&stack, REQUESTS);
+    let (waiting_slowest, waiting_median) = slowest_and_median(&waiting);
+    assert!(
+        waiting
+            .iter()
+            .all(|a| (a.status, a.code.as_str()) == (503, "LoginRequired")),
+        "while the login waits"
+    );
+    assert!(
+        waiting_slowest < LOGGED_OUT_ANSWER,
+        "a request took {waiting_slowest:?} while the login waited"
+    );
 
     approve_in_browser(fake, &device);
     let approved = Instant::now();
@@ -543,9 +557,10 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
     eprintln!(
         "single flight: {REQUESTS} logged-out requests + {LOGINS} logins -> RegisterClient {}, \
          StartDeviceAuthorization {}, device-code polls {}; 503s: slowest {slowest:?}, median \
-         {median:?}; all {LOGINS} prompts within {prompted:?}; all logins done {logged_in:?} after \
-         the approval; {REQUESTS} requests after: slowest {served_slowest:?}, median \
-         {served_median:?}; GetRoleCredentials {}, AssumeRole {}",
+         {median:?}; all {LOGINS} prompts within {prompted:?}; {REQUESTS} requests while it \
+         waited: slowest {waiting_slowest:?}, median {waiting_median:?}; all logins done \
+         {logged_in:?} after the approval; {REQUESTS} requests after: slowest {served_slowest:?}, \
+         median {served_median:?}; GetRoleCredentials {}, AssumeRole {}",
         fake.calls(Op::RegisterClient),
         fake.calls(Op::StartDeviceAuthorization),
         fake.calls(Op::CreateToken(Grant::DeviceCode)),
@@ -559,7 +574,7 @@ fn ctrl_c_cancels_the_login_that_started_it_and_only_detaches_one_that_joined() 
     let stack = sso_stack(SsoLogin::Device, Options::default());
     let fake = stack.identity_center();
     let world = &stack.world;
-    let (first, started) = pending_login(&stack, &["--device-code"]);
+    let (mut first, started) = pending_login(&stack, &["--device-code"]);
     let (second, joined) = pending_login(&stack, &["--device-code"]);
     assert_eq!(started["joined"], false, "{started}");
     assert_eq!(joined["joined"], true, "{joined}");
@@ -579,7 +594,6 @@ fn ctrl_c_cancels_the_login_that_started_it_and_only_detaches_one_that_joined() 
         status["access"]["pending"]["user_code"], started["user_code"],
         "{status:#}"
     );
-    let mut first = first;
     assert!(!first.has_exited(), "{}", first.stderr());
 
     // Ctrl-C in the terminal of the one that started it: the authorization is abandoned.
@@ -684,6 +698,11 @@ fn a_revoked_session_says_to_run_credd_login_and_an_outage_keeps_cached_credenti
     let reply = stack.get_authorized("/v1/credentials/staging");
     assert_eq!(reply.status, 200, "{reply}");
     stack.assert_still_serving();
+    // The refused token is still in the AWS CLI's cache file: no request takes it up again.
+    world
+        .credential_process("later")
+        .expect_err("still no session");
+    assert_eq!(world.status()["access"]["logged_in"], false);
 
     // Back up: a new login, and the profile added meanwhile is served.
     fake.set_down(false);
