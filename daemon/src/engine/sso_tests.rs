@@ -380,7 +380,11 @@ async fn a_revoked_grant_ends_the_session_with_a_clear_error() {
     sim.until("the session's end", |s| !s.engine.access_info().logged_in)
         .await;
     let info = sim.engine.access_info();
-    assert!(info.last_error.unwrap_or_default().contains("InvalidGrant"));
+    let error = info.last_error.unwrap_or_default();
+    assert!(
+        error.contains("InvalidGrantException: invalid_grant (scripted)"),
+        "the code and SSO OIDC's error_description: {error}"
+    );
     // The AWS CLI's cache file still holds the refused token: it is not taken up again, by a
     // request or by `credd login`, which starts a new authorization.
     sim.sleep(Duration::from_secs(5)).await;

@@ -276,12 +276,15 @@ fn ok(body: serde_json::Value) -> HttpResponse {
     json(200, body, None)
 }
 
+/// SSO OIDC's errors carry an OAuth `error` and `error_description` and no `message`; the
+/// portal's a `message`.
 fn err(status: u16, code: &str, oauth: &str) -> HttpResponse {
-    json(
-        status,
-        serde_json::json!({"error": oauth, "error_description": format!("{code} (scripted)"), "message": format!("{code} (scripted)")}),
-        Some(code),
-    )
+    let body = if oauth.contains(' ') {
+        serde_json::json!({"message": oauth})
+    } else {
+        serde_json::json!({"error": oauth, "error_description": format!("{oauth} (scripted)")})
+    };
+    json(status, body, Some(code))
 }
 
 fn json(status: u16, body: serde_json::Value, error_type: Option<&str>) -> HttpResponse {

@@ -46,7 +46,22 @@ pub(super) fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let failure = crate::sts::classify(region, err);
+    // SSO OIDC says what went wrong in the OAuth `error_description`, not in a `message`.
+    let description = match &err {
+        SdkError::ServiceError(e) => e
+            .raw()
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+            .and_then(|v| v.get("error_description")?.as_str().map(str::to_owned)),
+        _ => None,
+    };
+    let mut failure = crate::sts::classify(region, err);
+    if let Some(description) = description.filter(|d| !d.is_empty())
+        && (failure.message.is_empty() || failure.message == "no message")
+    {
+        failure.message = description;
+    }
     match (failure.kind, failure.code.as_str()) {
         (crate::sts::FailureKind::Outage, _)
         | (_, "TooManyRequestsException" | "SlowDownException" | "InternalServerException") => {
