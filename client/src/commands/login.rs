@@ -333,7 +333,7 @@ fn print(info: &AccessInfo, ready: usize, total: usize) {
     }
     if ready < total {
         println!(
-            "{ready} of {total} profiles ready; the rest are still being fetched (see `credd status`)"
+            "{ready} of {total} profiles ready; `credd status` shows why the others are not (still fetching, or failing)"
         );
     } else if total > 0 {
         println!("{total} profiles ready");

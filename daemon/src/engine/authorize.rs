@@ -187,6 +187,9 @@ impl Engine {
             debug_assert!(matches!(session.credential, SessionCredential::Bearer(_)));
             state.current = Some(Arc::new(session));
             state.last_error = None;
+            // Perhaps another user: ask again who it is.
+            state.sso_user = None;
+            state.sso_user_asked = false;
             state.renew_failures = 0;
             state.renew_retry_at = None;
         }

@@ -152,6 +152,8 @@ struct Inner {
     pending: Mutex<Option<Arc<authorize::PendingLogin>>>,
     /// Serializes Identity Center token renewals: one refresh however many want one.
     renew_lock: tokio::sync::Mutex<()>,
+    /// Serializes asking STS who the Identity Center user is.
+    sso_user_lock: tokio::sync::Mutex<()>,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
     /// Bumped by every logout: work started before it (a refresh in flight, the daemon's own
     /// login retries) must not bring credentials back.
@@ -235,6 +237,7 @@ impl Engine {
             authorize_lock: tokio::sync::Mutex::new(()),
             pending: Mutex::new(None),
             renew_lock: tokio::sync::Mutex::new(()),
+            sso_user_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
             store,
@@ -422,12 +425,12 @@ impl Engine {
             (None, None) => unreachable!("a bearer session signs through the access role"),
         };
         let session_name = profile.session_name.clone().unwrap_or_else(|| {
-            match (&profile.via, &signer_slot) {
-                // The Identity Center user, as the access role's own session names them.
-                (None, Some(access_role)) => {
-                    crate::access::session_name_from_arn(Some(&access_role.assumed_arn))
-                }
-                _ => session.default_session_name(),
+            match &session.credential {
+                // The Identity Center user, so that CloudTrail shows who acted.
+                SessionCredential::Bearer(_) => crate::access::session_name_from_arn(
+                    lock::read(&self.inner.session).sso_user.as_deref(),
+                ),
+                SessionCredential::Signing(_) => session.default_session_name(),
             }
         });
         let config = self.config();

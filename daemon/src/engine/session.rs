@@ -36,6 +36,11 @@ pub(super) struct SessionState {
     pub(super) renew_retry_at: Option<SystemTime>,
     /// When a request last looked for a login the AWS CLI made.
     pub(super) last_cli_check: Option<tokio::time::Instant>,
+    /// Identity Center: who the user is (an assumed-role ARN whose session name is the user),
+    /// asked of STS once per session with the first role credentials, for the RoleSessionName of
+    /// role_arn profiles and for status.
+    pub(super) sso_user: Option<String>,
+    pub(super) sso_user_asked: bool,
 }
 
 impl SessionState {
@@ -256,8 +261,11 @@ impl Engine {
                     .and_then(|slot| slot.cached())
                     .map(|c| c.assumed_arn.clone())
                     .unwrap_or_else(|| {
+                        let who = state.sso_user.as_deref().map_or_else(String::new, |arn| {
+                            format!("{} in ", crate::access::session_name_from_arn(Some(arn)))
+                        });
                         format!(
-                            "Identity Center session {} ({})",
+                            "{who}Identity Center session {} ({})",
                             ic.config.session, ic.config.start_url
                         )
                     }),

@@ -75,6 +75,8 @@ impl Engine {
             }
             state.current = Some(Arc::new(session));
             state.last_error = None;
+            state.sso_user = None;
+            state.sso_user_asked = false;
         }
         tracing::info!("using the Identity Center login found in the AWS CLI token cache");
         let engine = self.clone();
@@ -328,19 +330,8 @@ impl Engine {
             };
             match result {
                 Ok(mut creds) => {
-                    if profile == ACCESS_ROLE {
-                        // Who the user is, for the RoleSessionName of role_arn profiles and status.
-                        let regions = self.config().access.regions.clone();
-                        if let Ok((arn, _)) = crate::access::iam_user::caller_identity(
-                            &self.inner.sts,
-                            &regions,
-                            &creds.creds,
-                        )
-                        .await
-                        {
-                            creds.assumed_arn = arn;
-                        }
-                    }
+                    self.learn_sso_user(&mut creds, profile == ACCESS_ROLE)
+                        .await;
                     return Ok(creds);
                 }
                 Err(e) if e.is_outage() => {
@@ -351,6 +342,35 @@ impl Engine {
             }
         }
         Err(last.unwrap_or_else(|| self.login_required()))
+    }
+
+    /// Asks STS who the credentials are (GetCallerIdentity: the user is the assumed role's
+    /// session name), once per session, and for every refresh of the access role, whose ARN
+    /// status shows.
+    async fn learn_sso_user(&self, creds: &mut RoleCredentials, always: bool) {
+        // Profiles refreshed together wait for the one answer rather than go on without it.
+        let _one = self.inner.sso_user_lock.lock().await;
+        {
+            let mut state = lock::write(&self.inner.session);
+            if state.sso_user_asked && !always {
+                return;
+            }
+            state.sso_user_asked = true;
+        }
+        let regions = self.config().access.regions.clone();
+        match crate::access::iam_user::caller_identity(&self.inner.sts, &regions, &creds.creds)
+            .await
+        {
+            Ok((arn, _)) => {
+                if always {
+                    creds.assumed_arn = arn.clone();
+                }
+                lock::write(&self.inner.session).sso_user = Some(arn);
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "could not ask STS who the Identity Center user is")
+            }
+        }
     }
 
     /// `credd import --sso`: every account and role the user may reach.

@@ -461,6 +461,9 @@ async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
         audit.access_key_id.starts_with("ASIASSO"),
         "signed by staging's Identity Center credentials"
     );
+    // CloudTrail shows the user, whichever kind of profile signed.
+    assert_eq!(prod.param("RoleSessionName"), Some("alice"));
+    assert_eq!(audit.param("RoleSessionName"), Some("alice"));
     // The internal slot is not a profile.
     assert!(
         !sim.engine
