@@ -61,17 +61,7 @@ impl Engine {
             .region
             .clone()
             .unwrap_or_else(|| ic.config.region.clone());
-        if ic.start_url(&region).is_none() {
-            return Err(SsoError::Refused {
-                region: region.clone(),
-                code: "UnknownRegion".into(),
-                message: format!(
-                    "{region} is neither sso_region nor one of sso_replicas (configured: {})",
-                    ic.regions().join(", ")
-                ),
-            }
-            .into());
-        }
+        ic.configured_start_url(&region)?;
         // No new browser tab while the session has plenty left: the user (or the AWS CLI)
         // already logged in.
         if self.session().is_none() {

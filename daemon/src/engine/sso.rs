@@ -105,15 +105,20 @@ impl Engine {
         self.adopt_cli_login(&ic)
     }
 
-    /// `region`'s token, renewed first when it is about to lapse.
-    async fn bearer_token(&self, region: &str) -> Result<SsoToken, EngineError> {
+    /// The session's token for `region`, as it is.
+    fn current_token(&self, region: &str) -> Result<SsoToken, EngineError> {
         let session = self.session().ok_or_else(|| self.login_required())?;
-        let token = session
+        session
             .tokens()
             .iter()
             .find(|t| t.region == region)
             .cloned()
-            .ok_or_else(|| self.login_required())?;
+            .ok_or_else(|| self.login_required())
+    }
+
+    /// `region`'s token, renewed first when it is about to lapse.
+    async fn bearer_token(&self, region: &str) -> Result<SsoToken, EngineError> {
+        let token = self.current_token(region)?;
         if token.left(self.now()) > TOKEN_MIN_LEFT {
             return Ok(token);
         }
@@ -131,13 +136,7 @@ impl Engine {
         let ic = self
             .identity_center()
             .ok_or_else(|| self.login_required())?;
-        let session = self.session().ok_or_else(|| self.login_required())?;
-        let token = session
-            .tokens()
-            .iter()
-            .find(|t| t.region == region)
-            .cloned()
-            .ok_or_else(|| self.login_required())?;
+        let token = self.current_token(region)?;
         let now = self.now();
         if !force && now < token.renew_at() {
             return Ok(token);

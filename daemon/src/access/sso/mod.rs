@@ -212,6 +212,18 @@ impl IdentityCenter {
             .map(|r| r.start_url.as_str())
     }
 
+    /// [`IdentityCenter::start_url`], or why `region` cannot be authorized.
+    pub fn configured_start_url(&self, region: &str) -> Result<&str, SsoError> {
+        self.start_url(region).ok_or_else(|| SsoError::Refused {
+            region: region.to_owned(),
+            code: "UnknownRegion".into(),
+            message: format!(
+                "{region} is neither sso_region nor one of sso_replicas (configured: {})",
+                self.regions().join(", ")
+            ),
+        })
+    }
+
     /// The home Region first, then the replicas.
     pub fn regions(&self) -> Vec<String> {
         std::iter::once(self.config.region.clone())

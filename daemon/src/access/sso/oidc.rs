@@ -165,6 +165,20 @@ impl IdentityCenter {
             .clone()
     }
 
+    /// A CreateToken of `grant` by the registered client.
+    fn create_token(
+        &self,
+        region: &str,
+        registration: &Registration,
+        grant: &str,
+    ) -> aws_sdk_ssooidc::operation::create_token::builders::CreateTokenFluentBuilder {
+        self.oidc(region)
+            .create_token()
+            .client_id(&registration.client_id)
+            .client_secret(registration.client_secret.expose())
+            .grant_type(grant)
+    }
+
     /// The kept registration, or a new one (RegisterClient).
     async fn registered(&self, region: &str, pkce: Option<&str>) -> Result<Registration, SsoError> {
         if let Some(r) = self.registration(region, pkce.is_some()) {
@@ -217,16 +231,7 @@ impl IdentityCenter {
         method: LoginMethod,
         region: &str,
     ) -> Result<Pending, SsoError> {
-        let Some(start_url) = self.start_url(region).map(str::to_owned) else {
-            return Err(SsoError::Refused {
-                region: region.to_owned(),
-                code: "UnknownRegion".into(),
-                message: format!(
-                    "{region} is neither sso_region nor one of sso_replicas (configured: {})",
-                    self.regions().join(", ")
-                ),
-            });
-        };
+        let start_url = self.configured_start_url(region)?.to_owned();
         match method {
             LoginMethod::Device => self.authorize_device(region, &start_url).await,
             LoginMethod::Browser => self.authorize_browser(region).await,
@@ -312,11 +317,7 @@ impl IdentityCenter {
                 return Err(SsoError::AuthorizationExpired);
             }
             let result = self
-                .oidc(region)
-                .create_token()
-                .client_id(&registration.client_id)
-                .client_secret(registration.client_secret.expose())
-                .grant_type(GRANT_DEVICE)
+                .create_token(region, registration, GRANT_DEVICE)
                 .device_code(device_code.expose())
                 .send()
                 .await;
@@ -387,11 +388,7 @@ impl IdentityCenter {
                 () = ic.clock.sleep(BROWSER_TIMEOUT) => return Err(SsoError::AuthorizationExpired),
             };
             let out = ic
-                .oidc(&region)
-                .create_token()
-                .client_id(&registration.client_id)
-                .client_secret(registration.client_secret.expose())
-                .grant_type(GRANT_CODE)
+                .create_token(&region, &registration, GRANT_CODE)
                 .code(code.expose())
                 .code_verifier(verifier.expose())
                 .redirect_uri(&redirect_uri)
@@ -422,11 +419,7 @@ impl IdentityCenter {
             });
         }
         let out = self
-            .oidc(region)
-            .create_token()
-            .client_id(&registration.client_id)
-            .client_secret(registration.client_secret.expose())
-            .grant_type(GRANT_REFRESH)
+            .create_token(region, registration, GRANT_REFRESH)
             .refresh_token(refresh_token.expose())
             .send()
             .await
