@@ -684,3 +684,68 @@ fn the_background_daemons_log_is_rotated_not_grown_forever() {
     );
     assert_eq!(fs::metadata(&log).expect("stat").mode() & 0o077, 0);
 }
+
+#[test]
+fn a_foreign_world_readable_or_linked_token_cache_is_not_taken_up() {
+    credd_tests::require_root("giving files away");
+    use credd_tests::identity_center::{Op, Options};
+    let mut stack = Stack::builder()
+        .access(Access::SSO_DEVICE)
+        .identity_center(Options::default())
+        .toml(Toml {
+            profiles: credd_tests::stack::SSO_PROFILES,
+            ..Toml::default()
+        })
+        .build();
+    // A real login of the AWS CLI's (played by botocore), in the shared cache file.
+    crate::identity_center_fake::run_script(
+        &stack.world,
+        stack.identity_center(),
+        "login",
+        serde_json::json!({
+            "start_url": stack.identity_center().start_url(),
+            "session": credd_tests::stack::SSO_SESSION,
+        }),
+    );
+    let cache = stack.sso_cache_file();
+    let attempts: [(&str, &dyn Fn(&std::path::Path)); 3] = [
+        ("it belongs to another user", &|f| {
+            std::os::unix::fs::chown(f, Some(ATTACKER), Some(ATTACKER)).expect("chown");
+        }),
+        ("others may read or write it", &|f| {
+            fs::set_permissions(f, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }),
+        ("it is a symlink", &|f| {
+            let elsewhere = f.with_extension("elsewhere");
+            fs::rename(f, &elsewhere).expect("move it");
+            std::os::unix::fs::symlink(&elsewhere, f).expect("plant a symlink");
+        }),
+    ];
+    let pristine = fs::read(&cache).expect("the CLI's token");
+    for (why, spoil) in attempts {
+        let _ = fs::remove_file(&cache);
+        let _ = fs::remove_file(cache.with_extension("elsewhere"));
+        fs::write(&cache, &pristine).expect("restore");
+        fs::set_permissions(&cache, fs::Permissions::from_mode(0o600)).expect("chmod");
+        spoil(&cache);
+        stack.world.start_daemon();
+        // A request looks for a CLI login too: still nothing taken up.
+        assert!(
+            stack.world.credential_process("sso-admin").is_err(),
+            "{why}"
+        );
+        let status = stack.world.status();
+        assert_eq!(status["access"]["logged_in"], false, "{why}: {status:#}");
+        let log = stack.world.daemon_log();
+        assert!(
+            log.contains(why) && log.contains("not using the AWS CLI token cache"),
+            "{why}: {log}"
+        );
+        assert_eq!(
+            stack.identity_center().calls(Op::GetRoleCredentials),
+            0,
+            "{why}: the token never left the daemon"
+        );
+        stack.world.stop_daemon();
+    }
+}
