@@ -708,7 +708,9 @@ fn a_foreign_world_readable_or_linked_token_cache_is_not_taken_up() {
         }),
     );
     let cache = stack.sso_cache_file();
-    let attempts: [(&str, &dyn Fn(&std::path::Path)); 3] = [
+    /// What the log says, and how the file was spoiled.
+    type Spoil<'a> = (&'a str, &'a dyn Fn(&Path));
+    let attempts: [Spoil; 3] = [
         ("it belongs to another user", &|f| {
             std::os::unix::fs::chown(f, Some(ATTACKER), Some(ATTACKER)).expect("chown");
         }),
