@@ -88,7 +88,12 @@ impl Engine {
         let engine = self.clone();
         let ic = ic.clone();
         let completion = pending.completion;
+        // The task waits until the pending login is recorded, so that its end always finds it.
+        let (recorded, go) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            if go.await.is_err() {
+                return;
+            }
             let result = match completion.await {
                 Ok(token) => engine.finish_sso_login(&ic, token, epoch).await,
                 Err(e) => {
@@ -106,6 +111,7 @@ impl Engine {
             done,
             task: task.abort_handle(),
         }));
+        let _ = recorded.send(());
         Ok(LoginStart::Pending(prompt))
     }
 
