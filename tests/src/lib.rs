@@ -11,6 +11,7 @@ pub mod identity_center;
 pub mod moto;
 pub mod proxy;
 pub mod sdk;
+pub mod server;
 pub mod stack;
 pub mod turns;
 pub mod world;

@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
+
+use crate::server::{Refused, ServerThread, bind, lock};
 
 /// How the proxy treats the next requests. Switch with [`StsProxy::set_mode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,10 +113,8 @@ impl Shared {
 
 /// A running proxy; dropping it stops the server and its runtime thread.
 pub struct StsProxy {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: ServerThread,
 }
 
 impl StsProxy {
@@ -130,47 +128,25 @@ impl StsProxy {
             .authority()
             .unwrap_or_else(|| panic!("upstream {upstream} has no host:port"))
             .clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind the proxy's listener on 127.0.0.1");
-        let addr = listener.local_addr().expect("the proxy listener's address");
-        listener
-            .set_nonblocking(true)
-            .expect("make the proxy listener non-blocking");
         let shared = Arc::new(Shared {
             mode: Mutex::new(ProxyMode::Pass),
             counts: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
         });
-        let (shutdown, shutdown_rx) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sts-proxy")
-            .enable_all()
-            .build()
-            .expect("build the proxy's tokio runtime");
         let state = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("sts-proxy-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(serve(listener, authority.to_string(), state, shutdown_rx));
-                // Dropping the runtime cancels connections still in flight.
-            })
-            .expect("spawn the proxy thread");
-        StsProxy {
-            addr,
-            shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = ServerThread::start("sts-proxy", bind("STS proxy"), move |listener, stop| {
+            serve(listener, authority.to_string(), state, stop)
+        });
+        StsProxy { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr.port()
     }
 
     /// Applies to every request that arrives from now on (also on kept-alive connections).
@@ -244,26 +220,6 @@ impl StsProxy {
     }
 }
 
-impl Drop for StsProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            // Err: the server already stopped, nothing to tell.
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // A panic in the proxy thread would already have been printed; don't double-panic.
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A poisoned lock only means another test thread panicked; the counts are still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 async fn serve(
@@ -309,17 +265,8 @@ async fn serve(
     }
 }
 
-/// Refusing is done by failing the service: hyper then closes the connection without a response.
-#[derive(Debug)]
-struct Refused;
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection refused by the test proxy")
-    }
-}
-
-impl std::error::Error for Refused {}
+/// How the proxy refuses (see [`Refused`]).
+const REFUSED: Refused = Refused("test proxy");
 
 async fn handle(
     req: Request<Incoming>,
@@ -330,7 +277,7 @@ async fn handle(
     let (mut parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return Err(Refused),
+        Err(_) => return Err(REFUSED),
     };
     let action = sts_action(parts.uri.query(), &body);
     let region = signing_region(&parts.headers, parts.uri.query());
@@ -359,7 +306,7 @@ async fn handle(
         ProxyMode::Down => Some("STS is down (test proxy)"),
         ProxyMode::Refuse => {
             shared.record(&action, &region, false);
-            return Err(Refused);
+            return Err(REFUSED);
         }
         ProxyMode::FailRegion(failing) if *failing == region => {
             Some("STS is down in this region (test proxy)")

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use credd_proto::{ProtoError, Request, Response};
 
 use crate::bins::{client_bin, daemon_bin};
 use crate::moto::AwsKeys;
+use crate::server::lock;
 use crate::turns::{self, Turn};
 use crate::{POLL_INTERVAL, wait_until};
 
@@ -882,12 +883,6 @@ impl Capture {
     fn text(&self) -> String {
         String::from_utf8_lossy(&lock(&self.buffer)).into_owned()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn pid_of(child: &Child) -> libc::pid_t {

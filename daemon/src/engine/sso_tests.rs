@@ -100,14 +100,7 @@ impl Sim {
     }
 
     async fn until(&self, what: &str, done: impl Fn(&Sim) -> bool) {
-        let deadline = self.clock.now() + 24 * HOUR;
-        while !done(self) {
-            assert!(
-                self.clock.now() < deadline,
-                "waited a simulated day for {what}"
-            );
-            self.sleep(Duration::from_secs(1)).await;
-        }
+        super::tests::until(&self.clock, what, || done(self)).await;
     }
 
     fn calls(&self, action: &str) -> Vec<Call> {

@@ -101,16 +101,8 @@ impl Sim {
         self.clock.sleep(d).await;
     }
 
-    /// Waits (simulated time, up to a day, looking every simulated second) until `done`.
     async fn until(&self, what: &str, done: impl Fn(&Sim) -> bool) {
-        let deadline = self.clock.now() + 24 * HOUR;
-        while !done(self) {
-            assert!(
-                self.clock.now() < deadline,
-                "waited a simulated day for {what}"
-            );
-            self.sleep(Duration::from_secs(1)).await;
-        }
+        until(&self.clock, what, || done(self)).await;
     }
 
     fn fresh(&self, profile: &str) -> bool {
@@ -126,6 +118,15 @@ impl Sim {
             .into_iter()
             .filter(|c| c.param("RoleArn") == Some(role))
             .collect()
+    }
+}
+
+/// Waits (simulated time, up to a day, looking every simulated second) until `done`.
+pub(super) async fn until(clock: &Clock, what: &str, done: impl Fn() -> bool) {
+    let deadline = clock.now() + 24 * HOUR;
+    while !done() {
+        assert!(clock.now() < deadline, "waited a simulated day for {what}");
+        clock.sleep(Duration::from_secs(1)).await;
     }
 }
 

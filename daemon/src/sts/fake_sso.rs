@@ -207,7 +207,7 @@ impl FakeIdentityCenter {
                 match s.access.get(&p("token")) {
                     Some((_, expires)) if *expires > now => {}
                     _ => {
-                        return Some(err(
+                        return Some(portal_err(
                             401,
                             "UnauthorizedException",
                             "Session token not found or invalid",
@@ -218,7 +218,7 @@ impl FakeIdentityCenter {
                     "GetRoleCredentials" => {
                         let pair = (p("account_id"), p("role_name"));
                         if s.settings.forbidden.contains(&pair) {
-                            err(403, "ForbiddenException", "No access")
+                            portal_err(403, "ForbiddenException", "No access")
                         } else {
                             let expiration = now + s.settings.role_ttl;
                             ok(serde_json::json!({"roleCredentials": {
@@ -276,15 +276,20 @@ fn ok(body: serde_json::Value) -> HttpResponse {
     json(200, body, None)
 }
 
-/// SSO OIDC's errors carry an OAuth `error` and `error_description` and no `message`; the
-/// portal's a `message`.
+/// SSO OIDC's errors carry an OAuth `error` and `error_description`, and no `message`.
 fn err(status: u16, code: &str, oauth: &str) -> HttpResponse {
-    let body = if oauth.contains(' ') {
-        serde_json::json!({"message": oauth})
-    } else {
-        serde_json::json!({"error": oauth, "error_description": format!("{oauth} (scripted)")})
-    };
+    let body =
+        serde_json::json!({"error": oauth, "error_description": format!("{oauth} (scripted)")});
     json(status, body, Some(code))
+}
+
+/// The portal's errors carry a `message`.
+fn portal_err(status: u16, code: &str, message: &str) -> HttpResponse {
+    json(
+        status,
+        serde_json::json!({ "message": message }),
+        Some(code),
+    )
 }
 
 fn json(status: u16, body: serde_json::Value, error_type: Option<&str>) -> HttpResponse {

@@ -17,12 +17,10 @@ mod wire;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::oneshot;
-
 use crate::moto::{Auth, AwsKeys, Moto, SeedSpec};
+use crate::server::{ServerThread, bind, lock};
 use crate::wait_until;
 
 pub use codec::{base64url, s256};
@@ -227,10 +225,8 @@ impl Shared {
 
 /// A running fake; dropping it stops the server and its runtime thread.
 pub struct IdentityCenter {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: ServerThread,
 }
 
 impl IdentityCenter {
@@ -259,14 +255,10 @@ impl IdentityCenter {
         }
         let signer = moto.seed(&spec).user("identity-center").keys();
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind the Identity Center fake on 127.0.0.1");
+        let listener = bind("Identity Center fake");
         let addr = listener
             .local_addr()
             .expect("the Identity Center fake's address");
-        listener
-            .set_nonblocking(true)
-            .expect("make the fake's listener non-blocking");
         let shared = Arc::new(Shared {
             state: Mutex::new(state::State::new(options)),
             outage: Mutex::new(Outage::None),
@@ -276,24 +268,11 @@ impl IdentityCenter {
             signer,
             base_url: format!("http://{addr}"),
         });
-        let (shutdown, shutdown_rx) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("identity-center")
-            .enable_all()
-            .build()
-            .expect("build the fake's tokio runtime");
-        let server = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("identity-center-{}", addr.port()))
-            .spawn(move || runtime.block_on(wire::serve(listener, server, shutdown_rx)))
-            .expect("spawn the Identity Center fake's thread");
-        IdentityCenter {
-            addr,
-            shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let state = shared.clone();
+        let server = ServerThread::start("identity-center", listener, move |listener, stop| {
+            wire::serve(listener, state, stop)
+        });
+        IdentityCenter { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`: both services' endpoint.
@@ -302,7 +281,7 @@ impl IdentityCenter {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// The first start URL of the options.
@@ -488,26 +467,6 @@ impl IdentityCenter {
     fn state(&self) -> MutexGuard<'_, state::State> {
         lock(&self.shared.state)
     }
-}
-
-impl Drop for IdentityCenter {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            // Err: the server already stopped.
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // A panic in the server thread was printed already; don't double-panic.
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A poisoned lock only means a test thread panicked; the state is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Milliseconds since the epoch (GetRoleCredentials' `expiration`).

@@ -21,8 +21,9 @@ use tokio::sync::oneshot;
 
 use super::errors::{ApiError, ErrorKind, Service};
 use super::state::{AuthorizeRequest, Authorized, Registration, TokenRequest};
-use super::{DeviceAuthorization, Grant, Op, Outage, SSO_USER, Shared, epoch_millis, lock};
+use super::{DeviceAuthorization, Grant, Op, Outage, SSO_USER, Shared, epoch_millis};
 use crate::moto::{REGION, assume_role};
+use crate::server::{Refused, lock};
 
 /// The `x-amzn-ErrorType` suffixes AWS's front ends add (botocore and the SDKs cut at the `:`).
 const OIDC_NAMESPACE: &str = "http://internal.amazon.com/coral/com.amazonaws.sso.oidc/";
@@ -67,17 +68,8 @@ pub(super) async fn serve(
     }
 }
 
-/// Failing the service makes hyper close the connection without an answer.
-#[derive(Debug)]
-struct Refused;
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection refused by the Identity Center fake")
-    }
-}
-
-impl std::error::Error for Refused {}
+/// How the fake refuses (see [`Refused`]).
+const REFUSED: Refused = Refused("Identity Center fake");
 
 /// A request's parts the operations read.
 struct Call {
@@ -99,7 +91,7 @@ impl Call {
 
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, Refused> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map_err(|_| Refused)?.to_bytes();
+    let body = body.collect().await.map_err(|_| REFUSED)?.to_bytes();
     let call = Call {
         query: parts
             .uri
@@ -120,7 +112,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Answer, R
     match *lock(&shared.outage) {
         Outage::Refused => {
             shared.record(op, false, format!("{shown} -> refused (outage)"));
-            return Err(Refused);
+            return Err(REFUSED);
         }
         Outage::Unavailable => {
             let error = ApiError::new(ErrorKind::ServiceUnavailable, "Service Unavailable");

@@ -8,6 +8,7 @@ use aws_sdk_sso::operation::get_role_credentials::GetRoleCredentialsError;
 use aws_sdk_sso::operation::list_accounts::ListAccountsError;
 use aws_sdk_ssooidc::operation::create_token::CreateTokenError;
 use aws_sdk_ssooidc::operation::create_token::CreateTokenOutput;
+use aws_sdk_ssooidc::operation::create_token::builders::CreateTokenFluentBuilder;
 use aws_sdk_ssooidc::operation::start_device_authorization::StartDeviceAuthorizationError;
 
 use credd_tests::identity_center::{
@@ -90,19 +91,33 @@ async fn start(
     ))
 }
 
+/// CreateToken of `grant` by `client`, its grant-specific member set by `with`.
+async fn create_token(
+    oidc: &aws_sdk_ssooidc::Client,
+    client: &(String, String),
+    grant: &str,
+    with: impl FnOnce(CreateTokenFluentBuilder) -> CreateTokenFluentBuilder,
+) -> Result<CreateTokenOutput, CreateTokenError> {
+    with(
+        oidc.create_token()
+            .client_id(&client.0)
+            .client_secret(&client.1)
+            .grant_type(grant),
+    )
+    .send()
+    .await
+    .map_err(|e| e.into_service_error())
+}
+
 async fn poll(
     oidc: &aws_sdk_ssooidc::Client,
     client: &(String, String),
     device_code: &str,
 ) -> Result<CreateTokenOutput, CreateTokenError> {
-    oidc.create_token()
-        .client_id(&client.0)
-        .client_secret(&client.1)
-        .grant_type(DEVICE_CODE_GRANT)
-        .device_code(device_code)
-        .send()
-        .await
-        .map_err(|e| e.into_service_error())
+    create_token(oidc, client, DEVICE_CODE_GRANT, |b| {
+        b.device_code(device_code)
+    })
+    .await
 }
 
 async fn refresh(
@@ -110,14 +125,10 @@ async fn refresh(
     client: &(String, String),
     refresh_token: &str,
 ) -> Result<CreateTokenOutput, CreateTokenError> {
-    oidc.create_token()
-        .client_id(&client.0)
-        .client_secret(&client.1)
-        .grant_type(REFRESH_TOKEN_GRANT)
-        .refresh_token(refresh_token)
-        .send()
-        .await
-        .map_err(|e| e.into_service_error())
+    create_token(oidc, client, REFRESH_TOKEN_GRANT, |b| {
+        b.refresh_token(refresh_token)
+    })
+    .await
 }
 
 #[test]

@@ -347,12 +347,7 @@ mod tests {
             region: "us-east-1".into(),
         };
         let shown = format!("{token:?}");
-        for secret in [
-            "EXAMPLEACCESS",
-            "EXAMPLEREFRESH",
-            "ZXhhbXBsZVNFQ1JFVA",
-            "eyJraWQi",
-        ] {
+        for secret in ["EXAMPLEACCESS", "EXAMPLEREFRESH", "eyJraWQi"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("client-id") && shown.contains("us-east-1"));

@@ -243,15 +243,16 @@ impl IdentityCenter {
         region: &str,
         start_url: &str,
     ) -> Result<Pending, SsoError> {
+        let start = |registration: &Registration| {
+            self.oidc(region)
+                .start_device_authorization()
+                .client_id(&registration.client_id)
+                .client_secret(registration.client_secret.expose())
+                .start_url(start_url)
+                .send()
+        };
         let mut registration = self.registered(region, None).await?;
-        let mut attempt = self
-            .oidc(region)
-            .start_device_authorization()
-            .client_id(&registration.client_id)
-            .client_secret(registration.client_secret.expose())
-            .start_url(start_url)
-            .send()
-            .await;
+        let mut attempt = start(&registration).await;
         if let Err(e) = &attempt
             && matches!(
                 e.code(),
@@ -261,14 +262,7 @@ impl IdentityCenter {
             // The kept registration is no longer accepted (or was made for the other grant).
             self.forget_registration(region);
             registration = self.registered(region, None).await?;
-            attempt = self
-                .oidc(region)
-                .start_device_authorization()
-                .client_id(&registration.client_id)
-                .client_secret(registration.client_secret.expose())
-                .start_url(start_url)
-                .send()
-                .await;
+            attempt = start(&registration).await;
         }
         let out = attempt.map_err(|e| start_url_refused(classify(region, e), region, start_url))?;
         let now = self.now();
