@@ -78,6 +78,7 @@ fn status(config: &str) -> StatusReport {
             warning: None,
             last_error: None,
             session_storage: None,
+            federation: None,
             sso: None,
             pending: None,
         },

@@ -45,7 +45,8 @@ fn device() -> Authorization {
         method: LoginMethod::Device,
         url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
         user_code: Some("ABCD-EFGH".into()),
-        region: "us-east-1".into(),
+        provider: "IAM Identity Center (us-east-1)".into(),
+        region: Some("us-east-1".into()),
         expires_at: now() + 600,
         joined: false,
     }
@@ -64,6 +65,7 @@ fn logged_in() -> Response {
             warning: None,
             last_error: None,
             session_storage: None,
+            federation: None,
             sso: Some(SsoInfo {
                 session_name: "acme".into(),
                 start_url: start_url.clone(),

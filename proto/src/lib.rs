@@ -19,7 +19,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +145,8 @@ pub enum ErrorCode {
     ConfigInvalid,
     Sts,
     Unavailable,
+    /// The identity provider, or the command configured to ask it, refused or failed.
+    IdentityProvider,
     Internal,
     /// A code this client does not know yet (a newer daemon).
     #[serde(other)]
@@ -179,6 +181,9 @@ pub enum LoginMethod {
     Browser,
     /// The device grant: open `url` anywhere and confirm `user_code`.
     Device,
+    /// The daemon runs the configured command (`url` is its command line), e.g. SAML's
+    /// `assertion_command`, which may itself ask the user.
+    Command,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,8 +193,11 @@ pub struct Authorization {
     pub url: String,
     /// The device grant's code, to compare with what the page shows.
     pub user_code: Option<String>,
-    /// The Identity Center Region being authorized.
-    pub region: String,
+    /// Who is asked, for the user: `IAM Identity Center (us-east-1)`, `your identity provider
+    /// (https://login.acme.example)`, or `assertion_command`.
+    pub provider: String,
+    /// Identity Center: the Region being authorized.
+    pub region: Option<String>,
     /// When the authorization lapses unless approved.
     pub expires_at: UnixTime,
     /// Whether this `login` joined an authorization another one started.
@@ -258,8 +266,26 @@ pub struct AccessInfo {
     pub session_storage: Option<String>,
     /// Identity Center's side of the session, for `source = "sso"`.
     pub sso: Option<SsoInfo>,
+    /// The identity provider's side, for `source = "web-identity"` and `"saml"`.
+    pub federation: Option<FederationInfo>,
     /// A browser or device authorization waiting for the user.
     pub pending: Option<Authorization>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationInfo {
+    /// Where the token or assertion comes from: the OpenID issuer, `token_file PATH`,
+    /// `token_command PROGRAM` or `assertion_command PROGRAM`.
+    pub provider: String,
+    /// The access account's role the token or assertion is traded for (SAML without `role_arn`:
+    /// the one the assertion offers, once logged in).
+    pub role_arn: Option<String>,
+    /// Who the identity provider says the user is: `alice@acme.example at ISSUER`, or the SAML
+    /// NameID; while logged in.
+    pub who: Option<String>,
+    /// How the session renews itself (e.g. `with the identity provider's refresh token`);
+    /// `None`: only `credd login` renews it.
+    pub renews: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,13 +21,15 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         last_error: None,
         session_storage: Some("runtime dir (tmpfs)".into()),
         sso: None,
+        federation: None,
         pending: None,
     };
     let authorization = Authorization {
         method: LoginMethod::Device,
         url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
         user_code: Some("ABCD-EFGH".into()),
-        region: "us-east-1".into(),
+        provider: "IAM Identity Center (us-east-1)".into(),
+        region: Some("us-east-1".into()),
         expires_at: 1_800_000_600,
         joined: false,
     };
@@ -54,7 +56,38 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 authorized: true,
             }],
         }),
+        federation: None,
         pending: Some(authorization.clone()),
+    };
+    let saml_pending = Authorization {
+        method: LoginMethod::Command,
+        url: "acme-idp saml".into(),
+        user_code: None,
+        provider: "assertion_command".into(),
+        region: None,
+        expires_at: 1_800_000_300,
+        joined: true,
+    };
+    let federated_access = AccessInfo {
+        source: "web-identity".into(),
+        logged_in: true,
+        identity: Some(
+            "arn:aws:sts::111111111111:assumed-role/AccessFromIdP/alice@acme.example".into(),
+        ),
+        expires_at: Some(1_800_003_600),
+        mfa_serial: None,
+        sts_region: Some("us-east-1".into()),
+        warning: None,
+        last_error: None,
+        session_storage: None,
+        sso: None,
+        federation: Some(FederationInfo {
+            provider: "https://login.acme.example".into(),
+            role_arn: Some("arn:aws:iam::111111111111:role/AccessFromIdP".into()),
+            who: Some("alice@acme.example at https://login.acme.example".into()),
+            renews: Some("with the identity provider's refresh token".into()),
+        }),
+        pending: None,
     };
     let status = StatusReport {
         daemon_version: "0.1.0".into(),
@@ -182,6 +215,18 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 profiles_ready: 1,
                 profiles: 1,
             },
+        ),
+        (
+            "response_logged_in_web_identity",
+            Response::LoggedIn {
+                access: Box::new(federated_access),
+                profiles_ready: 1,
+                profiles: 1,
+            },
+        ),
+        (
+            "response_authorization_pending_command",
+            Response::AuthorizationPending(saml_pending),
         ),
         (
             "response_authorization_pending",

@@ -1,7 +1,8 @@
 //! `credd login`: asks the daemon to log in. When it answers that an MFA code is needed, asks the
 //! user (on the terminal, never echoing into logs) and tries again. When it answers with a browser
-//! or device authorization (Identity Center), shows it, opens the browser where that makes sense,
-//! and waits for the daemon to see it approved; Ctrl-C abandons it.
+//! or device authorization (Identity Center, the company's OpenID provider), shows it, opens the
+//! browser where that makes sense, and waits for the daemon to see it approved; when it answers
+//! that it runs the SAML `assertion_command`, waits for that. Ctrl-C abandons either.
 //!
 //! Progress goes to stderr, the result to stdout, so `credd login --json > result.json` works.
 
@@ -157,6 +158,7 @@ fn show(auth: &Authorization, opts: &Options, display: bool, json: bool) -> bool
             LoginMethod::Browser => true,
             // An SSH user opens the device URL elsewhere; a browser here would be unseen.
             LoginMethod::Device => display,
+            LoginMethod::Command => false,
         };
     let opened = open_here && browser::open(&auth.url);
     if !json {
@@ -179,9 +181,8 @@ fn describe(auth: &Authorization, opts: &Options, opened: bool) -> String {
     match auth.method {
         LoginMethod::Browser => {
             out.push_str(&format!(
-                "Waiting for you to sign in to IAM Identity Center ({}) in your browser, until \
-                 {until}.\n",
-                auth.region
+                "Waiting for you to sign in to {} in your browser, until {until}.\n",
+                auth.provider
             ));
             if opened {
                 out.push_str(
@@ -195,9 +196,8 @@ fn describe(auth: &Authorization, opts: &Options, opened: bool) -> String {
         }
         LoginMethod::Device => {
             out.push_str(&format!(
-                "To sign in to IAM Identity Center ({}), open this URL on any device{}:\n\n    \
-                 {}\n\n",
-                auth.region,
+                "To sign in to {}, open this URL on any device{}:\n\n    {}\n\n",
+                auth.provider,
                 if opened {
                     " (opened in your browser)"
                 } else {
@@ -211,6 +211,13 @@ fn describe(auth: &Authorization, opts: &Options, opened: bool) -> String {
                 ));
             }
             out.push_str(&format!("Waiting for approval until {until}.\n"));
+        }
+        LoginMethod::Command => {
+            out.push_str(&format!(
+                "credd-daemon is running {} for a SAML assertion:\n\n    {}\n\nWaiting for it \
+                 until {until}.\n",
+                auth.provider, auth.url
+            ));
         }
     }
     out.push_str("Ctrl-C cancels.\n");
@@ -227,11 +234,10 @@ fn mismatch(auth: &Authorization, opts: &Options) -> Option<String> {
             method_name(method)
         ));
     }
-    if let Some(region) = opts.region.as_deref().filter(|r| *r != auth.region) {
-        differs.push(format!(
-            "it authorizes {} rather than {region}",
-            auth.region
-        ));
+    if let (Some(region), Some(theirs)) = (opts.region.as_deref(), auth.region.as_deref())
+        && region != theirs
+    {
+        differs.push(format!("it authorizes {theirs} rather than {region}"));
     }
     if differs.is_empty() {
         return None;
@@ -246,6 +252,7 @@ fn method_name(method: LoginMethod) -> &'static str {
     match method {
         LoginMethod::Browser => "the browser sign-in",
         LoginMethod::Device => "a device code",
+        LoginMethod::Command => "assertion_command",
     }
 }
 
@@ -324,10 +331,27 @@ fn print(info: &AccessInfo, ready: usize, total: usize) {
             }
         }
         None => {
-            let who = info.identity.as_deref().unwrap_or("(identity unknown)");
-            match info.expires_at {
-                Some(t) => println!("logged in as {who}; session ends {}", relative(t)),
-                None => println!("logged in as {who}"),
+            let mut who = info
+                .identity
+                .as_deref()
+                .unwrap_or("(identity unknown)")
+                .to_owned();
+            if let Some(user) = info.federation.as_ref().and_then(|f| f.who.as_deref()) {
+                who = format!("{who} ({user})");
+            }
+            match (info.expires_at, &info.federation) {
+                (Some(t), Some(f)) => match &f.renews {
+                    Some(how) => println!(
+                        "logged in as {who}; the session is renewed {how} (this one ends {})",
+                        relative(t)
+                    ),
+                    None => println!(
+                        "logged in as {who}; session ends {}: run `credd login` again then",
+                        relative(t)
+                    ),
+                },
+                (Some(t), None) => println!("logged in as {who}; session ends {}", relative(t)),
+                (None, _) => println!("logged in as {who}"),
             }
         }
     }
@@ -383,7 +407,8 @@ mod tests {
             method: LoginMethod::Device,
             url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
             user_code: Some("ABCD-EFGH".into()),
-            region: "us-east-1".into(),
+            provider: "IAM Identity Center (us-east-1)".into(),
+            region: Some("us-east-1".into()),
             expires_at: output::now() + 600,
             joined,
         }
@@ -411,7 +436,8 @@ mod tests {
             method: LoginMethod::Browser,
             url: "https://oidc.eu-west-1.amazonaws.com/authorize?response_type=code&state=s".into(),
             user_code: None,
-            region: "eu-west-1".into(),
+            provider: "IAM Identity Center (eu-west-1)".into(),
+            region: Some("eu-west-1".into()),
             expires_at: output::now() + 600,
             joined: false,
         };

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
 use credd_proto::{
-    Authorization, LoginMethod, ProfileState, Request, Response, SsoInfo, StatusReport,
+    Authorization, FederationInfo, LoginMethod, ProfileState, Request, Response, SsoInfo,
+    StatusReport,
 };
 
 use super::{ask, unexpected};
@@ -69,6 +70,9 @@ fn render(r: &StatusReport) -> String {
     }
     if let Some(sso) = &a.sso {
         sso_block(o, sso);
+    }
+    if let Some(f) = &a.federation {
+        federation_block(o, f, a.logged_in);
     }
     if let Some(pending) = &a.pending {
         let _ = writeln!(o, "pending:  {}", describe_pending(pending));
@@ -187,6 +191,27 @@ fn sso_block(o: &mut String, sso: &SsoInfo) {
     }
 }
 
+/// The identity provider's side of a `web-identity` or `saml` session: where the token or
+/// assertion comes from, the role it is traded for, who the user is, and whether the session
+/// renews itself.
+fn federation_block(o: &mut String, f: &FederationInfo, logged_in: bool) {
+    let _ = writeln!(o, "identity provider:");
+    let _ = writeln!(o, "  from     {}", f.provider);
+    if let Some(role) = &f.role_arn {
+        let _ = writeln!(o, "  role     {role}");
+    }
+    if let Some(who) = &f.who {
+        let _ = writeln!(o, "  user     {who}");
+    }
+    if logged_in {
+        let renews = match &f.renews {
+            Some(how) => format!("renewed {how}, in the background"),
+            None => "only by `credd login`, before the session ends".to_owned(),
+        };
+        let _ = writeln!(o, "  renewal  {renews}");
+    }
+}
+
 /// `device sign-in to us-east-1 waits until 14:40 (in 8m): open URL, code ABCD-EFGH`.
 fn describe_pending(p: &Authorization) -> String {
     let until = when(p.expires_at);
@@ -200,13 +225,17 @@ fn describe_pending(p: &Authorization) -> String {
             format!(
                 "device sign-in to {} waits until {until}: open {}{code}; `credd login --cancel` \
                  abandons it",
-                p.region, p.url
+                p.provider, p.url
             )
         }
         LoginMethod::Browser => format!(
             "browser sign-in to {} waits until {until}; `credd login` shows it again, `credd \
              login --cancel` abandons it",
-            p.region
+            p.provider
+        ),
+        LoginMethod::Command => format!(
+            "{} `{}` runs until {until} at the latest; `credd login --cancel` stops it",
+            p.provider, p.url
         ),
     }
 }
@@ -253,6 +282,7 @@ mod tests {
             warning: Some("the Identity Center session ends in 50m: run `credd login`".into()),
             last_error: None,
             session_storage: None,
+            federation: None,
             sso: Some(SsoInfo {
                 session_name: "acme".into(),
                 start_url: "https://acme.awsapps.com/start".into(),
@@ -321,7 +351,8 @@ mod tests {
             method: LoginMethod::Device,
             url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
             user_code: Some("ABCD-EFGH".into()),
-            region: "us-east-1".into(),
+            provider: "IAM Identity Center (us-east-1)".into(),
+            region: Some("us-east-1".into()),
             expires_at: output::now() + 500,
             joined: false,
         });
@@ -331,7 +362,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("pending:  device sign-in to us-east-1 waits until "),
+            text.contains(
+                "pending:  device sign-in to IAM Identity Center (us-east-1) waits until "
+            ),
             "{text}"
         );
         assert!(

@@ -11,8 +11,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use credd_proto::Secret;
 
-use super::{AccessError, AccessSession, BoxFuture, SessionCredential};
-use crate::config::AccessConfig;
+use super::{AccessError, AccessSession, BoxFuture, SessionCredential, error_chain};
+use crate::config::IamUserConfig;
 use crate::creds::AwsCredentials;
 use crate::sts::{self, FailureKind, Sts, StsFailure};
 
@@ -25,11 +25,15 @@ pub struct IamUser {
 }
 
 impl IamUser {
-    pub fn new(config: &AccessConfig, credentials_file: Option<PathBuf>) -> Self {
+    pub fn new(
+        config: &IamUserConfig,
+        session_duration: Duration,
+        credentials_file: Option<PathBuf>,
+    ) -> Self {
         IamUser {
             aws_profile: config.aws_profile.clone(),
             mfa_serial: config.mfa_serial.clone(),
-            session_duration: config.session_duration,
+            session_duration,
             credentials_file,
         }
     }
@@ -64,20 +68,6 @@ impl IamUser {
             expiration: creds.expiry(),
         })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn valid_code(code: &str) -> bool {
@@ -121,6 +111,7 @@ impl IamUser {
                     expires_at: None,
                     expected_end: None,
                     mfa: false,
+                    federation: None,
                 };
                 return Ok((session, region));
             };
@@ -179,6 +170,7 @@ impl IamUser {
                 credential: SessionCredential::Signing(signing),
                 identity_arn,
                 mfa: true,
+                federation: None,
             };
             Ok((session, region))
         })

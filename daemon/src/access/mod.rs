@@ -2,11 +2,18 @@
 //!
 //! Each source is one module; [`AccessSource`] is the configured one. The engine owns caching,
 //! refresh, single flight and persistence; a source only knows how to log in (and Identity
-//! Center how to refresh its token and fetch role credentials).
+//! Center how to refresh its token and fetch role credentials, and web identity how to get a new
+//! ID token). [`federated`] is what `web-identity` and `saml` share; [`command`] runs the
+//! commands they may be configured with; [`loopback`] is the browser logins' redirect.
 
+pub mod command;
+pub mod federated;
 pub mod iam_user;
+pub mod loopback;
 pub mod persist;
+pub mod saml;
 pub mod sso;
+pub mod web_identity;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +21,11 @@ use std::time::SystemTime;
 
 use crate::creds::AwsCredentials;
 use crate::sts::StsFailure;
+use command::CommandError;
+use federated::Federation;
+use saml::SamlError;
 use sso::{SsoError, SsoToken};
+use web_identity::OidcError;
 
 /// What the access session holds: credentials that sign STS calls, or bearer tokens for the
 /// Identity Center portal.
@@ -40,6 +51,8 @@ pub struct AccessSession {
     pub expected_end: Option<SystemTime>,
     /// Whether this session came from an MFA login (and so is worth persisting).
     pub mfa: bool,
+    /// `web-identity` and `saml`: the identity provider's side.
+    pub federation: Option<Federation>,
 }
 
 impl AccessSession {
@@ -72,9 +85,14 @@ impl AccessSession {
 /// A RoleSessionName from the last part of an identity's ARN (a user name, or the session name
 /// of an assumed role such as Identity Center's `alice@acme.example`), else `credd`.
 pub fn session_name_from_arn(arn: Option<&str>) -> String {
-    let raw = arn
-        .and_then(|arn| arn.rsplit([':', '/']).next())
-        .unwrap_or("credd");
+    session_name(
+        arn.and_then(|arn| arn.rsplit([':', '/']).next())
+            .unwrap_or("credd"),
+    )
+}
+
+/// `raw` as a RoleSessionName: only the characters STS allows, 2 to 64 of them.
+pub fn session_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
@@ -100,6 +118,32 @@ pub enum AccessError {
     Sts(#[from] StsFailure),
     #[error(transparent)]
     Sso(#[from] SsoError),
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    #[error(transparent)]
+    Saml(#[from] SamlError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("token_file {path} {detail}")]
+    TokenFile { path: String, detail: String },
+    /// STS refused the identity provider's token or assertion; `advice` says what to check.
+    #[error("{advice} (STS in {}: {}: {})", failure.region, failure.code, failure.message)]
+    Refused { advice: String, failure: StsFailure },
+}
+
+/// An error and its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -108,6 +152,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum AccessSource {
     IamUser(iam_user::IamUser),
     IdentityCenter(std::sync::Arc<sso::IdentityCenter>),
+    WebIdentity(std::sync::Arc<web_identity::WebIdentity>),
+    Saml(std::sync::Arc<saml::Saml>),
 }
 
 impl AccessSource {
@@ -115,7 +161,7 @@ impl AccessSource {
     pub fn mfa_serial(&self) -> Option<&str> {
         match self {
             AccessSource::IamUser(u) => u.mfa_serial.as_deref(),
-            AccessSource::IdentityCenter(_) => None,
+            _ => None,
         }
     }
 
@@ -124,14 +170,16 @@ impl AccessSource {
     pub fn is_unattended(&self) -> bool {
         match self {
             AccessSource::IamUser(u) => u.mfa_serial.is_none(),
-            AccessSource::IdentityCenter(_) => false,
+            // A token another tool keeps fresh needs nobody; credd's own login and SAML do.
+            AccessSource::WebIdentity(w) => w.oidc.is_none(),
+            AccessSource::IdentityCenter(_) | AccessSource::Saml(_) => false,
         }
     }
 
     pub fn identity_center(&self) -> Option<&std::sync::Arc<sso::IdentityCenter>> {
         match self {
             AccessSource::IdentityCenter(ic) => Some(ic),
-            AccessSource::IamUser(_) => None,
+            _ => None,
         }
     }
 }
@@ -153,6 +201,7 @@ mod tests {
             expires_at: None,
             expected_end: None,
             mfa: false,
+            federation: None,
         }
     }
 

@@ -141,6 +141,7 @@ impl SessionStore {
             expires_at: Some(expires_at),
             expected_end: None,
             mfa: true,
+            federation: None,
         })
     }
 

@@ -161,10 +161,33 @@ pub(super) fn check_sso_role_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An Identity Center start URL (the AWS access portal). Real ones are `https://`; plain `http://`
-/// is accepted for a loopback host only, so tests can point credd at a local server.
+/// An Identity Center start URL (the AWS access portal).
 pub(super) fn check_start_url(url: &str) -> Result<(), String> {
-    let expected = "expected the AWS access portal URL, like \"https://acme.awsapps.com/start\"";
+    check_service_url(
+        url,
+        "the start URL",
+        "expected the AWS access portal URL, like \"https://acme.awsapps.com/start\"",
+    )
+}
+
+/// An OpenID provider's issuer URL (discovery is at its `/.well-known/openid-configuration`).
+pub(super) fn check_issuer_url(url: &str) -> Result<(), String> {
+    check_service_url(
+        url,
+        "the issuer",
+        "expected the identity provider's issuer URL, like \"https://login.acme.example\"",
+    )?;
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "the issuer URL has no query or fragment (OpenID Connect Discovery), found {url:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A service's URL: real ones are `https://`; plain `http://` is accepted for a loopback host
+/// only, so tests can point credd at a local server. `what` names it in the plain-http error.
+fn check_service_url(url: &str, what: &str, expected: &str) -> Result<(), String> {
     let (scheme, rest) = match url.split_once("://") {
         Some((s @ ("https" | "http"), rest)) => (s, rest),
         _ => return Err(format!("{expected}, found {url:?}")),
@@ -208,8 +231,8 @@ pub(super) fn check_start_url(url: &str) -> Result<(), String> {
     }
     if scheme == "http" && !is_loopback_host(host) {
         return Err(format!(
-            "{url:?} is plain http: the start URL must be https:// (http:// is accepted only for \
-             a test server on 127.0.0.1, [::1] or localhost)"
+            "{url:?} is plain http: {what} must be https:// (http:// is accepted only for a test \
+             server on 127.0.0.1, [::1] or localhost)"
         ));
     }
     Ok(())

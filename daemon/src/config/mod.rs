@@ -22,9 +22,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use access::{
-    AccessConfig, AccessSourceKind, DEFAULT_REGION, DEFAULT_SESSION_DURATION,
-    DEFAULT_SSO_SESSION_DURATION, SESSION_MAX, SESSION_MIN, SSO_SESSION_MAX, SSO_SESSION_MIN,
-    SsoConfig, SsoLogin, SsoReplica, SsoRole,
+    AccessConfig, AccessSourceKind, DEFAULT_FEDERATED_DURATION, DEFAULT_REGION,
+    DEFAULT_SESSION_DURATION, DEFAULT_SSO_SESSION_DURATION, FEDERATED_MAX, FEDERATED_MIN,
+    IamUserConfig, OidcConfig, SESSION_MAX, SESSION_MIN, SSO_SESSION_MAX, SSO_SESSION_MIN,
+    SamlConfig, SourceConfig, SsoConfig, SsoLogin, SsoReplica, SsoRole, WebIdentityConfig,
+    WebIdentityToken,
 };
 pub use checks::check_name;
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
@@ -272,7 +274,7 @@ mod tests {
     #[test]
     fn the_identity_center_example_loads() {
         let c = ok(SSO);
-        assert_eq!(c.access.source, AccessSourceKind::Sso);
+        assert_eq!(c.access.kind(), AccessSourceKind::Sso);
         assert_eq!(c.warnings, Vec::<String>::new());
         let staging = &c.profiles["staging"];
         assert_eq!(

@@ -261,8 +261,13 @@ impl Validator<'_> {
         }
         // Under sso, a profile without `via` is assumed with the access role's credentials: role
         // credentials, so role chaining just as with `via`.
-        let from_access_role = via.is_none() && access.source == AccessSourceKind::Sso;
-        if from_access_role && access.sso_access_role().is_none() {
+        // Under sso, web-identity and saml, a profile without `via` is assumed with role
+        // credentials (the access role's): role chaining just as with `via`.
+        let from_access_role = via.is_none() && access.signs_with_role_credentials();
+        if from_access_role
+            && access.kind() == AccessSourceKind::Sso
+            && access.sso_access_role().is_none()
+        {
             return Err(self.at(
                 &role_arn,
                 ctx(
@@ -282,10 +287,12 @@ impl Validator<'_> {
             None => ASSUME_ROLE_DEFAULT,
         };
         if (via.is_some() || from_access_role) && duration > CHAINED_ROLE_MAX {
-            let why = if from_access_role {
-                " (it is assumed from the Identity Center access role's credentials)"
-            } else {
-                ""
+            let why = match access.kind() {
+                _ if !from_access_role => "",
+                AccessSourceKind::Sso => {
+                    " (it is assumed from the Identity Center access role's credentials)"
+                }
+                _ => " (it is assumed from the access role's credentials)",
             };
             warnings.push(format!(
                 "profile {name:?}: duration {} capped at 1h, the STS limit for chained roles{why}",
@@ -348,14 +355,14 @@ impl Validator<'_> {
         access: &AccessConfig,
     ) -> Result<Profile, ConfigError> {
         let ctx = |what: &str| format!("profile {name:?}: {what}");
-        if access.source != AccessSourceKind::Sso {
+        if access.kind() != AccessSourceKind::Sso {
             return Err(self.at_key(
                 first_span,
                 first_key,
                 ctx(&format!(
                     "Identity Center profiles need [access] source = \"sso\" (this config has \
                      source = {:?}); use role_arn for sts:AssumeRole instead",
-                    access.source.as_str()
+                    access.kind().as_str()
                 )),
             ));
         }

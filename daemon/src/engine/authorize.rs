@@ -1,19 +1,22 @@
-//! `credd login` for every source: a direct login (a key, an MFA code), or for Identity Center a
-//! browser/device authorization the user approves while `credd login` waits. However many
-//! `credd login`s ask at once, one authorization is started and all of them wait for it; requests
-//! and timers never start one (nothing prompts at the wrong moment).
+//! `credd login` for every source: a direct login (a key, an MFA code, a token another tool
+//! provides), or a pending login `credd login` waits for: a browser/device authorization the user
+//! approves (Identity Center, credd's own OIDC login) or a run of `assertion_command` (SAML).
+//! However many `credd login`s ask at once, one pending login is started and all of them wait for
+//! it; requests and timers never start one (nothing prompts at the wrong moment).
 
 use std::sync::Arc;
 
-use credd_proto::{Authorization, BrowserLogin, Secret};
+use credd_proto::{Authorization, BrowserLogin, LoginMethod, Secret};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::session::{LoginOutcome, SESSION_WARNING, WARM_WAIT};
 use super::sso::bearer_session;
 use super::{Engine, EngineError};
+use crate::access::saml::{ASSERTION_COMMAND_LIMIT, Saml};
 use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
-use crate::access::{AccessError, SessionCredential};
+use crate::access::web_identity::WebIdentity;
+use crate::access::{AccessError, AccessSession, AccessSource, BoxFuture, SessionCredential};
 use crate::lock;
 
 pub enum LoginStart {
@@ -38,10 +41,62 @@ impl Engine {
         mfa_code: Option<Secret>,
         browser: BrowserLogin,
     ) -> Result<LoginStart, EngineError> {
-        match self.identity_center() {
-            None => self.login_direct(mfa_code).await.map(LoginStart::Done),
-            Some(ic) => self.login_sso(&ic, browser).await,
+        let source = lock::read(&self.inner.source).clone();
+        match &*source {
+            AccessSource::IdentityCenter(ic) => self.login_sso(ic, browser).await,
+            AccessSource::WebIdentity(w) if w.oidc.is_some() => {
+                self.login_oidc(w.clone(), browser).await
+            }
+            AccessSource::Saml(saml) => self.login_saml(saml.clone()).await,
+            AccessSource::IamUser(_) | AccessSource::WebIdentity(_) => {
+                self.login_direct(mfa_code).await.map(LoginStart::Done)
+            }
         }
+    }
+
+    /// The authorization already waiting for the user, for a `credd login` that joins it.
+    fn joined(&self) -> Option<Authorization> {
+        lock::lock(&self.inner.pending)
+            .as_ref()
+            .map(|pending| Authorization {
+                joined: true,
+                ..pending.prompt.clone()
+            })
+    }
+
+    /// Records a failed login for status and the log, and passes its error on.
+    pub(super) fn login_failed(&self, e: AccessError) -> EngineError {
+        let e = EngineError::from(e);
+        tracing::warn!(error = %e, "the login did not complete");
+        lock::write(&self.inner.session).last_error = Some(e.to_string());
+        e
+    }
+
+    /// Makes `work` the pending login: every `credd login` waits for it (single flight) until it
+    /// ends or is cancelled. Called with the authorize lock held.
+    fn begin_pending(
+        &self,
+        prompt: Authorization,
+        work: BoxFuture<'static, Result<LoginOutcome, EngineError>>,
+    ) -> Authorization {
+        let (done, _) = watch::channel(None);
+        let engine = self.clone();
+        // The task waits until the pending login is recorded, so that its end always finds it.
+        let (recorded, go) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            if go.await.is_err() {
+                return;
+            }
+            let result = work.await;
+            engine.end_pending(Some(result));
+        });
+        *lock::lock(&self.inner.pending) = Some(Arc::new(PendingLogin {
+            prompt: prompt.clone(),
+            done,
+            task: task.abort_handle(),
+        }));
+        let _ = recorded.send(());
+        prompt
     }
 
     async fn login_sso(
@@ -51,11 +106,8 @@ impl Engine {
     ) -> Result<LoginStart, EngineError> {
         // Concurrent logins queue here while one starts, then join it.
         let _starting = self.inner.authorize_lock.lock().await;
-        if let Some(pending) = lock::lock(&self.inner.pending).clone() {
-            return Ok(LoginStart::Pending(Authorization {
-                joined: true,
-                ..pending.prompt.clone()
-            }));
+        if let Some(joined) = self.joined() {
+            return Ok(LoginStart::Pending(joined));
         }
         let region = browser
             .region
@@ -83,36 +135,110 @@ impl Engine {
             ?method,
             "waiting for the user to approve the Identity Center login"
         );
-        let (done, _) = watch::channel(None);
         let epoch = self.epoch();
         let engine = self.clone();
         let ic = ic.clone();
         let completion = pending.completion;
-        // The task waits until the pending login is recorded, so that its end always finds it.
-        let (recorded, go) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            if go.await.is_err() {
-                return;
-            }
-            let result = match completion.await {
+        let work = async move {
+            match completion.await {
                 Ok(token) => engine.finish_sso_login(&ic, token, epoch).await,
-                Err(e) => {
-                    let e = EngineError::from(AccessError::Sso(e));
-                    tracing::warn!(error = %e, "the Identity Center login did not complete");
-                    lock::write(&engine.inner.session).last_error = Some(e.to_string());
-                    Err(e)
-                }
-            };
-            engine.end_pending(Some(result));
-        });
-        let prompt = pending.prompt;
-        *lock::lock(&self.inner.pending) = Some(Arc::new(PendingLogin {
-            prompt: prompt.clone(),
-            done,
-            task: task.abort_handle(),
-        }));
-        let _ = recorded.send(());
-        Ok(LoginStart::Pending(prompt))
+                Err(e) => Err(engine.login_failed(AccessError::Sso(e))),
+            }
+        };
+        Ok(LoginStart::Pending(
+            self.begin_pending(pending.prompt, Box::pin(work)),
+        ))
+    }
+
+    /// credd's own OIDC login: a browser or device authorization, whose ID token is then traded
+    /// with STS.
+    async fn login_oidc(
+        &self,
+        source: Arc<WebIdentity>,
+        browser: BrowserLogin,
+    ) -> Result<LoginStart, EngineError> {
+        let _starting = self.inner.authorize_lock.lock().await;
+        if let Some(joined) = self.joined() {
+            return Ok(LoginStart::Pending(joined));
+        }
+        // No new browser tab while the session renews itself.
+        if self.session().is_some() && self.renews_itself() {
+            let (ready, total) = self.warm(WARM_WAIT).await;
+            return Ok(LoginStart::Done(LoginOutcome { ready, total }));
+        }
+        let oidc = source
+            .oidc
+            .clone()
+            .expect("called for credd's own OIDC login");
+        let method = match (browser.method, browser.display) {
+            (Some(m @ (LoginMethod::Browser | LoginMethod::Device)), _) => m,
+            (_, true) => LoginMethod::Browser,
+            (_, false) => LoginMethod::Device,
+        };
+        let pending = oidc
+            .authorize(method)
+            .await
+            .map_err(|e| self.login_failed(e.into()))?;
+        tracing::info!(issuer = %oidc.config.issuer, ?method, "waiting for the user to approve the login at the identity provider");
+        let epoch = self.epoch();
+        let engine = self.clone();
+        let completion = pending.completion;
+        let work = async move {
+            let tokens = completion
+                .await
+                .map_err(|e| engine.login_failed(e.into()))?;
+            let regions = engine.config().access.regions.clone();
+            let result = source.exchange(&engine.inner.sts, &regions, tokens).await;
+            engine.finish_federated_login(result, epoch).await
+        };
+        Ok(LoginStart::Pending(
+            self.begin_pending(pending.prompt, Box::pin(work)),
+        ))
+    }
+
+    /// SAML: runs `assertion_command` once, however many `credd login`s ask.
+    async fn login_saml(&self, saml: Arc<Saml>) -> Result<LoginStart, EngineError> {
+        let _starting = self.inner.authorize_lock.lock().await;
+        if let Some(joined) = self.joined() {
+            return Ok(LoginStart::Pending(joined));
+        }
+        let prompt = Authorization {
+            method: LoginMethod::Command,
+            url: saml.config.assertion_command.join(" "),
+            user_code: None,
+            provider: "assertion_command".to_owned(),
+            region: None,
+            expires_at: super::unix(self.now() + ASSERTION_COMMAND_LIMIT),
+            joined: false,
+        };
+        tracing::info!("running assertion_command for a SAML assertion");
+        let epoch = self.epoch();
+        let engine = self.clone();
+        let work = async move {
+            let regions = engine.config().access.regions.clone();
+            let result = saml.login(&engine.inner.sts, &regions).await;
+            engine.finish_federated_login(result, epoch).await
+        };
+        Ok(LoginStart::Pending(
+            self.begin_pending(prompt, Box::pin(work)),
+        ))
+    }
+
+    /// Installs the session a federated login made, then warms every profile.
+    async fn finish_federated_login(
+        &self,
+        result: Result<(AccessSession, String), AccessError>,
+        epoch: u64,
+    ) -> Result<LoginOutcome, EngineError> {
+        let (session, region) = result.map_err(|e| self.login_failed(e))?;
+        if self.epoch() != epoch {
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
+        }
+        self.set_session(session, region);
+        let (ready, total) = self.warm(WARM_WAIT).await;
+        Ok(LoginOutcome { ready, total })
     }
 
     /// Whether `region` holds a token that works, and the session is not near its end.
@@ -241,7 +367,7 @@ impl Engine {
             .send_replace(Some(Err(EngineError::from(AccessError::Sso(
                 SsoError::AuthorizationCancelled,
             )))));
-        tracing::info!("the pending Identity Center login was cancelled");
+        tracing::info!("the pending login was cancelled");
         true
     }
 }

@@ -7,6 +7,7 @@
 //! caching; this module knows nothing of HTTP.
 
 mod authorize;
+mod federated;
 pub mod role;
 pub mod schedule;
 mod session;
@@ -28,10 +29,12 @@ use tokio::sync::watch;
 
 use crate::access::iam_user::IamUser;
 use crate::access::persist::SessionStore;
+use crate::access::saml::Saml;
 use crate::access::sso::{IdentityCenter, SsoError};
+use crate::access::web_identity::WebIdentity;
 use crate::access::{AccessError, AccessSource, SessionCredential};
 use crate::clock::Clock;
-use crate::config::{AccessConfig, AccessSourceKind, Config, Profile, ProfileKind};
+use crate::config::{AccessConfig, Config, Profile, ProfileKind, SourceConfig};
 use crate::creds::RoleCredentials;
 use crate::lock;
 use crate::sts::{FailureKind, Sts, StsFailure};
@@ -150,7 +153,8 @@ struct Inner {
     authorize_lock: tokio::sync::Mutex<()>,
     /// The browser/device authorization waiting for the user, if any.
     pending: Mutex<Option<Arc<authorize::PendingLogin>>>,
-    /// Serializes Identity Center token renewals: one refresh however many want one.
+    /// Serializes renewals of the access session (Identity Center's token, web identity's
+    /// session): one however many want one.
     renew_lock: tokio::sync::Mutex<()>,
     /// Serializes asking STS who the Identity Center user is.
     sso_user_lock: tokio::sync::Mutex<()>,
@@ -158,6 +162,9 @@ struct Inner {
     /// Bumped by every logout: work started before it (a refresh in flight, the daemon's own
     /// login retries) must not bring credentials back.
     epoch: AtomicU64,
+    /// Bumped by every login that made a session: a login that waited for another takes its
+    /// session.
+    logins: AtomicU64,
 }
 
 fn source_for(
@@ -167,18 +174,25 @@ fn source_for(
     sts: &Sts,
     clock: &Clock,
 ) -> Arc<AccessSource> {
-    // Config validation admits only the sources built in.
-    Arc::new(match (config.source, &config.sso) {
-        (AccessSourceKind::Sso, Some(sso)) => {
-            AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
-                sso,
-                config.session_duration,
-                sso_cache_dir.cloned(),
-                clock.clone(),
-                sts.http_client(),
-            )))
+    Arc::new(match &config.source {
+        SourceConfig::IamUser(user) => AccessSource::IamUser(IamUser::new(
+            user,
+            config.session_duration,
+            credentials_file.cloned(),
+        )),
+        SourceConfig::Sso(sso) => AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
+            sso,
+            config.session_duration,
+            sso_cache_dir.cloned(),
+            clock.clone(),
+            sts.http_client(),
+        ))),
+        SourceConfig::WebIdentity(w) => {
+            AccessSource::WebIdentity(Arc::new(WebIdentity::new(w, config.session_duration)))
         }
-        _ => AccessSource::IamUser(IamUser::new(config, credentials_file.cloned())),
+        SourceConfig::Saml(saml) => AccessSource::Saml(Arc::new(Saml {
+            config: saml.clone(),
+        })),
     })
 }
 
@@ -240,6 +254,7 @@ impl Engine {
             sso_user_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
+            logins: AtomicU64::new(0),
             store,
         });
         if let Some(url) = inner.sts.endpoint_override() {
@@ -530,12 +545,7 @@ impl Engine {
     /// profile whose settings changed gets a new slot.
     fn reconcile_slots(&self, config: &Config) {
         let mut wanted = config.profiles.clone();
-        if let Some(role) = config
-            .access
-            .sso
-            .as_ref()
-            .and_then(|s| s.access_role.clone())
-        {
+        if let Some(role) = config.access.sso_access_role().cloned() {
             wanted.insert(ACCESS_ROLE.to_owned(), access_role_profile(role));
         }
         let mut slots = lock::write(&self.inner.slots);
@@ -569,16 +579,7 @@ impl Engine {
                     &self.inner.clock,
                 )
             };
-            let sso_identity = |a: &AccessConfig| {
-                a.sso
-                    .as_ref()
-                    .map(|s| (s.session.clone(), s.start_url.clone(), s.region.clone()))
-            };
-            if config.access.source != access.source
-                || config.access.aws_profile != access.aws_profile
-                || config.access.mfa_serial != access.mfa_serial
-                || sso_identity(&config.access) != sso_identity(&access)
-            {
+            if !config.access.same_session(&access) {
                 tracing::info!("access settings changed; the old session is dropped");
                 // Not a logout: a login shared with the AWS CLI stays the CLI's.
                 self.forget_all();
@@ -587,9 +588,7 @@ impl Engine {
                     self.adopt_cli_login(&ic);
                 }
                 self.auto_login();
-            } else if config.access.session_duration != access.session_duration
-                || config.access.sso != access.sso
-            {
+            } else if config.access != access {
                 // Same session, other details (login method, replicas, session length).
                 *lock::write(&self.inner.source) = new_source();
             }

@@ -28,9 +28,9 @@ pub const WALL_CHECK: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(super) struct SessionState {
     pub(super) current: Option<Arc<AccessSession>>,
-    region: Option<String>,
+    pub(super) region: Option<String>,
     pub(super) last_error: Option<String>,
-    warned: bool,
+    pub(super) warned: bool,
     /// Identity Center token renewals that failed in a row, and when to try again.
     pub(super) renew_failures: u32,
     pub(super) renew_retry_at: Option<SystemTime>,
@@ -41,6 +41,9 @@ pub(super) struct SessionState {
     /// role_arn profiles and for status.
     pub(super) sso_user: Option<String>,
     pub(super) sso_user_asked: bool,
+    /// Web identity: why the session stopped renewing itself (the identity provider refused the
+    /// refresh token); then it lasts until its end and `credd login` renews it.
+    pub(super) renew_stopped: Option<String>,
 }
 
 impl SessionState {
@@ -67,10 +70,11 @@ pub struct LoginOutcome {
 }
 
 pub(super) fn binding(config: &AccessConfig) -> persist::Binding<'_> {
+    let user = config.iam_user();
     persist::Binding {
-        source: config.source.as_str(),
-        aws_profile: &config.aws_profile,
-        mfa_serial: config.mfa_serial.as_deref(),
+        source: config.kind().as_str(),
+        aws_profile: user.map_or("", |u| u.aws_profile.as_str()),
+        mfa_serial: config.mfa_serial(),
     }
 }
 
@@ -103,12 +107,20 @@ impl Engine {
         }
     }
 
-    /// `credd login`: (re)establishes the access session, then warms every profile.
+    /// `credd login`: (re)establishes the access session, then warms every profile. A login
+    /// that waited for another one to finish takes its session instead of logging in again (one
+    /// STS call, one token command run, however many ask at once).
     pub(super) async fn login_direct(
         &self,
         mfa_code: Option<Secret>,
     ) -> Result<LoginOutcome, EngineError> {
+        let logins = self.inner.logins.load(Ordering::SeqCst);
         let guard = self.inner.login_lock.clone().write_owned().await;
+        if self.inner.logins.load(Ordering::SeqCst) != logins && self.session().is_some() {
+            drop(guard);
+            let (ready, total) = self.warm(WARM_WAIT).await;
+            return Ok(LoginOutcome { ready, total });
+        }
         self.login_holding(guard, mfa_code).await
     }
 
@@ -121,12 +133,15 @@ impl Engine {
         let epoch = self.epoch();
         let config = self.config();
         let source = lock::read(&self.inner.source).clone();
-        let AccessSource::IamUser(user) = &*source else {
-            unreachable!("browser-based sources log in through Engine::login")
+        let regions = &config.access.regions;
+        let result = match &*source {
+            AccessSource::IamUser(user) => user.login(&self.inner.sts, regions, mfa_code).await,
+            AccessSource::WebIdentity(w) => match w.unattended_token(None).await {
+                Ok(tokens) => w.exchange(&self.inner.sts, regions, tokens).await,
+                Err(e) => Err(e),
+            },
+            _ => unreachable!("browser and command sources log in through Engine::login"),
         };
-        let result = user
-            .login(&self.inner.sts, &config.access.regions, mfa_code)
-            .await;
         let (session, region) = match result {
             Ok(ok) => ok,
             Err(e @ AccessError::MfaRequired { .. }) => return Err(e.into()),
@@ -137,33 +152,52 @@ impl Engine {
                 return Err(e);
             }
         };
-        let logged_out = || EngineError::LoginRequired {
-            detail: Some("logged out while the login was under way".to_owned()),
-        };
         if self.epoch() != epoch {
-            return Err(logged_out());
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
         }
         if session.mfa
             && let Err(e) = self.inner.store.save(&binding(&config.access), &session)
         {
             tracing::warn!(error = %e, "could not save the session for restarts");
         }
+        self.set_session(session, region);
+        let (ready, total) = self.warm(WARM_WAIT).await;
+        if self.epoch() != epoch {
+            return Err(EngineError::LoginRequired {
+                detail: Some("logged out while the login was under way".to_owned()),
+            });
+        }
+        Ok(LoginOutcome { ready, total })
+    }
+
+    /// Makes `session` the access session (a new login: everything about the old one is reset).
+    pub(super) fn set_session(&self, session: AccessSession, region: String) {
         let session = Arc::new(session);
         *lock::write(&self.inner.session) = SessionState {
             current: Some(session.clone()),
             region: Some(region),
             ..SessionState::default()
         };
+        self.inner.logins.fetch_add(1, Ordering::SeqCst);
         tracing::info!(
             identity = session.identity_arn.as_deref().unwrap_or("unknown"),
             expires_at = session.expires_at.map(unix),
             "logged in"
         );
-        let (ready, total) = self.warm(WARM_WAIT).await;
-        if self.epoch() != epoch {
-            return Err(logged_out());
-        }
-        Ok(LoginOutcome { ready, total })
+    }
+
+    /// Whether the access session renews itself without the user (web identity, while the
+    /// identity provider keeps renewing it).
+    pub(super) fn renews_itself(&self) -> bool {
+        let state = lock::read(&self.inner.session);
+        state.renew_stopped.is_none()
+            && state
+                .current
+                .as_ref()
+                .and_then(|s| s.federation.as_ref())
+                .is_some_and(|f| f.renews.is_some())
     }
 
     /// The daemon logs in by itself when the source needs nobody (a key without MFA).
@@ -246,15 +280,22 @@ impl Engine {
         let ic = self.identity_center();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
-        let warning = session.and_then(|s| s.ends_at()).and_then(|t| {
-            let left = t.duration_since(now).unwrap_or_default();
-            (left < SESSION_WARNING).then(|| {
-                format!(
-                    "the access session ends in {}: run `credd login` to renew it",
-                    crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
-                )
-            })
-        });
+        let renews = session
+            .and_then(|s| s.federation.as_ref())
+            .and_then(|f| f.renews.clone())
+            .filter(|_| state.renew_stopped.is_none());
+        let warning = session
+            .and_then(|s| s.ends_at())
+            .filter(|_| renews.is_none())
+            .and_then(|t| {
+                let left = t.duration_since(now).unwrap_or_default();
+                (left < SESSION_WARNING).then(|| {
+                    format!(
+                        "the access session ends in {}: run `credd login` to renew it",
+                        crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
+                    )
+                })
+            });
         let identity = match (&ic, session) {
             (Some(ic), Some(_)) => Some(
                 self.any_slot(super::ACCESS_ROLE)
@@ -298,11 +339,11 @@ impl Engine {
             }
         });
         AccessInfo {
-            source: config.access.source.as_str().to_owned(),
+            source: config.access.kind().as_str().to_owned(),
             logged_in: session.is_some(),
             identity,
             expires_at: session.and_then(|s| s.ends_at()).map(unix),
-            mfa_serial: config.access.mfa_serial.clone(),
+            mfa_serial: config.access.mfa_serial().map(str::to_owned),
             sts_region: session.and(state.region.clone()),
             warning,
             last_error: if session.is_none() && state.current.is_some() {
@@ -318,11 +359,12 @@ impl Engine {
                     .map(|f| format!("the AWS CLI token cache: {}", f.display())),
                 None => config
                     .access
-                    .mfa_serial
+                    .mfa_serial()
                     .is_some()
                     .then(|| self.inner.store.describe()),
             },
             sso,
+            federation: self.federation_info(&config.access, session.map(|s| &**s), renews),
             pending: self.pending_authorization(),
         }
     }
@@ -346,12 +388,19 @@ impl Engine {
             }
             before = clock.reading();
             self.renew_due();
+            self.renew_federated_due();
             let mut state = lock::write(&self.inner.session);
             let Some(expires_at) = state.current.as_ref().and_then(|s| s.ends_at()) else {
                 continue;
             };
             let left = expires_at.duration_since(clock.now()).unwrap_or_default();
-            if left < SESSION_WARNING && !state.warned {
+            let renews = state.renew_stopped.is_none()
+                && state
+                    .current
+                    .as_ref()
+                    .and_then(|s| s.federation.as_ref())
+                    .is_some_and(|f| f.renews.is_some());
+            if left < SESSION_WARNING && !state.warned && !renews {
                 state.warned = true;
                 tracing::warn!(
                     left_min = left.as_secs() / 60,

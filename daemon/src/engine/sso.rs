@@ -52,6 +52,7 @@ pub(super) fn bearer_session(
         expires_at: None,
         expected_end,
         mfa: false,
+        federation: None,
     }
 }
 

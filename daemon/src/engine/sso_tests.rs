@@ -506,7 +506,7 @@ async fn when_the_home_region_is_down_an_authorized_replica_serves() {
     let LoginStart::Pending(prompt) = start else {
         panic!("the replica needs an authorization")
     };
-    assert_eq!(prompt.region, "eu-west-1");
+    assert_eq!(prompt.region.as_deref(), Some("eu-west-1"));
     sim.aws.sso().approve_devices();
     sim.engine.login_wait().await.unwrap();
     assert!(

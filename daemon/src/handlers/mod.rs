@@ -16,6 +16,7 @@ use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 use crate::Daemon;
 use crate::access::AccessError;
 use crate::access::sso::SsoError;
+use crate::access::web_identity::OidcError;
 use crate::engine::EngineError;
 
 pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
@@ -60,6 +61,23 @@ pub fn error(e: &EngineError) -> Response {
                 | SsoError::WrongStartUrl { .. }
                 | SsoError::Refused { .. } => ErrorCode::Sts,
             },
+            AccessError::Oidc(e) => match e {
+                OidcError::Unreachable { .. } => ErrorCode::Unavailable,
+                OidcError::Discovery { .. } | OidcError::NoDeviceGrant { .. } => {
+                    ErrorCode::ConfigInvalid
+                }
+                OidcError::Denied(_)
+                | OidcError::Expired
+                | OidcError::Cancelled
+                | OidcError::RefreshRefused(_) => ErrorCode::LoginRequired,
+                OidcError::Refused(_) | OidcError::BadIdToken(_) | OidcError::NoIdToken => {
+                    ErrorCode::IdentityProvider
+                }
+            },
+            AccessError::Saml(_) | AccessError::Command(_) | AccessError::TokenFile { .. } => {
+                ErrorCode::IdentityProvider
+            }
+            AccessError::Refused { .. } => ErrorCode::Sts,
         },
         EngineError::Sts(_) => ErrorCode::Sts,
     };

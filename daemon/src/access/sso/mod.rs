@@ -9,7 +9,6 @@
 //! `AWS_ENDPOINT_URL_SSO` and `AWS_ENDPOINT_URL` like the AWS CLI.
 
 pub mod cache;
-mod loopback;
 mod oidc;
 mod portal;
 
@@ -316,7 +315,11 @@ impl IdentityCenter {
     /// when the client has a display.
     pub fn method(&self, asked: Option<LoginMethod>, display: bool) -> LoginMethod {
         use crate::config::SsoLogin;
-        match (asked, self.config.login) {
+        // Identity Center runs no command: asking for one leaves the choice to the config.
+        match (
+            asked.filter(|m| *m != LoginMethod::Command),
+            self.config.login,
+        ) {
             (Some(m), _) => m,
             (None, SsoLogin::Browser) => LoginMethod::Browser,
             (None, SsoLogin::Device) => LoginMethod::Device,

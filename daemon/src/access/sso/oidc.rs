@@ -10,9 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use credd_proto::{Authorization, LoginMethod, Secret};
 use sha2::{Digest, Sha256};
 
-use super::loopback::Loopback;
 use super::{IdentityCenter, Registration, SsoError, SsoToken};
 use crate::access::BoxFuture;
+use crate::access::loopback::{CallbackError, Loopback};
 use crate::engine::unix;
 use crate::lock;
 
@@ -234,7 +234,7 @@ impl IdentityCenter {
         let start_url = self.configured_start_url(region)?.to_owned();
         match method {
             LoginMethod::Device => self.authorize_device(region, &start_url).await,
-            LoginMethod::Browser => self.authorize_browser(region).await,
+            LoginMethod::Browser | LoginMethod::Command => self.authorize_browser(region).await,
         }
     }
 
@@ -282,7 +282,8 @@ impl IdentityCenter {
             method: LoginMethod::Device,
             url,
             user_code: Some(user_code),
-            region: region.to_owned(),
+            provider: format!("IAM Identity Center ({region})"),
+            region: Some(region.to_owned()),
             expires_at: unix(expires_at),
             joined: false,
         };
@@ -370,7 +371,8 @@ impl IdentityCenter {
             method: LoginMethod::Browser,
             url,
             user_code: None,
-            region: region.to_owned(),
+            provider: format!("IAM Identity Center ({region})"),
+            region: Some(region.to_owned()),
             expires_at: unix(expires_at),
             joined: false,
         };
@@ -378,7 +380,10 @@ impl IdentityCenter {
         let region = region.to_owned();
         let completion = Box::pin(async move {
             let code = tokio::select! {
-                code = loopback.code() => code?,
+                code = loopback.code() => code.map_err(|e| match e {
+                    CallbackError::Denied { .. } => SsoError::AuthorizationDenied,
+                    CallbackError::Cancelled => SsoError::AuthorizationCancelled,
+                })?,
                 () = ic.clock.sleep(BROWSER_TIMEOUT) => return Err(SsoError::AuthorizationExpired),
             };
             let out = ic

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{AccessConfig, AccessSourceKind, DEFAULT_REGION, RawAccess};
+use super::{AccessConfig, DEFAULT_REGION, RawAccess, SourceConfig};
 use crate::config::checks::check_mfa_serial;
 use crate::config::{ConfigError, Validator};
 
@@ -11,6 +11,14 @@ use crate::config::{ConfigError, Validator};
 pub const SESSION_MIN: Duration = Duration::from_secs(900);
 pub const SESSION_MAX: Duration = Duration::from_secs(129_600);
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUserConfig {
+    /// The shared-credentials profile holding the IAM user's long-lived key.
+    pub aws_profile: String,
+    /// With it, `credd login` trades the key and a code for a GetSessionToken session.
+    pub mfa_serial: Option<String>,
+}
 
 impl Validator<'_> {
     /// The `iam-user` keys of `[access]`; `regions` is the caller's.
@@ -37,12 +45,12 @@ impl Validator<'_> {
             None => DEFAULT_SESSION_DURATION,
         };
         Ok(AccessConfig {
-            source: AccessSourceKind::IamUser,
-            aws_profile,
-            mfa_serial,
+            source: SourceConfig::IamUser(IamUserConfig {
+                aws_profile,
+                mfa_serial,
+            }),
             session_duration,
             regions: vec![DEFAULT_REGION.to_owned()],
-            sso: None,
         })
     }
 }
@@ -57,11 +65,11 @@ mod tests {
         let c = ok(&GOOD
             .replace("aws_profile = \"access\"\n", "")
             .replace("regions = [\"us-east-1\", \"us-west-2\"]\n", ""));
-        assert_eq!(c.access.source, AccessSourceKind::IamUser);
-        assert_eq!(c.access.aws_profile, "default");
+        assert_eq!(c.access.kind(), AccessSourceKind::IamUser);
+        assert_eq!(c.access.iam_user().unwrap().aws_profile, "default");
         assert_eq!(c.access.session_duration, DEFAULT_SESSION_DURATION);
         assert_eq!(c.access.regions, ["us-east-1"]);
-        assert_eq!(c.access.sso, None);
+        assert_eq!(c.access.sso(), None);
         assert_eq!(c.access.sso_access_role(), None);
     }
 

@@ -1,10 +1,13 @@
 //! `[access]`: how the daemon logs into the administrative access account.
 //!
 //! One table for every source, so this module picks the source, refuses the keys that belong to
-//! another one, and hands the rest to that source's file (`iam_user.rs`, `sso.rs`).
+//! another one, and hands the rest to that source's file (`iam_user.rs`, `sso.rs`,
+//! `web_identity.rs`, `saml.rs`).
 
 mod iam_user;
+mod saml;
 mod sso;
+mod web_identity;
 
 use std::ops::Range;
 use std::time::Duration;
@@ -12,16 +15,21 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::checks::check_region;
+use super::checks::{check_region, parse_role_arn};
 use super::{ConfigError, Validator};
 
-pub use iam_user::{DEFAULT_SESSION_DURATION, SESSION_MAX, SESSION_MIN};
+pub use iam_user::{DEFAULT_SESSION_DURATION, IamUserConfig, SESSION_MAX, SESSION_MIN};
+pub use saml::SamlConfig;
 pub use sso::{
     DEFAULT_SSO_SESSION_DURATION, SSO_SESSION_MAX, SSO_SESSION_MIN, SsoConfig, SsoLogin,
     SsoReplica, SsoRole,
 };
+pub use web_identity::{
+    DEFAULT_FEDERATED_DURATION, FEDERATED_MAX, FEDERATED_MIN, OidcConfig, WebIdentityConfig,
+    WebIdentityToken,
+};
 
-/// The STS region when `regions` is not set (`iam-user`; `sso` defaults to `sso_region`).
+/// The STS region when `regions` is not set (`sso` defaults to `sso_region`).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -46,27 +54,82 @@ impl AccessSourceKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessConfig {
-    pub source: AccessSourceKind,
-    /// `iam-user`: the shared-credentials profile holding the IAM user's long-lived key.
-    /// Empty for every other source (the key is refused there).
-    pub aws_profile: String,
-    /// `iam-user` only; `None` for every other source.
-    pub mfa_serial: Option<String>,
+    /// The source and its own settings.
+    pub source: SourceConfig,
     /// `iam-user`: the GetSessionToken session's length. `sso`: the organization's Identity
     /// Center session length, after which a new browser login is needed (shown by status).
+    /// `web-identity`, `saml`: the access role session's length (DurationSeconds).
     pub session_duration: Duration,
     /// STS regions in order of preference (for `sso`: where AssumeRole goes for `role_arn`
     /// profiles; Identity Center itself is reached in `sso_region` and its replicas).
     pub regions: Vec<String>,
-    /// `source = "sso"`: the Identity Center instance and how to log into it.
-    pub sso: Option<SsoConfig>,
+}
+
+/// Each source's own settings: a source holds only what it uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    IamUser(IamUserConfig),
+    Sso(SsoConfig),
+    WebIdentity(WebIdentityConfig),
+    Saml(SamlConfig),
 }
 
 impl AccessConfig {
+    pub fn kind(&self) -> AccessSourceKind {
+        match &self.source {
+            SourceConfig::IamUser(_) => AccessSourceKind::IamUser,
+            SourceConfig::Sso(_) => AccessSourceKind::Sso,
+            SourceConfig::WebIdentity(_) => AccessSourceKind::WebIdentity,
+            SourceConfig::Saml(_) => AccessSourceKind::Saml,
+        }
+    }
+
+    pub fn iam_user(&self) -> Option<&IamUserConfig> {
+        match &self.source {
+            SourceConfig::IamUser(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    pub fn sso(&self) -> Option<&SsoConfig> {
+        match &self.source {
+            SourceConfig::Sso(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `iam-user` with `mfa_serial`: the device `credd login` asks a code of.
+    pub fn mfa_serial(&self) -> Option<&str> {
+        self.iam_user().and_then(|u| u.mfa_serial.as_deref())
+    }
+
     /// `source = "sso"` with `sso_account_id` + `sso_role_name`: the role whose credentials sign
     /// AssumeRole for `role_arn` profiles that have no `via`.
     pub fn sso_access_role(&self) -> Option<&SsoRole> {
-        self.sso.as_ref().and_then(|s| s.access_role.as_ref())
+        self.sso().and_then(|s| s.access_role.as_ref())
+    }
+
+    /// Whether a session made under `self` is still the one `other` describes (the same
+    /// identity, the same way in): then a config edit keeps it.
+    pub fn same_session(&self, other: &AccessConfig) -> bool {
+        match (&self.source, &other.source) {
+            (SourceConfig::IamUser(a), SourceConfig::IamUser(b)) => a == b,
+            (SourceConfig::Sso(a), SourceConfig::Sso(b)) => {
+                (&a.session, &a.start_url, &a.region) == (&b.session, &b.start_url, &b.region)
+            }
+            (SourceConfig::WebIdentity(a), SourceConfig::WebIdentity(b)) => a == b,
+            (SourceConfig::Saml(a), SourceConfig::Saml(b)) => {
+                (&a.assertion_command, &a.role_arn) == (&b.assertion_command, &b.role_arn)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether what signs AssumeRole for a profile without `via` is role credentials (an access
+    /// role, or the role the IdP's token was traded for): then STS caps the profile at 1 hour, as
+    /// for any chained role.
+    pub fn signs_with_role_credentials(&self) -> bool {
+        !matches!(self.source, SourceConfig::IamUser(_))
     }
 }
 
@@ -88,28 +151,45 @@ pub(super) struct RawAccess {
     sso_account_id: Option<Spanned<String>>,
     sso_role_name: Option<Spanned<String>>,
     sso_replicas: Option<Spanned<Vec<Spanned<sso::RawReplica>>>>,
+    // web-identity and saml
+    role_arn: Option<Spanned<String>>,
+    // web-identity
+    oidc_issuer: Option<Spanned<String>>,
+    oidc_client_id: Option<Spanned<String>>,
+    oidc_scopes: Option<Spanned<Vec<Spanned<String>>>>,
+    token_file: Option<Spanned<String>>,
+    token_command: Option<Spanned<Vec<Spanned<String>>>>,
+    // saml
+    assertion_command: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 impl RawAccess {
-    /// The source-specific keys present, with the source each belongs to, in file order.
-    fn owned_keys(&self) -> Vec<(&'static str, Range<usize>, AccessSourceKind)> {
-        use AccessSourceKind::{IamUser, Sso};
+    /// The source-specific keys present, with the sources each belongs to, in file order.
+    fn owned_keys(&self) -> Vec<(&'static str, Range<usize>, &'static [AccessSourceKind])> {
+        use AccessSourceKind::{IamUser, Saml, Sso, WebIdentity};
         fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
             v.as_ref().map(Spanned::span)
         }
         let mut keys: Vec<_> = [
-            ("aws_profile", span(&self.aws_profile), IamUser),
-            ("mfa_serial", span(&self.mfa_serial), IamUser),
-            ("sso_session", span(&self.sso_session), Sso),
-            ("sso_start_url", span(&self.sso_start_url), Sso),
-            ("sso_region", span(&self.sso_region), Sso),
-            ("sso_login", span(&self.sso_login), Sso),
-            ("sso_account_id", span(&self.sso_account_id), Sso),
-            ("sso_role_name", span(&self.sso_role_name), Sso),
-            ("sso_replicas", span(&self.sso_replicas), Sso),
+            ("aws_profile", span(&self.aws_profile), &[IamUser][..]),
+            ("mfa_serial", span(&self.mfa_serial), &[IamUser]),
+            ("sso_session", span(&self.sso_session), &[Sso]),
+            ("sso_start_url", span(&self.sso_start_url), &[Sso]),
+            ("sso_region", span(&self.sso_region), &[Sso]),
+            ("sso_login", span(&self.sso_login), &[Sso]),
+            ("sso_account_id", span(&self.sso_account_id), &[Sso]),
+            ("sso_role_name", span(&self.sso_role_name), &[Sso]),
+            ("sso_replicas", span(&self.sso_replicas), &[Sso]),
+            ("role_arn", span(&self.role_arn), &[WebIdentity, Saml]),
+            ("oidc_issuer", span(&self.oidc_issuer), &[WebIdentity]),
+            ("oidc_client_id", span(&self.oidc_client_id), &[WebIdentity]),
+            ("oidc_scopes", span(&self.oidc_scopes), &[WebIdentity]),
+            ("token_file", span(&self.token_file), &[WebIdentity]),
+            ("token_command", span(&self.token_command), &[WebIdentity]),
+            ("assertion_command", span(&self.assertion_command), &[Saml]),
         ]
         .into_iter()
-        .filter_map(|(key, span, owner)| Some((key, span?, owner)))
+        .filter_map(|(key, span, owners)| Some((key, span?, owners)))
         .collect();
         keys.sort_by_key(|(_, span, _)| span.start);
         keys
@@ -122,15 +202,8 @@ impl Validator<'_> {
         let source = match raw.source.get_ref().as_str() {
             "iam-user" => AccessSourceKind::IamUser,
             "sso" => AccessSourceKind::Sso,
-            other @ ("web-identity" | "saml") => {
-                return Err(self.at(
-                    &raw.source,
-                    format!(
-                        "source = {other:?} is not available in this build of credd yet; \
-                         supported: \"iam-user\", \"sso\""
-                    ),
-                ));
-            }
+            "web-identity" => AccessSourceKind::WebIdentity,
+            "saml" => AccessSourceKind::Saml,
             other => {
                 return Err(self.at(
                     &raw.source,
@@ -141,17 +214,19 @@ impl Validator<'_> {
                 ));
             }
         };
-        if let Some((key, span, owner)) = raw
+        if let Some((key, span, owners)) = raw
             .owned_keys()
             .into_iter()
-            .find(|(_, _, owner)| *owner != source)
+            .find(|(_, _, owners)| !owners.contains(&source))
         {
-            return Err(self.at_key(span, key, foreign_key(key, owner, source)));
+            return Err(self.at_key(span, key, foreign_key(key, owners, source)));
         }
         let regions = raw.regions.take();
         let mut access = match source {
+            AccessSourceKind::IamUser => self.iam_user(raw)?,
             AccessSourceKind::Sso => self.sso(raw)?,
-            _ => self.iam_user(raw)?,
+            AccessSourceKind::WebIdentity => self.web_identity(raw)?,
+            AccessSourceKind::Saml => self.saml(raw)?,
         };
         if let Some(list) = regions {
             access.regions = self.regions(list)?;
@@ -174,10 +249,45 @@ impl Validator<'_> {
         }
         Ok(out)
     }
+
+    /// `role_arn` in `[access]`: the access account's role that trusts the IdP.
+    fn access_role_arn(&self, arn: &Spanned<String>) -> Result<(), ConfigError> {
+        parse_role_arn(arn.get_ref())
+            .map(drop)
+            .map_err(|msg| self.at(arn, format!("role_arn: {msg}")))
+    }
+
+    /// A command line (`token_command`, `assertion_command`): a program and its arguments, run
+    /// without a shell.
+    fn command(
+        &self,
+        list: Spanned<Vec<Spanned<String>>>,
+        what: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let Some(program) = list.get_ref().first() else {
+            return Err(self.at(
+                &list,
+                format!(
+                    "{what} must name a program and its arguments, e.g. [\"acme-idp\", \"token\"]"
+                ),
+            ));
+        };
+        if program.get_ref().trim().is_empty() {
+            return Err(self.at(program, format!("{what}: the program name is empty")));
+        }
+        if let Some(bad) = list.get_ref().iter().find(|a| a.get_ref().contains('\0')) {
+            return Err(self.at(bad, format!("{what}: an argument holds a NUL character")));
+        }
+        Ok(list
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect())
+    }
 }
 
-/// Why `key` (of source `owner`) has no place under `source`, and what to do.
-fn foreign_key(key: &str, owner: AccessSourceKind, source: AccessSourceKind) -> String {
+/// Why `key` (of the sources `owners`) has no place under `source`, and what to do.
+fn foreign_key(key: &str, owners: &[AccessSourceKind], source: AccessSourceKind) -> String {
     let advice = match (key, source) {
         ("aws_profile", AccessSourceKind::Sso) => {
             "it names the IAM user's long-lived key, and Identity Center logs you in through \
@@ -188,37 +298,30 @@ fn foreign_key(key: &str, owner: AccessSourceKind, source: AccessSourceKind) -> 
             "Identity Center asks for MFA itself, during the browser or device login; remove it"
                 .to_owned()
         }
-        _ => format!("set source = {:?}, or remove it", owner.as_str()),
+        ("aws_profile" | "mfa_serial", AccessSourceKind::WebIdentity | AccessSourceKind::Saml) => {
+            "your identity provider asks for MFA and holds no AWS key; remove it".to_owned()
+        }
+        _ => format!("set source = {:?}, or remove it", owners[0].as_str()),
     };
+    let owners: Vec<String> = owners.iter().map(|o| format!("{:?}", o.as_str())).collect();
     format!(
-        "{key} belongs to source = {:?}, not {:?}: {advice}",
-        owner.as_str(),
+        "{key} belongs to source = {}, not {:?}: {advice}",
+        owners.join(" or "),
         source.as_str()
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::config::testing::{GOOD, SSO, err, sso_with};
+    use crate::config::testing::{GOOD, err, sso_with};
 
     #[test]
-    fn sources_not_built_yet_are_refused() {
-        for source in ["web-identity", "saml"] {
-            let e = err(&SSO.replace("source = \"sso\"", &format!("source = {source:?}")));
-            assert_eq!((e.line, e.col), (Some(3), Some(10)), "{e}");
-            assert_eq!(
-                e.msg,
-                format!(
-                    "source = {source:?} is not available in this build of credd yet; \
-                     supported: \"iam-user\", \"sso\""
-                )
-            );
-        }
+    fn an_unknown_source_lists_the_four() {
         let e = err(&GOOD.replace("source = \"iam-user\"", "source = \"iam_user\""));
-        assert!(
-            e.msg
-                .starts_with("source: expected one of \"iam-user\", \"sso\""),
-            "{e}"
+        assert_eq!(
+            e.msg,
+            "source: expected one of \"iam-user\", \"sso\", \"web-identity\", \"saml\", \
+             found \"iam_user\"",
         );
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{AccessConfig, AccessSourceKind, RawAccess};
+use super::{AccessConfig, RawAccess, SourceConfig};
 use crate::config::checks::{
     check_account_id, check_region, check_sso_role_name, check_sso_session, check_start_url,
 };
@@ -140,12 +140,9 @@ impl Validator<'_> {
             None => DEFAULT_SSO_SESSION_DURATION,
         };
         Ok(AccessConfig {
-            source: AccessSourceKind::Sso,
-            aws_profile: String::new(),
-            mfa_serial: None,
             session_duration,
             regions: vec![region.get_ref().clone()],
-            sso: Some(SsoConfig {
+            source: SourceConfig::Sso(SsoConfig {
                 session: session.into_inner(),
                 start_url: start_url.into_inner(),
                 region: region.into_inner(),
@@ -274,18 +271,15 @@ mod tests {
     fn sso_access_loads_with_defaults() {
         let c = ok(SSO);
         let a = &c.access;
-        assert_eq!(a.source, AccessSourceKind::Sso);
+        assert_eq!(a.kind(), crate::config::AccessSourceKind::Sso);
         assert_eq!(a.session_duration, DEFAULT_SSO_SESSION_DURATION);
         assert_eq!(
             a.regions,
             ["us-east-1"],
             "STS regions default to sso_region"
         );
-        assert_eq!(
-            (a.aws_profile.as_str(), a.mfa_serial.as_deref()),
-            ("", None)
-        );
-        let sso = a.sso.as_ref().expect("sso config");
+        assert_eq!((a.iam_user(), a.mfa_serial()), (None, None));
+        let sso = a.sso().expect("sso config");
         assert_eq!(sso.session, "acme");
         assert_eq!(sso.start_url, "https://acme.awsapps.com/start");
         assert_eq!(sso.region, "us-east-1");
@@ -300,11 +294,11 @@ mod tests {
         let c = ok(&sso_with(
             "sso_login = \"device\"\nsession_duration = \"90d\"\nregions = [\"us-west-2\", \"us-east-1\"]",
         ));
-        assert_eq!(c.access.sso.as_ref().unwrap().login, SsoLogin::Device);
+        assert_eq!(c.access.sso().unwrap().login, SsoLogin::Device);
         assert_eq!(c.access.session_duration, Duration::from_secs(90 * 86_400));
         assert_eq!(c.access.regions, ["us-west-2", "us-east-1"]);
         let c = ok(&sso_with("sso_login = \"browser\""));
-        assert_eq!(c.access.sso.unwrap().login, SsoLogin::Browser);
+        assert_eq!(c.access.sso().unwrap().login, SsoLogin::Browser);
         // Without an access role, role_arn profiles go `via` an Identity Center profile.
         let c = ok(&SSO
             .replace("sso_account_id = \"111111111111\"\n", "")
@@ -358,7 +352,7 @@ mod tests {
         );
         let c = ok(&SSO.replace("https://acme.awsapps.com", "http://127.0.0.1:4567"));
         assert_eq!(
-            c.access.sso.unwrap().start_url,
+            c.access.sso().unwrap().start_url,
             "http://127.0.0.1:4567/start"
         );
 
@@ -426,7 +420,7 @@ mod tests {
             "{ region = \"eu-west-1\", start_url = \"https://ssoins-1.portal.eu-west-1.app.aws\" },\n\
              { region = \"ap-south-1\", start_url = \"https://ssoins-1.portal.ap-south-1.app.aws\" }",
         ));
-        let got = c.access.sso.unwrap().replicas;
+        let got = c.access.sso().unwrap().replicas.clone();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].region, "eu-west-1");
         assert_eq!(

@@ -15,13 +15,21 @@ use credd_proto::Secret;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
-use super::SsoError;
 use crate::lock;
 
 pub const CALLBACK_PATH: &str = "/oauth/callback";
 
+/// Why a browser login ended without a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackError {
+    /// The identity provider redirected with `error` (the user declined, or it refused).
+    Denied { error: String },
+    /// The login was abandoned before the browser came back.
+    Cancelled,
+}
+
 /// What the browser brought back: the authorization code, or the IdP's refusal.
-type Callback = Result<Secret, SsoError>;
+type Callback = Result<Secret, CallbackError>;
 
 struct Shared {
     state: String,
@@ -70,10 +78,10 @@ impl Loopback {
     }
 
     /// Waits for the callback with the right state.
-    pub async fn code(mut self) -> Result<Secret, SsoError> {
+    pub async fn code(mut self) -> Result<Secret, CallbackError> {
         match (&mut self.result).await {
             Ok(callback) => callback,
-            Err(_) => Err(SsoError::AuthorizationCancelled),
+            Err(_) => Err(CallbackError::Cancelled),
         }
     }
 }
@@ -113,7 +121,13 @@ async fn callback(
     };
     if let Some(error) = query.get("error") {
         tracing::warn!(error = ?error, "the browser login was refused");
-        let _ = tx.send(Err(SsoError::AuthorizationDenied));
+        let _ = tx.send(Err(CallbackError::Denied {
+            error: error
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect(),
+        }));
         return page(
             StatusCode::OK,
             "Sign-in denied",

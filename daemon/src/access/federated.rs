@@ -1,0 +1,172 @@
+//! What `web-identity` and `saml` share: the unsigned STS calls that trade the identity
+//! provider's token or assertion for the access role's credentials, STS's refusals explained in
+//! words, and the session they make.
+
+use std::time::Duration;
+
+use credd_proto::Secret;
+
+use super::web_identity::IdTokens;
+use super::{AccessError, AccessSession, SessionCredential};
+use crate::creds::AwsCredentials;
+use crate::sts::{FailureKind, Sts, StsFailure};
+
+/// The identity provider's side of a `web-identity` or `saml` session.
+#[derive(Debug, Clone)]
+pub struct Federation {
+    /// Who the identity provider says the user is: `email (or sub) at issuer`, or the SAML NameID.
+    pub who: String,
+    /// The identity provider's refresh token (credd's own OIDC login, with `offline_access`).
+    pub refresh_token: Option<Secret>,
+    /// How the session renews itself without the user, for status; `None`: only `credd login`
+    /// renews it.
+    pub renews: Option<String>,
+}
+
+pub fn session(
+    creds: AwsCredentials,
+    identity_arn: String,
+    federation: Federation,
+) -> AccessSession {
+    AccessSession {
+        expires_at: creds.expiration,
+        expected_end: None,
+        credential: SessionCredential::Signing(creds),
+        identity_arn: Some(identity_arn),
+        mfa: false,
+        federation: Some(federation),
+    }
+}
+
+fn seconds(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+fn empty(region: &str, action: &str) -> StsFailure {
+    StsFailure {
+        kind: FailureKind::Outage,
+        region: region.to_owned(),
+        code: "EmptyResponse".into(),
+        message: format!("{action} returned no credentials"),
+    }
+}
+
+/// AssumeRoleWithWebIdentity, in each region in turn until one answers.
+pub async fn assume_role_with_web_identity(
+    sts: &Sts,
+    regions: &[String],
+    role_arn: &str,
+    session_name: &str,
+    token: &Secret,
+    duration: Duration,
+) -> Result<(AwsCredentials, String, String), StsFailure> {
+    let ((creds, arn), region) = sts
+        .with_failover(regions, |client, region| async move {
+            let out = client
+                .assume_role_with_web_identity()
+                .role_arn(role_arn)
+                .role_session_name(session_name)
+                .web_identity_token(token.expose())
+                .duration_seconds(seconds(duration))
+                .send()
+                .await
+                .map_err(|e| crate::sts::classify(&region, e))?;
+            let arn = out.assumed_role_user.map(|u| u.arn).unwrap_or_default();
+            let creds = out
+                .credentials
+                .ok_or_else(|| empty(&region, "AssumeRoleWithWebIdentity"))?;
+            Ok((creds, arn))
+        })
+        .await?;
+    Ok((AwsCredentials::from_sts(creds), arn, region))
+}
+
+/// AssumeRoleWithSAML, in each region in turn until one answers.
+pub async fn assume_role_with_saml(
+    sts: &Sts,
+    regions: &[String],
+    role_arn: &str,
+    provider_arn: &str,
+    assertion: &Secret,
+    duration: Duration,
+) -> Result<(AwsCredentials, String, String), StsFailure> {
+    let ((creds, arn), region) = sts
+        .with_failover(regions, |client, region| async move {
+            let out = client
+                .assume_role_with_saml()
+                .role_arn(role_arn)
+                .principal_arn(provider_arn)
+                .saml_assertion(assertion.expose())
+                .duration_seconds(seconds(duration))
+                .send()
+                .await
+                .map_err(|e| crate::sts::classify(&region, e))?;
+            let arn = out.assumed_role_user.map(|u| u.arn).unwrap_or_default();
+            let creds = out
+                .credentials
+                .ok_or_else(|| empty(&region, "AssumeRoleWithSAML"))?;
+            Ok((creds, arn))
+        })
+        .await?;
+    Ok((AwsCredentials::from_sts(creds), arn, region))
+}
+
+/// STS's refusal of an ID token, with what to check. Outages stay [`AccessError::Sts`] (worth
+/// retrying).
+pub fn explain_web_identity(f: StsFailure, role_arn: &str, tokens: &IdTokens) -> AccessError {
+    let advice = match f.code.as_str() {
+        "InvalidIdentityToken" => format!(
+            "STS did not accept the ID token from {}: the access account needs an IAM OIDC \
+             identity provider for this issuer whose audiences include the client ID",
+            tokens.issuer
+        ),
+        "IDPRejectedClaim" | "AccessDenied" => format!(
+            "STS refused {role_arn} for {}: the role's trust policy must allow \
+             sts:AssumeRoleWithWebIdentity for this identity provider, and its conditions (aud, \
+             sub) must match the token",
+            tokens.email.as_deref().unwrap_or(&tokens.subject)
+        ),
+        "ExpiredTokenException" | "ExpiredToken" => {
+            "the ID token had expired when STS saw it: check this machine's clock".to_owned()
+        }
+        "IDPCommunicationError" => {
+            "STS could not reach the identity provider to check the token (it retries)".to_owned()
+        }
+        _ => return AccessError::Sts(f),
+    };
+    explained(f, advice)
+}
+
+/// STS's refusal of a SAML assertion, with what to check.
+pub fn explain_saml(f: StsFailure, role_arn: &str, provider_arn: &str) -> AccessError {
+    let advice = match f.code.as_str() {
+        "InvalidIdentityToken" => format!(
+            "STS did not accept the assertion: check that the IAM SAML provider {provider_arn} \
+             holds your identity provider's current metadata (its signing certificate)"
+        ),
+        "IDPRejectedClaim" | "AccessDenied" => format!(
+            "STS refused {role_arn}: its trust policy must allow sts:AssumeRoleWithSAML for \
+             {provider_arn}, and its conditions (SAML:aud, ...) must match the assertion"
+        ),
+        "ExpiredTokenException" | "ExpiredToken" => {
+            "the assertion had expired when STS saw it (they are valid for minutes): check this \
+             machine's clock, and that assertion_command prints a fresh one"
+                .to_owned()
+        }
+        "MalformedPolicyDocument" | "ValidationError" => {
+            format!(
+                "STS could not read the assertion as a SAML response: {}",
+                f.message
+            )
+        }
+        _ => return AccessError::Sts(f),
+    };
+    explained(f, advice)
+}
+
+fn explained(f: StsFailure, advice: String) -> AccessError {
+    if f.kind == FailureKind::Outage {
+        return AccessError::Sts(f);
+    }
+    AccessError::Refused { advice, failure: f }
+}

@@ -1,0 +1,202 @@
+//! `source = "web-identity"`: an ID token from the company's OpenID provider, traded for the
+//! access role's credentials with AssumeRoleWithWebIdentity (an unsigned call: no AWS key at all).
+//! The token comes from credd's own login ([`oidc`]), from `token_file`, or from `token_command`;
+//! the session renews itself with the refresh token, or by reading the file or running the
+//! command again.
+
+mod http;
+pub mod oidc;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use credd_proto::Secret;
+
+use super::command;
+use super::federated::{self, Federation};
+use super::{AccessError, AccessSession};
+use crate::config::{WebIdentityConfig, WebIdentityToken};
+use crate::sts::Sts;
+pub use oidc::{IdTokens, OidcError, OidcLogin};
+
+/// `token_command` runs unattended (at login and at each renewal): it has this long.
+const TOKEN_COMMAND_LIMIT: Duration = Duration::from_secs(60);
+/// A token file holds one JWT: a few KiB.
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+pub struct WebIdentity {
+    pub config: WebIdentityConfig,
+    /// DurationSeconds of each AssumeRoleWithWebIdentity.
+    pub duration: Duration,
+    /// credd's own login, with `oidc_issuer`.
+    pub oidc: Option<Arc<OidcLogin>>,
+}
+
+impl WebIdentity {
+    pub fn new(config: &WebIdentityConfig, duration: Duration) -> WebIdentity {
+        let oidc = match &config.token {
+            WebIdentityToken::Oidc(c) => Some(Arc::new(OidcLogin::new(c.clone()))),
+            _ => None,
+        };
+        WebIdentity {
+            config: config.clone(),
+            duration,
+            oidc,
+        }
+    }
+
+    /// How the session renews itself, for status; `None` when it cannot (no refresh token).
+    pub fn renewal(&self, refresh_token: Option<&Secret>) -> Option<String> {
+        match &self.config.token {
+            WebIdentityToken::Oidc(_) => {
+                refresh_token.map(|_| "with the identity provider's refresh token".to_owned())
+            }
+            WebIdentityToken::File(path) => Some(format!("by reading {} again", path.display())),
+            WebIdentityToken::Command(argv) => Some(format!("by running `{}` again", argv[0])),
+        }
+    }
+
+    /// An ID token without the user: the refresh grant, the file, or the command.
+    pub async fn unattended_token(
+        &self,
+        refresh_token: Option<&Secret>,
+    ) -> Result<IdTokens, AccessError> {
+        match (&self.config.token, &self.oidc) {
+            (WebIdentityToken::Oidc(_), Some(oidc)) => match refresh_token {
+                Some(r) => Ok(oidc.refresh(r).await?),
+                None => Err(OidcError::RefreshRefused(
+                    "no refresh token: add \"offline_access\" to oidc_scopes, or allow refresh \
+                     tokens for this client"
+                        .to_owned(),
+                )
+                .into()),
+            },
+            (WebIdentityToken::File(path), _) => {
+                let token = read_token_file(path).await?;
+                peeked(token, "token_file")
+            }
+            (WebIdentityToken::Command(argv), _) => {
+                let token = command::run(argv, "token_command", TOKEN_COMMAND_LIMIT).await?;
+                peeked(token, "token_command")
+            }
+            (WebIdentityToken::Oidc(_), None) => unreachable!("an OIDC source has its login"),
+        }
+    }
+
+    /// AssumeRoleWithWebIdentity with `tokens`, named after the user.
+    pub async fn exchange(
+        &self,
+        sts: &Sts,
+        regions: &[String],
+        tokens: IdTokens,
+    ) -> Result<(AccessSession, String), AccessError> {
+        let session_name = super::session_name(tokens.email.as_deref().unwrap_or(&tokens.subject));
+        let (creds, identity_arn, region) = federated::assume_role_with_web_identity(
+            sts,
+            regions,
+            &self.config.role_arn,
+            &session_name,
+            &tokens.id_token,
+            self.duration,
+        )
+        .await
+        .map_err(|f| federated::explain_web_identity(f, &self.config.role_arn, &tokens))?;
+        let renews = self.renewal(tokens.refresh_token.as_ref());
+        let session = federated::session(
+            creds,
+            identity_arn,
+            Federation {
+                who: format!(
+                    "{} at {}",
+                    tokens.email.as_deref().unwrap_or(&tokens.subject),
+                    tokens.issuer
+                ),
+                refresh_token: tokens.refresh_token,
+                renews,
+            },
+        );
+        Ok((session, region))
+    }
+}
+
+async fn read_token_file(path: &std::path::Path) -> Result<Secret, AccessError> {
+    use tokio::io::AsyncReadExt;
+    let fail = |detail: String| AccessError::TokenFile {
+        path: path.display().to_string(),
+        detail,
+    };
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.take(MAX_TOKEN_FILE)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not text".to_owned()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(fail("is empty".to_owned()));
+    }
+    Ok(Secret::new(token))
+}
+
+/// A token another tool provides: credd reads who it names (STS checks its signature).
+fn peeked(token: Secret, what: &'static str) -> Result<IdTokens, AccessError> {
+    let claims = peek_claims(token.expose()).ok_or_else(|| {
+        AccessError::Oidc(OidcError::BadIdToken(format!(
+            "what {what} gave is not a JWT (three base64url parts separated by dots)"
+        )))
+    })?;
+    let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    Ok(IdTokens {
+        issuer: text("iss").unwrap_or_else(|| "an unnamed issuer".to_owned()),
+        subject: text("sub").unwrap_or_else(|| "unknown".to_owned()),
+        email: text("email"),
+        id_token: token,
+        refresh_token: None,
+    })
+}
+
+/// The claims of a JWT, unverified.
+fn peek_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut parts = jwt.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes =
+        zeroize::Zeroizing::new(URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?);
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwt_names_its_user_and_anything_else_is_refused() {
+        let payload =
+            URL_SAFE_NO_PAD.encode(br#"{"iss":"https://idp","sub":"u1","email":"a@b.c"}"#);
+        let t = peeked(
+            Secret::new(format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln")),
+            "token_file",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.issuer.as_str(), t.subject.as_str(), t.email.as_deref()),
+            ("https://idp", "u1", Some("a@b.c"))
+        );
+        let e = peeked(Secret::new("not a token"), "token_command")
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the identity provider's ID token failed its checks: what token_command gave is not a \
+             JWT (three base64url parts separated by dots)"
+        );
+        assert!(peek_claims("a.b.c.d").is_none());
+    }
+}
