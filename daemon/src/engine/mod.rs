@@ -8,6 +8,8 @@
 
 mod authorize;
 mod federated;
+#[cfg(test)]
+mod federated_tests;
 pub mod role;
 pub mod schedule;
 mod session;

@@ -205,7 +205,7 @@ impl FakeSts {
             humantime::format_rfc3339_seconds(call.at + Duration::from_secs(seconds))
         );
         let result = match call.action.as_str() {
-            "AssumeRole" => {
+            "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
                 let role_arn = call.param("RoleArn").unwrap_or_default();
                 let session = call.param("RoleSessionName").unwrap_or_default();
                 let (account, role) = role_arn
