@@ -1,5 +1,6 @@
-//! Keeps an MFA session across daemon restarts, so a restart under a service manager does not
-//! prompt again. The file lives only in the runtime dir (0700 dir, 0600 file) and only when that
+//! Keeps a session the user had to make (an MFA session; a web identity session with the identity
+//! provider's refresh token; a SAML session) across daemon restarts, so a restart under a service
+//! manager does not prompt again. The file lives only in the runtime dir (0700 dir, 0600 file) and only when that
 //! dir is memory-backed (tmpfs): a secret never reaches persistent disk. Elsewhere the session is
 //! kept in memory only, and `status` says so. The file is bound to the access settings it came
 //! from, checked to be ours alone when read back, and deleted on logout.
@@ -10,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use credd_proto::Secret;
 use serde::{Deserialize, Serialize};
 
+use super::federated::Federation;
 use super::{AccessSession, SessionCredential};
 use crate::creds::AwsCredentials;
 use crate::runtime_dir::{self, RuntimeError};
@@ -22,20 +24,31 @@ const MAX_FILE: u64 = 64 * 1024;
 #[derive(Serialize, Deserialize)]
 struct Stored {
     source: String,
-    aws_profile: String,
-    mfa_serial: Option<String>,
+    /// The access settings it came from ([`Binding::settings`]).
+    settings: String,
     access_key_id: String,
     secret_access_key: Secret,
     session_token: Option<Secret>,
     expires_at: u64,
     identity_arn: Option<String>,
+    #[serde(default)]
+    mfa: bool,
+    #[serde(default)]
+    federation: Option<StoredFederation>,
 }
 
-/// What a stored session must match to be restored: the same source, profile and device.
+#[derive(Serialize, Deserialize)]
+struct StoredFederation {
+    who: String,
+    refresh_token: Option<Secret>,
+    renews: Option<String>,
+}
+
+/// What a stored session must match to be restored: the same source and settings (profile and
+/// device; role, issuer and client; command).
 pub struct Binding<'a> {
     pub source: &'a str,
-    pub aws_profile: &'a str,
-    pub mfa_serial: Option<&'a str>,
+    pub settings: String,
 }
 
 /// Where sessions are kept across restarts: the runtime dir when it is memory-backed, else
@@ -84,8 +97,13 @@ impl SessionStore {
         };
         let stored = Stored {
             source: binding.source.to_owned(),
-            aws_profile: binding.aws_profile.to_owned(),
-            mfa_serial: binding.mfa_serial.map(str::to_owned),
+            settings: binding.settings.clone(),
+            mfa: session.mfa,
+            federation: session.federation.as_ref().map(|f| StoredFederation {
+                who: f.who.clone(),
+                refresh_token: f.refresh_token.clone(),
+                renews: f.renews.clone(),
+            }),
             access_key_id: signing.access_key_id.clone(),
             secret_access_key: signing.secret_access_key.clone(),
             session_token: signing.session_token.clone(),
@@ -119,10 +137,7 @@ impl SessionStore {
                 return None;
             }
         };
-        if stored.source != binding.source
-            || stored.aws_profile != binding.aws_profile
-            || stored.mfa_serial.as_deref() != binding.mfa_serial
-        {
+        if stored.source != binding.source || stored.settings != binding.settings {
             tracing::info!("saved session belongs to other access settings; not restoring it");
             return None;
         }
@@ -140,8 +155,12 @@ impl SessionStore {
             identity_arn: stored.identity_arn.clone(),
             expires_at: Some(expires_at),
             expected_end: None,
-            mfa: true,
-            federation: None,
+            mfa: stored.mfa,
+            federation: stored.federation.as_ref().map(|f| Federation {
+                who: f.who.clone(),
+                refresh_token: f.refresh_token.clone(),
+                renews: f.renews.clone(),
+            }),
         })
     }
 

@@ -94,6 +94,8 @@ impl Engine {
                     expires_at = renewed.expires_at.map(super::unix),
                     "renewed the access session with a new ID token"
                 );
+                // The identity provider may have rotated the refresh token: keep the new one.
+                self.keep_for_restarts(&renewed);
                 state.current = Some(Arc::new(renewed));
                 state.region = Some(region);
                 state.renew_failures = 0;

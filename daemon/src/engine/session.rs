@@ -70,12 +70,21 @@ pub struct LoginOutcome {
 }
 
 pub(super) fn binding(config: &AccessConfig) -> persist::Binding<'_> {
-    let user = config.iam_user();
     persist::Binding {
         source: config.kind().as_str(),
-        aws_profile: user.map_or("", |u| u.aws_profile.as_str()),
-        mfa_serial: config.mfa_serial(),
+        settings: config.session_settings(),
     }
+}
+
+/// Whether a restart should find `session` again: one the user had to make (an MFA code, a
+/// browser login whose refresh token renews it, a SAML command). A bare key, or a token another
+/// tool keeps, logs in again by itself.
+pub(super) fn worth_keeping(session: &AccessSession) -> bool {
+    session.mfa
+        || session
+            .federation
+            .as_ref()
+            .is_some_and(|f| f.refresh_token.is_some() || f.renews.is_none())
 }
 
 const EXPIRED: &str = "the access session has expired";
@@ -157,11 +166,6 @@ impl Engine {
                 detail: Some("logged out while the login was under way".to_owned()),
             });
         }
-        if session.mfa
-            && let Err(e) = self.inner.store.save(&binding(&config.access), &session)
-        {
-            tracing::warn!(error = %e, "could not save the session for restarts");
-        }
         self.set_session(session, region);
         let (ready, total) = self.warm(WARM_WAIT).await;
         if self.epoch() != epoch {
@@ -172,8 +176,10 @@ impl Engine {
         Ok(LoginOutcome { ready, total })
     }
 
-    /// Makes `session` the access session (a new login: everything about the old one is reset).
+    /// Makes `session` the access session (a new login: everything about the old one is reset),
+    /// and keeps it for restarts when it is worth keeping.
     pub(super) fn set_session(&self, session: AccessSession, region: String) {
+        self.keep_for_restarts(&session);
         let session = Arc::new(session);
         *lock::write(&self.inner.session) = SessionState {
             current: Some(session.clone()),
@@ -186,6 +192,16 @@ impl Engine {
             expires_at = session.expires_at.map(unix),
             "logged in"
         );
+    }
+
+    pub(super) fn keep_for_restarts(&self, session: &AccessSession) {
+        if !worth_keeping(session) {
+            return;
+        }
+        let config = self.config();
+        if let Err(e) = self.inner.store.save(&binding(&config.access), session) {
+            tracing::warn!(error = %e, "could not save the session for restarts");
+        }
     }
 
     /// Whether the access session renews itself without the user (web identity, while the
@@ -351,17 +367,16 @@ impl Engine {
             } else {
                 state.last_error.clone()
             },
-            // Only an MFA session is worth keeping; a bare key logs in again by itself.
+            // Only a session the user had to make is worth keeping; a bare key (or a token
+            // another tool keeps) logs in again by itself.
             session_storage: match &ic {
                 Some(ic) => ic
                     .cache_file
                     .as_ref()
                     .map(|f| format!("the AWS CLI token cache: {}", f.display())),
-                None => config
-                    .access
-                    .mfa_serial()
-                    .is_some()
-                    .then(|| self.inner.store.describe()),
+                None => (config.access.mfa_serial().is_some()
+                    || session.is_some_and(|s| worth_keeping(s)))
+                .then(|| self.inner.store.describe()),
             },
             sso,
             federation: self.federation_info(&config.access, session.map(|s| &**s), renews),

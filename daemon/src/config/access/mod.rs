@@ -125,6 +125,18 @@ impl AccessConfig {
         }
     }
 
+    /// What a saved session is bound to: the settings [`AccessConfig::same_session`] compares.
+    pub fn session_settings(&self) -> String {
+        match &self.source {
+            SourceConfig::IamUser(u) => {
+                format!("{}\n{}", u.aws_profile, u.mfa_serial.as_deref().unwrap_or(""))
+            }
+            SourceConfig::Sso(s) => format!("{}\n{}\n{}", s.session, s.start_url, s.region),
+            SourceConfig::WebIdentity(w) => format!("{}\n{:?}", w.role_arn, w.token),
+            SourceConfig::Saml(s) => format!("{:?}\n{:?}", s.assertion_command, s.role_arn),
+        }
+    }
+
     /// Whether what signs AssumeRole for a profile without `via` is role credentials (an access
     /// role, or the role the IdP's token was traded for): then STS caps the profile at 1 hour, as
     /// for any chained role.
