@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use credd_proto::{Authorization, LoginMethod, Secret};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreErrorResponseType, CoreGrantType,
     CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
     CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
@@ -196,25 +196,26 @@ impl OidcLogin {
             ))
         })?;
         let redirect_uri = loopback.redirect_uri();
-        let client = CoreClient::from_provider_metadata(
-            (*metadata).clone(),
-            ClientId::new(self.config.client_id.clone()),
-            None,
-        )
-        .set_auth_type(AuthType::RequestBody)
-        .set_redirect_uri(RedirectUrl::new(redirect_uri).expect("a loopback URL parses"));
+        let client = self
+            .client(&metadata)
+            .set_redirect_uri(RedirectUrl::new(redirect_uri).expect("a loopback URL parses"));
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = Nonce::new_random();
         let expected_nonce = nonce.clone();
-        let (url, _, _) = client
+        let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
                 move || state,
                 move || nonce,
             )
             .add_scopes(self.scopes())
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if self.config.scopes.iter().any(|s| s == "offline_access") {
+            // OpenID Connect Core 11: a refresh token for offline access is granted only with
+            // the user's consent asked for.
+            request = request.add_prompt(CoreAuthPrompt::Consent);
+        }
+        let (url, _, _) = request.url();
         let prompt = Authorization {
             method: LoginMethod::Browser,
             url: url.to_string(),
@@ -262,13 +263,7 @@ impl OidcLogin {
                 issuer: self.issuer(),
             });
         };
-        let client = CoreClient::from_provider_metadata(
-            (*metadata).clone(),
-            ClientId::new(self.config.client_id.clone()),
-            None,
-        )
-        .set_auth_type(AuthType::RequestBody)
-        .set_device_authorization_url(device_url);
+        let client = self.client(&metadata).set_device_authorization_url(device_url);
         let http = self.http_client();
         let details: CoreDeviceAuthorizationResponse = client
             .exchange_device_code()
@@ -325,33 +320,48 @@ impl OidcLogin {
     /// A new ID token from the refresh token, without the user. A refused refresh token (the
     /// identity provider ended the session, or revoked it) is [`OidcError::RefreshRefused`].
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<IdTokens, OidcError> {
-        let mut fresh = false;
-        loop {
-            let metadata = self.metadata(fresh).await?;
-            let client = CoreClient::from_provider_metadata(
-                (*metadata).clone(),
-                ClientId::new(self.config.client_id.clone()),
-                None,
-            )
-            .set_auth_type(AuthType::RequestBody);
-            let http = self.http_client();
-            let result = client
-                .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_owned()))
-                .map_err(|e| OidcError::Discovery {
-                    issuer: self.issuer(),
-                    detail: e.to_string(),
-                })?
-                .request_async(&http)
-                .await;
-            let result = result
-                .map_err(|e| self.token_error(e, true))
-                .and_then(|response| self.tokens(&client, &response, Some(refresh_token), None));
-            match result {
-                // The keys may have rotated since discovery: fetch them once more.
-                Err(OidcError::BadIdToken(_)) if !fresh => fresh = true,
-                other => return other,
+        let metadata = self.metadata(false).await?;
+        let client = self.client(&metadata);
+        let http = self.http_client();
+        // Sent once, never retried: an identity provider that rotates refresh tokens treats a
+        // used one seen again as theft and ends the whole login.
+        let response = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_owned()))
+            .map_err(|e| OidcError::Discovery {
+                issuer: self.issuer(),
+                detail: e.to_string(),
+            })?
+            .request_async(&http)
+            .await
+            .map_err(|e| self.token_error(e, true))?;
+        match self.tokens(&client, &response, Some(refresh_token), None) {
+            // The keys may have rotated since discovery: check the same answer with fresh ones.
+            Err(OidcError::BadIdToken(_)) => {
+                let metadata = self.metadata(true).await?;
+                self.tokens(&self.client(&metadata), &response, Some(refresh_token), None)
             }
+            other => other,
         }
+    }
+
+    /// The client for the refresh grant (the other flows add their endpoint).
+    fn client(
+        &self,
+        metadata: &Metadata,
+    ) -> CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.config.client_id.clone()),
+            None,
+        )
+        .set_auth_type(AuthType::RequestBody)
     }
 
     fn token_error<RE: std::error::Error + 'static>(
