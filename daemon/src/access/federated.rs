@@ -21,6 +21,9 @@ pub struct Federation {
     /// How the session renews itself without the user, for status; `None`: only `credd login`
     /// renews it.
     pub renews: Option<String>,
+    /// When STS issued the session's credentials: with their expiry, their lifetime (STS may
+    /// grant less than asked).
+    pub issued_at: std::time::SystemTime,
 }
 
 pub fn session(

@@ -42,6 +42,7 @@ struct StoredFederation {
     who: String,
     refresh_token: Option<Secret>,
     renews: Option<String>,
+    issued_at: u64,
 }
 
 /// What a stored session must match to be restored: the same source and settings (profile and
@@ -103,6 +104,11 @@ impl SessionStore {
                 who: f.who.clone(),
                 refresh_token: f.refresh_token.clone(),
                 renews: f.renews.clone(),
+                issued_at: f
+                    .issued_at
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs(),
             }),
             access_key_id: signing.access_key_id.clone(),
             secret_access_key: signing.secret_access_key.clone(),
@@ -160,6 +166,7 @@ impl SessionStore {
                 who: f.who.clone(),
                 refresh_token: f.refresh_token.clone(),
                 renews: f.renews.clone(),
+                issued_at: UNIX_EPOCH + Duration::from_secs(f.issued_at),
             }),
         })
     }

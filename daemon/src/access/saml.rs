@@ -253,6 +253,7 @@ impl Saml {
                 who,
                 refresh_token: None,
                 renews: None,
+                issued_at: sts.now(),
             },
         );
         Ok((session, region))

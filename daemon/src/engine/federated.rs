@@ -23,9 +23,10 @@ const RENEW_LEAD: Duration = Duration::from_secs(20 * 60);
 impl Engine {
     /// When the session should be renewed, if it renews itself.
     fn federated_renew_at(&self, session: &AccessSession) -> Option<SystemTime> {
-        session.federation.as_ref()?.renews.as_ref()?;
+        let federation = session.federation.as_ref()?;
+        federation.renews.as_ref()?;
         let end = session.expires_at?;
-        let life = self.config().access.session_duration;
+        let life = end.duration_since(federation.issued_at).unwrap_or_default();
         Some(end - RENEW_LEAD.min(life / 3))
     }
 

@@ -115,6 +115,7 @@ impl WebIdentity {
                 ),
                 refresh_token: tokens.refresh_token,
                 renews,
+                issued_at: sts.now(),
             },
         );
         Ok((session, region))
