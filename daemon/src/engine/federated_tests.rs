@@ -90,33 +90,62 @@ impl Sim {
 #[tokio::test(start_paused = true)]
 async fn a_token_file_session_renews_itself_ahead_of_each_end_for_hours() {
     let sim = Sim::start(|_| Reply::Normal);
-    sim.until("staging served", |s| !s.sts.calls_of("AssumeRole").is_empty())
-        .await;
+    sim.until("staging served", |s| {
+        !s.sts.calls_of("AssumeRole").is_empty()
+    })
+    .await;
     let first = &sim.exchanges()[0];
     assert_eq!(first.param("RoleArn"), Some(ACCESS_ROLE));
     assert_eq!(first.param("RoleSessionName"), Some("alice@acme.example"));
     assert_eq!(first.param("DurationSeconds"), Some("3600"));
     assert_eq!(first.param("WebIdentityToken"), Some(jwt("alice").as_str()));
-    assert_eq!(first.access_key_id, "", "AssumeRoleWithWebIdentity is unsigned");
+    assert_eq!(
+        first.access_key_id, "",
+        "AssumeRoleWithWebIdentity is unsigned"
+    );
     let info = sim.engine.access_info();
     let federation = info.federation.expect("federation info");
-    assert_eq!(federation.who.as_deref(), Some("alice@acme.example at https://login.acme.example"));
-    assert!(federation.renews.unwrap().starts_with("by reading "), "renewal named");
-    assert_eq!(info.warning, None, "a self-renewing session is not warned about");
+    assert_eq!(
+        federation.who.as_deref(),
+        Some("alice@acme.example at https://login.acme.example")
+    );
+    assert!(
+        federation.renews.unwrap().starts_with("by reading "),
+        "renewal named"
+    );
+    assert_eq!(
+        info.warning, None,
+        "a self-renewing session is not warned about"
+    );
 
     // The other tool rotates the token: the next renewal sends the new one.
     std::fs::write(&sim.token_file, jwt("alice-rotated")).unwrap();
     let start = sim.clock.now();
     while sim.clock.now() < start + 10 * HOUR {
         let creds = sim.engine.credentials("staging").await;
-        let creds = creds.unwrap_or_else(|e| panic!("staging not served at {:?}: {e}", sim.clock.now().duration_since(t0())));
-        assert!(creds.remaining(sim.clock.now()) >= 30 * MIN, "served with min_remaining left");
-        assert!(sim.engine.access_info().logged_in, "the session never lapses");
+        let creds = creds.unwrap_or_else(|e| {
+            panic!(
+                "staging not served at {:?}: {e}",
+                sim.clock.now().duration_since(t0())
+            )
+        });
+        assert!(
+            creds.remaining(sim.clock.now()) >= 30 * MIN,
+            "served with min_remaining left"
+        );
+        assert!(
+            sim.engine.access_info().logged_in,
+            "the session never lapses"
+        );
         sim.clock.sleep(MIN).await;
     }
     let exchanges = sim.exchanges();
     // Renewed a third of the hour (20 min) ahead: every 40 minutes.
-    assert!((15..=17).contains(&exchanges.len()), "{} exchanges in 10 hours", exchanges.len());
+    assert!(
+        (15..=17).contains(&exchanges.len()),
+        "{} exchanges in 10 hours",
+        exchanges.len()
+    );
     assert_eq!(
         exchanges.last().unwrap().param("WebIdentityToken"),
         Some(jwt("alice-rotated").as_str())
@@ -124,27 +153,40 @@ async fn a_token_file_session_renews_itself_ahead_of_each_end_for_hours() {
     // The profile is signed by the session of the moment.
     let staging = sim.sts.calls_of("AssumeRole");
     assert!(staging.len() >= 20, "{} staging refreshes", staging.len());
-    let keys: std::collections::BTreeSet<_> = staging.iter().map(|c| c.access_key_id.clone()).collect();
+    let keys: std::collections::BTreeSet<_> =
+        staging.iter().map(|c| c.access_key_id.clone()).collect();
     assert!(keys.len() >= 10, "signed by {} access sessions", keys.len());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_token_backs_off_then_the_session_ends_saying_why() {
     let sim = Sim::start(|call| {
-        if call.action == "AssumeRoleWithWebIdentity" && call.param("WebIdentityToken").is_some_and(|t| t != jwt("alice")) {
+        if call.action == "AssumeRoleWithWebIdentity"
+            && call
+                .param("WebIdentityToken")
+                .is_some_and(|t| t != jwt("alice"))
+        {
             Reply::Error(400, "InvalidIdentityToken")
         } else {
             Reply::Normal
         }
     });
-    sim.until("logged in", |s| s.engine.access_info().logged_in).await;
+    sim.until("logged in", |s| s.engine.access_info().logged_in)
+        .await;
     std::fs::write(&sim.token_file, jwt("mallory")).unwrap();
-    sim.until("the session ended", |s| !s.engine.access_info().logged_in).await;
+    sim.until("the session ended", |s| !s.engine.access_info().logged_in)
+        .await;
     let ended = sim.clock.now().duration_since(t0()).unwrap();
-    assert!(ended >= HOUR - MIN && ended <= HOUR + MIN, "ended after {ended:?}");
+    assert!(
+        ended >= HOUR - MIN && ended <= HOUR + MIN,
+        "ended after {ended:?}"
+    );
     let refused = sim.exchanges().len() - 1;
     // Backoff from 5 s up to 5 min, half of it jitter.
-    assert!((2..=16).contains(&refused), "{refused} refused renewals in 20 minutes: backoff");
+    assert!(
+        (2..=16).contains(&refused),
+        "{refused} refused renewals in 20 minutes: backoff"
+    );
     match sim.engine.credentials("staging").await {
         Err(EngineError::LoginRequired { .. }) => {}
         // Credentials assumed before the end may still be served while they last.

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use credd_proto::{Authorization, LoginMethod, Secret};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreErrorResponseType, CoreGrantType,
-    CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreErrorResponseType,
+    CoreGrantType, CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreTokenResponse,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId, CsrfToken,
@@ -263,7 +264,9 @@ impl OidcLogin {
                 issuer: self.issuer(),
             });
         };
-        let client = self.client(&metadata).set_device_authorization_url(device_url);
+        let client = self
+            .client(&metadata)
+            .set_device_authorization_url(device_url);
         let http = self.http_client();
         let details: CoreDeviceAuthorizationResponse = client
             .exchange_device_code()
@@ -338,7 +341,12 @@ impl OidcLogin {
             // The keys may have rotated since discovery: check the same answer with fresh ones.
             Err(OidcError::BadIdToken(_)) => {
                 let metadata = self.metadata(true).await?;
-                self.tokens(&self.client(&metadata), &response, Some(refresh_token), None)
+                self.tokens(
+                    &self.client(&metadata),
+                    &response,
+                    Some(refresh_token),
+                    None,
+                )
             }
             other => other,
         }

@@ -129,7 +129,11 @@ impl AccessConfig {
     pub fn session_settings(&self) -> String {
         match &self.source {
             SourceConfig::IamUser(u) => {
-                format!("{}\n{}", u.aws_profile, u.mfa_serial.as_deref().unwrap_or(""))
+                format!(
+                    "{}\n{}",
+                    u.aws_profile,
+                    u.mfa_serial.as_deref().unwrap_or("")
+                )
             }
             SourceConfig::Sso(s) => format!("{}\n{}\n{}", s.session, s.start_url, s.region),
             SourceConfig::WebIdentity(w) => format!("{}\n{:?}", w.role_arn, w.token),
