@@ -13,8 +13,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// may hang up before reading everything. The write side stays open, as SDKs leave it: hyper
 /// drops a connection whose client half-closes before the answer is ready.
 pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut stream =
-        TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to the daemon at {addr}: {e}"));
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .expect("set a read timeout");
@@ -32,9 +31,9 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            panic!("the daemon neither answered nor closed within {IO_TIMEOUT:?}")
+            panic!("{addr} neither answered nor closed within {IO_TIMEOUT:?}")
         }
-        Err(e) => panic!("reading from the daemon: {e}"),
+        Err(e) => panic!("reading from {addr}: {e}"),
     }
     out
 }
@@ -42,6 +41,17 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 /// One request on a fresh connection to `addr`; `Host: ADDR` unless `headers` has a Host.
 /// Panics if what comes back is not an HTTP/1.1 response.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request_with_body(addr, method, path, headers, "")
+}
+
+/// [`request`] with a body (and its `Content-Length`), e.g. a form for an OAuth token endpoint.
+pub fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: {addr}\r\n"));
@@ -49,7 +59,11 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     head.push_str("Connection: close\r\n\r\n");
+    head.push_str(body);
     let raw = send_raw(addr, head.as_bytes());
     Reply::parse(&raw).unwrap_or_else(|| {
         panic!(

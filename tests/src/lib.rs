@@ -1,15 +1,20 @@
 //! Harness for credd's end-to-end tests: the real binaries run in a private temp world ([`world`]),
 //! against moto as the STS emulator ([`moto`], one shared server per test process), optionally
 //! behind a fault-injecting proxy ([`proxy`]), with a fake IAM Identity Center
-//! ([`identity_center`]) handing out moto's credentials; [`stack`] puts them together the way
-//! scenarios need them, with the daemon's HTTP API ([`http`]) and real SDKs ([`sdk`]) pointed at it.
+//! ([`identity_center`]) handing out moto's credentials, a real SAML IdP ([`saml_idp`]) and a real
+//! OpenID provider ([`oidc_provider`]);
+//! [`stack`] puts them together the way scenarios need them, with the daemon's HTTP API ([`http`])
+//! and real SDKs ([`sdk`]) pointed at it.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
 pub mod http;
 pub mod identity_center;
+pub mod install;
 pub mod moto;
+pub mod oidc_provider;
 pub mod proxy;
+pub mod saml_idp;
 pub mod sdk;
 pub mod server;
 pub mod stack;

@@ -12,10 +12,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{POLL_INTERVAL, free_port, workspace_dir};
+use crate::install::{install_once, run_install_step, target_dir};
+use crate::{POLL_INTERVAL, free_port};
 
 /// What the venv holds. Pinned so every machine runs the moto the tests were written against;
 /// changing this line makes the next test run reinstall the venv.
@@ -506,74 +507,28 @@ pub fn venv_python() -> PathBuf {
 }
 
 fn venv_dir() -> PathBuf {
-    workspace_dir().join("target").join("moto-venv")
+    target_dir("moto-venv")
 }
 
-/// Written into the venv after a complete install, naming what was installed.
-fn ready_marker(venv: &Path) -> PathBuf {
-    venv.join("credd-tests-ready")
-}
-
-fn venv_is_ready(venv: &Path) -> bool {
-    let wanted = MOTO_REQUIREMENTS.join("\n");
-    venv.join("bin").join("moto_server").is_file()
-        && fs::read_to_string(ready_marker(venv)).is_ok_and(|have| have == wanted)
-}
-
-/// Creates the venv unless a complete one is there. Test threads and test processes run this at
-/// the same time: a lock file serializes the install and the state is re-checked under the lock.
+/// Creates the venv unless a complete one of [`MOTO_REQUIREMENTS`] is there (see
+/// [`install_once`]: test threads and test processes run this at the same time).
 fn ensure_venv() {
-    let venv = venv_dir();
-    if venv_is_ready(&venv) {
-        return;
-    }
-    let target = venv.parent().expect("the venv dir has a parent");
-    fs::create_dir_all(target).unwrap_or_else(|e| panic!("create {}: {e}", target.display()));
-    let lock_path = target.join("moto-venv.lock");
-    let lock = File::create(&lock_path)
-        .unwrap_or_else(|e| panic!("create the lock file {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-    if venv_is_ready(&venv) {
-        return;
-    }
-    let started = Instant::now();
-    eprintln!(
-        "credd-tests: installing moto into {} (once)",
-        venv.display()
-    );
-    // --clear: a half-made venv from an interrupted install is started over.
-    run_install_step(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    );
-    run_install_step(
-        Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet"])
-            .args(MOTO_REQUIREMENTS),
-        "pip install",
-    );
-    fs::write(ready_marker(&venv), MOTO_REQUIREMENTS.join("\n"))
-        .unwrap_or_else(|e| panic!("write {}: {e}", ready_marker(&venv).display()));
-    eprintln!("credd-tests: moto installed in {:.0?}", started.elapsed());
-    // The lock is released when `lock` is dropped.
-}
-
-fn run_install_step(command: &mut Command, what: &str) {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{what} could not run (is python3 installed?): {e}"));
-    if !output.status.success() {
-        panic!(
-            "{what} failed ({}) while installing moto for the tests\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+    let pinned = MOTO_REQUIREMENTS.join("\n");
+    install_once(&venv_dir(), &pinned, "bin/moto_server", "moto", |venv| {
+        // --clear: a half-made venv from an interrupted install is started over.
+        run_install_step(
+            Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(venv),
+            "python3 -m venv",
         );
-    }
+        run_install_step(
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet"])
+                .args(MOTO_REQUIREMENTS),
+            "pip install",
+        );
+    });
 }
 
 /// The venv's python with a minimal environment: no developer AWS settings reach boto3.
@@ -632,8 +587,8 @@ fn start_server(port: u16, auth: Auth, log: &File) -> Result<Child, String> {
     }
 }
 
-/// Everything in moto's log so far.
-fn read_log(log: &File) -> String {
+/// Everything in a server's log file so far (moto's, the SAML IdP's).
+pub(crate) fn read_log(log: &File) -> String {
     use std::os::unix::fs::FileExt;
     let mut bytes = vec![0; log.metadata().map_or(0, |m| m.len() as usize)];
     let mut filled = 0;
@@ -641,7 +596,7 @@ fn read_log(log: &File) -> String {
         match log.read_at(&mut bytes[filled..], filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(e) => return format!("(cannot read moto's log: {e})"),
+            Err(e) => return format!("(cannot read the log: {e})"),
         }
     }
     bytes.truncate(filled);
@@ -649,7 +604,7 @@ fn read_log(log: &File) -> String {
 }
 
 /// The status code of a plain `GET path`, or None if nothing answered.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+pub(crate) fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;

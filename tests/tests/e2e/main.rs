@@ -24,6 +24,8 @@ mod identity_center_fake;
 mod identity_center_interop;
 mod identity_center_rust_sdk;
 mod imds;
+mod oidc_provider_harness;
+mod saml_idp_harness;
 mod service_files;
 
 /// The fewest test threads this binary runs with when neither `--test-threads` nor
