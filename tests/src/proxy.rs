@@ -66,6 +66,8 @@ struct Shared {
     counts: Mutex<HashMap<(String, String), Tally>>,
     /// Every request's action, signing key and form parameters, in arrival order.
     requests: Mutex<Vec<Recorded>>,
+    /// Actions whose answers' credentials are made to expire this long after they pass.
+    lifetimes: Mutex<HashMap<String, Duration>>,
 }
 
 struct Recorded {
@@ -132,6 +134,7 @@ impl StsProxy {
             mode: Mutex::new(ProxyMode::Pass),
             counts: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
+            lifetimes: Mutex::new(HashMap::new()),
         });
         let state = shared.clone();
         let server = ServerThread::start("sts-proxy", bind("STS proxy"), move |listener, stop| {
@@ -156,6 +159,14 @@ impl StsProxy {
 
     pub fn mode(&self) -> ProxyMode {
         self.shared.mode()
+    }
+
+    /// From now on, the credentials in `action`'s answers expire `lifetime` after they pass
+    /// (their `<Expiration>` is rewritten): compressed time for renewal tests, as if STS had
+    /// granted a session that short (moto grants what is asked, and credd asks for 15 min at
+    /// least).
+    pub fn set_lifetime(&self, action: &str, lifetime: Duration) {
+        lock(&self.shared.lifetimes).insert(action.to_owned(), lifetime);
     }
 
     /// Requests with this `Action` that reached the proxy, whatever the mode answered.
@@ -330,11 +341,15 @@ async fn handle(
     parts.uri = format!("http://{upstream}{path}")
         .parse()
         .expect("upstream authority + request path is a valid URI");
+    let lifetime = lock(&shared.lifetimes).get(&action).copied();
     let answer = match client
         .request(Request::from_parts(parts, Full::new(body)))
         .await
     {
-        Ok(response) => response.map(|b| b.boxed()),
+        Ok(response) => match lifetime {
+            Some(lifetime) => shortened(response, lifetime).await,
+            None => response.map(|b| b.boxed()),
+        },
         Err(e) => xml_error(
             StatusCode::BAD_GATEWAY,
             "BadGateway",
@@ -343,6 +358,36 @@ async fn handle(
     };
     shared.record_answered(&action, &region);
     Ok(answer)
+}
+
+/// `response` with every `<Expiration>` set to `lifetime` from now.
+async fn shortened(response: Response<Incoming>, lifetime: Duration) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let expiration = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + lifetime);
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("<Expiration>") {
+        let Some(end) = rest[start..].find("</Expiration>") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&format!("<Expiration>{expiration}</Expiration>"));
+        rest = &rest[start + end + "</Expiration>".len()..];
+    }
+    out.push_str(rest);
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        Full::new(Bytes::from(out))
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    )
 }
 
 fn service_unavailable(message: &str) -> Response<ProxyBody> {

@@ -15,7 +15,9 @@ use crate::bins::sdk_client_bin;
 use crate::http::{self, Reply};
 use crate::identity_center::{self, IdentityCenter};
 use crate::moto::{Auth, Moto, SeedSpec, SeededUser, venv_python};
+use crate::oidc_provider::{self, OidcProvider};
 use crate::proxy::StsProxy;
+use crate::saml_idp::{self, SamlIdp, SamlUser};
 use crate::sdk::BOTO3_CALLER;
 use crate::wait_until;
 use crate::world::{CmdOutput, World};
@@ -30,6 +32,17 @@ pub const DEPLOY: &str = "arn:aws:iam::333333333333:role/Deploy";
 pub const USER: &str = "alice";
 /// A well-formed one-time code (moto, auth off, accepts any).
 pub const MFA_CODE: &str = "123456";
+
+/// The access role of [`Access::WebIdentity`] stacks. In moto's default account: moto keeps the
+/// credentials of an unsigned AssumeRoleWith* call there, and GetCallerIdentity finds them only
+/// for a role in that account.
+pub const ACCESS_FROM_IDP: &str = "arn:aws:iam::123456789012:role/AccessFromIdP";
+/// The access role of [`Access::Saml`] stacks (in moto's default account, as above).
+pub const ACCESS_FROM_SAML: &str = "arn:aws:iam::123456789012:role/AccessFromSAML";
+/// The IAM SAML provider of [`Access::Saml`] stacks.
+pub const SAML_PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/acme";
+/// alice's password at the SAML IdP.
+pub const SAML_PASSWORD: &str = "alice-saml-password";
 
 /// The `sso_session` of [`Access::Sso`] stacks: names the AWS CLI token cache file.
 pub const SSO_SESSION: &str = "acme";
@@ -84,6 +97,21 @@ aws_profile = "access"
     staging_and_audit!()
 );
 
+/// What one HTTP credential request of a [`Stack::burst`] got, and how long it took.
+pub struct Answer {
+    pub status: u16,
+    /// The error code, when it failed.
+    pub code: String,
+    pub took: Duration,
+}
+
+/// The slowest and the median of `answers`.
+pub fn slowest_and_median(answers: &[Answer]) -> (Duration, Duration) {
+    let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
+    took.sort();
+    (took[took.len() - 1], took[took.len() / 2])
+}
+
 /// The caller ARN of credentials for `role_arn` (a role without a path) under `session`.
 pub fn assumed_role_arn(role_arn: &str, session: &str) -> String {
     let (account, role) = role_arn
@@ -116,6 +144,15 @@ pub enum Access {
         /// AssumeRole for `role_arn` profiles.
         access_role: bool,
     },
+    /// `source = "web-identity"` with credd's own login at a real OpenID provider
+    /// ([`OidcProvider`], options from [`StackBuilder::oidc`]), trading its ID token for
+    /// [`ACCESS_FROM_IDP`]. moto's auth is off: with it on, moto fails AssumeRoleWithWebIdentity
+    /// (and it checks no token: the tests check what credd sent against the provider's keys).
+    WebIdentity,
+    /// `source = "saml"`: a real SAML IdP ([`SamlIdp`], users from [`StackBuilder::saml_users`],
+    /// by default alice with the single role [`ACCESS_FROM_SAML`]) and its `assertion_command`
+    /// signing in as alice. moto's auth is off (as for AssumeRoleWithWebIdentity).
+    Saml,
 }
 
 impl Access {
@@ -174,6 +211,8 @@ enum Route {
 pub struct StackBuilder<'a> {
     access: Access,
     identity_center: identity_center::Options,
+    oidc: oidc_provider::Options,
+    saml_users: Option<Vec<SamlUser>>,
     route: Route,
     world: Option<World>,
     listen: &'a str,
@@ -190,6 +229,18 @@ impl<'a> StackBuilder<'a> {
     /// [`identity_center::Options::default`]).
     pub fn identity_center(mut self, options: identity_center::Options) -> Self {
         self.identity_center = options;
+        self
+    }
+
+    /// The OpenID provider's options ([`Access::WebIdentity`] only).
+    pub fn oidc(mut self, options: oidc_provider::Options) -> Self {
+        self.oidc = options;
+        self
+    }
+
+    /// The SAML IdP's users ([`Access::Saml`] only); the first signs in.
+    pub fn saml_users(mut self, users: Vec<SamlUser>) -> Self {
+        self.saml_users = Some(users);
         self
     }
 
@@ -238,6 +289,9 @@ impl<'a> StackBuilder<'a> {
                     Access::Mfa => (Moto::shared(Auth::Off), SeedSpec::new().user_with_mfa(USER)),
                     Access::Key => (Moto::shared(Auth::On), roles.user(USER)),
                     Access::Sso { .. } => (Moto::shared(Auth::On), roles),
+                    Access::WebIdentity | Access::Saml => {
+                        (Moto::shared(Auth::Off), SeedSpec::new())
+                    }
                 };
                 let seeded = moto.seed(&spec);
                 let user = seeded.users.get(USER).cloned();
@@ -262,6 +316,7 @@ impl<'a> StackBuilder<'a> {
                 }
                 Some(fake)
             }
+            Access::WebIdentity | Access::Saml => None,
             Access::Mfa | Access::Key => {
                 let (key, secret) = match &sts {
                     Sts::Moto {
@@ -273,10 +328,29 @@ impl<'a> StackBuilder<'a> {
                 None
             }
         };
+        let oidc = (self.access == Access::WebIdentity).then(|| OidcProvider::start(self.oidc));
+        let saml = (self.access == Access::Saml).then(|| {
+            let users = self.saml_users.unwrap_or_else(|| {
+                vec![SamlUser::new(
+                    USER,
+                    SAML_PASSWORD,
+                    saml_idp::role_value(ACCESS_FROM_SAML, SAML_PROVIDER),
+                )]
+            });
+            let idp = SamlIdp::start(&users);
+            // The daemon passes its environment to assertion_command: the password goes there,
+            // never on a command line.
+            for (key, value) in idp.assertion_env(&users[0].login) {
+                world.set_env(&key, &value);
+            }
+            (idp, users[0].login.clone())
+        });
         let stack = Stack {
             world,
             sts,
             identity_center,
+            oidc,
+            saml,
             access: self.access,
             listen: self.listen.to_owned(),
             http: OnceLock::new(),
@@ -314,6 +388,9 @@ pub struct Stack {
     pub world: World,
     sts: Sts,
     identity_center: Option<IdentityCenter>,
+    oidc: Option<OidcProvider>,
+    /// The IdP and who signs in.
+    saml: Option<(SamlIdp, String)>,
     pub access: Access,
     listen: String,
     http: OnceLock<HttpApi>,
@@ -325,6 +402,8 @@ impl Stack {
         StackBuilder {
             access: Access::Key,
             identity_center: identity_center::Options::default(),
+            oidc: oidc_provider::Options::default(),
+            saml_users: None,
             route: Route::Proxy,
             world: None,
             listen: "127.0.0.1:0",
@@ -368,6 +447,56 @@ impl Stack {
         self.identity_center
             .as_ref()
             .expect("this stack's access is not Identity Center")
+    }
+
+    /// The OpenID provider; panics unless the access is [`Access::WebIdentity`].
+    pub fn oidc(&self) -> &OidcProvider {
+        self.oidc
+            .as_ref()
+            .expect("this stack's access is not web identity")
+    }
+
+    /// The SAML IdP; panics unless the access is [`Access::Saml`].
+    pub fn saml(&self) -> &SamlIdp {
+        &self
+            .saml
+            .as_ref()
+            .expect("this stack's access is not SAML")
+            .0
+    }
+
+    /// `n` concurrent credential requests (fresh connections, released together) spread over
+    /// `routes`.
+    pub fn burst(&self, n: usize, routes: &[&str]) -> Vec<Answer> {
+        let token = self.token();
+        let addr = self.addr();
+        let start = std::sync::Barrier::new(n);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..n)
+                .map(|i| {
+                    let (start, token) = (&start, &token);
+                    s.spawn(move || {
+                        start.wait();
+                        let began = std::time::Instant::now();
+                        let reply = http::request(
+                            addr,
+                            "GET",
+                            routes[i % routes.len()],
+                            &[("Authorization", token)],
+                        );
+                        Answer {
+                            status: reply.status,
+                            code: reply.json()["code"].as_str().unwrap_or_default().to_owned(),
+                            took: began.elapsed(),
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a request thread"))
+                .collect()
+        })
     }
 
     /// Where the AWS CLI keeps the token of [`SSO_SESSION`]:
@@ -444,6 +573,24 @@ impl Stack {
                     ));
                 }
                 lines
+            }
+            Access::WebIdentity => format!(
+                "source = \"web-identity\"\nrole_arn = \"{ACCESS_FROM_IDP}\"\n\
+                 oidc_issuer = \"{}\"\noidc_client_id = \"{}\"\n",
+                self.oidc().issuer(),
+                self.oidc().client_id(),
+            ),
+            Access::Saml => {
+                let (idp, login) = self.saml.as_ref().expect("a SAML stack has its IdP");
+                let command: Vec<String> = idp
+                    .assertion_command(login)
+                    .iter()
+                    .map(|word| format!("{word:?}"))
+                    .collect();
+                format!(
+                    "source = \"saml\"\nassertion_command = [{}]\n",
+                    command.join(", ")
+                )
             }
         };
         let top = match toml.top {

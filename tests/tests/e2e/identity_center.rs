@@ -5,7 +5,6 @@
 //! never leave the daemon (but for the AWS CLI's token cache).
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use credd_tests::http;
@@ -15,8 +14,8 @@ use credd_tests::identity_center::{
 };
 use credd_tests::stack::assumed_role_arn as assumed_arn;
 use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack, StackBuilder, Toml,
-    files_containing, now_unix,
+    ADMIN, AUDITOR, Access, Answer, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack, StackBuilder,
+    Toml, files_containing, now_unix, slowest_and_median,
 };
 use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, Running};
@@ -402,59 +401,17 @@ fn a_login_denied_in_the_browser_fails_saying_so() {
     stack.assert_still_serving();
 }
 
-/// What one HTTP credential request of a burst got, and how long it took.
-struct Answer {
-    status: u16,
-    code: String,
-    took: Duration,
-}
+/// The routes of a burst: every profile and the current route.
+const ROUTES: [&str; 5] = [
+    "/v1/credentials",
+    "/v1/credentials/sso-admin",
+    "/v1/credentials/sso-readonly",
+    "/v1/credentials/staging",
+    "/v1/credentials/audit",
+];
 
-/// `n` concurrent credential requests (fresh connections, released together) spread over every
-/// profile and the current route.
 fn burst(stack: &Stack, n: usize) -> Vec<Answer> {
-    let token = stack.token();
-    let addr = stack.addr();
-    let routes = [
-        "/v1/credentials",
-        "/v1/credentials/sso-admin",
-        "/v1/credentials/sso-readonly",
-        "/v1/credentials/staging",
-        "/v1/credentials/audit",
-    ];
-    let start = Barrier::new(n);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..n)
-            .map(|i| {
-                let (start, token) = (&start, &token);
-                s.spawn(move || {
-                    start.wait();
-                    let began = Instant::now();
-                    let reply = http::request(
-                        addr,
-                        "GET",
-                        routes[i % routes.len()],
-                        &[("Authorization", token)],
-                    );
-                    Answer {
-                        status: reply.status,
-                        code: reply.json()["code"].as_str().unwrap_or_default().to_owned(),
-                        took: began.elapsed(),
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a request thread"))
-            .collect()
-    })
-}
-
-/// The slowest and the median of `answers`.
-fn slowest_and_median(answers: &[Answer]) -> (Duration, Duration) {
-    let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
-    took.sort();
-    (took[took.len() - 1], took[took.len() / 2])
+    stack.burst(n, &ROUTES)
 }
 
 /// A cold request while logged out is answered at once, never held for a login.
