@@ -27,6 +27,7 @@ mod imds;
 mod oidc_provider_harness;
 mod saml_idp_harness;
 mod service_files;
+mod web_identity;
 
 /// The fewest test threads this binary runs with when neither `--test-threads` nor
 /// `RUST_TEST_THREADS` says otherwise. These tests mostly wait on processes, sockets and moto, so

@@ -1,0 +1,520 @@
+//! credd with the company's OpenID provider (`source = "web-identity"`), end to end against a
+//! real one (npm `oidc-provider`): the browser login through the loopback redirect and the device
+//! grant, the ID token credd sends to STS checked against the provider's keys, every profile
+//! served to real SDKs, one authorization however many logins and requests pile up, the refresh
+//! token renewing the session (with rotation) until the provider refuses it, the errors a user
+//! meets, and `token_file` / `token_command` for tokens another tool provides.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use credd_tests::oidc_provider::{self, OidcProvider, Options};
+use credd_tests::proxy::{ProxyMode, UNSIGNED};
+use credd_tests::stack::{
+    ACCESS_FROM_IDP, ADMIN, AUDITOR, Access, READY_DEADLINE, STAGING_AND_AUDIT, Stack,
+    StackBuilder, Toml, assumed_role_arn, files_containing, now_unix, slowest_and_median,
+};
+use credd_tests::wait_until;
+use credd_tests::world::{CmdOutput, Running};
+
+/// The user who signs in at the provider; the session name is their email.
+const LOGIN: &str = "alice";
+const EMAIL: &str = "alice@acme.example";
+const DEFAULT_PROFILE: &str = "default_profile = \"staging\"";
+/// From a `credd login` to its prompt.
+const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
+/// From the approval to `credd login` exiting: the token exchange, AssumeRoleWithWebIdentity
+/// and the warm-up of every profile.
+const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
+/// A logged-out request is answered at once, never held for a login.
+const LOGGED_OUT_ANSWER: Duration = Duration::from_secs(2);
+const ROUTES: [&str; 3] = [
+    "/v1/credentials",
+    "/v1/credentials/staging",
+    "/v1/credentials/prod-audit",
+];
+
+fn builder(options: Options) -> StackBuilder<'static> {
+    Stack::builder()
+        .access(Access::WebIdentity)
+        .oidc(options)
+        .toml(Toml {
+            top: DEFAULT_PROFILE,
+            profiles: STAGING_AND_AUDIT,
+            ..Toml::default()
+        })
+}
+
+/// A web identity stack whose `$BROWSER` signs in as [`LOGIN`] (its steps logged to the
+/// returned file); the daemon started.
+fn browser_stack(options: Options) -> (Stack, PathBuf) {
+    let mut stack = builder(options).build();
+    let log = stack.world.root.join("browser.log");
+    stack
+        .world
+        .set_env("BROWSER", &OidcProvider::browser_command(LOGIN, Some(&log)));
+    stack.world.set_env("DISPLAY", ":0");
+    stack.world.start_daemon();
+    (stack, log)
+}
+
+/// `credd login --json ARGS`, left waiting: its pending authorization, from the JSON line it
+/// prints on stderr.
+#[track_caller]
+fn pending_login(stack: &Stack, args: &[&str]) -> (Running, serde_json::Value) {
+    let mut argv = vec!["login", "--json"];
+    argv.extend_from_slice(args);
+    let mut login = stack.world.spawn_credd(&argv);
+    let stderr = login.wait_for_stderr("\"authorization_pending\"", PROMPT_DEADLINE);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"authorization_pending\""))
+        .expect("the line just waited for");
+    let pending = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("the pending authorization is not JSON ({e}): {line}"));
+    (login, pending)
+}
+
+/// `credd login --device-code`, approved at the provider as [`LOGIN`].
+fn device_login(stack: &Stack) -> CmdOutput {
+    let (login, pending) = pending_login(stack, &["--device-code"]);
+    let code = pending["user_code"].as_str().expect("a user code");
+    stack
+        .oidc()
+        .approve_device(code, LOGIN)
+        .unwrap_or_else(|e| panic!("approving the device code: {e}"));
+    login.wait(LOGIN_DEADLINE)
+}
+
+/// Who moto says the credentials of `route` are, through aws-config and boto3.
+#[track_caller]
+fn sdk_callers(stack: &Stack, route: &str) -> (String, String) {
+    let env = stack.container_env(route, "us-east-1");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let rust = stack
+        .rust_sdk(&env, &["container"])
+        .unwrap_or_else(|out| panic!("aws-config on {route}: {out}"));
+    let boto3 = stack
+        .boto3(&env)
+        .unwrap_or_else(|out| panic!("boto3 on {route}: {out}"));
+    let arn = |v: &serde_json::Value| v["arn"].as_str().unwrap_or_default().to_owned();
+    (arn(&rust), arn(&boto3))
+}
+
+/// The ID tokens credd sent to STS, in order.
+fn sent_tokens(stack: &Stack) -> Vec<String> {
+    stack
+        .proxy()
+        .params("AssumeRoleWithWebIdentity")
+        .iter()
+        .map(|p| p.get("WebIdentityToken").cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_browser_login_at_the_identity_provider_serves_every_profile_to_every_sdk() {
+    let (stack, browser_log) = browser_stack(Options::default());
+    let provider = stack.oidc();
+    let world = &stack.world;
+    assert_eq!(world.status()["access"]["logged_in"], false);
+
+    let began = Instant::now();
+    let login = world.spawn_credd(&["login"]).wait(LOGIN_DEADLINE);
+    let took = began.elapsed();
+    assert!(
+        login.success(),
+        "{login}\n--- browser ---\n{}\n--- provider ---\n{}",
+        std::fs::read_to_string(&browser_log).unwrap_or_default(),
+        provider.log()
+    );
+    assert!(
+        login.stderr.contains(&format!(
+            "sign in to your identity provider ({})",
+            provider.issuer()
+        )),
+        "{login}"
+    );
+    let session = assumed_role_arn(ACCESS_FROM_IDP, EMAIL);
+    assert!(
+        login.stdout.contains(&format!(
+            "logged in as {session} ({EMAIL} at {})",
+            provider.issuer()
+        )) && login
+            .stdout
+            .contains("renewed with the identity provider's refresh token")
+            && login.stdout.contains("2 profiles ready"),
+        "{login}"
+    );
+
+    // One authorization code, one exchange; what credd sent STS is the provider's own ID token
+    // for credd, about alice, and nothing signed it.
+    let stats = provider.stats();
+    assert_eq!(stats.authorization_requests, 1, "{stats:?}");
+    assert_eq!(
+        stats.token_requests_for("authorization_code"),
+        1,
+        "{stats:?}"
+    );
+    let proxy = stack.proxy();
+    assert_eq!(proxy.calls("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(
+        proxy.calls_in_region("AssumeRoleWithWebIdentity", UNSIGNED),
+        1
+    );
+    let sent = &proxy.params("AssumeRoleWithWebIdentity")[0];
+    assert_eq!(sent["RoleArn"], ACCESS_FROM_IDP);
+    assert_eq!(sent["RoleSessionName"], EMAIL);
+    assert_eq!(sent["DurationSeconds"], "3600");
+    let claims = provider.verify_id_token(&sent["WebIdentityToken"]);
+    assert_eq!(claims["sub"], LOGIN, "{claims:#}");
+    assert_eq!(claims["aud"], provider.client_id(), "{claims:#}");
+    assert_eq!(claims["email"], EMAIL, "{claims:#}");
+
+    // Every profile to every SDK: assumed with the access role's credentials (moto checks who
+    // they are), named after the user.
+    for (route, arn) in [
+        ("/v1/credentials", assumed_role_arn(ADMIN, EMAIL)),
+        ("/v1/credentials/staging", assumed_role_arn(ADMIN, EMAIL)),
+        (
+            "/v1/credentials/prod-audit",
+            assumed_role_arn(AUDITOR, EMAIL),
+        ),
+    ] {
+        let (rust, boto3) = sdk_callers(&stack, route);
+        assert_eq!((&rust, &boto3), (&arn, &arn), "{route}");
+    }
+
+    let status = world.status();
+    let access = &status["access"];
+    assert_eq!(access["logged_in"], true, "{status:#}");
+    assert_eq!(access["identity"], session.as_str(), "{status:#}");
+    assert_eq!(access["warning"], serde_json::Value::Null, "{status:#}");
+    let federation = &access["federation"];
+    assert_eq!(
+        federation["provider"],
+        provider.issuer().as_str(),
+        "{status:#}"
+    );
+    assert_eq!(federation["role_arn"], ACCESS_FROM_IDP, "{status:#}");
+    assert_eq!(
+        federation["who"],
+        format!("{EMAIL} at {}", provider.issuer()).as_str()
+    );
+    assert_eq!(
+        federation["renews"],
+        "with the identity provider's refresh token"
+    );
+    let ends = access["expires_at"].as_u64().unwrap_or_default();
+    assert!(ends.abs_diff(now_unix() + 3600) < 120, "{status:#}");
+    let text = world.credd(&["status"]);
+    assert!(
+        text.stdout.contains("identity provider:")
+            && text
+                .stdout
+                .contains("renewal  renewed with the identity provider's refresh token"),
+        "{text}"
+    );
+
+    // A second `credd login` opens no second tab: the session renews itself.
+    world.credd(&["login"]).assert_success();
+    assert_eq!(provider.stats().authorization_requests, 1);
+    eprintln!("browser login at the OpenID provider: `credd login` done in {took:?}");
+}
+
+#[test]
+fn three_logins_and_two_hundred_cold_requests_share_one_device_authorization() {
+    const REQUESTS: usize = 200;
+    const LOGINS: usize = 3;
+    let stack = builder(Options::default()).start();
+    let provider = stack.oidc();
+    stack.addr();
+
+    let began = Instant::now();
+    let (answers, logins) = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..LOGINS)
+            .map(|_| s.spawn(|| pending_login(&stack, &["--device-code"])))
+            .collect();
+        let answers = stack.burst(REQUESTS, &ROUTES);
+        let logins: Vec<_> = logins
+            .into_iter()
+            .map(|l| l.join().expect("a login thread"))
+            .collect();
+        (answers, logins)
+    });
+    let prompted = began.elapsed();
+    let (slowest, median) = slowest_and_median(&answers);
+    for a in &answers {
+        assert_eq!((a.status, a.code.as_str()), (503, "LoginRequired"));
+    }
+    assert!(
+        slowest < LOGGED_OUT_ANSWER,
+        "a logged-out request took {slowest:?}"
+    );
+    assert_eq!(
+        provider.stats().device_authorizations,
+        1,
+        "{}",
+        provider.log()
+    );
+    let code = logins[0].1["user_code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    for (_, pending) in &logins {
+        assert_eq!(pending["user_code"], code.as_str(), "{pending}");
+        assert_eq!(pending["method"], "device");
+    }
+    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
+    assert_eq!(joined, LOGINS - 1, "all but the first joined it");
+
+    provider
+        .approve_device(&code, LOGIN)
+        .expect("approve the device code");
+    let approved = Instant::now();
+    for (login, _) in logins {
+        let out = login.wait(LOGIN_DEADLINE);
+        assert_eq!(out.assert_success().json()["access"]["logged_in"], true);
+    }
+    let logged_in = approved.elapsed();
+    let served = stack.burst(REQUESTS, &ROUTES);
+    let (served_slowest, served_median) = slowest_and_median(&served);
+    assert!(
+        served.iter().all(|a| a.status == 200),
+        "served after the login"
+    );
+    assert_eq!(provider.stats().device_authorizations, 1);
+    assert!(
+        provider
+            .stats()
+            .token_requests_for(oidc_provider::DEVICE_GRANT)
+            >= 1
+    );
+    assert_eq!(stack.proxy().calls("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(
+        stack.proxy().calls("AssumeRole"),
+        2,
+        "staging and prod-audit, once each"
+    );
+    eprintln!(
+        "web identity single flight: {REQUESTS} logged-out requests + {LOGINS} device logins -> \
+         1 device authorization, 1 AssumeRoleWithWebIdentity; 503s slowest {slowest:?} median \
+         {median:?}; prompts within {prompted:?}; logins done {logged_in:?} after the approval; \
+         {REQUESTS} requests after: slowest {served_slowest:?} median {served_median:?}"
+    );
+}
+
+/// The access role's credentials, as the proxy shortens them for the renewal scenario.
+const SHORT_SESSION: Duration = Duration::from_secs(12);
+
+#[test]
+fn the_refresh_token_renews_the_session_until_the_provider_refuses_it() {
+    let stack = builder(Options::default()).start();
+    let provider = stack.oidc();
+    let world = &stack.world;
+    stack
+        .proxy()
+        .set_lifetime("AssumeRoleWithWebIdentity", SHORT_SESSION);
+    device_login(&stack).assert_success();
+
+    // Renewed a third of its life ahead, twice: the second refresh uses the token the first
+    // rotated in (the provider ends the whole login when a used one comes back).
+    let began = Instant::now();
+    let mut served = 0;
+    wait_until(Duration::from_secs(40), "two background renewals", || {
+        let reply = stack.get_authorized("/v1/credentials/staging");
+        assert_eq!(reply.status, 200, "served throughout: {reply}");
+        served += 1;
+        stack.proxy().calls("AssumeRoleWithWebIdentity") >= 3
+    });
+    let took = began.elapsed();
+    let stats = provider.stats();
+    assert_eq!(stats.token_requests_for("refresh_token"), 2, "{stats:?}");
+    assert_eq!(
+        stats.token_errors_for("refresh_token", "invalid_grant"),
+        0,
+        "{stats:?}"
+    );
+    assert_eq!(stats.device_authorizations, 1, "no new login");
+    let tokens = sent_tokens(&stack);
+    assert_eq!(tokens.len(), 3);
+    assert_ne!(tokens[0], tokens[2], "a new ID token each time");
+    for t in &tokens {
+        provider.verify_id_token(t);
+    }
+    let status = world.status();
+    assert_eq!(status["access"]["logged_in"], true, "{status:#}");
+    assert_eq!(status["access"]["warning"], serde_json::Value::Null);
+
+    // The provider ends the login: the session lasts until its end, says why, then asks for a
+    // login; `credd login` brings it back.
+    provider.forget_grants();
+    wait_until(Duration::from_secs(30), "the refused refresh", || {
+        world.status()["access"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer renews"))
+    });
+    let status = world.status();
+    let error = status["access"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the identity provider no longer renews this login (invalid_grant")
+            && error.contains("run `credd login` before"),
+        "{status:#}"
+    );
+    assert_eq!(
+        status["access"]["federation"]["renews"],
+        serde_json::Value::Null
+    );
+    wait_until(Duration::from_secs(30), "the session to end", || {
+        world.status()["access"]["logged_in"] == false
+    });
+    device_login(&stack).assert_success();
+    assert_eq!(world.status()["access"]["logged_in"], true);
+    eprintln!(
+        "{}-s access sessions: 2 background renewals (refresh grant + AssumeRoleWithWebIdentity) \
+         {took:?} after the login, {served} requests served meanwhile",
+        SHORT_SESSION.as_secs()
+    );
+}
+
+#[test]
+fn login_errors_say_what_to_do_and_the_daemon_keeps_running() {
+    let (stack, _) = browser_stack(Options::default());
+    let world = &stack.world;
+
+    // Declined at the provider.
+    let (login, pending) = pending_login(&stack, &["--device-code"]);
+    let code = pending["user_code"].as_str().expect("a code");
+    stack
+        .oidc()
+        .deny_device(code, LOGIN)
+        .expect("deny the device code");
+    let out = login.wait(LOGIN_DEADLINE);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("the login was declined at the identity provider"),
+        "{out}"
+    );
+
+    // STS refuses the token (no IAM OIDC provider for this issuer, say).
+    stack.proxy().set_mode(ProxyMode::Reject {
+        status: 400,
+        code: "InvalidIdentityToken".into(),
+        message: "No OpenIDConnect provider found in your account".into(),
+    });
+    let out = world.spawn_credd(&["login"]).wait(LOGIN_DEADLINE);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "STS did not accept the ID token from {}: the access account needs an IAM OIDC \
+             identity provider for this issuer",
+            stack.oidc().issuer()
+        )) && out.stderr.contains("No OpenIDConnect provider found"),
+        "{out}"
+    );
+    stack.proxy().set_mode(ProxyMode::Pass);
+
+    // An issuer that cannot be reached: said at once, naming it.
+    let toml = format!(
+        "{DEFAULT_PROFILE}\n[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \
+         \"web-identity\"\nrole_arn = \"{ACCESS_FROM_IDP}\"\noidc_issuer = \
+         \"http://127.0.0.1:1\"\noidc_client_id = \"credd\"\n{STAGING_AND_AUDIT}"
+    );
+    world.write_config(&toml);
+    wait_until(READY_DEADLINE, "the new issuer applied", || {
+        world.status()["access"]["federation"]["provider"] == "http://127.0.0.1:1"
+    });
+    let began = Instant::now();
+    let out = world.credd(&["login", "--device-code"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("the identity provider http://127.0.0.1:1 cannot be reached"),
+        "{out}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        began.elapsed()
+    );
+    world.credd(&["status"]).assert_success();
+}
+
+/// A JWT as another tool leaves it (moto checks no signature; the tests check what was sent).
+fn jwt(sub: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = b64.encode(format!(
+        r#"{{"iss":"https://ci.acme.example","sub":"{sub}","aud":"sts.amazonaws.com"}}"#
+    ));
+    format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl")
+}
+
+#[test]
+fn a_token_another_tool_keeps_fresh_logs_in_by_itself_and_a_failing_command_says_why() {
+    let stack = builder(Options::default()).build();
+    let world = &stack.world;
+    let token_file = world.root.join("ci-token");
+    std::fs::write(&token_file, jwt("ci-runner-7")).expect("write the token");
+    let access = |way: &str| {
+        format!(
+            "{DEFAULT_PROFILE}\n[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \
+             \"web-identity\"\nrole_arn = \"{ACCESS_FROM_IDP}\"\n{way}\n{STAGING_AND_AUDIT}"
+        )
+    };
+    world.write_config(&access(&format!(
+        "token_file = {:?}",
+        token_file.display().to_string()
+    )));
+    let mut stack = stack;
+    stack.world.start_daemon();
+    let world = &stack.world;
+    // No `credd login`: the daemon reads the file and logs in by itself.
+    wait_until(READY_DEADLINE, "staging served", || {
+        world.status()["access"]["logged_in"] == true
+    });
+    assert_eq!(
+        stack.served_identity("staging").as_deref(),
+        Ok(assumed_role_arn(ADMIN, "ci-runner-7").as_str())
+    );
+    assert_eq!(sent_tokens(&stack), [jwt("ci-runner-7")]);
+    let status = world.status();
+    assert_eq!(
+        status["access"]["federation"]["provider"],
+        format!("token_file {}", token_file.display()).as_str()
+    );
+
+    // A command instead; one that fails says its last stderr line, never its output.
+    let script = world.root.join("token-cmd");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'partial-secret-output'\necho 'fetching token' >&2\necho 'not \
+         authorized: run acme-login first' >&2\nexit 4\n",
+    )
+    .expect("write the script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    world.write_config(&access(&format!(
+        "token_command = [{:?}]",
+        script.display().to_string()
+    )));
+    wait_until(READY_DEADLINE, "the command source applied", || {
+        world.status()["access"]["federation"]["provider"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("token_command"))
+    });
+    let out = world.credd(&["login"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("exit status: 4): not authorized: run acme-login first"),
+        "{out}"
+    );
+    assert!(!out.to_string().contains("partial-secret-output"), "{out}");
+    assert!(
+        files_containing(&world.root, "partial-secret-output")
+            .iter()
+            .all(|f| *f == script),
+        "the command's stdout is kept nowhere"
+    );
+}
