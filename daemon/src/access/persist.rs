@@ -16,7 +16,8 @@ use super::{AccessSession, SessionCredential};
 use crate::creds::AwsCredentials;
 use crate::runtime_dir::{self, RuntimeError};
 
-/// A session with less than this left is not worth restoring.
+/// A session with less than this left is not worth restoring (unless the identity provider's
+/// refresh token renews it).
 const RESTORE_MIN_LEFT: Duration = Duration::from_secs(60);
 /// A saved session is a few hundred bytes; anything much larger was not written by us.
 const MAX_FILE: u64 = 64 * 1024;
@@ -148,7 +149,11 @@ impl SessionStore {
             return None;
         }
         let expires_at = UNIX_EPOCH + Duration::from_secs(stored.expires_at);
-        if expires_at.duration_since(now).unwrap_or_default() < RESTORE_MIN_LEFT {
+        let renewable = stored
+            .federation
+            .as_ref()
+            .is_some_and(|f| f.refresh_token.is_some());
+        if !renewable && expires_at.duration_since(now).unwrap_or_default() < RESTORE_MIN_LEFT {
             return None;
         }
         Some(AccessSession {

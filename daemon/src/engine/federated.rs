@@ -30,18 +30,21 @@ impl Engine {
         Some(end - RENEW_LEAD.min(life / 3))
     }
 
-    /// Starts a background renewal when it is due (called every few seconds).
+    /// Starts a background renewal when it is due (called every few seconds). A session that
+    /// ended meanwhile (the laptop slept through its renewal; a restart found it expired) is
+    /// renewed too, while the refresh token or the token file or command still works.
     pub(super) fn renew_federated_due(&self) {
-        let Some(session) = self.session() else {
-            return;
-        };
         let now = self.now();
-        {
+        let session = {
             let state = lock::read(&self.inner.session);
             if state.renew_stopped.is_some() || state.renew_retry_at.is_some_and(|t| t > now) {
                 return;
             }
-        }
+            let Some(session) = state.current.clone() else {
+                return;
+            };
+            session
+        };
         let source = lock::read(&self.inner.source).clone();
         let AccessSource::WebIdentity(web) = &*source else {
             return;

@@ -159,7 +159,7 @@ async fn a_token_file_session_renews_itself_ahead_of_each_end_for_hours() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_refused_token_backs_off_then_the_session_ends_saying_why() {
+async fn a_refused_token_backs_off_ends_the_session_saying_why_and_a_good_one_brings_it_back() {
     let sim = Sim::start(|call| {
         if call.action == "AssumeRoleWithWebIdentity"
             && call
@@ -199,4 +199,9 @@ async fn a_refused_token_backs_off_then_the_session_ends_saying_why() {
         "{:?}",
         info.last_error
     );
+    // The other tool puts a good token back: the next retry logs in again by itself.
+    std::fs::write(&sim.token_file, jwt("alice")).unwrap();
+    sim.until("logged in again", |s| s.engine.access_info().logged_in).await;
+    let back = sim.clock.now().duration_since(t0()).unwrap() - ended;
+    assert!(back <= 6 * MIN, "back {back:?} after the end: within the backoff's 5 min cap");
 }

@@ -518,3 +518,45 @@ fn a_token_another_tool_keeps_fresh_logs_in_by_itself_and_a_failing_command_says
         "the command's stdout is kept nowhere"
     );
 }
+
+#[test]
+fn a_restart_keeps_the_session_and_renews_it_with_the_saved_refresh_token() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut stack = builder(Options::default()).start();
+    stack
+        .proxy()
+        .set_lifetime("AssumeRoleWithWebIdentity", SHORT_SESSION);
+    device_login(&stack).assert_success();
+    let session_file = stack.world.runtime_dir.join("session.json");
+    let mode = std::fs::metadata(&session_file)
+        .expect("the session and its refresh token are kept for restarts")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    stack.world.stop_daemon();
+    stack.world.start_daemon();
+    // The saved refresh token renews the session (ended or not by now): no new login.
+    wait_until(
+        Duration::from_secs(30),
+        "a renewal after the restart",
+        || {
+            stack.proxy().calls("AssumeRoleWithWebIdentity") >= 2
+                && stack.world.status()["access"]["logged_in"] == true
+        },
+    );
+    let stats = stack.oidc().stats();
+    assert_eq!(stats.device_authorizations, 1, "{stats:?}");
+    assert_eq!(stats.token_requests_for("refresh_token"), 1, "{stats:?}");
+    stack
+        .world
+        .wait_profile_state("staging", "fresh", READY_DEADLINE);
+    // Nothing of it outside the runtime dir.
+    let token = sent_tokens(&stack).pop().expect("an ID token");
+    let outside: Vec<_> = files_containing(&stack.world.root, &token)
+        .into_iter()
+        .filter(|f| !f.starts_with(&stack.world.runtime_dir))
+        .collect();
+    assert!(outside.is_empty(), "the ID token in {outside:?}");
+}
