@@ -560,3 +560,48 @@ fn a_restart_keeps_the_session_and_renews_it_with_the_saved_refresh_token() {
         .collect();
     assert!(outside.is_empty(), "the ID token in {outside:?}");
 }
+
+#[test]
+fn a_token_file_another_user_could_write_is_never_used() {
+    use std::os::unix::fs::PermissionsExt;
+    credd_tests::require_root("chown-ing the token file to another user");
+
+    let stack = builder(Options::default()).build();
+    let world = &stack.world;
+    let token_file = world.root.join("planted-token");
+    std::fs::write(&token_file, jwt("mallory")).expect("write the token");
+    world.write_config(&format!(
+        "{DEFAULT_PROFILE}\n[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \
+         \"web-identity\"\nrole_arn = \"{ACCESS_FROM_IDP}\"\ntoken_file = {:?}\n{STAGING_AND_AUDIT}",
+        token_file.display().to_string()
+    ));
+    let mut stack = stack;
+    // Another local user (nobody) owns the file: they could put their token in it.
+    std::os::unix::fs::chown(&token_file, Some(65534), Some(65534)).expect("chown");
+    stack.world.start_daemon();
+    let world = &stack.world;
+    let out = world.credd(&["login"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("belongs to another user (uid 65534)"),
+        "{out}"
+    );
+    // Ours, but writable by anyone.
+    std::os::unix::fs::chown(&token_file, Some(0), Some(0)).expect("chown back");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = world.credd(&["login"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("is writable by others (mode 666)"),
+        "{out}"
+    );
+    assert_eq!(
+        stack.proxy().calls("AssumeRoleWithWebIdentity"),
+        0,
+        "the planted token never reaches STS"
+    );
+    // Made private: used.
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    world.credd(&["login"]).assert_success();
+    assert_eq!(stack.proxy().calls("AssumeRoleWithWebIdentity"), 1);
+}

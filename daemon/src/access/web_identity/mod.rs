@@ -131,6 +131,31 @@ async fn read_token_file(path: &std::path::Path) -> Result<Secret, AccessError> 
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    // Whoever can write the file decides whose role credd assumes (and so where your tools'
+    // data goes): it must be yours (or root's, as a mounted token is) and writable by no one else.
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: getuid has no preconditions.
+        let me = unsafe { libc::getuid() };
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(fail(format!(
+                "belongs to another user (uid {}): whoever can write it chooses whose role credd \
+                 assumes; not using it",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(fail(format!(
+                "is writable by others (mode {:o}): whoever can write it chooses whose role credd \
+                 assumes; not using it (chmod go-w)",
+                meta.mode() & 0o777
+            )));
+        }
+    }
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
     file.take(MAX_TOKEN_FILE)
         .read_to_end(&mut bytes)
