@@ -41,22 +41,25 @@ enum Command {
     Profiles,
     /// Make PROFILE the one the current route serves (remembered across restarts).
     Switch { profile: String },
-    /// Log into the access account (asks for the MFA code, or signs in to IAM Identity Center).
+    /// Log into the access account (asks for the MFA code, or signs in to IAM Identity Center or
+    /// your identity provider).
     ///
     /// With an MFA device, asks for the code on the terminal (or takes `--mfa-code`).
     ///
-    /// With IAM Identity Center (`source = "sso"`), starts a sign-in that you approve in a browser
-    /// and waits for it: `--browser` opens the sign-in page on this machine (authorization code
-    /// with PKCE; the page redirects back to credd on 127.0.0.1), `--device-code` shows a URL and
-    /// a code to confirm on any device (use it over SSH). Without either, the config's
-    /// `sso_login` decides (`auto`: the browser when this session has a display). A second
-    /// `credd login` meanwhile joins the same sign-in. Ctrl-C cancels it.
+    /// With IAM Identity Center (`source = "sso"`) or an OpenID provider (`source =
+    /// "web-identity"` with `oidc_issuer`), starts a sign-in that you approve in a browser and
+    /// waits for it: `--browser` opens the sign-in page on this machine (authorization code with
+    /// PKCE; the page redirects back to credd on 127.0.0.1), `--device-code` shows a URL and a
+    /// code to confirm on any device (use it over SSH). Without either, the config's `sso_login`
+    /// decides (`auto`: the browser when this session has a display). With SAML (`source =
+    /// "saml"`), the daemon runs `assertion_command` and this waits for it. A second `credd login`
+    /// meanwhile joins the same sign-in. Ctrl-C cancels it.
     ///
     /// Progress and the sign-in instructions go to stderr, the result to stdout. With `--json`
     /// stdout gets one JSON document, `{"access": {...}, "profiles_ready": N, "profiles": N}`, and
     /// the pending sign-in is one JSON line on stderr: `{"kind": "authorization_pending",
-    /// "method": "browser"|"device", "url", "user_code", "region", "expires_at" (Unix seconds),
-    /// "joined", "browser_opened"}`. Nothing secret is printed: the URL and code only let the
+    /// "method": "browser"|"device"|"command", "url", "user_code", "provider", "region",
+    /// "expires_at" (Unix seconds), "joined", "browser_opened"}`. Nothing secret is printed: the URL and code only let the
     /// signed-in user approve this sign-in.
     ///
     /// Exit codes: 0 logged in (or `--cancel` done), 1 failed (refused, expired, daemon error),
@@ -66,10 +69,10 @@ enum Command {
         /// The MFA code; `-` reads it from stdin (keeps it off the command line).
         #[arg(long, value_name = "CODE")]
         mfa_code: Option<String>,
-        /// Identity Center: sign in with a device code, from any device.
+        /// Identity Center, OpenID provider: sign in with a device code, from any device.
         #[arg(long)]
         device_code: bool,
-        /// Identity Center: sign in with a browser on this machine.
+        /// Identity Center, OpenID provider: sign in with a browser on this machine.
         #[arg(long, conflicts_with = "device_code")]
         browser: bool,
         /// Identity Center: authorize this Region (a multi-Region replica) instead of the home
