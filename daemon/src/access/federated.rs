@@ -45,13 +45,20 @@ fn seconds(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
-fn empty(region: &str, action: &str) -> StsFailure {
-    StsFailure {
+/// The credentials and the assumed role's ARN of an AssumeRoleWith* answer.
+fn unpack(
+    credentials: Option<aws_sdk_sts::types::Credentials>,
+    user: Option<aws_sdk_sts::types::AssumedRoleUser>,
+    region: &str,
+    action: &str,
+) -> Result<(aws_sdk_sts::types::Credentials, String), StsFailure> {
+    let credentials = credentials.ok_or_else(|| StsFailure {
         kind: FailureKind::Outage,
         region: region.to_owned(),
         code: "EmptyResponse".into(),
         message: format!("{action} returned no credentials"),
-    }
+    })?;
+    Ok((credentials, user.map(|u| u.arn).unwrap_or_default()))
 }
 
 /// AssumeRoleWithWebIdentity, in each region in turn until one answers.
@@ -74,11 +81,12 @@ pub async fn assume_role_with_web_identity(
                 .send()
                 .await
                 .map_err(|e| crate::sts::classify(&region, e))?;
-            let arn = out.assumed_role_user.map(|u| u.arn).unwrap_or_default();
-            let creds = out
-                .credentials
-                .ok_or_else(|| empty(&region, "AssumeRoleWithWebIdentity"))?;
-            Ok((creds, arn))
+            unpack(
+                out.credentials,
+                out.assumed_role_user,
+                &region,
+                "AssumeRoleWithWebIdentity",
+            )
         })
         .await?;
     Ok((AwsCredentials::from_sts(creds), arn, region))
@@ -104,11 +112,12 @@ pub async fn assume_role_with_saml(
                 .send()
                 .await
                 .map_err(|e| crate::sts::classify(&region, e))?;
-            let arn = out.assumed_role_user.map(|u| u.arn).unwrap_or_default();
-            let creds = out
-                .credentials
-                .ok_or_else(|| empty(&region, "AssumeRoleWithSAML"))?;
-            Ok((creds, arn))
+            unpack(
+                out.credentials,
+                out.assumed_role_user,
+                &region,
+                "AssumeRoleWithSAML",
+            )
         })
         .await?;
     Ok((AwsCredentials::from_sts(creds), arn, region))

@@ -201,7 +201,11 @@ async fn a_refused_token_backs_off_ends_the_session_saying_why_and_a_good_one_br
     );
     // The other tool puts a good token back: the next retry logs in again by itself.
     std::fs::write(&sim.token_file, jwt("alice")).unwrap();
-    sim.until("logged in again", |s| s.engine.access_info().logged_in).await;
+    sim.until("logged in again", |s| s.engine.access_info().logged_in)
+        .await;
     let back = sim.clock.now().duration_since(t0()).unwrap() - ended;
-    assert!(back <= 6 * MIN, "back {back:?} after the end: within the backoff's 5 min cap");
+    assert!(
+        back <= 6 * MIN,
+        "back {back:?} after the end: within the backoff's 5 min cap"
+    );
 }

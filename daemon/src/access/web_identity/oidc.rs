@@ -11,9 +11,9 @@ use credd_proto::{Authorization, LoginMethod, Secret};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
     CoreClient, CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreErrorResponseType,
-    CoreGrantType, CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
-    CoreTokenResponse,
+    CoreGrantType, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId, CsrfToken,
@@ -246,7 +246,12 @@ impl OidcLogin {
                 .request_async(&http)
                 .await
                 .map_err(|e| login.token_error(e, false))?;
-            login.tokens(&client, &response, None, Some(&expected_nonce))
+            login.tokens(
+                &client.id_token_verifier(),
+                &response,
+                None,
+                Some(&expected_nonce),
+            )
         });
         Ok(Pending { prompt, completion })
     }
@@ -315,7 +320,7 @@ impl OidcLogin {
                     },
                     other => OidcError::Refused(error_chain(&other)),
                 })?;
-            login.tokens(&client, &response, None, None)
+            login.tokens(&client.id_token_verifier(), &response, None, None)
         });
         Ok(Pending { prompt, completion })
     }
@@ -337,12 +342,18 @@ impl OidcLogin {
             .request_async(&http)
             .await
             .map_err(|e| self.token_error(e, true))?;
-        match self.tokens(&client, &response, Some(refresh_token), None) {
+        match self.tokens(
+            &client.id_token_verifier(),
+            &response,
+            Some(refresh_token),
+            None,
+        ) {
             // The keys may have rotated since discovery: check the same answer with fresh ones.
             Err(OidcError::BadIdToken(_)) => {
                 let metadata = self.metadata(true).await?;
+                let client = self.client(&metadata);
                 self.tokens(
-                    &self.client(&metadata),
+                    &client.id_token_verifier(),
                     &response,
                     Some(refresh_token),
                     None,
@@ -395,22 +406,18 @@ impl OidcLogin {
     }
 
     /// Checks the response's ID token and reads the user from it.
-    fn tokens<C>(
+    fn tokens(
         &self,
-        client: &C,
+        verifier: &CoreIdTokenVerifier<'_>,
         response: &CoreTokenResponse,
         previous_refresh: Option<&Secret>,
         nonce: Option<&Nonce>,
-    ) -> Result<IdTokens, OidcError>
-    where
-        C: VerifierSource,
-    {
+    ) -> Result<IdTokens, OidcError> {
         let id_token: &CoreIdToken = response.id_token().ok_or(OidcError::NoIdToken)?;
-        let verifier = client.verifier();
         let claims = match nonce {
-            Some(n) => id_token.claims(&verifier, n),
+            Some(n) => id_token.claims(verifier, n),
             // A refreshed or device-grant ID token carries no nonce of ours.
-            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+            None => id_token.claims(verifier, |_: Option<&Nonce>| Ok(())),
         }
         .map_err(|e| OidcError::BadIdToken(e.to_string()))?;
         Ok(IdTokens {
@@ -423,41 +430,6 @@ impl OidcLogin {
             subject: claims.subject().to_string(),
             email: claims.email().map(|e| e.to_string()),
         })
-    }
-}
-
-/// The clients of the three flows differ in type (which endpoints they hold); each gives the
-/// ID token verifier.
-trait VerifierSource {
-    fn verifier(&self) -> openidconnect::core::CoreIdTokenVerifier<'_>;
-}
-
-impl<
-    HasAuthUrl,
-    HasDeviceAuthUrl,
-    HasIntrospectionUrl,
-    HasRevocationUrl,
-    HasTokenUrl,
-    HasUserInfoUrl,
-> VerifierSource
-    for CoreClient<
-        HasAuthUrl,
-        HasDeviceAuthUrl,
-        HasIntrospectionUrl,
-        HasRevocationUrl,
-        HasTokenUrl,
-        HasUserInfoUrl,
-    >
-where
-    HasAuthUrl: openidconnect::EndpointState,
-    HasDeviceAuthUrl: openidconnect::EndpointState,
-    HasIntrospectionUrl: openidconnect::EndpointState,
-    HasRevocationUrl: openidconnect::EndpointState,
-    HasTokenUrl: openidconnect::EndpointState,
-    HasUserInfoUrl: openidconnect::EndpointState,
-{
-    fn verifier(&self) -> openidconnect::core::CoreIdTokenVerifier<'_> {
-        self.id_token_verifier()
     }
 }
 
