@@ -442,3 +442,77 @@ fn server_error<T: openidconnect::ErrorResponseType + std::fmt::Display>(
         _ => r.error().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local "identity provider" serving `discovery` as its discovery document.
+    async fn provider(discovery: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let body = discovery(&issuer);
+        let app = axum::Router::new().route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        issuer
+    }
+
+    fn login(issuer: &str) -> Arc<OidcLogin> {
+        Arc::new(OidcLogin::new(OidcConfig {
+            issuer: issuer.to_owned(),
+            client_id: "credd".into(),
+            scopes: vec!["openid".into()],
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_without_what_a_login_needs_is_named() {
+        let issuer = provider(|_| r#"{"issuer": "https://elsewhere.example"}"#.to_owned()).await;
+        let e = login(&issuer)
+            .authorize(LoginMethod::Device)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, OidcError::Discovery { .. })
+                && e.to_string().starts_with(&format!(
+                    "the identity provider {issuer} has no usable discovery document"
+                )),
+            "{e}"
+        );
+        let issuer = provider(|issuer| {
+            format!(
+                r#"{{"issuer": "{issuer}", "authorization_endpoint": "{issuer}/auth",
+                "jwks_uri": "{issuer}/jwks", "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"]}}"#
+            )
+        })
+        .await;
+        // No key set behind jwks_uri.
+        let e = login(&issuer)
+            .authorize(LoginMethod::Browser)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, OidcError::Discovery { .. }), "{e}");
+        let e = login("http://127.0.0.1:1")
+            .authorize(LoginMethod::Browser)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("the identity provider http://127.0.0.1:1 cannot be reached: "),
+            "{e}"
+        );
+    }
+}
