@@ -16,8 +16,18 @@ use crate::config::AccessConfig;
 use crate::lock;
 use crate::sts::StsFailure;
 
-/// Status and the log warn this long before the access session ends.
+/// Status and the log warn this long before the access session ends (a quarter of its length for
+/// a session shorter than 4 hours: a 1-hour SAML session is not "ending soon" when it starts).
 pub const SESSION_WARNING: Duration = Duration::from_secs(60 * 60);
+
+/// How long before `session`'s end status and the log warn of it.
+fn warning_window(session: &AccessSession) -> Duration {
+    let length = session
+        .federation
+        .as_ref()
+        .and_then(|f| session.expires_at?.duration_since(f.issued_at).ok());
+    length.map_or(SESSION_WARNING, |l| SESSION_WARNING.min(l / 4))
+}
 /// `credd login` waits this long for the profiles to warm before it reports.
 pub(super) const WARM_WAIT: Duration = Duration::from_secs(5);
 /// How often the wall clock is compared with monotonic time. A laptop's sleep stops monotonic
@@ -301,11 +311,11 @@ impl Engine {
             .and_then(|f| f.renews.clone())
             .filter(|_| state.renew_stopped.is_none());
         let warning = session
-            .and_then(|s| s.ends_at())
             .filter(|_| renews.is_none())
-            .and_then(|t| {
+            .and_then(|s| Some((s.ends_at()?, warning_window(s))))
+            .and_then(|(t, window)| {
                 let left = t.duration_since(now).unwrap_or_default();
-                (left < SESSION_WARNING).then(|| {
+                (left < window).then(|| {
                     format!(
                         "the access session ends in {}: run `credd login` to renew it",
                         crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
@@ -405,7 +415,11 @@ impl Engine {
             self.renew_due();
             self.renew_federated_due();
             let mut state = lock::write(&self.inner.session);
-            let Some(expires_at) = state.current.as_ref().and_then(|s| s.ends_at()) else {
+            let Some((expires_at, window)) = state
+                .current
+                .as_ref()
+                .and_then(|s| Some((s.ends_at()?, warning_window(s))))
+            else {
                 continue;
             };
             let left = expires_at.duration_since(clock.now()).unwrap_or_default();
@@ -415,7 +429,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|s| s.federation.as_ref())
                     .is_some_and(|f| f.renews.is_some());
-            if left < SESSION_WARNING && !state.warned && !renews {
+            if left < window && !state.warned && !renews {
                 state.warned = true;
                 tracing::warn!(
                     left_min = left.as_secs() / 60,
