@@ -20,7 +20,7 @@ use crate::proxy::StsProxy;
 use crate::saml_idp::{self, SamlIdp, SamlUser};
 use crate::sdk::BOTO3_CALLER;
 use crate::wait_until;
-use crate::world::{CmdOutput, World};
+use crate::world::{CmdOutput, Running, World};
 
 /// The role most profiles assume, in another account than alice's.
 pub const ADMIN: &str = "arn:aws:iam::222222222222:role/Administrator";
@@ -60,6 +60,9 @@ sso_role_name = "AdministratorAccess"
 sso_account_id = "333333333333"
 sso_role_name = "ReadOnlyAccess"
 "#;
+
+/// From a `credd login` to its prompt (the authorization, or the command it runs).
+pub const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Login and the first AssumeRole of every profile, moto included.
 pub const READY_DEADLINE: Duration = Duration::from_secs(20);
@@ -447,6 +450,40 @@ impl Stack {
         self.identity_center
             .as_ref()
             .expect("this stack's access is not Identity Center")
+    }
+
+    /// `credd login --json ARGS`, left waiting: its pending authorization, from the one JSON line
+    /// it prints on stderr.
+    #[track_caller]
+    pub fn pending_login(&self, args: &[&str]) -> (Running, serde_json::Value) {
+        let mut argv = vec!["login", "--json"];
+        argv.extend_from_slice(args);
+        let mut login = self.world.spawn_credd(&argv);
+        let stderr = login.wait_for_stderr("\"authorization_pending\"", PROMPT_DEADLINE);
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("\"authorization_pending\""))
+            .expect("the line just waited for");
+        let pending = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("the pending authorization is not JSON ({e}): {line}"));
+        (login, pending)
+    }
+
+    /// Who moto says the credentials of `route` (`/v1/credentials[/PROFILE]`) are, through
+    /// aws-config (the AWS SDK for Rust) and boto3, both on the container route.
+    #[track_caller]
+    pub fn sdk_callers(&self, route: &str) -> (String, String) {
+        let env = self.container_env(route, "us-east-1");
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let rust = self
+            .rust_sdk(&env, &["container"])
+            .unwrap_or_else(|out| panic!("aws-config on {route}: {out}"));
+        let boto3 = self
+            .boto3(&env)
+            .unwrap_or_else(|out| panic!("boto3 on {route}: {out}"));
+        assert_eq!(boto3["method"], "container-role", "{boto3}");
+        let arn = |v: &serde_json::Value| v["arn"].as_str().unwrap_or_default().to_owned();
+        (arn(&rust), arn(&boto3))
     }
 
     /// The OpenID provider; panics unless the access is [`Access::WebIdentity`].

@@ -14,11 +14,11 @@ use credd_tests::identity_center::{
 };
 use credd_tests::stack::assumed_role_arn as assumed_arn;
 use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, Answer, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack, StackBuilder,
-    Toml, files_containing, now_unix, slowest_and_median,
+    ADMIN, AUDITOR, Access, Answer, PROMPT_DEADLINE, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack,
+    StackBuilder, Toml, files_containing, now_unix, slowest_and_median,
 };
 use credd_tests::wait_until;
-use credd_tests::world::{CmdOutput, Running};
+use credd_tests::world::CmdOutput;
 
 /// Two Identity Center profiles, a `role_arn` profile assumed with the access role, and one
 /// chained from an Identity Center profile.
@@ -41,8 +41,6 @@ via = "sso-admin"
 
 const DEFAULT_PROFILE: &str = "default_profile = \"sso-admin\"";
 
-/// From a `credd login` to the authorization showing at Identity Center and on its stderr.
-const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
 /// From the approval to `credd login` exiting: the daemon's next poll (the fake asks for one a
 /// second), the token, and the warm-up of every profile.
 const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
@@ -108,40 +106,6 @@ fn device_login(stack: &Stack) -> CmdOutput {
     login.wait(LOGIN_DEADLINE)
 }
 
-/// `credd login ARGS --json`, left waiting: its pending authorization, from the one JSON line it
-/// prints on stderr.
-#[track_caller]
-fn pending_login(stack: &Stack, args: &[&str]) -> (Running, serde_json::Value) {
-    let mut argv = vec!["login", "--json"];
-    argv.extend_from_slice(args);
-    let mut login = stack.world.spawn_credd(&argv);
-    let stderr = login.wait_for_stderr("\"authorization_pending\"", PROMPT_DEADLINE);
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("\"authorization_pending\""))
-        .expect("the line just waited for");
-    let pending = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("the pending authorization is not JSON ({e}): {line}"));
-    (login, pending)
-}
-
-/// Who moto says the credentials of `route` (`/v1/credentials/PROFILE`) are, through aws-config
-/// (the AWS SDK for Rust) and boto3, both on the container route.
-#[track_caller]
-fn sdk_callers(stack: &Stack, route: &str) -> (String, String) {
-    let env = stack.container_env(route, "us-east-1");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let rust = stack
-        .rust_sdk(&env, &["container"])
-        .unwrap_or_else(|out| panic!("aws-config on {route}: {out}"));
-    let boto3 = stack
-        .boto3(&env)
-        .unwrap_or_else(|out| panic!("boto3 on {route}: {out}"));
-    assert_eq!(boto3["method"], "container-role", "{boto3}");
-    let arn = |v: &serde_json::Value| v["arn"].as_str().unwrap_or_default().to_owned();
-    (arn(&rust), arn(&boto3))
-}
-
 #[test]
 fn a_device_login_once_serves_every_profile_to_every_sdk() {
     let stack = sso_stack(SsoLogin::Device, Options::default());
@@ -175,15 +139,15 @@ fn a_device_login_once_serves_every_profile_to_every_sdk() {
         ("staging", assumed_arn(ADMIN, SSO_USER)),
     ];
     for (profile, arn) in &expected {
-        let (rust, boto3) = sdk_callers(&stack, &format!("/v1/credentials/{profile}"));
+        let (rust, boto3) = stack.sdk_callers(&format!("/v1/credentials/{profile}"));
         assert_eq!((&rust, &boto3), (arn, arn), "{profile}");
     }
     // Chained from sso-admin's credentials, named after the Identity Center user too.
-    let (rust, boto3) = sdk_callers(&stack, "/v1/credentials/audit");
+    let (rust, boto3) = stack.sdk_callers("/v1/credentials/audit");
     let auditor = assumed_arn(AUDITOR, SSO_USER);
     assert_eq!((&rust, &boto3), (&auditor, &auditor));
     // The current route serves the default profile.
-    let (rust, boto3) = sdk_callers(&stack, "/v1/credentials");
+    let (rust, boto3) = stack.sdk_callers("/v1/credentials");
     let admin = assumed_role_arn(STAGING_ACCOUNT, ADMIN_ROLE);
     assert_eq!((&rust, &boto3), (&admin, &admin));
     assert_eq!(
@@ -275,7 +239,7 @@ fn browser_stack() -> Stack {
 fn a_browser_login_goes_through_the_loopback_redirect_of_a_real_user_agent() {
     let stack = browser_stack();
     let fake = stack.identity_center();
-    let (login, pending) = pending_login(&stack, &["--browser"]);
+    let (login, pending) = stack.pending_login(&["--browser"]);
     assert_eq!(pending["method"], "browser", "{pending}");
     assert_eq!(pending["browser_opened"], true, "{pending}");
     let url = pending["url"].as_str().unwrap_or_default().to_owned();
@@ -319,7 +283,7 @@ fn the_callback_refuses_a_wrong_state_keeps_waiting_and_ignores_a_replay() {
     let stack = sso_stack(SsoLogin::Browser, Options::default());
     let fake = stack.identity_center();
     let world = &stack.world;
-    let (mut login, pending) = pending_login(&stack, &["--no-open"]);
+    let (mut login, pending) = stack.pending_login(&["--no-open"]);
     assert_eq!(
         pending["method"], "browser",
         "sso_login = \"browser\": {pending}"
@@ -430,7 +394,7 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
     let began = Instant::now();
     let (answers, logins) = std::thread::scope(|s| {
         let logins: Vec<_> = (0..LOGINS)
-            .map(|_| s.spawn(|| pending_login(&stack, &["--device-code"])))
+            .map(|_| s.spawn(|| stack.pending_login(&["--device-code"])))
             .collect();
         let answers = burst(&stack, REQUESTS);
         let logins: Vec<_> = logins
@@ -527,8 +491,8 @@ fn ctrl_c_cancels_the_login_that_started_it_and_only_detaches_one_that_joined() 
     let stack = sso_stack(SsoLogin::Device, Options::default());
     let fake = stack.identity_center();
     let world = &stack.world;
-    let (mut first, started) = pending_login(&stack, &["--device-code"]);
-    let (second, joined) = pending_login(&stack, &["--device-code"]);
+    let (mut first, started) = stack.pending_login(&["--device-code"]);
+    let (second, joined) = stack.pending_login(&["--device-code"]);
     assert_eq!(started["joined"], false, "{started}");
     assert_eq!(joined["joined"], true, "{joined}");
     assert_eq!(joined["user_code"], started["user_code"]);

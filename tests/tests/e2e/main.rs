@@ -25,6 +25,7 @@ mod identity_center_interop;
 mod identity_center_rust_sdk;
 mod imds;
 mod oidc_provider_harness;
+mod saml;
 mod saml_idp_harness;
 mod service_files;
 mod web_identity;

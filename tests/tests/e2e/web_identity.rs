@@ -15,14 +15,12 @@ use credd_tests::stack::{
     StackBuilder, Toml, assumed_role_arn, files_containing, now_unix, slowest_and_median,
 };
 use credd_tests::wait_until;
-use credd_tests::world::{CmdOutput, Running};
+use credd_tests::world::CmdOutput;
 
 /// The user who signs in at the provider; the session name is their email.
 const LOGIN: &str = "alice";
 const EMAIL: &str = "alice@acme.example";
 const DEFAULT_PROFILE: &str = "default_profile = \"staging\"";
-/// From a `credd login` to its prompt.
-const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
 /// From the approval to `credd login` exiting: the token exchange, AssumeRoleWithWebIdentity
 /// and the warm-up of every profile.
 const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
@@ -58,47 +56,15 @@ fn browser_stack(options: Options) -> (Stack, PathBuf) {
     (stack, log)
 }
 
-/// `credd login --json ARGS`, left waiting: its pending authorization, from the JSON line it
-/// prints on stderr.
-#[track_caller]
-fn pending_login(stack: &Stack, args: &[&str]) -> (Running, serde_json::Value) {
-    let mut argv = vec!["login", "--json"];
-    argv.extend_from_slice(args);
-    let mut login = stack.world.spawn_credd(&argv);
-    let stderr = login.wait_for_stderr("\"authorization_pending\"", PROMPT_DEADLINE);
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("\"authorization_pending\""))
-        .expect("the line just waited for");
-    let pending = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("the pending authorization is not JSON ({e}): {line}"));
-    (login, pending)
-}
-
 /// `credd login --device-code`, approved at the provider as [`LOGIN`].
 fn device_login(stack: &Stack) -> CmdOutput {
-    let (login, pending) = pending_login(stack, &["--device-code"]);
+    let (login, pending) = stack.pending_login(&["--device-code"]);
     let code = pending["user_code"].as_str().expect("a user code");
     stack
         .oidc()
         .approve_device(code, LOGIN)
         .unwrap_or_else(|e| panic!("approving the device code: {e}"));
     login.wait(LOGIN_DEADLINE)
-}
-
-/// Who moto says the credentials of `route` are, through aws-config and boto3.
-#[track_caller]
-fn sdk_callers(stack: &Stack, route: &str) -> (String, String) {
-    let env = stack.container_env(route, "us-east-1");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let rust = stack
-        .rust_sdk(&env, &["container"])
-        .unwrap_or_else(|out| panic!("aws-config on {route}: {out}"));
-    let boto3 = stack
-        .boto3(&env)
-        .unwrap_or_else(|out| panic!("boto3 on {route}: {out}"));
-    let arn = |v: &serde_json::Value| v["arn"].as_str().unwrap_or_default().to_owned();
-    (arn(&rust), arn(&boto3))
 }
 
 /// The ID tokens credd sent to STS, in order.
@@ -180,7 +146,7 @@ fn a_browser_login_at_the_identity_provider_serves_every_profile_to_every_sdk() 
             assumed_role_arn(AUDITOR, EMAIL),
         ),
     ] {
-        let (rust, boto3) = sdk_callers(&stack, route);
+        let (rust, boto3) = stack.sdk_callers(route);
         assert_eq!((&rust, &boto3), (&arn, &arn), "{route}");
     }
 
@@ -232,7 +198,7 @@ fn three_logins_and_two_hundred_cold_requests_share_one_device_authorization() {
     let began = Instant::now();
     let (answers, logins) = std::thread::scope(|s| {
         let logins: Vec<_> = (0..LOGINS)
-            .map(|_| s.spawn(|| pending_login(&stack, &["--device-code"])))
+            .map(|_| s.spawn(|| stack.pending_login(&["--device-code"])))
             .collect();
         let answers = stack.burst(REQUESTS, &ROUTES);
         let logins: Vec<_> = logins
@@ -382,7 +348,7 @@ fn login_errors_say_what_to_do_and_the_daemon_keeps_running() {
     let world = &stack.world;
 
     // Declined at the provider.
-    let (login, pending) = pending_login(&stack, &["--device-code"]);
+    let (login, pending) = stack.pending_login(&["--device-code"]);
     let code = pending["user_code"].as_str().expect("a code");
     stack
         .oidc()
