@@ -186,6 +186,10 @@ const QUICKSTART: &str = r#"
        sso_role_name = "AdministratorAccess"
      then `credd login` (a browser tab; --device-code on SSH) and `credd import --sso`.
 
+  Your company's OpenID or SAML identity provider: source = "web-identity" (oidc_issuer,
+  oidc_client_id, role_arn) or "saml" (assertion_command); the README's quickstarts show both,
+  with the role's trust policy.
+
   An IAM user's key instead:
   1. Put your IAM user's key in ~/.aws/credentials under [access].
   2. Write ~/.config/credd/config.toml (see the README's config reference):
