@@ -536,6 +536,28 @@ impl Stack {
         })
     }
 
+    /// `logins` concurrent `credd login --json ARGS` (left waiting, with their pending
+    /// authorizations) while a [`Stack::burst`] of `n` requests runs.
+    pub fn logins_during_burst(
+        &self,
+        logins: usize,
+        args: &[&str],
+        n: usize,
+        routes: &[&str],
+    ) -> (Vec<Answer>, Vec<(Running, serde_json::Value)>) {
+        std::thread::scope(|s| {
+            let logins: Vec<_> = (0..logins)
+                .map(|_| s.spawn(|| self.pending_login(args)))
+                .collect();
+            let answers = self.burst(n, routes);
+            let logins = logins
+                .into_iter()
+                .map(|l| l.join().expect("a login thread"))
+                .collect();
+            (answers, logins)
+        })
+    }
+
     /// Where the AWS CLI keeps the token of [`SSO_SESSION`]:
     /// `$HOME/.aws/sso/cache/<sha1 hex of the session name>.json`.
     pub fn sso_cache_file(&self) -> PathBuf {

@@ -392,17 +392,8 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
 
     // Everything at once: the requests, and five `credd login`s in five terminals.
     let began = Instant::now();
-    let (answers, logins) = std::thread::scope(|s| {
-        let logins: Vec<_> = (0..LOGINS)
-            .map(|_| s.spawn(|| stack.pending_login(&["--device-code"])))
-            .collect();
-        let answers = burst(&stack, REQUESTS);
-        let logins: Vec<_> = logins
-            .into_iter()
-            .map(|l| l.join().expect("a login thread"))
-            .collect();
-        (answers, logins)
-    });
+    let (answers, logins) =
+        stack.logins_during_burst(LOGINS, &["--device-code"], REQUESTS, &ROUTES);
     let prompted = began.elapsed();
 
     let (slowest, median) = slowest_and_median(&answers);

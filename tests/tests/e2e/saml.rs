@@ -12,9 +12,9 @@ use base64::Engine as _;
 use credd_tests::proxy::{ProxyMode, UNSIGNED};
 use credd_tests::saml_idp::{SamlUser, decode_response, role_value};
 use credd_tests::stack::{
-    ACCESS_FROM_SAML, ADMIN, AUDITOR, Access, Answer, PROMPT_DEADLINE, READY_DEADLINE,
-    SAML_PASSWORD, SAML_PROVIDER, STAGING_AND_AUDIT, Stack, StackBuilder, Toml, USER,
-    assumed_role_arn, files_containing, now_unix, slowest_and_median,
+    ACCESS_FROM_SAML, ADMIN, AUDITOR, Access, PROMPT_DEADLINE, READY_DEADLINE, SAML_PASSWORD,
+    SAML_PROVIDER, STAGING_AND_AUDIT, Stack, StackBuilder, Toml, USER, assumed_role_arn,
+    files_containing, now_unix, slowest_and_median,
 };
 use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
@@ -312,17 +312,7 @@ fn one_command_run_for_three_logins_and_two_hundred_cold_requests() {
 
     // Everything at once: three `credd login`s in three terminals, and the requests.
     let began = Instant::now();
-    let (answers, logins) = std::thread::scope(|s| {
-        let logins: Vec<_> = (0..LOGINS)
-            .map(|_| s.spawn(|| stack.pending_login(&[])))
-            .collect();
-        let answers: Vec<Answer> = stack.burst(REQUESTS, &ROUTES);
-        let logins: Vec<_> = logins
-            .into_iter()
-            .map(|l| l.join().expect("a login thread"))
-            .collect();
-        (answers, logins)
-    });
+    let (answers, logins) = stack.logins_during_burst(LOGINS, &[], REQUESTS, &ROUTES);
     let prompted = began.elapsed();
     // All of it happened while the one run was held open.
     let status = stack.world.status();

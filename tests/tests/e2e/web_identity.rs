@@ -196,17 +196,8 @@ fn three_logins_and_two_hundred_cold_requests_share_one_device_authorization() {
     stack.addr();
 
     let began = Instant::now();
-    let (answers, logins) = std::thread::scope(|s| {
-        let logins: Vec<_> = (0..LOGINS)
-            .map(|_| s.spawn(|| stack.pending_login(&["--device-code"])))
-            .collect();
-        let answers = stack.burst(REQUESTS, &ROUTES);
-        let logins: Vec<_> = logins
-            .into_iter()
-            .map(|l| l.join().expect("a login thread"))
-            .collect();
-        (answers, logins)
-    });
+    let (answers, logins) =
+        stack.logins_during_burst(LOGINS, &["--device-code"], REQUESTS, &ROUTES);
     let prompted = began.elapsed();
     let (slowest, median) = slowest_and_median(&answers);
     for a in &answers {
