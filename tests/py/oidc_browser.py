@@ -21,7 +21,6 @@ is the only place a failure inside credd's own login shows).
 """
 
 import argparse
-import html.parser
 import http.cookiejar
 import json
 import os
@@ -29,6 +28,8 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from html_page import Page
 
 # A walk longer than this is going in circles.
 MAX_STEPS = 20
@@ -75,53 +76,6 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 
 class Failure(Exception):
     pass
-
-
-class Page(html.parser.HTMLParser):
-    """The parts of a page a user acts on: forms (with their fields), links, the title."""
-
-    def __init__(self, text):
-        super().__init__()
-        self.forms = []
-        self.links = []
-        self.title = ""
-        self.text = []
-        self._in_title = False
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.forms.append(
-                {
-                    "id": attrs.get("id", ""),
-                    "action": attrs.get("action", ""),
-                    "method": attrs.get("method", "get").lower(),
-                    "fields": {},
-                }
-            )
-        elif tag == "input" and self.forms and attrs.get("name"):
-            self.forms[-1]["fields"][attrs["name"]] = attrs.get("value") or ""
-        elif tag == "a" and attrs.get("href"):
-            self.links.append(attrs["href"])
-        elif tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.title += data
-        elif data.strip():
-            self.text.append(data.strip())
-
-    def form(self, predicate):
-        return next((f for f in self.forms if predicate(f)), None)
-
-    def summary(self):
-        return f"{self.title.strip()!r}: {' '.join(self.text)[:600]}"
 
 
 def same_endpoint(url, redirect_uri):
@@ -181,7 +135,7 @@ def next_step(page, url, login, deny, device_code, code_entered):
     if code_form and device_code is not None:
         if code_entered:
             # The provider shows the code form again, with why.
-            if any("interrupted" in t for t in page.text):
+            if any("interrupted" in t for t in page.texts):
                 return {"outcome": "denied"}
             raise Failure(f"the provider did not take user code {device_code!r}: {page.summary()}")
         fields = dict(code_form["fields"], user_code=device_code)

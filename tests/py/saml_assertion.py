@@ -17,7 +17,6 @@ one-line reason: credd shows that line to the user. Python's stdlib only.
 """
 
 import argparse
-import html.parser
 import http.cookiejar
 import os
 import sys
@@ -25,6 +24,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from html_page import Page
 
 SP_ENTITY_ID = "urn:amazon:webservices"
 TIMEOUT_SECONDS = 10
@@ -34,54 +35,12 @@ class Failure(Exception):
     """A reason to give up, said in one line."""
 
 
-class Page(html.parser.HTMLParser):
-    """The forms of a page (action, fields) and its text, as far as the login needs them."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms = []
-        self.texts = []
-        self.title = ""
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append({"action": attrs.get("action", ""), "fields": {}, "types": {}})
-        elif tag == "input" and self.forms and attrs.get("name"):
-            form = self.forms[-1]
-            form["fields"][attrs["name"]] = attrs.get("value", "")
-            form["types"][attrs["name"]] = attrs.get("type", "text").lower()
-        elif tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data):
-        text = " ".join(data.split())
-        if self._in_title:
-            self.title += text
-        elif text:
-            self.texts.append(text)
-
-    def form_with(self, field):
-        return next((f for f in self.forms if field in f["fields"]), None)
-
-    def error_message(self):
-        """SimpleSAMLphp's error box: a heading "Error", then the message."""
-        for i, text in enumerate(self.texts[:-1]):
-            if text == "Error":
-                return self.texts[i + 1]
-        return None
-
-
-def parse(body):
-    page = Page()
-    page.feed(body)
-    page.close()
-    return page
+def error_message(page):
+    """SimpleSAMLphp's error box: a heading "Error", then the message."""
+    for i, text in enumerate(page.texts[:-1]):
+        if text == "Error":
+            return page.texts[i + 1]
+    return None
 
 
 def fetch(opener, url, form=None):
@@ -92,8 +51,8 @@ def fetch(opener, url, form=None):
         with opener.open(url, data=data, timeout=TIMEOUT_SECONDS) as answer:
             return answer.geturl(), answer.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
-        page = parse(e.read().decode("utf-8", "replace"))
-        detail = page.error_message() or page.title or e.reason
+        page = Page(e.read().decode("utf-8", "replace"))
+        detail = error_message(page) or page.title or e.reason
         raise Failure(f"the IdP answered HTTP {e.code} to {what}: {detail}") from None
     except urllib.error.URLError as e:
         raise Failure(f"cannot reach the IdP at {url}: {e.reason}") from None
@@ -134,7 +93,7 @@ def saml_response(idp_url, login, password):
         + urllib.parse.urlencode({"spentityid": SP_ENTITY_ID})
     )
     url, body = fetch(opener, start)
-    page = parse(body)
+    page = Page(body)
     login_form = page.form_with("password")
     if login_form is None:
         raise Failure(f"the IdP showed no login form at {url} ({page.title or 'no title'})")
@@ -142,12 +101,12 @@ def saml_response(idp_url, login, password):
     fields["username"] = login
     fields["password"] = password
     url, body = fetch(opener, urllib.parse.urljoin(url, login_form["action"]), fields)
-    page = parse(body)
+    page = Page(body)
     answer = page.form_with("SAMLResponse")
     if answer is not None:
         return answer["fields"]["SAMLResponse"]
     if page.form_with("password") is not None:
-        reason = page.error_message() or "it showed the login form again"
+        reason = error_message(page) or "it showed the login form again"
         raise Failure(f"the IdP refused the login of {login}: {reason}")
     raise Failure(f"the IdP's answer to the login of {login} has no SAMLResponse ({page.title})")
 

@@ -3,26 +3,22 @@
 //! refreshing from it, and a refused token backs off and ends the session with a reason.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 
-use super::{Engine, EngineError, Wiring};
-use crate::access::persist::SessionStore;
+use super::tests::{start_engine, t0};
+use super::{Engine, EngineError};
 use crate::clock::Clock;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::sts::fake::{Call, FakeSts, Reply};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const ACCESS_ROLE: &str = "arn:aws:iam::111111111111:role/AccessFromIdP";
 const STAGING: &str = "arn:aws:iam::222222222222:role/Administrator";
-
-fn t0() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-}
 
 /// A JWT as another tool would leave it (credd reads, STS verifies).
 fn jwt(sub: &str) -> String {
@@ -52,22 +48,10 @@ impl Sim {
              [profiles.staging]\nrole_arn = \"{STAGING}\"\n",
             token_file.display()
         );
-        let config = config::parse(&dir.path().join("config.toml"), &text).expect("a valid config");
         let clock = Clock::simulated(t0());
         let (sts, client) = FakeSts::new(&clock);
         sts.script(script);
-        let (tx, rx) = watch::channel(Arc::new(config));
-        let engine = Engine::start(
-            rx,
-            SessionStore::new(&dir.path().join("session.json"), true),
-            Wiring {
-                clock: clock.clone(),
-                sts: client,
-                rng: fastrand::Rng::with_seed(7),
-                credentials_file: None,
-                sso_cache_dir: None,
-            },
-        );
+        let (engine, tx) = start_engine(dir.path(), &text, &clock, client, None);
         Sim {
             engine,
             sts,

@@ -9,20 +9,16 @@ use std::time::{Duration, SystemTime};
 use credd_proto::{BrowserLogin, LoginMethod, ProfileState, Secret};
 use tokio::sync::watch;
 
-use super::{Engine, EngineError, LoginStart, Wiring};
-use crate::access::persist::SessionStore;
+use super::tests::{start_engine, t0};
+use super::{Engine, EngineError, LoginStart};
 use crate::access::sso::{SsoToken, cache};
 use crate::clock::Clock;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::sts::fake::{Call, FakeSts};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const START_URL: &str = "https://acme.awsapps.com/start";
-
-fn t0() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-}
 
 const STAGING: &str = "[profiles.staging]\nsso_account_id = \"222222222222\"\nsso_role_name = \"AdministratorAccess\"\n";
 
@@ -56,14 +52,12 @@ impl Default for Setup {
 impl Sim {
     fn start(setup: Setup, settings: impl FnOnce(&mut crate::sts::fake_sso::SsoSettings)) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("config.toml");
         let text = format!(
             "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"sso\"\n\
              sso_session = \"acme\"\nsso_start_url = \"{START_URL}\"\nsso_region = \"us-east-1\"\n\
              {}\n{}",
             setup.access, setup.profiles
         );
-        let config = config::parse(&path, &text).expect("a valid config");
         let clock = Clock::simulated(t0());
         let (aws, sts) = FakeSts::new(&clock);
         aws.sso().set(settings);
@@ -72,19 +66,7 @@ impl Sim {
             let (at, rt, expires_at) = aws.sso().issue("us-east-1", t0());
             cli_writes(&cache_dir, &at, &rt, expires_at);
         }
-        let (tx, rx) = watch::channel(Arc::new(config));
-        let store = SessionStore::new(&dir.path().join("session.json"), true);
-        let engine = Engine::start(
-            rx,
-            store,
-            Wiring {
-                clock: clock.clone(),
-                sts,
-                rng: fastrand::Rng::with_seed(7),
-                credentials_file: None,
-                sso_cache_dir: Some(cache_dir.clone()),
-            },
-        );
+        let (engine, tx) = start_engine(dir.path(), &text, &clock, sts, None);
         Sim {
             engine,
             aws,

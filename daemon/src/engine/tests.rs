@@ -3,6 +3,7 @@
 //! and session lifetimes in milliseconds of real time. The real SDK client builds, signs and
 //! parses every call; only the server is scripted.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +15,7 @@ use crate::access::AccessError;
 use crate::access::persist::SessionStore;
 use crate::clock::Clock;
 use crate::config::{self, Config};
+use crate::sts::Sts;
 use crate::sts::fake::{Call, FakeSts, Reply, USER_ARN};
 
 const MIN: Duration = Duration::from_secs(60);
@@ -24,8 +26,35 @@ const STAGING: &str = "arn:aws:iam::222222222222:role/Administrator";
 const AUDITOR: &str = "arn:aws:iam::333333333333:role/Auditor";
 const MFA_SERIAL: &str = "arn:aws:iam::111111111111:mfa/alice";
 
-fn t0() -> SystemTime {
+/// When every simulated clock starts.
+pub(super) fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+/// An engine over the config `text` on `clock`, reaching STS (and Identity Center) through
+/// `sts`, with its files in `dir`: the saved session, the SSO token cache (`sso-cache`) and the
+/// config; the sender keeps the config alive. Jitter is seeded, so runs repeat.
+pub(super) fn start_engine(
+    dir: &Path,
+    text: &str,
+    clock: &Clock,
+    sts: Sts,
+    credentials_file: Option<PathBuf>,
+) -> (Engine, watch::Sender<Arc<Config>>) {
+    let config = config::parse(&dir.join("config.toml"), text).expect("a valid config");
+    let (tx, rx) = watch::channel(Arc::new(config));
+    let engine = Engine::start(
+        rx,
+        SessionStore::new(&dir.join("session.json"), true),
+        Wiring {
+            clock: clock.clone(),
+            sts,
+            rng: fastrand::Rng::with_seed(7),
+            credentials_file,
+            sso_cache_dir: Some(dir.join("sso-cache")),
+        },
+    );
+    (engine, tx)
 }
 
 /// An engine on a simulated clock with a scripted STS; dropped, its tasks go with the runtime.
@@ -65,23 +94,15 @@ impl Sim {
             format!("[access]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = fake-long-lived-secret\n"),
         )
         .expect("write the credentials file");
-        let path = dir.path().join("config.toml");
-        let config = config::parse(&path, &config_text(access, profiles)).expect("a valid config");
         let clock = Clock::simulated(t0());
         let (sts, client) = FakeSts::new(&clock);
         sts.script(script);
-        let (tx, rx) = watch::channel(Arc::new(config));
-        let store = SessionStore::new(&dir.path().join("session.json"), true);
-        let engine = Engine::start(
-            rx,
-            store,
-            Wiring {
-                clock: clock.clone(),
-                sts: client,
-                rng: fastrand::Rng::with_seed(7),
-                credentials_file: Some(credentials),
-                sso_cache_dir: Some(dir.path().join("sso-cache")),
-            },
+        let (engine, tx) = start_engine(
+            dir.path(),
+            &config_text(access, profiles),
+            &clock,
+            client,
+            Some(credentials),
         );
         Sim {
             engine,
