@@ -108,6 +108,28 @@ pub struct Answer {
     pub took: Duration,
 }
 
+/// A request while logged out is answered at once, never held for a login.
+pub const LOGGED_OUT_ANSWER: Duration = Duration::from_secs(2);
+
+/// Asserts that every answer of a burst was 503 LoginRequired, within [`LOGGED_OUT_ANSWER`]
+/// (`when` says during what); the slowest and the median.
+#[track_caller]
+pub fn assert_login_required(answers: &[Answer], when: &str) -> (Duration, Duration) {
+    for a in answers {
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (503, "LoginRequired"),
+            "{when}"
+        );
+    }
+    let (slowest, median) = slowest_and_median(answers);
+    assert!(
+        slowest < LOGGED_OUT_ANSWER,
+        "a request took {slowest:?} {when}"
+    );
+    (slowest, median)
+}
+
 /// The slowest and the median of `answers`.
 pub fn slowest_and_median(answers: &[Answer]) -> (Duration, Duration) {
     let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();

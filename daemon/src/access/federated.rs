@@ -45,20 +45,32 @@ fn seconds(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
-/// The credentials and the assumed role's ARN of an AssumeRoleWith* answer.
-fn unpack(
-    credentials: Option<aws_sdk_sts::types::Credentials>,
-    user: Option<aws_sdk_sts::types::AssumedRoleUser>,
-    region: &str,
+type Answer = (
+    Option<aws_sdk_sts::types::Credentials>,
+    Option<aws_sdk_sts::types::AssumedRoleUser>,
+);
+
+/// An unsigned AssumeRoleWith* call (`call` sends it in one region), in each region in turn
+/// until one answers: the credentials, the assumed role's ARN and the region that answered.
+async fn assume_unsigned<F, Fut>(
+    sts: &Sts,
+    regions: &[String],
     action: &str,
-) -> Result<(aws_sdk_sts::types::Credentials, String), StsFailure> {
+    call: F,
+) -> Result<(AwsCredentials, String, String), StsFailure>
+where
+    F: Fn(aws_sdk_sts::Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, StsFailure>>,
+{
+    let ((credentials, user), region) = sts.with_failover(regions, call).await?;
     let credentials = credentials.ok_or_else(|| StsFailure {
         kind: FailureKind::Outage,
-        region: region.to_owned(),
+        region: region.clone(),
         code: "EmptyResponse".into(),
         message: format!("{action} returned no credentials"),
     })?;
-    Ok((credentials, user.map(|u| u.arn).unwrap_or_default()))
+    let arn = user.map(|u| u.arn).unwrap_or_default();
+    Ok((AwsCredentials::from_sts(credentials), arn, region))
 }
 
 /// AssumeRoleWithWebIdentity, in each region in turn until one answers.
@@ -70,8 +82,11 @@ pub async fn assume_role_with_web_identity(
     token: &Secret,
     duration: Duration,
 ) -> Result<(AwsCredentials, String, String), StsFailure> {
-    let ((creds, arn), region) = sts
-        .with_failover(regions, |client, region| async move {
+    assume_unsigned(
+        sts,
+        regions,
+        "AssumeRoleWithWebIdentity",
+        |client, region| async move {
             let out = client
                 .assume_role_with_web_identity()
                 .role_arn(role_arn)
@@ -81,15 +96,10 @@ pub async fn assume_role_with_web_identity(
                 .send()
                 .await
                 .map_err(|e| crate::sts::classify(&region, e))?;
-            unpack(
-                out.credentials,
-                out.assumed_role_user,
-                &region,
-                "AssumeRoleWithWebIdentity",
-            )
-        })
-        .await?;
-    Ok((AwsCredentials::from_sts(creds), arn, region))
+            Ok((out.credentials, out.assumed_role_user))
+        },
+    )
+    .await
 }
 
 /// AssumeRoleWithSAML, in each region in turn until one answers.
@@ -101,8 +111,11 @@ pub async fn assume_role_with_saml(
     assertion: &Secret,
     duration: Duration,
 ) -> Result<(AwsCredentials, String, String), StsFailure> {
-    let ((creds, arn), region) = sts
-        .with_failover(regions, |client, region| async move {
+    assume_unsigned(
+        sts,
+        regions,
+        "AssumeRoleWithSAML",
+        |client, region| async move {
             let out = client
                 .assume_role_with_saml()
                 .role_arn(role_arn)
@@ -112,15 +125,10 @@ pub async fn assume_role_with_saml(
                 .send()
                 .await
                 .map_err(|e| crate::sts::classify(&region, e))?;
-            unpack(
-                out.credentials,
-                out.assumed_role_user,
-                &region,
-                "AssumeRoleWithSAML",
-            )
-        })
-        .await?;
-    Ok((AwsCredentials::from_sts(creds), arn, region))
+            Ok((out.credentials, out.assumed_role_user))
+        },
+    )
+    .await
 }
 
 /// STS's refusal of an ID token, with what to check. Outages stay [`AccessError::Sts`] (worth

@@ -70,6 +70,30 @@ impl SessionState {
             .as_ref()
             .filter(|s| s.expires_at.is_none_or(|t| t > now))
     }
+
+    /// How the session renews itself, while it does (web identity, until the identity provider
+    /// refuses).
+    fn renewal(&self) -> Option<&str> {
+        if self.renew_stopped.is_some() {
+            return None;
+        }
+        self.current
+            .as_ref()?
+            .federation
+            .as_ref()?
+            .renews
+            .as_deref()
+    }
+
+    /// When the session ends and how long before that to warn of it; `None` for a session that
+    /// renews itself or never ends.
+    fn ending(&self) -> Option<(SystemTime, Duration)> {
+        let session = self.current.as_ref()?;
+        if self.renewal().is_some() {
+            return None;
+        }
+        Some((session.ends_at()?, warning_window(session)))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -217,13 +241,7 @@ impl Engine {
     /// Whether the access session renews itself without the user (web identity, while the
     /// identity provider keeps renewing it).
     pub(super) fn renews_itself(&self) -> bool {
-        let state = lock::read(&self.inner.session);
-        state.renew_stopped.is_none()
-            && state
-                .current
-                .as_ref()
-                .and_then(|s| s.federation.as_ref())
-                .is_some_and(|f| f.renews.is_some())
+        lock::read(&self.inner.session).renewal().is_some()
     }
 
     /// The daemon logs in by itself when the source needs nobody (a key without MFA).
@@ -306,22 +324,16 @@ impl Engine {
         let ic = self.identity_center();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
-        let renews = session
-            .and_then(|s| s.federation.as_ref())
-            .and_then(|f| f.renews.clone())
-            .filter(|_| state.renew_stopped.is_none());
-        let warning = session
-            .filter(|_| renews.is_none())
-            .and_then(|s| Some((s.ends_at()?, warning_window(s))))
-            .and_then(|(t, window)| {
-                let left = t.duration_since(now).unwrap_or_default();
-                (left < window).then(|| {
-                    format!(
-                        "the access session ends in {}: run `credd login` to renew it",
-                        crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
-                    )
-                })
-            });
+        let renews = session.and(state.renewal()).map(str::to_owned);
+        let warning = session.and(state.ending()).and_then(|(t, window)| {
+            let left = t.duration_since(now).unwrap_or_default();
+            (left < window).then(|| {
+                format!(
+                    "the access session ends in {}: run `credd login` to renew it",
+                    crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
+                )
+            })
+        });
         let identity = match (&ic, session) {
             (Some(ic), Some(_)) => Some(
                 self.any_slot(super::ACCESS_ROLE)
@@ -415,21 +427,11 @@ impl Engine {
             self.renew_due();
             self.renew_federated_due();
             let mut state = lock::write(&self.inner.session);
-            let Some((expires_at, window)) = state
-                .current
-                .as_ref()
-                .and_then(|s| Some((s.ends_at()?, warning_window(s))))
-            else {
+            let Some((expires_at, window)) = state.ending() else {
                 continue;
             };
             let left = expires_at.duration_since(clock.now()).unwrap_or_default();
-            let renews = state.renew_stopped.is_none()
-                && state
-                    .current
-                    .as_ref()
-                    .and_then(|s| s.federation.as_ref())
-                    .is_some_and(|f| f.renews.is_some());
-            if left < window && !state.warned && !renews {
+            if left < window && !state.warned {
                 state.warned = true;
                 tracing::warn!(
                     left_min = left.as_secs() / 60,

@@ -2,6 +2,7 @@
 //! attempt of at most [`TIMEOUT`] per call, no redirects followed (an OAuth client must not), and
 //! bodies of at most [`MAX_BODY`]. `openidconnect` calls it through its `AsyncHttpClient` trait.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,29 +32,33 @@ pub enum HttpError {
 }
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpsClient = Client<Connector, Full<Bytes>>;
 
-#[derive(Clone)]
+/// Cheap to clone; every clone shares one client (one connection pool), made at the first call
+/// (loading the system's root certificates is not worth doing for a login that never comes).
+#[derive(Clone, Default)]
 pub struct OidcHttp {
-    client: Result<Client<Connector, Full<Bytes>>, String>,
+    client: Arc<OnceLock<Result<HttpsClient, String>>>,
 }
 
 impl OidcHttp {
-    pub fn new() -> OidcHttp {
-        let client = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map(|b| {
-                let connector = b.https_or_http().enable_http1().build();
-                Client::builder(TokioExecutor::new()).build(connector)
+    fn client(&self) -> Result<&HttpsClient, HttpError> {
+        self.client
+            .get_or_init(|| {
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map(|b| {
+                        let connector = b.https_or_http().enable_http1().build();
+                        Client::builder(TokioExecutor::new()).build(connector)
+                    })
+                    .map_err(|e| format!("could not load the system's root certificates: {e}"))
             })
-            .map_err(|e| format!("could not load the system's root certificates: {e}"));
-        OidcHttp { client }
+            .as_ref()
+            .map_err(|e| HttpError::Setup(e.clone()))
     }
 
     pub async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| HttpError::Setup(e.clone()))?;
+        let client = self.client()?;
         let (parts, body) = request.into_parts();
         let request = hyper::Request::from_parts(parts, Full::new(Bytes::from(body)));
         let work = async {

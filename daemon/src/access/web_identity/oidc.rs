@@ -112,7 +112,7 @@ impl OidcLogin {
     pub fn new(config: OidcConfig) -> OidcLogin {
         OidcLogin {
             config,
-            http: OidcHttp::new(),
+            http: OidcHttp::default(),
             provider: tokio::sync::Mutex::new(None),
         }
     }

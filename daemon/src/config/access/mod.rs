@@ -112,20 +112,12 @@ impl AccessConfig {
     /// Whether a session made under `self` is still the one `other` describes (the same
     /// identity, the same way in): then a config edit keeps it.
     pub fn same_session(&self, other: &AccessConfig) -> bool {
-        match (&self.source, &other.source) {
-            (SourceConfig::IamUser(a), SourceConfig::IamUser(b)) => a == b,
-            (SourceConfig::Sso(a), SourceConfig::Sso(b)) => {
-                (&a.session, &a.start_url, &a.region) == (&b.session, &b.start_url, &b.region)
-            }
-            (SourceConfig::WebIdentity(a), SourceConfig::WebIdentity(b)) => a == b,
-            (SourceConfig::Saml(a), SourceConfig::Saml(b)) => {
-                (&a.assertion_command, &a.role_arn) == (&b.assertion_command, &b.role_arn)
-            }
-            _ => false,
-        }
+        self.kind() == other.kind() && self.session_settings() == other.session_settings()
     }
 
-    /// What a saved session is bound to: the settings [`AccessConfig::same_session`] compares.
+    /// The settings a session belongs to (the identity and the way in, not details such as the
+    /// login method or the session length): what a saved session is bound to, and what
+    /// [`AccessConfig::same_session`] compares.
     pub fn session_settings(&self) -> String {
         match &self.source {
             SourceConfig::IamUser(u) => {
