@@ -81,6 +81,8 @@ fn status(config: &str) -> StatusReport {
             federation: None,
             sso: None,
             pending: None,
+            key: None,
+            renews: None,
         },
         current_profile: None,
         profiles: vec![],

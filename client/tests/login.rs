@@ -66,6 +66,8 @@ fn logged_in() -> Response {
             last_error: None,
             session_storage: None,
             federation: None,
+            key: None,
+            renews: None,
             sso: Some(SsoInfo {
                 session_name: "acme".into(),
                 start_url: start_url.clone(),

@@ -19,7 +19,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,24 @@ pub enum Request {
     },
     /// Replace the HTTP API token: every holder of the old one is locked out.
     ResetToken,
+    /// `credd key add`: check this IAM user key with STS, then store it in the OS keychain
+    /// (replacing the one there).
+    KeyAdd {
+        access_key_id: String,
+        secret_access_key: Secret,
+    },
+    /// `credd key import`: move the key of `profile` (`None`: the config's `aws_profile`, else
+    /// `default`) in the shared credentials file into the OS keychain; with `delete_from_file`,
+    /// then remove it from the file (only once the keychain holds it and gives it back).
+    KeyImport {
+        profile: Option<String>,
+        delete_from_file: bool,
+    },
+    /// `credd key rotate`: create a new key (iam:CreateAccessKey), check it, store it, and only
+    /// then delete the old one (iam:DeleteAccessKey).
+    KeyRotate,
+    /// `credd key remove`: forget the key the OS keychain holds.
+    KeyRemove,
 }
 
 impl Request {
@@ -75,6 +93,10 @@ impl Request {
             Request::Credentials { .. } => "credentials",
             Request::Endpoint { .. } => "endpoint",
             Request::ResetToken => "reset-token",
+            Request::KeyAdd { .. } => "key-add",
+            Request::KeyImport { .. } => "key-import",
+            Request::KeyRotate => "key-rotate",
+            Request::KeyRemove => "key-remove",
         }
     }
 }
@@ -124,7 +146,32 @@ pub enum Response {
     Endpoint(EndpointInfo),
     /// The HTTP API token was replaced; the new one is in `<runtime dir>/http.token`.
     TokenReset,
+    /// `KeyAdd`, `KeyImport`, `KeyRotate`: the key the keychain now holds.
+    KeyStored(KeyReport),
+    /// `KeyRemove`: whether there was a key to forget, and where.
+    KeyRemoved {
+        removed: bool,
+        keychain: String,
+    },
     Error(ErrorReply),
+}
+
+/// What a `credd key` verb did. No secret: the access key ID only names the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyReport {
+    /// The key now stored.
+    pub access_key_id: String,
+    /// Whose key it is, as STS answered (`arn:aws:iam::111111111111:user/alice`).
+    pub identity: String,
+    /// Where it is stored, e.g. `Secret Service (login collection): credd/aws-access-key`.
+    pub keychain: String,
+    /// `KeyRotate`: the key that was deleted in IAM; `KeyAdd`: the key the keychain held before.
+    pub previous: Option<String>,
+    /// `KeyImport`: the file the key came from, and whether it was deleted from it.
+    pub imported_from: Option<String>,
+    pub deleted_from_file: bool,
+    /// Something went half-way and needs the user, e.g. the old key could not be deleted.
+    pub warning: Option<String>,
 }
 
 /// A failure the client prints; `code` is stable for scripts, `message` is for people.
@@ -148,6 +195,10 @@ pub enum ErrorCode {
     /// The identity provider, or the command configured to ask it, refused or failed.
     IdentityProvider,
     Internal,
+    /// The OS keychain is locked, missing, or refused (the message says how to fix it).
+    Keychain,
+    /// The client named a config file other than the one the running daemon uses.
+    ConfigMismatch,
     /// A code this client does not know yet (a newer daemon).
     #[serde(other)]
     Unknown,
@@ -270,6 +321,25 @@ pub struct AccessInfo {
     pub federation: Option<FederationInfo>,
     /// A browser or device authorization waiting for the user.
     pub pending: Option<Authorization>,
+    /// `iam-user`: the long-lived key and where it is kept.
+    pub key: Option<KeyInfo>,
+    /// How the session renews itself without the user (web identity's refresh token, an
+    /// iam-user's `mfa_command`); `None`: only `credd login` renews it.
+    pub renews: Option<String>,
+}
+
+/// The IAM user's long-lived key, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// `keychain: Secret Service (login collection): credd/aws-access-key`, or
+    /// `file: /home/alice/.aws/credentials [default]`.
+    pub stored_in: String,
+    /// Once the daemon has read it.
+    pub access_key_id: Option<String>,
+    /// When IAM created it (iam:ListAccessKeys, where the user may call it).
+    pub created_at: Option<UnixTime>,
+    /// e.g. the key is 120 days old: run `credd key rotate`.
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,9 +353,6 @@ pub struct FederationInfo {
     /// Who the identity provider says the user is: `alice@acme.example at ISSUER`, or the SAML
     /// NameID; while logged in.
     pub who: Option<String>,
-    /// How the session renews itself (e.g. `with the identity provider's refresh token`);
-    /// `None`: only `credd login` renews it.
-    pub renews: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,4 +441,7 @@ pub struct EndpointInfo {
     pub region: Option<String>,
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, when IMDS is on.
     pub imds_url: Option<String>,
+    /// The access session is missing or over and only the user can make it (`credd login`):
+    /// `credd exec` and `credd env` log in first when there is a terminal to ask on.
+    pub needs_login: bool,
 }

@@ -23,6 +23,13 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         sso: None,
         federation: None,
         pending: None,
+        key: Some(KeyInfo {
+            stored_in: "keychain: Secret Service (login collection): credd/aws-access-key".into(),
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            created_at: Some(1_790_000_000),
+            warning: Some("the key is 115 days old: run `credd key rotate`".into()),
+        }),
+        renews: Some("with mfa_command ykman".into()),
     };
     let authorization = Authorization {
         method: LoginMethod::Device,
@@ -58,6 +65,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         }),
         federation: None,
         pending: Some(authorization.clone()),
+        key: None,
+        renews: None,
     };
     let saml_pending = Authorization {
         method: LoginMethod::Command,
@@ -85,9 +94,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             provider: "https://login.acme.example".into(),
             role_arn: Some("arn:aws:iam::111111111111:role/AccessFromIdP".into()),
             who: Some("alice@acme.example at https://login.acme.example".into()),
-            renews: Some("with the identity provider's refresh token".into()),
         }),
         pending: None,
+        key: None,
+        renews: Some("with the identity provider's refresh token".into()),
     };
     let status = StatusReport {
         daemon_version: "0.1.0".into(),
@@ -163,6 +173,22 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("request_endpoint", Request::Endpoint { profile: None }),
         ("request_reset_token", Request::ResetToken),
+        (
+            "request_key_add",
+            Request::KeyAdd {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: Secret::new("secret"),
+            },
+        ),
+        (
+            "request_key_import",
+            Request::KeyImport {
+                profile: Some("default".into()),
+                delete_from_file: true,
+            },
+        ),
+        ("request_key_rotate", Request::KeyRotate),
+        ("request_key_remove", Request::KeyRemove),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -266,7 +292,27 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 url: "http://127.0.0.1:9911/v1/credentials".into(),
                 region: Some("us-west-2".into()),
                 imds_url: None,
+                needs_login: true,
             }),
+        ),
+        (
+            "response_key_stored",
+            Response::KeyStored(KeyReport {
+                access_key_id: "AKIANEWKEY".into(),
+                identity: "arn:aws:iam::111111111111:user/alice".into(),
+                keychain: "Secret Service (login collection): credd/aws-access-key".into(),
+                previous: Some("AKIAOLDKEY".into()),
+                imported_from: Some("/home/alice/.aws/credentials [default]".into()),
+                deleted_from_file: true,
+                warning: None,
+            }),
+        ),
+        (
+            "response_key_removed",
+            Response::KeyRemoved {
+                removed: true,
+                keychain: "Secret Service (login collection): credd/aws-access-key".into(),
+            },
         ),
         ("response_token_reset", Response::TokenReset),
         (

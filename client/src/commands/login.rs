@@ -339,17 +339,15 @@ fn print(info: &AccessInfo, ready: usize, total: usize) {
             if let Some(user) = info.federation.as_ref().and_then(|f| f.who.as_deref()) {
                 who = format!("{who} ({user})");
             }
-            match (info.expires_at, &info.federation) {
-                (Some(t), Some(f)) => match &f.renews {
-                    Some(how) => println!(
-                        "logged in as {who}; the session is renewed {how} (this one ends {})",
-                        relative(t)
-                    ),
-                    None => println!(
-                        "logged in as {who}; session ends {}: run `credd login` again then",
-                        relative(t)
-                    ),
-                },
+            match (info.expires_at, &info.renews) {
+                (Some(t), Some(how)) => println!(
+                    "logged in as {who}; the session is renewed {how} (this one ends {})",
+                    relative(t)
+                ),
+                (Some(t), None) if info.federation.is_some() => println!(
+                    "logged in as {who}; session ends {}: run `credd login` again then",
+                    relative(t)
+                ),
                 (Some(t), None) => println!("logged in as {who}; session ends {}", relative(t)),
                 (None, _) => println!("logged in as {who}"),
             }

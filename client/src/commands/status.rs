@@ -72,7 +72,7 @@ fn render(r: &StatusReport) -> String {
         sso_block(o, sso);
     }
     if let Some(f) = &a.federation {
-        federation_block(o, f, a.logged_in);
+        federation_block(o, f, a.renews.as_deref(), a.logged_in);
     }
     if let Some(pending) = &a.pending {
         let _ = writeln!(o, "pending:  {}", describe_pending(pending));
@@ -194,7 +194,7 @@ fn sso_block(o: &mut String, sso: &SsoInfo) {
 /// The identity provider's side of a `web-identity` or `saml` session: where the token or
 /// assertion comes from, the role it is traded for, who the user is, and whether the session
 /// renews itself.
-fn federation_block(o: &mut String, f: &FederationInfo, logged_in: bool) {
+fn federation_block(o: &mut String, f: &FederationInfo, renews: Option<&str>, logged_in: bool) {
     let _ = writeln!(o, "identity provider:");
     let _ = writeln!(o, "  from     {}", f.provider);
     if let Some(role) = &f.role_arn {
@@ -204,7 +204,7 @@ fn federation_block(o: &mut String, f: &FederationInfo, logged_in: bool) {
         let _ = writeln!(o, "  user     {who}");
     }
     if logged_in {
-        let renews = match &f.renews {
+        let renews = match renews {
             Some(how) => format!("renewed {how}, in the background"),
             None => "only by `credd login`, before the session ends".to_owned(),
         };
@@ -283,6 +283,8 @@ mod tests {
             last_error: None,
             session_storage: None,
             federation: None,
+            key: None,
+            renews: None,
             sso: Some(SsoInfo {
                 session_name: "acme".into(),
                 start_url: "https://acme.awsapps.com/start".into(),

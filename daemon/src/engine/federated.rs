@@ -132,7 +132,6 @@ impl Engine {
         &self,
         access: &AccessConfig,
         session: Option<&AccessSession>,
-        renews: Option<String>,
     ) -> Option<FederationInfo> {
         let (provider, role_arn) = match &access.source {
             SourceConfig::WebIdentity(w) => {
@@ -158,7 +157,6 @@ impl Engine {
             provider,
             role_arn,
             who: federation.map(|f| f.who.clone()),
-            renews,
         })
     }
 }

@@ -88,13 +88,13 @@ async fn a_token_file_session_renews_itself_ahead_of_each_end_for_hours() {
         "AssumeRoleWithWebIdentity is unsigned"
     );
     let info = sim.engine.access_info();
-    let federation = info.federation.expect("federation info");
+    let federation = info.federation.clone().expect("federation info");
     assert_eq!(
         federation.who.as_deref(),
         Some("alice@acme.example at https://login.acme.example")
     );
     assert!(
-        federation.renews.unwrap().starts_with("by reading "),
+        info.renews.unwrap().starts_with("by reading "),
         "renewal named"
     );
     assert_eq!(

@@ -401,7 +401,9 @@ impl Engine {
                 .then(|| self.inner.store.describe()),
             },
             sso,
-            federation: self.federation_info(&config.access, session.map(|s| &**s), renews),
+            federation: self.federation_info(&config.access, session.map(|s| &**s)),
+            renews,
+            key: None,
             pending: self.pending_authorization(),
         }
     }

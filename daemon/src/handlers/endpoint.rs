@@ -35,5 +35,6 @@ pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
         url,
         region,
         imds_url: config.daemon.imds.then(|| base.clone()),
+        needs_login: false,
     })
 }

@@ -2,6 +2,7 @@
 
 mod credentials;
 mod endpoint;
+mod key;
 mod login;
 mod logout;
 mod profiles;
@@ -33,6 +34,10 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
         Request::Credentials { profile } => credentials::handle(daemon, profile).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
         Request::ResetToken => reset_token::handle(daemon),
+        request @ (Request::KeyAdd { .. }
+        | Request::KeyImport { .. }
+        | Request::KeyRotate
+        | Request::KeyRemove) => key::handle(daemon, request).await,
     }
 }
 

@@ -246,10 +246,10 @@ fn one_login_runs_the_command_once_and_every_profile_reaches_every_sdk() {
             "provider": provider,
             "role_arn": ACCESS_FROM_SAML,
             "who": USER,
-            "renews": null,
         }),
         "{status:#}"
     );
+    assert_eq!(access["renews"], serde_json::Value::Null, "{status:#}");
     assert_session_lasts(&status, 3600);
     assert_eq!(access["warning"], serde_json::Value::Null, "{status:#}");
     for p in status["profiles"].as_array().expect("profiles") {

@@ -166,7 +166,7 @@ fn a_browser_login_at_the_identity_provider_serves_every_profile_to_every_sdk() 
         format!("{EMAIL} at {}", provider.issuer()).as_str()
     );
     assert_eq!(
-        federation["renews"],
+        access["renews"],
         "with the identity provider's refresh token"
     );
     let ends = access["expires_at"].as_u64().unwrap_or_default();
@@ -309,10 +309,7 @@ fn the_refresh_token_renews_the_session_until_the_provider_refuses_it() {
             && error.contains("run `credd login` before"),
         "{status:#}"
     );
-    assert_eq!(
-        status["access"]["federation"]["renews"],
-        serde_json::Value::Null
-    );
+    assert_eq!(status["access"]["renews"], serde_json::Value::Null);
     wait_until(Duration::from_secs(30), "the session to end", || {
         world.status()["access"]["logged_in"] == false
     });
