@@ -3,6 +3,7 @@
 mod credentials;
 mod endpoint;
 mod key;
+mod key_rotate;
 mod login;
 mod logout;
 mod profiles;
@@ -34,10 +35,10 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
         Request::Credentials { profile } => credentials::handle(daemon, profile).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
         Request::ResetToken => reset_token::handle(daemon),
-        request @ (Request::KeyAdd { .. }
-        | Request::KeyImport { .. }
-        | Request::KeyRotate
-        | Request::KeyRemove) => key::handle(daemon, request).await,
+        request @ (Request::KeyAdd { .. } | Request::KeyImport { .. } | Request::KeyRemove) => {
+            key::handle(daemon, request).await
+        }
+        Request::KeyRotate => key_rotate::handle(daemon).await,
     }
 }
 
