@@ -1,6 +1,9 @@
 //! Reaching the daemon: connect to the control socket, starting the daemon first when none runs
 //! (unless `CREDD_NO_AUTOSTART` is set or a service manager owns it). Only a daemon of this user,
-//! behind a runtime dir of this user's alone, is ever sent a byte ([`crate::trust`]).
+//! behind a runtime dir of this user's alone, is ever sent a byte ([`crate::trust`]). A client
+//! pointed at a config file (`--config`, `CREDD_CONFIG`) names it in every request, so that a
+//! daemon running with another one refuses rather than answers for the wrong config; a daemon it
+//! starts itself is given that config.
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -8,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use credd_proto::paths::Paths;
+use credd_proto::paths::{Paths, canonical};
 use credd_proto::{ProtoError, Request, Response};
 
 use crate::error::{Absence, ClientError, Silence};
@@ -30,6 +33,8 @@ pub struct Connection {
     log: PathBuf,
     /// How long the current exchange may wait for its answer.
     timeout: Duration,
+    /// The config file named to the daemon with every request.
+    config: Option<String>,
 }
 
 impl Connection {
@@ -71,6 +76,7 @@ impl Connection {
             stream,
             log: paths.log_file(),
             timeout: REPLY_TIMEOUT,
+            config: named_config(paths),
         }
     }
 
@@ -88,7 +94,8 @@ impl Connection {
     ) -> Result<Response, ClientError> {
         self.timeout = timeout.max(REPLY_TIMEOUT);
         let _ = self.stream.set_read_timeout(Some(self.timeout));
-        let frame = credd_proto::encode_request(SOFTWARE, request);
+        let frame =
+            credd_proto::encode_request_with_config(SOFTWARE, request, self.config.as_deref());
         let body = credd_proto::write_frame(&mut self.stream, &frame)
             .and_then(|()| credd_proto::read_frame(&mut self.stream))
             .map_err(|e| self.no_answer(e))?;
@@ -115,6 +122,16 @@ impl Connection {
             why,
         }
     }
+}
+
+/// The config to name to the daemon: the file `--config`/`CREDD_CONFIG` gave, symlinks resolved;
+/// `None` when the default is in use (whichever daemon runs is the one meant), or when the path
+/// is not UTF-8 and cannot be named on the wire.
+fn named_config(paths: &Paths) -> Option<String> {
+    if !paths.config_named {
+        return None;
+    }
+    canonical(&paths.config).to_str().map(str::to_owned)
 }
 
 enum Unreached {

@@ -1,4 +1,5 @@
-//! Printing: JSON for scripts, compact text for people.
+//! Printing: JSON for scripts, compact text for people; and ending quietly when the reader has
+//! gone (`credd status | head -1`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,6 +9,20 @@ pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("credd: cannot print JSON: {e}"),
+    }
+}
+
+/// Gives SIGPIPE its default action back, so that a write to a pipe whose reader has gone
+/// (`credd profiles | head -1`, `credd status | true`) ends the process quietly, as it does every
+/// Unix tool: Rust ignores SIGPIPE, and `println!` then panics on the broken pipe (exit 101).
+/// Nothing else is touched: the control socket's writes never raise SIGPIPE (std sends with
+/// MSG_NOSIGNAL, or SO_NOSIGPIPE on macOS; pinned by a test below), so a daemon that hangs up is
+/// still reported; and `credd exec`'s command starts with the default action either way.
+pub fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -66,6 +81,21 @@ fn clock_time(t: u64, now: u64, tz: &jiff::tz::TimeZone) -> String {
 #[cfg(test)]
 mod tests {
     use super::{clock_time, span};
+
+    #[test]
+    fn a_hung_up_control_socket_is_an_error_even_with_sigpipe_default() {
+        use std::io::Write;
+        // What main sets up; were a socket write to raise SIGPIPE now, this test process would
+        // die of it instead of failing politely.
+        super::restore_sigpipe();
+        let (mut client, daemon) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(daemon);
+        let written = client.write_all(b"request");
+        // SAFETY: back to what the Rust runtime set for the other tests of this process.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let e = written.expect_err("the peer is gone");
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
 
     #[test]
     fn clock_times_are_local_and_dated_when_not_today() {

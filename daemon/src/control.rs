@@ -4,11 +4,13 @@
 //! 0600 socket in a 0700 dir). A malformed, oversized or wrong-version frame gets an error reply
 //! and its connection is closed; every other connection carries on. Connections that sit idle
 //! give their slot up to new ones, so forgotten connections never make `credd status` wait.
+//! A client pointed at another config file than this daemon's is refused, whatever it asks.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use credd_proto::paths::current_uid;
+use credd_proto::paths::{canonical, current_uid};
 use credd_proto::{ErrorCode, ErrorReply, Frame, HEADER_LEN, ProtoError, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -128,16 +130,20 @@ async fn read_frame(stream: &mut UnixStream, slot: &Slot) -> Result<Frame, Proto
 async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, slot: &Slot) {
     loop {
         let result = match read_frame(&mut stream, slot).await {
-            Ok(body) => credd_proto::decode_request(SOFTWARE, &body),
+            Ok(body) => credd_proto::decode_request_with_config(SOFTWARE, &body),
             Err(e) => Err(e),
         };
         let (response, keep_open) = match result {
-            Ok(request) => {
+            Ok((request, named)) => {
                 let span = tracing::debug_span!("control", request = request.name());
-                (
-                    handlers::dispatch(&daemon, request).instrument(span).await,
-                    true,
-                )
+                let response = match config_mismatch(&daemon.paths.config, named.as_deref()) {
+                    Some(refusal) => {
+                        tracing::debug!(parent: &span, named = ?named, "refused a client pointed at another config");
+                        Response::Error(refusal)
+                    }
+                    None => handlers::dispatch(&daemon, request).instrument(span).await,
+                };
+                (response, true)
             }
             Err(ProtoError::Closed) | Err(ProtoError::Io(_)) => return,
             Err(e) => {
@@ -157,5 +163,76 @@ async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, slot: &Slot) {
             let _ = stream.shutdown().await;
             return;
         }
+    }
+}
+
+/// The refusal for a client that named (`--config`, `CREDD_CONFIG`) another config file than
+/// `ours`. Every verb is refused, reads included: `credd --config work.toml exec prod -- ...`
+/// must never run with the `prod` of another file, and a status of the other config's profiles
+/// would only mislead. A client that named none is served (it means whichever daemon runs).
+fn config_mismatch(ours: &Path, named: Option<&str>) -> Option<ErrorReply> {
+    let named = canonical(Path::new(named?));
+    let ours = canonical(ours);
+    if named == ours {
+        return None;
+    }
+    let (ours, named) = (ours.display(), named.display());
+    let pid = std::process::id();
+    Some(ErrorReply::new(
+        ErrorCode::ConfigMismatch,
+        format!(
+            "the running credd-daemon (pid {pid}) uses the config {ours}, not {named} (named by \
+             --config or CREDD_CONFIG).\nTo use it, leave --config and CREDD_CONFIG out; to \
+             switch to {named}, stop it (`kill {pid}`; a service: `credd --config {named} service \
+             install`) and run this again; to run both, give the second daemon a runtime dir and a \
+             `listen` port of its own: CREDD_RUNTIME_DIR=DIR credd --config {named} ..."
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_config_is_refused_naming_both_and_the_same_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("config.toml");
+        let other = dir.path().join("other.toml");
+        std::fs::write(&ours, "").unwrap();
+        std::fs::write(&other, "").unwrap();
+        let link = dir.path().join("dotfiles.toml");
+        std::os::unix::fs::symlink(&ours, &link).unwrap();
+        std::fs::create_dir(dir.path().join("x")).unwrap();
+
+        assert_eq!(config_mismatch(&ours, None), None, "named none: served");
+        for same in [&ours, &link, &dir.path().join("x/../config.toml")] {
+            assert_eq!(
+                config_mismatch(&ours, same.to_str()),
+                None,
+                "{}",
+                same.display()
+            );
+        }
+        let refusal = config_mismatch(&link, other.to_str()).expect("another file is refused");
+        assert_eq!(refusal.code, ErrorCode::ConfigMismatch);
+        let ours = canonical(&ours);
+        for part in [
+            format!(
+                "uses the config {}, not {}",
+                ours.display(),
+                other.display()
+            ),
+            "To use it, leave --config and CREDD_CONFIG out".to_owned(),
+            "CREDD_RUNTIME_DIR=".to_owned(),
+        ] {
+            assert!(
+                refusal.message.contains(&part),
+                "{part:?} in {}",
+                refusal.message
+            );
+        }
+        // A file that does not exist (yet) is another config too.
+        assert!(config_mismatch(&ours, Some("/nowhere/credd.toml")).is_some());
     }
 }

@@ -57,9 +57,15 @@ struct Header {
     software: String,
 }
 
+/// `config`: the config file the client was pointed at (`--config`, `CREDD_CONFIG`), when it
+/// was. Beside the request, not in it: every verb carries it, and a peer that does not know the
+/// field ignores it (an older daemon serves the request as before; an older client sends none and
+/// is served whatever the daemon's config).
 #[derive(Deserialize)]
 struct InRequest {
     request: Request,
+    #[serde(default)]
+    config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +76,8 @@ struct InResponse {
 #[derive(Serialize)]
 struct OutRequest<'a> {
     request: &'a Request,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -93,7 +101,17 @@ fn encode<T: Serialize>(software: &str, body: &T) -> Frame {
 
 /// `software` names the sender, e.g. `credd 0.1.0`, for version-mismatch messages.
 pub fn encode_request(software: &str, request: &Request) -> Frame {
-    encode(software, &OutRequest { request })
+    encode_request_with_config(software, request, None)
+}
+
+/// [`encode_request`] from a client that was told which config file to use: `config` (absolute)
+/// lets the daemon refuse it when it runs with another one.
+pub fn encode_request_with_config(
+    software: &str,
+    request: &Request,
+    config: Option<&str>,
+) -> Frame {
+    encode(software, &OutRequest { request, config })
 }
 
 pub fn encode_response(software: &str, response: &Response) -> Frame {
@@ -174,7 +192,15 @@ const MAX_SOFTWARE_LEN: usize = 64;
 
 /// Decodes a request body; `local_software` is the daemon's name for mismatch messages.
 pub fn decode_request(local_software: &str, body: &[u8]) -> Result<Request, ProtoError> {
-    decode::<InRequest>(local_software, body).map(|r| r.request)
+    decode_request_with_config(local_software, body).map(|(request, _)| request)
+}
+
+/// [`decode_request`], and the config file the client named, if it named one.
+pub fn decode_request_with_config(
+    local_software: &str,
+    body: &[u8],
+) -> Result<(Request, Option<String>), ProtoError> {
+    decode::<InRequest>(local_software, body).map(|r| (r.request, r.config))
 }
 
 pub fn decode_response(local_software: &str, body: &[u8]) -> Result<Response, ProtoError> {
@@ -195,6 +221,28 @@ mod tests {
         let frame = encode_request("credd test", &req);
         let body = read_frame(&mut &frame[..]).unwrap();
         assert_eq!(decode_request("credd-daemon test", &body).unwrap(), req);
+    }
+
+    #[test]
+    fn the_named_config_travels_beside_the_request_and_is_optional() {
+        let frame = encode_request_with_config("c", &Request::Status, Some("/home/a/c.toml"));
+        let body = read_frame(&mut &frame[..]).unwrap();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.contains(r#""config":"/home/a/c.toml""#), "{text}");
+        assert_eq!(
+            decode_request_with_config("d", &body).unwrap(),
+            (Request::Status, Some("/home/a/c.toml".to_owned()))
+        );
+        // A daemon that predates the field reads the request alone.
+        assert_eq!(decode_request("d", &body).unwrap(), Request::Status);
+        // A client that names no config sends no field.
+        let frame = encode_request("c", &Request::Status);
+        let body = read_frame(&mut &frame[..]).unwrap();
+        assert!(!std::str::from_utf8(&body).unwrap().contains("config"));
+        assert_eq!(
+            decode_request_with_config("d", &body).unwrap(),
+            (Request::Status, None)
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const ENV_STATE_DIR: &str = "CREDD_STATE_DIR";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     pub config: PathBuf,
+    /// Whether `--config` or `CREDD_CONFIG` named the config, rather than the default: then the
+    /// client tells the daemon which file it meant, and a daemon running another one refuses.
+    pub config_named: bool,
     pub runtime_dir: PathBuf,
     pub state_dir: PathBuf,
 }
@@ -28,15 +31,15 @@ impl Paths {
     /// Resolves every path from the environment; `config` (from `--config`) wins over `CREDD_CONFIG`.
     pub fn resolve(config: Option<PathBuf>) -> Paths {
         let base = directories::BaseDirs::new();
-        let config = config
-            .or_else(|| non_empty_env(ENV_CONFIG))
-            .unwrap_or_else(|| {
-                base.as_ref()
-                    .map(|b| b.config_dir().to_path_buf())
-                    .unwrap_or_else(|| PathBuf::from("."))
-                    .join("credd")
-                    .join("config.toml")
-            });
+        let config = config.or_else(|| non_empty_env(ENV_CONFIG));
+        let config_named = config.is_some();
+        let config = config.unwrap_or_else(|| {
+            base.as_ref()
+                .map(|b| b.config_dir().to_path_buf())
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("credd")
+                .join("config.toml")
+        });
         let runtime_dir = non_empty_env(ENV_RUNTIME_DIR).unwrap_or_else(|| {
             match base.as_ref().and_then(|b| b.runtime_dir()) {
                 Some(dir) => dir.join("credd"),
@@ -55,6 +58,7 @@ impl Paths {
         });
         Paths {
             config: absolute(config),
+            config_named,
             runtime_dir: absolute(runtime_dir),
             state_dir: absolute(state_dir),
         }
@@ -116,6 +120,12 @@ fn non_empty_env(name: &str) -> Option<PathBuf> {
 
 fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
+}
+
+/// `path` with every symlink and `..` resolved while it exists, else as it is: two names of one
+/// config file (a dotfiles symlink, `./config.toml`) compare equal this way.
+pub fn canonical(path: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 pub fn current_uid() -> u32 {

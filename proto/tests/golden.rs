@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use credd_proto::*;
 
+const NAMED_CONFIG: &str = "/home/alice/work/credd.toml";
+
 fn samples() -> Vec<(&'static str, Vec<u8>)> {
     let sw = "credd 0.1.0";
     let dm = "credd-daemon 0.1.0";
@@ -327,6 +329,11 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         .into_iter()
         .map(|(n, r)| (n, encode_request(sw, &r)[HEADER_LEN..].to_vec()))
         .collect();
+    // A client pointed at a config file (`--config`, `CREDD_CONFIG`) names it beside any request.
+    out.push((
+        "request_status_named_config",
+        encode_request_with_config(sw, &Request::Status, Some(NAMED_CONFIG))[HEADER_LEN..].to_vec(),
+    ));
     out.extend(
         responses
             .into_iter()
@@ -363,7 +370,10 @@ fn every_message_matches_its_fixture() {
             serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&fixture).unwrap())
                 .unwrap();
         if name.starts_with("request_") {
-            decode_request("test", &compact).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (_, config) = decode_request_with_config("test", &compact)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let named = name.ends_with("_named_config").then_some(NAMED_CONFIG);
+            assert_eq!(config.as_deref(), named, "{name}");
         } else {
             decode_response("test", &compact).unwrap_or_else(|e| panic!("{name}: {e}"));
         }

@@ -212,10 +212,22 @@ impl World {
         env
     }
 
-    /// A command for `program` with the world's environment and working directory.
+    /// A command for `program` with the world's environment and working directory, in a session
+    /// of its own without a controlling terminal: nothing a test starts can prompt on the
+    /// developer's terminal (`credd exec` logs in on `/dev/tty` when it finds one). A scenario
+    /// that wants a terminal gives it one ([`crate::terminal::Terminal::attach`]).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);
         command.env_clear().envs(self.env()).current_dir(&self.home);
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         command
     }
 
@@ -262,41 +274,20 @@ impl World {
     /// `credd login` waiting for approval: its output is captured as it comes, and it can be
     /// signalled and waited for. Killed when dropped.
     pub fn spawn_credd(&self, args: &[&str]) -> Running {
-        let shown = format!("credd {}", args.join(" "));
-        let mut child = self
-            .command(client_bin())
+        let mut command = self.command(client_bin());
+        command
             .args(args)
             .env("CREDD_NO_AUTOSTART", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn `{shown}`: {e}"));
-        let stdout = Capture::start(child.stdout.take().expect("stdout is piped"));
-        let stderr = Capture::start(child.stderr.take().expect("stderr is piped"));
-        Running {
-            child,
-            shown,
-            stdout,
-            stderr,
-        }
+            .stdin(Stdio::null());
+        Running::start(command, format!("credd {}", args.join(" ")))
     }
 
-    /// Runs `credd ARGS` in a new session, without a controlling terminal (as from cron or a
-    /// script runner), so nothing can prompt on the developer's terminal; `stdin` as for
-    /// [`World::credd_stdin`].
+    /// Runs `credd ARGS` without a controlling terminal (as from cron or a script runner), as
+    /// every command of a world runs ([`World::command`]): the name says what the scenario
+    /// relies on. `stdin` as for [`World::credd_stdin`].
     pub fn credd_without_terminal(&self, args: &[&str], stdin: Option<&str>) -> CmdOutput {
         let mut command = self.command(client_bin());
         command.args(args).env("CREDD_NO_AUTOSTART", "1");
-        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
         let shown = format!("credd {} (no terminal)", args.join(" "));
         run_with_timeout(command, stdin, &shown, CLIENT_TIMEOUT)
     }
@@ -671,6 +662,24 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `command` (e.g. from [`World::command`]) with its stdout and stderr captured as
+    /// they come; stdin as `command` has it. `shown` names it in failure messages.
+    pub fn start(mut command: Command, shown: String) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn `{shown}`: {e}"));
+        let stdout = Capture::start(child.stdout.take().expect("stdout is piped"));
+        let stderr = Capture::start(child.stderr.take().expect("stderr is piped"));
+        Running {
+            child,
+            shown,
+            stdout,
+            stderr,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -1,15 +1,18 @@
 //! `credd credential-process <profile>`: the `credential_process` JSON (`"Version": 1`) on stdout.
 //! Runs for every `aws` command, so it does one request and nothing else; errors go to stderr.
+//! Without an access session it logs in first on the controlling terminal (botocore pipes stdout
+//! and stderr, so they cannot be asked on) and asks again; where there is no terminal it fails at
+//! once. stdout carries the JSON and nothing else.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use credd_proto::paths::Paths;
-use credd_proto::{Request, Response};
+use credd_proto::{ErrorCode, Request, Response};
 use serde::Serialize;
 
-use super::{ask, unexpected};
+use super::{ask, login, unexpected};
 use crate::error::ClientError;
 
 #[derive(Serialize)]
@@ -28,7 +31,17 @@ pub fn run(paths: &Paths, profile: String) -> Result<ExitCode, ClientError> {
     let request = Request::Credentials {
         profile: Some(profile),
     };
-    let creds = match ask(paths, &request)? {
+    let answer = match ask(paths, &request) {
+        Err(ClientError::Daemon(e)) if e.code == ErrorCode::LoginRequired => {
+            let verb = "`credd credential-process`";
+            if let Some(code) = login::on_demand(paths, verb, Some(e.message))? {
+                return Ok(code);
+            }
+            ask(paths, &request)?
+        }
+        answer => answer?,
+    };
+    let creds = match answer {
         Response::Credentials(c) => c,
         other => return Err(unexpected(&request, other)),
     };

@@ -1,5 +1,7 @@
 //! `credd env`: shell exports that point every AWS SDK at credd's container-credentials route,
-//! and unset the variables that would otherwise win over it.
+//! and unset the variables that would otherwise win over it. Without an access session it logs
+//! in first on the terminal (the exports go to stdout, as ever), or fails at once where there is
+//! none.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -7,7 +9,7 @@ use std::process::ExitCode;
 use credd_proto::paths::Paths;
 use credd_proto::{EndpointInfo, Request, Response};
 
-use super::{ask, unexpected};
+use super::{ask, login, unexpected};
 use crate::error::ClientError;
 use crate::output;
 use crate::shadow;
@@ -81,6 +83,11 @@ pub fn run(
     shell: Option<Shell>,
 ) -> Result<ExitCode, ClientError> {
     let info = endpoint(paths, profile)?;
+    if info.needs_login
+        && let Some(code) = login::on_demand(paths, "`credd env`", None)?
+    {
+        return Ok(code);
+    }
     let vars = variables(paths, &info);
     for shadow in shadow::find() {
         shadow::warn(&shadow, false);

@@ -1,5 +1,6 @@
 //! `credd exec <profile> -- CMD`: runs CMD pinned to one profile. The process is replaced by CMD,
-//! so its exit code and signals are CMD's own.
+//! so its exit code and signals are CMD's own. Without an access session it logs in first on the
+//! terminal, or fails at once where there is none (rather than let CMD fail on a 503 later).
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -8,6 +9,7 @@ use std::process::{Command, ExitCode};
 use credd_proto::paths::Paths;
 
 use super::env::{CONFLICTING, endpoint, variables};
+use super::login;
 use crate::error::ClientError;
 use crate::shadow;
 
@@ -20,6 +22,11 @@ pub fn run(
     let Some((program, args)) = command.split_first() else {
         return Err(ClientError::NoCommand);
     };
+    if info.needs_login
+        && let Some(code) = login::on_demand(paths, "`credd exec`", None)?
+    {
+        return Ok(code);
+    }
     let mut cmd = Command::new(program);
     cmd.args(args);
     for name in CONFLICTING {

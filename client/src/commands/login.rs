@@ -5,8 +5,15 @@
 //! that it runs the SAML `assertion_command`, waits for that. Ctrl-C abandons either.
 //!
 //! Progress goes to stderr, the result to stdout, so `credd login --json > result.json` works.
+//!
+//! The same flow runs on demand ([`on_demand`]) when `credd exec`, `credd env` or
+//! `credd credential-process` find the access session missing or over: then the prompts, the
+//! instructions and the result all go to the controlling terminal, because stdout and stderr
+//! belong to the caller (botocore reads `credential_process`'s stdout as JSON).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, IsTerminal, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -17,7 +24,7 @@ use credd_proto::{
 };
 use signal_hook::consts::SIGINT;
 use signal_hook::iterator::Signals;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::{ask, ask_within, unexpected};
 use crate::browser;
@@ -51,6 +58,170 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
         Some(c) => Some(Secret::new(c)),
         None => None,
     };
+    let mut console = Console {
+        terminal: Terminal::controlling(),
+        progress_on_terminal: false,
+        json,
+    };
+    let (access, profiles_ready, profiles) = match log_in(paths, &opts, code, &mut console)? {
+        Ended::LoggedIn {
+            access,
+            profiles_ready,
+            profiles,
+        } => (access, profiles_ready, profiles),
+        Ended::Stopped(code) => return Ok(code),
+    };
+    if json {
+        output::json(&serde_json::json!({
+            "access": access,
+            "profiles_ready": profiles_ready,
+            "profiles": profiles,
+        }));
+    } else {
+        print!("{}", summary(&access, profiles_ready, profiles));
+        if let Some(w) = &access.warning {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A login on demand, for `credd exec`, `credd env` and `credd credential-process` (`verb`, as
+/// the user typed it) when the access session is missing or over: the flow of `credd login`, its
+/// prompts, instructions and result on the controlling terminal. `Ok(None)`: logged in (or
+/// another `credd` did meanwhile), go on; `Ok(Some(code))`: interrupted, exit with `code`.
+/// Without a terminal it fails at once, never waits: with `reason` (the daemon's
+/// `LoginRequired` message; `None`: asked of the daemon) and the instruction to run
+/// `credd login`.
+pub fn on_demand(
+    paths: &Paths,
+    verb: &str,
+    reason: Option<String>,
+) -> Result<Option<ExitCode>, ClientError> {
+    match Terminal::controlling() {
+        Some(terminal) => on_terminal(paths, verb, terminal),
+        None => Err(ClientError::LoginNoTerminal {
+            reason: reason.unwrap_or_else(|| why_logged_out(paths)),
+        }),
+    }
+}
+
+/// [`on_demand`] with `terminal` to talk on. Logins on demand take turns (a file lock in the
+/// runtime dir): `make -j` or Terraform starting several `credd` at once gets one MFA prompt, and
+/// those that waited go on with the session it made.
+fn on_terminal(
+    paths: &Paths,
+    verb: &str,
+    terminal: Terminal,
+) -> Result<Option<ExitCode>, ClientError> {
+    let mut console = Console {
+        terminal: Some(terminal),
+        progress_on_terminal: true,
+        json: false,
+    };
+    let _turn = take_turn(paths, &mut console)?;
+    if !still_needed(paths)? {
+        return Ok(None);
+    }
+    console.say(&format!(
+        "credd: {verb} needs the access session, which is missing or over: logging in.\n"
+    ));
+    match log_in(paths, &Options::default(), None, &mut console)? {
+        Ended::LoggedIn {
+            access,
+            profiles_ready,
+            profiles,
+        } => {
+            console.say(&summary(&access, profiles_ready, profiles));
+            if let Some(w) = &access.warning {
+                console.say(&format!("warning: {w}\n"));
+            }
+            Ok(None)
+        }
+        Ended::Stopped(code) => Ok(Some(code)),
+    }
+}
+
+/// Waits for the login on demand another `credd` is making, then holds the turn until dropped
+/// (the lock goes with the process: a killed `credd` never leaves it held). The holder writes its
+/// session ID in the file: one that shares it shares the terminal (a terminal belongs to one
+/// session), where the prompt is already showing; any other says what it waits for.
+fn take_turn(paths: &Paths, console: &mut Console) -> Result<File, ClientError> {
+    let path = paths.runtime_dir.join(TURN_FILE);
+    let turn_error = |source| ClientError::LoginTurn {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(turn_error)?;
+    // SAFETY: getsid(0) asks about this process; it cannot fail for it.
+    let session = unsafe { libc::getsid(0) }.to_string();
+    if file.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        if holder != session {
+            console.say("credd: waiting for the login under way in another terminal.\n");
+        }
+        file.lock().map_err(turn_error)?;
+    }
+    // Only a hint for the next waiter: a failure to write it costs a message, nothing more.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.write_all_at(session.as_bytes(), 0));
+    Ok(file)
+}
+
+/// Whether the daemon still waits for the user (the `credd` that had the turn before may have
+/// logged in).
+fn still_needed(paths: &Paths) -> Result<bool, ClientError> {
+    let request = Request::Endpoint { profile: None };
+    match ask(paths, &request)? {
+        Response::Endpoint(info) => Ok(info.needs_login),
+        other => Err(unexpected(&request, other)),
+    }
+}
+
+/// Why there is no session, as the daemon's `LoginRequired` says it: ``not logged in (the
+/// access session has expired): run `credd login` ``.
+fn why_logged_out(paths: &Paths) -> String {
+    let detail = match ask(paths, &Request::Status) {
+        Ok(Response::Status(report)) => report.access.last_error,
+        _ => None,
+    };
+    match detail {
+        Some(d) => format!("not logged in ({d}): run `credd login`"),
+        None => "not logged in: run `credd login`".to_owned(),
+    }
+}
+
+/// In the runtime dir: held by the login on demand under way.
+const TURN_FILE: &str = "login-on-demand.lock";
+
+/// How a login ended.
+enum Ended {
+    LoggedIn {
+        access: Box<AccessInfo>,
+        profiles_ready: usize,
+        profiles: usize,
+    },
+    /// Ctrl-C: what happened was said; exit with this code.
+    Stopped(ExitCode),
+}
+
+/// The login itself, for `credd login` and the logins on demand: asks the daemon; asks the user
+/// for an MFA code when the daemon needs one; shows a browser or device authorization, or the
+/// SAML command the daemon runs, and waits for it to end.
+fn log_in(
+    paths: &Paths,
+    opts: &Options,
+    code: Option<Secret>,
+    console: &mut Console,
+) -> Result<Ended, ClientError> {
     let display = browser::can_open_here();
     let browser = BrowserLogin {
         method: opts.method,
@@ -63,7 +234,7 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
     };
     let mut answer = ask(paths, &request)?;
     if let Response::MfaRequired { serial } = &answer {
-        let code = prompt_code(serial)?;
+        let code = console.ask_code(serial)?;
         answer = ask(
             paths,
             &Request::Login {
@@ -76,43 +247,104 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
         Response::AuthorizationPending(authorization) => {
             // Watched from before anything is shown: a Ctrl-C from here on cancels cleanly.
             let interrupts = Interrupts::watch()?;
-            let opened = show(&authorization, &opts, display, json);
-            if json {
-                eprintln!("{}", authorization_line(&authorization, opened));
-            }
+            show(&authorization, opts, display, console);
             match wait(paths, &authorization, interrupts)? {
                 Some(answer) => answer,
                 // A login that joined another one's authorization only stops waiting: the
                 // `credd login` that started it is still waiting for the user.
                 None if authorization.joined => {
-                    eprintln!(
-                        "stopped waiting; the login started elsewhere goes on (`credd login --cancel` ends it)"
+                    console.say(
+                        "stopped waiting; the login started elsewhere goes on (`credd login \
+                         --cancel` ends it)\n",
                     );
-                    return Ok(ExitCode::from(EXIT_CANCELLED));
+                    return Ok(Ended::Stopped(ExitCode::from(EXIT_CANCELLED)));
                 }
-                None => return cancel_after_interrupt(paths),
+                None => return Ok(Ended::Stopped(cancel_after_interrupt(paths, console))),
             }
         }
         other => other,
     };
-    let Response::LoggedIn {
-        access,
-        profiles_ready,
-        profiles,
-    } = answer
-    else {
-        return Err(unexpected(&request, answer));
-    };
-    if json {
-        output::json(&serde_json::json!({
-            "access": access,
-            "profiles_ready": profiles_ready,
-            "profiles": profiles,
-        }));
-    } else {
-        print(&access, profiles_ready, profiles);
+    match answer {
+        Response::LoggedIn {
+            access,
+            profiles_ready,
+            profiles,
+        } => Ok(Ended::LoggedIn {
+            access,
+            profiles_ready,
+            profiles,
+        }),
+        other => Err(unexpected(&request, other)),
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a login talks with the user.
+struct Console {
+    /// Where an MFA code is asked for; `None`: there is no terminal to ask on.
+    terminal: Option<Terminal>,
+    /// The instructions and progress go to the terminal (a login on demand), else to stderr.
+    progress_on_terminal: bool,
+    /// `credd login --json`: a pending authorization is one JSON line on stderr instead.
+    json: bool,
+}
+
+impl Console {
+    fn say(&mut self, text: &str) {
+        match &mut self.terminal {
+            Some(terminal) if self.progress_on_terminal => terminal.say(text),
+            _ => eprint!("{text}"),
+        }
+    }
+
+    fn ask_code(&mut self, serial: &str) -> Result<Secret, ClientError> {
+        match &mut self.terminal {
+            Some(terminal) => terminal.ask_code(serial),
+            // A script without one must pass `--mfa-code -`.
+            None => Err(ClientError::MfaNoTerminal {
+                serial: serial.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A terminal to ask the user on: the controlling terminal, or any reader and writer (tests).
+struct Terminal {
+    input: Box<dyn Read>,
+    output: Box<dyn Write>,
+}
+
+impl Terminal {
+    /// The controlling terminal, `/dev/tty`: there even when stdin, stdout and stderr are all
+    /// pipes (botocore runs `credential_process` so), absent under cron, CI, an editor's plugin
+    /// host, or `setsid`.
+    fn controlling() -> Option<Terminal> {
+        let tty = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()
+            .filter(|tty| tty.is_terminal())?;
+        let input = tty.try_clone().ok()?;
+        Some(Terminal::new(input, tty))
+    }
+
+    fn new(input: impl Read + 'static, output: impl Write + 'static) -> Terminal {
+        Terminal {
+            input: Box::new(input),
+            output: Box::new(output),
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        // A terminal that is gone hangs the process up (SIGHUP): nothing left to tell.
+        let _ = self.output.write_all(text.as_bytes());
+        let _ = self.output.flush();
+    }
+
+    fn ask_code(&mut self, serial: &str) -> Result<Secret, ClientError> {
+        self.say(&format!("MFA code for {serial}: "));
+        read_code_line(&mut self.input)
+    }
 }
 
 /// `credd login --cancel`: abandons a pending browser or device authorization.
@@ -136,23 +368,25 @@ fn send_cancel(paths: &Paths) -> Result<bool, ClientError> {
     }
 }
 
-/// Ctrl-C while waiting: tell the daemon on a fresh connection (the waiting one is busy), then
-/// exit as an interrupted program does.
-fn cancel_after_interrupt(paths: &Paths) -> Result<ExitCode, ClientError> {
+/// Ctrl-C while waiting: tell the daemon on a fresh connection (the waiting one is busy); the
+/// exit code of an interrupted program.
+fn cancel_after_interrupt(paths: &Paths, console: &mut Console) -> ExitCode {
     match send_cancel(paths) {
-        Ok(true) => eprintln!("login cancelled"),
+        Ok(true) => console.say("login cancelled\n"),
         // It ended just before the cancel arrived (approved, refused or expired).
-        Ok(false) => {
-            eprintln!("login cancelled (it had already ended; `credd status` shows the session)")
+        Ok(false) => console
+            .say("login cancelled (it had already ended; `credd status` shows the session)\n"),
+        Err(e) => {
+            console.say(&format!(
+                "login cancelled here, but telling credd-daemon failed: {e}\n"
+            ));
         }
-        Err(e) => eprintln!("login cancelled here, but telling credd-daemon failed: {e}"),
     }
-    Ok(ExitCode::from(EXIT_CANCELLED))
+    ExitCode::from(EXIT_CANCELLED)
 }
 
-/// Tells the user what to approve where (stderr), and opens the browser when that helps.
-/// Returns whether a browser was started.
-fn show(auth: &Authorization, opts: &Options, display: bool, json: bool) -> bool {
+/// Tells the user what to approve where, and opens the browser when that helps.
+fn show(auth: &Authorization, opts: &Options, display: bool, console: &mut Console) {
     let open_here = !opts.no_open
         && match auth.method {
             LoginMethod::Browser => true,
@@ -161,10 +395,11 @@ fn show(auth: &Authorization, opts: &Options, display: bool, json: bool) -> bool
             LoginMethod::Command => false,
         };
     let opened = open_here && browser::open(&auth.url);
-    if !json {
-        eprint!("{}", describe(auth, opts, opened));
+    if console.json {
+        eprintln!("{}", authorization_line(auth, opened));
+    } else {
+        console.say(&describe(auth, opts, opened));
     }
-    opened
 }
 
 /// The text `credd login` shows for a pending authorization.
@@ -316,18 +551,24 @@ fn wait(
     rx.recv().unwrap_or(None).transpose()
 }
 
-fn print(info: &AccessInfo, ready: usize, total: usize) {
+/// What a login made, for people: who, until when, and how many profiles are ready.
+fn summary(info: &AccessInfo, ready: usize, total: usize) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
     match &info.sso {
         Some(sso) => {
-            println!(
+            line(format!(
                 "logged in to IAM Identity Center {} ({}) in {}",
                 sso.session_name, sso.start_url, sso.region
-            );
+            ));
             if let Some(t) = sso.session_ends_at.or(info.expires_at) {
-                println!(
+                line(format!(
                     "session ends {}; until then the access token is refreshed in the background",
                     when(t)
-                );
+                ));
             }
         }
         None => {
@@ -340,60 +581,55 @@ fn print(info: &AccessInfo, ready: usize, total: usize) {
                 who = format!("{who} ({user})");
             }
             match (info.expires_at, &info.renews) {
-                (Some(t), Some(how)) => println!(
+                (Some(t), Some(how)) => line(format!(
                     "logged in as {who}; the session is renewed {how} (this one ends {})",
                     relative(t)
-                ),
-                (Some(t), None) if info.federation.is_some() => println!(
+                )),
+                (Some(t), None) if info.federation.is_some() => line(format!(
                     "logged in as {who}; session ends {}: run `credd login` again then",
                     relative(t)
-                ),
-                (Some(t), None) => println!("logged in as {who}; session ends {}", relative(t)),
-                (None, _) => println!("logged in as {who}"),
+                )),
+                (Some(t), None) => {
+                    line(format!("logged in as {who}; session ends {}", relative(t)))
+                }
+                (None, _) => line(format!("logged in as {who}")),
             }
         }
     }
     if ready < total {
-        println!(
+        line(format!(
             "{ready} of {total} profiles ready; `credd status` shows why the others are not (still fetching, or failing)"
-        );
+        ));
     } else if total > 0 {
-        println!("{total} profiles ready");
+        line(format!("{total} profiles ready"));
     }
-    if let Some(w) = &info.warning {
-        eprintln!("warning: {w}");
-    }
+    out
 }
 
-fn read_code_line(input: &mut impl BufRead) -> Result<Secret, ClientError> {
-    let mut line = String::new();
-    input
-        .read_line(&mut line)
-        .map_err(ClientError::MfaCodeUnreadable)?;
-    let code = Secret::new(line.trim());
-    line.zeroize();
+/// The longest line read as an MFA code (codes are 6 digits; the rest is slack for spaces).
+const MAX_CODE_LINE: usize = 64;
+
+/// One line of `input`, the MFA code, kept only in buffers wiped on drop: read a byte at a time
+/// into room reserved beforehand, so neither a reader's buffer nor a reallocation leaves a copy.
+fn read_code_line(input: &mut impl Read) -> Result<Secret, ClientError> {
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_CODE_LINE));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    loop {
+        match input.read(&mut byte[..]) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() < MAX_CODE_LINE => line.push(byte[0]),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(ClientError::MfaCodeUnreadable(e)),
+        }
+    }
+    // Not UTF-8 is not a code: the daemon refuses the replacement characters as such.
+    let code = Secret::new(String::from_utf8_lossy(&line).trim());
     if code.is_empty() {
         return Err(ClientError::MfaCodeEmpty);
     }
     Ok(code)
-}
-
-/// Prompts on the controlling terminal; a script without one must pass `--mfa-code -`.
-fn prompt_code(serial: &str) -> Result<Secret, ClientError> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty");
-    match tty {
-        Ok(mut tty) if std::io::stdin().is_terminal() || tty.is_terminal() => {
-            let _ = write!(tty, "MFA code for {serial}: ");
-            let _ = tty.flush();
-            read_code_line(&mut std::io::BufReader::new(tty))
-        }
-        _ => Err(ClientError::MfaNoTerminal {
-            serial: serial.to_owned(),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -485,6 +721,105 @@ mod tests {
         assert_eq!(v["user_code"], "ABCD-EFGH");
         assert_eq!(v["browser_opened"], true);
         assert_eq!(v["joined"], false);
+    }
+
+    /// A terminal whose keyboard types `typed` and whose screen is shared with the test.
+    fn terminal(typed: &str) -> (Terminal, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+        #[derive(Clone)]
+        struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Screen {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let screen = Screen(Default::default());
+        let shown = screen.0.clone();
+        let keyboard = std::io::Cursor::new(typed.as_bytes().to_vec());
+        (Terminal::new(keyboard, screen), shown)
+    }
+
+    #[test]
+    fn the_code_is_asked_and_read_on_the_terminal_one_line_at_a_time() {
+        let (terminal, screen) = terminal("123456\r\nnext line\n");
+        let mut console = Console {
+            terminal: Some(terminal),
+            progress_on_terminal: true,
+            json: false,
+        };
+        console.say("logging in.\n");
+        let code = console.ask_code("arn:aws:iam::1:mfa/alice").unwrap();
+        assert_eq!(code.expose(), "123456");
+        let shown = String::from_utf8(screen.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            shown,
+            "logging in.\nMFA code for arn:aws:iam::1:mfa/alice: "
+        );
+        // Only the code's line was read: what follows is left to whoever reads next.
+        let Some(terminal) = console.terminal.as_mut() else {
+            unreachable!()
+        };
+        let mut rest = String::new();
+        terminal.input.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "next line\n");
+    }
+
+    #[test]
+    fn an_empty_or_endless_line_is_no_code_and_no_terminal_says_how_to_pass_one() {
+        let (terminal, _) = terminal("\n");
+        let mut console = Console {
+            terminal: Some(terminal),
+            progress_on_terminal: false,
+            json: false,
+        };
+        assert!(matches!(
+            console.ask_code("s"),
+            Err(ClientError::MfaCodeEmpty)
+        ));
+        // Ctrl-D at the prompt.
+        assert!(matches!(
+            read_code_line(&mut std::io::empty()),
+            Err(ClientError::MfaCodeEmpty)
+        ));
+        let long = format!("{}\n", "9".repeat(10_000));
+        let code = read_code_line(&mut long.as_bytes()).unwrap();
+        assert_eq!(code.expose().len(), MAX_CODE_LINE, "capped, never grown");
+        let mut console = Console {
+            terminal: None,
+            progress_on_terminal: false,
+            json: false,
+        };
+        let e = console.ask_code("arn:aws:iam::1:mfa/alice").unwrap_err();
+        assert!(e.to_string().contains("--mfa-code -"), "{e}");
+    }
+
+    #[test]
+    fn the_summary_says_who_until_when_and_how_many_profiles_are_ready() {
+        let info = AccessInfo {
+            source: "iam-user".into(),
+            logged_in: true,
+            identity: Some("arn:aws:iam::111111111111:user/alice".into()),
+            expires_at: Some(output::now() + 3 * 3600 + 30),
+            mfa_serial: None,
+            sts_region: None,
+            warning: None,
+            last_error: None,
+            session_storage: None,
+            sso: None,
+            federation: None,
+            pending: None,
+            key: None,
+            renews: None,
+        };
+        assert_eq!(
+            summary(&info, 2, 2),
+            "logged in as arn:aws:iam::111111111111:user/alice; session ends in 3h0m\n\
+             2 profiles ready\n"
+        );
+        assert!(summary(&info, 1, 2).contains("1 of 2 profiles ready"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Where the HTTP API serves a profile, for `credd env` and `credd exec`.
+//! Where the HTTP API serves a profile, for `credd env` and `credd exec`, and whether they must
+//! log in first.
 
 use credd_proto::{EndpointInfo, ErrorCode, ErrorReply, Response};
 
@@ -35,6 +36,6 @@ pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
         url,
         region,
         imds_url: config.daemon.imds.then(|| base.clone()),
-        needs_login: false,
+        needs_login: daemon.engine.needs_login(),
     })
 }

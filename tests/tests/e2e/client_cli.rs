@@ -1,7 +1,8 @@
 //! The `credd` client as people and scripts use it against a real daemon: human output and
 //! `--json`, `switch` remembered across restarts, autostart (and `CREDD_NO_AUTOSTART`), the
 //! message and exit code 1 when no daemon can be reached, exit code 2 for usage errors, shell
-//! completions, and a daemon of another protocol version named plainly.
+//! completions, a daemon of another protocol version named plainly, a client pointed at another
+//! config file than the daemon's refused, and output into a pipe closed early ending quietly.
 //!
 //! Most worlds hold no access key, so the daemon never calls STS; only the logged-in status
 //! scenario uses moto.
@@ -15,7 +16,7 @@ use credd_proto::{PROTOCOL_VERSION, read_frame};
 use credd_tests::bins::daemon_bin;
 use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml};
 use credd_tests::wait_until;
-use credd_tests::world::World;
+use credd_tests::world::{CmdOutput, World};
 
 use credd_tests::stack::OFFLINE_CONFIG as CONFIG;
 
@@ -506,4 +507,142 @@ fn daemon_started_without_foreground_detaches_once_ready() {
         "{}",
         world.daemon_log()
     );
+}
+
+/// `credd ARGS` with `CREDD_CONFIG=config` (instead of the world's own).
+fn credd_with_config_env(world: &World, config: &str, args: &[&str]) -> CmdOutput {
+    let mut argv = vec![format!("CREDD_CONFIG={config}"), credd_path()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    world.run("env", &argv, None)
+}
+
+fn credd_path() -> String {
+    credd_tests::bins::client_bin().display().to_string()
+}
+
+#[test]
+fn a_client_pointed_at_another_config_is_refused_naming_both_files() {
+    let world = running_world();
+    let other = world.root.join("other.toml");
+    fs::write(
+        &other,
+        CONFIG.replace("[profiles.prod-audit]", "[profiles.other]"),
+    )
+    .expect("write the other config");
+    let other = other.display().to_string();
+    let ours = fs::canonicalize(&world.config_path).expect("the daemon's config");
+    let pid = world.daemon_pid().expect("running");
+
+    let refused = |out: &CmdOutput| {
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains(&format!(
+                "credd-daemon (pid {pid}) uses the config {}, not {other}",
+                ours.display()
+            )),
+            "both files are named: {out}"
+        );
+        for advice in [
+            "leave --config and CREDD_CONFIG out",
+            &format!("`kill {pid}`"),
+            "CREDD_RUNTIME_DIR=DIR",
+        ] {
+            assert!(out.stderr.contains(advice), "{advice:?}: {out}");
+        }
+        assert_eq!(out.stdout, "", "{out}");
+    };
+    // Reading verbs too: a status or the profiles of the other file would mislead.
+    refused(&world.credd(&["--config", &other, "status"]));
+    refused(&credd_with_config_env(
+        &world,
+        &other,
+        &["--json", "profiles"],
+    ));
+    // Nothing changes, and nothing runs with the other file's credentials.
+    refused(&world.credd(&["--config", &other, "switch", "prod-audit"]));
+    assert_eq!(current_profile(&world).as_deref(), Some("staging"));
+    refused(&world.credd(&[
+        "--config",
+        &other,
+        "exec",
+        "staging",
+        "--",
+        "sh",
+        "-c",
+        "echo the command ran",
+    ]));
+
+    // The same file by another name is the same config.
+    let link = world.root.join("dotfiles.toml");
+    std::os::unix::fs::symlink(&world.config_path, &link).expect("symlink the config");
+    let link = link.display().to_string();
+    world.credd(&["--config", &link, "status"]).assert_success();
+    // Naming no config at all means whichever daemon runs.
+    let out = credd_with_config_env(&world, "", &["--json", "status"]);
+    assert_eq!(
+        out.assert_success().json()["paths"]["config"],
+        world.config_path.display().to_string()
+    );
+}
+
+#[test]
+fn autostart_gives_the_daemon_the_config_the_client_was_given() {
+    let world = world_with_config();
+    let elsewhere = world.root.join("elsewhere.toml");
+    fs::write(
+        &elsewhere,
+        CONFIG.replace("[profiles.prod-audit]", "[profiles.elsewhere]"),
+    )
+    .expect("write the other config");
+    let elsewhere = elsewhere.display().to_string();
+    let out = world.credd_autostart(&["--config", &elsewhere, "--json", "status"]);
+    let status = out.assert_success().json();
+    assert_eq!(status["paths"]["config"], elsewhere.as_str(), "{out}");
+    let names: Vec<&str> = status["profiles"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["elsewhere", "staging"], "{out}");
+    // The world's own config (CREDD_CONFIG) is another file: that daemon is not its.
+    let out = world.credd(&["status"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("not {}", world.config_path.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn output_into_a_pipe_whose_reader_left_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let world = running_world();
+    for args in [
+        &["status"][..],
+        &["--json", "status"],
+        &["profiles"],
+        &["completions", "zsh"],
+    ] {
+        // `credd status | true`, with `true` surely gone before credd writes.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = world
+            .command(credd_tests::bins::client_bin())
+            .args(args)
+            .env("CREDD_NO_AUTOSTART", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .output()
+            .expect("run credd");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Ended by SIGPIPE, as every Unix tool (the shell says 141); not a panic (exit 101).
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "credd {args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert_eq!(stderr, "", "credd {args:?}");
+    }
 }

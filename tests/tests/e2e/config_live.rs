@@ -377,6 +377,8 @@ fn config_flag_overrides_the_environment() {
     world
         .try_start_daemon(&["--config", &arg])
         .unwrap_or_else(|failed| panic!("{failed}"));
+    // The clients from here on name the daemon's file (a client naming another is refused).
+    world.set_env("CREDD_CONFIG", &arg);
     assert_eq!(profile_names(&world), ["flagged", "staging"]);
     let status = world.credd(&["--json", "status"]);
     assert_eq!(
