@@ -81,6 +81,17 @@ pub enum ClientError {
     MfaNoTerminal { serial: String },
     #[error("cannot watch for Ctrl-C while the login waits: {0}")]
     Signals(io::Error),
+    /// `exec`, `env`, `credential-process` need a login and there is no terminal to ask on:
+    /// `reason` is the daemon's (`not logged in (...): run `credd login``).
+    #[error("{reason}; there is no terminal here to log in on")]
+    LoginNoTerminal { reason: String },
+    #[error("cannot wait for the other login on demand ({}): {source}", .path.display())]
+    LoginTurn { path: PathBuf, source: io::Error },
+
+    // key
+    /// `credd key add`: the key could not be read from the terminal or stdin.
+    #[error("{0}")]
+    KeyInput(String),
 
     // import
     #[error("reading {}: {source}", .path.display())]

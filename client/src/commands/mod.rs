@@ -5,6 +5,7 @@ pub mod credential_process;
 pub mod env;
 pub mod exec;
 pub mod import;
+pub mod key;
 pub mod login;
 pub mod logout;
 pub mod profiles;

@@ -22,11 +22,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use access::{
-    AccessConfig, AccessSourceKind, DEFAULT_FEDERATED_DURATION, DEFAULT_REGION,
-    DEFAULT_SESSION_DURATION, DEFAULT_SSO_SESSION_DURATION, FEDERATED_MAX, FEDERATED_MIN,
-    IamUserConfig, OidcConfig, SESSION_MAX, SESSION_MIN, SSO_SESSION_MAX, SSO_SESSION_MIN,
-    SamlConfig, SourceConfig, SsoConfig, SsoLogin, SsoReplica, SsoRole, WebIdentityConfig,
-    WebIdentityToken,
+    AccessConfig, AccessSourceKind, DEFAULT_AWS_PROFILE, DEFAULT_FEDERATED_DURATION,
+    DEFAULT_REGION, DEFAULT_SESSION_DURATION, DEFAULT_SSO_SESSION_DURATION, FEDERATED_MAX,
+    FEDERATED_MIN, IamUserConfig, KeySource, OidcConfig, SESSION_MAX, SESSION_MIN, SSO_SESSION_MAX,
+    SSO_SESSION_MIN, SamlConfig, SourceConfig, SsoConfig, SsoLogin, SsoReplica, SsoRole,
+    WebIdentityConfig, WebIdentityToken,
 };
 pub use checks::check_name;
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};

@@ -52,10 +52,12 @@ pub fn error(e: &EngineError) -> Response {
         EngineError::Unavailable { .. } => ErrorCode::Unavailable,
         EngineError::Access(a) => match a {
             AccessError::MfaRequired { .. } => ErrorCode::LoginRequired,
-            AccessError::MalformedMfaCode | AccessError::MfaCodeRefused(_) => {
-                ErrorCode::InvalidMfaCode
-            }
-            AccessError::NoKey { .. } => ErrorCode::ConfigInvalid,
+            AccessError::MalformedMfaCode
+            | AccessError::MfaCodeRefused(_)
+            | AccessError::MfaCommandNoCode { .. } => ErrorCode::InvalidMfaCode,
+            AccessError::KeyFile(_) => ErrorCode::ConfigInvalid,
+            AccessError::Keychain(_) | AccessError::NoKeychainKey { .. } => ErrorCode::Keychain,
+            AccessError::KeyRefused { .. } => ErrorCode::Sts,
             AccessError::Sts(_) => ErrorCode::Sts,
             AccessError::Sso(e) => match e {
                 SsoError::Unreachable { .. } => ErrorCode::Unavailable,

@@ -18,7 +18,10 @@ use toml::Spanned;
 use super::checks::{check_region, parse_role_arn};
 use super::{ConfigError, Validator};
 
-pub use iam_user::{DEFAULT_SESSION_DURATION, IamUserConfig, SESSION_MAX, SESSION_MIN};
+pub use iam_user::{
+    DEFAULT_AWS_PROFILE, DEFAULT_SESSION_DURATION, IamUserConfig, KeySource, SESSION_MAX,
+    SESSION_MIN,
+};
 pub use saml::SamlConfig;
 pub use sso::{
     DEFAULT_SSO_SESSION_DURATION, SSO_SESSION_MAX, SSO_SESSION_MIN, SsoConfig, SsoLogin,
@@ -121,11 +124,12 @@ impl AccessConfig {
     pub fn session_settings(&self) -> String {
         match &self.source {
             SourceConfig::IamUser(u) => {
-                format!(
-                    "{}\n{}",
-                    u.aws_profile,
-                    u.mfa_serial.as_deref().unwrap_or("")
-                )
+                // A file profile's line is the profile name alone, as before the keychain.
+                let key = match &u.key {
+                    KeySource::File { aws_profile } => aws_profile.clone(),
+                    KeySource::Keychain => "(keychain)".to_owned(),
+                };
+                format!("{key}\n{}", u.mfa_serial.as_deref().unwrap_or(""))
             }
             SourceConfig::Sso(s) => format!("{}\n{}\n{}", s.session, s.start_url, s.region),
             SourceConfig::WebIdentity(w) => format!("{}\n{:?}", w.role_arn, w.token),
@@ -146,8 +150,10 @@ impl AccessConfig {
 pub(super) struct RawAccess {
     source: Spanned<String>,
     // iam-user
+    key: Option<Spanned<String>>,
     aws_profile: Option<Spanned<String>>,
     mfa_serial: Option<Spanned<String>>,
+    mfa_command: Option<Spanned<Vec<Spanned<String>>>>,
     // every source
     session_duration: Option<Spanned<String>>,
     regions: Option<Spanned<Vec<Spanned<String>>>>,
@@ -179,8 +185,10 @@ impl RawAccess {
             v.as_ref().map(Spanned::span)
         }
         let mut keys: Vec<_> = [
-            ("aws_profile", span(&self.aws_profile), &[IamUser][..]),
+            ("key", span(&self.key), &[IamUser][..]),
+            ("aws_profile", span(&self.aws_profile), &[IamUser]),
             ("mfa_serial", span(&self.mfa_serial), &[IamUser]),
+            ("mfa_command", span(&self.mfa_command), &[IamUser]),
             ("sso_session", span(&self.sso_session), &[Sso]),
             ("sso_start_url", span(&self.sso_start_url), &[Sso]),
             ("sso_region", span(&self.sso_region), &[Sso]),
@@ -265,8 +273,8 @@ impl Validator<'_> {
             .map_err(|msg| self.at(arn, format!("role_arn: {msg}")))
     }
 
-    /// A command line (`token_command`, `assertion_command`): a program and its arguments, run
-    /// without a shell.
+    /// A command line (`token_command`, `assertion_command`, `mfa_command`): a program and its
+    /// arguments, run without a shell.
     fn command(
         &self,
         list: Spanned<Vec<Spanned<String>>>,
@@ -297,18 +305,27 @@ impl Validator<'_> {
 /// Why `key` (of the sources `owners`) has no place under `source`, and what to do.
 fn foreign_key(key: &str, owners: &[AccessSourceKind], source: AccessSourceKind) -> String {
     let advice = match (key, source) {
+        ("key", AccessSourceKind::Sso) => {
+            "it says where the IAM user's long-lived key is kept, and Identity Center logs you in \
+             through sso_start_url instead; remove it"
+                .to_owned()
+        }
+        ("key", AccessSourceKind::WebIdentity | AccessSourceKind::Saml) => {
+            "your identity provider logs you in and no AWS key is kept; remove it".to_owned()
+        }
         ("aws_profile", AccessSourceKind::Sso) => {
             "it names the IAM user's long-lived key, and Identity Center logs you in through \
              sso_start_url instead; remove it"
                 .to_owned()
         }
-        ("mfa_serial", AccessSourceKind::Sso) => {
+        ("mfa_serial" | "mfa_command", AccessSourceKind::Sso) => {
             "Identity Center asks for MFA itself, during the browser or device login; remove it"
                 .to_owned()
         }
-        ("aws_profile" | "mfa_serial", AccessSourceKind::WebIdentity | AccessSourceKind::Saml) => {
-            "your identity provider asks for MFA and holds no AWS key; remove it".to_owned()
-        }
+        (
+            "aws_profile" | "mfa_serial" | "mfa_command",
+            AccessSourceKind::WebIdentity | AccessSourceKind::Saml,
+        ) => "your identity provider asks for MFA and holds no AWS key; remove it".to_owned(),
         _ => format!("set source = {:?}, or remove it", owners[0].as_str()),
     };
     let owners: Vec<String> = owners.iter().map(|o| format!("{:?}", o.as_str())).collect();
@@ -353,6 +370,18 @@ mod tests {
                  for MFA itself"
             ),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_key_setting_belongs_to_iam_user_only() {
+        let e = err(&sso_with("key = \"keychain\""));
+        assert_eq!((e.line, e.col), (Some(7), Some(1)), "{e}");
+        assert_eq!(
+            e.msg,
+            "key belongs to source = \"iam-user\", not \"sso\": it says where the IAM user's \
+             long-lived key is kept, and Identity Center logs you in through sso_start_url \
+             instead; remove it"
         );
     }
 
