@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP/1.1 reverse proxy in front of moto: it forwards STS requests verbatim
 //! (the original `Host` too, which SigV4 signs), counts them per `Action` and signing region, and
-//! can be switched at runtime to delay, fail, refuse, or fail one region only. It also keeps each
-//! request's form parameters, so a test can check what was asked of STS (serial, code, tags...).
+//! can be switched at runtime to delay, fail, refuse, or fail one region only, or to refuse or
+//! hold one `Action` only (e.g. IAM's DeleteAccessKey: IAM's Query calls pass the same way). It
+//! also keeps each request's form parameters, so a test can check what was asked of STS (serial,
+//! code, tags...).
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -68,6 +70,10 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     /// Actions whose answers' credentials are made to expire this long after they pass.
     lifetimes: Mutex<HashMap<String, Duration>>,
+    /// Actions answered with an AWS error whatever the mode: action -> (status, code, message).
+    rejected_actions: Mutex<HashMap<String, (u16, String, String)>>,
+    /// Actions held this long before they are forwarded.
+    delayed_actions: Mutex<HashMap<String, Duration>>,
 }
 
 struct Recorded {
@@ -135,6 +141,8 @@ impl StsProxy {
             counts: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             lifetimes: Mutex::new(HashMap::new()),
+            rejected_actions: Mutex::new(HashMap::new()),
+            delayed_actions: Mutex::new(HashMap::new()),
         });
         let state = shared.clone();
         let server = ServerThread::start("sts-proxy", bind("STS proxy"), move |listener, stop| {
@@ -167,6 +175,27 @@ impl StsProxy {
     /// least).
     pub fn set_lifetime(&self, action: &str, lifetime: Duration) {
         lock(&self.shared.lifetimes).insert(action.to_owned(), lifetime);
+    }
+
+    /// From now on, requests with this `Action` are answered with this AWS error (e.g. `403
+    /// AccessDenied` for IAM's `DeleteAccessKey`), whatever the mode; the others as the mode says.
+    pub fn reject_action(&self, action: &str, status: u16, code: &str, message: &str) {
+        lock(&self.shared.rejected_actions).insert(
+            action.to_owned(),
+            (status, code.to_owned(), message.to_owned()),
+        );
+    }
+
+    /// From now on, requests with this `Action` wait `delay` before they are forwarded (a window
+    /// in which a test can change the world between two steps of the daemon).
+    pub fn delay_action(&self, action: &str, delay: Duration) {
+        lock(&self.shared.delayed_actions).insert(action.to_owned(), delay);
+    }
+
+    /// Undoes [`StsProxy::reject_action`] and [`StsProxy::delay_action`] for `action`.
+    pub fn pass_action(&self, action: &str) {
+        lock(&self.shared.rejected_actions).remove(action);
+        lock(&self.shared.delayed_actions).remove(action);
     }
 
     /// Requests with this `Action` that reached the proxy, whatever the mode answered.
@@ -301,6 +330,12 @@ async fn handle(
         params: form_params(parts.uri.query(), &body),
     });
 
+    let rejected = lock(&shared.rejected_actions).get(&action).cloned();
+    if let Some((status, code, message)) = rejected {
+        shared.record(&action, &region, false);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Ok(xml_error(status, &code, &message));
+    }
     let mode = shared.mode();
     if let ProxyMode::Reject {
         status,
@@ -330,6 +365,10 @@ async fn handle(
     }
     shared.record(&action, &region, true);
     if let ProxyMode::Delay(delay) = mode {
+        tokio::time::sleep(delay).await;
+    }
+    let delay = lock(&shared.delayed_actions).get(&action).copied();
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
 

@@ -328,6 +328,8 @@ impl<'a> StackBuilder<'a> {
             }
         };
         world.set_env("AWS_ENDPOINT_URL_STS", &endpoint);
+        // moto serves IAM on the same port (the key's age, `credd key rotate`).
+        world.set_env("AWS_ENDPOINT_URL_IAM", &endpoint);
         let identity_center = match self.access {
             Access::Sso { .. } => {
                 let fake = match &sts {

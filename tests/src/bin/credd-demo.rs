@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     let mut world = World::new();
     world.write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
     world.set_env("AWS_ENDPOINT_URL_STS", &moto.endpoint());
+    world.set_env("AWS_ENDPOINT_URL_IAM", &moto.endpoint());
     world.write_config(&format!(
         r#"default_profile = "staging"
 
