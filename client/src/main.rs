@@ -142,6 +142,16 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Keep the IAM user's long-lived key in the OS keychain: add, import, rotate, remove.
+    ///
+    /// With `[access] source = "iam-user"`, the key is read from the OS keychain (`key =
+    /// "keychain"`, the default without aws_profile) or from the shared credentials file
+    /// (aws_profile, or `key = "file"`). The secret never appears in arguments, output or logs.
+    #[command(verbatim_doc_comment)]
+    Key {
+        #[command(subcommand)]
+        action: commands::key::Action,
+    },
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -150,6 +160,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    output::restore_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -215,5 +226,6 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
         Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
         Command::Service { action } => commands::service::run(&paths, json, action),
+        Command::Key { action } => commands::key::run(&paths, json, action),
     }
 }

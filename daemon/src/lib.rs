@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod creds;
 pub mod daemon;
+pub mod desktop;
 pub mod engine;
 pub mod handlers;
 pub mod http;

@@ -13,8 +13,9 @@ mod secret;
 use serde::{Deserialize, Serialize};
 
 pub use frame::{
-    Frame, HEADER_LEN, MAX_FRAME, ProtoError, decode_request, decode_response, encode_request,
-    encode_response, frame_len, read_frame, write_frame,
+    Frame, HEADER_LEN, MAX_FRAME, ProtoError, decode_request, decode_request_with_config,
+    decode_response, encode_request, encode_request_with_config, encode_response, frame_len,
+    read_frame, write_frame,
 };
 pub use secret::Secret;
 

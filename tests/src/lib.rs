@@ -11,13 +11,16 @@ pub mod bins;
 pub mod http;
 pub mod identity_center;
 pub mod install;
+pub mod keyring;
 pub mod moto;
 pub mod oidc_provider;
 pub mod proxy;
 pub mod saml_idp;
 pub mod sdk;
 pub mod server;
+pub mod session_bus;
 pub mod stack;
+pub mod terminal;
 pub mod turns;
 pub mod world;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
 use credd_proto::{
-    Authorization, FederationInfo, LoginMethod, ProfileState, Request, Response, SsoInfo,
+    Authorization, FederationInfo, KeyInfo, LoginMethod, ProfileState, Request, Response, SsoInfo,
     StatusReport,
 };
 
@@ -73,6 +73,16 @@ fn render(r: &StatusReport) -> String {
     }
     if let Some(f) = &a.federation {
         federation_block(o, f, a.renews.as_deref(), a.logged_in);
+    }
+    // Otherwise (an MFA session with mfa_command) on a line of its own.
+    if a.federation.is_none()
+        && a.logged_in
+        && let Some(how) = &a.renews
+    {
+        let _ = writeln!(o, "renewal:  renewed {how}, in the background");
+    }
+    if let Some(key) = &a.key {
+        key_block(o, key);
     }
     if let Some(pending) = &a.pending {
         let _ = writeln!(o, "pending:  {}", describe_pending(pending));
@@ -209,6 +219,33 @@ fn federation_block(o: &mut String, f: &FederationInfo, renews: Option<&str>, lo
             None => "only by `credd login`, before the session ends".to_owned(),
         };
         let _ = writeln!(o, "  renewal  {renews}");
+    }
+}
+
+/// The IAM user's long-lived key: where it is kept, which one, how old, and what to do about it.
+fn key_block(o: &mut String, key: &KeyInfo) {
+    let _ = writeln!(o, "key:");
+    let _ = writeln!(o, "  stored   {}", key.stored_in);
+    let id = key
+        .access_key_id
+        .as_deref()
+        .unwrap_or("not read yet (read at the next login)");
+    let _ = writeln!(o, "  id       {id}");
+    if let Some(t) = key.created_at {
+        let age = output::now().saturating_sub(t);
+        let _ = writeln!(o, "  age      {} (created {})", key_age(age), when(t));
+    }
+    if let Some(w) = &key.warning {
+        let _ = writeln!(o, "  warning  {w}");
+    }
+}
+
+/// `12 days`, `1 day`, or the hours and minutes of a key made today.
+fn key_age(secs: u64) -> String {
+    match secs / 86_400 {
+        0 => output::span(secs),
+        1 => "1 day".to_owned(),
+        days => format!("{days} days"),
     }
 }
 
@@ -376,6 +413,59 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_iam_user_key_shows_where_it_is_kept_its_age_and_what_to_do() {
+        let mut access = sso_access(true);
+        access.source = "iam-user".into();
+        access.sso = None;
+        access.warning = None;
+        access.key = Some(KeyInfo {
+            stored_in: "keychain: Secret Service (login collection): credd/aws-access-key".into(),
+            access_key_id: Some("AKIAOLDKEY".into()),
+            created_at: Some(output::now() - 120 * 86_400 - 60),
+            warning: Some("the key is 120 days old: run `credd key rotate`".into()),
+        });
+        let text = render(&report(access.clone()));
+        for expected in [
+            "key:\n  stored   keychain: Secret Service (login collection): credd/aws-access-key\n",
+            "  id       AKIAOLDKEY\n",
+            "  age      120 days (created ",
+            "  warning  the key is 120 days old: run `credd key rotate`\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in:\n{text}");
+        }
+        access.key = Some(KeyInfo {
+            stored_in: "file: /home/alice/.aws/credentials [access]".into(),
+            access_key_id: None,
+            created_at: None,
+            warning: None,
+        });
+        let text = render(&report(access));
+        assert!(
+            text.contains("key:\n  stored   file: /home/alice/.aws/credentials [access]\n  id       not read yet"),
+            "{text}"
+        );
+        assert!(!text.contains("  age "), "{text}");
+        assert_eq!(key_age(3 * 3600 + 60), "3h1m");
+        assert_eq!(key_age(86_400 + 5), "1 day");
+    }
+
+    #[test]
+    fn an_mfa_session_with_mfa_command_says_it_renews_itself() {
+        let mut access = sso_access(true);
+        access.source = "iam-user".into();
+        access.sso = None;
+        access.warning = None;
+        access.renews = Some("with mfa_command ykman".into());
+        let text = render(&report(access.clone()));
+        assert!(
+            text.contains("\nrenewal:  renewed with mfa_command ykman, in the background\n"),
+            "{text}"
+        );
+        access.logged_in = false;
+        assert!(!render(&report(access)).contains("renewal:"));
     }
 
     #[test]

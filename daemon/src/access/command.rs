@@ -1,9 +1,12 @@
-//! The commands an access source runs for a secret: `token_command` (an ID token) and
-//! `assertion_command` (a SAMLResponse). No shell, no stdin; stdout is the secret and is wiped
-//! after use; on failure the last line of stderr says why (the output never does: it may hold
-//! the secret). A command that outlives its time limit, or whose login is cancelled, is killed.
+//! The commands an access source runs for a secret: `token_command` (an ID token),
+//! `assertion_command` (a SAMLResponse) and `mfa_command` (a one-time code). No shell, no stdin;
+//! stdout is the secret and is wiped after use; on failure the last line of stderr says why (the
+//! output never does: it may hold the secret). A command that outlives its time limit, or whose
+//! login is cancelled, is killed.
 
 use std::process::Stdio;
+#[cfg(test)]
+use std::sync::Arc;
 use std::time::Duration;
 
 use credd_proto::Secret;
@@ -45,6 +48,37 @@ pub enum CommandError {
     },
     #[error("{what} `{program}` printed more than {} KiB on stdout: not a single token", MAX_STDOUT / 1024)]
     TooLong { what: &'static str, program: String },
+}
+
+/// How commands are run: as processes, or in unit tests by a script. A test on the simulated
+/// clock cannot wait for a real process: its paused time jumps to the next timer meanwhile, past
+/// the command's time limit.
+#[derive(Clone, Default)]
+pub enum Runner {
+    #[default]
+    System,
+    #[cfg(test)]
+    Scripted(Script),
+}
+
+/// A unit test's stand-in for commands: the argv in, the output (or the failure) out.
+#[cfg(test)]
+pub type Script = Arc<dyn Fn(&[String]) -> Result<Secret, CommandError> + Send + Sync>;
+
+impl Runner {
+    /// [`run`], or the script's answer.
+    pub async fn run(
+        &self,
+        argv: &[String],
+        what: &'static str,
+        limit: Duration,
+    ) -> Result<Secret, CommandError> {
+        match self {
+            Runner::System => run(argv, what, limit).await,
+            #[cfg(test)]
+            Runner::Scripted(script) => script(argv),
+        }
+    }
 }
 
 /// Runs `argv` (`what` names it in errors, e.g. "assertion_command") and returns its trimmed

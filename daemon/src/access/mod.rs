@@ -4,13 +4,19 @@
 //! refresh, single flight and persistence; a source only knows how to log in (and Identity
 //! Center how to refresh its token and fetch role credentials, and web identity how to get a new
 //! ID token). [`federated`] is what `web-identity` and `saml` share; [`command`] runs the
-//! commands they may be configured with; [`loopback`] is the browser logins' redirect.
+//! commands they may be configured with (and [`mfa_command`] an IAM user's); [`loopback`] is the
+//! browser logins' redirect.
 
 pub mod command;
 pub mod federated;
+pub mod iam;
 pub mod iam_user;
+pub mod key_file;
+pub mod keychain;
 pub mod loopback;
+pub mod mfa_command;
 pub mod persist;
+pub mod rotate;
 pub mod saml;
 pub mod sso;
 pub mod web_identity;
@@ -112,8 +118,29 @@ pub enum AccessError {
     MalformedMfaCode,
     #[error("the MFA code was refused: {0}")]
     MfaCodeRefused(String),
-    #[error("no usable IAM user key in the shared credentials profile {profile:?}: {detail}")]
-    NoKey { profile: String, detail: String },
+    #[error("mfa_command `{program}` printed no 6-digit code")]
+    MfaCommandNoCode { program: String },
+    /// The shared credentials file holds no usable key (missing file, profile or property).
+    #[error(transparent)]
+    KeyFile(#[from] key_file::KeyFileError),
+    /// The OS keychain is locked, missing or failed.
+    #[error(transparent)]
+    Keychain(#[from] keychain::KeychainError),
+    /// `key = "keychain"` and the keychain has no entry; `import` names a file profile that
+    /// holds a key `credd key import` would move.
+    #[error(
+        "no IAM user key in the keychain ({keychain}): run `credd key add`{}",
+        import.as_ref().map_or_else(String::new, |from| format!(
+            ", or `credd key import` to move the one in {from}"
+        ))
+    )]
+    NoKeychainKey {
+        keychain: String,
+        import: Option<String>,
+    },
+    /// AWS refused the IAM user's key itself (deleted, deactivated, wrong secret).
+    #[error(transparent)]
+    KeyRefused(Box<iam_user::KeyRefusal>),
     #[error(transparent)]
     Sts(#[from] StsFailure),
     #[error(transparent)]
@@ -165,14 +192,28 @@ impl AccessSource {
         }
     }
 
-    /// Whether the session can be had without the user (no MFA, no browser): then the daemon
-    /// logs in by itself at start.
+    /// Whether the session can be had without the user (no MFA, or a command for its codes; no
+    /// browser): then the daemon logs in by itself at start.
     pub fn is_unattended(&self) -> bool {
         match self {
-            AccessSource::IamUser(u) => u.mfa_serial.is_none(),
+            AccessSource::IamUser(u) => u.mfa_serial.is_none() || u.mfa_command.is_some(),
             // A token another tool keeps fresh needs nobody; credd's own login and SAML do.
             AccessSource::WebIdentity(w) => w.oidc.is_none(),
             AccessSource::IdentityCenter(_) | AccessSource::Saml(_) => false,
+        }
+    }
+
+    /// How `session` renews itself without the user, for status (e.g. `with mfa_command ykman`):
+    /// web identity's refresh token, token file or command, or an MFA session's `mfa_command`.
+    /// `None`: only `credd login` renews it.
+    pub fn renewal(&self, session: &AccessSession) -> Option<String> {
+        match self {
+            AccessSource::IamUser(u) => u
+                .mfa_command
+                .as_ref()
+                .filter(|_| session.mfa)
+                .map(|c| format!("with mfa_command {}", c.program())),
+            _ => session.federation.as_ref()?.renews.clone(),
         }
     }
 

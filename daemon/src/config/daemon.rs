@@ -1,4 +1,5 @@
-//! `[daemon]`: where the HTTP API listens, IMDS, and how much life served credentials keep.
+//! `[daemon]`: where the HTTP API listens, IMDS, how much life served credentials keep, and
+//! whether the daemon shows desktop notifications.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -26,6 +27,9 @@ pub struct DaemonConfig {
     /// The current route advertises an `Expiration` at most this far ahead, so SDKs come back
     /// (and follow `credd switch`) within it; never less than `min_remaining`.
     pub follow_window: Duration,
+    /// Desktop notifications (the access session ends within the hour and ten minutes; a profile
+    /// has failed to refresh for 5 minutes). The log and status say the same either way.
+    pub notify: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -36,6 +40,7 @@ pub(super) struct RawDaemon {
     imds_hop_limit: Option<Spanned<i64>>,
     min_remaining: Option<Spanned<String>>,
     follow_window: Option<Spanned<String>>,
+    notify: Option<bool>,
 }
 
 /// A valid `[daemon]`, plus where `min_remaining` was written: the profiles' lifetimes are checked
@@ -144,6 +149,7 @@ impl Validator<'_> {
                 imds_hop_limit,
                 min_remaining,
                 follow_window,
+                notify: raw.notify.unwrap_or(true),
             },
             min_remaining_span,
         })
@@ -155,12 +161,24 @@ mod tests {
     use std::path::Path;
 
     use super::super::parse;
-    use super::super::testing::{GOOD, err};
+    use super::super::testing::{GOOD, err, ok};
 
     #[test]
     fn listen_must_be_loopback() {
         let e = err(&GOOD.replace("127.0.0.1:0", "0.0.0.0:9911"));
         assert!(e.msg.contains("not a loopback address"), "{e}");
         assert!(parse(Path::new("c"), &GOOD.replace("127.0.0.1:0", "[::1]:9911")).is_ok());
+    }
+
+    #[test]
+    fn notifications_are_on_unless_turned_off() {
+        let with =
+            |line: &str| GOOD.replace("min_remaining =", &format!("{line}\nmin_remaining ="));
+        assert!(ok(GOOD).daemon.notify);
+        assert!(ok(&with("notify = true")).daemon.notify);
+        assert!(!ok(&with("notify = false")).daemon.notify);
+        let e = err(&with("notify = \"no\""));
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.msg.contains("expected a boolean"), "{e}");
     }
 }

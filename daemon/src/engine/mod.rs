@@ -10,6 +10,13 @@ mod authorize;
 mod federated;
 #[cfg(test)]
 mod federated_tests;
+mod key;
+mod login_needed;
+#[cfg(test)]
+mod mfa_command_tests;
+#[cfg(test)]
+mod notify_tests;
+mod renew;
 pub mod role;
 pub mod schedule;
 mod session;
@@ -29,6 +36,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use credd_proto::{ProfileState, ProfileStatus};
 use tokio::sync::watch;
 
+use crate::access::command::Runner;
+use crate::access::iam::Iam;
 use crate::access::iam_user::IamUser;
 use crate::access::persist::SessionStore;
 use crate::access::saml::Saml;
@@ -38,6 +47,7 @@ use crate::access::{AccessError, AccessSource, SessionCredential};
 use crate::clock::Clock;
 use crate::config::{AccessConfig, Config, Profile, ProfileKind, SourceConfig};
 use crate::creds::RoleCredentials;
+use crate::desktop::{Desktop, Notice, Notifier};
 use crate::lock;
 use crate::sts::{FailureKind, Sts, StsFailure};
 pub use authorize::LoginStart;
@@ -106,7 +116,8 @@ impl From<SsoError> for EngineError {
 pub const ACCESS_ROLE: &str = ".access-role";
 
 /// What the engine reaches outside itself. The daemon uses [`Wiring::system`]; unit tests a
-/// simulated clock, a scripted STS and a seeded jitter.
+/// simulated clock, a scripted STS, a seeded jitter, scripted commands and a notifier that
+/// records.
 pub struct Wiring {
     pub clock: Clock,
     pub sts: Sts,
@@ -117,17 +128,28 @@ pub struct Wiring {
     pub credentials_file: Option<PathBuf>,
     /// The AWS CLI's SSO token cache dir; `None`: `~/.aws/sso/cache`.
     pub sso_cache_dir: Option<PathBuf>,
+    /// Runs the access source's commands (`mfa_command`).
+    pub commands: Runner,
+    /// Where desktop notifications go (when `[daemon] notify` allows them).
+    pub notifier: Arc<dyn Notifier>,
+    /// IAM, for the key's age in status and `credd key rotate`; `None`: neither (unit tests
+    /// that do not script IAM).
+    pub iam: Option<Iam>,
 }
 
 impl Wiring {
     pub fn system() -> Wiring {
         let clock = Clock::system();
+        let sts = Sts::from_env(clock.clone());
         Wiring {
-            sts: Sts::from_env(clock.clone()),
+            iam: Some(Iam::from_env(clock.clone(), sts.http_client())),
+            sts,
             clock,
             rng: fastrand::Rng::new(),
             credentials_file: None,
             sso_cache_dir: None,
+            commands: Runner::System,
+            notifier: Arc::new(Desktop::default()),
         }
     }
 }
@@ -146,6 +168,8 @@ struct Inner {
     rng: Mutex<fastrand::Rng>,
     credentials_file: Option<PathBuf>,
     sso_cache_dir: Option<PathBuf>,
+    commands: Runner,
+    notifier: Arc<dyn Notifier>,
     source: RwLock<Arc<AccessSource>>,
     session: RwLock<SessionState>,
     /// Written by the login under way, which serializes logins. Requests only look whether a
@@ -155,8 +179,8 @@ struct Inner {
     authorize_lock: tokio::sync::Mutex<()>,
     /// The browser/device authorization waiting for the user, if any.
     pending: Mutex<Option<Arc<authorize::PendingLogin>>>,
-    /// Serializes renewals of the access session (Identity Center's token, web identity's
-    /// session): one however many want one.
+    /// Serializes renewals of the access session (Identity Center's token, a session that
+    /// renews itself): one however many want one.
     renew_lock: tokio::sync::Mutex<()>,
     /// Serializes asking STS who the Identity Center user is.
     sso_user_lock: tokio::sync::Mutex<()>,
@@ -167,6 +191,8 @@ struct Inner {
     /// Bumped by every login that made a session: a login that waited for another takes its
     /// session.
     logins: AtomicU64,
+    /// The IAM user's long-lived key: its age, and one rotation at a time.
+    key: key::KeyWatch,
 }
 
 fn source_for(
@@ -175,12 +201,14 @@ fn source_for(
     sso_cache_dir: Option<&PathBuf>,
     sts: &Sts,
     clock: &Clock,
+    commands: &Runner,
 ) -> Arc<AccessSource> {
     Arc::new(match &config.source {
         SourceConfig::IamUser(user) => AccessSource::IamUser(IamUser::new(
             user,
             config.session_duration,
             credentials_file.cloned(),
+            commands.clone(),
         )),
         SourceConfig::Sso(sso) => AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
             sso,
@@ -232,6 +260,7 @@ impl Engine {
             wiring.sso_cache_dir.as_ref(),
             &wiring.sts,
             &wiring.clock,
+            &wiring.commands,
         );
         let restored = match source.identity_center() {
             Some(ic) => sso::from_cli_cache(ic),
@@ -248,6 +277,8 @@ impl Engine {
             rng: Mutex::new(wiring.rng),
             credentials_file: wiring.credentials_file,
             sso_cache_dir: wiring.sso_cache_dir,
+            commands: wiring.commands,
+            notifier: wiring.notifier,
             session: RwLock::new(SessionState::restored(restored)),
             login_lock: Arc::new(tokio::sync::RwLock::new(())),
             authorize_lock: tokio::sync::Mutex::new(()),
@@ -257,6 +288,7 @@ impl Engine {
             slots: RwLock::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
             logins: AtomicU64::new(0),
+            key: key::KeyWatch::new(wiring.iam),
             store,
         });
         if let Some(url) = inner.sts.endpoint_override() {
@@ -267,6 +299,7 @@ impl Engine {
         engine.auto_login();
         tokio::spawn(engine.clone().follow_config());
         tokio::spawn(engine.clone().watch_time());
+        tokio::spawn(engine.clone().watch_key());
         engine
     }
 
@@ -285,6 +318,13 @@ impl Engine {
 
     fn config(&self) -> Arc<Config> {
         self.inner.config.borrow().clone()
+    }
+
+    /// Shows `notice` on the desktop unless `[daemon] notify = false`. The caller logs the same.
+    fn notify(&self, notice: Notice) {
+        if self.inner.config.borrow().daemon.notify {
+            self.inner.notifier.show(notice);
+        }
     }
 
     /// A configured profile's slot (the internal access-role slot is not one).
@@ -535,7 +575,15 @@ impl Engine {
                     expires_at: cached.as_ref().map(|c| unix(c.expiration)),
                     last_refresh: view.last_refresh.map(unix),
                     next_refresh: view.next_refresh.map(unix),
-                    last_error: view.last_error,
+                    // Since when, too: the log and a desktop notification tell of a profile
+                    // failing for 5 minutes.
+                    last_error: match (view.last_error, view.failing_since) {
+                        (Some(e), Some(since)) => Some(format!(
+                            "{e} (failing for {})",
+                            session::minutes(now.duration_since(since).unwrap_or_default())
+                        )),
+                        (e, _) => e,
+                    },
                     sts_region: cached.as_ref().map(|c| c.region.clone()),
                     assumed_arn: cached.as_ref().map(|c| c.assumed_arn.clone()),
                 }
@@ -579,6 +627,7 @@ impl Engine {
                     self.inner.sso_cache_dir.as_ref(),
                     &self.inner.sts,
                     &self.inner.clock,
+                    &self.inner.commands,
                 )
             };
             if !config.access.same_session(&access) {
@@ -591,8 +640,14 @@ impl Engine {
                 }
                 self.auto_login();
             } else if config.access != access {
-                // Same session, other details (login method, replicas, session length).
+                // Same session, other details (login method, replicas, session length,
+                // mfa_command).
+                let was_unattended = lock::read(&self.inner.source).is_unattended();
                 *lock::write(&self.inner.source) = new_source();
+                if !was_unattended && self.session().is_none() {
+                    // An mfa_command was added: the daemon can log in by itself now.
+                    self.auto_login();
+                }
             }
             access = config.access.clone();
             self.reconcile_slots(&config);

@@ -17,6 +17,11 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 /// During an STS outage, cached credentials keep being served below `min_remaining` until this
 /// little is left (SDKs then refresh on every call, which is still better than an error).
 pub const OUTAGE_FLOOR: Duration = Duration::from_secs(5 * 60);
+/// A session or token that renews itself (a self-renewing access session, an Identity Center
+/// token) is renewed this long before it ends, or a third of its life when that is shorter: what
+/// depends on it still has time to refresh from it. A 1-hour one is renewed every 40 minutes, a
+/// 12-hour MFA session 20 minutes before its end, a 15-minute one after 10 minutes.
+pub const RENEW_LEAD: Duration = Duration::from_secs(20 * 60);
 
 /// How long credentials issued at `issued` and expiring at `expiration` may be served.
 pub fn servable_window(
@@ -51,6 +56,11 @@ pub fn servable(expiration: SystemTime, now: SystemTime, min_remaining: Duration
     expiration
         .duration_since(now)
         .is_ok_and(|left| left >= min_remaining)
+}
+
+/// When to renew a session or token that ends at `end` after a life of `life`.
+pub fn renew_at(end: SystemTime, life: Duration) -> SystemTime {
+    end.checked_sub(RENEW_LEAD.min(life / 3)).unwrap_or(end)
 }
 
 /// Exponential backoff with full jitter after `failures` (>= 1) consecutive failures.
@@ -114,6 +124,17 @@ mod tests {
         assert!(servable(t(120), t(60), MIN));
         assert!(!servable(t(119), t(60), MIN));
         assert!(!servable(t(0), t(60), MIN), "expired");
+    }
+
+    #[test]
+    fn renewal_comes_20_minutes_ahead_or_a_third_of_the_life() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(renew_at(t(43_200), 12 * hour), t(43_200 - 1200));
+        assert_eq!(renew_at(t(3600), hour), t(2400));
+        assert_eq!(renew_at(t(900), Duration::from_secs(900)), t(600));
+        // Compressed time: a 30-second session, 10 seconds ahead.
+        assert_eq!(renew_at(t(30), Duration::from_secs(30)), t(20));
+        assert_eq!(renew_at(t(30), Duration::ZERO), t(30), "ended at once");
     }
 
     #[test]

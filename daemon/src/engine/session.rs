@@ -1,6 +1,7 @@
 //! The access session's lifecycle: restored at start, established by `credd login` (or by the
 //! daemon itself when the source needs nobody), dropped on logout, on expiry, or when STS calls
-//! it expired; and the watch that warns before it ends and notices when the machine slept.
+//! it expired; and the watch that renews it, warns before it ends (status, the log, a desktop
+//! notification), tells of profiles that keep failing, and notices when the machine slept.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,16 +10,25 @@ use std::time::{Duration, SystemTime};
 use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
 use tokio::sync::OwnedRwLockWriteGuard;
 
-use super::{Engine, EngineError, schedule, unix};
+use super::{ACCESS_ROLE, Engine, EngineError, schedule, unix};
 use crate::access::persist;
 use crate::access::{AccessError, AccessSession, AccessSource};
-use crate::config::AccessConfig;
+use crate::config::{AccessConfig, fmt_duration};
+use crate::desktop::{Notice, shorten};
 use crate::lock;
 use crate::sts::StsFailure;
 
-/// Status and the log warn this long before the access session ends (a quarter of its length for
-/// a session shorter than 4 hours: a 1-hour SAML session is not "ending soon" when it starts).
-pub const SESSION_WARNING: Duration = Duration::from_secs(60 * 60);
+/// Status, the log and a desktop notification warn this long before an access session that will
+/// not renew itself ends: an hour and ten minutes, or a quarter of its length for a session
+/// shorter than 4 h 40 min (a 1-hour SAML session is not "ending soon" when it starts).
+pub const SESSION_WARNING: Duration = Duration::from_secs(70 * 60);
+/// A self-renewing session whose renewal failed this many times in a row is warned about like one
+/// that does not renew itself (e.g. the YubiKey of mfa_command is not plugged in): a passing
+/// failure is not.
+const RENEWAL_TROUBLE: u32 = 3;
+/// A profile whose refresh has been failing this long is logged and notified about, once per
+/// failing streak (the backoff's cap: by then it has been tried about nine times).
+pub const FAILING_NOTICE: Duration = Duration::from_secs(5 * 60);
 
 /// How long before `session`'s end status and the log warn of it.
 fn warning_window(session: &AccessSession) -> Duration {
@@ -41,7 +51,11 @@ pub(super) struct SessionState {
     pub(super) region: Option<String>,
     pub(super) last_error: Option<String>,
     pub(super) warned: bool,
-    /// Identity Center token renewals that failed in a row, and when to try again.
+    /// When this daemon made the session (a login or a renewal); `None` for one restored at start
+    /// or taken from the AWS CLI. With its end, its length: when to renew it.
+    pub(super) began: Option<SystemTime>,
+    /// Renewals (Identity Center's token, a self-renewing session) that failed in a row, and when
+    /// to try again.
     pub(super) renew_failures: u32,
     pub(super) renew_retry_at: Option<SystemTime>,
     /// When a request last looked for a login the AWS CLI made.
@@ -51,7 +65,7 @@ pub(super) struct SessionState {
     /// role_arn profiles and for status.
     pub(super) sso_user: Option<String>,
     pub(super) sso_user_asked: bool,
-    /// Web identity: why the session stopped renewing itself (the identity provider refused the
+    /// Why the session stopped renewing itself (the identity provider refused web identity's
     /// refresh token); then it lasts until its end and `credd login` renews it.
     pub(super) renew_stopped: Option<String>,
 }
@@ -71,25 +85,20 @@ impl SessionState {
             .filter(|s| s.expires_at.is_none_or(|t| t > now))
     }
 
-    /// How the session renews itself, while it does (web identity, until the identity provider
-    /// refuses).
-    fn renewal(&self) -> Option<&str> {
+    /// How the session renews itself, while it does (web identity until the identity provider
+    /// refuses; an MFA session with `source`'s mfa_command).
+    fn renewal(&self, source: &AccessSource) -> Option<String> {
         if self.renew_stopped.is_some() {
             return None;
         }
-        self.current
-            .as_ref()?
-            .federation
-            .as_ref()?
-            .renews
-            .as_deref()
+        source.renewal(self.current.as_ref()?)
     }
 
     /// When the session ends and how long before that to warn of it; `None` for a session that
-    /// renews itself or never ends.
-    fn ending(&self) -> Option<(SystemTime, Duration)> {
+    /// renews itself (and is not failing to) or never ends.
+    fn ending(&self, source: &AccessSource) -> Option<(SystemTime, Duration)> {
         let session = self.current.as_ref()?;
-        if self.renewal().is_some() {
+        if self.renewal(source).is_some() && self.renew_failures < RENEWAL_TROUBLE {
             return None;
         }
         Some((session.ends_at()?, warning_window(session)))
@@ -218,6 +227,7 @@ impl Engine {
         *lock::write(&self.inner.session) = SessionState {
             current: Some(session.clone()),
             region: Some(region),
+            began: Some(self.now()),
             ..SessionState::default()
         };
         self.inner.logins.fetch_add(1, Ordering::SeqCst);
@@ -239,12 +249,14 @@ impl Engine {
     }
 
     /// Whether the access session renews itself without the user (web identity, while the
-    /// identity provider keeps renewing it).
+    /// identity provider keeps renewing it; an MFA session with mfa_command).
     pub(super) fn renews_itself(&self) -> bool {
-        lock::read(&self.inner.session).renewal().is_some()
+        let source = lock::read(&self.inner.source).clone();
+        lock::read(&self.inner.session).renewal(&source).is_some()
     }
 
-    /// The daemon logs in by itself when the source needs nobody (a key without MFA).
+    /// The daemon logs in by itself when the source needs nobody (a key without MFA, or with
+    /// mfa_command).
     pub(super) fn auto_login(&self) {
         let unattended = lock::read(&self.inner.source).is_unattended();
         if self.session().is_some() {
@@ -322,10 +334,11 @@ impl Engine {
         let config = self.config();
         let now = self.inner.clock.now();
         let ic = self.identity_center();
+        let source = lock::read(&self.inner.source).clone();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
-        let renews = session.and(state.renewal()).map(str::to_owned);
-        let warning = session.and(state.ending()).and_then(|(t, window)| {
+        let renews = session.and(state.renewal(&source));
+        let warning = session.and(state.ending(&source)).and_then(|(t, window)| {
             let left = t.duration_since(now).unwrap_or_default();
             (left < window).then(|| {
                 format!(
@@ -403,14 +416,15 @@ impl Engine {
             sso,
             federation: self.federation_info(&config.access, session.map(|s| &**s)),
             renews,
-            key: None,
+            key: self.key_info(),
             pending: self.pending_authorization(),
         }
     }
 
     /// Every [`WALL_CHECK`]: wakes every worker when the wall clock jumped (the machine slept,
-    /// or the clock was set), so refreshes that fell due meanwhile start now; and warns once in
-    /// the log when the access session nears its end.
+    /// or the clock was set), so refreshes that fell due meanwhile start now; starts the
+    /// session's renewals when due; and warns once (the log, a desktop notification) when the
+    /// access session nears its end or a profile has been failing for [`FAILING_NOTICE`].
     pub(super) async fn watch_time(self) {
         let clock = self.inner.clock.clone();
         let mut before = clock.reading();
@@ -427,19 +441,80 @@ impl Engine {
             }
             before = clock.reading();
             self.renew_due();
-            self.renew_federated_due();
-            let mut state = lock::write(&self.inner.session);
-            let Some((expires_at, window)) = state.ending() else {
-                continue;
-            };
-            let left = expires_at.duration_since(clock.now()).unwrap_or_default();
-            if left < window && !state.warned {
-                state.warned = true;
-                tracing::warn!(
-                    left_min = left.as_secs() / 60,
-                    "the access session ends soon: run `credd login` to renew it"
-                );
-            }
+            self.renew_session_due();
+            self.warn_session_ending();
+            self.warn_failing_profiles();
         }
     }
+
+    /// Once per session, when it nears its end.
+    fn warn_session_ending(&self) {
+        let source = lock::read(&self.inner.source).clone();
+        let left = {
+            let mut state = lock::write(&self.inner.session);
+            let Some((ends_at, window)) = state.ending(&source) else {
+                return;
+            };
+            let left = ends_at.duration_since(self.now()).unwrap_or_default();
+            if left >= window || state.warned {
+                return;
+            }
+            state.warned = true;
+            left
+        };
+        tracing::warn!(
+            left_min = left.as_secs() / 60,
+            "the access session ends soon: run `credd login` to renew it"
+        );
+        let summary = if left.is_zero() {
+            "credd: the AWS access session has ended".to_owned()
+        } else {
+            format!("credd: the AWS access session ends in {}", minutes(left))
+        };
+        self.notify(Notice {
+            summary,
+            body: "Run `credd login` to renew it: without it, your profiles' credentials are \
+                   not refreshed."
+                .to_owned(),
+        });
+    }
+
+    /// Once per failing streak of each profile, when it has lasted [`FAILING_NOTICE`].
+    fn warn_failing_profiles(&self) {
+        let now = self.now();
+        for slot in self.all_slots() {
+            let name = &slot.profile().name;
+            // The Identity Center access role is not a profile: those it signs for say it.
+            if name == ACCESS_ROLE {
+                continue;
+            }
+            let Some((since, error)) = slot.failing_untold(now, FAILING_NOTICE) else {
+                continue;
+            };
+            let failing = now.duration_since(since).unwrap_or_default();
+            tracing::warn!(
+                profile = %name,
+                failing_s = failing.as_secs(),
+                error = %error,
+                "the profile's credentials have failed to refresh for 5 minutes"
+            );
+            self.notify(Notice {
+                summary: format!("credd: profile {name} is failing"),
+                body: format!(
+                    "Its credentials have failed to refresh for {}: {}",
+                    minutes(failing),
+                    shorten(&error)
+                ),
+            });
+        }
+    }
+}
+
+/// A duration to the nearest minute (`1h 10m` for 69 min 55 s), or in seconds under one.
+pub(super) fn minutes(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    fmt_duration(Duration::from_secs((secs + 30) / 60 * 60))
 }

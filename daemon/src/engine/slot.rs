@@ -37,6 +37,11 @@ struct Status {
     last_error: Option<String>,
     failures: u32,
     retry_at: Option<SystemTime>,
+    /// When the refreshes began failing: the first failure since the last success (a login's
+    /// fresh start does not end the streak, a success does).
+    failing_since: Option<SystemTime>,
+    /// Whether this failing streak was told of (the log, a desktop notification).
+    told: bool,
     /// Drawn once per credential, so the schedule does not move every time it is recomputed.
     jitter: f64,
 }
@@ -46,6 +51,7 @@ pub struct StatusView {
     pub next_refresh: Option<SystemTime>,
     pub last_error: Option<String>,
     pub failures: u32,
+    pub failing_since: Option<SystemTime>,
 }
 
 enum Due {
@@ -114,6 +120,18 @@ impl Slot {
         self.status().last_error.clone()
     }
 
+    /// When the refreshes have been failing for `after` by `now` and nobody was told yet: since
+    /// when, and the last error; marks the streak told.
+    pub fn failing_untold(&self, now: SystemTime, after: Duration) -> Option<(SystemTime, String)> {
+        let mut s = self.status();
+        let since = s.failing_since?;
+        if s.told || now.duration_since(since).unwrap_or_default() < after {
+            return None;
+        }
+        s.told = true;
+        Some((since, s.last_error.clone().unwrap_or_default()))
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.results.subscribe()
     }
@@ -154,6 +172,7 @@ impl Slot {
             next_refresh,
             last_error: s.last_error.clone(),
             failures: s.failures,
+            failing_since: s.failing_since,
         }
     }
 
@@ -245,10 +264,14 @@ impl Slot {
                 s.last_error = Some("not logged in".to_owned());
                 s.failures = 0;
                 s.retry_at = None;
+                // Not the profile failing: the session's end is told of instead.
+                s.failing_since = None;
+                s.told = false;
             }
             Err(e) => {
                 let mut s = self.status();
                 s.failures = s.failures.saturating_add(1);
+                s.failing_since.get_or_insert(now);
                 let delay = schedule::backoff(s.failures, engine.jitter());
                 s.retry_at = Some(now + delay);
                 s.last_error = Some(e.to_string());

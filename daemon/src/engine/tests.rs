@@ -12,9 +12,12 @@ use tokio::sync::watch;
 
 use super::{Engine, EngineError, WALL_CHECK, Wiring, schedule};
 use crate::access::AccessError;
+use crate::access::command::Runner;
 use crate::access::persist::SessionStore;
 use crate::clock::Clock;
 use crate::config::{self, Config};
+use crate::desktop::Notifier;
+use crate::desktop::testing::Recorder;
 use crate::sts::Sts;
 use crate::sts::fake::{Call, FakeSts, Reply, USER_ARN};
 
@@ -41,6 +44,29 @@ pub(super) fn start_engine(
     sts: Sts,
     credentials_file: Option<PathBuf>,
 ) -> (Engine, watch::Sender<Arc<Config>>) {
+    let notices = Recorder::new(clock);
+    start_engine_with(
+        dir,
+        text,
+        clock,
+        sts,
+        credentials_file,
+        Runner::System,
+        Arc::new(notices),
+    )
+}
+
+/// [`start_engine`] with the access source's commands run by `commands` and the desktop
+/// notifications going to `notifier`.
+pub(super) fn start_engine_with(
+    dir: &Path,
+    text: &str,
+    clock: &Clock,
+    sts: Sts,
+    credentials_file: Option<PathBuf>,
+    commands: Runner,
+    notifier: Arc<dyn Notifier>,
+) -> (Engine, watch::Sender<Arc<Config>>) {
     let config = config::parse(&dir.join("config.toml"), text).expect("a valid config");
     let (tx, rx) = watch::channel(Arc::new(config));
     let engine = Engine::start(
@@ -52,6 +78,9 @@ pub(super) fn start_engine(
             rng: fastrand::Rng::with_seed(7),
             credentials_file,
             sso_cache_dir: Some(dir.join("sso-cache")),
+            iam: None,
+            commands,
+            notifier,
         },
     );
     (engine, tx)

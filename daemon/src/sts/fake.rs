@@ -59,6 +59,9 @@ pub enum Reply {
     Normal,
     /// An STS error response, e.g. `(403, "AccessDenied")`.
     Error(u16, &'static str),
+    /// An STS error response with STS's message, e.g. `(403, "AccessDenied",
+    /// "MultiFactorAuthentication failed with invalid MFA one time pass code.")`.
+    ErrorWithMessage(u16, &'static str, &'static str),
     /// The connection is refused (the region is unreachable).
     Unreachable,
     /// Nothing ever comes back; the SDK's timeouts end the call.
@@ -147,7 +150,12 @@ impl FakeSts {
         loop {
             match reply {
                 Reply::Normal => return Ok(self.normal(&call)),
-                Reply::Error(status, code) => return Ok(error(status, code)),
+                Reply::Error(status, code) => {
+                    return Ok(error(status, code, &format!("{code} (scripted)")));
+                }
+                Reply::ErrorWithMessage(status, code, message) => {
+                    return Ok(error(status, code, message));
+                }
                 Reply::Unreachable => {
                     return Err(ConnectorError::io(Box::new(std::io::Error::new(
                         std::io::ErrorKind::ConnectionRefused,
@@ -235,12 +243,12 @@ impl FakeSts {
     }
 }
 
-fn error(status: u16, code: &str) -> HttpResponse {
+fn error(status: u16, code: &str, message: &str) -> HttpResponse {
     response(
         status,
         format!(
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-             <Error><Type>Sender</Type><Code>{code}</Code><Message>{code} (scripted)</Message></Error>\
+             <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
              <RequestId>fake</RequestId></ErrorResponse>"
         ),
     )

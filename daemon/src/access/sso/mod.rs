@@ -44,25 +44,21 @@ pub struct SsoToken {
     pub region: String,
 }
 
-/// An access token is renewed this long before it expires (or a third of its life, if
-/// shorter), so the cache file always has more than botocore's 15-minute refresh window left
-/// and the CLI and SDKs reading it never refresh (and rotate the refresh token) themselves.
-/// With 1-hour tokens: one refresh every 40 minutes.
-pub const RENEW_LEAD: Duration = Duration::from_secs(20 * 60);
-
 impl SsoToken {
     pub fn left(&self, now: SystemTime) -> Duration {
         self.expires_at.duration_since(now).unwrap_or_default()
     }
 
-    /// When to renew it.
+    /// When to renew it: [`RENEW_LEAD`](crate::engine::schedule::RENEW_LEAD) ahead (or a third
+    /// of its life), so the cache file always has more than botocore's 15-minute refresh window
+    /// left and the CLI and SDKs reading it never refresh (and rotate the refresh token)
+    /// themselves. With 1-hour tokens: one refresh every 40 minutes.
     pub fn renew_at(&self) -> SystemTime {
         let life = self
             .expires_at
             .duration_since(self.issued_at)
             .unwrap_or_default();
-        let lead = RENEW_LEAD.min(life / 3);
-        self.expires_at.checked_sub(lead).unwrap_or(self.expires_at)
+        crate::engine::schedule::renew_at(self.expires_at, life)
     }
 }
 
