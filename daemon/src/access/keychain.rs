@@ -255,17 +255,25 @@ impl Keychain {
         }
     }
 
-    /// The store to use: the given one, the one chosen before, or a new probe.
+    /// The store to use: the given one, the one chosen before, or a new probe. The kernel
+    /// keyring is only the fallback: while it is the choice, each call first looks again for a
+    /// Secret Service, which may have started after the daemon (a service started before the
+    /// desktop session's keyring).
     fn backend(&self) -> Result<Backend, KeychainError> {
         if let Some(b) = &self.inner.given {
             return Ok(b.clone());
         }
-        if let Some(b) = lock::lock(&self.inner.chosen).clone() {
-            return Ok(b);
+        let chosen = lock::lock(&self.inner.chosen).clone();
+        if let Some(b) = &chosen
+            && b.kind != Kind::KernelKeyring
+        {
+            return Ok(b.clone());
         }
         let found = platform::probe()?;
-        tracing::info!(keychain = %found.describe(), "using the OS keychain");
-        *lock::lock(&self.inner.chosen) = Some(found.clone());
+        if chosen.is_none_or(|c| c.kind != found.kind) {
+            tracing::info!(keychain = %found.describe(), "using the OS keychain");
+            *lock::lock(&self.inner.chosen) = Some(found.clone());
+        }
         Ok(found)
     }
 

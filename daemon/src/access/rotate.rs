@@ -45,7 +45,7 @@ impl KeyVault for Keychain {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RotateError {
-    #[error("another `credd key rotate` is under way")]
+    #[error("another `credd key` command is under way: try again when it has finished")]
     Busy,
     /// Only a key in the OS keychain is rotated: credd does not rewrite the shared credentials
     /// file.

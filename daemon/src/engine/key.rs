@@ -62,7 +62,8 @@ pub(super) struct KeyWatch {
     /// `None`: no IAM (unit tests that do not script it): no age, no rotation.
     iam: Option<Iam>,
     known: std::sync::Mutex<Known>,
-    rotating: tokio::sync::Mutex<()>,
+    /// One `credd key` change at a time: each reads what the keychain holds, then replaces it.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl KeyWatch {
@@ -73,7 +74,7 @@ impl KeyWatch {
         KeyWatch {
             iam,
             known: std::sync::Mutex::new(Known::default()),
-            rotating: tokio::sync::Mutex::new(()),
+            changing: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -225,15 +226,16 @@ impl Engine {
         Err("the session still signs with another key".to_owned())
     }
 
+    /// The right to change the stored key (`credd key add|import|rotate|remove`), unless another
+    /// such change is under way.
+    pub fn try_key_change(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.inner.key.changing.try_lock().ok()
+    }
+
     /// `credd key rotate`: a new key made, checked, stored and read back; a key-only session
     /// moved onto it; then the old key deleted. One at a time.
     pub async fn rotate_key(&self) -> Result<KeyReport, RotateError> {
-        let _one = self
-            .inner
-            .key
-            .rotating
-            .try_lock()
-            .map_err(|_| RotateError::Busy)?;
+        let _one = self.try_key_change().ok_or(RotateError::Busy)?;
         let config = self.config();
         let source = self.source();
         let AccessSource::IamUser(user) = &*source else {

@@ -349,6 +349,12 @@ impl Engine {
         slots.values().cloned().collect()
     }
 
+    /// The daemon's STS client (its regions' preference, its endpoint), for checking a key
+    /// before it is stored.
+    pub fn sts(&self) -> &Sts {
+        &self.inner.sts
+    }
+
     pub fn profile_names(&self) -> Vec<String> {
         let slots = lock::read(&self.inner.slots);
         slots

@@ -12,11 +12,16 @@ use crate::access::iam_user::{KeyOrigin, caller_identity, refused_key};
 use crate::access::key_file::{self, KeyFileError};
 use crate::access::keychain::{Keychain, KeychainError, StoredKey};
 use crate::access::{AccessError, error_chain};
-use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_AWS_PROFILE, KeySource};
-use crate::sts::{FailureKind, Sts};
+use crate::sts::FailureKind;
 
 pub async fn handle(daemon: &Daemon, request: Request) -> Response {
+    let Some(_one) = daemon.engine.try_key_change() else {
+        return Response::Error(ErrorReply::new(
+            ErrorCode::Unavailable,
+            "another `credd key` command is under way: try again when it has finished",
+        ));
+    };
     let keychain = Keychain::new();
     let result = match request {
         Request::KeyAdd {
@@ -104,7 +109,7 @@ async fn add(
     };
     check_shape(&key)?;
     let config = daemon.config();
-    let identity = verify(&config, &key, &KeyOrigin::Given).await?;
+    let identity = verify(daemon, &config, &key, &KeyOrigin::Given).await?;
     let previous = previous_key(keychain).await?;
     store(keychain, &key).await?;
     tracing::info!(access_key_id = %key.access_key_id, keychain = %keychain.describe(), "IAM user key stored in the keychain");
@@ -160,7 +165,7 @@ async fn import(
         path: path.clone(),
         profile: profile.clone(),
     };
-    let identity = verify(&config, &key, &origin).await?;
+    let identity = verify(daemon, &config, &key, &origin).await?;
     let previous = previous_key(keychain).await?;
     store(keychain, &key).await?;
     tracing::info!(access_key_id = %key.access_key_id, from = %from, keychain = %keychain.describe(), "IAM user key imported into the keychain");
@@ -256,10 +261,14 @@ fn check_shape(key: &StoredKey) -> Result<(), KeyError> {
 }
 
 /// Who the key belongs to, as STS says when the key signs GetCallerIdentity.
-async fn verify(config: &Config, key: &StoredKey, origin: &KeyOrigin) -> Result<String, KeyError> {
-    let sts = Sts::from_env(Clock::system());
+async fn verify(
+    daemon: &Daemon,
+    config: &Config,
+    key: &StoredKey,
+    origin: &KeyOrigin,
+) -> Result<String, KeyError> {
     let creds = key.credentials();
-    caller_identity(&sts, &config.access.regions, &creds)
+    caller_identity(daemon.engine.sts(), &config.access.regions, &creds)
         .await
         .map(|(arn, _region)| arn)
         .map_err(|f| KeyError::Access(refused_key(&key.access_key_id, origin, f)))

@@ -291,8 +291,17 @@ fn a_keychain_locked_between_the_steps_keeps_the_old_key_and_the_new_one_is_dele
     assert!(
         second
             .stderr
-            .contains("another `credd key rotate` is under way"),
+            .contains("another `credd key` command is under way"),
         "{second}"
+    );
+    // And so is any other change of the stored key: it would race the rotation's own.
+    let remove = stack.world.credd(&["key", "remove"]);
+    remove.assert_code(1);
+    assert!(
+        remove
+            .stderr
+            .contains("another `credd key` command is under way"),
+        "{remove}"
     );
     let out = rotation.wait(ROTATE_DEADLINE + Duration::from_secs(10));
     proxy.pass_action("GetCallerIdentity");
