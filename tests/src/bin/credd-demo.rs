@@ -192,18 +192,20 @@ const QUICKSTART: &str = r#"
   with the role's trust policy.
 
   An IAM user's key instead:
-  1. Put your IAM user's key in ~/.aws/credentials under [access].
+  1. credd key add                    # the key into the OS keychain (or `credd key import`
+                                      # to move it out of ~/.aws/credentials)
   2. Write ~/.config/credd/config.toml (see the README's config reference):
        default_profile = "staging"
        [access]
-       source = "iam-user"
-       aws_profile = "access"
+       source = "iam-user"            # the key from the keychain
        mfa_serial = "arn:aws:iam::111111111111:mfa/you"
+       # mfa_command = ["ykman", "oath", "accounts", "code", "-s", "aws"]
        [profiles.staging]
        role_arn = "arn:aws:iam::222222222222:role/Administrator"
        region = "eu-west-1"
-  3. credd login                      # asks for the MFA code once
+  3. credd login                      # asks for the MFA code once (exec/env ask themselves too)
   4. eval "$(credd env)"              # in your shell rc: every SDK now uses credd
   5. credd switch prod / credd status / credd exec prod -- terraform plan
   6. credd service install            # run it as a systemd/launchd user service
+  7. credd key rotate                 # every 90 days; `credd status` reminds you
 "#;
