@@ -123,6 +123,10 @@ enum Command {
     /// Replace the HTTP API token (the old one stops working at once; logout also replaces it).
     ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
+    ///
+    /// When the access session is missing or over and only you can make it (an MFA code, a
+    /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
+    /// would; without a terminal it fails at once, saying to run `credd login`.
     Env {
         profile: Option<String>,
         /// Output syntax (default: from $SHELL).
@@ -130,12 +134,21 @@ enum Command {
         shell: Option<commands::env::Shell>,
     },
     /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
+    ///
+    /// When the access session is missing or over and only you can make it (an MFA code, a
+    /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
+    /// would; without a terminal it fails at once, saying to run `credd login`.
     Exec {
         profile: String,
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,
     },
     /// Print PROFILE's credentials as `credential_process` JSON.
+    ///
+    /// When the access session is missing or over and only you can make it (an MFA code, a
+    /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
+    /// would; without a terminal it fails at once, saying to run `credd login`.
+    /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
     /// Print shell completions.
     Completions {
