@@ -20,6 +20,7 @@ pub mod launch;
 mod lock;
 pub mod logging;
 pub mod runtime_dir;
+pub mod sdk;
 pub mod state;
 pub mod sts;
 pub mod watch;

@@ -1,7 +1,8 @@
 //! Installing the harness's external tools (moto's venv, npm's oidc-provider) into directories
 //! under `target/`, once per machine: the first test process to need one installs it while the
 //! others wait on a lock file, and a marker naming the pinned versions makes a changed pin
-//! reinstall on the next run.
+//! reinstall on the next run. Debian packages (D-Bus, GNOME Keyring, SimpleSAMLphp) are installed
+//! with apt-get the same way, when the tests run as root ([`apt_install`]).
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -76,26 +77,110 @@ pub fn install_once(
     eprintln!("credd-tests: {what} installed in {:.0?}", started.elapsed());
 }
 
+/// Makes sure the Debian packages `missing()` names (those not installed yet, none when all are)
+/// get installed, for `what` (a phrase for the messages, e.g. "a private D-Bus session bus").
+/// As root, `apt-get install -y` them (after an `apt-get update` if the install fails), serialized
+/// across test processes by [`lock_install`]`(lock)`; as anyone else, Err with the command to run.
+pub fn apt_install(
+    what: &str,
+    lock: &str,
+    missing: impl Fn() -> Vec<String>,
+) -> Result<(), String> {
+    let packages = missing();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(format!(
+            "{what} needs the Debian packages {}; install them with\n    sudo {}\n\
+             (or run the tests as root, as CI does, and they install themselves)",
+            packages.join(" "),
+            apt_install_line(&packages)
+        ));
+    }
+    let _lock = lock_install(lock);
+    // Another test process may have installed them while this one waited for the lock.
+    let packages = missing();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    eprintln!(
+        "credd-tests: installing {} with apt-get for {what} (once)",
+        packages.join(" ")
+    );
+    if let Err(first) = apt_get("install", &packages) {
+        // The package lists may be missing or stale (a fresh machine): update, then try again.
+        apt_get("update", &[]).map_err(|e| format!("{first}\n{e}"))?;
+        apt_get("install", &packages)?;
+    }
+    let still = missing();
+    if !still.is_empty() {
+        return Err(format!(
+            "`{}` succeeded but what {what} needs from {} is still missing",
+            apt_install_line(&packages),
+            still.join(" ")
+        ));
+    }
+    eprintln!(
+        "credd-tests: {} installed in {:.0?}",
+        packages.join(" "),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// The command that installs `packages`, for messages.
+fn apt_install_line(packages: &[String]) -> String {
+    format!(
+        "apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    )
+}
+
+/// `apt-get VERB [-y --no-install-recommends packages]`; Err with apt's output on failure.
+fn apt_get(verb: &str, packages: &[String]) -> Result<(), String> {
+    let mut command = Command::new("apt-get");
+    command
+        // Waits for another apt or dpkg (not ours) instead of failing at once.
+        .args(["-o", "DPkg::Lock::Timeout=300"])
+        .arg(verb)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if !packages.is_empty() {
+        command
+            .args(["-y", "--no-install-recommends"])
+            .args(packages);
+    }
+    try_install_step(&mut command, &format!("apt-get {verb}"))
+}
+
 /// Runs one install step (`what`, e.g. "npm install") to the end; panics with its output and the
 /// command line to run by hand when it cannot start or fails.
 pub fn run_install_step(command: &mut Command, what: &str) {
-    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
-        panic!(
+    try_install_step(command, what).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// [`run_install_step`], with Err instead of the panic.
+fn try_install_step(command: &mut Command, what: &str) -> Result<(), String> {
+    let output = command.stdin(Stdio::null()).output().map_err(|e| {
+        format!(
             "{what} could not run ({e}): is {} installed?\nto run it by hand: {}",
             command.get_program().to_string_lossy(),
             by_hand(command)
         )
-    });
-    if !output.status.success() {
-        panic!(
-            "{what} failed ({}) while installing the tests' tools\nto run it by hand: {}\n\
-             --- stdout ---\n{}\n--- stderr ---\n{}",
-            output.status,
-            by_hand(command),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    })?;
+    if output.status.success() {
+        return Ok(());
     }
+    Err(format!(
+        "{what} failed ({}) while installing the tests' tools\nto run it by hand: {}\n\
+         --- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        by_hand(command),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
 /// `command` as a shell line: `cd DIR && PROGRAM ARGS...`, each word quoted where a shell needs it.

@@ -25,7 +25,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::install::lock_install;
+use crate::install::apt_install;
 use crate::server::lock;
 use crate::{POLL_INTERVAL, free_port, system_python};
 
@@ -378,9 +378,9 @@ fn php_has_extensions() -> bool {
 }
 
 /// Makes sure SimpleSAMLphp and PHP are installed, checked once per test process. When they are
-/// missing: as root, `apt-get install -y` [`SIMPLESAMLPHP_PACKAGES`] (after an `apt-get update`
-/// if the install cannot find them; about 25 s), serialized across test processes by the lock
-/// file `target/simplesamlphp-install.lock`; as anyone else, panics with the command to run.
+/// missing: as root, `apt-get install -y` [`SIMPLESAMLPHP_PACKAGES`] (see [`apt_install`]; about
+/// 25 s; lock file `target/simplesamlphp-install.lock`); as anyone else, panics with the command
+/// to run.
 pub fn ensure_installed() {
     INSTALLED
         .get_or_init(try_install)
@@ -388,79 +388,22 @@ pub fn ensure_installed() {
         .unwrap_or_else(|failure| panic!("{failure}"));
 }
 
-fn install_command() -> String {
-    format!(
-        "apt-get install -y --no-install-recommends {}",
-        SIMPLESAMLPHP_PACKAGES.join(" ")
-    )
-}
-
 fn try_install() -> Result<(), String> {
-    if installed() {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(format!(
-            "the SAML tests need SimpleSAMLphp and PHP; install them with\n    sudo {}\n\
-             (or run the tests as root, as CI does, and they install themselves)",
-            install_command()
-        ));
-    }
-    let _lock = lock_install("simplesamlphp-install");
-    // Another test process may have installed them while this one waited for the lock.
-    if installed() {
-        return Ok(());
-    }
-    let started = Instant::now();
-    eprintln!("credd-tests: installing SimpleSAMLphp and PHP with apt-get (once)");
-    if apt_get(&["install"]).is_err() {
-        // The package lists may be missing or stale (a fresh machine): update, then try again.
-        apt_get(&["update"])?;
-        apt_get(&["install"])?;
-    }
-    if !installed() {
-        return Err(format!(
-            "`{}` succeeded but SimpleSAMLphp or PHP's dom/mbstring extensions are still missing",
-            install_command()
-        ));
-    }
-    eprintln!(
-        "credd-tests: SimpleSAMLphp installed in {:.0?}",
-        started.elapsed()
-    );
-    Ok(())
-}
-
-/// `apt-get update`, or `apt-get install` of the packages; Err with apt's output on failure.
-fn apt_get(verb: &[&str]) -> Result<(), String> {
-    let mut command = Command::new("apt-get");
-    command
-        // Waits for another apt or dpkg (not ours) instead of failing at once.
-        .args(["-o", "DPkg::Lock::Timeout=300"])
-        .args(verb)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null());
-    if verb == ["install"] {
-        command
-            .args(["-y", "--no-install-recommends"])
-            .args(SIMPLESAMLPHP_PACKAGES);
-    }
-    let output = command
-        .output()
-        .map_err(|e| format!("apt-get could not run (is this Debian?): {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "`apt-get {}` failed ({}) while installing SimpleSAMLphp for the tests; by hand: {}\n\
-         --- stdout ---\n{}\n--- stderr ---\n{}",
-        verb.join(" "),
-        output.status,
-        install_command(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
+    let missing = || -> Vec<String> {
+        if installed() {
+            Vec::new()
+        } else {
+            SIMPLESAMLPHP_PACKAGES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        }
+    };
+    apt_install(
+        "the SAML tests' identity provider (SimpleSAMLphp on PHP)",
+        "simplesamlphp-install",
+        missing,
+    )
 }
 
 /// SimpleSAMLphp's config in `dir`: the whole of it, so nothing of the system's config (nor

@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::install::lock_install;
+use crate::install::apt_install;
 
 /// How long `dbus-daemon` may take to print its address.
 const BUS_START_DEADLINE: Duration = Duration::from_secs(10);
@@ -177,9 +177,9 @@ fn xml_escape(text: &str) -> String {
 }
 
 /// Makes sure each `(program, Debian package)` of `needed` is on PATH, for `what` (a phrase for
-/// the messages). When some are missing: as root, `apt-get install -y` their packages (after an
-/// `apt-get update` if the install fails), serialized across test processes by the lock file
-/// `target/desktop-packages-install.lock`; as anyone else, panics with the command to run.
+/// the messages). When some are missing: as root, `apt-get install -y` their packages (see
+/// [`apt_install`]; lock file `target/desktop-packages-install.lock`); as anyone else, panics with
+/// the command to run.
 pub fn ensure_programs(what: &str, needed: &[(&str, &str)]) {
     // Checked once per process and set of programs: cheap afterwards.
     static CHECKED: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
@@ -193,52 +193,14 @@ pub fn ensure_programs(what: &str, needed: &[(&str, &str)]) {
     if checked.contains(&key) {
         return;
     }
-    let missing = |needed: &[(&str, &str)]| -> Vec<String> {
+    let missing = || -> Vec<String> {
         needed
             .iter()
             .filter(|(program, _)| find_program(program).is_none())
             .map(|(_, package)| (*package).to_owned())
             .collect()
     };
-    let packages = missing(needed);
-    if !packages.is_empty() {
-        let by_hand = format!(
-            "apt-get install -y --no-install-recommends {}",
-            packages.join(" ")
-        );
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            panic!(
-                "{what} needs the Debian packages {}; install them with\n    sudo {by_hand}\n\
-                 (or run the tests as root, as CI does, and they install themselves)",
-                packages.join(" ")
-            );
-        }
-        let _lock = lock_install("desktop-packages-install");
-        let packages = missing(needed);
-        if !packages.is_empty() {
-            let started = Instant::now();
-            eprintln!(
-                "credd-tests: installing {} with apt-get for {what} (once)",
-                packages.join(" ")
-            );
-            if let Err(first) = apt_get(&["install"], &packages) {
-                // The package lists may be missing or stale (a fresh machine): update, retry.
-                apt_get(&["update"], &[]).unwrap_or_else(|e| panic!("{first}\n{e}"));
-                apt_get(&["install"], &packages).unwrap_or_else(|e| panic!("{e}"));
-            }
-            let still = missing(needed);
-            assert!(
-                still.is_empty(),
-                "`{by_hand}` succeeded but {still:?} still provide nothing on PATH"
-            );
-            eprintln!(
-                "credd-tests: {} installed in {:.0?}",
-                packages.join(" "),
-                started.elapsed()
-            );
-        }
-    }
+    apt_install(what, "desktop-packages-install", missing).unwrap_or_else(|e| panic!("{e}"));
     checked.push(key);
 }
 
@@ -249,36 +211,6 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .chain(["/usr/bin", "/bin", "/usr/sbin"].map(PathBuf::from))
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
-}
-
-/// `apt-get VERB [packages]`; Err with apt's output on failure.
-fn apt_get(verb: &[&str], packages: &[String]) -> Result<(), String> {
-    let mut command = Command::new("apt-get");
-    command
-        // Waits for another apt or dpkg (not ours) instead of failing at once.
-        .args(["-o", "DPkg::Lock::Timeout=300"])
-        .args(verb)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null());
-    if !packages.is_empty() {
-        command
-            .args(["-y", "--no-install-recommends"])
-            .args(packages);
-    }
-    let output = command
-        .output()
-        .map_err(|e| format!("apt-get could not run (is this Debian?): {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "`apt-get {} {}` failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        verb.join(" "),
-        packages.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
 }
 
 #[cfg(test)]

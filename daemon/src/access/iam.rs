@@ -3,35 +3,26 @@
 //! session when there is one (organizations often allow IAM self-management only with MFA), else
 //! the key itself. No UserName is sent: IAM acts on the user that signed.
 //!
-//! Built like [`crate::sts`]: the same HTTP client (hyper, rustls on ring), the same timeouts, the
-//! engine's clock, and an endpoint override from the environment (`AWS_ENDPOINT_URL_IAM`, then
-//! `AWS_ENDPOINT_URL`), which is how the tests point IAM at moto. IAM is global: one endpoint
-//! per partition, signed for the partition's first region.
+//! Built like [`crate::sts`] ([`crate::sdk::Clients`]): the same HTTP client (hyper, rustls on
+//! ring), the same limits, the engine's clock, and an endpoint override from the environment
+//! (`AWS_ENDPOINT_URL_IAM`, then `AWS_ENDPOINT_URL`), which is how the tests point IAM at moto.
+//! IAM is global: one endpoint per partition, signed for the partition's first region.
 
 #[cfg(test)]
 pub mod fake;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use aws_sdk_iam::config::SharedHttpClient;
 use aws_sdk_iam::config::http::HttpResponse;
-use aws_sdk_iam::config::retry::RetryConfig;
-use aws_sdk_iam::config::timeout::TimeoutConfig;
-use aws_sdk_iam::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use credd_proto::Secret;
 
 use crate::clock::Clock;
 use crate::creds::AwsCredentials;
-use crate::lock;
-
-/// As for STS: one attempt gets 5 s, the whole call 12 s, and a connection 2 s.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
-const MAX_ATTEMPTS: u32 = 2;
+use crate::sdk::Clients;
+use crate::sts;
 
 /// The IAM actions credd calls, named as a policy names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,10 +172,7 @@ pub fn signing_region(sts_region: Option<&str>) -> &'static str {
 
 pub struct Iam {
     /// One SDK client per signing region (there is one per partition).
-    clients: Mutex<HashMap<&'static str, aws_sdk_iam::Client>>,
-    endpoint: Option<String>,
-    clock: Clock,
-    http: SharedHttpClient,
+    clients: Clients<aws_sdk_iam::Client>,
 }
 
 impl Iam {
@@ -204,47 +192,21 @@ impl Iam {
 
     fn new(clock: Clock, endpoint: Option<String>, http: SharedHttpClient) -> Iam {
         Iam {
-            clients: Mutex::new(HashMap::new()),
-            endpoint,
-            clock,
-            http,
+            // As for STS: one attempt gets 5 s, the whole call 12 s, and a connection 2 s.
+            clients: Clients::new(aws_sdk_iam::Client::new, clock, http, endpoint, sts::LIMITS),
         }
     }
 
     pub fn endpoint_override(&self) -> Option<&str> {
-        self.endpoint.as_deref()
+        self.clients.endpoint()
     }
 
     /// Where the calls go, for messages.
     fn endpoint_name(&self, region: &str) -> String {
-        match &self.endpoint {
-            Some(url) => url.clone(),
+        match self.clients.endpoint() {
+            Some(url) => url.to_owned(),
             None => format!("IAM ({region})"),
         }
-    }
-
-    fn client(&self, region: &'static str) -> aws_sdk_iam::Client {
-        lock::lock(&self.clients)
-            .entry(region)
-            .or_insert_with(|| {
-                let mut b = aws_sdk_iam::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::from_static(region))
-                    .time_source(self.clock.clone())
-                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .connect_timeout(CONNECT_TIMEOUT)
-                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                            .operation_timeout(OPERATION_TIMEOUT)
-                            .build(),
-                    );
-                if let Some(url) = &self.endpoint {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_iam::Client::from_conf(b.http_client(self.http.clone()).build())
-            })
-            .clone()
     }
 
     /// CreateAccessKey for the signing user. `in_use` is the key credd holds: when the user
@@ -258,7 +220,8 @@ impl Iam {
         let region = signing_region(sts_region);
         let action = IamAction::CreateAccessKey;
         let result = self
-            .client(region)
+            .clients
+            .get(region)
             .create_access_key()
             .customize()
             .config_override(signed_by(signer))
@@ -302,7 +265,8 @@ impl Iam {
         access_key_id: &str,
     ) -> Result<(), IamError> {
         let region = signing_region(sts_region);
-        self.client(region)
+        self.clients
+            .get(region)
             .delete_access_key()
             .access_key_id(access_key_id)
             .customize()
@@ -320,7 +284,7 @@ impl Iam {
         signer: &AwsCredentials,
     ) -> Result<Vec<KeyMetadata>, IamError> {
         let region = signing_region(sts_region);
-        let client = self.client(region);
+        let client = self.clients.get(region);
         let mut keys = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -417,6 +381,8 @@ fn signed_by(creds: &AwsCredentials) -> aws_sdk_iam::config::Builder {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn key(id: &str, status: &str) -> KeyMetadata {

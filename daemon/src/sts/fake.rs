@@ -9,26 +9,21 @@
 //! connection.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
 use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::shared::IntoShared;
-use aws_smithy_types::body::SdkBody;
 
 use super::Sts;
+use super::fake_http::{self, Scripted};
 use super::fake_sso::FakeIdentityCenter;
 use crate::clock::Clock;
 use crate::lock;
+
+/// STS's XML namespace.
+const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// The IAM user every fake session belongs to.
 pub const USER_ARN: &str = "arn:aws:iam::111111111111:user/alice";
@@ -101,7 +96,7 @@ impl FakeSts {
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
         }));
-        let http: SharedHttpClient = fake.clone().into_shared();
+        let http = fake_http::http_client(fake.clone());
         (fake, Sts::with_http_client(clock.clone(), http))
     }
 
@@ -127,54 +122,8 @@ impl FakeSts {
         &self.0.sso
     }
 
-    async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-        if let Some(sso_call) = FakeIdentityCenter::parse(&request) {
-            lock::lock(&self.0.calls).push(Call {
-                action: sso_call.action.clone(),
-                region: sso_call.region.clone(),
-                access_key_id: String::new(),
-                params: sso_call.params.clone(),
-                at: self.0.clock.now(),
-            });
-            return match self.0.sso.answer(&sso_call, self.0.clock.now()) {
-                Some(r) => Ok(r),
-                None => Err(ConnectorError::io(Box::new(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    "connection refused (scripted)",
-                )))),
-            };
-        }
-        let call = self.parse(&request);
-        lock::lock(&self.0.calls).push(call.clone());
-        let mut reply = (lock::lock(&self.0.script))(&call);
-        loop {
-            match reply {
-                Reply::Normal => return Ok(self.normal(&call)),
-                Reply::Error(status, code) => {
-                    return Ok(error(status, code, &format!("{code} (scripted)")));
-                }
-                Reply::ErrorWithMessage(status, code, message) => {
-                    return Ok(error(status, code, message));
-                }
-                Reply::Unreachable => {
-                    return Err(ConnectorError::io(Box::new(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionRefused,
-                        "connection refused (scripted)",
-                    ))));
-                }
-                Reply::Hang => std::future::pending::<()>().await,
-                Reply::Delayed(d, then) => {
-                    self.0.clock.sleep(d).await;
-                    reply = *then;
-                }
-            }
-        }
-    }
-
     fn parse(&self, request: &HttpRequest) -> Call {
-        let body = request.body().bytes().unwrap_or_default();
-        let params: BTreeMap<String, String> = serde_urlencoded::from_bytes(body)
-            .unwrap_or_else(|e| panic!("STS request body is not a form ({e})"));
+        let params = fake_http::form(request, "STS");
         // https://sts.<region>.amazonaws.com/
         let region = request
             .uri()
@@ -183,17 +132,10 @@ impl FakeSts {
             .and_then(|rest| rest.split('.').next())
             .unwrap_or("us-east-1")
             .to_owned();
-        let access_key_id = request
-            .headers()
-            .get("authorization")
-            .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').next())
-            .unwrap_or_default()
-            .to_owned();
         Call {
             action: params.get("Action").cloned().unwrap_or_default(),
             region,
-            access_key_id,
+            access_key_id: fake_http::signer(request),
             params,
             at: self.0.clock.now(),
         }
@@ -232,51 +174,53 @@ impl FakeSts {
             other => panic!("the fake STS does not know {other:?}"),
         };
         let action = &call.action;
-        response(
-            200,
-            format!(
-                "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-                 <{action}Result>{result}</{action}Result>\
-                 <ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></{action}Response>"
-            ),
+        fake_http::ok_xml(
+            XMLNS,
+            action,
+            &format!("<{action}Result>{result}</{action}Result>"),
         )
     }
 }
 
-fn error(status: u16, code: &str, message: &str) -> HttpResponse {
-    response(
-        status,
-        format!(
-            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-             <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
-             <RequestId>fake</RequestId></ErrorResponse>"
-        ),
-    )
-}
-
-fn response(status: u16, body: String) -> HttpResponse {
-    let mut r = HttpResponse::new(
-        status.try_into().expect("a valid status"),
-        SdkBody::from(body),
-    );
-    r.headers_mut().insert("content-type", "text/xml");
-    r
-}
-
-impl HttpConnector for FakeSts {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let future: Pin<Box<dyn Future<Output = _> + Send>> =
-            Box::pin(self.clone().answer(request));
-        HttpConnectorFuture::new(future)
-    }
-}
-
-impl HttpClient for FakeSts {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.clone().into_shared()
+impl Scripted for FakeSts {
+    async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        if let Some(sso_call) = FakeIdentityCenter::parse(&request) {
+            lock::lock(&self.0.calls).push(Call {
+                action: sso_call.action.clone(),
+                region: sso_call.region.clone(),
+                access_key_id: String::new(),
+                params: sso_call.params.clone(),
+                at: self.0.clock.now(),
+            });
+            return match self.0.sso.answer(&sso_call, self.0.clock.now()) {
+                Some(r) => Ok(r),
+                None => Err(fake_http::refused()),
+            };
+        }
+        let call = self.parse(&request);
+        lock::lock(&self.0.calls).push(call.clone());
+        let mut reply = (lock::lock(&self.0.script))(&call);
+        loop {
+            match reply {
+                Reply::Normal => return Ok(self.normal(&call)),
+                Reply::Error(status, code) => {
+                    return Ok(fake_http::error_xml(
+                        XMLNS,
+                        status,
+                        code,
+                        &format!("{code} (scripted)"),
+                    ));
+                }
+                Reply::ErrorWithMessage(status, code, message) => {
+                    return Ok(fake_http::error_xml(XMLNS, status, code, message));
+                }
+                Reply::Unreachable => return Err(fake_http::refused()),
+                Reply::Hang => std::future::pending::<()>().await,
+                Reply::Delayed(d, then) => {
+                    self.0.clock.sleep(d).await;
+                    reply = *then;
+                }
+            }
+        }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
-use aws_smithy_types::body::SdkBody;
 
+use super::fake_http;
 use crate::lock;
 
 /// How the fake Identity Center behaves; tests change it through [`FakeIdentityCenter::set`].
@@ -293,11 +293,7 @@ fn portal_err(status: u16, code: &str, message: &str) -> HttpResponse {
 }
 
 fn json(status: u16, body: serde_json::Value, error_type: Option<&str>) -> HttpResponse {
-    let mut r = HttpResponse::new(
-        status.try_into().expect("a valid status"),
-        SdkBody::from(body.to_string()),
-    );
-    r.headers_mut().insert("content-type", "application/json");
+    let mut r = fake_http::response(status, "application/json", body.to_string());
     if let Some(code) = error_type {
         r.headers_mut().insert("x-amzn-errortype", code.to_owned());
     }

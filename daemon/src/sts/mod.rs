@@ -8,17 +8,16 @@
 #[cfg(test)]
 pub mod fake;
 #[cfg(test)]
+pub mod fake_http;
+#[cfg(test)]
 pub mod fake_sso;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::config::retry::RetryConfig;
-use aws_sdk_sts::config::timeout::TimeoutConfig;
-use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use tokio::time::Instant;
 
@@ -26,13 +25,17 @@ use crate::clock::Clock;
 
 use crate::creds::AwsCredentials;
 use crate::lock;
+use crate::sdk::{Clients, Limits};
 
-/// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
-/// Per region; failover to the next region is the rest of the retry story.
-const MAX_ATTEMPTS: u32 = 2;
+/// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s, a
+/// connection 2 s. Two attempts per region; failover to the next region is the rest of the retry
+/// story.
+pub const LIMITS: Limits = Limits {
+    connect: Some(Duration::from_secs(2)),
+    attempt: Duration::from_secs(5),
+    operation: Duration::from_secs(12),
+    max_attempts: 2,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
@@ -58,14 +61,12 @@ pub struct StsFailure {
 const PREFER_FALLBACK_FOR: Duration = Duration::from_secs(5 * 60);
 
 pub struct Sts {
-    clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    /// One per region, all through one HTTP client (one connection pool).
+    clients: Clients<aws_sdk_sts::Client>,
     /// The fallback region that answered last, and when.
     preferred: Mutex<Option<(String, Instant)>>,
-    endpoint: Option<String>,
     /// What signs requests and times them out: the engine's clock.
     clock: Clock,
-    /// One HTTP client (one connection pool) for every region's SDK client.
-    http: SharedHttpClient,
 }
 
 impl Sts {
@@ -85,17 +86,21 @@ impl Sts {
 
     fn new(clock: Clock, endpoint: Option<String>, http: SharedHttpClient) -> Sts {
         Sts {
-            clients: Mutex::new(HashMap::new()),
+            clients: Clients::new(
+                aws_sdk_sts::Client::new,
+                clock.clone(),
+                http,
+                endpoint,
+                LIMITS,
+            ),
             preferred: Mutex::new(None),
-            endpoint,
             clock,
-            http,
         }
     }
 
     /// The HTTP client the STS calls go through, for other SDK parts that insist on one.
     pub fn http_client(&self) -> SharedHttpClient {
-        self.http.clone()
+        self.clients.http().clone()
     }
 
     /// The wall clock the calls are signed with.
@@ -104,34 +109,7 @@ impl Sts {
     }
 
     pub fn endpoint_override(&self) -> Option<&str> {
-        self.endpoint.as_deref()
-    }
-
-    fn client(&self, region: &str) -> aws_sdk_sts::Client {
-        let endpoint = self.endpoint.clone();
-        let clock = self.clock.clone();
-        let http = self.http.clone();
-        lock::lock(&self.clients)
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let mut b = aws_sdk_sts::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new(region.to_owned()))
-                    .time_source(clock)
-                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .connect_timeout(CONNECT_TIMEOUT)
-                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                            .operation_timeout(OPERATION_TIMEOUT)
-                            .build(),
-                    );
-                if let Some(url) = endpoint {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_sts::Client::from_conf(b.http_client(http).build())
-            })
-            .clone()
+        self.clients.endpoint()
     }
 
     /// The clients for `regions` in the order to try them: the configured order, except that a
@@ -147,7 +125,7 @@ impl Sts {
         }
         order
             .into_iter()
-            .map(|r| (r.clone(), self.client(r)))
+            .map(|r| (r.clone(), self.clients.get(r)))
             .collect()
     }
 

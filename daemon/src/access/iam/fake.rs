@@ -4,25 +4,20 @@
 //! call, and lets a test script any answer instead.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use aws_sdk_iam::config::SharedHttpClient;
 use aws_sdk_iam::config::http::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
 use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::shared::IntoShared;
-use aws_smithy_types::body::SdkBody;
 
 use super::Iam;
 use crate::clock::Clock;
 use crate::lock;
+use crate::sts::fake_http::{self, Scripted};
+
+/// IAM's XML namespace.
+const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 /// One request as IAM saw it.
 #[derive(Debug, Clone)]
@@ -82,7 +77,7 @@ impl FakeIam {
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
         }));
-        let http: SharedHttpClient = fake.clone().into_shared();
+        let http = fake_http::http_client(fake.clone());
         (fake, Iam::with_http_client(clock.clone(), http))
     }
 
@@ -115,34 +110,6 @@ impl FakeIam {
             .filter(|c| c.action == action)
             .cloned()
             .collect()
-    }
-
-    async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-        let body = request.body().bytes().unwrap_or_default();
-        let params: BTreeMap<String, String> = serde_urlencoded::from_bytes(body)
-            .unwrap_or_else(|e| panic!("IAM request body is not a form ({e})"));
-        let signer = request
-            .headers()
-            .get("authorization")
-            .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').next())
-            .unwrap_or_default()
-            .to_owned();
-        let call = Call {
-            action: params.get("Action").cloned().unwrap_or_default(),
-            signer,
-            params,
-        };
-        lock::lock(&self.0.calls).push(call.clone());
-        let reply = (lock::lock(&self.0.script))(&call);
-        match reply {
-            Reply::Normal => Ok(self.normal(&call)),
-            Reply::Error(status, code) => Ok(error(status, code)),
-            Reply::Unreachable => Err(ConnectorError::io(Box::new(std::io::Error::new(
-                std::io::ErrorKind::ConnectionRefused,
-                "connection refused (scripted)",
-            )))),
-        }
     }
 
     fn normal(&self, call: &Call) -> HttpResponse {
@@ -199,51 +166,29 @@ impl FakeIam {
             }
             other => panic!("the fake IAM does not know {other:?}"),
         };
-        let action = &call.action;
-        response(
-            200,
-            format!(
-                "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">{result}\
-                 <ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></{action}Response>"
-            ),
-        )
+        fake_http::ok_xml(XMLNS, &call.action, &result)
     }
 }
 
+impl Scripted for FakeIam {
+    async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let params = fake_http::form(&request, "IAM");
+        let call = Call {
+            action: params.get("Action").cloned().unwrap_or_default(),
+            signer: fake_http::signer(&request),
+            params,
+        };
+        lock::lock(&self.0.calls).push(call.clone());
+        let reply = (lock::lock(&self.0.script))(&call);
+        match reply {
+            Reply::Normal => Ok(self.normal(&call)),
+            Reply::Error(status, code) => Ok(error(status, code)),
+            Reply::Unreachable => Err(fake_http::refused()),
+        }
+    }
+}
+
+/// An IAM error response, e.g. `(409, "LimitExceeded")`.
 fn error(status: u16, code: &str) -> HttpResponse {
-    response(
-        status,
-        format!(
-            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
-             <Error><Type>Sender</Type><Code>{code}</Code><Message>{code} (scripted)</Message></Error>\
-             <RequestId>fake</RequestId></ErrorResponse>"
-        ),
-    )
-}
-
-fn response(status: u16, body: String) -> HttpResponse {
-    let mut r = HttpResponse::new(
-        status.try_into().expect("a valid status"),
-        SdkBody::from(body),
-    );
-    r.headers_mut().insert("content-type", "text/xml");
-    r
-}
-
-impl HttpConnector for FakeIam {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let future: Pin<Box<dyn Future<Output = _> + Send>> =
-            Box::pin(self.clone().answer(request));
-        HttpConnectorFuture::new(future)
-    }
-}
-
-impl HttpClient for FakeIam {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.clone().into_shared()
-    }
+    fake_http::error_xml(XMLNS, status, code, &format!("{code} (scripted)"))
 }

@@ -23,6 +23,7 @@ use credd_proto::{LoginMethod, Secret};
 use crate::clock::Clock;
 use crate::config::SsoConfig;
 use crate::lock;
+use crate::sdk::Clients;
 
 pub use oidc::Pending;
 
@@ -154,12 +155,11 @@ pub struct IdentityCenter {
     /// The AWS CLI token cache file of the session; `None` when there is no home directory.
     pub cache_file: Option<PathBuf>,
     clock: Clock,
-    http: SharedHttpClient,
     endpoints: Endpoints,
     /// Kept across logins and reused until it expires, per Region.
     registrations: Mutex<HashMap<String, Registration>>,
-    oidc_clients: Mutex<HashMap<String, aws_sdk_ssooidc::Client>>,
-    portal_clients: Mutex<HashMap<String, aws_sdk_sso::Client>>,
+    oidc_clients: Clients<aws_sdk_ssooidc::Client>,
+    portal_clients: Clients<aws_sdk_sso::Client>,
     /// Per Region, the access token of the session Identity Center last refused. The AWS CLI's
     /// cache file may still hold it: taken up again, it would bring a dead session back (and
     /// `credd login` would find nothing to do).
@@ -177,16 +177,28 @@ impl IdentityCenter {
         let cache_file = cache_dir
             .or_else(cache::default_dir)
             .map(|dir| cache::path(&dir, &config.session));
+        let endpoints = Endpoints::from_env();
         IdentityCenter {
             config: config.clone(),
             session_length,
             cache_file,
+            oidc_clients: Clients::new(
+                aws_sdk_ssooidc::Client::new,
+                clock.clone(),
+                http.clone(),
+                endpoints.oidc.clone(),
+                oidc::LIMITS,
+            ),
+            portal_clients: Clients::new(
+                aws_sdk_sso::Client::new,
+                clock.clone(),
+                http,
+                endpoints.portal.clone(),
+                portal::LIMITS,
+            ),
             clock,
-            http,
-            endpoints: Endpoints::from_env(),
+            endpoints,
             registrations: Mutex::new(HashMap::new()),
-            oidc_clients: Mutex::new(HashMap::new()),
-            portal_clients: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
         }
     }

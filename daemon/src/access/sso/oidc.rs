@@ -3,7 +3,6 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_sdk_ssooidc::config::{BehaviorVersion, Region};
 use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,7 +13,7 @@ use super::{IdentityCenter, Registration, SsoError, SsoToken};
 use crate::access::BoxFuture;
 use crate::access::loopback::{CallbackError, Loopback};
 use crate::engine::unix;
-use crate::lock;
+use crate::sdk::Limits;
 
 /// The scope of an `sso-session` login: refreshable tokens for account access.
 const SCOPE: &str = "sso:account:access";
@@ -28,8 +27,12 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(600);
 /// Added to the device grant's polling interval at each `SlowDownException` (RFC 8628).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// Each OIDC call: one attempt 10 s, all of it 20 s.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const LIMITS: Limits = Limits {
+    connect: None,
+    attempt: Duration::from_secs(10),
+    operation: Duration::from_secs(20),
+    max_attempts: 2,
+};
 
 /// An authorization waiting for the user, and the work that finishes it.
 pub struct Pending {
@@ -139,30 +142,7 @@ fn token_from(
 
 impl IdentityCenter {
     pub(super) fn oidc(&self, region: &str) -> aws_sdk_ssooidc::Client {
-        lock::lock(&self.oidc_clients)
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let mut b = aws_sdk_ssooidc::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new(region.to_owned()))
-                    .time_source(self.clock.clone())
-                    .http_client(self.http.clone())
-                    .retry_config(
-                        aws_sdk_ssooidc::config::retry::RetryConfig::standard()
-                            .with_max_attempts(2),
-                    )
-                    .timeout_config(
-                        aws_sdk_ssooidc::config::timeout::TimeoutConfig::builder()
-                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                            .operation_timeout(OPERATION_TIMEOUT)
-                            .build(),
-                    );
-                if let Some(url) = &self.endpoints.oidc {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_ssooidc::Client::from_conf(b.build())
-            })
-            .clone()
+        self.oidc_clients.get(region)
     }
 
     /// A CreateToken of `grant` by the registered client.

@@ -3,46 +3,27 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_sdk_sso::config::{BehaviorVersion, Region};
 use credd_proto::{Secret, SsoAccount};
 
 use super::oidc::classify;
 use super::{IdentityCenter, SsoError, SsoToken};
 use crate::config::SsoRole;
 use crate::creds::{AwsCredentials, RoleCredentials};
-use crate::lock;
+use crate::sdk::Limits;
 
 /// Each portal call: one attempt 5 s, all of it 12 s (like STS).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
+pub(super) const LIMITS: Limits = Limits {
+    connect: None,
+    attempt: Duration::from_secs(5),
+    operation: Duration::from_secs(12),
+    max_attempts: 2,
+};
 /// The largest page the portal hands out.
 const PAGE: i32 = 100;
 
 impl IdentityCenter {
     fn portal(&self, region: &str) -> aws_sdk_sso::Client {
-        lock::lock(&self.portal_clients)
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let mut b = aws_sdk_sso::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new(region.to_owned()))
-                    .time_source(self.clock.clone())
-                    .http_client(self.http.clone())
-                    .retry_config(
-                        aws_sdk_sso::config::retry::RetryConfig::standard().with_max_attempts(2),
-                    )
-                    .timeout_config(
-                        aws_sdk_sso::config::timeout::TimeoutConfig::builder()
-                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                            .operation_timeout(OPERATION_TIMEOUT)
-                            .build(),
-                    );
-                if let Some(url) = &self.endpoints.portal {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_sso::Client::from_conf(b.build())
-            })
-            .clone()
+        self.portal_clients.get(region)
     }
 
     /// One GetRoleCredentials: the permission set decides how long they last (1 h to 12 h).
