@@ -14,6 +14,16 @@ pub struct AwsCredentials {
 }
 
 impl AwsCredentials {
+    /// An IAM user's long-lived key: no session token, no expiry.
+    pub fn long_lived(access_key_id: &str, secret_access_key: &Secret) -> AwsCredentials {
+        AwsCredentials {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: None,
+            expiration: None,
+        }
+    }
+
     /// For signing an STS call (the SDK keeps its copy in zeroizing storage too).
     pub fn to_sdk(&self) -> aws_credential_types::Credentials {
         aws_credential_types::Credentials::new(

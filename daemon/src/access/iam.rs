@@ -151,12 +151,7 @@ pub struct NewKey {
 impl NewKey {
     /// The key as credentials to sign with.
     pub fn credentials(&self) -> AwsCredentials {
-        AwsCredentials {
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            session_token: None,
-            expiration: None,
-        }
+        AwsCredentials::long_lived(&self.access_key_id, &self.secret_access_key)
     }
 }
 

@@ -47,12 +47,7 @@ impl std::fmt::Debug for StoredKey {
 impl StoredKey {
     /// The key as credentials that sign STS calls (a long-lived key: no token, no expiry).
     pub fn credentials(&self) -> AwsCredentials {
-        AwsCredentials {
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            session_token: None,
-            expiration: None,
-        }
+        AwsCredentials::long_lived(&self.access_key_id, &self.secret_access_key)
     }
 
     /// The JSON the keychain holds, in a buffer that is wiped when dropped (sized up front, so
