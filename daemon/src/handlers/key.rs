@@ -109,23 +109,65 @@ async fn add(
     };
     check_shape(&key)?;
     let config = daemon.config();
-    let identity = verify(daemon, &config, &key, &KeyOrigin::Given).await?;
-    let previous = previous_key(keychain).await?;
-    store(keychain, &key).await?;
+    let stored = check_and_store(daemon, &config, keychain, &key, &KeyOrigin::Given).await?;
     tracing::info!(access_key_id = %key.access_key_id, keychain = %keychain.describe(), "IAM user key stored in the keychain");
     let mut warnings = Vec::new();
     warnings.extend(uses_other_key(&config, keychain));
     warnings.extend(volatile_note(keychain));
-    warnings.extend(log_in_again(daemon, &config).await);
-    Ok(Response::KeyStored(KeyReport {
+    Ok(stored
+        .report(daemon, &config, keychain, None, false, warnings)
+        .await)
+}
+
+/// A key checked with STS and stored (read back) in the keychain.
+struct Stored {
+    access_key_id: String,
+    /// Whose key it is, as STS answered.
+    identity: String,
+    /// The key the keychain held before.
+    previous: Option<String>,
+}
+
+/// Checks `key` with STS, then stores it, replacing (and naming) the keychain's key.
+async fn check_and_store(
+    daemon: &Daemon,
+    config: &Config,
+    keychain: &Keychain,
+    key: &StoredKey,
+    origin: &KeyOrigin,
+) -> Result<Stored, KeyError> {
+    let identity = verify(daemon, config, key, origin).await?;
+    let previous = previous_key(keychain).await?;
+    store(keychain, key).await?;
+    Ok(Stored {
         access_key_id: key.access_key_id.clone(),
         identity,
-        keychain: keychain.describe(),
         previous,
-        imported_from: None,
-        deleted_from_file: false,
-        warning: join(warnings),
-    }))
+    })
+}
+
+impl Stored {
+    /// The answer, once the daemon logged in again with the key where it is the session.
+    async fn report(
+        self,
+        daemon: &Daemon,
+        config: &Config,
+        keychain: &Keychain,
+        imported_from: Option<String>,
+        deleted_from_file: bool,
+        mut warnings: Vec<String>,
+    ) -> Response {
+        warnings.extend(log_in_again(daemon, config).await);
+        Response::KeyStored(KeyReport {
+            access_key_id: self.access_key_id,
+            identity: self.identity,
+            keychain: keychain.describe(),
+            previous: self.previous,
+            imported_from,
+            deleted_from_file,
+            warning: join(warnings),
+        })
+    }
 }
 
 /// `credd key import`: the key of a shared-credentials profile, checked, stored, read back, and
@@ -165,9 +207,7 @@ async fn import(
         path: path.clone(),
         profile: profile.clone(),
     };
-    let identity = verify(daemon, &config, &key, &origin).await?;
-    let previous = previous_key(keychain).await?;
-    store(keychain, &key).await?;
+    let stored = check_and_store(daemon, &config, keychain, &key, &origin).await?;
     tracing::info!(access_key_id = %key.access_key_id, from = %from, keychain = %keychain.describe(), "IAM user key imported into the keychain");
     let mut warnings = Vec::new();
     let mut deleted = false;
@@ -204,16 +244,9 @@ async fn import(
             config.path.display()
         ));
     }
-    warnings.extend(log_in_again(daemon, &config).await);
-    Ok(Response::KeyStored(KeyReport {
-        access_key_id: key.access_key_id.clone(),
-        identity,
-        keychain: keychain.describe(),
-        previous,
-        imported_from: Some(from),
-        deleted_from_file: deleted,
-        warning: join(warnings),
-    }))
+    Ok(stored
+        .report(daemon, &config, keychain, Some(from), deleted, warnings)
+        .await)
 }
 
 /// `credd key remove`.
