@@ -8,6 +8,7 @@ mod error;
 mod output;
 mod service_manager;
 mod shadow;
+mod terminal;
 mod trust;
 
 use std::path::PathBuf;

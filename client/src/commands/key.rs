@@ -14,6 +14,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{ask_within, unexpected};
 use crate::error::ClientError;
 use crate::output;
+use crate::terminal::Terminal;
 
 /// The daemon checks a key with STS, writes and reads back the keychain (which may show an unlock
 /// prompt), and logs in again: more than a plain request. A rotation also waits for IAM's new key
@@ -213,15 +214,12 @@ fn describe(done: &str, report: &KeyReport) -> String {
 /// Asks for the key on the terminal: the ID shown as typed, the secret not.
 fn ask_on_terminal() -> Result<(String, Secret), ClientError> {
     let unreadable = |e: std::io::Error| ClientError::KeyInput(format!("reading the key: {e}"));
-    let mut tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(unreadable)?;
-    let _ = write!(tty, "AWS access key ID: ");
-    let _ = tty.flush();
+    let mut tty = Terminal::controlling().ok_or_else(|| {
+        ClientError::KeyInput("no terminal to ask on: give the key on stdin".to_owned())
+    })?;
+    tty.say("AWS access key ID: ");
     let mut id = String::new();
-    std::io::BufReader::new(&tty)
+    std::io::BufReader::new(&mut tty.input)
         .read_line(&mut id)
         .map_err(unreadable)?;
     let secret = Zeroizing::new(

@@ -12,7 +12,7 @@
 //! belong to the caller (botocore reads `credential_process`'s stdout as JSON).
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, IsTerminal, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -30,6 +30,7 @@ use super::{ask, ask_within, unexpected};
 use crate::browser;
 use crate::error::ClientError;
 use crate::output::{self, relative, when};
+use crate::terminal::Terminal;
 
 /// The exit code of a login the user interrupted (128 + SIGINT, as shells report it).
 pub const EXIT_CANCELLED: u8 = 130;
@@ -307,40 +308,7 @@ impl Console {
     }
 }
 
-/// A terminal to ask the user on: the controlling terminal, or any reader and writer (tests).
-struct Terminal {
-    input: Box<dyn Read>,
-    output: Box<dyn Write>,
-}
-
 impl Terminal {
-    /// The controlling terminal, `/dev/tty`: there even when stdin, stdout and stderr are all
-    /// pipes (botocore runs `credential_process` so), absent under cron, CI, an editor's plugin
-    /// host, or `setsid`.
-    fn controlling() -> Option<Terminal> {
-        let tty = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .ok()
-            .filter(|tty| tty.is_terminal())?;
-        let input = tty.try_clone().ok()?;
-        Some(Terminal::new(input, tty))
-    }
-
-    fn new(input: impl Read + 'static, output: impl Write + 'static) -> Terminal {
-        Terminal {
-            input: Box::new(input),
-            output: Box::new(output),
-        }
-    }
-
-    fn say(&mut self, text: &str) {
-        // A terminal that is gone hangs the process up (SIGHUP): nothing left to tell.
-        let _ = self.output.write_all(text.as_bytes());
-        let _ = self.output.flush();
-    }
-
     fn ask_code(&mut self, serial: &str) -> Result<Secret, ClientError> {
         self.say(&format!("MFA code for {serial}: "));
         read_code_line(&mut self.input)
@@ -727,7 +695,7 @@ mod tests {
     fn terminal(typed: &str) -> (Terminal, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
         #[derive(Clone)]
         struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Screen {
+        impl std::io::Write for Screen {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.0.lock().unwrap().extend_from_slice(buf);
                 Ok(buf.len())
