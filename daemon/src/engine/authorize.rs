@@ -11,12 +11,12 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::session::{LoginOutcome, SESSION_WARNING, WARM_WAIT};
-use super::sso::bearer_session;
+use super::sso::{bearer_session, with_token};
 use super::{Engine, EngineError};
 use crate::access::saml::{ASSERTION_COMMAND_LIMIT, Saml};
 use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
 use crate::access::web_identity::WebIdentity;
-use crate::access::{AccessError, AccessSession, AccessSource, BoxFuture, SessionCredential};
+use crate::access::{AccessError, AccessSession, AccessSource, BoxFuture};
 use crate::lock;
 
 pub enum LoginStart {
@@ -231,11 +231,7 @@ impl Engine {
         epoch: u64,
     ) -> Result<LoginOutcome, EngineError> {
         let (session, region) = result.map_err(|e| self.login_failed(e))?;
-        if self.epoch() != epoch {
-            return Err(EngineError::LoginRequired {
-                detail: Some("logged out while the login was under way".to_owned()),
-            });
-        }
+        self.no_logout_since(epoch)?;
         self.set_session(session, region);
         let (ready, total) = self.warm(WARM_WAIT).await;
         Ok(LoginOutcome { ready, total })
@@ -271,33 +267,20 @@ impl Engine {
         token: SsoToken,
         epoch: u64,
     ) -> Result<LoginOutcome, EngineError> {
-        if self.epoch() != epoch {
-            return Err(EngineError::LoginRequired {
-                detail: Some("logged out while the login was under way".to_owned()),
-            });
-        }
+        self.no_logout_since(epoch)?;
         ic.save(&token);
         let expected_end = token.session_start.map(|start| start + ic.session_length);
         let region = token.region.clone();
         {
             let mut state = lock::write(&self.inner.session);
             // A replica's authorization joins the session; the home Region's renews it.
-            let mut tokens: Vec<SsoToken> = state
-                .current
-                .as_ref()
-                .map(|s| {
-                    s.tokens()
-                        .iter()
-                        .filter(|t| t.region != region)
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let tokens = with_token(
+                state.current.as_ref().map_or(&[], |s| s.tokens()),
+                token,
+                &ic.regions(),
+            );
             let home = region == ic.config.region;
             let keep_end = state.current.as_ref().and_then(|s| s.expected_end);
-            tokens.push(token);
-            let order = ic.regions();
-            tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
             let session = bearer_session(
                 tokens,
                 if home || keep_end.is_none() {
@@ -306,7 +289,6 @@ impl Engine {
                     keep_end
                 },
             );
-            debug_assert!(matches!(session.credential, SessionCredential::Bearer(_)));
             state.current = Some(Arc::new(session));
             state.last_error = None;
             // Perhaps another user: ask again who it is.

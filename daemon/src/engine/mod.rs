@@ -475,17 +475,14 @@ impl Engine {
         };
         // What signs: the profile it goes `via`, the access session's key, or Identity Center's
         // access role.
-        let signer_slot = match (&profile.via, &session.credential) {
-            (Some(via), _) => Some(self.signing_credentials_of(via).await?),
-            (None, SessionCredential::Signing(_)) => None,
-            (None, SessionCredential::Bearer(_)) => {
-                Some(self.signing_credentials_of(ACCESS_ROLE).await?)
+        let chained;
+        let signer = match (&profile.via, &session.credential) {
+            (None, SessionCredential::Signing(key)) => key,
+            (via, _) => {
+                let by = via.as_deref().unwrap_or(ACCESS_ROLE);
+                chained = self.signing_credentials_of(by).await?;
+                &chained.creds
             }
-        };
-        let signer = match (&signer_slot, session.signing()) {
-            (Some(slot), _) => &slot.creds,
-            (None, Some(key)) => key,
-            (None, None) => unreachable!("a bearer session signs through the access role"),
         };
         let session_name = profile.session_name.clone().unwrap_or_else(|| {
             match &session.credential {

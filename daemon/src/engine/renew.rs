@@ -68,20 +68,19 @@ impl Engine {
     /// One renewal, with the renew and login locks held.
     async fn renew_session(&self, source: &AccessSource, session: Arc<AccessSession>) {
         let epoch = self.epoch();
-        let regions = self.config().access.regions.clone();
+        let config = self.config();
+        let regions = &config.access.regions;
         let result = match source {
             AccessSource::WebIdentity(web) => {
                 let refresh = session
                     .federation
                     .as_ref()
-                    .and_then(|f| f.refresh_token.clone());
-                match web.unattended_token(refresh.as_ref()).await {
-                    Ok(tokens) => web.exchange(&self.inner.sts, &regions, tokens).await,
-                    Err(e) => Err(e),
-                }
+                    .and_then(|f| f.refresh_token.as_ref());
+                web.login_unattended(&self.inner.sts, regions, refresh)
+                    .await
             }
             // Given no code, the login runs mfa_command for one.
-            AccessSource::IamUser(user) => user.login(&self.inner.sts, &regions, None).await,
+            AccessSource::IamUser(user) => user.login(&self.inner.sts, regions, None).await,
             AccessSource::IdentityCenter(_) | AccessSource::Saml(_) => return,
         };
         if self.epoch() != epoch {

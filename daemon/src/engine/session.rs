@@ -188,10 +188,9 @@ impl Engine {
         let regions = &config.access.regions;
         let result = match &*source {
             AccessSource::IamUser(user) => user.login(&self.inner.sts, regions, mfa_code).await,
-            AccessSource::WebIdentity(w) => match w.unattended_token(None).await {
-                Ok(tokens) => w.exchange(&self.inner.sts, regions, tokens).await,
-                Err(e) => Err(e),
-            },
+            AccessSource::WebIdentity(w) => {
+                w.login_unattended(&self.inner.sts, regions, None).await
+            }
             _ => unreachable!("browser and command sources log in through Engine::login"),
         };
         let (session, region) = match result {
@@ -204,19 +203,21 @@ impl Engine {
                 return Err(e);
             }
         };
-        if self.epoch() != epoch {
-            return Err(EngineError::LoginRequired {
-                detail: Some("logged out while the login was under way".to_owned()),
-            });
-        }
+        self.no_logout_since(epoch)?;
         self.set_session(session, region);
         let (ready, total) = self.warm(WARM_WAIT).await;
-        if self.epoch() != epoch {
-            return Err(EngineError::LoginRequired {
-                detail: Some("logged out while the login was under way".to_owned()),
-            });
-        }
+        self.no_logout_since(epoch)?;
         Ok(LoginOutcome { ready, total })
+    }
+
+    /// A login that began at `epoch` must not install a session past a logout made meanwhile.
+    pub(super) fn no_logout_since(&self, epoch: u64) -> Result<(), EngineError> {
+        if self.epoch() == epoch {
+            return Ok(());
+        }
+        Err(EngineError::LoginRequired {
+            detail: Some("logged out while the login was under way".to_owned()),
+        })
     }
 
     /// Makes `session` the access session (a new login: everything about the old one is reset),

@@ -56,6 +56,18 @@ pub(super) fn bearer_session(
     }
 }
 
+/// `tokens` with `token` in place of its Region's, in `order` (the home Region first).
+pub(super) fn with_token(tokens: &[SsoToken], token: SsoToken, order: &[String]) -> Vec<SsoToken> {
+    let mut tokens: Vec<SsoToken> = tokens
+        .iter()
+        .filter(|t| t.region != token.region)
+        .cloned()
+        .collect();
+    tokens.push(token);
+    tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
+    tokens
+}
+
 impl Engine {
     pub(super) fn identity_center(&self) -> Option<Arc<IdentityCenter>> {
         lock::read(&self.inner.source).identity_center().cloned()
@@ -229,19 +241,12 @@ impl Engine {
         let Some(current) = &state.current else {
             return;
         };
-        let mut tokens: Vec<SsoToken> = current
-            .tokens()
-            .iter()
-            .filter(|t| t.region != token.region)
-            .cloned()
-            .collect();
-        tokens.push(token);
-        if let Some(ic) = lock::read(&self.inner.source).identity_center() {
-            let order = ic.regions();
-            tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
-        }
+        let order = lock::read(&self.inner.source)
+            .identity_center()
+            .map(|ic| ic.regions())
+            .unwrap_or_default();
         let mut session = (**current).clone();
-        session.credential = SessionCredential::Bearer(tokens);
+        session.credential = SessionCredential::Bearer(with_token(current.tokens(), token, &order));
         state.current = Some(Arc::new(session));
     }
 

@@ -85,6 +85,18 @@ impl WebIdentity {
         }
     }
 
+    /// A login without the user: an [unattended token](Self::unattended_token) traded with STS
+    /// (the daemon's own login, and each renewal).
+    pub async fn login_unattended(
+        &self,
+        sts: &Sts,
+        regions: &[String],
+        refresh_token: Option<&Secret>,
+    ) -> Result<(AccessSession, String), AccessError> {
+        let tokens = self.unattended_token(refresh_token).await?;
+        self.exchange(sts, regions, tokens).await
+    }
+
     /// AssumeRoleWithWebIdentity with `tokens`, named after the user.
     pub async fn exchange(
         &self,
@@ -139,8 +151,7 @@ async fn read_token_file(path: &std::path::Path) -> Result<Secret, AccessError> 
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
     {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: getuid has no preconditions.
-        let me = unsafe { libc::getuid() };
+        let me = credd_proto::paths::current_uid();
         if meta.uid() != me && meta.uid() != 0 {
             return Err(fail(format!(
                 "belongs to another user (uid {}): whoever can write it chooses whose role credd \
