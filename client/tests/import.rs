@@ -6,8 +6,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{FakeDaemon, text};
-use credd_proto::{AccessInfo, ConfigInfo, PathsInfo, Request, Response, SsoAccount, StatusReport};
+use common::{FakeDaemon, access, text};
+use credd_proto::{ConfigInfo, PathsInfo, Request, Response, SsoAccount, StatusReport};
 
 const CONFIG: &str = r#"# my credd config
 [access]
@@ -68,22 +68,7 @@ fn status(config: &str) -> StatusReport {
             error: None,
             warnings: vec![],
         },
-        access: AccessInfo {
-            source: "sso".into(),
-            logged_in: true,
-            identity: None,
-            expires_at: None,
-            mfa_serial: None,
-            sts_region: None,
-            warning: None,
-            last_error: None,
-            session_storage: None,
-            federation: None,
-            sso: None,
-            pending: None,
-            key: None,
-            renews: None,
-        },
+        access: access("sso"),
         current_profile: None,
         profiles: vec![],
     }

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use common::{FakeDaemon, Seen, now, text};
+use common::{FakeDaemon, Seen, access, now, text};
 use credd_proto::{
     AccessInfo, Authorization, LoginMethod, Request, Response, SsoInfo, SsoRegionInfo,
 };
@@ -56,18 +56,8 @@ fn logged_in() -> Response {
     let start_url = "https://acme.awsapps.com/start".to_owned();
     Response::LoggedIn {
         access: Box::new(AccessInfo {
-            source: "sso".into(),
-            logged_in: true,
             identity: Some(format!("acme ({start_url})")),
             expires_at: Some(now() + 8 * 3600),
-            mfa_serial: None,
-            sts_region: None,
-            warning: None,
-            last_error: None,
-            session_storage: None,
-            federation: None,
-            key: None,
-            renews: None,
             sso: Some(SsoInfo {
                 session_name: "acme".into(),
                 start_url: start_url.clone(),
@@ -81,7 +71,7 @@ fn logged_in() -> Response {
                     authorized: true,
                 }],
             }),
-            pending: None,
+            ..access("sso")
         }),
         profiles_ready: 2,
         profiles: 2,

@@ -47,11 +47,11 @@ pub const SAML_PASSWORD: &str = "alice-saml-password";
 /// The `sso_session` of [`Access::Sso`] stacks: names the AWS CLI token cache file.
 pub const SSO_SESSION: &str = "acme";
 
-/// Identity Center profiles on the fake's default assignments: `sso-admin` is
-/// [`identity_center::ADMIN_ROLE`] in [`identity_center::STAGING_ACCOUNT`] (the account of
-/// [`ADMIN`]), `sso-readonly` [`identity_center::READ_ONLY_ROLE`] in
-/// [`identity_center::PROD_ACCOUNT`].
-pub const SSO_PROFILES: &str = r#"
+/// The literal of [`SSO_PROFILES`], for a scenario's `concat!` of more profiles after them.
+#[macro_export]
+macro_rules! sso_profiles {
+    () => {
+        r#"
 [profiles.sso-admin]
 sso_account_id = "222222222222"
 sso_role_name = "AdministratorAccess"
@@ -59,7 +59,15 @@ sso_role_name = "AdministratorAccess"
 [profiles.sso-readonly]
 sso_account_id = "333333333333"
 sso_role_name = "ReadOnlyAccess"
-"#;
+"#
+    };
+}
+
+/// Identity Center profiles on the fake's default assignments: `sso-admin` is
+/// [`identity_center::ADMIN_ROLE`] in [`identity_center::STAGING_ACCOUNT`] (the account of
+/// [`ADMIN`]), `sso-readonly` [`identity_center::READ_ONLY_ROLE`] in
+/// [`identity_center::PROD_ACCOUNT`].
+pub const SSO_PROFILES: &str = sso_profiles!();
 
 /// From a `credd login` to its prompt (the authorization, or the command it runs).
 pub const PROMPT_DEADLINE: Duration = Duration::from_secs(10);
@@ -130,11 +138,78 @@ pub fn assert_login_required(answers: &[Answer], when: &str) -> (Duration, Durat
     (slowest, median)
 }
 
+/// Asserts that every answer of a burst after the login was 200; the slowest and the median.
+#[track_caller]
+pub fn assert_all_served(answers: &[Answer]) -> (Duration, Duration) {
+    for a in answers {
+        assert_eq!(a.status, 200, "after the login: {}", a.code);
+    }
+    slowest_and_median(answers)
+}
+
+/// Asserts that the logins of a [`Stack::logins_during_burst`] shared one authorization: the
+/// first started it and every other joined it.
+#[track_caller]
+pub fn assert_all_but_one_joined(logins: &[(Running, serde_json::Value)]) {
+    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
+    assert_eq!(joined, logins.len() - 1, "all but the first joined it");
+}
+
+/// Waits for each login of a [`Stack::logins_during_burst`] to end logged in; their `--json`
+/// results.
+#[track_caller]
+pub fn finish_logins(
+    logins: Vec<(Running, serde_json::Value)>,
+    deadline: Duration,
+) -> Vec<serde_json::Value> {
+    logins
+        .into_iter()
+        .map(|(login, _)| {
+            let out = login.wait(deadline);
+            let result = out.assert_success().json();
+            assert_eq!(result["access"]["logged_in"], true, "{out}");
+            result
+        })
+        .collect()
+}
+
 /// The slowest and the median of `answers`.
 pub fn slowest_and_median(answers: &[Answer]) -> (Duration, Duration) {
     let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
     took.sort();
     (took[took.len() - 1], took[took.len() / 2])
+}
+
+/// Each of `secrets` (what it is, the secret) is nowhere: not in the daemon's log (which must
+/// hold trace events, or this proves little), not in anything `shown` to the user, not in any
+/// file of the world or its runtime dir. Stop the daemon first: its log is complete then.
+#[track_caller]
+pub fn assert_secrets_nowhere(
+    world: &World,
+    secrets: &[(impl std::fmt::Display, String)],
+    shown: &[CmdOutput],
+) {
+    let log = world.daemon_log();
+    assert!(
+        log.contains("TRACE"),
+        "the daemon logged at trace level, or this proves little"
+    );
+    for (what, secret) in secrets {
+        let logged = log.lines().find(|l| l.contains(secret.as_str()));
+        assert_eq!(logged, None, "{what} is in the daemon log");
+        for out in shown {
+            assert!(
+                !out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()),
+                "{what} is shown to the user: {out}"
+            );
+        }
+        let on_disk = [
+            files_containing(&world.root, secret),
+            files_containing(&world.runtime_dir, secret),
+        ]
+        .concat();
+        assert!(on_disk.is_empty(), "{what} is written to {on_disk:?}");
+    }
 }
 
 /// The caller ARN of credentials for `role_arn` (a role without a path) under `session`.
@@ -446,6 +521,17 @@ impl Stack {
     /// [`Stack::new`], the config written from `toml`, the daemon started.
     pub fn start(access: Access, toml: Toml<'_>) -> Stack {
         Stack::builder().access(access).toml(toml).start()
+    }
+
+    /// [`Stack::start`] with [`STAGING_AND_AUDIT`] and nothing else chosen.
+    pub fn staging_and_audit(access: Access) -> Stack {
+        Stack::start(
+            access,
+            Toml {
+                profiles: STAGING_AND_AUDIT,
+                ..Toml::default()
+            },
+        )
     }
 
     /// The shared moto this stack's user lives in; panics for a stack without STS.

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use credd_proto::{Request, Response};
+use credd_proto::{AccessInfo, Request, Response};
 
 const SOFTWARE: &str = "credd-daemon fake";
 
@@ -95,6 +95,27 @@ fn serve(mut stream: UnixStream, seen: &Seen, answer: &dyn Fn(Request, &Seen) ->
     seen.changed.notify_all();
     let frame = credd_proto::encode_response(SOFTWARE, &answer(request, seen));
     let _ = credd_proto::write_frame(&mut stream, &frame);
+}
+
+/// An access source named `source`, logged in, with nothing else to say; a test fills in what it
+/// shows (`AccessInfo { sso: ..., ..access("sso") }`).
+pub fn access(source: &str) -> AccessInfo {
+    AccessInfo {
+        source: source.into(),
+        logged_in: true,
+        identity: None,
+        expires_at: None,
+        mfa_serial: None,
+        sts_region: None,
+        warning: None,
+        last_error: None,
+        session_storage: None,
+        federation: None,
+        sso: None,
+        pending: None,
+        key: None,
+        renews: None,
+    }
 }
 
 pub fn now() -> u64 {

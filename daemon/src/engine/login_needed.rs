@@ -28,12 +28,9 @@ mod tests {
 
     use credd_proto::Secret;
 
-    use super::super::tests::{start_engine, t0};
+    use super::super::tests::{STAGING_ONLY, config_text, credentials_file, start_engine, t0};
     use crate::clock::Clock;
     use crate::sts::fake::FakeSts;
-
-    const PROFILE: &str =
-        "[profiles.staging]\nrole_arn = \"arn:aws:iam::222222222222:role/Administrator\"\n";
 
     #[tokio::test(start_paused = true)]
     async fn only_a_session_the_user_must_make_waits_for_a_login() {
@@ -45,18 +42,10 @@ mod tests {
             ("", false),
         ] {
             let dir = tempfile::tempdir().expect("a temp dir");
-            let credentials = dir.path().join("credentials");
-            std::fs::write(
-                &credentials,
-                "[access]\naws_access_key_id = AKIAALICEFAKEKEY0001\naws_secret_access_key = s\n",
-            )
-            .expect("write the credentials file");
+            let credentials = credentials_file(dir.path());
             let clock = Clock::simulated(t0());
             let (_sts, client) = FakeSts::new(&clock);
-            let config = format!(
-                "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"iam-user\"\n\
-                 aws_profile = \"access\"\nsession_duration = \"1h\"\n{mfa}\n{PROFILE}"
-            );
+            let config = config_text(&format!("session_duration = \"1h\"\n{mfa}"), STAGING_ONLY);
             let (engine, _config) =
                 start_engine(dir.path(), &config, &clock, client, Some(credentials));
             // A key without MFA: the daemon logs in by itself, nobody is asked.

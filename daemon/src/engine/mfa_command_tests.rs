@@ -10,7 +10,7 @@ use std::time::Duration;
 use credd_proto::Secret;
 use tokio::sync::watch;
 
-use super::tests::{start_engine_with, t0, until};
+use super::tests::{STAGING_ONLY, config_text, credentials_file, start_engine_with, t0, until};
 use super::{Engine, EngineError};
 use crate::access::AccessError;
 use crate::access::command::{CommandError, Runner};
@@ -22,7 +22,6 @@ use crate::sts::fake::{Call, FakeSts, Reply};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
-const STAGING: &str = "arn:aws:iam::222222222222:role/Administrator";
 const MFA_SERIAL: &str = "arn:aws:iam::111111111111:mfa/alice";
 /// AWS's answer to a code used twice within its step.
 const CODE_REUSED: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
@@ -70,17 +69,14 @@ impl Sim {
     /// alice's key, her MFA device with `mfa_command`, sessions of `duration`, and staging.
     fn start(duration: &str, script: impl Fn(&Call) -> Reply + Send + Sync + 'static) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let credentials = dir.path().join("credentials");
-        std::fs::write(
-            &credentials,
-            "[access]\naws_access_key_id = AKIAALICEFAKEKEY0001\naws_secret_access_key = fake-long-lived-secret\n",
-        )
-        .expect("write the credentials file");
-        let text = format!(
-            "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"iam-user\"\n\
-             aws_profile = \"access\"\nmfa_serial = \"{MFA_SERIAL}\"\n\
-             mfa_command = [\"ykman\", \"oath\", \"accounts\", \"code\", \"aws\"]\n\
-             session_duration = \"{duration}\"\n\n[profiles.staging]\nrole_arn = \"{STAGING}\"\n"
+        let credentials = credentials_file(dir.path());
+        let text = config_text(
+            &format!(
+                "mfa_serial = \"{MFA_SERIAL}\"\n\
+                 mfa_command = [\"ykman\", \"oath\", \"accounts\", \"code\", \"aws\"]\n\
+                 session_duration = \"{duration}\"\n"
+            ),
+            STAGING_ONLY,
         );
         let clock = Clock::simulated(t0());
         let (sts, client) = FakeSts::new(&clock);

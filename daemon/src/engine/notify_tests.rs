@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use credd_proto::Secret;
 use tokio::sync::watch;
 
-use super::tests::{start_engine_with, t0, until};
+use super::tests::{credentials_file, start_engine_with, t0, until};
 use super::{Engine, WALL_CHECK};
 use crate::access::command::Runner;
 use crate::clock::Clock;
@@ -45,12 +45,7 @@ fn config_text(daemon: &str, duration: &str) -> String {
 impl Sim {
     async fn logged_in(daemon: &str, duration: &'static str) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let credentials = dir.path().join("credentials");
-        std::fs::write(
-            &credentials,
-            "[access]\naws_access_key_id = AKIAALICEFAKEKEY0001\naws_secret_access_key = fake-long-lived-secret\n",
-        )
-        .expect("write the credentials file");
+        let credentials = credentials_file(dir.path());
         let clock = Clock::simulated(t0());
         let (sts, client) = FakeSts::new(&clock);
         let notices = Recorder::new(&clock);

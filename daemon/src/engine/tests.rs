@@ -24,7 +24,7 @@ use crate::sts::fake::{Call, FakeSts, Reply, USER_ARN};
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 /// The IAM user's long-lived key, in the simulated shared credentials file.
-const KEY_ID: &str = "AKIAALICEFAKEKEY0001";
+pub(super) const KEY_ID: &str = "AKIAALICEFAKEKEY0001";
 const STAGING: &str = "arn:aws:iam::222222222222:role/Administrator";
 const AUDITOR: &str = "arn:aws:iam::333333333333:role/Auditor";
 const MFA_SERIAL: &str = "arn:aws:iam::111111111111:mfa/alice";
@@ -44,16 +44,7 @@ pub(super) fn start_engine(
     sts: Sts,
     credentials_file: Option<PathBuf>,
 ) -> (Engine, watch::Sender<Arc<Config>>) {
-    let notices = Recorder::new(clock);
-    start_engine_with(
-        dir,
-        text,
-        clock,
-        sts,
-        credentials_file,
-        Runner::System,
-        Arc::new(notices),
-    )
+    start_wired(dir, text, wiring(dir, clock, sts, credentials_file))
 }
 
 /// [`start_engine`] with the access source's commands run by `commands` and the desktop
@@ -67,23 +58,64 @@ pub(super) fn start_engine_with(
     commands: Runner,
     notifier: Arc<dyn Notifier>,
 ) -> (Engine, watch::Sender<Arc<Config>>) {
+    start_wired(
+        dir,
+        text,
+        Wiring {
+            commands,
+            notifier,
+            ..wiring(dir, clock, sts, credentials_file)
+        },
+    )
+}
+
+/// What [`start_engine`] wires in: no IAM, the system's commands, notices to a [`Recorder`].
+pub(super) fn wiring(
+    dir: &Path,
+    clock: &Clock,
+    sts: Sts,
+    credentials_file: Option<PathBuf>,
+) -> Wiring {
+    Wiring {
+        clock: clock.clone(),
+        sts,
+        rng: fastrand::Rng::with_seed(7),
+        credentials_file,
+        sso_cache_dir: Some(dir.join("sso-cache")),
+        iam: None,
+        commands: Runner::System,
+        notifier: Arc::new(Recorder::new(clock)),
+    }
+}
+
+/// An engine over the config `text` with `wiring`, its session saved in `dir`.
+pub(super) fn start_wired(
+    dir: &Path,
+    text: &str,
+    wiring: Wiring,
+) -> (Engine, watch::Sender<Arc<Config>>) {
     let config = config::parse(&dir.join("config.toml"), text).expect("a valid config");
     let (tx, rx) = watch::channel(Arc::new(config));
     let engine = Engine::start(
         rx,
         SessionStore::new(&dir.join("session.json"), true),
-        Wiring {
-            clock: clock.clone(),
-            sts,
-            rng: fastrand::Rng::with_seed(7),
-            credentials_file,
-            sso_cache_dir: Some(dir.join("sso-cache")),
-            iam: None,
-            commands,
-            notifier,
-        },
+        wiring,
     );
     (engine, tx)
+}
+
+/// alice's long-lived key ([`KEY_ID`]) as profile `access` of a shared credentials file in
+/// `dir`, as the configs here name it; its path.
+pub(super) fn credentials_file(dir: &Path) -> PathBuf {
+    let path = dir.join("credentials");
+    std::fs::write(
+        &path,
+        format!(
+            "[access]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = fake-long-lived-secret\n"
+        ),
+    )
+    .expect("write the credentials file");
+    path
 }
 
 /// An engine on a simulated clock with a scripted STS; dropped, its tasks go with the runtime.
@@ -95,14 +127,15 @@ struct Sim {
     _dir: tempfile::TempDir,
 }
 
-/// `[access]` lines after `source`/`aws_profile`, and the profiles.
-fn config_text(access: &str, profiles: &str) -> String {
+/// An iam-user config reading alice's key from [`credentials_file`]: `access`, more `[access]`
+/// lines, and `profiles`.
+pub(super) fn config_text(access: &str, profiles: &str) -> String {
     format!(
         "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"iam-user\"\naws_profile = \"access\"\n{access}\n{profiles}"
     )
 }
 
-const STAGING_ONLY: &str =
+pub(super) const STAGING_ONLY: &str =
     "[profiles.staging]\nrole_arn = \"arn:aws:iam::222222222222:role/Administrator\"\n";
 
 impl Sim {
@@ -117,12 +150,7 @@ impl Sim {
         script: impl Fn(&Call) -> Reply + Send + Sync + 'static,
     ) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let credentials = dir.path().join("credentials");
-        std::fs::write(
-            &credentials,
-            format!("[access]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = fake-long-lived-secret\n"),
-        )
-        .expect("write the credentials file");
+        let credentials = credentials_file(dir.path());
         let clock = Clock::simulated(t0());
         let (sts, client) = FakeSts::new(&clock);
         sts.script(script);

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use credd_proto::{PROTOCOL_VERSION, read_frame};
 use credd_tests::bins::daemon_bin;
-use credd_tests::stack::{Access, STAGING_AND_AUDIT, Stack, Toml};
+use credd_tests::stack::{Access, Stack};
 use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, World};
 
@@ -442,13 +442,7 @@ fn unreadable_state_file_is_ignored_with_a_warning() {
 
 #[test]
 fn status_of_a_logged_in_daemon_shows_identity_and_fresh_profiles_for_people() {
-    let stack = Stack::start(
-        Access::Key,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    );
+    let stack = Stack::staging_and_audit(Access::Key);
     let world = &stack.world;
     let warm = Duration::from_secs(10);
     stack.wait_logged_in(warm);

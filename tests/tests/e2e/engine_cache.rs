@@ -227,13 +227,7 @@ fn backoffs_of(log: &str, profile: &str) -> Vec<(u64, u64)> {
 
 /// Starts with `staging` and `prod-audit` warm.
 fn warm_stack() -> Stack {
-    let stack = Stack::start(
-        Access::Key,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    );
+    let stack = Stack::staging_and_audit(Access::Key);
     stack.world.wait_profile_state("staging", "fresh", WARM);
     stack.world.wait_profile_state("prod-audit", "fresh", WARM);
     stack

@@ -131,13 +131,7 @@ fn login_with_mfa_carries_serial_and_code_and_warms_every_profile() {
 
 #[test]
 fn login_reads_the_code_from_stdin_and_refuses_bad_or_missing_codes_without_calling_sts() {
-    let stack = Stack::start(
-        Access::Mfa,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    );
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let world = &stack.world;
 
     for bad in ["12ab", "12345", "1234567"] {

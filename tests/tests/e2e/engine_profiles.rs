@@ -4,21 +4,13 @@
 
 use std::time::Duration;
 
-use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, STAGING_AND_AUDIT, Stack, Toml, USER, assumed_role_arn, now_unix,
-};
+use credd_tests::stack::{ADMIN, AUDITOR, Access, Stack, Toml, USER, assumed_role_arn, now_unix};
 
 const WARM: Duration = Duration::from_secs(10);
 
 #[test]
 fn profiles_and_chained_profiles_serve_credentials_moto_accepts() {
-    let stack = Stack::start(
-        Access::Key,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    );
+    let stack = Stack::staging_and_audit(Access::Key);
     let world = &stack.world;
 
     // Nobody runs `credd login`: a key without MFA needs nobody.

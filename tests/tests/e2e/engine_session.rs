@@ -17,19 +17,9 @@ use credd_tests::world::{CmdOutput, ProcessCredentials};
 const PROFILES: [&str; 2] = ["staging", "prod-audit"];
 const WARM: Duration = Duration::from_secs(5);
 
-fn mfa_stack() -> Stack {
-    Stack::start(
-        Access::Mfa,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    )
-}
-
 #[test]
 fn restart_keeps_the_mfa_session_without_a_new_login() {
-    let mut stack = mfa_stack();
+    let mut stack = Stack::staging_and_audit(Access::Mfa);
     stack.login_with_mfa();
     let before = stack.world.status();
     let session_file = stack.world.runtime_dir.join("session.json");
@@ -97,7 +87,7 @@ fn restart_keeps_the_mfa_session_without_a_new_login() {
 
 #[test]
 fn logout_forgets_every_credential_and_the_saved_session() {
-    let mut stack = mfa_stack();
+    let mut stack = Stack::staging_and_audit(Access::Mfa);
     stack.login_with_mfa();
     let session_file = stack.world.runtime_dir.join("session.json");
     assert!(session_file.exists(), "the MFA session was saved");
@@ -195,7 +185,7 @@ fn logout_while_a_login_warms_up(stack: &Stack) -> Child {
 
 #[test]
 fn a_login_overtaken_by_a_logout_does_not_claim_to_be_logged_in() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let login = logout_while_a_login_warms_up(&stack)
         .wait_with_output()
         .expect("wait for credd login");
@@ -243,7 +233,7 @@ fn expire_the_session(stack: &Stack) -> ProcessCredentials {
 
 #[test]
 fn a_session_sts_calls_expired_asks_for_a_new_login_and_keeps_serving_the_cache() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let staging = expire_the_session(&stack);
     let out = stack
         .world
@@ -272,7 +262,7 @@ fn a_session_sts_calls_expired_asks_for_a_new_login_and_keeps_serving_the_cache(
 
 #[test]
 fn a_session_sts_calls_expired_is_not_restored_by_a_restart() {
-    let mut stack = mfa_stack();
+    let mut stack = Stack::staging_and_audit(Access::Mfa);
     expire_the_session(&stack);
     let session_file = stack.world.runtime_dir.join("session.json");
     assert!(!session_file.exists(), "the dead session is still saved");

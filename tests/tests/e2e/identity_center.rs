@@ -15,29 +15,25 @@ use credd_tests::identity_center::{
 use credd_tests::stack::assumed_role_arn as assumed_arn;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, Answer, PROMPT_DEADLINE, READY_DEADLINE, SSO_SESSION, SsoLogin, Stack,
-    StackBuilder, Toml, assert_login_required, files_containing, now_unix, slowest_and_median,
+    StackBuilder, Toml, assert_all_but_one_joined, assert_all_served, assert_login_required,
+    assert_secrets_nowhere, finish_logins, now_unix,
 };
 use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
 
-/// Two Identity Center profiles, a `role_arn` profile assumed with the access role, and one
-/// chained from an Identity Center profile.
-const PROFILES: &str = r#"
-[profiles.sso-admin]
-sso_account_id = "222222222222"
-sso_role_name = "AdministratorAccess"
-
-[profiles.sso-readonly]
-sso_account_id = "333333333333"
-sso_role_name = "ReadOnlyAccess"
-
+/// [`SSO_PROFILES`], a `role_arn` profile assumed with the access role, and one chained from
+/// an Identity Center profile.
+const PROFILES: &str = concat!(
+    credd_tests::sso_profiles!(),
+    r#"
 [profiles.staging]
 role_arn = "arn:aws:iam::222222222222:role/Administrator"
 
 [profiles.audit]
 role_arn = "arn:aws:iam::333333333333:role/Auditor"
 via = "sso-admin"
-"#;
+"#
+);
 
 const DEFAULT_PROFILE: &str = "default_profile = \"sso-admin\"";
 
@@ -404,12 +400,11 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
     let device = fake
         .last_device_authorization()
         .expect("the one authorization");
-    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
     for (_, pending) in &logins {
         assert_eq!(pending["user_code"], device.user_code.as_str(), "{pending}");
         assert_eq!(pending["url"], device.verification_uri_complete.as_str());
     }
-    assert_eq!(joined, LOGINS - 1, "all but the first joined it");
+    assert_all_but_one_joined(&logins);
     // While the authorization waits for the user, requests are not held for it either.
     let waiting = burst(&stack, REQUESTS);
     let (waiting_slowest, waiting_median) =
@@ -417,18 +412,10 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
 
     approve_in_browser(fake, &device);
     let approved = Instant::now();
-    for (login, _) in logins {
-        let out = login.wait(LOGIN_DEADLINE);
-        let result = out.assert_success().json();
-        assert_eq!(result["access"]["logged_in"], true, "{out}");
-    }
+    finish_logins(logins, LOGIN_DEADLINE);
     let logged_in = approved.elapsed();
 
-    let served = burst(&stack, REQUESTS);
-    let (served_slowest, served_median) = slowest_and_median(&served);
-    for a in &served {
-        assert_eq!(a.status, 200, "after the login: {}", a.code);
-    }
+    let (served_slowest, served_median) = assert_all_served(&burst(&stack, REQUESTS));
     assert_eq!(fake.sessions_started(), 1);
     assert_eq!(fake.calls(Op::StartDeviceAuthorization), 1);
     assert_eq!(fake.calls(Op::CreateToken(Grant::RefreshToken)), 0);
@@ -847,28 +834,8 @@ fn no_token_code_or_client_secret_leaks_into_the_log_status_errors_or_output() {
             "the scenario handed out no {kind}"
         );
     }
-    let log = stack.world.daemon_log();
-    assert!(
-        log.contains("TRACE"),
-        "the daemon logged at trace level, or this test proves little"
-    );
-    for (what, secret) in &secrets {
-        let logged = log.lines().find(|l| l.contains(secret.as_str()));
-        assert_eq!(logged, None, "{what} is in the daemon log");
-        for out in &shown {
-            assert!(
-                !out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()),
-                "{what} is shown to the user: {out}"
-            );
-        }
-        // The cache file was the one place on disk, and the logout removed it.
-        let on_disk = [
-            files_containing(&stack.world.root, secret),
-            files_containing(&stack.world.runtime_dir, secret),
-        ]
-        .concat();
-        assert!(on_disk.is_empty(), "{what} is written to {on_disk:?}");
-    }
+    // The cache file was the one place on disk, and the logout removed it.
+    assert_secrets_nowhere(&stack.world, &secrets, &shown);
     assert!(
         !cache.exists(),
         "credd logout removes the shared token cache"
@@ -877,6 +844,6 @@ fn no_token_code_or_client_secret_leaks_into_the_log_status_errors_or_output() {
         "{} secrets checked against {} outputs and {} bytes of trace log",
         secrets.len(),
         shown.len(),
-        log.len()
+        stack.world.daemon_log().len()
     );
 }

@@ -109,6 +109,21 @@ async fn create_token(
     .map_err(|e| e.into_service_error())
 }
 
+/// A device authorization for `client`, approved: its tokens.
+async fn approved(
+    oidc: &aws_sdk_ssooidc::Client,
+    fake: &IdentityCenter,
+    client: &(String, String),
+) -> CreateTokenOutput {
+    let (device_code, user_code) = start(oidc, client, &fake.start_url())
+        .await
+        .expect("StartDeviceAuthorization");
+    fake.approve(&user_code);
+    poll(oidc, client, &device_code)
+        .await
+        .expect("CreateToken after approval")
+}
+
 async fn poll(
     oidc: &aws_sdk_ssooidc::Client,
     client: &(String, String),
@@ -190,13 +205,7 @@ fn aws_sdk_ssooidc_reads_every_answer_and_error_as_its_modeled_type() {
             "{expired:?}"
         );
 
-        let (device_code, user_code) = start(&oidc, &client, &fake.start_url())
-            .await
-            .expect("StartDeviceAuthorization");
-        fake.approve(&user_code);
-        let tokens = poll(&oidc, &client, &device_code)
-            .await
-            .expect("CreateToken after approval");
+        let tokens = approved(&oidc, &fake, &client).await;
         assert_eq!(tokens.token_type(), Some("Bearer"));
         assert_eq!(tokens.expires_in(), 3600);
         let first = tokens.refresh_token().expect("a refresh token").to_owned();
@@ -227,13 +236,7 @@ fn aws_sdk_sso_gets_credentials_moto_accepts_pages_listings_and_reads_portal_err
     let portal = portal_client(&fake);
     let (token, keys) = block_on(async {
         let client = register(&oidc).await;
-        let (device_code, user_code) = start(&oidc, &client, &fake.start_url())
-            .await
-            .expect("StartDeviceAuthorization");
-        fake.approve(&user_code);
-        let tokens = poll(&oidc, &client, &device_code)
-            .await
-            .expect("CreateToken");
+        let tokens = approved(&oidc, &fake, &client).await;
         let token = tokens.access_token().expect("accessToken").to_owned();
         let out = portal
             .get_role_credentials()
@@ -311,13 +314,7 @@ fn aws_sdk_sso_gets_credentials_moto_accepts_pages_listings_and_reads_portal_err
 
         // Logout ends the token's session: its token is refused from then on.
         let client = register(&oidc).await;
-        let (device_code, user_code) = start(&oidc, &client, &fake.start_url())
-            .await
-            .expect("StartDeviceAuthorization");
-        fake.approve(&user_code);
-        let other = poll(&oidc, &client, &device_code)
-            .await
-            .expect("CreateToken");
+        let other = approved(&oidc, &fake, &client).await;
         let other = other.access_token().expect("accessToken");
         portal
             .logout()

@@ -14,9 +14,7 @@ use credd_tests::http;
 use credd_tests::identity_center::{ADMIN_ROLE, Op, STAGING_ACCOUNT, assumed_role_arn};
 use credd_tests::moto::venv_python;
 use credd_tests::sdk::BOTO3_CALLER;
-use credd_tests::stack::{
-    Access, MFA_CODE, PROMPT_DEADLINE, SSO_PROFILES, STAGING_AND_AUDIT, Stack, Toml,
-};
+use credd_tests::stack::{Access, MFA_CODE, PROMPT_DEADLINE, SSO_PROFILES, Stack, Toml};
 use credd_tests::terminal::Terminal;
 use credd_tests::world::{CmdOutput, Running};
 
@@ -33,17 +31,6 @@ const HTTP_AT_ONCE: Duration = Duration::from_secs(1);
 /// Who `staging`'s credentials are, but for the session name (moto, auth off, names the MFA
 /// session's user after itself).
 const STAGING_ROLE: &str = "arn:aws:sts::222222222222:assumed-role/Administrator/";
-
-/// An MFA user's daemon, logged out: `staging` (region us-west-2) and `prod-audit` through it.
-fn mfa_stack() -> Stack {
-    Stack::start(
-        Access::Mfa,
-        Toml {
-            profiles: STAGING_AND_AUDIT,
-            ..Toml::default()
-        },
-    )
-}
 
 /// `program ARGS` in the stack's world with `terminal` as its controlling terminal and stdin, as
 /// typed at a shell prompt; its stdout and stderr are captured apart from the terminal.
@@ -70,6 +57,17 @@ fn sdk_client() -> String {
 
 fn credd() -> String {
     client_bin().display().to_string()
+}
+
+/// `credd exec staging -- sdk-client default` on `terminal`: the AWS SDK for Rust prints who it is.
+fn exec_staging(stack: &Stack, terminal: &Terminal) -> Running {
+    let sdk = sdk_client();
+    on_terminal(
+        stack,
+        terminal,
+        credd(),
+        &["exec", "staging", "--", &sdk, "default"],
+    )
 }
 
 /// Waits for the MFA prompt of `stack`'s device; meanwhile `route` must answer 503
@@ -112,15 +110,9 @@ fn assert_code_not_in(out: &CmdOutput) {
 
 #[test]
 fn exec_asks_for_the_mfa_code_on_the_terminal_then_runs_the_command() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let terminal = Terminal::open();
-    let sdk = sdk_client();
-    let exec = on_terminal(
-        &stack,
-        &terminal,
-        credd(),
-        &["exec", "staging", "--", &sdk, "default"],
-    );
+    let exec = exec_staging(&stack, &terminal);
     answer_the_mfa_prompt(&stack, &terminal, "`credd exec`", "/v1/credentials/staging");
     let out = exec.wait(RUN_DEADLINE);
     out.assert_success();
@@ -141,14 +133,14 @@ fn exec_asks_for_the_mfa_code_on_the_terminal_then_runs_the_command() {
     // Logged in: the next one runs at once, terminal or not.
     let out = stack
         .world
-        .credd_without_terminal(&["exec", "staging", "--", &sdk, "default"], None);
+        .credd_without_terminal(&["exec", "staging", "--", &sdk_client(), "default"], None);
     assert_staging(out.assert_success());
     assert_eq!(stack.proxy().calls("GetSessionToken"), 1);
 }
 
 #[test]
 fn credential_process_logs_in_on_the_terminal_while_its_stdout_carries_only_the_json() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let terminal = Terminal::open();
     // As botocore runs it: stdout and stderr are pipes, only /dev/tty reaches the person.
     let process = on_terminal(
@@ -202,7 +194,7 @@ fn credential_process_logs_in_on_the_terminal_while_its_stdout_carries_only_the_
 
 #[test]
 fn eval_of_credd_env_logs_in_on_the_terminal_and_the_shell_gets_only_the_exports() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let terminal = Terminal::open();
     let sdk = sdk_client();
     let credd = credd();
@@ -227,7 +219,7 @@ fn eval_of_credd_env_logs_in_on_the_terminal_and_the_shell_gets_only_the_exports
 
 #[test]
 fn several_at_once_on_one_terminal_get_one_prompt() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let terminal = Terminal::open();
     // Terraform or `make -j`: three credential processes started together from one shell.
     let script = r#"
@@ -261,15 +253,9 @@ fn several_at_once_on_one_terminal_get_one_prompt() {
 
 #[test]
 fn a_login_under_way_in_another_terminal_is_waited_for_not_asked_again() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     let first = Terminal::open();
-    let sdk = sdk_client();
-    let exec = on_terminal(
-        &stack,
-        &first,
-        credd(),
-        &["exec", "staging", "--", &sdk, "default"],
-    );
+    let exec = exec_staging(&stack, &first);
     let prompt = format!("MFA code for {}: ", stack.mfa_serial());
     first.wait_for(&prompt, PROMPT_DEADLINE);
     let second = Terminal::open();
@@ -298,7 +284,7 @@ fn a_login_under_way_in_another_terminal_is_waited_for_not_asked_again() {
 
 #[test]
 fn without_a_terminal_each_fails_at_once_saying_to_run_credd_login() {
-    let stack = mfa_stack();
+    let stack = Stack::staging_and_audit(Access::Mfa);
     // Only the session is missing: the daemon is up and knows the profiles.
     let cases: [&[&str]; 3] = [
         &["exec", "staging", "--", "sh", "-c", "echo the command ran"],

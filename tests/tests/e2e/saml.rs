@@ -13,8 +13,9 @@ use credd_tests::proxy::{ProxyMode, UNSIGNED};
 use credd_tests::saml_idp::{SamlUser, decode_response, role_value};
 use credd_tests::stack::{
     ACCESS_FROM_SAML, ADMIN, AUDITOR, Access, PROMPT_DEADLINE, READY_DEADLINE, SAML_PASSWORD,
-    SAML_PROVIDER, STAGING_AND_AUDIT, Stack, StackBuilder, Toml, USER, assert_login_required,
-    assumed_role_arn, files_containing, now_unix, slowest_and_median,
+    SAML_PROVIDER, STAGING_AND_AUDIT, Stack, StackBuilder, Toml, USER, assert_all_but_one_joined,
+    assert_all_served, assert_login_required, assert_secrets_nowhere, assumed_role_arn,
+    finish_logins, now_unix,
 };
 use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
@@ -329,33 +330,25 @@ fn one_command_run_for_three_logins_and_two_hundred_cold_requests() {
         assert_eq!(pending["provider"], "assertion_command", "{pending}");
         assert_eq!(pending["url"], command.as_str(), "{pending}");
     }
-    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
-    assert_eq!(joined, LOGINS - 1, "all but the first joined the run");
+    assert_all_but_one_joined(&logins);
     // The command counts its run a moment after the daemon starts it (python's start-up).
     wait_until(PROMPT_DEADLINE, "the command to be counted", || {
         idp.runs() >= 1
     });
     assert_eq!(idp.runs(), 1, "one run however many logins asked");
 
-    for (login, _) in logins {
-        let out = login.wait(LOGIN_DEADLINE);
-        let result = out.assert_success().json();
-        assert_eq!(result["access"]["logged_in"], true, "{out}");
+    for result in finish_logins(logins, LOGIN_DEADLINE) {
         assert_eq!(
             (&result["profiles_ready"], &result["profiles"]),
             (&2.into(), &2.into()),
-            "{out}"
+            "{result}"
         );
     }
     let logged_in = began.elapsed();
     assert_eq!(idp.runs(), 1);
     assert_eq!(stack.proxy().calls("AssumeRoleWithSAML"), 1);
 
-    let served = stack.burst(REQUESTS, &ROUTES);
-    let (served_slowest, served_median) = slowest_and_median(&served);
-    for a in &served {
-        assert_eq!(a.status, 200, "after the login: {}", a.code);
-    }
+    let (served_slowest, served_median) = assert_all_served(&stack.burst(REQUESTS, &ROUTES));
     assert_eq!(idp.runs(), 1, "requests never run the command");
     assert_eq!(stack.proxy().calls("AssumeRoleWithSAML"), 1);
     assert_eq!(
@@ -404,33 +397,15 @@ fn assert_assertion_nowhere(stack: &mut Stack, shown: &[CmdOutput]) {
         !assertions_sent(stack).is_empty(),
         "the scenario sent no assertion to STS, or this proves little"
     );
-    let needles = assertion_needles(stack);
+    let needles: Vec<(String, String)> = assertion_needles(stack)
+        .into_iter()
+        .map(|needle| {
+            let what = format!("the assertion ({}...)", &needle[..needle.len().min(24)]);
+            (what, needle)
+        })
+        .collect();
     stack.world.stop_daemon();
-    let log = stack.world.daemon_log();
-    assert!(
-        log.contains("TRACE"),
-        "the daemon logged at trace level, or this proves little"
-    );
-    for needle in &needles {
-        let what = format!("{}...", &needle[..needle.len().min(24)]);
-        let logged = log.lines().find(|l| l.contains(needle.as_str()));
-        assert_eq!(logged, None, "the assertion ({what}) is in the daemon log");
-        for out in shown {
-            assert!(
-                !out.stdout.contains(needle.as_str()) && !out.stderr.contains(needle.as_str()),
-                "the assertion ({what}) is shown to the user: {out}"
-            );
-        }
-        let on_disk = [
-            files_containing(&stack.world.root, needle),
-            files_containing(&stack.world.runtime_dir, needle),
-        ]
-        .concat();
-        assert!(
-            on_disk.is_empty(),
-            "the assertion ({what}) is written to {on_disk:?}"
-        );
-    }
+    assert_secrets_nowhere(&stack.world, &needles, shown);
 }
 
 /// `credd login` failing: exit code 1, the reason on stderr, quickly; nothing pending after.

@@ -12,8 +12,8 @@ use credd_tests::oidc_provider::{self, OidcProvider, Options};
 use credd_tests::proxy::{ProxyMode, UNSIGNED};
 use credd_tests::stack::{
     ACCESS_FROM_IDP, ADMIN, AUDITOR, Access, READY_DEADLINE, STAGING_AND_AUDIT, Stack,
-    StackBuilder, Toml, assert_login_required, assumed_role_arn, files_containing, now_unix,
-    slowest_and_median,
+    StackBuilder, Toml, assert_all_but_one_joined, assert_all_served, assert_login_required,
+    assumed_role_arn, files_containing, finish_logins, now_unix,
 };
 use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
@@ -213,24 +213,15 @@ fn three_logins_and_two_hundred_cold_requests_share_one_device_authorization() {
         assert_eq!(pending["user_code"], code.as_str(), "{pending}");
         assert_eq!(pending["method"], "device");
     }
-    let joined = logins.iter().filter(|(_, p)| p["joined"] == true).count();
-    assert_eq!(joined, LOGINS - 1, "all but the first joined it");
+    assert_all_but_one_joined(&logins);
 
     provider
         .approve_device(&code, LOGIN)
         .expect("approve the device code");
     let approved = Instant::now();
-    for (login, _) in logins {
-        let out = login.wait(LOGIN_DEADLINE);
-        assert_eq!(out.assert_success().json()["access"]["logged_in"], true);
-    }
+    finish_logins(logins, LOGIN_DEADLINE);
     let logged_in = approved.elapsed();
-    let served = stack.burst(REQUESTS, &ROUTES);
-    let (served_slowest, served_median) = slowest_and_median(&served);
-    assert!(
-        served.iter().all(|a| a.status == 200),
-        "served after the login"
-    );
+    let (served_slowest, served_median) = assert_all_served(&stack.burst(REQUESTS, &ROUTES));
     assert_eq!(provider.stats().device_authorizations, 1);
     assert!(
         provider

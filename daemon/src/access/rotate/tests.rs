@@ -126,6 +126,24 @@ impl World {
         }
     }
 
+    /// IAM refuses `action` (403 AccessDenied) and answers every other call.
+    fn deny_iam(&self, action: &'static str) {
+        self.iam.script(move |call| {
+            if call.action == action {
+                IamReply::Error(403, "AccessDenied")
+            } else {
+                IamReply::Normal
+            }
+        });
+    }
+
+    /// A rotation's `replace` that must fail (`why` says how), and its message.
+    async fn failed_replace(&self, why: &str) -> (RotateError, String) {
+        let e = self.rotation(None).replace().await.expect_err(why);
+        let text = e.to_string();
+        (e, text)
+    }
+
     /// The first key the fake IAM makes.
     fn new_key_id(&self) -> String {
         assert_eq!(self.iam.calls_of("CreateAccessKey").len(), 1);
@@ -279,8 +297,7 @@ async fn a_key_of_another_user_is_refused_at_once() {
 async fn a_keychain_that_refuses_the_new_key_keeps_the_old_one_and_iam_loses_the_new_one() {
     let w = World::new();
     *lock::lock(&w.vault.failing_writes) = vec![0];
-    let e = w.rotation(None).replace().await.expect_err("not stored");
-    let text = e.to_string();
+    let (e, text) = w.failed_replace("not stored").await;
     assert!(matches!(e, RotateError::NotStored { .. }), "{e:?}");
     assert!(text.contains("refused the write"), "{text}");
     assert!(text.contains("it was deleted again"), "{text}");
@@ -300,8 +317,7 @@ async fn a_keychain_that_lost_the_old_key_while_failing_gets_it_back() {
     let w = World::new();
     *lock::lock(&w.vault.failing_writes) = vec![0];
     *lock::lock(&w.vault.wipe_on_failure) = true;
-    let e = w.rotation(None).replace().await.expect_err("not stored");
-    let text = e.to_string();
+    let (_, text) = w.failed_replace("not stored").await;
     assert!(
         text.contains(&format!(
             "the old key {OLD} is stored again and stays in use"
@@ -314,8 +330,7 @@ async fn a_keychain_that_lost_the_old_key_while_failing_gets_it_back() {
     let w = World::new();
     *lock::lock(&w.vault.failing_writes) = vec![0, 1];
     *lock::lock(&w.vault.wipe_on_failure) = true;
-    let e = w.rotation(None).replace().await.expect_err("not stored");
-    let text = e.to_string();
+    let (e, text) = w.failed_replace("not stored").await;
     assert!(
         text.contains(&format!(
             "the OS keychain may no longer hold the old key {OLD}"
@@ -334,8 +349,7 @@ async fn a_keychain_locked_half_way_keeps_the_old_key_and_iam_loses_the_new_one(
     let w = World::new();
     *lock::lock(&w.vault.failing_writes) = vec![0];
     *lock::lock(&w.vault.lock_on_failure) = true;
-    let e = w.rotation(None).replace().await.expect_err("not stored");
-    let text = e.to_string();
+    let (_, text) = w.failed_replace("not stored").await;
     assert!(text.contains("refused the write"), "{text}");
     assert!(text.contains("it was deleted again"), "{text}");
     assert!(
@@ -360,8 +374,7 @@ async fn a_readback_of_another_key_restores_the_old_one() {
     // Writes keep nothing: the keychain still gives the old key back after the new one's
     // write, so the new one is not stored.
     *lock::lock(&w.vault.lose_writes) = true;
-    let e = w.rotation(None).replace().await.expect_err("not stored");
-    let text = e.to_string();
+    let (_, text) = w.failed_replace("not stored").await;
     assert!(text.contains("reading it back gave another key"), "{text}");
     assert!(
         text.contains(&format!("still holds the old key {OLD}")),
@@ -375,16 +388,9 @@ async fn a_readback_of_another_key_restores_the_old_one() {
 async fn when_even_the_cleanup_fails_the_message_says_which_key_to_delete() {
     let w = World::new();
     *lock::lock(&w.vault.failing_writes) = vec![0];
-    w.iam.script(|call| {
-        if call.action == "DeleteAccessKey" {
-            IamReply::Error(403, "AccessDenied")
-        } else {
-            IamReply::Normal
-        }
-    });
-    let e = w.rotation(None).replace().await.expect_err("not stored");
+    w.deny_iam("DeleteAccessKey");
+    let (_, text) = w.failed_replace("not stored").await;
     let new = w.new_key_id();
-    let text = e.to_string();
     assert!(
         text.contains(&format!("aws iam delete-access-key --access-key-id {new}")),
         "{text}"
@@ -396,13 +402,7 @@ async fn when_even_the_cleanup_fails_the_message_says_which_key_to_delete() {
 #[tokio::test(start_paused = true)]
 async fn an_old_key_that_cannot_be_deleted_leaves_the_new_one_stored_and_a_warning() {
     let w = World::new();
-    w.iam.script(|call| {
-        if call.action == "DeleteAccessKey" {
-            IamReply::Error(403, "AccessDenied")
-        } else {
-            IamReply::Normal
-        }
-    });
+    w.deny_iam("DeleteAccessKey");
     let rotation = w.rotation(None);
     let replaced = rotation.replace().await.expect("replaced");
     let warning = rotation.retire(&replaced).await.expect("a warning");
@@ -423,8 +423,7 @@ async fn two_keys_already_is_a_clear_error_and_nothing_changes() {
     let w = World::new();
     w.iam
         .add_key("AKIASPAREKEY00000002", "spare", SystemTime::UNIX_EPOCH);
-    let e = w.rotation(None).replace().await.expect_err("limit");
-    let text = e.to_string();
+    let (e, text) = w.failed_replace("limit").await;
     assert!(
         matches!(e, RotateError::Create(IamError::LimitExceeded { .. })),
         "{e:?}"
@@ -447,8 +446,7 @@ async fn two_keys_already_is_a_clear_error_and_nothing_changes() {
 async fn iam_refusing_says_which_permission_is_missing() {
     let w = World::new();
     w.iam.script(|_| IamReply::Error(403, "AccessDenied"));
-    let e = w.rotation(None).replace().await.expect_err("denied");
-    let text = e.to_string();
+    let (_, text) = w.failed_replace("denied").await;
     assert!(text.contains("IAM denied iam:CreateAccessKey"), "{text}");
     assert_eq!(w.vault.held().as_deref(), Some(OLD));
     w.iam.script(|_| IamReply::Unreachable);

@@ -2,26 +2,23 @@
 //! IAM: asked after a login and then once a day, never by a status request; a user who may not
 //! list their keys gets no age and no retry storm; an MFA session's key is the one its login read.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use credd_proto::Secret;
 use tokio::sync::watch;
 
-use super::super::tests::{t0, until};
+use super::super::tests::{
+    KEY_ID, STAGING_ONLY, config_text, credentials_file, start_wired, t0, until, wiring,
+};
 use super::super::{Engine, Wiring};
 use super::age_warning;
-use crate::access::command::Runner;
 use crate::access::iam::fake::{FakeIam, Reply as IamReply};
-use crate::access::persist::SessionStore;
 use crate::access::rotate::RotateError;
 use crate::clock::Clock;
-use crate::config::{self, Config};
-use crate::desktop::testing::Recorder;
+use crate::config::Config;
 use crate::sts::fake::FakeSts;
 
-const KEY_ID: &str = "AKIAALICEFAKEKEY0001";
 const DAY: Duration = Duration::from_secs(86_400);
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -43,29 +40,19 @@ impl Sim {
         script: impl Fn(&crate::access::iam::fake::Call) -> IamReply + Send + Sync + 'static,
     ) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let credentials = dir.path().join("credentials");
-        std::fs::write(
-            &credentials,
-            format!("[access]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = fake-long-lived-secret\n"),
-        )
-        .expect("write the credentials file");
+        let credentials = credentials_file(dir.path());
         let clock = Clock::simulated(t0());
         let (sts, sts_client) = FakeSts::new(&clock);
         let (iam, iam_client) = FakeIam::new(&clock);
         iam.add_key(KEY_ID, "fake-long-lived-secret", t0() - 100 * DAY);
         iam.script(script);
-        let text = format!(
-            "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"iam-user\"\n\
-             aws_profile = \"access\"\n{access}\n\n[profiles.staging]\n\
-             role_arn = \"arn:aws:iam::222222222222:role/Administrator\"\n"
-        );
-        let (engine, tx) = start(
+        let (engine, tx) = start_wired(
             dir.path(),
-            &text,
-            &clock,
-            sts_client,
-            iam_client,
-            &credentials,
+            &config_text(access, STAGING_ONLY),
+            Wiring {
+                iam: Some(iam_client),
+                ..wiring(dir.path(), &clock, sts_client, Some(credentials.clone()))
+            },
         );
         Sim {
             engine,
@@ -81,33 +68,6 @@ impl Sim {
     fn list_calls(&self) -> usize {
         self.iam.calls_of("ListAccessKeys").len()
     }
-}
-
-fn start(
-    dir: &Path,
-    text: &str,
-    clock: &Clock,
-    sts: crate::sts::Sts,
-    iam: crate::access::iam::Iam,
-    credentials: &Path,
-) -> (Engine, watch::Sender<Arc<Config>>) {
-    let config = config::parse(&dir.join("config.toml"), text).expect("a valid config");
-    let (tx, rx) = watch::channel(Arc::new(config));
-    let engine = Engine::start(
-        rx,
-        SessionStore::new(&dir.join("session.json"), true),
-        Wiring {
-            clock: clock.clone(),
-            sts,
-            rng: fastrand::Rng::with_seed(7),
-            credentials_file: Some(credentials.to_path_buf()),
-            sso_cache_dir: Some(dir.join("sso-cache")),
-            iam: Some(iam),
-            commands: Runner::System,
-            notifier: Arc::new(Recorder::new(clock)),
-        },
-    );
-    (engine, tx)
 }
 
 #[tokio::test(start_paused = true)]
