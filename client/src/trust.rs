@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use credd_proto::paths::current_uid;
+use credd_proto::paths::{current_uid, user};
 
 /// Why a runtime dir or a socket peer is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +51,6 @@ impl fmt::Display for Distrust {
                 write!(f, "its listener's user cannot be checked: {why}")
             }
         }
-    }
-}
-
-/// `uid 65534 (nobody)`, or just `uid 65534` when the name is unknown.
-pub fn user(uid: u32) -> String {
-    match user_name(uid) {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
     }
 }
 
@@ -128,22 +120,6 @@ fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(uid)
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 1024];
-    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to overwrite.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes into `pwd` and `buf` (whose size we pass) and sets `result` to
-    // `&pwd` on success; the name it points to lives in `buf`, read before `buf` is dropped.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    Some(name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

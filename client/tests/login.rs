@@ -43,7 +43,7 @@ fn daemon(pending: Authorization, approval: Approval) -> FakeDaemon {
 fn device() -> Authorization {
     Authorization {
         method: LoginMethod::Device,
-        url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
+        url: "https://device.sso.us-east-1.amazonaws.com/".into(),
         user_code: Some("ABCD-EFGH".into()),
         provider: "IAM Identity Center (us-east-1)".into(),
         region: Some("us-east-1".into()),
@@ -92,7 +92,7 @@ fn device_login_over_ssh_shows_url_and_code_then_the_session() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("    https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH\n"),
+        stderr.contains("    https://device.sso.us-east-1.amazonaws.com/\n"),
         "{stderr}"
     );
     assert!(stderr.contains("    ABCD-EFGH\n"), "{stderr}");

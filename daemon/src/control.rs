@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use zeroize::Zeroizing;
 
-use crate::admission::{Admission, Limits, Slot};
+use crate::listener::admission::{Admission, Limits, Slot};
 use crate::logging::{THROTTLE_WINDOW, Throttle};
 use crate::{Daemon, SOFTWARE, handlers};
 

@@ -1,7 +1,9 @@
 //! The HTTP token: 256 random bits, hex, in a 0600 file without a trailing newline (a newline
-//! breaks botocore, Go, Rust and Node). A valid token of ours is kept across restarts, so
-//! processes that read it once (AWS CLI v2) keep working; `credd logout` and `credd reset-token`
-//! replace it, locking out every holder of the old one.
+//! breaks botocore, Go, Rust and Node). A new one at every daemon start: while the daemon was
+//! down, another user may have held its port and collected the old token from the SDKs that
+//! knocked. `credd logout` and `credd reset-token` replace it too, locking out every holder of
+//! the old one. SDKs that re-read the file at each refresh (botocore, Go, JS, Rust, Java) carry
+//! on; a process that read it once (the AWS CLI v2) needs a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -20,18 +22,10 @@ pub struct HttpToken {
 }
 
 impl HttpToken {
-    /// The token in `path` if it is one of ours and `keep` allows it, else a new one. Pass
-    /// `keep = false` when others may have read the file (the runtime dir was open to them).
-    pub fn load_or_create(path: &Path, keep: bool) -> Result<HttpToken, RuntimeError> {
-        let existing = if keep { existing(path) } else { None };
-        let token = match existing {
-            Some(token) => token,
-            None => {
-                let token = fresh(path)?;
-                runtime_dir::write_private_file(path, token.expose().as_bytes())?;
-                token
-            }
-        };
+    /// A new token, written to `path` (replacing whatever is there).
+    pub fn create(path: &Path) -> Result<HttpToken, RuntimeError> {
+        let token = fresh(path)?;
+        runtime_dir::write_private_file(path, token.expose().as_bytes())?;
         Ok(HttpToken {
             path: path.to_path_buf(),
             current: RwLock::new(token),
@@ -63,46 +57,30 @@ fn fresh(path: &Path) -> Result<Secret, RuntimeError> {
     Ok(Secret::new(hex::encode(*raw)))
 }
 
-fn existing(path: &Path) -> Option<Secret> {
-    let bytes = match runtime_dir::read_private_file(path, TOKEN_BYTES as u64 * 2) {
-        Ok(bytes) => bytes?,
-        Err(e) => {
-            tracing::warn!("{e}; writing a new HTTP token");
-            return None;
-        }
-    };
-    let ok = bytes.len() == TOKEN_BYTES * 2 && bytes.iter().all(u8::is_ascii_hexdigit);
-    ok.then(|| Secret::new(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn kept_when_trusted_replaced_on_rotate_or_when_not() {
+    fn new_at_every_start_and_replaced_on_rotate() {
         let dir = std::env::temp_dir().join(format!("credd-token-{}", std::process::id()));
         runtime_dir::ensure_private_dir(&dir).unwrap();
         let path = dir.join("http.token");
-        let first = HttpToken::load_or_create(&path, true).unwrap();
+        let first = HttpToken::create(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.len(), 64);
         assert!(first.matches(text.as_bytes()));
         assert!(!first.matches(&text.as_bytes()[..63]));
 
-        let again = HttpToken::load_or_create(&path, true).unwrap();
-        assert!(again.matches(text.as_bytes()), "kept across a restart");
+        let again = HttpToken::create(&path).unwrap();
+        let restarted = std::fs::read_to_string(&path).unwrap();
+        assert_ne!(restarted, text, "a restart replaces it");
+        assert!(!again.matches(text.as_bytes()));
         again.rotate().unwrap();
         let rotated = std::fs::read_to_string(&path).unwrap();
-        assert_ne!(rotated, text);
-        assert!(!again.matches(text.as_bytes()));
+        assert_ne!(rotated, restarted);
+        assert!(!again.matches(restarted.as_bytes()));
         assert!(again.matches(rotated.as_bytes()));
-
-        let distrusted = HttpToken::load_or_create(&path, false).unwrap();
-        assert!(
-            !distrusted.matches(rotated.as_bytes()),
-            "not kept when others saw it"
-        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

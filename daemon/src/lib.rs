@@ -5,7 +5,6 @@
 //! socket → engine → readiness reported → serve until SIGTERM/SIGINT, then remove the socket.
 
 pub mod access;
-pub mod admission;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -17,6 +16,7 @@ pub mod handlers;
 pub mod http;
 pub mod http_token;
 pub mod launch;
+pub mod listener;
 mod lock;
 pub mod logging;
 pub mod runtime_dir;
@@ -44,19 +44,31 @@ pub fn run_foreground(paths: Paths, log_file: Option<&std::path::Path>) -> anyho
         launch::report_startup(Err(&format!("{e:#}")));
         return Err(e);
     }
+    // Before any other thread: it takes the service manager's sockets out of the environment.
+    // SAFETY: only this thread runs yet.
+    let inherited = match unsafe { listener::activation::take() } {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            launch::report_startup(Err(&e));
+            anyhow::bail!(e);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(paths));
+    let result = runtime.block_on(serve(paths, inherited));
     if let Err(e) = &result {
         launch::report_startup(Err(&format!("{e:#}")));
     }
     result
 }
 
-async fn serve(paths: Paths) -> anyhow::Result<()> {
+async fn serve(
+    paths: Paths,
+    inherited: Option<listener::activation::Inherited>,
+) -> anyhow::Result<()> {
     let config = config::load(&paths.config)?;
     // Signals first: from the moment the socket exists, SIGTERM must remove it.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -65,11 +77,27 @@ async fn serve(paths: Paths) -> anyhow::Result<()> {
     let dir = runtime_dir::ensure_private_dir(&paths.runtime_dir)?;
     let _lock = runtime_dir::lock_instance(&paths.lock_file())?;
     // The port before the socket: a port in use must not leave a socket behind.
-    let http_listener = http::bind(config.daemon.listen).await?;
+    let http_listener = match inherited {
+        Some(passed) => {
+            let listener = listener::Listener::inherited(passed.socket, passed.fd)?;
+            let wanted = config.daemon.listen;
+            if wanted.port() != 0 && wanted != listener.addr {
+                tracing::warn!(
+                    "the service manager's socket listens on {}, not on [daemon] listen = {wanted}: \
+                     serving on {0} (run `credd service install` again to move the socket)",
+                    listener.addr
+                );
+            }
+            listener
+        }
+        None => listener::Listener::bind(config.daemon.listen)?,
+    };
     let http_addr = http_listener.addr;
-    // What others could read is burnt: a token they may know, a session they may have copied.
+    // A new token at every start: whoever held the port while the daemon was down (and got
+    // the old token from the SDKs that knocked) holds nothing that works.
+    let token = http_token::HttpToken::create(&paths.token_file())?;
+    // What others could read is burnt: a session they may have copied.
     let trusted = !dir.was_open;
-    let token = http_token::HttpToken::load_or_create(&paths.token_file(), trusted)?;
     let store = access::persist::SessionStore::new(&paths.session_file(), trusted);
     let socket_path = paths.socket();
     let listener = runtime_dir::bind_control_socket(&socket_path)?;

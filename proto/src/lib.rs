@@ -241,9 +241,11 @@ pub enum LoginMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authorization {
     pub method: LoginMethod,
-    /// What to open: the authorize URL, or the device verification URL (with the code in it).
+    /// What to open, never a secret of the login (a URL handed to a browser is in its argv, which
+    /// every local user can read): the daemon's loopback page that sends the browser on to the
+    /// authorize URL, or the device verification URL without the code.
     pub url: String,
-    /// The device grant's code, to compare with what the page shows.
+    /// The device grant's code, for the user to enter at `url`; shown in the terminal only.
     pub user_code: Option<String>,
     /// Who is asked, for the user: `IAM Identity Center (us-east-1)`, `your identity provider
     /// (https://login.acme.example)`, or `assertion_command`.

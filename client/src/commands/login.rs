@@ -409,9 +409,7 @@ fn describe(auth: &Authorization, opts: &Options, opened: bool) -> String {
                 auth.url
             ));
             if let Some(code) = &auth.user_code {
-                out.push_str(&format!(
-                    "and check that the page shows this code:\n\n    {code}\n\n"
-                ));
+                out.push_str(&format!("and enter this code there:\n\n    {code}\n\n"));
             }
             out.push_str(&format!("Waiting for approval until {until}.\n"));
         }
@@ -607,7 +605,7 @@ mod tests {
     fn device(joined: bool) -> Authorization {
         Authorization {
             method: LoginMethod::Device,
-            url: "https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH".into(),
+            url: "https://device.sso.us-east-1.amazonaws.com/".into(),
             user_code: Some("ABCD-EFGH".into()),
             provider: "IAM Identity Center (us-east-1)".into(),
             region: Some("us-east-1".into()),
@@ -620,9 +618,7 @@ mod tests {
     fn device_login_shows_url_and_code_prominently() {
         let text = describe(&device(false), &Options::default(), false);
         assert!(
-            text.contains(
-                "\n    https://device.sso.us-east-1.amazonaws.com/?user_code=ABCD-EFGH\n"
-            ),
+            text.contains("\n    https://device.sso.us-east-1.amazonaws.com/\n"),
             "{text}"
         );
         assert!(text.contains("\n    ABCD-EFGH\n"), "{text}");
@@ -636,7 +632,7 @@ mod tests {
     fn browser_login_says_what_it_waits_for_and_gives_the_url() {
         let auth = Authorization {
             method: LoginMethod::Browser,
-            url: "https://oidc.eu-west-1.amazonaws.com/authorize?response_type=code&state=s".into(),
+            url: "http://127.0.0.1:41234/oauth/start".into(),
             user_code: None,
             provider: "IAM Identity Center (eu-west-1)".into(),
             region: Some("eu-west-1".into()),

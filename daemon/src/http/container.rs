@@ -12,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{self, reply};
-use super::{HttpState, advertised_expiration, rfc3339};
+use super::{HttpState, Owner, Peer, advertised_expiration, rfc3339};
 use crate::creds::RoleCredentials;
 use crate::engine::EngineError;
+use crate::logging::{THROTTLE_WINDOW, Throttle};
+
+/// Refused requests of other users, logged at most once a minute.
+static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -26,13 +30,38 @@ struct Body<'a> {
     account_id: &'a str,
 }
 
-/// Layer on the container routes: the raw token in `Authorization`, compared in constant time
-/// and never echoed anywhere.
+/// Layer on the container routes: a process of the daemon's own user (or of a user the config
+/// allows), and the raw token in `Authorization`, compared in constant time and never echoed
+/// anywhere. The token alone is not enough: another user who learnt it (it was sent to their
+/// program while they held the port) still gets nothing.
 pub async fn require_token(
     State(state): State<Arc<HttpState>>,
     req: Request,
     next: Next,
 ) -> Response {
+    // Looked up once, when the connection was accepted; `Unverifiable` where the OS cannot tell
+    // (macOS), where the token is the only check, as it always was there.
+    let owner = req.extensions().get::<Peer>().map(|p| p.owner);
+    let allowed = match owner {
+        Some(Owner::Me | Owner::Unverifiable) => true,
+        Some(Owner::Other(uid)) => state.daemon.config().daemon.allow_uids.contains(&uid),
+        Some(Owner::Unknown) | None => false,
+    };
+    if !allowed {
+        if let Some(more) = REFUSED.allow() {
+            tracing::warn!(
+                owner = ?owner,
+                suppressed_since_last = more,
+                "refused a credentials request from another user"
+            );
+        }
+        return reply(
+            StatusCode::FORBIDDEN,
+            "ForeignUser",
+            "credentials are served only to processes of the daemon's own user (another user's \
+             needs its uid in [daemon] allow_uids)",
+        );
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -3,8 +3,6 @@
 //! `none`), request bodies (none of our routes takes one), and `Cache-Control: no-store` on every
 //! answer.
 
-use std::net::IpAddr;
-
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -14,6 +12,7 @@ use axum::response::IntoResponse;
 
 use super::Peer;
 use super::error::Refusal;
+use crate::listener::is_loopback_host;
 
 /// The IMDS token PUT has an empty body; anything larger is not for us.
 const MAX_BODY: u64 = 1024;
@@ -82,44 +81,10 @@ fn check(req: &Request, port: Option<u16>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `127.0.0.1:9911`, `[::1]:9911`, `localhost:9911` (any case), where 9911 is `port`; without a
-/// port the Host means 80 (RFC 9110), so it is right only when we listen there.
-fn is_loopback_host(host: &str, port: Option<u16>) -> bool {
-    let (name, given) = if let Some(rest) = host.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((inside, "")) => (inside, None),
-            Some((inside, after)) => match after.strip_prefix(':').and_then(parse_port) {
-                Some(p) => (inside, Some(p)),
-                None => return false,
-            },
-            None => return false,
-        }
-    } else {
-        match host.rsplit_once(':') {
-            Some((name, p)) => match parse_port(p) {
-                Some(p) => (name, Some(p)),
-                None => return false,
-            },
-            None => (host, None),
-        }
-    };
-    let port_ok = port.is_none_or(|port| given.unwrap_or(80) == port);
-    port_ok
-        && (name.eq_ignore_ascii_case("localhost")
-            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
-}
-
-/// Digits only: `u16::from_str` would also take `+80`.
-fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{check, is_loopback_host};
+    use super::check;
+    use crate::listener::is_loopback_host;
     use axum::body::Body;
     use axum::extract::Request;
 

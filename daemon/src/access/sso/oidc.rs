@@ -103,6 +103,11 @@ fn start_url_refused(error: SsoError, region: &str, start_url: &str) -> SsoError
     }
 }
 
+/// `https://device.example/?user_code=ABCD` → `https://device.example/`.
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
+
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the OS random source works");
@@ -254,9 +259,12 @@ impl IdentityCenter {
                 message: "StartDeviceAuthorization returned no device code".into(),
             });
         };
+        // The plain page, without the code: a URL with the code in it, handed to a browser, is in
+        // its argv for every local user to read, and whoever enters the code first (signed in as
+        // themselves) decides whose login this is. The code is shown in the terminal only.
         let url = out
-            .verification_uri_complete
-            .or(out.verification_uri)
+            .verification_uri
+            .or_else(|| out.verification_uri_complete.as_deref().map(without_query))
             .unwrap_or_default();
         let prompt = Authorization {
             method: LoginMethod::Device,
@@ -320,13 +328,14 @@ impl IdentityCenter {
         region: &str,
     ) -> Result<Pending, SsoError> {
         let state = random_b64(32);
-        let loopback = Loopback::bind(&state)
-            .await
-            .map_err(|e| SsoError::Refused {
-                region: region.to_owned(),
-                code: "LoopbackUnavailable".into(),
-                message: format!("cannot listen for the browser's redirect on 127.0.0.1: {e}"),
-            })?;
+        let loopback =
+            Loopback::bind(&state, BROWSER_TIMEOUT)
+                .await
+                .map_err(|e| SsoError::Refused {
+                    region: region.to_owned(),
+                    code: "LoopbackUnavailable".into(),
+                    message: format!("cannot listen for the browser's redirect on 127.0.0.1: {e}"),
+                })?;
         let redirect_uri = loopback.redirect_uri();
         // The registration names the redirect URI; the CLI registers the bare loopback path and
         // AWS accepts any port on it.
@@ -349,7 +358,7 @@ impl IdentityCenter {
         let expires_at = self.now() + BROWSER_TIMEOUT;
         let prompt = Authorization {
             method: LoginMethod::Browser,
-            url,
+            url: loopback.start_page(url),
             user_code: None,
             provider: format!("IAM Identity Center ({region})"),
             region: Some(region.to_owned()),

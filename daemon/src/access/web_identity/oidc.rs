@@ -191,11 +191,13 @@ impl OidcLogin {
         metadata: Arc<Metadata>,
     ) -> Result<Pending, OidcError> {
         let state = CsrfToken::new_random();
-        let loopback = Loopback::bind(state.secret()).await.map_err(|e| {
-            OidcError::Refused(format!(
-                "cannot listen for the browser's redirect on 127.0.0.1: {e}"
-            ))
-        })?;
+        let loopback = Loopback::bind(state.secret(), BROWSER_TIMEOUT)
+            .await
+            .map_err(|e| {
+                OidcError::Refused(format!(
+                    "cannot listen for the browser's redirect on 127.0.0.1: {e}"
+                ))
+            })?;
         let redirect_uri = loopback.redirect_uri();
         let client = self
             .client(&metadata)
@@ -219,7 +221,7 @@ impl OidcLogin {
         let (url, _, _) = request.url();
         let prompt = Authorization {
             method: LoginMethod::Browser,
-            url: url.to_string(),
+            url: loopback.start_page(url.to_string()),
             user_code: None,
             provider: format!("your identity provider ({})", self.issuer()),
             region: None,
@@ -280,10 +282,8 @@ impl OidcLogin {
             .request_async(&http)
             .await
             .map_err(|e| self.token_error(e, false))?;
-        let url = details
-            .verification_uri_complete()
-            .map(|u| u.secret().clone())
-            .unwrap_or_else(|| details.verification_uri().to_string());
+        // The plain page, without the code: see the device login of Identity Center.
+        let url = details.verification_uri().to_string();
         let prompt = Authorization {
             method: LoginMethod::Device,
             url,

@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::admission::Owner;
+use super::admission::Owner;
 
 /// The peer of an accepted connection, as every request on it sees it.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +185,94 @@ fn proc_owner_uid(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
         })
 }
 
+/// Who listens on a port credd could not bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub uid: u32,
+    /// Its pid and program name, when the OS shows them (a process of ours; any, to root).
+    pub process: Option<(u32, String)>,
+}
+
+impl PortHolder {
+    /// `uid 65534 (nobody)`, `uid 65534 (nobody) with python3 (pid 4242)`, or for one of ours
+    /// `python3 (pid 4242)`.
+    pub fn describe(&self) -> String {
+        let process = self
+            .process
+            .as_ref()
+            .map(|(pid, name)| format!("{name} (pid {pid})"));
+        if self.uid == credd_proto::paths::current_uid() {
+            return process.unwrap_or_else(|| "a program".to_owned());
+        }
+        let user = credd_proto::paths::user(self.uid);
+        match process {
+            Some(p) => format!("{user} with {p}"),
+            None => user,
+        }
+    }
+}
+
+/// Who listens on `addr` (or on the wildcard address of its port), where the OS tells.
+pub fn port_holder(addr: SocketAddr) -> Option<PortHolder> {
+    #[cfg(target_os = "linux")]
+    {
+        let (uid, inode) = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .find_map(|table| {
+                let text = std::fs::read_to_string(table).ok()?;
+                find_listener(&text, addr)
+            })?;
+        Some(PortHolder {
+            uid,
+            process: process_with_socket(inode),
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
+/// The `(uid, inode)` of the listening socket (state `0A`) that holds `addr`'s port: bound to
+/// that address, or to the wildcard of either family (a dual-stack `::` takes v4 ports too).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn find_listener(table: &str, addr: SocketAddr) -> Option<(u32, u64)> {
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, uid, inode) = (cols.get(1)?, cols.get(3)?, cols.get(7)?, cols.get(9)?);
+        let local = parse_addr(local)?;
+        let holds = *state == "0A"
+            && local.port() == addr.port()
+            && (local.ip() == addr.ip() || local.ip().is_unspecified());
+        holds
+            .then(|| Some((uid.parse().ok()?, inode.parse().ok()?)))
+            .flatten()
+    })
+}
+
+/// The process that has socket `inode` open: `/proc/PID/fd/*` links to `socket:[INODE]` (only
+/// our own processes' are readable, unless we are root).
+#[cfg(target_os = "linux")]
+fn process_with_socket(inode: u64) -> Option<(u32, String)> {
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            let has = fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str())
+            });
+            if !has {
+                return None;
+            }
+            let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            Some((pid, name.trim().to_owned()))
+        })
+}
+
 /// Lines: `sl local_address rem_address st ... uid ...`; the client's socket has the client's
 /// address as local and ours as remote.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -252,6 +340,47 @@ mod tests {
         let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
    0: 0000000000000000FFFF00000100007F:D431 0000000000000000FFFF00000100007F:26B7 01 00000000:00000000 00:00000000 00000000  1002        0 3 1 0000000000000000 20 4 30 10 -1\n";
         assert_eq!(find_owner(tcp6, server, client), Some(1002));
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn finds_who_listens_on_a_port_or_its_wildcard() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:D431 0100007F:26B7 01 00000000:00000000 00:00000000 00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1\n\
+   1: 0100007F:26B7 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 4242 1 0000000000000000 100 0 0 10 0\n";
+        let server: SocketAddr = SERVER.parse().unwrap();
+        assert_eq!(find_listener(tcp, server), Some((65534, 4242)));
+        assert_eq!(find_listener(tcp, "127.0.0.2:9911".parse().unwrap()), None);
+        assert_eq!(find_listener(tcp, "127.0.0.1:9912".parse().unwrap()), None);
+        let wildcard = "  sl  local_address rem_address   st\n\
+   0: 00000000:26B7 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1002        0 77 1\n";
+        assert_eq!(find_listener(wildcard, server), Some((1002, 77)));
+    }
+
+    /// The real kernel: a listener of ours, found with its process.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_held_port_names_its_holder() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let holder = port_holder(listener.local_addr().unwrap()).expect("found");
+        assert_eq!(holder.uid, credd_proto::paths::current_uid());
+        assert_eq!(
+            holder.process.as_ref().map(|p| p.0),
+            Some(std::process::id())
+        );
+        assert!(
+            holder
+                .describe()
+                .ends_with(&format!("(pid {})", std::process::id()))
+        );
+        assert_eq!(
+            PortHolder {
+                uid: 65534,
+                process: None
+            }
+            .describe(),
+            credd_proto::paths::user(65534)
+        );
     }
 
     #[test]
