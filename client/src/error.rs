@@ -134,6 +134,10 @@ pub enum ClientError {
     RemoveFile { path: PathBuf, source: io::Error },
     #[error("wrote {}, but enabling the service failed: {source}", .unit.display())]
     ServiceEnable { unit: PathBuf, source: ToolError },
+    #[error(
+        "the service needs the config's [daemon] listen, but the config cannot be used: {detail}"
+    )]
+    ServiceConfig { detail: String },
 }
 
 /// Why no daemon is there to talk to.

@@ -8,6 +8,7 @@ use std::process::Command;
 use crate::error::{ClientError, ToolError};
 
 const SYSTEMD_UNIT: &str = "credd.service";
+const SYSTEMD_SOCKET: &str = "credd.socket";
 const LAUNCHD_LABEL: &str = "com.credd.daemon";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +39,15 @@ impl Manager {
         })
     }
 
+    /// Where systemd's socket unit lives beside the service (launchd keeps the socket in the
+    /// agent's own plist).
+    pub fn socket_path(self) -> Result<Option<PathBuf>, ClientError> {
+        Ok(match self {
+            Manager::Systemd => Some(self.unit_path()?.with_file_name(SYSTEMD_SOCKET)),
+            Manager::Launchd => None,
+        })
+    }
+
     /// Starts the installed service (without waiting for it to be ready).
     pub fn start(self) -> Result<(), ToolError> {
         match self {
@@ -46,11 +56,15 @@ impl Manager {
         }
     }
 
-    /// Has the manager pick up the unit file at `path`, then enables and starts it.
-    pub fn enable(self, path: &Path) -> Result<(), ToolError> {
+    /// Has the manager pick up the unit file at `path` (and the socket unit beside it, with
+    /// `socket`), then enables and starts it, the socket first: it holds the port from then on.
+    pub fn enable(self, path: &Path, socket: bool) -> Result<(), ToolError> {
         match self {
             Manager::Systemd => {
                 run_tool("systemctl", &["--user", "daemon-reload"])?;
+                if socket {
+                    run_tool("systemctl", &["--user", "enable", "--now", SYSTEMD_SOCKET])?;
+                }
                 run_tool("systemctl", &["--user", "enable", "--now", SYSTEMD_UNIT])
             }
             Manager::Launchd => run_tool(
@@ -63,9 +77,10 @@ impl Manager {
     /// Stops and disables the service.
     pub fn disable(self) -> Result<(), ToolError> {
         match self {
-            Manager::Systemd => {
-                run_tool("systemctl", &["--user", "disable", "--now", SYSTEMD_UNIT])
-            }
+            Manager::Systemd => run_tool(
+                "systemctl",
+                &["--user", "disable", "--now", SYSTEMD_UNIT, SYSTEMD_SOCKET],
+            ),
             Manager::Launchd => run_tool("launchctl", &["bootout", &launchd_target()]),
         }
     }

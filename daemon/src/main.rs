@@ -20,12 +20,19 @@ struct Args {
     /// With --foreground: log to FILE instead of stderr, rotated at 4 MiB (two older files kept).
     #[arg(long, value_name = "FILE", requires = "foreground")]
     log_file: Option<PathBuf>,
+    /// Print the address the HTTP API listens on with this config ([daemon] listen; the default
+    /// when there is no config yet) and exit: what `credd service install` gives the service
+    /// manager's socket.
+    #[arg(long, conflicts_with_all = ["foreground", "log_file"])]
+    listen_address: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let paths = credd_proto::paths::Paths::resolve(args.config);
-    let result = if args.foreground {
+    let result = if args.listen_address {
+        credd_daemon::config::listen_address(&paths.config).map(|addr| println!("{addr}"))
+    } else if args.foreground {
         credd_daemon::run_foreground(paths, args.log_file.as_deref())
     } else {
         credd_daemon::launch::start_in_background(&paths)

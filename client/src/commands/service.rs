@@ -1,7 +1,10 @@
 //! `credd service install|uninstall`: the systemd user unit or launchd agent from packaging/,
 //! filled in with this install's paths, written to the user's unit dir and (unless
-//! `--files-only`) enabled and started.
+//! `--files-only`) enabled and started. The service manager also holds the HTTP port (systemd's
+//! `credd.socket`, launchd's `Sockets`) and hands it to the daemon at every start, so a restart
+//! never frees it for another user to take.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use crate::output;
 use crate::service_manager::Manager;
 
 const SYSTEMD_TEMPLATE: &str = include_str!("../../../packaging/credd.service");
+const SYSTEMD_SOCKET_TEMPLATE: &str = include_str!("../../../packaging/credd.socket");
 const LAUNCHD_TEMPLATE: &str = include_str!("../../../packaging/com.credd.daemon.plist");
 
 /// The service manager's environment is not the shell's: these are carried into the unit when
@@ -60,29 +64,55 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     };
     let manager = opts.manager.unwrap_or_else(Manager::host);
     let path = manager.unit_path()?;
+    let socket_path = manager.socket_path()?;
     let mut done = Vec::new();
     if installing {
         let daemon =
             std::fs::canonicalize(connection::daemon_exe()).map_err(ClientError::DaemonNotFound)?;
-        let text = render(manager, &daemon, &paths.log_file(), &carried_env(paths));
+        let listen = listen_address(&daemon, paths)?;
+        // Port 0 is chosen anew at each start: nothing for the service manager to hold.
+        let held = (listen.port() != 0).then_some(listen);
+        let files = render(
+            manager,
+            &Install {
+                daemon: &daemon,
+                log: &paths.log_file(),
+                env: &carried_env(paths),
+                listen: held,
+            },
+        );
         if let Some(dir) = path.parent() {
             create_dir(dir)?;
         }
-        std::fs::write(&path, text).map_err(|source| ClientError::WriteFile {
-            path: path.clone(),
-            source,
-        })?;
+        write(&path, &files.unit)?;
+        done.push(format!("wrote {}", path.display()));
+        match (&socket_path, &files.socket) {
+            (Some(socket_path), Some(socket)) => {
+                write(socket_path, socket)?;
+                done.push(format!("wrote {}", socket_path.display()));
+            }
+            (Some(socket_path), None) => {
+                remove(socket_path)?;
+            }
+            _ => {}
+        }
+        if held.is_none() {
+            done.push(
+                "note: [daemon] listen has port 0, so the service manager cannot hold the port \
+                 while the daemon restarts; set a fixed port to have it do so"
+                    .to_owned(),
+            );
+        }
         // launchd opens StandardErrorPath itself and creates no directory for it.
         if manager == Manager::Launchd
             && let Some(dir) = paths.log_file().parent()
         {
             create_dir(dir)?;
         }
-        done.push(format!("wrote {}", path.display()));
         if !opts.files_only {
             stop_running_daemon(paths);
             manager
-                .enable(&path)
+                .enable(&path, files.socket.is_some())
                 .map_err(|source| ClientError::ServiceEnable {
                     unit: path.clone(),
                     source,
@@ -95,12 +125,15 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         {
             done.push(format!("note: {e}"));
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => done.push(format!("removed {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                done.push(format!("{} was not installed", path.display()))
-            }
-            Err(source) => return Err(ClientError::RemoveFile { path, source }),
+        if remove(&path)? {
+            done.push(format!("removed {}", path.display()));
+        } else {
+            done.push(format!("{} was not installed", path.display()));
+        }
+        if let Some(socket_path) = &socket_path
+            && remove(socket_path)?
+        {
+            done.push(format!("removed {}", socket_path.display()));
         }
         if !opts.files_only {
             manager.forget_removed_unit();
@@ -114,6 +147,45 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ClientError> {
+    std::fs::write(path, text).map_err(|source| ClientError::WriteFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Whether there was a file to remove.
+fn remove(path: &Path) -> Result<bool, ClientError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ClientError::RemoveFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Where the HTTP API listens with this config, as the daemon itself reads the config.
+fn listen_address(daemon: &Path, paths: &Paths) -> Result<SocketAddr, ClientError> {
+    let out = std::process::Command::new(daemon)
+        .arg("--listen-address")
+        .env(credd_proto::paths::ENV_CONFIG, &paths.config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(ClientError::DaemonNotFound)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match stdout.trim().parse() {
+        Ok(addr) if out.status.success() => Ok(addr),
+        _ => Err(ClientError::ServiceConfig {
+            detail: String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .trim_start_matches("credd-daemon: ")
+                .to_owned(),
+        }),
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), ClientError> {
@@ -141,29 +213,67 @@ fn carried_env(paths: &Paths) -> Vec<(String, String)> {
     env
 }
 
-/// Fills the template from packaging/.
-pub fn render(manager: Manager, daemon: &Path, log: &Path, env: &[(String, String)]) -> String {
+/// What the templates are filled with.
+pub struct Install<'a> {
+    pub daemon: &'a Path,
+    pub log: &'a Path,
+    pub env: &'a [(String, String)],
+    /// The HTTP port for the service manager to hold (`None`: the daemon binds it itself).
+    pub listen: Option<SocketAddr>,
+}
+
+/// The filled templates: the unit or agent, and systemd's socket unit.
+pub struct Files {
+    pub unit: String,
+    pub socket: Option<String>,
+}
+
+/// Fills the templates from packaging/.
+pub fn render(manager: Manager, install: &Install) -> Files {
     match manager {
         Manager::Systemd => {
-            let environment: String = env
+            let environment: String = install
+                .env
                 .iter()
                 .map(|(k, v)| format!("Environment=\"{}\"\n", systemd_escape(&format!("{k}={v}"))))
                 .collect();
-            SYSTEMD_TEMPLATE
+            let unit = SYSTEMD_TEMPLATE
                 .replace(
                     "@EXEC_START@",
                     &format!(
                         "\"{}\" --foreground",
-                        systemd_escape(&daemon.display().to_string())
+                        systemd_escape(&install.daemon.display().to_string())
                     ),
                 )
                 .replace("@ENVIRONMENT@", &environment)
+                .replace(
+                    "@SOCKET@",
+                    if install.listen.is_some() {
+                        "Requires=credd.socket\nAfter=credd.socket\n"
+                    } else {
+                        ""
+                    },
+                );
+            let socket = install.listen.map(|addr| {
+                SYSTEMD_SOCKET_TEMPLATE
+                    .replace("@LISTEN@", &addr.to_string())
+                    .replace(
+                        "@BIND_IPV6_ONLY@",
+                        if addr.is_ipv6() {
+                            "BindIPv6Only=ipv6-only\n"
+                        } else {
+                            ""
+                        },
+                    )
+            });
+            Files { unit, socket }
         }
         Manager::Launchd => {
-            let environment = if env.is_empty() {
+            let environment = if install.env.is_empty() {
                 String::new()
             } else {
-                let pairs: String = env
+                let pairs: String = install
+                    .env
                     .iter()
                     .map(|(k, v)| {
                         format!(
@@ -175,10 +285,28 @@ pub fn render(manager: Manager, daemon: &Path, log: &Path, env: &[(String, Strin
                     .collect();
                 format!("    <key>EnvironmentVariables</key>\n    <dict>\n{pairs}    </dict>\n")
             };
-            LAUNCHD_TEMPLATE
-                .replace("@DAEMON@", &xml_escape(&daemon.display().to_string()))
-                .replace("@LOG@", &xml_escape(&log.display().to_string()))
+            let sockets = install.listen.map_or_else(String::new, |addr| {
+                format!(
+                    "    <key>Sockets</key>\n    <dict>\n        <key>Listeners</key>\n        \
+                     <dict>\n            <key>SockNodeName</key>\n            <string>{}</string>\n            \
+                     <key>SockServiceName</key>\n            <string>{}</string>\n            \
+                     <key>SockType</key>\n            <string>stream</string>\n            \
+                     <key>SockFamily</key>\n            <string>{}</string>\n        </dict>\n    \
+                     </dict>\n",
+                    addr.ip(),
+                    addr.port(),
+                    if addr.is_ipv6() { "IPv6" } else { "IPv4" }
+                )
+            });
+            let unit = LAUNCHD_TEMPLATE
+                .replace(
+                    "@DAEMON@",
+                    &xml_escape(&install.daemon.display().to_string()),
+                )
+                .replace("@LOG@", &xml_escape(&install.log.display().to_string()))
                 .replace("@ENVIRONMENT@", &environment)
+                .replace("@SOCKETS@", &sockets);
+            Files { unit, socket: None }
         }
     }
 }
@@ -225,12 +353,54 @@ mod tests {
     #[test]
     fn systemd_unit_is_filled_and_escaped() {
         let env = vec![("CREDD_CONFIG".to_owned(), "/h/a b/100%.toml".to_owned())];
-        let unit = render(
+        let files = render(
             Manager::Systemd,
-            Path::new("/opt/credd/bin/credd-daemon"),
-            Path::new("/l"),
-            &env,
+            &Install {
+                daemon: Path::new("/opt/credd/bin/credd-daemon"),
+                log: Path::new("/l"),
+                env: &env,
+                listen: Some("127.0.0.1:9911".parse().unwrap()),
+            },
         );
+        let unit = files.unit;
+        assert!(
+            unit.contains("Requires=credd.socket\nAfter=credd.socket\n"),
+            "{unit}"
+        );
+        let socket = files.socket.expect("a socket unit");
+        assert!(
+            socket.contains("\nListenStream=127.0.0.1:9911\n"),
+            "{socket}"
+        );
+        assert!(
+            !socket.contains('@') && !socket.contains("BindIPv6Only"),
+            "{socket}"
+        );
+        let v6 = render(
+            Manager::Systemd,
+            &Install {
+                listen: Some("[::1]:9911".parse().unwrap()),
+                daemon: Path::new("/d"),
+                log: Path::new("/l"),
+                env: &[],
+            },
+        );
+        let socket = v6.socket.expect("a socket unit");
+        assert!(
+            socket.contains("ListenStream=[::1]:9911\nBindIPv6Only=ipv6-only\n"),
+            "{socket}"
+        );
+        let unheld = render(
+            Manager::Systemd,
+            &Install {
+                listen: None,
+                daemon: Path::new("/d"),
+                log: Path::new("/l"),
+                env: &[],
+            },
+        );
+        assert!(unheld.socket.is_none());
+        assert!(!unheld.unit.contains("credd.socket") && !unheld.unit.contains("@SOCKET@"));
         assert!(
             unit.contains("ExecStart=\"/opt/credd/bin/credd-daemon\" --foreground\n"),
             "{unit}"
@@ -249,10 +419,19 @@ mod tests {
     fn launchd_plist_is_filled_and_escaped() {
         let plist = render(
             Manager::Launchd,
-            Path::new("/Apps/a&b/credd-daemon"),
-            Path::new("/l.log"),
-            &[],
+            &Install {
+                daemon: Path::new("/Apps/a&b/credd-daemon"),
+                log: Path::new("/l.log"),
+                env: &[],
+                listen: Some("127.0.0.1:9911".parse().unwrap()),
+            },
+        )
+        .unit;
+        assert!(
+            plist.contains("<key>SockServiceName</key>\n            <string>9911</string>"),
+            "{plist}"
         );
+        assert!(!plist.contains('@'), "{plist}");
         assert!(
             plist.contains("<string>/Apps/a&amp;b/credd-daemon</string>"),
             "{plist}"

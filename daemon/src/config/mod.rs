@@ -94,6 +94,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(path, &text)
 }
 
+/// Where the HTTP API listens with the config at `path`: its `[daemon] listen`, or the default
+/// while there is no config file yet.
+pub fn listen_address(path: &Path) -> anyhow::Result<std::net::SocketAddr> {
+    if !path.exists() {
+        return Ok(daemon::DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"));
+    }
+    Ok(load(path)?.daemon.listen)
+}
+
 /// Validates config text; `path` is only used in error messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let v = Validator { path, text };
