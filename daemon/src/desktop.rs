@@ -18,6 +18,51 @@ pub struct Notice {
     pub body: String,
 }
 
+impl Notice {
+    /// Without what identifies accounts and roles to whoever looks at a locked screen: ARNs
+    /// become `<ARN>` and 12-digit account IDs `<account>`.
+    pub fn for_lock_screen(self) -> Notice {
+        Notice {
+            summary: redact(&self.summary),
+            body: redact(&self.body),
+        }
+    }
+}
+
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // An ARN runs to the next space or closing punctuation.
+        if rest.starts_with("arn:aws") {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || "\"'),;".contains(c))
+                .unwrap_or(rest.len());
+            out.push_str("<ARN>");
+            rest = &rest[end..];
+            continue;
+        }
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let after_letter = out
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+            if digits == 12 && !after_letter {
+                out.push_str("<account>");
+            } else {
+                out.push_str(&rest[..digits]);
+            }
+            rest = &rest[digits..];
+            continue;
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Most of what a notification shows of an error: its first `SHORT` characters.
 const SHORT: usize = 160;
 
@@ -152,6 +197,25 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lock_screen_shows_no_account_or_role() {
+        let notice = super::Notice {
+            summary: "credd: profile prod is failing".to_owned(),
+            body: "AccessDenied: User: arn:aws:sts::111111111111:assumed-role/Access/alice is not \
+                   authorized to perform sts:AssumeRole on resource: \
+                   arn:aws:iam::222222222222:role/Deployer (account 333333333333, request \
+                   0123456789ab1234, code 1234567890123)"
+                .to_owned(),
+        }
+        .for_lock_screen();
+        assert_eq!(notice.summary, "credd: profile prod is failing");
+        assert_eq!(
+            notice.body,
+            "AccessDenied: User: <ARN> is not authorized to perform sts:AssumeRole on resource: \
+             <ARN> (account <account>, request 0123456789ab1234, code 1234567890123)"
+        );
+    }
+
     #[test]
     fn long_errors_are_cut_where_a_character_ends() {
         assert_eq!(super::shorten("AccessDenied"), "AccessDenied");

@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn new_at_every_start_and_replaced_on_rotate() {
         let dir = std::env::temp_dir().join(format!("credd-token-{}", std::process::id()));
-        runtime_dir::ensure_private_dir(&dir).unwrap();
+        runtime_dir::ensure_private_dir(&dir, runtime_dir::RUNTIME).unwrap();
         let path = dir.join("http.token");
         let first = HttpToken::create(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

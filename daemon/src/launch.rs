@@ -28,13 +28,13 @@ const READY_FD: i32 = 3;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn start_in_background(paths: &Paths) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&paths.state_dir)
-        .with_context(|| format!("creating state dir {}", paths.state_dir.display()))?;
+    crate::runtime_dir::ensure_private_dir(&paths.state_dir, crate::runtime_dir::STATE)?;
     let log_path = paths.log_file();
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&log_path)
         .with_context(|| format!("opening log file {}", log_path.display()))?;
     let exe = std::env::current_exe().context("locating credd-daemon")?;

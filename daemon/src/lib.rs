@@ -40,6 +40,11 @@ pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
 /// given, to `log_file` (rotated).
 pub fn run_foreground(paths: Paths, log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     runtime_dir::harden_process();
+    // Before the log is opened there: no other user may have planted a link or a state file.
+    if let Err(e) = runtime_dir::ensure_private_dir(&paths.state_dir, runtime_dir::STATE) {
+        launch::report_startup(Err(&e.to_string()));
+        return Err(e.into());
+    }
     if let Err(e) = logging::init(log_file) {
         launch::report_startup(Err(&format!("{e:#}")));
         return Err(e);
@@ -74,7 +79,7 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let dir = runtime_dir::ensure_private_dir(&paths.runtime_dir)?;
+    let dir = runtime_dir::ensure_private_dir(&paths.runtime_dir, runtime_dir::RUNTIME)?;
     let _lock = runtime_dir::lock_instance(&paths.lock_file())?;
     // The port before the socket: a port in use must not leave a socket behind.
     let http_listener = match inherited {

@@ -21,10 +21,15 @@ pub enum RuntimeError {
     #[error("runtime dir {path}: {source}")]
     Dir { path: PathBuf, source: io::Error },
     #[error(
-        "runtime dir {path} belongs to uid {owner}, not to you (uid {me}); refusing to use it \
-         (set CREDD_RUNTIME_DIR to a directory of your own)"
+        "{} {path} belongs to uid {owner}, not to you (uid {me}); refusing to use it \
+         (set {} to a directory of your own)", role.name, role.env
     )]
-    ForeignDir { path: PathBuf, owner: u32, me: u32 },
+    ForeignDir {
+        role: DirRole,
+        path: PathBuf,
+        owner: u32,
+        me: u32,
+    },
     #[error("another credd-daemon is already running for this runtime dir ({path})")]
     AlreadyRunning { path: PathBuf },
     #[error("control socket {path}: {source}")]
@@ -39,11 +44,12 @@ pub enum RuntimeError {
         max: usize,
     },
     #[error(
-        "runtime dir {path} was writable by others (mode {mode:04o}) and holds {entries}: \
-         another user could have planted them. Check and remove them, or set CREDD_RUNTIME_DIR \
-         to a fresh directory of your own"
+        "{} {path} was writable by others (mode {mode:04o}) and holds {entries}: \
+         another user could have planted them. Check and remove them, or set {} \
+         to a fresh directory of your own", role.name, role.env
     )]
     Tampered {
+        role: DirRole,
         path: PathBuf,
         mode: u32,
         entries: String,
@@ -53,6 +59,25 @@ pub enum RuntimeError {
     #[error("{path}: {why}; not using it")]
     Untrusted { path: PathBuf, why: &'static str },
 }
+
+/// Which of credd's private directories: what errors call it, and how to choose another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirRole {
+    pub name: &'static str,
+    pub env: &'static str,
+}
+
+/// The runtime dir: the control socket, the HTTP token, a saved session.
+pub const RUNTIME: DirRole = DirRole {
+    name: "runtime dir",
+    env: "CREDD_RUNTIME_DIR",
+};
+/// The state dir: the current profile and the log. No secrets, but whoever writes there chooses
+/// which profile the current route serves, or writes into the log.
+pub const STATE: DirRole = DirRole {
+    name: "state dir",
+    env: "CREDD_STATE_DIR",
+};
 
 /// What [`ensure_private_dir`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +90,7 @@ pub struct PrivateDir {
 /// Creates `dir` (and missing parents) with mode 0700, or checks an existing one is ours. One
 /// that others could enter is closed first (0700); if they could also write into it and it is not
 /// empty, it is refused: its files may be theirs.
-pub fn ensure_private_dir(dir: &Path) -> Result<PrivateDir, RuntimeError> {
+pub fn ensure_private_dir(dir: &Path, role: DirRole) -> Result<PrivateDir, RuntimeError> {
     let err = |source| RuntimeError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -83,6 +108,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<PrivateDir, RuntimeError> {
     let me = current_uid();
     if meta.uid() != me {
         return Err(RuntimeError::ForeignDir {
+            role,
             path: dir.to_path_buf(),
             owner: meta.uid(),
             me,
@@ -108,13 +134,14 @@ pub fn ensure_private_dir(dir: &Path) -> Result<PrivateDir, RuntimeError> {
                 entries.push_str(&format!(" and {more} more"));
             }
             return Err(RuntimeError::Tampered {
+                role,
                 path: dir.to_path_buf(),
                 mode,
                 entries,
             });
         }
     }
-    tracing::warn!(dir = %dir.display(), mode = format!("{mode:04o}"), "runtime dir was open to others; set it to 0700");
+    tracing::warn!(dir = %dir.display(), mode = format!("{mode:04o}"), "{} was open to others; set it to 0700", role.name);
     Ok(PrivateDir { was_open: true })
 }
 
@@ -360,7 +387,7 @@ mod tests {
         let base = scratch("dir");
         let dir = base.join("a/b");
         assert_eq!(
-            ensure_private_dir(&dir).unwrap(),
+            ensure_private_dir(&dir, RUNTIME).unwrap(),
             PrivateDir { was_open: false }
         );
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -368,7 +395,7 @@ mod tests {
         // Readable by others but not writable: nothing can have been planted, only read.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(
-            ensure_private_dir(&dir).unwrap(),
+            ensure_private_dir(&dir, RUNTIME).unwrap(),
             PrivateDir { was_open: true }
         );
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -381,12 +408,12 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
         assert_eq!(
-            ensure_private_dir(&dir).unwrap(),
+            ensure_private_dir(&dir, RUNTIME).unwrap(),
             PrivateDir { was_open: true }
         );
         fs::write(dir.join("session.json"), "{}").unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
-        let e = ensure_private_dir(&dir).unwrap_err();
+        let e = ensure_private_dir(&dir, RUNTIME).unwrap_err();
         assert!(
             matches!(e, RuntimeError::Tampered { mode: 0o1777, .. }),
             "{e}"
@@ -403,7 +430,7 @@ mod tests {
     #[test]
     fn a_planted_temp_symlink_is_replaced_never_written_through() {
         let dir = scratch("plant");
-        ensure_private_dir(&dir).unwrap();
+        ensure_private_dir(&dir, RUNTIME).unwrap();
         let victim = dir.join("victim");
         fs::write(&victim, "precious").unwrap();
         let path = dir.join("http.token");
@@ -423,7 +450,7 @@ mod tests {
     #[test]
     fn only_private_regular_files_of_ours_are_read_back() {
         let dir = scratch("read");
-        ensure_private_dir(&dir).unwrap();
+        ensure_private_dir(&dir, RUNTIME).unwrap();
         let path = dir.join("session.json");
         assert!(read_private_file(&path, 100).unwrap().is_none());
         write_private_file(&path, b"{}").unwrap();
@@ -462,7 +489,7 @@ mod tests {
     #[test]
     fn socket_is_0600_and_stale_socket_replaced_but_live_one_refused() {
         let dir = std::env::temp_dir().join(format!("credd-sock-test-{}", std::process::id()));
-        ensure_private_dir(&dir).unwrap();
+        ensure_private_dir(&dir, RUNTIME).unwrap();
         let path = dir.join("c.sock");
         let live = bind_control_socket(&path).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);

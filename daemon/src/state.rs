@@ -1,10 +1,13 @@
 //! The persistent state file: which profile the current route serves. No secrets, ever.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::runtime_dir::{self, RuntimeError};
+
+/// Far more than a profile name needs.
+const MAX_LEN: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -12,17 +15,18 @@ pub struct State {
 }
 
 impl State {
-    /// A missing file is a fresh start; a corrupt one is reported and ignored (it holds nothing
-    /// that cannot be chosen again with `credd switch`).
+    /// A missing file is a fresh start; a corrupt one, or one that is not a private file of ours
+    /// (another user's, a symlink), is reported and ignored (it holds nothing that cannot be
+    /// chosen again with `credd switch`).
     pub fn load(path: &Path) -> State {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        match runtime_dir::read_private_file(path, MAX_LEN) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable state file");
                 State::default()
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Ok(None) => State::default(),
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "cannot read state file");
+                tracing::warn!("ignoring the state file: {e}");
                 State::default()
             }
         }
@@ -30,10 +34,7 @@ impl State {
 
     pub fn save(&self, path: &Path) -> Result<(), RuntimeError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::File {
-                path: PathBuf::from(dir),
-                source,
-            })?;
+            runtime_dir::ensure_private_dir(dir, runtime_dir::STATE)?;
         }
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
         runtime_dir::write_private_file(path, &json)

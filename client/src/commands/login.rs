@@ -13,7 +13,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -153,13 +153,19 @@ fn take_turn(paths: &Paths, console: &mut Console) -> Result<File, ClientError> 
         path: path.clone(),
         source,
     };
+    // Private, and never through a link: the runtime dir is checked as ours, this is belt and
+    // braces for a file that outlives any one `credd`.
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(turn_error)?;
+    // One an older credd made with the umask's mode.
+    let _ = file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
     // SAFETY: getsid(0) asks about this process; it cannot fail for it.
     let session = unsafe { libc::getsid(0) }.to_string();
     if file.try_lock().is_err() {

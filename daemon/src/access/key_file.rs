@@ -179,7 +179,8 @@ pub async fn has_key(path: &Path, profile: &str) -> bool {
 /// Removes the key lines ([`KEY_PROPERTIES`]) of `profile` from the credentials file at `path`,
 /// and the whole section when nothing but comments and blank lines is left of it. Other
 /// profiles and lines stay as they are. The file is replaced through a temp file in its
-/// directory and a rename, with the same mode. Returns whether anything was removed.
+/// directory and a rename, with the same mode (through a symlink: the file it points to).
+/// Returns whether anything was removed.
 pub fn remove_key(path: &Path, profile: &str) -> Result<bool, KeyFileError> {
     let rewrite_error = |detail: String| KeyFileError::Rewrite {
         path: path.to_path_buf(),
@@ -195,6 +196,15 @@ pub fn remove_key(path: &Path, profile: &str) -> Result<bool, KeyFileError> {
     let Some(edited) = without_key(&text, profile) else {
         return Ok(false);
     };
+    // A credentials file that is a link (a dotfiles repository, a synced folder) is rewritten
+    // where it points: the link stays a link.
+    let target = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::canonicalize(path).map_err(|e| rewrite_error(e.to_string()))?
+        }
+        _ => path.to_path_buf(),
+    };
+    let path = target.as_path();
     let mode = fs::metadata(path)
         .map_err(|e| rewrite_error(e.to_string()))?
         .permissions()
@@ -412,6 +422,30 @@ aws_secret_access_key = othersecret
         assert!(text.ends_with("region = eu-west-1\n\n"), "{text:?}");
         // Only the file remains in the directory: the temp file was renamed over it.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_linked_credentials_file_is_rewritten_where_it_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        fs::create_dir(&dotfiles).unwrap();
+        let real = write(&dotfiles, FILE, 0o600);
+        let link = dir.path().join("credentials");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(remove_key(&link, "access").unwrap());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link stays a link"
+        );
+        assert!(!fs::read_to_string(&real).unwrap().contains("AKIAACCESS"));
+        assert_eq!(
+            fs::read_dir(&dotfiles).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]

@@ -420,6 +420,9 @@ fn platform_name() -> &'static str {
 }
 
 #[cfg(target_os = "linux")]
+mod kernel;
+
+#[cfg(target_os = "linux")]
 mod platform {
     use keyring_core::api::CredentialStoreApi;
 
@@ -438,7 +441,7 @@ mod platform {
             }
             Err(e) => super::super::error_chain(&e),
         };
-        let kernel = match linux_keyutils_keyring_store::Store::new() {
+        let kernel = match super::kernel::Store::new() {
             Ok(store) => {
                 let usable = store
                     .build(SERVICE, USER, None)

@@ -320,10 +320,11 @@ impl Engine {
         self.inner.config.borrow().clone()
     }
 
-    /// Shows `notice` on the desktop unless `[daemon] notify = false`. The caller logs the same.
+    /// Shows `notice` on the desktop unless `[daemon] notify = false`, without account IDs or
+    /// ARNs (a notification shows on a locked screen). The caller logs the same in full.
     fn notify(&self, notice: Notice) {
         if self.inner.config.borrow().daemon.notify {
-            self.inner.notifier.show(notice);
+            self.inner.notifier.show(notice.for_lock_screen());
         }
     }
 

@@ -25,6 +25,8 @@ pub use oidc::{IdTokens, OidcError, OidcLogin};
 const TOKEN_COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// A token file holds one JWT: a few KiB.
 const MAX_TOKEN_FILE: u64 = 64 * 1024;
+/// How long reading `token_file` may take.
+const TOKEN_FILE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct WebIdentity {
     pub config: WebIdentityConfig,
@@ -135,47 +137,66 @@ impl WebIdentity {
 }
 
 async fn read_token_file(path: &std::path::Path) -> Result<Secret, AccessError> {
-    use tokio::io::AsyncReadExt;
     let fail = |detail: String| AccessError::TokenFile {
         path: path.display().to_string(),
         detail,
     };
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| fail(format!("cannot be read: {e}")))?;
-    // Whoever can write the file decides whose role credd assumes (and so where your tools'
-    // data goes): it must be yours (or root's, as a mounted token is) and writable by no one else.
+    let owned = path.to_path_buf();
+    // On the blocking pool, under a time limit: a file on a hung network mount must not hang the
+    // login.
+    let read = tokio::task::spawn_blocking(move || read_token_file_now(&owned));
+    match tokio::time::timeout(TOKEN_FILE_LIMIT, read).await {
+        Ok(Ok(result)) => result.map_err(fail),
+        Ok(Err(e)) => Err(fail(format!("cannot be read: {e}"))),
+        Err(_) => Err(fail(format!(
+            "could not be read within {}s",
+            TOKEN_FILE_LIMIT.as_secs()
+        ))),
+    }
+}
+
+/// Reads the token file; `Err` says what is wrong with it.
+fn read_token_file_now(path: &std::path::Path) -> Result<Secret, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // Non-blocking: a FIFO planted there cannot make the open wait for a writer. Symlinks are
+    // followed (Kubernetes' projected tokens are links); the checks are on the file opened.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot be read: {e}"))?;
     let meta = file
         .metadata()
-        .await
-        .map_err(|e| fail(format!("cannot be read: {e}")))?;
-    {
-        use std::os::unix::fs::MetadataExt;
-        let me = credd_proto::paths::current_uid();
-        if meta.uid() != me && meta.uid() != 0 {
-            return Err(fail(format!(
-                "belongs to another user (uid {}): whoever can write it chooses whose role credd \
-                 assumes; not using it",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(fail(format!(
-                "is writable by others (mode {:o}): whoever can write it chooses whose role credd \
-                 assumes; not using it (chmod go-w)",
-                meta.mode() & 0o777
-            )));
-        }
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file; not using it".to_owned());
+    }
+    // Whoever can write the file decides whose role credd assumes (and so where your tools'
+    // data goes): it must be yours (or root's, as a mounted token is) and writable by no one else.
+    let me = credd_proto::paths::current_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "belongs to another user (uid {}): whoever can write it chooses whose role credd \
+             assumes; not using it",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "is writable by others (mode {:o}): whoever can write it chooses whose role credd \
+             assumes; not using it (chmod go-w)",
+            meta.mode() & 0o777
+        ));
     }
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
     file.take(MAX_TOKEN_FILE)
         .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| fail(format!("cannot be read: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not text".to_owned()))?;
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| "is not text".to_owned())?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(fail("is empty".to_owned()));
+        return Err("is empty".to_owned());
     }
     Ok(Secret::new(token))
 }
@@ -212,6 +233,27 @@ fn peek_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO (which would block a plain open until someone writes) and a directory are refused
+    /// at once; a regular file of ours is read.
+    #[tokio::test]
+    async fn only_a_regular_token_file_is_read_and_a_fifo_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("token");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), read_token_file(&fifo))
+            .await
+            .expect("no hang on a FIFO")
+            .unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+        let e = read_token_file(dir.path()).await.unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+        let file = dir.path().join("real");
+        std::fs::write(&file, "tok3n\n").unwrap();
+        assert_eq!(read_token_file(&file).await.unwrap().expose(), "tok3n");
+    }
 
     #[test]
     fn a_jwt_names_its_user_and_anything_else_is_refused() {
