@@ -123,7 +123,7 @@ fn device_login_over_ssh_shows_url_and_code_then_the_session() {
 fn browser_login_starts_the_browser_variable_with_the_url() {
     let auth = Authorization {
         method: LoginMethod::Browser,
-        url: "https://oidc.us-east-1.amazonaws.com/authorize?client_id=c&state=s".into(),
+        url: "http://127.0.0.1:41234/oauth/start".into(),
         user_code: None,
         ..device()
     };
@@ -132,7 +132,11 @@ fn browser_login_starts_the_browser_variable_with_the_url() {
     let script = daemon.dir.path().join("browser.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\nprintf '%s' \"$2\" > '{}'\n", opened.display()),
+        // Written whole, then renamed: the test never reads it half written.
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$2\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
+            opened.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&script, PermissionsExt::from_mode(0o755)).unwrap();

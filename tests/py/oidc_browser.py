@@ -88,6 +88,7 @@ def walk(user, start_url, login, deny, device_code=None):
     """Acts on each page the provider shows until the flow ends; returns the outcome object."""
     redirect_uri = None
     if device_code is None:
+        start_url = authorization_url(user, start_url)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(start_url).query)
         redirect_uri = (query.get("redirect_uri") or [None])[0]
         if not redirect_uri:
@@ -114,6 +115,17 @@ def walk(user, start_url, login, deny, device_code=None):
             code_entered = True
         status, headers, body, url = user.fetch(target, form)
     raise Failure(f"no end after {MAX_STEPS} steps")
+
+
+def authorization_url(user, url):
+    """The authorization request behind credd's start page (`http://127.0.0.1:PORT/oauth/start`,
+    what credd hands the browser so that no secret of the login is in its argv), or `url`."""
+    if urllib.parse.urlsplit(url).path != "/oauth/start":
+        return url
+    status, headers, body, _ = user.fetch(url)
+    if status != 303 or not headers.get("Location"):
+        raise Failure(f"credd's start page answered {status}, not a redirect: {body[:200]}")
+    return headers["Location"]
 
 
 def next_step(page, url, login, deny, device_code, code_entered):

@@ -990,7 +990,8 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     found
 }
 
-fn write_executable(path: &Path, text: &str) {
+/// Writes `text` to `path` (making its directory) as an executable script.
+pub fn write_executable(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));

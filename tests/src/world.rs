@@ -393,6 +393,16 @@ impl World {
     /// Like [`World::start_daemon`] with extra arguments, returning how the daemon failed
     /// instead of panicking when it exits before being ready (e.g. on a bad config).
     pub fn try_start_daemon(&mut self, extra_args: &[&str]) -> Result<(), DaemonFailed> {
+        let mut command = self.command(daemon_bin());
+        command.arg("--foreground").args(extra_args);
+        self.spawn_daemon(command);
+        self.wait_daemon_ready()
+    }
+
+    /// Starts `command` (from [`World::command`]) as the world's daemon, its stderr to the log,
+    /// without waiting for it: e.g. `systemd-socket-activate ... credd-daemon --foreground`,
+    /// which runs the daemon only once a connection arrives.
+    pub fn spawn_daemon(&mut self, mut command: Command) {
         let mut slot = lock(&self.daemon);
         if let Some(child) = slot.as_mut()
             && matches!(child.try_wait(), Ok(None))
@@ -408,16 +418,22 @@ impl World {
             .append(true)
             .open(&log_path)
             .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
-        let child = self
-            .command(daemon_bin())
-            .arg("--foreground")
-            .args(extra_args)
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", daemon_bin().display()));
-        let child = slot.insert(child);
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        *slot = Some(child);
+    }
+
+    /// Waits until the daemon [`World::spawn_daemon`] started accepts control connections; how
+    /// it failed if it exits first or is not ready within 15 s.
+    pub fn wait_daemon_ready(&mut self) -> Result<(), DaemonFailed> {
+        let mut slot = lock(&self.daemon);
+        let child = slot
+            .as_mut()
+            .expect("wait_daemon_ready: no daemon was started");
         let socket = self.socket_path();
         let start = Instant::now();
         loop {

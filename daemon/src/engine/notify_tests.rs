@@ -89,16 +89,21 @@ impl Sim {
         self.config.send_replace(Arc::new(config));
     }
 
+    /// STS's refusal names the caller and the role, with their account IDs.
     fn fail_staging(&self, failing: bool) {
         self.sts.script(move |call: &Call| {
             if failing && call.action == "AssumeRole" {
-                Reply::Error(403, "AccessDenied")
+                Reply::ErrorWithMessage(403, "AccessDenied", DENIED)
             } else {
                 Reply::Normal
             }
         });
     }
 }
+
+/// What STS says when a role's trust policy does not let the caller in.
+const DENIED: &str = "User: arn:aws:iam::111111111111:user/alice is not authorized to perform: \
+                      sts:AssumeRole on resource: arn:aws:iam::222222222222:role/Administrator";
 
 #[tokio::test(start_paused = true)]
 async fn the_end_of_an_mfa_session_is_told_an_hour_and_ten_minutes_ahead_once() {
@@ -158,16 +163,17 @@ async fn a_profile_failing_for_5_minutes_is_told_once_per_streak() {
         "told {after:?} after the first failure"
     );
     assert_eq!(notice.summary, "credd: profile staging is failing");
+    // A notification shows on a locked screen: no account IDs or ARNs there.
     assert_eq!(
         notice.body,
-        "Its credentials have failed to refresh for 5m: STS in us-east-1: AccessDenied: \
-         AccessDenied (scripted)"
+        "Its credentials have failed to refresh for 5m: STS in us-east-1: AccessDenied: User: \
+         <ARN> is not authorized to perform: sts:AssumeRole on resource: <ARN>"
     );
-    // Status says since when.
+    // Status says it all, and since when.
     let error = sim.engine.profile_status()[0].last_error.clone().unwrap();
     assert_eq!(
         error,
-        "STS in us-east-1: AccessDenied: AccessDenied (scripted) (failing for 5m)"
+        format!("STS in us-east-1: AccessDenied: {DENIED} (failing for 5m)")
     );
     // Once per streak: 20 more minutes of failures say nothing new.
     sim.clock.sleep(20 * MIN).await;

@@ -98,8 +98,9 @@ fn in_use(addr: &SocketAddr, holder: Option<&PortHolder>) -> String {
         ),
         None => format!(
             "cannot listen on {addr}: the port is in use (is another credd-daemon or program \
-             using it? `ss -ltnp 'sport = :{port}'` tells who). Stop it, or set another [daemon] \
-             listen"
+             using it? `ss -tanp 'sport = :{port}'` tells who; connections of a program that \
+             held it until moments ago may still be closing, for a minute at most). Stop it, or \
+             set another [daemon] listen"
         ),
     }
 }

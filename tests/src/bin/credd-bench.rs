@@ -170,7 +170,7 @@ fn main() {
     );
 }
 
-const FLOOD: &str = include_str!("../../tests/e2e/attack_scripts/flood.py");
+const FLOOD: &str = include_str!("../../tests/e2e/attacks/scripts/flood.py");
 /// The other local user the floods run as.
 const STRANGER: u32 = 65534;
 

@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
@@ -427,7 +428,9 @@ fn remembered_profile_removed_while_stopped_falls_back_to_the_default() {
 fn unreadable_state_file_is_ignored_with_a_warning() {
     let mut world = world_with_config();
     fs::create_dir_all(&world.state_dir).expect("create the state dir");
-    fs::write(world.state_dir.join("state.json"), "{ not json").expect("corrupt the state");
+    let state = world.state_dir.join("state.json");
+    fs::write(&state, "{ not json").expect("corrupt the state");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o600)).expect("chmod");
     world.start_daemon();
     assert_eq!(current_profile(&world).as_deref(), Some("staging"));
     world.credd(&["switch", "prod-audit"]).assert_success();

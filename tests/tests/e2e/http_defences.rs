@@ -62,34 +62,35 @@ fn the_token_file_is_64_hex_chars_0600_without_a_newline() {
 }
 
 #[test]
-fn the_token_survives_a_restart_but_a_loose_or_malformed_token_file_is_replaced() {
+fn every_start_writes_a_new_token_and_the_old_one_is_dead() {
     let mut served = daemon();
     let path = served.world.token_file();
     let token = served.token();
     served.world.stop_daemon();
-    served.world.start_daemon();
-    assert_eq!(
-        served.token(),
-        token,
-        "AWS CLI v2 reads the file once: keep it"
-    );
-
-    // A token others could read is burnt: a new one, 0600.
+    // An editor's newline, a loose mode: none of it matters, the file is written anew.
+    std::fs::write(&path, format!("{token}\n")).expect("write the token file");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    served.world.stop_daemon();
     served.world.start_daemon();
-    let replaced = served.token();
-    assert_ne!(replaced, token);
+    let new = served.token();
+    assert_ne!(
+        new, token,
+        "whoever held the port while the daemon was down may have the old one"
+    );
+    assert_eq!(new.len(), 64, "{new:?}");
+    assert!(new.bytes().all(|b| b.is_ascii_hexdigit()), "{new:?}");
     let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
-
-    // A newline (an editor's) would break botocore, Go and Rust: replaced by a clean token.
-    std::fs::write(&path, format!("{replaced}\n")).expect("write the token file");
-    served.world.stop_daemon();
-    served.world.start_daemon();
-    let clean = served.token();
-    assert_eq!(clean.len(), 64, "{clean:?}");
-    assert!(clean.bytes().all(|b| b.is_ascii_hexdigit()), "{clean:?}");
+    let get = |token: &str| {
+        served
+            .request(
+                "GET",
+                "/v1/credentials/staging",
+                &[("Authorization", token)],
+            )
+            .status
+    };
+    assert_eq!(get(&token), 401, "the old token is dead");
+    assert_ne!(get(&new), 401);
 }
 
 #[test]

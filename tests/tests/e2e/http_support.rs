@@ -18,6 +18,18 @@ pub fn served(daemon_lines: &str) -> Stack {
     served_with(daemon_lines, "")
 }
 
+/// [`served`] listening on `listen`, e.g. a fixed port that must stay the same across restarts.
+pub fn served_on(listen: &str, daemon_lines: &str) -> Stack {
+    let profiles = profiles("");
+    let stack = Stack::builder()
+        .direct()
+        .listen(listen)
+        .toml(toml(daemon_lines, &profiles))
+        .start();
+    stack.wait_all_fresh(READY_DEADLINE);
+    stack
+}
+
 /// [`served`] with `staging_lines` added to `[profiles.staging]`, e.g. a `duration`.
 pub fn served_with(daemon_lines: &str, staging_lines: &str) -> Stack {
     let profiles = profiles(staging_lines);

@@ -94,7 +94,8 @@ fn device_login(stack: &Stack) -> CmdOutput {
     let device = fake.wait_device_authorization(before, PROMPT_DEADLINE);
     let shown = login.wait_for_stderr("Ctrl-C cancels", PROMPT_DEADLINE);
     assert!(
-        shown.contains(&format!("\n    {}\n", device.verification_uri_complete))
+        shown.contains(&format!("\n    {}\n", device.verification_uri))
+            && !shown.contains(&device.verification_uri_complete)
             && shown.contains(&format!("\n    {}\n", device.user_code)),
         "the login shows the verification URL and the code: {shown}"
     );
@@ -196,6 +197,23 @@ fn query_param(url: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("{url} has no {name}"))
 }
 
+/// The authorization URL behind credd's start page `start` (what the browser is handed, with no
+/// secret of the login in it), as the owner's browser gets it: the page's redirect.
+#[track_caller]
+fn authorization_url(start: &str) -> String {
+    let (addr, path) = split_url(start);
+    assert_eq!(
+        path, "/oauth/start",
+        "the browser is handed credd's start page: {start}"
+    );
+    let reply = http::request(addr, "GET", &path, &[]);
+    assert_eq!(reply.status, 303, "{reply}");
+    reply
+        .header("location")
+        .unwrap_or_else(|| panic!("no Location: {reply}"))
+        .to_owned()
+}
+
 /// `http://IP:PORT/...` → (IP:PORT, /...).
 #[track_caller]
 fn split_url(url: &str) -> (SocketAddr, String) {
@@ -238,7 +256,7 @@ fn a_browser_login_goes_through_the_loopback_redirect_of_a_real_user_agent() {
     let (login, pending) = stack.pending_login(&["--browser"]);
     assert_eq!(pending["method"], "browser", "{pending}");
     assert_eq!(pending["browser_opened"], true, "{pending}");
-    let url = pending["url"].as_str().unwrap_or_default().to_owned();
+    let url = authorization_url(pending["url"].as_str().unwrap_or_default());
     assert!(
         url.starts_with(&format!("{}/authorize?", fake.url())),
         "{pending}"
@@ -285,7 +303,7 @@ fn the_callback_refuses_a_wrong_state_keeps_waiting_and_ignores_a_replay() {
         "sso_login = \"browser\": {pending}"
     );
     assert_eq!(pending["browser_opened"], false, "{pending}");
-    let url = pending["url"].as_str().unwrap_or_default().to_owned();
+    let url = authorization_url(pending["url"].as_str().unwrap_or_default());
     let state = query_param(&url, "state");
     let (callback, callback_path) = split_url(&query_param(&url, "redirect_uri"));
 
@@ -402,7 +420,7 @@ fn one_authorization_for_five_logins_and_three_hundred_cold_requests() {
         .expect("the one authorization");
     for (_, pending) in &logins {
         assert_eq!(pending["user_code"], device.user_code.as_str(), "{pending}");
-        assert_eq!(pending["url"], device.verification_uri_complete.as_str());
+        assert_eq!(pending["url"], device.verification_uri.as_str());
     }
     assert_all_but_one_joined(&logins);
     // While the authorization waits for the user, requests are not held for it either.

@@ -11,6 +11,7 @@ use credd_tests::keyring::Keyring;
 use credd_tests::stack::{
     Access, READY_DEADLINE, STAGING_AND_AUDIT, Stack, assumed_role_arn, files_containing,
 };
+use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, World};
 
 /// The keychain entry as `secret-tool` finds it.
@@ -211,7 +212,13 @@ fn key_import_delete_moves_the_key_out_of_the_file_and_keeps_the_other_profiles(
     let other = "[other]\naws_access_key_id = AKIAOTHERPROFILE0000\naws_secret_access_key = \
                  other-secret\nregion = eu-west-1\n";
     let text = fs::read_to_string(&file).unwrap();
-    fs::write(&file, format!("{text}\n{other}")).unwrap();
+    // The file is a link into the user's dotfiles: rewritten where it points, still a link.
+    let dotfiles = stack.world.home.join("dotfiles");
+    fs::create_dir(&dotfiles).unwrap();
+    let target = dotfiles.join("aws-credentials");
+    fs::write(&target, format!("{text}\n{other}")).unwrap();
+    fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&target, &file).unwrap();
     // The config still reads the file: the daemon logs in with it.
     stack.world.write_config(&keychain_config().replace(
         "source = \"iam-user\"\n",
@@ -273,7 +280,14 @@ fn key_import_delete_moves_the_key_out_of_the_file_and_keeps_the_other_profiles(
     );
     assert!(keyring.lookup(ENTRY).is_some());
     // The file keeps the other profile, byte for byte, and loses alice's section.
-    let left = fs::read_to_string(&file).unwrap();
+    assert!(
+        fs::symlink_metadata(&file)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    let left = fs::read_to_string(&target).unwrap();
     assert!(left.contains(other), "{left}");
     assert!(!left.contains("[access]"), "{left}");
     assert!(!left.contains(&alice.access_key_id), "{left}");
@@ -462,4 +476,69 @@ fn a_key_file_problem_names_the_file_the_profile_and_the_fix() {
         .world
         .write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
     stack.world.credd(&["login"]).assert_success();
+}
+
+/// A process of another user that shares the owner's session keyring (`sudo -u other` from a
+/// desktop login keeps it, and PAM links the user keyring into it) can reach every key there:
+/// the key credd keeps in the kernel keyring grants such a "possessor" nothing, only the owner's
+/// uid may read it.
+#[test]
+fn another_user_sharing_the_session_keyring_cannot_read_the_key_in_the_kernel_keyring() {
+    credd_tests::require_root("acting as another user");
+    if !kernel_keyring_works() {
+        panic!("the kernel keyring is blocked for this process: this attack cannot be run here");
+    }
+    let _alone = credd_tests::turns::alone();
+    let mut stack = stack();
+    let alice = stack.user().clone();
+    fs::remove_file(stack.world.credentials_file()).expect("no key in a file here");
+    stack.world.write_config(&keychain_config());
+    stack.world.let_others_through();
+    let shared = stack.world.root.join("shared");
+    fs::create_dir(&shared).expect("a dir for the other user's result");
+    std::os::unix::fs::chown(&shared, Some(65534), Some(65534)).expect("chown");
+    let (trigger, result) = (shared.join("go"), shared.join("result"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/attacks/scripts/keyring_session.py");
+    let mut command = stack.world.command(credd_tests::system_python());
+    command
+        .arg(script)
+        .arg(&trigger)
+        .arg(&result)
+        .arg("keyring:aws-access-key@credd")
+        .arg("--")
+        .arg(credd_tests::bins::daemon_bin())
+        .arg("--foreground");
+    stack.world.spawn_daemon(command);
+    stack
+        .world
+        .wait_daemon_ready()
+        .unwrap_or_else(|failed| panic!("{failed}"));
+    stack.world.credd(&["key", "remove"]);
+    let (out, _) = key_add(&stack.world, &alice.access_key_id, &alice.secret_access_key);
+    out.assert_success();
+    assert!(out.stdout.contains("kernel keyring"), "{out}");
+    stack.wait_logged_in(READY_DEADLINE);
+
+    // Stored with rights for the owner's uid alone (view, read, write, search, link, setattr),
+    // none for possessors, the group or others.
+    let keys = fs::read_to_string("/proc/keys").expect("read /proc/keys");
+    let line = keys
+        .lines()
+        .find(|l| l.contains("keyring:aws-access-key@credd"))
+        .unwrap_or_else(|| panic!("the key is not in /proc/keys:\n{keys}"));
+    let perms = line.split_whitespace().nth(4).expect("a perms column");
+    assert_eq!(perms, "003f0000", "{line}");
+
+    fs::write(&trigger, "").expect("start the other user");
+    wait_until(Duration::from_secs(10), "the other user's attempt", || {
+        result.exists()
+    });
+    let got: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&result).expect("read the result"))
+            .expect("the result is JSON");
+    assert_eq!(got["read"], serde_json::Value::Null, "{got}");
+    assert_ne!(got["search_error"], serde_json::Value::Null, "{got}");
+    let out = stack.world.credd(&["key", "remove"]);
+    out.assert_success();
 }

@@ -342,7 +342,7 @@ fn exec_starts_the_identity_center_sign_in_on_the_terminal_and_runs_once_approve
     let device = fake.wait_device_authorization(before, PROMPT_DEADLINE);
     let screen = terminal.wait_for("Ctrl-C cancels", PROMPT_DEADLINE);
     assert!(
-        screen.contains(&device.verification_uri_complete) && screen.contains(&device.user_code),
+        screen.contains(&device.verification_uri) && screen.contains(&device.user_code),
         "the terminal shows where to approve: {screen}"
     );
     let start = Instant::now();

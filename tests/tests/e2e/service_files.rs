@@ -35,10 +35,29 @@ fn systemd_install_writes_a_notify_unit_running_the_daemon_in_the_foreground() {
     let world = World::new();
     let out = world.credd(&["service", "install", "--files-only", "--manager", "systemd"]);
     let unit_path = systemd_unit(&world);
+    let socket_path = unit_path.with_file_name("credd.socket");
     assert_eq!(
         out.assert_success().stdout,
-        format!("wrote {}\n", unit_path.display())
+        format!(
+            "wrote {}\nwrote {}\n",
+            unit_path.display(),
+            socket_path.display()
+        )
     );
+    // The port is the service manager's from login to logout: no one else can take it while
+    // the daemon restarts.
+    let socket = read(&socket_path);
+    for line in [
+        "[Socket]",
+        "ListenStream=127.0.0.1:9911",
+        "Accept=no",
+        "WantedBy=sockets.target",
+    ] {
+        assert!(
+            socket.lines().any(|l| l == line),
+            "{line:?} missing from\n{socket}"
+        );
+    }
     let unit = read(&unit_path);
     let lines: Vec<&str> = unit.lines().collect();
     let has = |line: &str| lines.contains(&line);
@@ -52,6 +71,8 @@ fn systemd_install_writes_a_notify_unit_running_the_daemon_in_the_foreground() {
         "[Service]",
         "Type=notify",
         "Restart=on-failure",
+        "Requires=credd.socket",
+        "After=credd.socket",
         "[Install]",
         "WantedBy=default.target",
         // Hardening: no core dumps, private files, no privilege gain.
@@ -105,11 +126,16 @@ fn systemd_uninstall_removes_the_unit_and_a_second_uninstall_says_it_was_not_ins
         "--manager",
         "systemd",
     ]);
+    let socket_path = unit_path.with_file_name("credd.socket");
     assert_eq!(
         out.assert_success().stdout,
-        format!("removed {}\n", unit_path.display())
+        format!(
+            "removed {}\nremoved {}\n",
+            unit_path.display(),
+            socket_path.display()
+        )
     );
-    assert!(!unit_path.exists());
+    assert!(!unit_path.exists() && !socket_path.exists());
 
     let again = world.credd(&[
         "--json",
@@ -162,6 +188,17 @@ fn launchd_install_writes_an_agent_plist_running_the_daemon_in_the_foreground() 
     );
     assert_eq!(plist["RunAtLoad"], true);
     assert_eq!(plist["KeepAlive"]["SuccessfulExit"], false);
+    // launchd holds the port and hands it to the daemon at every start.
+    assert_eq!(
+        plist["Sockets"]["Listeners"],
+        serde_json::json!({
+            "SockNodeName": "127.0.0.1",
+            "SockServiceName": "9911",
+            "SockType": "stream",
+            "SockFamily": "IPv4",
+        }),
+        "{plist}"
+    );
     assert_eq!(plist["Umask"], 0o077);
     assert_eq!(plist["SoftResourceLimits"]["Core"], 0);
     assert_eq!(plist["HardResourceLimits"]["Core"], 0);
@@ -249,11 +286,13 @@ fn installing_twice_rewrites_the_same_unit() {
             .assert_success();
     }
     let dir = world.home.join(".config/systemd/user");
-    let entries: Vec<_> = fs::read_dir(&dir)
+    let entries: Vec<std::ffi::OsString> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
         .map(|e| e.expect("a dir entry").file_name())
         .collect();
-    assert_eq!(entries, ["credd.service"]);
+    let mut entries = entries;
+    entries.sort();
+    assert_eq!(entries, ["credd.service", "credd.socket"]);
 }
 
 #[test]
@@ -298,5 +337,49 @@ fn install_finds_the_daemon_on_path_when_it_is_not_beside_the_client() {
         unit.lines()
             .any(|l| l == format!("ExecStart=\"{}\" --foreground", daemon_path())),
         "{unit}"
+    );
+}
+
+#[test]
+fn the_socket_unit_holds_the_configs_port_and_a_config_error_stops_the_install() {
+    let world = World::new();
+    let install = || world.credd(&["service", "install", "--files-only", "--manager", "systemd"]);
+    let socket_path = systemd_unit(&world).with_file_name("credd.socket");
+    let config = |listen: &str| {
+        world.write_config(&credd_tests::stack::OFFLINE_CONFIG.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{listen}\""),
+        ));
+    };
+    config("127.0.0.1:19911");
+    install().assert_success();
+    assert!(
+        read(&socket_path)
+            .lines()
+            .any(|l| l == "ListenStream=127.0.0.1:19911"),
+        "{}",
+        read(&socket_path)
+    );
+    // Port 0 is picked anew at each start: nothing to hold, and the user is told.
+    config("127.0.0.1:0");
+    let out = install();
+    assert!(
+        out.assert_success()
+            .stdout
+            .contains("note: [daemon] listen has port 0"),
+        "{out}"
+    );
+    assert!(!socket_path.exists(), "the old socket unit is gone");
+    assert!(!read(&systemd_unit(&world)).contains("credd.socket"));
+    // A config the daemon would refuse: said, with where, and nothing half written.
+    config("0.0.0.0:9911");
+    let out = install();
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("the service needs the config's [daemon] listen")
+            && out.stderr.contains("config.toml:4:")
+            && out.stderr.contains("not a loopback address"),
+        "{out}"
     );
 }

@@ -5,6 +5,7 @@
 //! token renewing the session (with rotation) until the provider refuses it, the errors a user
 //! meets, and `token_file` / `token_command` for tokens another tool provides.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -454,6 +455,93 @@ fn a_token_another_tool_keeps_fresh_logs_in_by_itself_and_a_failing_command_says
             .all(|f| *f == script),
         "the command's stdout is kept nowhere"
     );
+
+    // One that prints a token on stderr as it fails: status, the log and the error hide it.
+    let leaked = jwt("leaked-on-stderr");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho 'refused token {leaked} (expired)' >&2\nexit 5\n"),
+    )
+    .expect("write the script");
+    let out = world.credd(&["login"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("refused token [hidden] (expired)"),
+        "{out}"
+    );
+    assert!(!out.to_string().contains(&leaked), "{out}");
+    assert!(!world.daemon_log().contains(&leaked));
+    assert!(!world.status().to_string().contains(&leaked));
+
+    // One that leaves a helper running in the background with its output still open (an
+    // agent it starts): the login is done when the command is, not when the helper lets go.
+    let helper_pid = world.root.join("helper.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 120 &\necho $! > '{}'\necho '{}'\n",
+            helper_pid.display(),
+            jwt("ci-runner-8")
+        ),
+    )
+    .expect("write the script");
+    let start = Instant::now();
+    world.credd(&["login"]).assert_success();
+    eprintln!(
+        "login with a command that left a helper holding its stdout: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        stack.served_identity("staging").as_deref(),
+        Ok(assumed_role_arn(ADMIN, "ci-runner-8").as_str())
+    );
+    let pid: i32 = std::fs::read_to_string(&helper_pid)
+        .expect("the helper's pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // SAFETY: kill(2) of the helper this test's script started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn a_fifo_planted_at_token_file_fails_the_login_at_once() {
+    credd_tests::require_root("acting as another user");
+    let mut stack = builder(Options::default()).build();
+    stack.world.let_others_through();
+    let shared = stack.world.root.join("shared");
+    std::fs::create_dir(&shared).expect("a shared dir");
+    std::fs::set_permissions(
+        &shared,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod 1777");
+    let token_file = shared.join("token");
+    // Another user gets there first with a FIFO: opening it for reading would wait for a writer
+    // that never comes.
+    let plant = std::process::Command::new("mkfifo")
+        .arg(&token_file)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("mkfifo as the attacker");
+    assert!(plant.status.success(), "{plant:?}");
+    stack.world.write_config(&format!(
+        "{DEFAULT_PROFILE}\n[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \
+         \"web-identity\"\nrole_arn = \"{ACCESS_FROM_IDP}\"\ntoken_file = {:?}\n{STAGING_AND_AUDIT}",
+        token_file.display().to_string()
+    ));
+    stack.world.start_daemon();
+    let start = Instant::now();
+    let out = stack.world.credd(&["login"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("is not a regular file"), "{out}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    stack.assert_still_serving();
 }
 
 #[test]
