@@ -95,6 +95,9 @@ fn daemon_cpu(world: &World) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// Connections another user may hold open on the HTTP port (`http::POLICY`).
+const OTHER_USERS_QUOTA: u64 = 8;
+
 #[test]
 fn a_stranger_flooding_the_http_port_never_refuses_or_stalls_the_owner() {
     credd_tests::require_root("acting as another user");
@@ -108,9 +111,11 @@ fn a_stranger_flooding_the_http_port_never_refuses_or_stalls_the_owner() {
     let keepalive = Latencies::measure(&served, 150, Duration::from_millis(20));
     let stats = flood_stats(attack);
     eprintln!("owner, 1030 keep-alive connections flooding: {keepalive}; attacker: {stats}");
+    let held =
+        stats["connects"].as_u64().unwrap_or(0) - stats["closed_by_daemon"].as_u64().unwrap_or(0);
     assert!(
-        stats["closed_by_daemon"].as_u64() > Some(1000),
-        "the stranger's connections beyond its quota were refused: {stats}"
+        held <= OTHER_USERS_QUOTA,
+        "the stranger kept {held} connections, more than its quota: {stats}"
     );
 
     // The second: 2,000 idle connections, reconnecting whenever they are closed.

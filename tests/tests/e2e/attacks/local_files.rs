@@ -320,12 +320,14 @@ fn the_background_daemons_log_is_rotated_not_grown_forever() {
     let old = "2026-11-01T00:00:00Z  WARN an old line\n".repeat(120_000);
     fs::write(&log, &old).expect("write the old log");
     world.credd_autostart(&["status"]).assert_success();
-    wait_until(Duration::from_secs(5), "the log to rotate", || {
+    // The daemon answers `status` as soon as its socket listens, a moment before it logs that
+    // it is ready: wait for the line, in the new file.
+    wait_until(Duration::from_secs(10), "the log to rotate", || {
         log.with_extension("log.1").exists()
+            && fs::read_to_string(&log).is_ok_and(|l| l.contains("credd-daemon ready"))
     });
     let current = fs::read_to_string(&log).expect("read the new log");
     assert!(current.len() < 64 * 1024, "{} bytes", current.len());
-    assert!(current.contains("credd-daemon ready"), "{current}");
     assert_eq!(
         fs::metadata(log.with_extension("log.1"))
             .expect("stat")
