@@ -208,3 +208,16 @@ pub fn parse_utc(s: &str) -> Option<u64> {
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
+
+/// The value of `name` in `url`'s query string; panics naming the URL when there is none.
+#[track_caller]
+pub fn query_param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .unwrap_or_else(|e| panic!("the query of {url} does not parse: {e}"));
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}

@@ -862,8 +862,12 @@ impl Stack {
 
     /// `GET path` with the right token and a loopback Host.
     pub fn get_authorized(&self, path: &str) -> Reply {
-        let token = self.token();
-        self.request("GET", path, &[("Authorization", &token)])
+        self.get_with_token(path, &self.token())
+    }
+
+    /// `GET path` with `token` (a leaked one, an old one) and a loopback Host.
+    pub fn get_with_token(&self, path: &str, token: &str) -> Reply {
+        self.request("GET", path, &[("Authorization", token)])
     }
 
     /// One request on a fresh connection; `Host: 127.0.0.1:PORT` unless `headers` has a Host.

@@ -82,11 +82,7 @@ fn every_start_writes_a_new_token_and_the_old_one_is_dead() {
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     let get = |token: &str| {
         served
-            .request(
-                "GET",
-                "/v1/credentials/staging",
-                &[("Authorization", token)],
-            )
+            .get_with_token("/v1/credentials/staging", token)
             .status
     };
     assert_eq!(get(&token), 401, "the old token is dead");

@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use credd_tests::http;
+use credd_tests::http::{self, query_param};
 use credd_tests::identity_center::{
     ADMIN_ROLE, DeviceAuthorization, Grant, IdentityCenter, Op, Options, PROD_ACCOUNT,
     READ_ONLY_ROLE, SSO_USER, STAGING_ACCOUNT, assumed_role_arn,
@@ -182,19 +182,6 @@ fn a_device_login_once_serves_every_profile_to_every_sdk() {
         assert_eq!(p["state"], "fresh", "{p:#}");
         assert_eq!(p["last_error"], serde_json::Value::Null, "{p:#}");
     }
-}
-
-/// A query string's value of `name` in `url`.
-#[track_caller]
-fn query_param(url: &str, name: &str) -> String {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-        .unwrap_or_else(|e| panic!("the query of {url} does not parse: {e}"));
-    pairs
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("{url} has no {name}"))
 }
 
 /// The authorization URL behind credd's start page `start` (what the browser is handed, with no

@@ -129,6 +129,13 @@ fn exec_asks_for_the_mfa_code_on_the_terminal_then_runs_the_command() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["TokenCode"], MFA_CODE);
     assert_eq!(calls[0]["SerialNumber"], stack.mfa_serial());
+    // The file the logins on demand take turns with is private, whatever the umask.
+    let turn = std::fs::metadata(stack.world.runtime_dir.join("login-on-demand.lock"))
+        .expect("the turn file");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&turn.permissions()) & 0o777,
+        0o600
+    );
 
     // Logged in: the next one runs at once, terminal or not.
     let out = stack

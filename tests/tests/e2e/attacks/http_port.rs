@@ -94,11 +94,7 @@ fn another_user_who_held_the_port_while_the_daemon_was_down_gets_nothing_with_wh
     assert_ne!(new, old, "a new token at every start");
     let mine = |token: &str| {
         served
-            .request(
-                "GET",
-                "/v1/credentials/staging",
-                &[("Authorization", token)],
-            )
+            .get_with_token("/v1/credentials/staging", token)
             .status
     };
     assert_eq!(mine(&old), 401, "the collected token is dead");
@@ -159,15 +155,7 @@ fn a_uid_named_in_allow_uids_is_served_with_the_token() {
 #[test]
 fn a_daemon_started_by_socket_activation_serves_on_the_socket_it_was_handed() {
     let port = free_port();
-    let mut stack = Stack::builder()
-        .direct()
-        .listen(&format!("127.0.0.1:{port}"))
-        .toml(credd_tests::stack::Toml {
-            top: "default_profile = \"staging\"",
-            profiles: credd_tests::stack::STAGING_AND_AUDIT,
-            ..Default::default()
-        })
-        .build();
+    let mut stack = stack_on(port);
     let mut command = stack.world.command("systemd-socket-activate");
     command.arg("--listen").arg(format!("127.0.0.1:{port}"));
     // It starts the daemon with an environment of its own: the world's is passed by name.
@@ -215,15 +203,7 @@ fn while_the_service_manager_holds_the_socket_a_restart_never_frees_the_port() {
     credd_tests::require_root("acting as another user");
     let held = TcpListener::bind("127.0.0.1:0").expect("bind the held socket");
     let port = held.local_addr().expect("its address").port();
-    let mut stack = Stack::builder()
-        .direct()
-        .listen(&format!("127.0.0.1:{port}"))
-        .toml(credd_tests::stack::Toml {
-            top: "default_profile = \"staging\"",
-            profiles: credd_tests::stack::STAGING_AND_AUDIT,
-            ..Default::default()
-        })
-        .build();
+    let mut stack = stack_on(port);
     stack.world.let_others_through();
     let record = stack.world.root.join("squatter-record");
     let start_with_socket = |world: &mut credd_tests::world::World| {
@@ -244,6 +224,19 @@ fn while_the_service_manager_holds_the_socket_a_restart_never_frees_the_port() {
     start_with_socket(&mut stack.world);
     stack.wait_all_fresh(READY_DEADLINE);
     assert_eq!(stack.get_authorized("/v1/credentials/staging").status, 200);
+}
+
+/// alice's staging and audit profiles against moto, listening on `port`; no daemon yet.
+fn stack_on(port: u16) -> Stack {
+    Stack::builder()
+        .direct()
+        .listen(&format!("127.0.0.1:{port}"))
+        .toml(credd_tests::stack::Toml {
+            top: "default_profile = \"staging\"",
+            profiles: credd_tests::stack::STAGING_AND_AUDIT,
+            ..Default::default()
+        })
+        .build()
 }
 
 /// `command` (a `/bin/sh`) made to run credd-daemon with `socket` as fd 3 and `LISTEN_PID` /
@@ -278,11 +271,7 @@ fn reset_token_and_logout_lock_out_every_holder_of_the_old_token() {
     let served = served("");
     let get = |token: &str| {
         served
-            .request(
-                "GET",
-                "/v1/credentials/staging",
-                &[("Authorization", token)],
-            )
+            .get_with_token("/v1/credentials/staging", token)
             .status
     };
     let first = served.token();

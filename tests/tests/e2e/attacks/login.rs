@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::{ATTACKER, as_attacker, flood, flood_stats};
-use credd_tests::http;
+use credd_tests::http::{self, query_param};
 use credd_tests::identity_center::Options;
 use credd_tests::stack::{Access, SSO_PROFILES, SsoLogin, Stack, Toml, write_executable};
 use credd_tests::system_python;
@@ -106,16 +106,6 @@ fn split(url: &str) -> (SocketAddr, String) {
     (authority.parse().expect("IP:PORT"), path.to_owned())
 }
 
-fn query_value(url: &str, name: &str) -> String {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("a query");
-    pairs
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("{url} has no {name}"))
-}
-
 /// The login is still waiting for the user.
 #[track_caller]
 fn assert_still_pending(world: &World, login: &mut Running) {
@@ -145,8 +135,8 @@ fn another_user_can_neither_read_the_login_in_argv_nor_hijack_or_cancel_it() {
     let handed = std::fs::read_to_string(&argv).expect("the browser's argv");
     assert_eq!(handed, format!("{start}\n"));
     let authorize = owner_authorization_url(listener);
-    let state = query_value(&authorize, "state");
-    let challenge = query_value(&authorize, "code_challenge");
+    let state = query_param(&authorize, "state");
+    let challenge = query_param(&authorize, "code_challenge");
     for secret in [&state, &challenge] {
         assert!(
             !handed.contains(secret.as_str()) && !start.contains(secret.as_str()),
