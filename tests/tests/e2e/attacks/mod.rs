@@ -129,3 +129,37 @@ fn flood_stats(mut attacker: Attacker) -> serde_json::Value {
     let line = attacker.wait_for_line();
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("flood stats {line:?}: {e}"))
 }
+
+/// The most descriptors a process had open while it was watched (sampled every 20 ms on a
+/// thread of its own): what a flood could make the daemon hold, whatever the machine's speed.
+struct DescriptorWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<usize>,
+}
+
+impl DescriptorWatch {
+    fn start(pid: u32) -> DescriptorWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut most = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(open_descriptors(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            most
+        });
+        DescriptorWatch { stop, sampler }
+    }
+
+    /// The most seen.
+    fn most(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().expect("the sampler")
+    }
+}
+
+/// Descriptors `pid` has open now.
+fn open_descriptors(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
