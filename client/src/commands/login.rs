@@ -169,9 +169,8 @@ fn take_turn(paths: &Paths, console: &mut Console) -> Result<File, ClientError> 
     // SAFETY: getsid(0) asks about this process; it cannot fail for it.
     let session = unsafe { libc::getsid(0) }.to_string();
     if file.try_lock().is_err() {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        if holder != session {
+        let holder = holder_session(&mut file);
+        if holder.is_some_and(|holder| holder != session) {
             console.say("credd: waiting for the login under way in another terminal.\n");
         }
         file.lock().map_err(turn_error)?;
@@ -181,6 +180,21 @@ fn take_turn(paths: &Paths, console: &mut Console) -> Result<File, ClientError> 
         .set_len(0)
         .and_then(|()| file.write_all_at(session.as_bytes(), 0));
     Ok(file)
+}
+
+/// The session ID the turn's holder wrote, once it has (it takes the lock first, then writes):
+/// `None` when it has not within a moment, and then nothing is said.
+fn holder_session(file: &mut File) -> Option<String> {
+    for _ in 0..20 {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        if !holder.is_empty() {
+            return Some(holder);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let _ = std::io::Seek::rewind(file);
+    }
+    None
 }
 
 /// Whether the daemon still waits for the user (the `credd` that had the turn before may have
