@@ -97,10 +97,7 @@ pub enum ClientError {
     #[error("reading {}: {source}", .path.display())]
     ImportRead { path: PathBuf, source: io::Error },
     #[error("cannot import into {}: {why}", .path.display())]
-    ImportEdit {
-        path: PathBuf,
-        why: crate::commands::import::EditError,
-    },
+    ImportEdit { path: PathBuf, why: EditError },
     #[error(
         "{} changed while importing (saved by an editor?); nothing was written: run `credd \
          import` again",
@@ -173,6 +170,18 @@ pub enum ToolError {
     },
     #[error("`{command}` failed: {stderr}")]
     Failed { command: String, stderr: String },
+}
+
+/// Why a config text cannot take the new profiles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("it is not valid TOML: {0}")]
+    NotToml(String),
+    #[error("`profiles` is not a table of [profiles.NAME] tables")]
+    ProfilesNotTable,
+    /// A guard: the edit must only ever add lines.
+    #[error("the edit would change existing lines (a bug in credd); nothing was written")]
+    WouldChange,
 }
 
 #[cfg(test)]

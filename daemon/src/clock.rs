@@ -106,6 +106,13 @@ impl aws_smithy_async::time::TimeSource for Clock {
     }
 }
 
+/// Seconds since the Unix epoch, as the control protocol carries times (0 before it).
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

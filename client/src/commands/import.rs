@@ -18,7 +18,7 @@ use serde::Serialize;
 use toml_edit::{DocumentMut, Item, Table, value};
 
 use super::{ask, unexpected};
-use crate::error::ClientError;
+use crate::error::{ClientError, EditError};
 use crate::output;
 
 /// The longest profile name the daemon accepts (`check_name` in the daemon's config).
@@ -81,18 +81,6 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// The config text with the new tables; equal to the input when nothing is added.
     pub text: String,
-}
-
-/// Why a config text cannot take the new profiles.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EditError {
-    #[error("it is not valid TOML: {0}")]
-    NotToml(String),
-    #[error("`profiles` is not a table of [profiles.NAME] tables")]
-    ProfilesNotTable,
-    /// A guard: the edit must only ever add lines.
-    #[error("the edit would change existing lines (a bug in credd); nothing was written")]
-    WouldChange,
 }
 
 pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientError> {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use credd_proto::Secret;
 
-use super::web_identity::IdTokens;
 use super::{AccessError, AccessSession, SessionCredential};
 use crate::creds::AwsCredentials;
 use crate::sts::{FailureKind, Sts, StsFailure};
@@ -131,32 +130,6 @@ pub async fn assume_role_with_saml(
     .await
 }
 
-/// STS's refusal of an ID token, with what to check. Outages stay [`AccessError::Sts`] (worth
-/// retrying).
-pub fn explain_web_identity(f: StsFailure, role_arn: &str, tokens: &IdTokens) -> AccessError {
-    let advice = match f.code.as_str() {
-        "InvalidIdentityToken" => format!(
-            "STS did not accept the ID token from {}: the access account needs an IAM OIDC \
-             identity provider for this issuer whose audiences include the client ID",
-            tokens.issuer
-        ),
-        "IDPRejectedClaim" | "AccessDenied" => format!(
-            "STS refused {role_arn} for {}: the role's trust policy must allow \
-             sts:AssumeRoleWithWebIdentity for this identity provider, and its conditions (aud, \
-             sub) must match the token",
-            tokens.email.as_deref().unwrap_or(&tokens.subject)
-        ),
-        "ExpiredTokenException" | "ExpiredToken" => {
-            "the ID token had expired when STS saw it: check this machine's clock".to_owned()
-        }
-        "IDPCommunicationError" => {
-            "STS could not reach the identity provider to check the token (it retries)".to_owned()
-        }
-        _ => return AccessError::Sts(f),
-    };
-    explained(f, advice)
-}
-
 /// STS's refusal of a SAML assertion, with what to check.
 pub fn explain_saml(f: StsFailure, role_arn: &str, provider_arn: &str) -> AccessError {
     let advice = match f.code.as_str() {
@@ -184,7 +157,7 @@ pub fn explain_saml(f: StsFailure, role_arn: &str, provider_arn: &str) -> Access
     explained(f, advice)
 }
 
-fn explained(f: StsFailure, advice: String) -> AccessError {
+pub(super) fn explained(f: StsFailure, advice: String) -> AccessError {
     if f.kind == FailureKind::Outage {
         return AccessError::Sts(f);
     }

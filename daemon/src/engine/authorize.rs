@@ -208,7 +208,7 @@ impl Engine {
             user_code: None,
             provider: "assertion_command".to_owned(),
             region: None,
-            expires_at: super::unix(self.now() + ASSERTION_COMMAND_LIMIT),
+            expires_at: crate::clock::unix(self.now() + ASSERTION_COMMAND_LIMIT),
             joined: false,
         };
         tracing::info!("running assertion_command for a SAML assertion");

@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use credd_proto::{KeyInfo, KeyReport};
 
-use super::{Engine, unix};
+use super::Engine;
 use crate::access::iam::{Iam, IamError};
 use crate::access::iam_user::IamUser;
 use crate::access::rotate::{RotateError, Rotation};
 use crate::access::{AccessSession, AccessSource};
+use crate::clock::unix;
 use crate::config::KeySource;
 use crate::lock;
 

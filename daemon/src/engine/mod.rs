@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use credd_proto::{ProfileState, ProfileStatus};
 use tokio::sync::watch;
@@ -44,7 +44,7 @@ use crate::access::saml::Saml;
 use crate::access::sso::{IdentityCenter, SsoError};
 use crate::access::web_identity::WebIdentity;
 use crate::access::{AccessError, AccessSource, SessionCredential};
-use crate::clock::Clock;
+use crate::clock::{Clock, unix};
 use crate::config::{AccessConfig, Config, Profile, ProfileKind, SourceConfig};
 use crate::creds::RoleCredentials;
 use crate::desktop::{Desktop, Notice, Notifier};
@@ -239,10 +239,6 @@ fn access_role_profile(role: crate::config::SsoRole) -> Profile {
         source_identity: None,
         tags: Default::default(),
     }
-}
-
-pub fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 impl Engine {

@@ -100,7 +100,7 @@ impl Engine {
             Ok((renewed, region)) => {
                 tracing::info!(
                     how = %source.renewal(&renewed).unwrap_or_default(),
-                    expires_at = renewed.expires_at.map(super::unix),
+                    expires_at = renewed.expires_at.map(crate::clock::unix),
                     "renewed the access session"
                 );
                 // The identity provider may have rotated the refresh token: keep the new one.

@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime};
 use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
 use tokio::sync::OwnedRwLockWriteGuard;
 
-use super::{ACCESS_ROLE, Engine, EngineError, schedule, unix};
+use super::{ACCESS_ROLE, Engine, EngineError, schedule};
 use crate::access::persist;
 use crate::access::{AccessError, AccessSession, AccessSource};
+use crate::clock::unix;
 use crate::config::{AccessConfig, fmt_duration};
 use crate::desktop::{Notice, shorten};
 use crate::lock;

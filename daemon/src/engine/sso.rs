@@ -151,7 +151,7 @@ impl Engine {
             .ok_or_else(|| self.login_required())?;
         let token = self.current_token(region)?;
         let now = self.now();
-        if !force && now < token.renew_at() {
+        if !force && now < renew_token_at(&token) {
             return Ok(token);
         }
         let epoch = self.epoch();
@@ -293,7 +293,7 @@ impl Engine {
             }
         }
         for token in session.tokens() {
-            if now >= token.renew_at() && self.inner.renew_lock.try_lock().is_ok() {
+            if now >= renew_token_at(token) && self.inner.renew_lock.try_lock().is_ok() {
                 let engine = self.clone();
                 let region = token.region.clone();
                 tokio::spawn(async move {
@@ -407,4 +407,12 @@ impl Engine {
         }
         Err(last.unwrap_or_else(|| self.login_required()))
     }
+}
+
+/// When to renew an Identity Center token: [`schedule::RENEW_LEAD`] ahead (or a third of its
+/// life), so the cache file always has more than botocore's 15-minute refresh window left and the
+/// CLI and SDKs reading it never refresh (and rotate the refresh token) themselves. With 1-hour
+/// tokens: one refresh every 40 minutes.
+pub(super) fn renew_token_at(token: &SsoToken) -> SystemTime {
+    schedule::renew_at(token.expires_at, token.life())
 }

@@ -238,7 +238,7 @@ async fn two_minute_tokens_are_refreshed_all_hour_without_a_login_until_the_sess
         .session_ends_at
         .unwrap();
     assert!(
-        ends_at.abs_diff(super::unix(t0() + 8 * HOUR)) <= 5,
+        ends_at.abs_diff(crate::clock::unix(t0() + 8 * HOUR)) <= 5,
         "login time + session_duration (8h, the config's; the organization's is 3h here)"
     );
     // A restart finds the login time in the shared cache file.
@@ -536,7 +536,7 @@ async fn the_sessions_end_is_warned_of_an_hour_ahead_and_survives_a_restart() {
     // What a restarted daemon finds in the cache file gives the same end.
     let restored = super::sso::from_cli_cache(&sim.engine.identity_center().unwrap()).unwrap();
     assert_eq!(
-        restored.expected_end.map(super::unix),
+        restored.expected_end.map(crate::clock::unix),
         info.sso.unwrap().session_ends_at
     );
 }
@@ -593,4 +593,29 @@ async fn steady_state_costs_one_and_a_half_token_refreshes_an_hour_and_two_and_a
     assert!((2.3..=2.6).contains(&prod), "{prod}");
     assert!(identity <= access_role + 0.2, "{identity}");
     assert_eq!(sim.calls("StartDeviceAuthorization").len(), 1);
+}
+
+#[test]
+fn renewal_starts_a_third_of_the_life_ahead_at_most_twenty_minutes() {
+    let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+    let token = |issued: u64, expires: u64| SsoToken {
+        access_token: Secret::new("a"),
+        expires_at: t(expires),
+        issued_at: t(issued),
+        session_start: None,
+        refresh_token: None,
+        registration: None,
+        region: "us-east-1".into(),
+    };
+    assert_eq!(super::sso::renew_token_at(&token(0, 3600)), t(2400));
+    assert_eq!(super::sso::renew_token_at(&token(0, 120)), t(80));
+    assert_eq!(
+        super::sso::renew_token_at(&token(0, 8 * 3600)),
+        t(8 * 3600 - 1200)
+    );
+    // Read from the cache (issue time unknown): the full 20 minutes.
+    assert_eq!(
+        super::sso::renew_token_at(&token(0, 1_000_000)),
+        t(1_000_000 - 1200)
+    );
 }

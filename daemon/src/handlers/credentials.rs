@@ -3,7 +3,7 @@
 use credd_proto::{Credentials, Response, Secret};
 
 use crate::Daemon;
-use crate::engine::unix;
+use crate::clock::unix;
 
 pub async fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
     let name = match super::profile_or_current(daemon, profile) {

@@ -3,7 +3,7 @@
 use credd_proto::{ConfigInfo, PathsInfo, Response, StatusReport};
 
 use crate::Daemon;
-use crate::engine::unix;
+use crate::clock::unix;
 
 pub fn handle(daemon: &Daemon) -> Response {
     let p = &daemon.paths;

@@ -50,16 +50,12 @@ impl SsoToken {
         self.expires_at.duration_since(now).unwrap_or_default()
     }
 
-    /// When to renew it: [`RENEW_LEAD`](crate::engine::schedule::RENEW_LEAD) ahead (or a third
-    /// of its life), so the cache file always has more than botocore's 15-minute refresh window
-    /// left and the CLI and SDKs reading it never refresh (and rotate the refresh token)
-    /// themselves. With 1-hour tokens: one refresh every 40 minutes.
-    pub fn renew_at(&self) -> SystemTime {
-        let life = self
-            .expires_at
+    /// How long it was issued for (a token read from the cache, whose issue time is unknown,
+    /// counts as issued at the epoch: a long life).
+    pub fn life(&self) -> Duration {
+        self.expires_at
             .duration_since(self.issued_at)
-            .unwrap_or_default();
-        crate::engine::schedule::renew_at(self.expires_at, life)
+            .unwrap_or_default()
     }
 }
 
@@ -362,24 +358,5 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("client-id") && shown.contains("us-east-1"));
-    }
-
-    #[test]
-    fn renewal_starts_a_third_of_the_life_ahead_at_most_twenty_minutes() {
-        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        let token = |issued: u64, expires: u64| SsoToken {
-            access_token: Secret::new("a"),
-            expires_at: t(expires),
-            issued_at: t(issued),
-            session_start: None,
-            refresh_token: None,
-            registration: None,
-            region: "us-east-1".into(),
-        };
-        assert_eq!(token(0, 3600).renew_at(), t(2400));
-        assert_eq!(token(0, 120).renew_at(), t(80));
-        assert_eq!(token(0, 8 * 3600).renew_at(), t(8 * 3600 - 1200));
-        // Read from the cache (issue time unknown): the full 20 minutes.
-        assert_eq!(token(0, 1_000_000).renew_at(), t(1_000_000 - 1200));
     }
 }

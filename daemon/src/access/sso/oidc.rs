@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{IdentityCenter, Registration, SsoError, SsoToken};
 use crate::access::BoxFuture;
 use crate::access::loopback::{CallbackError, Loopback};
-use crate::engine::unix;
+use crate::clock::unix;
 use crate::sdk::Limits;
 
 /// The scope of an `sso-session` login: refreshable tokens for account access.

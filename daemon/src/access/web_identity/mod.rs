@@ -116,7 +116,7 @@ impl WebIdentity {
             self.duration,
         )
         .await
-        .map_err(|f| federated::explain_web_identity(f, &self.config.role_arn, &tokens))?;
+        .map_err(|f| explain(f, &self.config.role_arn, &tokens))?;
         let renews = self.renewal(tokens.refresh_token.as_ref());
         let session = federated::session(
             creds,
@@ -199,6 +199,32 @@ fn read_token_file_now(path: &std::path::Path) -> Result<Secret, String> {
         return Err("is empty".to_owned());
     }
     Ok(Secret::new(token))
+}
+
+/// STS's refusal of an ID token, with what to check. Outages stay [`AccessError::Sts`] (worth
+/// retrying).
+fn explain(f: crate::sts::StsFailure, role_arn: &str, tokens: &IdTokens) -> AccessError {
+    let advice = match f.code.as_str() {
+        "InvalidIdentityToken" => format!(
+            "STS did not accept the ID token from {}: the access account needs an IAM OIDC \
+             identity provider for this issuer whose audiences include the client ID",
+            tokens.issuer
+        ),
+        "IDPRejectedClaim" | "AccessDenied" => format!(
+            "STS refused {role_arn} for {}: the role's trust policy must allow \
+             sts:AssumeRoleWithWebIdentity for this identity provider, and its conditions (aud, \
+             sub) must match the token",
+            tokens.email.as_deref().unwrap_or(&tokens.subject)
+        ),
+        "ExpiredTokenException" | "ExpiredToken" => {
+            "the ID token had expired when STS saw it: check this machine's clock".to_owned()
+        }
+        "IDPCommunicationError" => {
+            "STS could not reach the identity provider to check the token (it retries)".to_owned()
+        }
+        _ => return AccessError::Sts(f),
+    };
+    federated::explained(f, advice)
 }
 
 /// A token another tool provides: credd reads who it names (STS checks its signature).

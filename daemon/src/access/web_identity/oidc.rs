@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use super::http::{HttpError, OidcHttp};
 use crate::access::loopback::{CallbackError, Loopback};
 use crate::access::{BoxFuture, error_chain};
+use crate::clock::unix;
 use crate::config::OidcConfig;
-use crate::engine::unix;
 
 /// A browser login the user never finishes lapses after this long; a device grant lapses when
 /// the identity provider says.

@@ -85,7 +85,7 @@ async fn the_key_age_is_asked_after_the_login_and_then_once_a_day() {
         format!("file: {} [access]", sim.credentials.display())
     );
     assert_eq!(info.access_key_id.as_deref(), Some(KEY_ID));
-    assert_eq!(info.created_at, Some(super::unix(t0() - 100 * DAY)));
+    assert_eq!(info.created_at, Some(crate::clock::unix(t0() - 100 * DAY)));
     assert_eq!(
         info.warning.as_deref(),
         Some("the key is 100 days old: run `credd key rotate`")
