@@ -1,31 +1,39 @@
 //! The credential engine: the access session, one cached slot per profile, and the background
 //! workers that keep every slot fresh.
 //!
-//! Requests only ever read the cache. Each profile has one worker task that alone calls STS for
-//! it (single flight by construction); requests that find nothing servable wake it and wait a
-//! bounded time for its next result. Providers ([`crate::access`], [`role`]) know nothing of
-//! caching; this module knows nothing of HTTP.
+//! Requests only ever read the cache ([`serve`]). Each profile has one worker task that alone
+//! calls STS for it ([`slot`], [`refresh`]: single flight by construction); requests that find
+//! nothing servable wake it and wait a bounded time for its next result. The access session
+//! ([`session`], [`authorize`], [`renew`]) is what every source shares: single flight of logins,
+//! the pending login, the logout epoch, the renewal schedule. Providers ([`crate::access`],
+//! [`role`]) know nothing of caching; this module knows nothing of HTTP.
 
 mod authorize;
+mod error;
 mod federated;
 #[cfg(test)]
 mod federated_tests;
+mod follow;
 mod key;
 mod login_needed;
 #[cfg(test)]
 mod mfa_command_tests;
 #[cfg(test)]
 mod notify_tests;
+mod refresh;
 mod renew;
 pub mod role;
 pub mod schedule;
+mod serve;
 mod session;
 mod slot;
 mod sso;
 #[cfg(test)]
 mod sso_tests;
+mod status;
 #[cfg(test)]
 mod tests;
+mod wiring;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,27 +41,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use credd_proto::{ProfileState, ProfileStatus};
 use tokio::sync::watch;
 
+use crate::access::AccessSource;
 use crate::access::command::Runner;
-use crate::access::iam::Iam;
-use crate::access::iam_user::IamUser;
 use crate::access::persist::SessionStore;
-use crate::access::saml::Saml;
-use crate::access::sso::{IdentityCenter, SsoError};
-use crate::access::web_identity::WebIdentity;
-use crate::access::{AccessError, AccessSource, SessionCredential};
-use crate::clock::{Clock, unix};
-use crate::config::{AccessConfig, Config, Profile, ProfileKind, SourceConfig};
-use crate::creds::RoleCredentials;
-use crate::desktop::{Desktop, Notice, Notifier};
+use crate::clock::Clock;
+use crate::config::{Config, Profile, ProfileKind, SsoRole};
+use crate::desktop::{Notice, Notifier};
 use crate::lock;
-use crate::sts::{FailureKind, Sts, StsFailure};
+use crate::sts::Sts;
 pub use authorize::LoginStart;
+pub use error::EngineError;
 pub use session::{LoginOutcome, SESSION_WARNING, WALL_CHECK};
 use session::{SessionState, binding};
 use slot::Slot;
+pub use wiring::Wiring;
 
 /// A request that finds nothing servable waits this long for the worker's next result before it
 /// answers 503. Well under the SDKs' own timeouts (Go's IMDS client waits 500 ms for headers).
@@ -61,98 +64,9 @@ pub const COLD_WAIT: Duration = Duration::from_millis(400);
 /// How long a chained profile's worker waits for the profile it is assumed through.
 const CHAIN_WAIT: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EngineError {
-    #[error("unknown profile {name:?}; known profiles: {}", list(known))]
-    UnknownProfile { name: String, known: Vec<String> },
-    #[error(
-        "no current profile: choose one with `credd switch <profile>` (known: {})",
-        list(known)
-    )]
-    NoCurrentProfile { known: Vec<String> },
-    #[error("not logged in{}: run `credd login`", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    LoginRequired { detail: Option<String> },
-    #[error("credentials for {profile:?} are not available yet{}; retrying in the background", detail.as_deref().map(|d| format!(" (last error: {d})")).unwrap_or_default())]
-    Unavailable {
-        profile: String,
-        detail: Option<String>,
-    },
-    /// The access source could not log in (an STS failure is [`EngineError::Sts`] instead).
-    #[error(transparent)]
-    Access(AccessError),
-    #[error(transparent)]
-    Sts(#[from] StsFailure),
-}
-
-fn list(names: &[String]) -> String {
-    if names.is_empty() {
-        "none configured".to_owned()
-    } else {
-        names.join(", ")
-    }
-}
-
-impl From<AccessError> for EngineError {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::Sts(f) => EngineError::Sts(f),
-            AccessError::Sso(SsoError::SessionEnded { detail }) => EngineError::LoginRequired {
-                detail: Some(format!("the Identity Center session has ended: {detail}")),
-            },
-            e => EngineError::Access(e),
-        }
-    }
-}
-
-impl From<SsoError> for EngineError {
-    fn from(e: SsoError) -> Self {
-        EngineError::from(AccessError::Sso(e))
-    }
-}
-
-/// The slot of the Identity Center access-account role (`[access] sso_account_id` +
-/// `sso_role_name`), whose credentials sign AssumeRole for `role_arn` profiles. Profile names
-/// cannot start with a dot, so it never meets a configured one; it is not served.
-pub const ACCESS_ROLE: &str = ".access-role";
-
-/// What the engine reaches outside itself. The daemon uses [`Wiring::system`]; unit tests a
-/// simulated clock, a scripted STS, a seeded jitter, scripted commands and a notifier that
-/// records.
-pub struct Wiring {
-    pub clock: Clock,
-    pub sts: Sts,
-    /// Draws the refresh and backoff jitter.
-    pub rng: fastrand::Rng,
-    /// The shared credentials file of the `iam-user` source; `None`: the SDKs' own lookup
-    /// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
-    pub credentials_file: Option<PathBuf>,
-    /// The AWS CLI's SSO token cache dir; `None`: `~/.aws/sso/cache`.
-    pub sso_cache_dir: Option<PathBuf>,
-    /// Runs the access source's commands (`mfa_command`).
-    pub commands: Runner,
-    /// Where desktop notifications go (when `[daemon] notify` allows them).
-    pub notifier: Arc<dyn Notifier>,
-    /// IAM, for the key's age in status and `credd key rotate`; `None`: neither (unit tests
-    /// that do not script IAM).
-    pub iam: Option<Iam>,
-}
-
-impl Wiring {
-    pub fn system() -> Wiring {
-        let clock = Clock::system();
-        let sts = Sts::from_env(clock.clone());
-        Wiring {
-            iam: Some(Iam::from_env(clock.clone(), sts.http_client())),
-            sts,
-            clock,
-            rng: fastrand::Rng::new(),
-            credentials_file: None,
-            sso_cache_dir: None,
-            commands: Runner::System,
-            notifier: Arc::new(Desktop::default()),
-        }
-    }
-}
+/// What the Identity Center access role's slot is called in the log and in the errors of the
+/// profiles it signs for. It is no profile: it lives beside them, never among them.
+const ACCESS_ROLE: &str = "the access role";
 
 /// Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -184,7 +98,11 @@ struct Inner {
     renew_lock: tokio::sync::Mutex<()>,
     /// Serializes asking STS who the Identity Center user is.
     sso_user_lock: tokio::sync::Mutex<()>,
+    /// One slot per configured profile.
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// The Identity Center access-account role (`[access] sso_account_id` + `sso_role_name`),
+    /// whose credentials sign AssumeRole for `role_arn` profiles; it is not served.
+    access_role: RwLock<Option<Arc<Slot>>>,
     /// Bumped by every logout: work started before it (a refresh in flight, the daemon's own
     /// login retries) must not bring credentials back.
     epoch: AtomicU64,
@@ -195,38 +113,7 @@ struct Inner {
     key: key::KeyWatch,
 }
 
-fn source_for(
-    config: &AccessConfig,
-    credentials_file: Option<&PathBuf>,
-    sso_cache_dir: Option<&PathBuf>,
-    sts: &Sts,
-    clock: &Clock,
-    commands: &Runner,
-) -> Arc<AccessSource> {
-    Arc::new(match &config.source {
-        SourceConfig::IamUser(user) => AccessSource::IamUser(IamUser::new(
-            user,
-            config.session_duration,
-            credentials_file.cloned(),
-            commands.clone(),
-        )),
-        SourceConfig::Sso(sso) => AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
-            sso,
-            config.session_duration,
-            sso_cache_dir.cloned(),
-            clock.clone(),
-            sts.http_client(),
-        ))),
-        SourceConfig::WebIdentity(w) => {
-            AccessSource::WebIdentity(Arc::new(WebIdentity::new(w, config.session_duration)))
-        }
-        SourceConfig::Saml(saml) => AccessSource::Saml(Arc::new(Saml {
-            config: saml.clone(),
-        })),
-    })
-}
-
-fn access_role_profile(role: crate::config::SsoRole) -> Profile {
+fn access_role_profile(role: SsoRole) -> Profile {
     Profile {
         name: ACCESS_ROLE.to_owned(),
         account_id: role.account_id.clone(),
@@ -250,7 +137,7 @@ impl Engine {
         wiring: Wiring,
     ) -> Engine {
         let cfg = config.borrow().clone();
-        let source = source_for(
+        let source = wiring::source_for(
             &cfg.access,
             wiring.credentials_file.as_ref(),
             wiring.sso_cache_dir.as_ref(),
@@ -282,6 +169,7 @@ impl Engine {
             renew_lock: tokio::sync::Mutex::new(()),
             sso_user_lock: tokio::sync::Mutex::new(()),
             slots: RwLock::new(BTreeMap::new()),
+            access_role: RwLock::new(None),
             epoch: AtomicU64::new(0),
             logins: AtomicU64::new(0),
             key: key::KeyWatch::new(wiring.iam),
@@ -324,26 +212,33 @@ impl Engine {
         }
     }
 
-    /// A configured profile's slot (the internal access-role slot is not one).
+    /// A configured profile's slot.
     fn slot(&self, name: &str) -> Result<Arc<Slot>, EngineError> {
-        if name != ACCESS_ROLE
-            && let Some(slot) = self.any_slot(name)
-        {
-            return Ok(slot);
-        }
-        Err(EngineError::UnknownProfile {
-            name: name.to_owned(),
-            known: self.profile_names(),
-        })
+        lock::read(&self.inner.slots)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownProfile {
+                name: name.to_owned(),
+                known: self.profile_names(),
+            })
     }
 
-    fn any_slot(&self, name: &str) -> Option<Arc<Slot>> {
-        lock::read(&self.inner.slots).get(name).cloned()
+    /// Every profile's slot.
+    fn profile_slots(&self) -> Vec<Arc<Slot>> {
+        lock::read(&self.inner.slots).values().cloned().collect()
     }
 
-    fn all_slots(&self) -> Vec<Arc<Slot>> {
-        let slots = lock::read(&self.inner.slots);
-        slots.values().cloned().collect()
+    /// The Identity Center access role's slot, when `[access]` names one.
+    fn access_role(&self) -> Option<Arc<Slot>> {
+        lock::read(&self.inner.access_role).clone()
+    }
+
+    /// Every slot: the access role's first (profiles wait for it), then the profiles'.
+    fn every_slot(&self) -> Vec<Arc<Slot>> {
+        self.access_role()
+            .into_iter()
+            .chain(self.profile_slots())
+            .collect()
     }
 
     /// The daemon's STS client (its regions' preference, its endpoint), for checking a key
@@ -353,308 +248,6 @@ impl Engine {
     }
 
     pub fn profile_names(&self) -> Vec<String> {
-        let slots = lock::read(&self.inner.slots);
-        slots
-            .keys()
-            .filter(|n| *n != ACCESS_ROLE)
-            .cloned()
-            .collect()
-    }
-
-    /// The hot path: a profile's credentials with at least `min_remaining` left, from cache.
-    /// Never waits on STS for more than [`COLD_WAIT`].
-    pub async fn credentials(&self, name: &str) -> Result<Arc<RoleCredentials>, EngineError> {
-        let slot = self.slot(name)?;
-        let min_remaining = self.inner.config.borrow().daemon.min_remaining;
-        if let Some(c) = slot.servable(self.now(), min_remaining) {
-            return Ok(c);
-        }
-        let deadline = tokio::time::Instant::now() + COLD_WAIT;
-        if self.session().is_none() && self.look_for_cli_login() {
-            // The AWS CLI logged in meanwhile: the warm-up it started may answer in time.
-            let mut results = slot.subscribe();
-            slot.wake();
-            let _ = tokio::time::timeout_at(deadline, results.changed()).await;
-            if let Some(c) = slot.servable(self.now(), min_remaining) {
-                return Ok(c);
-            }
-        }
-        if self.session().is_none() && self.login_under_way() {
-            // A login is under way (the daemon's own, at start): give it the same bounded wait.
-            let _ = tokio::time::timeout_at(deadline, self.inner.login_lock.read()).await;
-        }
-        if self.session().is_none() {
-            // Whatever is cached is still valid AWS credentials; serve it while it lasts.
-            if let Some(c) = slot.degraded(self.now()) {
-                return Ok(c);
-            }
-            if self.login_under_way() {
-                // STS is slow to answer the login: nothing for the user to do yet.
-                return Err(EngineError::Unavailable {
-                    profile: name.to_owned(),
-                    detail: Some("the login to the access account is still under way".to_owned()),
-                });
-            }
-            return Err(self.login_required());
-        }
-        // Below min_remaining but still valid: the refresh is late (STS slow or down). Serve
-        // what is cached at once rather than make the request wait on STS.
-        if let Some(c) = slot.degraded(self.now()) {
-            slot.wake();
-            tracing::debug!(profile = %name, left_s = c.remaining(self.now()).as_secs(), "serving credentials below min_remaining while the refresh is late");
-            return Ok(c);
-        }
-        if !slot.is_failing() {
-            let mut results = slot.subscribe();
-            slot.wake();
-            loop {
-                if let Some(c) = slot.servable(self.now(), min_remaining) {
-                    return Ok(c);
-                }
-                if slot.is_failing()
-                    || tokio::time::timeout_at(deadline, results.changed())
-                        .await
-                        .is_err()
-                {
-                    break;
-                }
-            }
-        }
-        Err(EngineError::Unavailable {
-            profile: name.to_owned(),
-            detail: slot.last_error(),
-        })
-    }
-
-    /// Whether a login holds (or waits for) the login lock. Other requests looking at the same
-    /// moment share the read side, so they never count as one.
-    fn login_under_way(&self) -> bool {
-        self.inner.login_lock.try_read().is_err()
-    }
-
-    /// Credentials to sign a chained AssumeRole with: valid, not necessarily servable.
-    async fn signing_credentials_of(
-        &self,
-        name: &str,
-    ) -> Result<Arc<RoleCredentials>, EngineError> {
-        let slot = self
-            .any_slot(name)
-            .ok_or_else(|| EngineError::Unavailable {
-                profile: name.to_owned(),
-                detail: Some("no such profile to sign with".to_owned()),
-            })?;
-        let deadline = tokio::time::Instant::now() + CHAIN_WAIT;
-        loop {
-            let mut results = slot.subscribe();
-            if let Some(c) = slot.usable_for_signing(self.now()) {
-                return Ok(c);
-            }
-            slot.wake();
-            if tokio::time::timeout_at(deadline, results.changed())
-                .await
-                .is_err()
-            {
-                return Err(EngineError::Unavailable {
-                    profile: name.to_owned(),
-                    detail: slot.last_error(),
-                });
-            }
-        }
-    }
-
-    /// One refresh of one profile, called only by that profile's worker.
-    async fn refresh(&self, slot: &Slot) -> Result<RoleCredentials, EngineError> {
-        let session = self.session().ok_or_else(|| self.login_required())?;
-        let profile = slot.profile();
-        let role_arn = match &profile.kind {
-            ProfileKind::Sso(role) => return self.sso_role_credentials(role, &profile.name).await,
-            ProfileKind::AssumeRole { role_arn } => role_arn,
-        };
-        // What signs: the profile it goes `via`, the access session's key, or Identity Center's
-        // access role.
-        let chained;
-        let signer = match (&profile.via, &session.credential) {
-            (None, SessionCredential::Signing(key)) => key,
-            (via, _) => {
-                let by = via.as_deref().unwrap_or(ACCESS_ROLE);
-                chained = self.signing_credentials_of(by).await?;
-                &chained.creds
-            }
-        };
-        let session_name = profile.session_name.clone().unwrap_or_else(|| {
-            match &session.credential {
-                // The Identity Center user, so that CloudTrail shows who acted.
-                SessionCredential::Bearer(_) => crate::access::session_name_from_arn(
-                    lock::read(&self.inner.session).sso_user.as_deref(),
-                ),
-                SessionCredential::Signing(_) => session.default_session_name(),
-            }
-        });
-        let config = self.config();
-        let result = role::assume(
-            &self.inner.sts,
-            &config.access.regions,
-            profile,
-            role_arn,
-            signer,
-            &session_name,
-        )
-        .await;
-        match result {
-            Err(f)
-                if f.kind == FailureKind::Expired
-                    && profile.via.is_none()
-                    && session.signing().is_some() =>
-            {
-                self.session_expired(&f);
-                Err(self.login_required())
-            }
-            other => other.map_err(EngineError::from),
-        }
-    }
-
-    /// Wakes every worker past its backoff and waits up to `wait` for them to have credentials.
-    /// Stops early when a logout happens meanwhile.
-    async fn warm(&self, wait: Duration) -> (usize, usize) {
-        let epoch = self.epoch();
-        let slots = self.all_slots();
-        for slot in &slots {
-            slot.reset_backoff();
-            slot.wake();
-        }
-        let min_remaining = self.inner.config.borrow().daemon.min_remaining;
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut ready = 0;
-        let mut total = 0;
-        for slot in &slots {
-            // The access role is waited for (role_arn profiles need it) but is not a profile.
-            let counted = slot.profile().name != ACCESS_ROLE;
-            total += usize::from(counted);
-            let mut results = slot.subscribe();
-            loop {
-                if slot.servable(self.now(), min_remaining).is_some() {
-                    ready += usize::from(counted);
-                    break;
-                }
-                if slot.is_failing()
-                    || self.epoch() != epoch
-                    || tokio::time::timeout_at(deadline, results.changed())
-                        .await
-                        .is_err()
-                {
-                    break;
-                }
-            }
-        }
-        (ready, total)
-    }
-
-    pub fn profile_status(&self) -> Vec<ProfileStatus> {
-        let min_remaining = self.inner.config.borrow().daemon.min_remaining;
-        let now = self.now();
-        self.all_slots()
-            .iter()
-            .filter(|slot| slot.profile().name != ACCESS_ROLE)
-            .map(|slot| {
-                let p = slot.profile();
-                let cached = slot.cached();
-                let view = slot.status_view(min_remaining);
-                let state = if slot.servable(now, min_remaining).is_some() {
-                    ProfileState::Fresh
-                } else if view.failures > 0 {
-                    ProfileState::Failing
-                } else {
-                    ProfileState::Cold
-                };
-                ProfileStatus {
-                    name: p.name.clone(),
-                    role_arn: p.role_arn().map(str::to_owned),
-                    sso_role: p.sso_role(),
-                    via: p.via.clone(),
-                    state,
-                    expires_at: cached.as_ref().map(|c| unix(c.expiration)),
-                    last_refresh: view.last_refresh.map(unix),
-                    next_refresh: view.next_refresh.map(unix),
-                    // Since when, too: the log and a desktop notification tell of a profile
-                    // failing for 5 minutes.
-                    last_error: match (view.last_error, view.failing_since) {
-                        (Some(e), Some(since)) => Some(format!(
-                            "{e} (failing for {})",
-                            session::minutes(now.duration_since(since).unwrap_or_default())
-                        )),
-                        (e, _) => e,
-                    },
-                    sts_region: cached.as_ref().map(|c| c.region.clone()),
-                    assumed_arn: cached.as_ref().map(|c| c.assumed_arn.clone()),
-                }
-            })
-            .collect()
-    }
-
-    /// Keeps one slot per configured profile (and one for the Identity Center access role); a
-    /// profile whose settings changed gets a new slot.
-    fn reconcile_slots(&self, config: &Config) {
-        let mut wanted = config.profiles.clone();
-        if let Some(role) = config.access.sso_access_role().cloned() {
-            wanted.insert(ACCESS_ROLE.to_owned(), access_role_profile(role));
-        }
-        let mut slots = lock::write(&self.inner.slots);
-        slots.retain(|name, slot| {
-            let keep = wanted.get(name) == Some(slot.profile());
-            if !keep {
-                slot.stop();
-            }
-            keep
-        });
-        for (name, profile) in &wanted {
-            if !slots.contains_key(name) {
-                let slot = Arc::new(Slot::new(profile.clone()));
-                slot.start(self.clone());
-                slots.insert(name.clone(), slot);
-            }
-        }
-    }
-
-    async fn follow_config(self) {
-        let mut rx = self.inner.config.clone();
-        let mut access = rx.borrow().access.clone();
-        while rx.changed().await.is_ok() {
-            let config = rx.borrow_and_update().clone();
-            let new_source = || {
-                source_for(
-                    &config.access,
-                    self.inner.credentials_file.as_ref(),
-                    self.inner.sso_cache_dir.as_ref(),
-                    &self.inner.sts,
-                    &self.inner.clock,
-                    &self.inner.commands,
-                )
-            };
-            if !config.access.same_session(&access) {
-                tracing::info!("access settings changed; the old session is dropped");
-                // Not a logout: a login shared with the AWS CLI stays the CLI's.
-                self.forget_all();
-                *lock::write(&self.inner.source) = new_source();
-                if let Some(ic) = lock::read(&self.inner.source).identity_center().cloned() {
-                    self.adopt_cli_login(&ic);
-                }
-                self.auto_login();
-            } else if config.access != access {
-                // Same session, other details (login method, replicas, session length,
-                // mfa_command).
-                let was_unattended = lock::read(&self.inner.source).is_unattended();
-                *lock::write(&self.inner.source) = new_source();
-                if !was_unattended && self.session().is_none() {
-                    // An mfa_command was added: the daemon can log in by itself now.
-                    self.auto_login();
-                }
-            }
-            access = config.access.clone();
-            self.reconcile_slots(&config);
-            // min_remaining may have changed: let every worker recompute its schedule.
-            for slot in self.all_slots() {
-                slot.wake();
-            }
-        }
+        lock::read(&self.inner.slots).keys().cloned().collect()
     }
 }

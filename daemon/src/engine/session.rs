@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
 use tokio::sync::OwnedRwLockWriteGuard;
 
-use super::{ACCESS_ROLE, Engine, EngineError, schedule};
+use super::{Engine, EngineError, schedule};
 use crate::access::persist;
 use crate::access::{AccessError, AccessSession, AccessSource};
 use crate::clock::unix;
@@ -323,7 +323,7 @@ impl Engine {
             };
         }
         self.inner.store.remove();
-        for slot in self.all_slots() {
+        for slot in self.every_slot() {
             if slot.forget() {
                 forgotten += 1;
             }
@@ -351,7 +351,7 @@ impl Engine {
         });
         let identity = match (&ic, session) {
             (Some(ic), Some(_)) => Some(
-                self.any_slot(super::ACCESS_ROLE)
+                self.access_role()
                     .and_then(|slot| slot.cached())
                     .map(|c| c.assumed_arn.clone())
                     .unwrap_or_else(|| {
@@ -437,7 +437,7 @@ impl Engine {
                     jump_s = jump.as_secs(),
                     "the wall clock jumped (the machine slept, or the clock was set): rechecking every profile"
                 );
-                for slot in self.all_slots() {
+                for slot in self.every_slot() {
                     slot.wake();
                 }
             }
@@ -484,12 +484,9 @@ impl Engine {
     /// Once per failing streak of each profile, when it has lasted [`FAILING_NOTICE`].
     fn warn_failing_profiles(&self) {
         let now = self.now();
-        for slot in self.all_slots() {
+        // The Identity Center access role is not a profile: those it signs for say it.
+        for slot in self.profile_slots() {
             let name = &slot.profile().name;
-            // The Identity Center access role is not a profile: those it signs for say it.
-            if name == ACCESS_ROLE {
-                continue;
-            }
             let Some((since, error)) = slot.failing_untold(now, FAILING_NOTICE) else {
                 continue;
             };

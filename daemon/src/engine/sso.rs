@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use credd_proto::SsoAccount;
 
-use super::{ACCESS_ROLE, Engine, EngineError, schedule};
+use super::{Engine, EngineError, schedule};
 use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
 use crate::access::{AccessSession, SessionCredential};
 use crate::config::SsoRole;
@@ -308,7 +308,7 @@ impl Engine {
     pub(super) async fn sso_role_credentials(
         &self,
         role: &SsoRole,
-        profile: &str,
+        access_role: bool,
     ) -> Result<RoleCredentials, EngineError> {
         let ic = self
             .identity_center()
@@ -335,8 +335,7 @@ impl Engine {
             };
             match result {
                 Ok(mut creds) => {
-                    self.learn_sso_user(&mut creds, profile == ACCESS_ROLE)
-                        .await;
+                    self.learn_sso_user(&mut creds, access_role).await;
                     return Ok(creds);
                 }
                 Err(e) if e.is_outage() => {

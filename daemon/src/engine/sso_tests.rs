@@ -446,7 +446,7 @@ async fn role_arn_profiles_are_assumed_with_the_access_role_and_chain_on() {
             .iter()
             .any(|n| n.starts_with('.'))
     );
-    assert!(sim.engine.credentials(super::ACCESS_ROLE).await.is_err());
+    assert!(sim.engine.credentials(".access-role").await.is_err());
     // Nor is it counted as one by `credd login` ("3 profiles ready", not 4).
     match sim.engine.login(None, device()).await {
         Ok(LoginStart::Done(outcome)) => assert_eq!((outcome.ready, outcome.total), (3, 3)),
