@@ -23,6 +23,8 @@ pub mod runtime_dir;
 pub mod sdk;
 pub mod state;
 pub mod sts;
+#[cfg(test)]
+pub mod testing;
 pub mod watch;
 
 use std::sync::Arc;
