@@ -3,12 +3,15 @@
 //! client.
 //!
 //! Sleeping is always tokio's monotonic sleep. The system clock reads `SystemTime::now()`; the
-//! simulated one, for unit tests under tokio's paused time (`#[tokio::test(start_paused = true)]`),
-//! reads a start time plus tokio's elapsed time, so hours of refresh cycles pass in milliseconds,
-//! and [`Clock::suspend`] moves only the wall clock, as a laptop's sleep does: a monotonic timer
-//! does not count the time the machine slept, and [`Clock::wall_jump`] is how the engine notices.
+//! simulated one, for unit tests under tokio's paused time (`#[tokio::test(start_paused = true)]`)
+//! and not in the release binary, reads a start time plus tokio's elapsed time, so hours of
+//! refresh cycles pass in milliseconds, and `Clock::suspend` moves only the wall clock, as a
+//! laptop's sleep does: a monotonic timer does not count the time the machine slept, and
+//! [`Clock::wall_jump`] is how the engine notices.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -20,6 +23,7 @@ pub struct Clock(Arc<Kind>);
 #[derive(Debug)]
 enum Kind {
     System,
+    #[cfg(test)]
     Simulated {
         start_wall: SystemTime,
         start: Instant,
@@ -46,6 +50,7 @@ impl Clock {
     }
 
     /// Wall time starts at `start` and advances with tokio's (paused, in tests) time.
+    #[cfg(test)]
     pub fn simulated(start: SystemTime) -> Clock {
         Clock(Arc::new(Kind::Simulated {
             start_wall: start,
@@ -58,6 +63,7 @@ impl Clock {
     pub fn now(&self) -> SystemTime {
         match &*self.0 {
             Kind::System => SystemTime::now(),
+            #[cfg(test)]
             Kind::Simulated {
                 start_wall,
                 start,
@@ -72,6 +78,7 @@ impl Clock {
     }
 
     /// Simulated clocks only: the machine sleeps for `d` (wall time moves, monotonic does not).
+    #[cfg(test)]
     pub fn suspend(&self, d: Duration) {
         match &*self.0 {
             Kind::System => panic!("the system clock cannot be suspended"),

@@ -18,9 +18,10 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use zeroize::Zeroizing;
 
+use crate::daemon::Daemon;
 use crate::listener::admission::{Admission, Limits, Slot};
 use crate::logging::{THROTTLE_WINDOW, Throttle};
-use crate::{Daemon, SOFTWARE, handlers};
+use crate::{SOFTWARE, handlers};
 
 /// Connections served at once. When all are busy, the next waits (and those after it in the
 /// listen backlog, then in `connect`) until one ends, so a burst of hundreds of

@@ -23,6 +23,8 @@ pub mod runtime_dir;
 pub mod sdk;
 pub mod state;
 pub mod sts;
+#[cfg(test)]
+pub mod testing;
 pub mod watch;
 
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use anyhow::Context;
 use credd_proto::paths::Paths;
 use tokio::signal::unix::{SignalKind, signal};
 
-pub use daemon::Daemon;
+use crate::daemon::Daemon;
 
 /// `credd-daemon 0.1.0`, sent in every frame for version-mismatch messages.
 pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 /// Editors write, chmod and rename in quick succession; reload once they are done.
 const DEBOUNCE: Duration = Duration::from_millis(200);

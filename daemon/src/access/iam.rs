@@ -8,9 +8,6 @@
 //! (`AWS_ENDPOINT_URL_IAM`, then `AWS_ENDPOINT_URL`), which is how the tests point IAM at moto.
 //! IAM is global: one endpoint per partition, signed for the partition's first region.
 
-#[cfg(test)]
-pub mod fake;
-
 use std::fmt;
 use std::time::SystemTime;
 
@@ -181,6 +178,7 @@ impl Iam {
     }
 
     /// IAM reached through `http` only, e.g. a scripted fake in a unit test.
+    #[cfg(test)]
     pub fn with_http_client(clock: Clock, http: SharedHttpClient) -> Iam {
         Iam::new(clock, None, http)
     }

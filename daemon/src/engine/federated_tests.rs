@@ -13,7 +13,7 @@ use super::tests::{start_engine, t0};
 use super::{Engine, EngineError};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::sts::fake::{Call, FakeSts, Reply};
+use crate::testing::sts::{Call, FakeSts, Reply};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);

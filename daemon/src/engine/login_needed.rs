@@ -30,7 +30,7 @@ mod tests {
 
     use super::super::tests::{STAGING_ONLY, config_text, credentials_file, start_engine, t0};
     use crate::clock::Clock;
-    use crate::sts::fake::FakeSts;
+    use crate::testing::sts::FakeSts;
 
     #[tokio::test(start_paused = true)]
     async fn only_a_session_the_user_must_make_waits_for_a_login() {

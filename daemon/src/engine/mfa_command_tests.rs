@@ -17,8 +17,8 @@ use crate::access::command::{CommandError, Runner};
 use crate::access::mfa_command::TOTP_STEP;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::desktop::testing::Recorder;
-use crate::sts::fake::{Call, FakeSts, Reply};
+use crate::testing::notifier::Recorder;
+use crate::testing::sts::{Call, FakeSts, Reply};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);

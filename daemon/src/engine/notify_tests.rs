@@ -15,8 +15,8 @@ use crate::access::command::Runner;
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::desktop::Notice;
-use crate::desktop::testing::Recorder;
-use crate::sts::fake::{Call, FakeSts, Reply};
+use crate::testing::notifier::Recorder;
+use crate::testing::sts::{Call, FakeSts, Reply};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);

@@ -1,5 +1,5 @@
 //! Identity Center in the engine, on the simulated clock against the scripted Identity Center
-//! ([`crate::sts::fake_sso`]): one authorization however many ask, a session kept alive by
+//! ([`crate::testing::sso`]): one authorization however many ask, a session kept alive by
 //! refresh tokens for hours, the AWS CLI's cache both ways, the session's end, lost roles and a
 //! Region that is down.
 
@@ -14,7 +14,7 @@ use super::{Engine, EngineError, LoginStart};
 use crate::access::sso::{SsoToken, cache};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::sts::fake::{Call, FakeSts};
+use crate::testing::sts::{Call, FakeSts};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -50,7 +50,7 @@ impl Default for Setup {
 }
 
 impl Sim {
-    fn start(setup: Setup, settings: impl FnOnce(&mut crate::sts::fake_sso::SsoSettings)) -> Sim {
+    fn start(setup: Setup, settings: impl FnOnce(&mut crate::testing::sso::SsoSettings)) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
         let text = format!(
             "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"sso\"\n\

@@ -1,5 +1,5 @@
 //! The engine's timing and single-flight behaviour, on a simulated clock under tokio's paused
-//! time and against the scripted STS ([`crate::sts::fake`]): hours of refresh cycles, backoffs
+//! time and against the scripted STS ([`crate::testing::sts`]): hours of refresh cycles, backoffs
 //! and session lifetimes in milliseconds of real time. The real SDK client builds, signs and
 //! parses every call; only the server is scripted.
 
@@ -17,9 +17,9 @@ use crate::access::persist::SessionStore;
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::desktop::Notifier;
-use crate::desktop::testing::Recorder;
 use crate::sts::Sts;
-use crate::sts::fake::{Call, FakeSts, Reply, USER_ARN};
+use crate::testing::notifier::Recorder;
+use crate::testing::sts::{Call, FakeSts, Reply, USER_ARN};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);

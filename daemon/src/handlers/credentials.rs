@@ -2,8 +2,8 @@
 
 use credd_proto::{Credentials, Response, Secret};
 
-use crate::Daemon;
 use crate::clock::unix;
+use crate::daemon::Daemon;
 
 pub async fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
     let name = match super::profile_or_current(daemon, profile) {

@@ -3,7 +3,7 @@
 
 use credd_proto::{EndpointInfo, ErrorCode, ErrorReply, Response};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
     let Some(base) = daemon.http_url.get() else {

@@ -2,9 +2,9 @@
 
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
-use crate::Daemon;
 use crate::access::iam::IamError;
 use crate::access::rotate::RotateError;
+use crate::daemon::Daemon;
 
 pub async fn handle(daemon: &Daemon) -> Response {
     // In a task of its own: a client that goes away must not stop a rotation half-way.

@@ -4,8 +4,8 @@
 
 use credd_proto::{BrowserLogin, Response, Secret};
 
-use crate::Daemon;
 use crate::access::AccessError;
+use crate::daemon::Daemon;
 use crate::engine::{EngineError, LoginOutcome, LoginStart};
 
 pub async fn handle(daemon: &Daemon, mfa_code: Option<Secret>, browser: BrowserLogin) -> Response {

@@ -3,7 +3,7 @@
 
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 pub fn handle(daemon: &Daemon) -> Response {
     let forgotten = daemon.engine.logout();

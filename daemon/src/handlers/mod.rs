@@ -15,10 +15,10 @@ mod switch;
 
 use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 
-use crate::Daemon;
 use crate::access::AccessError;
 use crate::access::sso::SsoError;
 use crate::access::web_identity::OidcError;
+use crate::daemon::Daemon;
 use crate::engine::EngineError;
 
 pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {

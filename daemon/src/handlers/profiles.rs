@@ -2,7 +2,7 @@
 
 use credd_proto::{ProfileInfo, Response};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 pub fn handle(daemon: &Daemon) -> Response {
     let config = daemon.config();

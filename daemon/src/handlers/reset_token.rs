@@ -2,7 +2,7 @@
 
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 pub fn handle(daemon: &Daemon) -> Response {
     match daemon.http_token.rotate() {

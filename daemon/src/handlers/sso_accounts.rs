@@ -2,7 +2,7 @@
 
 use credd_proto::Response;
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 
 pub async fn handle(daemon: &Daemon) -> Response {
     match daemon.engine.sso_accounts().await {

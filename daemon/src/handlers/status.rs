@@ -2,8 +2,8 @@
 
 use credd_proto::{ConfigInfo, PathsInfo, Response, StatusReport};
 
-use crate::Daemon;
 use crate::clock::unix;
+use crate::daemon::Daemon;
 
 pub fn handle(daemon: &Daemon) -> Response {
     let p = &daemon.paths;

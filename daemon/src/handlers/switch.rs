@@ -2,7 +2,7 @@
 
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
-use crate::Daemon;
+use crate::daemon::Daemon;
 use crate::daemon::SwitchError;
 
 pub fn handle(daemon: &Daemon, profile: &str) -> Response {

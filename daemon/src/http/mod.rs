@@ -14,8 +14,8 @@ use axum::Router;
 use axum::routing::{get, put};
 use tokio::sync::watch;
 
-use crate::Daemon;
 use crate::creds::RoleCredentials;
+use crate::daemon::Daemon;
 use crate::listener::{self, Limits, Listener, Policy};
 pub use crate::listener::{Owner, Peer};
 use crate::logging::{THROTTLE_WINDOW, Throttle};

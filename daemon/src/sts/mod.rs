@@ -5,13 +5,6 @@
 //! 5xx, throttling after the SDK's own retries) falls over to the next region in order; an answer
 //! that another region would repeat (access denied, bad token) is returned at once.
 
-#[cfg(test)]
-pub mod fake;
-#[cfg(test)]
-pub mod fake_http;
-#[cfg(test)]
-pub mod fake_sso;
-
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,7 +72,8 @@ impl Sts {
         Sts::new(clock, endpoint, https_client())
     }
 
-    /// STS reached through `http` instead of the network, e.g. a scripted fake in a unit test.
+    /// STS reached through `http` instead of the network: a scripted fake ([`crate::testing::sts`]).
+    #[cfg(test)]
     pub fn with_http_client(clock: Clock, http: SharedHttpClient) -> Sts {
         Sts::new(clock, None, http)
     }

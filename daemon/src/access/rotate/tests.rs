@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use credd_proto::Secret;
 
 use super::*;
-use crate::access::iam::fake::{FakeIam, Reply as IamReply};
 use crate::clock::Clock;
 use crate::lock;
-use crate::sts::fake::{FakeSts, Reply as StsReply, USER_ARN};
+use crate::testing::iam::{FakeIam, Reply as IamReply};
+use crate::testing::sts::{FakeSts, Reply as StsReply, USER_ARN};
 
 const OLD: &str = "AKIAOLDKEY0000000001";
 const OLD_SECRET: &str = "old-secret-wJalrXUtnFEMI";

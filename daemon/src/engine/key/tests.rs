@@ -13,11 +13,11 @@ use super::super::tests::{
 };
 use super::super::{Engine, Wiring};
 use super::age_warning;
-use crate::access::iam::fake::{FakeIam, Reply as IamReply};
 use crate::access::rotate::RotateError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::sts::fake::FakeSts;
+use crate::testing::iam::{FakeIam, Reply as IamReply};
+use crate::testing::sts::FakeSts;
 
 const DAY: Duration = Duration::from_secs(86_400);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -37,7 +37,7 @@ impl Sim {
     /// `access` is more of `[access]`.
     fn start(
         access: &str,
-        script: impl Fn(&crate::access::iam::fake::Call) -> IamReply + Send + Sync + 'static,
+        script: impl Fn(&crate::testing::iam::Call) -> IamReply + Send + Sync + 'static,
     ) -> Sim {
         let dir = tempfile::tempdir().expect("a temp dir");
         let credentials = credentials_file(dir.path());

@@ -1,4 +1,4 @@
-//! The scripted Identity Center half of [`super::fake::FakeSts`]: SSO OIDC (RegisterClient,
+//! The scripted Identity Center half of [`super::sts::FakeSts`]: SSO OIDC (RegisterClient,
 //! StartDeviceAuthorization, CreateToken with the device, code and refresh grants) and the
 //! portal (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout), in their JSON wire
 //! format, on the engine's clock: access tokens expire, refresh tokens rotate, the organization's
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
 
-use super::fake_http;
+use super::scripted;
 use crate::lock;
 
 /// How the fake Identity Center behaves; tests change it through [`FakeIdentityCenter::set`].
@@ -293,7 +293,7 @@ fn portal_err(status: u16, code: &str, message: &str) -> HttpResponse {
 }
 
 fn json(status: u16, body: serde_json::Value, error_type: Option<&str>) -> HttpResponse {
-    let mut r = fake_http::response(status, "application/json", body.to_string());
+    let mut r = scripted::response(status, "application/json", body.to_string());
     if let Some(code) = error_type {
         r.headers_mut().insert("x-amzn-errortype", code.to_owned());
     }

@@ -1,4 +1,4 @@
-//! What the scripted AWS fakes ([`super::fake::FakeSts`], [`crate::access::iam::fake::FakeIam`])
+//! What the scripted AWS fakes ([`super::sts::FakeSts`], [`super::iam::FakeIam`])
 //! share: the plumbing that plugs a fake into a real SDK client as its HTTP client, reading the
 //! requests of AWS's query protocol, and writing its answers (XML) and refused connections.
 

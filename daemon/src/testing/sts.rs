@@ -2,7 +2,7 @@
 //! call goes through the SDK's serialization, signing, retries, timeouts and error parsing, and
 //! only the server is made up.
 //!
-//! Identity Center's requests go to its own half ([`super::fake_sso`]). STS:
+//! Identity Center's requests go to its own half ([`super::sso`]). STS:
 //! it answers AssumeRole, GetSessionToken and GetCallerIdentity the way STS does (credentials
 //! for the requested `DurationSeconds`, expiring on the engine's clock), records every call, and
 //! lets a test script any answer: an STS error, a delay, a region that never answers, a refused
@@ -16,11 +16,11 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 
-use super::Sts;
-use super::fake_http::{self, Scripted};
-use super::fake_sso::FakeIdentityCenter;
+use super::scripted::{self, Scripted};
+use super::sso::FakeIdentityCenter;
 use crate::clock::Clock;
 use crate::lock;
+use crate::sts::Sts;
 
 /// STS's XML namespace.
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -96,7 +96,7 @@ impl FakeSts {
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
         }));
-        let http = fake_http::http_client(fake.clone());
+        let http = scripted::http_client(fake.clone());
         (fake, Sts::with_http_client(clock.clone(), http))
     }
 
@@ -123,7 +123,7 @@ impl FakeSts {
     }
 
     fn parse(&self, request: &HttpRequest) -> Call {
-        let params = fake_http::form(request, "STS");
+        let params = scripted::form(request, "STS");
         // https://sts.<region>.amazonaws.com/
         let region = request
             .uri()
@@ -135,7 +135,7 @@ impl FakeSts {
         Call {
             action: params.get("Action").cloned().unwrap_or_default(),
             region,
-            access_key_id: fake_http::signer(request),
+            access_key_id: scripted::signer(request),
             params,
             at: self.0.clock.now(),
         }
@@ -174,7 +174,7 @@ impl FakeSts {
             other => panic!("the fake STS does not know {other:?}"),
         };
         let action = &call.action;
-        fake_http::ok_xml(
+        scripted::ok_xml(
             XMLNS,
             action,
             &format!("<{action}Result>{result}</{action}Result>"),
@@ -194,7 +194,7 @@ impl Scripted for FakeSts {
             });
             return match self.0.sso.answer(&sso_call, self.0.clock.now()) {
                 Some(r) => Ok(r),
-                None => Err(fake_http::refused()),
+                None => Err(scripted::refused()),
             };
         }
         let call = self.parse(&request);
@@ -204,7 +204,7 @@ impl Scripted for FakeSts {
             match reply {
                 Reply::Normal => return Ok(self.normal(&call)),
                 Reply::Error(status, code) => {
-                    return Ok(fake_http::error_xml(
+                    return Ok(scripted::error_xml(
                         XMLNS,
                         status,
                         code,
@@ -212,9 +212,9 @@ impl Scripted for FakeSts {
                     ));
                 }
                 Reply::ErrorWithMessage(status, code, message) => {
-                    return Ok(fake_http::error_xml(XMLNS, status, code, message));
+                    return Ok(scripted::error_xml(XMLNS, status, code, message));
                 }
-                Reply::Unreachable => return Err(fake_http::refused()),
+                Reply::Unreachable => return Err(scripted::refused()),
                 Reply::Hang => std::future::pending::<()>().await,
                 Reply::Delayed(d, then) => {
                     self.0.clock.sleep(d).await;

@@ -1,5 +1,5 @@
 //! A scripted IAM for unit tests, plugged into the real SDK client as its HTTP client (as
-//! [`crate::sts::fake`] is for STS): it keeps the user's access keys (two at most, as IAM does),
+//! [`super::sts`] is for STS): it keeps the user's access keys (two at most, as IAM does),
 //! answers CreateAccessKey, DeleteAccessKey and ListAccessKeys the way IAM does, records every
 //! call, and lets a test script any answer instead.
 
@@ -11,10 +11,10 @@ use std::time::SystemTime;
 use aws_sdk_iam::config::http::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 
-use super::Iam;
+use super::scripted::{self, Scripted};
+use crate::access::iam::Iam;
 use crate::clock::Clock;
 use crate::lock;
-use crate::sts::fake_http::{self, Scripted};
 
 /// IAM's XML namespace.
 const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -77,7 +77,7 @@ impl FakeIam {
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
         }));
-        let http = fake_http::http_client(fake.clone());
+        let http = scripted::http_client(fake.clone());
         (fake, Iam::with_http_client(clock.clone(), http))
     }
 
@@ -166,16 +166,16 @@ impl FakeIam {
             }
             other => panic!("the fake IAM does not know {other:?}"),
         };
-        fake_http::ok_xml(XMLNS, &call.action, &result)
+        scripted::ok_xml(XMLNS, &call.action, &result)
     }
 }
 
 impl Scripted for FakeIam {
     async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-        let params = fake_http::form(&request, "IAM");
+        let params = scripted::form(&request, "IAM");
         let call = Call {
             action: params.get("Action").cloned().unwrap_or_default(),
-            signer: fake_http::signer(&request),
+            signer: scripted::signer(&request),
             params,
         };
         lock::lock(&self.0.calls).push(call.clone());
@@ -183,12 +183,12 @@ impl Scripted for FakeIam {
         match reply {
             Reply::Normal => Ok(self.normal(&call)),
             Reply::Error(status, code) => Ok(error(status, code)),
-            Reply::Unreachable => Err(fake_http::refused()),
+            Reply::Unreachable => Err(scripted::refused()),
         }
     }
 }
 
 /// An IAM error response, e.g. `(409, "LimitExceeded")`.
 fn error(status: u16, code: &str) -> HttpResponse {
-    fake_http::error_xml(XMLNS, status, code, &format!("{code} (scripted)"))
+    scripted::error_xml(XMLNS, status, code, &format!("{code} (scripted)"))
 }
