@@ -9,15 +9,11 @@
 
 pub mod command;
 pub mod federated;
-pub mod iam;
 pub mod iam_user;
-pub mod key_file;
-pub mod keychain;
 pub mod loopback;
-pub mod mfa_command;
 pub mod persist;
-pub mod rotate;
 pub mod saml;
+pub mod source;
 pub mod sso;
 pub mod web_identity;
 
@@ -122,10 +118,10 @@ pub enum AccessError {
     MfaCommandNoCode { program: String },
     /// The shared credentials file holds no usable key (missing file, profile or property).
     #[error(transparent)]
-    KeyFile(#[from] key_file::KeyFileError),
+    KeyFile(#[from] iam_user::key_file::KeyFileError),
     /// The OS keychain is locked, missing or failed.
     #[error(transparent)]
-    Keychain(#[from] keychain::KeychainError),
+    Keychain(#[from] iam_user::keychain::KeychainError),
     /// `key = "keychain"` and the keychain has no entry; `import` names a file profile that
     /// holds a key `credd key import` would move.
     #[error(

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use credd_proto::{KeyInfo, KeyReport};
 
 use super::Engine;
-use crate::access::iam::{Iam, IamError};
 use crate::access::iam_user::IamUser;
-use crate::access::rotate::{RotateError, Rotation};
+use crate::access::iam_user::iam::{Iam, IamError};
+use crate::access::iam_user::rotate::{RotateError, Rotation};
 use crate::access::{AccessSession, AccessSource};
 use crate::clock::unix;
 use crate::config::KeySource;

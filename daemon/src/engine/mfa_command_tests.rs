@@ -14,7 +14,7 @@ use super::tests::{STAGING_ONLY, config_text, credentials_file, start_engine_wit
 use super::{Engine, EngineError};
 use crate::access::AccessError;
 use crate::access::command::{CommandError, Runner};
-use crate::access::mfa_command::TOTP_STEP;
+use crate::access::iam_user::mfa_command::TOTP_STEP;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::testing::notifier::Recorder;

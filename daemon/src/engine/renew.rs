@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Engine, schedule};
-use crate::access::mfa_command::TOTP_STEP;
+use crate::access::iam_user::mfa_command::TOTP_STEP;
 use crate::access::web_identity::OidcError;
 use crate::access::{AccessError, AccessSession, AccessSource};
 use crate::lock;

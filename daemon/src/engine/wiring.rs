@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::access::AccessSource;
 use crate::access::command::Runner;
-use crate::access::iam::Iam;
 use crate::access::iam_user::IamUser;
+use crate::access::iam_user::iam::Iam;
 use crate::access::saml::Saml;
 use crate::access::sso::IdentityCenter;
 use crate::access::web_identity::WebIdentity;

@@ -7,9 +7,9 @@
 use credd_proto::{BrowserLogin, ErrorCode, ErrorReply, KeyReport, Request, Response, Secret};
 use subtle::ConstantTimeEq;
 
+use crate::access::iam_user::key_file::{self, KeyFileError};
+use crate::access::iam_user::keychain::{Keychain, KeychainError, StoredKey};
 use crate::access::iam_user::{KeyOrigin, caller_identity, refused_key};
-use crate::access::key_file::{self, KeyFileError};
-use crate::access::keychain::{Keychain, KeychainError, StoredKey};
 use crate::access::{AccessError, error_chain};
 use crate::config::{Config, DEFAULT_AWS_PROFILE, KeySource};
 use crate::daemon::Daemon;

@@ -2,8 +2,8 @@
 
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
-use crate::access::iam::IamError;
-use crate::access::rotate::RotateError;
+use crate::access::iam_user::iam::IamError;
+use crate::access::iam_user::rotate::RotateError;
 use crate::daemon::Daemon;
 
 pub async fn handle(daemon: &Daemon) -> Response {

@@ -12,7 +12,7 @@ use aws_sdk_iam::config::http::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 
 use super::scripted::{self, Scripted};
-use crate::access::iam::Iam;
+use crate::access::iam_user::iam::Iam;
 use crate::clock::Clock;
 use crate::lock;
 

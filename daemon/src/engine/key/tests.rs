@@ -13,7 +13,7 @@ use super::super::tests::{
 };
 use super::super::{Engine, Wiring};
 use super::age_warning;
-use crate::access::rotate::RotateError;
+use crate::access::iam_user::rotate::RotateError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::testing::iam::{FakeIam, Reply as IamReply};

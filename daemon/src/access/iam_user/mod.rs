@@ -7,6 +7,12 @@
 //! With `mfa_command` too, a login given no code runs the command for one (the daemon's own
 //! logins and renewals, and `credd login` without `--mfa-code`).
 
+pub mod iam;
+pub mod key_file;
+pub mod keychain;
+pub mod mfa_command;
+pub mod rotate;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,14 +20,14 @@ use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use credd_proto::Secret;
 
-use super::command::Runner;
-use super::key_file;
-use super::keychain::Keychain;
-use super::mfa_command::MfaCommand;
+use crate::access::command::Runner;
+
 use super::{AccessError, AccessSession, BoxFuture, SessionCredential};
 use crate::config::{DEFAULT_AWS_PROFILE, IamUserConfig, KeySource};
 use crate::creds::AwsCredentials;
 use crate::sts::{self, FailureKind, Sts, StsFailure};
+use keychain::Keychain;
+use mfa_command::MfaCommand;
 
 pub struct IamUser {
     /// Where the key is kept.

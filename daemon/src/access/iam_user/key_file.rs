@@ -137,7 +137,7 @@ pub async fn read_key(path: &Path, profile: &str) -> Result<AwsCredentials, KeyF
                 },
                 None => KeyFileError::Unreadable {
                     path: path.to_path_buf(),
-                    detail: super::error_chain(&e),
+                    detail: crate::access::error_chain(&e),
                 },
             }
         })?;

@@ -367,7 +367,7 @@ fn refused_advice(keychain: &str) -> &'static str {
 fn classify(e: keyring_core::Error, backend: &Backend) -> KeychainError {
     use keyring_core::Error as E;
     let keychain = backend.describe();
-    let detail = |err: &(dyn std::error::Error + 'static)| super::error_chain(err);
+    let detail = |err: &(dyn std::error::Error + 'static)| crate::access::error_chain(err);
     match e {
         E::NoStorageAccess(err) => match backend.kind {
             Kind::KernelKeyring => KeychainError::Refused {
@@ -439,7 +439,7 @@ mod platform {
                     name: "Secret Service (default collection)".to_owned(),
                 });
             }
-            Err(e) => super::super::error_chain(&e),
+            Err(e) => crate::access::error_chain(&e),
         };
         let kernel = match super::kernel::Store::new() {
             Ok(store) => {
@@ -454,10 +454,10 @@ mod platform {
                             name: "the kernel keyring (keyutils)".to_owned(),
                         });
                     }
-                    Err(e) => super::super::error_chain(&e),
+                    Err(e) => crate::access::error_chain(&e),
                 }
             }
-            Err(e) => super::super::error_chain(&e),
+            Err(e) => crate::access::error_chain(&e),
         };
         Err(KeychainError::Unavailable {
             tried: format!(
@@ -491,7 +491,7 @@ mod platform {
                 name: "the macOS login Keychain".to_owned(),
             }),
             Err(e) => Err(KeychainError::Unavailable {
-                tried: super::super::error_chain(&e),
+                tried: crate::access::error_chain(&e),
             }),
         }
     }

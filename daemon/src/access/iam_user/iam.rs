@@ -321,7 +321,7 @@ impl Iam {
             SdkError::TimeoutError(_) => unreachable("no answer in time".to_owned()),
             SdkError::DispatchFailure(e) => unreachable(
                 e.as_connector_error()
-                    .map(|c| super::error_chain(c))
+                    .map(|c| crate::access::error_chain(c))
                     .unwrap_or_else(|| "could not send the request".to_owned()),
             ),
             SdkError::ResponseError(_) => unreachable("the response could not be read".to_owned()),
@@ -335,7 +335,7 @@ impl Iam {
             _ => IamError::Refused {
                 action,
                 code: "RequestFailed".into(),
-                message: super::error_chain(&err),
+                message: crate::access::error_chain(&err),
             },
         }
     }

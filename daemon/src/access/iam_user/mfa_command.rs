@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use credd_proto::Secret;
 
-use super::AccessError;
-use super::command::Runner;
+use crate::access::AccessError;
+use crate::access::command::Runner;
 
 /// How long the command may take: long enough for a YubiKey that wants a touch.
 pub const MFA_COMMAND_LIMIT: Duration = Duration::from_secs(30);

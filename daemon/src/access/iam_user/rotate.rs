@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
+use super::caller_identity;
 use super::iam::{Iam, IamError};
-use super::iam_user::caller_identity;
 use super::keychain::{Keychain, StoredKey};
 use crate::creds::AwsCredentials;
 use crate::sts::Sts;

@@ -1,0 +1,221 @@
+//! The one seam between the engine and a way into the access account.
+//!
+//! A [`Source`] knows how its session is made (at once, with an MFA code, or by an
+//! authorization the user completes elsewhere), whether and how it renews itself, what signs the
+//! profiles' AssumeRole, where an outside login of it lives, what status shows of it, which
+//! posture facts `doctor` checks, and, through [`ErrorClass`], what its errors ask of the caller.
+//! The engine keeps what every source shares: single flight of logins, the pending login, the
+//! logout epoch, the renewal schedule, the cache. A new source is a folder under `access/`, its
+//! config section, and one line in the engine's registration
+//! ([`crate::engine::Wiring`]'s `source_for`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use credd_proto::{Authorization, BrowserLogin, FederationInfo, Secret, SsoInfo};
+
+use super::iam_user::IamUser;
+use super::sso::{IdentityCenter, SsoToken};
+use super::{AccessError, AccessSession, BoxFuture};
+use crate::sts::Sts;
+
+/// What a source's calls may use: the daemon's STS client and the Regions to try in order.
+#[derive(Clone)]
+pub struct Context {
+    pub sts: Arc<Sts>,
+    pub regions: Vec<String>,
+}
+
+/// A session made, and the STS Region that made it (`None`: no STS call made it).
+pub struct Established {
+    pub session: AccessSession,
+    pub region: Option<String>,
+}
+
+impl Established {
+    pub fn new(session: AccessSession, region: String) -> Established {
+        Established {
+            session,
+            region: Some(region),
+        }
+    }
+}
+
+/// What `credd login` asks of a source.
+#[derive(Default)]
+pub struct LoginRequest {
+    /// The code the user typed, for a source that asks for one.
+    pub mfa_code: Option<Secret>,
+    /// How the user wants a browser login (method, Region, whether a browser can open).
+    pub browser: BrowserLogin,
+}
+
+/// How a login started.
+pub enum Login {
+    /// The session is made.
+    Done(Established),
+    /// Only a one-time code from this MFA device makes it.
+    NeedsMfa { serial: String },
+    /// An authorization the user completes elsewhere (a browser, a device code, a command the
+    /// user answers): `prompt` tells them what to do, `completion` ends when they did.
+    Pending {
+        prompt: Authorization,
+        completion: BoxFuture<'static, Result<Completed, AccessError>>,
+    },
+}
+
+/// How a pending login ended.
+pub enum Completed {
+    /// A new session.
+    Session(Established),
+    /// Identity Center: one Region's authorization, joined to the session's other Regions.
+    Token(SsoToken),
+}
+
+/// What signs AssumeRole for a `role_arn` profile that goes `via` no other profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSigner {
+    /// The session's own keys (an IAM user's key or MFA session, a federated role session).
+    SessionKeys,
+    /// The Identity Center access role (`[access] sso_account_id` + `sso_role_name`).
+    AccessRole,
+}
+
+/// What status shows of the source, besides what every session has.
+#[derive(Default)]
+pub struct SourceStatus {
+    pub federation: Option<FederationInfo>,
+    pub sso: Option<SsoInfo>,
+}
+
+/// One fact about how the access account is reached, for `credd doctor`: e.g. `mfa` =
+/// `required, codes from mfa_command`. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl Fact {
+    pub fn new(name: &'static str, value: impl Into<String>) -> Fact {
+        Fact {
+            name,
+            value: value.into(),
+        }
+    }
+}
+
+/// What the caller of a failed login, renewal or refresh should do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Only a new login helps (`credd login`).
+    LoginAgain,
+    /// The config, or a file it names, must be fixed.
+    FixConfig,
+    /// A passing failure (unreachable, throttled, not ready yet): wait and retry.
+    Retry,
+    /// Refused by someone the user must listen to.
+    Refused(Refuser),
+}
+
+/// Who refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refuser {
+    /// STS, IAM or the Identity Center portal.
+    Aws,
+    /// The company's identity provider (or the command that speaks for it).
+    IdentityProvider,
+    /// The MFA code was wrong, malformed or missing.
+    MfaCode,
+    /// The OS keychain (locked, missing, empty).
+    Keychain,
+}
+
+/// A way into the access account. Cheap calls are plain; calls that reach out return a future
+/// that owns what it needs, so a pending login can outlive the request that started it.
+pub trait Source: Send + Sync {
+    /// Whether the session can be had without the user (no MFA, or a command for its codes; no
+    /// browser): then the daemon logs in by itself at start.
+    fn is_unattended(&self) -> bool;
+
+    /// Whether its login is an authorization the user completes elsewhere (a browser, a device
+    /// code, a command that may ask them): then concurrent `credd login`s join the one under way
+    /// instead of each logging in.
+    fn authorizes(&self) -> bool {
+        false
+    }
+
+    /// The MFA device `login` will ask a code for, if any.
+    fn mfa_serial(&self) -> Option<&str> {
+        None
+    }
+
+    /// Starts a login.
+    fn login(
+        self: Arc<Self>,
+        cx: Context,
+        request: LoginRequest,
+    ) -> BoxFuture<'static, Result<Login, AccessError>>;
+
+    /// How `session` renews itself without the user, for status (e.g. `with mfa_command
+    /// ykman`); `None`: only `credd login` renews it.
+    fn renewal(&self, _session: &AccessSession) -> Option<String> {
+        None
+    }
+
+    /// Renews `session` without the user; `None` when it does not renew itself. Called only
+    /// while [`Source::renewal`] says it does.
+    fn renew(
+        self: Arc<Self>,
+        _cx: Context,
+        _session: Arc<AccessSession>,
+    ) -> Option<BoxFuture<'static, Result<Established, AccessError>>> {
+        None
+    }
+
+    /// What signs AssumeRole for `role_arn` profiles.
+    fn signer(&self) -> SessionSigner {
+        SessionSigner::SessionKeys
+    }
+
+    /// Whether its session lives in another tool's cache (Identity Center's, in the AWS CLI's):
+    /// then it is taken up from there ([`Source::adopt`]), never from credd's own store.
+    fn shares_login(&self) -> bool {
+        false
+    }
+
+    /// A login made outside credd that is still usable, if any.
+    fn adopt(&self) -> Option<AccessSession> {
+        None
+    }
+
+    /// The session is over (`credd logout`): end what the source keeps of it elsewhere.
+    fn logged_out(&self, _ended: &AccessSession) {}
+
+    /// Its block in status.
+    fn status(&self, _session: Option<&AccessSession>) -> SourceStatus {
+        SourceStatus::default()
+    }
+
+    /// Its posture facts for `credd doctor`.
+    fn posture(&self) -> Vec<Fact>;
+
+    /// Identity Center, whose bearer session the engine renews token by token.
+    fn identity_center(&self) -> Option<&Arc<IdentityCenter>> {
+        None
+    }
+
+    /// The IAM user, whose long-lived key the `credd key` verbs manage.
+    fn iam_user(&self) -> Option<&IamUser> {
+        None
+    }
+}
+
+/// At least this long before a renewal that failed with `e` is tried again.
+pub fn retry_floor(e: &AccessError) -> Duration {
+    match e {
+        // e.g. a code already used: the command prints it again until the next step.
+        AccessError::MfaCodeRefused(_) => super::iam_user::mfa_command::TOTP_STEP,
+        _ => Duration::ZERO,
+    }
+}
