@@ -1,11 +1,11 @@
 //! Access sources: how the administrative access-account session is obtained.
 //!
-//! Each source is one module; [`AccessSource`] is the configured one. The engine owns caching,
-//! refresh, single flight and persistence; a source only knows how to log in (and Identity
-//! Center how to refresh its token and fetch role credentials, and web identity how to get a new
-//! ID token). [`federated`] is what `web-identity` and `saml` share; [`command`] runs the
-//! commands they may be configured with (and [`mfa_command`] an IAM user's); [`loopback`] is the
-//! browser logins' redirect.
+//! Each source is one folder ([`iam_user`], [`sso`] for IAM Identity Center, [`web_identity`],
+//! [`saml`]) behind one trait, [`source::Source`]. The engine owns caching, refresh, single
+//! flight and persistence; a source only knows how to log in, renew itself, and what it is.
+//! [`federated`] is what `web-identity` and `saml` share; [`command`] runs the commands they may
+//! be configured with; [`loopback`] is the browser logins' redirect; [`persist`] keeps a session
+//! across restarts.
 
 pub mod command;
 pub mod federated;
@@ -170,56 +170,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The configured way into the access account.
-pub enum AccessSource {
-    IamUser(iam_user::IamUser),
-    IdentityCenter(std::sync::Arc<sso::IdentityCenter>),
-    WebIdentity(std::sync::Arc<web_identity::WebIdentity>),
-    Saml(std::sync::Arc<saml::Saml>),
-}
-
-impl AccessSource {
-    /// The MFA device `login` will ask a code for, if any.
-    pub fn mfa_serial(&self) -> Option<&str> {
-        match self {
-            AccessSource::IamUser(u) => u.mfa_serial.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// Whether the session can be had without the user (no MFA, or a command for its codes; no
-    /// browser): then the daemon logs in by itself at start.
-    pub fn is_unattended(&self) -> bool {
-        match self {
-            AccessSource::IamUser(u) => u.mfa_serial.is_none() || u.mfa_command.is_some(),
-            // A token another tool keeps fresh needs nobody; credd's own login and SAML do.
-            AccessSource::WebIdentity(w) => w.oidc.is_none(),
-            AccessSource::IdentityCenter(_) | AccessSource::Saml(_) => false,
-        }
-    }
-
-    /// How `session` renews itself without the user, for status (e.g. `with mfa_command ykman`):
-    /// web identity's refresh token, token file or command, or an MFA session's `mfa_command`.
-    /// `None`: only `credd login` renews it.
-    pub fn renewal(&self, session: &AccessSession) -> Option<String> {
-        match self {
-            AccessSource::IamUser(u) => u
-                .mfa_command
-                .as_ref()
-                .filter(|_| session.mfa)
-                .map(|c| format!("with mfa_command {}", c.program())),
-            _ => session.federation.as_ref()?.renews.clone(),
-        }
-    }
-
-    pub fn identity_center(&self) -> Option<&std::sync::Arc<sso::IdentityCenter>> {
-        match self {
-            AccessSource::IdentityCenter(ic) => Some(ic),
-            _ => None,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 //! ([`crate::engine::Wiring`]'s `source_for`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use credd_proto::{Authorization, BrowserLogin, FederationInfo, Secret, SsoInfo};
 
@@ -24,6 +24,8 @@ use crate::sts::Sts;
 pub struct Context {
     pub sts: Arc<Sts>,
     pub regions: Vec<String>,
+    /// The engine's clock's reading when the call began.
+    pub now: SystemTime,
 }
 
 /// A session made, and the STS Region that made it (`None`: no STS call made it).
@@ -190,7 +192,7 @@ pub trait Source: Send + Sync {
     }
 
     /// The session is over (`credd logout`): end what the source keeps of it elsewhere.
-    fn logged_out(&self, _ended: &AccessSession) {}
+    fn logged_out(self: Arc<Self>, _ended: &AccessSession) {}
 
     /// Its block in status.
     fn status(&self, _session: Option<&AccessSession>) -> SourceStatus {
@@ -201,7 +203,7 @@ pub trait Source: Send + Sync {
     fn posture(&self) -> Vec<Fact>;
 
     /// Identity Center, whose bearer session the engine renews token by token.
-    fn identity_center(&self) -> Option<&Arc<IdentityCenter>> {
+    fn identity_center(self: Arc<Self>) -> Option<Arc<IdentityCenter>> {
         None
     }
 
@@ -217,5 +219,30 @@ pub fn retry_floor(e: &AccessError) -> Duration {
         // e.g. a code already used: the command prints it again until the next step.
         AccessError::MfaCodeRefused(_) => super::iam_user::mfa_command::TOTP_STEP,
         _ => Duration::ZERO,
+    }
+}
+
+impl AccessError {
+    /// What the caller should do about it.
+    pub fn class(&self) -> ErrorClass {
+        use ErrorClass::{FixConfig, LoginAgain, Refused};
+        match self {
+            AccessError::MfaRequired { .. } => LoginAgain,
+            AccessError::MalformedMfaCode
+            | AccessError::MfaCodeRefused(_)
+            | AccessError::MfaCommandNoCode { .. } => Refused(Refuser::MfaCode),
+            AccessError::KeyFile(_) => FixConfig,
+            AccessError::Keychain(_) | AccessError::NoKeychainKey { .. } => {
+                Refused(Refuser::Keychain)
+            }
+            AccessError::KeyRefused(_) | AccessError::Sts(_) | AccessError::Refused { .. } => {
+                Refused(Refuser::Aws)
+            }
+            AccessError::Sso(e) => e.class(),
+            AccessError::Oidc(e) => e.class(),
+            AccessError::Saml(_) | AccessError::Command(_) | AccessError::TokenFile { .. } => {
+                Refused(Refuser::IdentityProvider)
+            }
+        }
     }
 }

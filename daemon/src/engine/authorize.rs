@@ -6,17 +6,15 @@
 
 use std::sync::Arc;
 
-use credd_proto::{Authorization, BrowserLogin, LoginMethod, Secret};
+use credd_proto::{Authorization, BrowserLogin, Secret};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::session::{LoginOutcome, SESSION_WARNING, WARM_WAIT};
-use super::sso::{bearer_session, with_token};
+use super::session::{LoginOutcome, WARM_WAIT};
 use super::{Engine, EngineError};
-use crate::access::saml::{ASSERTION_COMMAND_LIMIT, Saml};
-use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
-use crate::access::web_identity::WebIdentity;
-use crate::access::{AccessError, AccessSession, AccessSource, BoxFuture};
+use crate::access::source::{Completed, Login, LoginRequest};
+use crate::access::sso::SsoError;
+use crate::access::{AccessError, BoxFuture};
 use crate::lock;
 
 pub enum LoginStart {
@@ -41,16 +39,50 @@ impl Engine {
         mfa_code: Option<Secret>,
         browser: BrowserLogin,
     ) -> Result<LoginStart, EngineError> {
-        let source = lock::read(&self.inner.source).clone();
-        match &*source {
-            AccessSource::IdentityCenter(ic) => self.login_sso(ic, browser).await,
-            AccessSource::WebIdentity(w) if w.oidc.is_some() => {
-                self.login_oidc(w.clone(), browser).await
+        let source = self.source();
+        if !source.authorizes() {
+            return self.login_direct(mfa_code).await.map(LoginStart::Done);
+        }
+        // Concurrent logins queue here while one starts, then join it.
+        let _starting = self.inner.authorize_lock.lock().await;
+        if let Some(joined) = self.joined() {
+            return Ok(LoginStart::Pending(joined));
+        }
+        // No new browser tab while the session renews itself, or (Identity Center) while the
+        // session has plenty left: the user, or the AWS CLI, already logged in.
+        let suffices = (self.session().is_some() && self.renews_itself())
+            || self.bearer_session_suffices(&source, &browser).await?;
+        if suffices {
+            let (ready, total) = self.warm(WARM_WAIT).await;
+            return Ok(LoginStart::Done(LoginOutcome { ready, total }));
+        }
+        let request = LoginRequest {
+            mfa_code: None,
+            browser,
+        };
+        let started = source
+            .login(self.context(), request)
+            .await
+            .map_err(|e| self.login_failed(e))?;
+        let epoch = self.epoch();
+        match started {
+            Login::Pending { prompt, completion } => {
+                let engine = self.clone();
+                let work = async move {
+                    match completion.await {
+                        Ok(completed) => engine.finish_login(completed, epoch).await,
+                        Err(e) => Err(engine.login_failed(e)),
+                    }
+                };
+                Ok(LoginStart::Pending(
+                    self.begin_pending(prompt, Box::pin(work)),
+                ))
             }
-            AccessSource::Saml(saml) => self.login_saml(saml.clone()).await,
-            AccessSource::IamUser(_) | AccessSource::WebIdentity(_) => {
-                self.login_direct(mfa_code).await.map(LoginStart::Done)
-            }
+            Login::Done(made) => self
+                .finish_login(Completed::Session(made), epoch)
+                .await
+                .map(LoginStart::Done),
+            Login::NeedsMfa { serial } => Err(AccessError::MfaRequired { serial }.into()),
         }
     }
 
@@ -99,205 +131,18 @@ impl Engine {
         prompt
     }
 
-    async fn login_sso(
+    /// Installs the session a login made (or joins Identity Center's new token to it), then
+    /// warms every profile.
+    async fn finish_login(
         &self,
-        ic: &Arc<IdentityCenter>,
-        browser: BrowserLogin,
-    ) -> Result<LoginStart, EngineError> {
-        // Concurrent logins queue here while one starts, then join it.
-        let _starting = self.inner.authorize_lock.lock().await;
-        if let Some(joined) = self.joined() {
-            return Ok(LoginStart::Pending(joined));
-        }
-        let region = browser
-            .region
-            .clone()
-            .unwrap_or_else(|| ic.config.region.clone());
-        ic.configured_start_url(&region)?;
-        // No new browser tab while the session has plenty left: the user (or the AWS CLI)
-        // already logged in.
-        if self.session().is_none() {
-            self.adopt_cli_login(ic);
-        }
-        if self.has_usable_token(&region).await {
-            let (ready, total) = self.warm(WARM_WAIT).await;
-            return Ok(LoginStart::Done(LoginOutcome { ready, total }));
-        }
-        let method = ic.method(browser.method, browser.display);
-        let pending = ic.authorize(method, &region).await.map_err(|e| {
-            let e = EngineError::from(AccessError::Sso(e));
-            tracing::error!(error = %e, "could not start the Identity Center login");
-            lock::write(&self.inner.session).last_error = Some(e.to_string());
-            e
-        })?;
-        tracing::info!(
-            region,
-            ?method,
-            "waiting for the user to approve the Identity Center login"
-        );
-        let epoch = self.epoch();
-        let engine = self.clone();
-        let ic = ic.clone();
-        let completion = pending.completion;
-        let work = async move {
-            match completion.await {
-                Ok(token) => engine.finish_sso_login(&ic, token, epoch).await,
-                Err(e) => Err(engine.login_failed(AccessError::Sso(e))),
-            }
-        };
-        Ok(LoginStart::Pending(
-            self.begin_pending(pending.prompt, Box::pin(work)),
-        ))
-    }
-
-    /// credd's own OIDC login: a browser or device authorization, whose ID token is then traded
-    /// with STS.
-    async fn login_oidc(
-        &self,
-        source: Arc<WebIdentity>,
-        browser: BrowserLogin,
-    ) -> Result<LoginStart, EngineError> {
-        let _starting = self.inner.authorize_lock.lock().await;
-        if let Some(joined) = self.joined() {
-            return Ok(LoginStart::Pending(joined));
-        }
-        // No new browser tab while the session renews itself.
-        if self.session().is_some() && self.renews_itself() {
-            let (ready, total) = self.warm(WARM_WAIT).await;
-            return Ok(LoginStart::Done(LoginOutcome { ready, total }));
-        }
-        let oidc = source
-            .oidc
-            .clone()
-            .expect("called for credd's own OIDC login");
-        let method = match (browser.method, browser.display) {
-            (Some(m @ (LoginMethod::Browser | LoginMethod::Device)), _) => m,
-            (_, true) => LoginMethod::Browser,
-            (_, false) => LoginMethod::Device,
-        };
-        let pending = oidc
-            .authorize(method)
-            .await
-            .map_err(|e| self.login_failed(e.into()))?;
-        tracing::info!(issuer = %oidc.config.issuer, ?method, "waiting for the user to approve the login at the identity provider");
-        let epoch = self.epoch();
-        let engine = self.clone();
-        let completion = pending.completion;
-        let work = async move {
-            let tokens = completion
-                .await
-                .map_err(|e| engine.login_failed(e.into()))?;
-            let regions = engine.config().access.regions.clone();
-            let result = source.exchange(&engine.inner.sts, &regions, tokens).await;
-            engine.finish_federated_login(result, epoch).await
-        };
-        Ok(LoginStart::Pending(
-            self.begin_pending(pending.prompt, Box::pin(work)),
-        ))
-    }
-
-    /// SAML: runs `assertion_command` once, however many `credd login`s ask.
-    async fn login_saml(&self, saml: Arc<Saml>) -> Result<LoginStart, EngineError> {
-        let _starting = self.inner.authorize_lock.lock().await;
-        if let Some(joined) = self.joined() {
-            return Ok(LoginStart::Pending(joined));
-        }
-        let prompt = Authorization {
-            method: LoginMethod::Command,
-            url: saml.config.assertion_command.join(" "),
-            user_code: None,
-            provider: "assertion_command".to_owned(),
-            region: None,
-            expires_at: crate::clock::unix(self.now() + ASSERTION_COMMAND_LIMIT),
-            joined: false,
-        };
-        tracing::info!("running assertion_command for a SAML assertion");
-        let epoch = self.epoch();
-        let engine = self.clone();
-        let work = async move {
-            let regions = engine.config().access.regions.clone();
-            let result = saml.login(&engine.inner.sts, &regions).await;
-            engine.finish_federated_login(result, epoch).await
-        };
-        Ok(LoginStart::Pending(
-            self.begin_pending(prompt, Box::pin(work)),
-        ))
-    }
-
-    /// Installs the session a federated login made, then warms every profile.
-    async fn finish_federated_login(
-        &self,
-        result: Result<(AccessSession, String), AccessError>,
-        epoch: u64,
-    ) -> Result<LoginOutcome, EngineError> {
-        let (session, region) = result.map_err(|e| self.login_failed(e))?;
-        self.no_logout_since(epoch)?;
-        self.set_session(session, region);
-        let (ready, total) = self.warm(WARM_WAIT).await;
-        Ok(LoginOutcome { ready, total })
-    }
-
-    /// Whether `region` holds a token that works, and the session is not near its end.
-    async fn has_usable_token(&self, region: &str) -> bool {
-        let Some(session) = self.session() else {
-            return false;
-        };
-        let now = self.now();
-        if session
-            .ends_at()
-            .is_some_and(|end| end.duration_since(now).unwrap_or_default() < SESSION_WARNING)
-        {
-            return false;
-        }
-        if !session.tokens().iter().any(|t| t.region == region) {
-            return false;
-        }
-        match self.renew_token(region, false).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::info!(error = %e, "the kept Identity Center token is not usable; a new login is needed");
-                false
-            }
-        }
-    }
-
-    async fn finish_sso_login(
-        &self,
-        ic: &IdentityCenter,
-        token: SsoToken,
+        completed: Completed,
         epoch: u64,
     ) -> Result<LoginOutcome, EngineError> {
         self.no_logout_since(epoch)?;
-        ic.save(&token);
-        let expected_end = token.session_start.map(|start| start + ic.session_length);
-        let region = token.region.clone();
-        {
-            let mut state = lock::write(&self.inner.session);
-            // A replica's authorization joins the session; the home Region's renews it.
-            let tokens = with_token(
-                state.current.as_ref().map_or(&[], |s| s.tokens()),
-                token,
-                &ic.regions(),
-            );
-            let home = region == ic.config.region;
-            let keep_end = state.current.as_ref().and_then(|s| s.expected_end);
-            let session = bearer_session(
-                tokens,
-                if home || keep_end.is_none() {
-                    expected_end
-                } else {
-                    keep_end
-                },
-            );
-            state.current = Some(Arc::new(session));
-            state.last_error = None;
-            // Perhaps another user: ask again who it is.
-            state.sso_user = None;
-            state.sso_user_asked = false;
-            state.renew_failures = 0;
-            state.renew_retry_at = None;
+        match completed {
+            Completed::Session(made) => self.set_session(made.session, made.region),
+            Completed::Token(token) => self.join_token(token)?,
         }
-        tracing::info!(region, "logged into Identity Center");
         let (ready, total) = self.warm(WARM_WAIT).await;
         Ok(LoginOutcome { ready, total })
     }

@@ -1,6 +1,7 @@
 //! What the engine answers when it cannot: each variant says what the user can do about it.
 
 use crate::access::AccessError;
+use crate::access::source::{ErrorClass, Refuser};
 use crate::access::sso::SsoError;
 use crate::sts::StsFailure;
 
@@ -25,6 +26,19 @@ pub enum EngineError {
     Access(AccessError),
     #[error(transparent)]
     Sts(#[from] StsFailure),
+}
+
+impl EngineError {
+    /// What the caller should do about it; `None`: name a profile that exists.
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            EngineError::UnknownProfile { .. } | EngineError::NoCurrentProfile { .. } => None,
+            EngineError::LoginRequired { .. } => Some(ErrorClass::LoginAgain),
+            EngineError::Unavailable { .. } => Some(ErrorClass::Retry),
+            EngineError::Access(e) => Some(e.class()),
+            EngineError::Sts(_) => Some(ErrorClass::Refused(Refuser::Aws)),
+        }
+    }
 }
 
 fn list(names: &[String]) -> String {

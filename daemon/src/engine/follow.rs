@@ -69,14 +69,12 @@ impl Engine {
                 // Not a logout: a login shared with the AWS CLI stays the CLI's.
                 self.forget_all();
                 *lock::write(&self.inner.source) = new_source();
-                if let Some(ic) = lock::read(&self.inner.source).identity_center().cloned() {
-                    self.adopt_cli_login(&ic);
-                }
+                self.adopt_outside_login();
                 self.auto_login();
             } else if config.access != access {
                 // Same session, other details (login method, replicas, session length,
                 // mfa_command).
-                let was_unattended = lock::read(&self.inner.source).is_unattended();
+                let was_unattended = self.source().is_unattended();
                 *lock::write(&self.inner.source) = new_source();
                 if !was_unattended && self.session().is_none() {
                     // An mfa_command was added: the daemon can log in by itself now.

@@ -3,17 +3,15 @@
 //! day, never inside a request); and `credd key rotate` run against the engine's STS, IAM and
 //! session, which moves a key-only session onto the new key before the old one is deleted.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use credd_proto::{KeyInfo, KeyReport};
 
 use super::Engine;
-use crate::access::iam_user::IamUser;
+use crate::access::AccessSession;
 use crate::access::iam_user::iam::{Iam, IamError};
 use crate::access::iam_user::rotate::{RotateError, Rotation};
-use crate::access::{AccessSession, AccessSource};
 use crate::clock::unix;
 use crate::config::KeySource;
 use crate::lock;
@@ -81,32 +79,14 @@ impl KeyWatch {
 }
 
 impl Engine {
-    /// The access source as it is now (config edits replace it).
-    fn source(&self) -> Arc<AccessSource> {
-        lock::read(&self.inner.source).clone()
-    }
-
-    /// `keychain: ...` or `file: PATH [PROFILE]`.
-    fn key_stored_in(user: &IamUser) -> String {
-        match &user.key {
-            KeySource::Keychain => format!("keychain: {}", user.keychain.describe()),
-            KeySource::File { aws_profile } => format!(
-                "file: {} [{aws_profile}]",
-                user.credentials_path().display()
-            ),
-        }
-    }
-
     /// `iam-user`: the long-lived key for status (no call made: what the background watch and
     /// the last rotation learned). `None` for other sources.
     pub fn key_info(&self) -> Option<KeyInfo> {
         let source = self.source();
-        let AccessSource::IamUser(user) = &*source else {
-            return None;
-        };
+        let user = source.iam_user()?;
         let known = lock::lock(&self.inner.key.known);
         Some(KeyInfo {
-            stored_in: Engine::key_stored_in(user),
+            stored_in: user.stored_in(),
             access_key_id: known.access_key_id.clone(),
             created_at: known.created_at.map(unix),
             warning: known
@@ -121,10 +101,7 @@ impl Engine {
         if !session.mfa {
             return session.signing().map(|k| k.access_key_id.clone());
         }
-        match &*self.source() {
-            AccessSource::IamUser(u) => u.last_key_id(),
-            _ => None,
-        }
+        self.source().iam_user()?.last_key_id()
     }
 
     /// Every [`KEY_WATCH`]: after a login, learns which key it read and asks IAM how old it is;
@@ -239,13 +216,13 @@ impl Engine {
         let _one = self.try_key_change().ok_or(RotateError::Busy)?;
         let config = self.config();
         let source = self.source();
-        let AccessSource::IamUser(user) = &*source else {
+        let Some(user) = source.iam_user() else {
             return Err(RotateError::NotIamUser(
                 config.access.kind().as_str().to_owned(),
             ));
         };
         if let KeySource::File { .. } = user.key {
-            return Err(RotateError::NotInKeychain(Engine::key_stored_in(user)));
+            return Err(RotateError::NotInKeychain(user.stored_in()));
         }
         let Some(iam) = &self.inner.key.iam else {
             return Err(RotateError::NoIam);

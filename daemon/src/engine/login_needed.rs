@@ -18,7 +18,7 @@ impl Engine {
             return false;
         }
         // A login made with `aws sso login` meanwhile counts (looked for at most so often).
-        !self.look_for_cli_login() && self.session().is_none()
+        !self.look_for_outside_login() && self.session().is_none()
     }
 }
 

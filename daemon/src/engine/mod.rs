@@ -10,7 +10,6 @@
 
 mod authorize;
 mod error;
-mod federated;
 #[cfg(test)]
 mod federated_tests;
 mod follow;
@@ -43,9 +42,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::access::AccessSource;
 use crate::access::command::Runner;
 use crate::access::persist::SessionStore;
+use crate::access::source::{Context, Source};
 use crate::clock::Clock;
 use crate::config::{Config, Profile, ProfileKind, SsoRole};
 use crate::desktop::{Notice, Notifier};
@@ -78,13 +77,13 @@ struct Inner {
     config: watch::Receiver<Arc<Config>>,
     store: SessionStore,
     clock: Clock,
-    sts: Sts,
+    sts: Arc<Sts>,
     rng: Mutex<fastrand::Rng>,
     credentials_file: Option<PathBuf>,
     sso_cache_dir: Option<PathBuf>,
     commands: Runner,
     notifier: Arc<dyn Notifier>,
-    source: RwLock<Arc<AccessSource>>,
+    source: RwLock<Arc<dyn Source>>,
     session: RwLock<SessionState>,
     /// Written by the login under way, which serializes logins. Requests only look whether a
     /// login holds it with a read probe: a concurrent request's probe must never look like one.
@@ -145,9 +144,10 @@ impl Engine {
             &wiring.clock,
             &wiring.commands,
         );
-        let restored = match source.identity_center() {
-            Some(ic) => sso::from_cli_cache(ic),
-            None => store.load(&binding(&cfg.access), wiring.clock.now()),
+        let restored = if source.shares_login() {
+            source.adopt()
+        } else {
+            store.load(&binding(&cfg.access), wiring.clock.now())
         };
         if restored.is_some() {
             tracing::info!("restored the access session saved before the restart");
@@ -156,7 +156,7 @@ impl Engine {
             config,
             source: RwLock::new(source),
             clock: wiring.clock,
-            sts: wiring.sts,
+            sts: Arc::new(wiring.sts),
             rng: Mutex::new(wiring.rng),
             credentials_file: wiring.credentials_file,
             sso_cache_dir: wiring.sso_cache_dir,
@@ -190,6 +190,20 @@ impl Engine {
     /// A jitter unit in [0, 1).
     fn jitter(&self) -> f64 {
         lock::lock(&self.inner.rng).f64()
+    }
+
+    /// The access source as it is now (config edits replace it).
+    fn source(&self) -> Arc<dyn Source> {
+        lock::read(&self.inner.source).clone()
+    }
+
+    /// What a source's calls may use.
+    fn context(&self) -> Context {
+        Context {
+            sts: self.inner.sts.clone(),
+            regions: self.config().access.regions.clone(),
+            now: self.now(),
+        }
     }
 
     fn now(&self) -> SystemTime {

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Engine, schedule};
-use crate::access::iam_user::mfa_command::TOTP_STEP;
-use crate::access::web_identity::OidcError;
-use crate::access::{AccessError, AccessSession, AccessSource};
+use crate::access::AccessSession;
+use crate::access::source::{ErrorClass, Established, Source, retry_floor};
 use crate::lock;
 
 impl Engine {
@@ -30,7 +29,7 @@ impl Engine {
             };
             (session, state.began)
         };
-        let source = lock::read(&self.inner.source).clone();
+        let source = self.source();
         let Some(end) = session.expires_at else {
             return;
         };
@@ -66,23 +65,12 @@ impl Engine {
     }
 
     /// One renewal, with the renew and login locks held.
-    async fn renew_session(&self, source: &AccessSource, session: Arc<AccessSession>) {
+    async fn renew_session(&self, source: &Arc<dyn Source>, session: Arc<AccessSession>) {
         let epoch = self.epoch();
-        let config = self.config();
-        let regions = &config.access.regions;
-        let result = match source {
-            AccessSource::WebIdentity(web) => {
-                let refresh = session
-                    .federation
-                    .as_ref()
-                    .and_then(|f| f.refresh_token.as_ref());
-                web.login_unattended(&self.inner.sts, regions, refresh)
-                    .await
-            }
-            // Given no code, the login runs mfa_command for one.
-            AccessSource::IamUser(user) => user.login(&self.inner.sts, regions, None).await,
-            AccessSource::IdentityCenter(_) | AccessSource::Saml(_) => return,
+        let Some(renewal) = source.clone().renew(self.context(), session.clone()) else {
+            return;
         };
+        let result = renewal.await;
         if self.epoch() != epoch {
             return;
         }
@@ -97,7 +85,10 @@ impl Engine {
             return;
         }
         match result {
-            Ok((renewed, region)) => {
+            Ok(Established {
+                session: renewed,
+                region,
+            }) => {
                 tracing::info!(
                     how = %source.renewal(&renewed).unwrap_or_default(),
                     expires_at = renewed.expires_at.map(crate::clock::unix),
@@ -106,7 +97,7 @@ impl Engine {
                 // The identity provider may have rotated the refresh token: keep the new one.
                 self.keep_for_restarts(&renewed);
                 state.current = Some(Arc::new(renewed));
-                state.region = Some(region);
+                state.region = region;
                 state.began = Some(now);
                 state.renew_failures = 0;
                 state.renew_retry_at = None;
@@ -116,7 +107,8 @@ impl Engine {
                 // A `credd login` that waited for this renewal takes its session.
                 self.inner.logins.fetch_add(1, Ordering::SeqCst);
             }
-            Err(AccessError::Oidc(e @ OidcError::RefreshRefused(_))) => {
+            // e.g. the identity provider refused the refresh token.
+            Err(e) if e.class() == ErrorClass::LoginAgain => {
                 let ends = session
                     .expires_at
                     .map(|t| format!(" before {}", humantime::format_rfc3339_seconds(t)))
@@ -128,11 +120,8 @@ impl Engine {
             }
             Err(e) => {
                 state.renew_failures += 1;
-                let mut delay = schedule::backoff(state.renew_failures, self.jitter());
-                if matches!(e, AccessError::MfaCodeRefused(_)) {
-                    // e.g. a code already used: the command prints it again until the next step.
-                    delay = delay.max(TOTP_STEP);
-                }
+                let delay =
+                    schedule::backoff(state.renew_failures, self.jitter()).max(retry_floor(&e));
                 state.renew_retry_at = Some(now + delay);
                 tracing::warn!(error = %e, failures = state.renew_failures, retry_in_s = delay.as_secs(), "could not renew the access session; it stays valid until its end");
                 state.last_error = Some(format!("renewing the access session: {e}"));

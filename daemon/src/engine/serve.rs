@@ -16,7 +16,7 @@ impl Engine {
             return Ok(c);
         }
         let deadline = tokio::time::Instant::now() + COLD_WAIT;
-        if self.session().is_none() && self.look_for_cli_login() {
+        if self.session().is_none() && self.look_for_outside_login() {
             // The AWS CLI logged in meanwhile: the warm-up it started may answer in time.
             let mut results = slot.subscribe();
             slot.wake();

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use credd_proto::{AccessInfo, Secret, SsoInfo, SsoRegionInfo};
+use credd_proto::{AccessInfo, Secret};
 use tokio::sync::OwnedRwLockWriteGuard;
 
 use super::{Engine, EngineError, schedule};
 use crate::access::persist;
-use crate::access::{AccessError, AccessSession, AccessSource};
+use crate::access::source::{Login, LoginRequest, Source};
+use crate::access::{AccessError, AccessSession};
 use crate::clock::unix;
 use crate::config::{AccessConfig, fmt_duration};
 use crate::desktop::{Notice, shorten};
@@ -30,6 +31,9 @@ const RENEWAL_TROUBLE: u32 = 3;
 /// A profile whose refresh has been failing this long is logged and notified about, once per
 /// failing streak (the backoff's cap: by then it has been tried about nine times).
 pub const FAILING_NOTICE: Duration = Duration::from_secs(5 * 60);
+
+/// A request that finds no session looks for a login made outside credd at most this often.
+const OUTSIDE_LOGIN_CHECK: Duration = Duration::from_secs(1);
 
 /// How long before `session`'s end status and the log warn of it.
 fn warning_window(session: &AccessSession) -> Duration {
@@ -59,8 +63,8 @@ pub(super) struct SessionState {
     /// to try again.
     pub(super) renew_failures: u32,
     pub(super) renew_retry_at: Option<SystemTime>,
-    /// When a request last looked for a login the AWS CLI made.
-    pub(super) last_cli_check: Option<tokio::time::Instant>,
+    /// When a request last looked for a login made outside credd.
+    pub(super) last_outside_check: Option<tokio::time::Instant>,
     /// Identity Center: who the user is (an assumed-role ARN whose session name is the user),
     /// asked of STS once per session with the first role credentials, for the RoleSessionName of
     /// role_arn profiles and for status.
@@ -88,7 +92,7 @@ impl SessionState {
 
     /// How the session renews itself, while it does (web identity until the identity provider
     /// refuses; an MFA session with `source`'s mfa_command).
-    fn renewal(&self, source: &AccessSource) -> Option<String> {
+    fn renewal(&self, source: &dyn Source) -> Option<String> {
         if self.renew_stopped.is_some() {
             return None;
         }
@@ -97,7 +101,7 @@ impl SessionState {
 
     /// When the session ends and how long before that to warn of it; `None` for a session that
     /// renews itself (and is not failing to) or never ends.
-    fn ending(&self, source: &AccessSource) -> Option<(SystemTime, Duration)> {
+    fn ending(&self, source: &dyn Source) -> Option<(SystemTime, Duration)> {
         let session = self.current.as_ref()?;
         if self.renewal(source).is_some() && self.renew_failures < RENEWAL_TROUBLE {
             return None;
@@ -184,19 +188,21 @@ impl Engine {
         mfa_code: Option<Secret>,
     ) -> Result<LoginOutcome, EngineError> {
         let epoch = self.epoch();
-        let config = self.config();
-        let source = lock::read(&self.inner.source).clone();
-        let regions = &config.access.regions;
-        let result = match &*source {
-            AccessSource::IamUser(user) => user.login(&self.inner.sts, regions, mfa_code).await,
-            AccessSource::WebIdentity(w) => {
-                w.login_unattended(&self.inner.sts, regions, None).await
-            }
-            _ => unreachable!("browser and command sources log in through Engine::login"),
+        let request = LoginRequest {
+            mfa_code,
+            ..LoginRequest::default()
         };
-        let (session, region) = match result {
-            Ok(ok) => ok,
-            Err(e @ AccessError::MfaRequired { .. }) => return Err(e.into()),
+        let made = match self.source().login(self.context(), request).await {
+            Ok(Login::Done(made)) => made,
+            Ok(Login::NeedsMfa { serial }) => {
+                return Err(AccessError::MfaRequired { serial }.into());
+            }
+            Ok(Login::Pending { .. }) => {
+                // A source that authorizes is logged in by `Engine::login`, which waits for it.
+                return Err(EngineError::LoginRequired {
+                    detail: Some("this access source logs in with `credd login`".to_owned()),
+                });
+            }
             Err(e) => {
                 let e = EngineError::from(e);
                 tracing::error!(error = %e, "login failed");
@@ -204,6 +210,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        let (session, region) = (made.session, made.region);
         self.no_logout_since(epoch)?;
         self.set_session(session, region);
         let (ready, total) = self.warm(WARM_WAIT).await;
@@ -223,12 +230,12 @@ impl Engine {
 
     /// Makes `session` the access session (a new login: everything about the old one is reset),
     /// and keeps it for restarts when it is worth keeping.
-    pub(super) fn set_session(&self, session: AccessSession, region: String) {
+    pub(super) fn set_session(&self, session: AccessSession, region: Option<String>) {
         self.keep_for_restarts(&session);
         let session = Arc::new(session);
         *lock::write(&self.inner.session) = SessionState {
             current: Some(session.clone()),
-            region: Some(region),
+            region,
             began: Some(self.now()),
             ..SessionState::default()
         };
@@ -253,14 +260,14 @@ impl Engine {
     /// Whether the access session renews itself without the user (web identity, while the
     /// identity provider keeps renewing it; an MFA session with mfa_command).
     pub(super) fn renews_itself(&self) -> bool {
-        let source = lock::read(&self.inner.source).clone();
-        lock::read(&self.inner.session).renewal(&source).is_some()
+        let source = self.source();
+        lock::read(&self.inner.session).renewal(&*source).is_some()
     }
 
     /// The daemon logs in by itself when the source needs nobody (a key without MFA, or with
     /// mfa_command).
     pub(super) fn auto_login(&self) {
-        let unattended = lock::read(&self.inner.source).is_unattended();
+        let unattended = self.source().is_unattended();
         if self.session().is_some() {
             let engine = self.clone();
             tokio::spawn(async move {
@@ -293,30 +300,74 @@ impl Engine {
         }
     }
 
+    /// Takes up a login made outside credd (the AWS CLI's, for Identity Center), when there is
+    /// no session; true if it did.
+    pub(super) fn adopt_outside_login(&self) -> bool {
+        if self.session().is_some() {
+            return false;
+        }
+        let Some(session) = self.source().adopt() else {
+            return false;
+        };
+        {
+            let mut state = lock::write(&self.inner.session);
+            if state.current.is_some() {
+                return false;
+            }
+            state.current = Some(Arc::new(session));
+            state.last_error = None;
+            state.sso_user = None;
+            state.sso_user_asked = false;
+        }
+        tracing::info!("took up the login found outside credd (the AWS CLI's token cache)");
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.warm(Duration::ZERO).await;
+        });
+        true
+    }
+
+    /// For a request that found no session: a login made outside credd meanwhile counts
+    /// (looked for at most every [`OUTSIDE_LOGIN_CHECK`]).
+    pub(super) fn look_for_outside_login(&self) -> bool {
+        if !self.source().shares_login() {
+            return false;
+        }
+        {
+            let mut state = lock::write(&self.inner.session);
+            let now = tokio::time::Instant::now();
+            if state
+                .last_outside_check
+                .is_some_and(|t| now.duration_since(t) < OUTSIDE_LOGIN_CHECK)
+            {
+                return false;
+            }
+            state.last_outside_check = Some(now);
+        }
+        self.adopt_outside_login()
+    }
+
     /// `credd logout`: forgets the session and every cached credential.
     /// For Identity Center this ends the login shared with the AWS CLI too (its cache file goes,
     /// as with `aws sso logout`): otherwise the next request would take it up again.
     pub fn logout(&self) -> usize {
-        let (forgotten, tokens) = self.forget_all();
-        if let Some(ic) = self.identity_center() {
-            ic.logout(&tokens);
+        let (forgotten, ended) = self.forget_all();
+        if let Some(ended) = ended {
+            self.source().logged_out(&ended);
         }
         forgotten
     }
 
-    /// Forgets the session and every cached credential; returns how many, and the Identity
-    /// Center tokens the session held.
-    pub(super) fn forget_all(&self) -> (usize, Vec<crate::access::sso::SsoToken>) {
+    /// Forgets the session and every cached credential; returns how many, and the session.
+    pub(super) fn forget_all(&self) -> (usize, Option<Arc<AccessSession>>) {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         self.login_cancel();
         let mut forgotten = 0;
-        let mut tokens = Vec::new();
+        let ended;
         {
             let mut state = lock::write(&self.inner.session);
-            if let Some(session) = state.current.take() {
-                forgotten += 1;
-                tokens = session.tokens().to_vec();
-            }
+            ended = state.current.take();
+            forgotten += usize::from(ended.is_some());
             *state = SessionState {
                 last_error: Some("logged out".to_owned()),
                 ..SessionState::default()
@@ -329,18 +380,18 @@ impl Engine {
             }
         }
         tracing::info!(forgotten, "logged out; every credential forgotten");
-        (forgotten, tokens)
+        (forgotten, ended)
     }
 
     pub fn access_info(&self) -> AccessInfo {
         let config = self.config();
         let now = self.inner.clock.now();
         let ic = self.identity_center();
-        let source = lock::read(&self.inner.source).clone();
+        let source = self.source();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
-        let renews = session.and(state.renewal(&source));
-        let warning = session.and(state.ending(&source)).and_then(|(t, window)| {
+        let renews = session.and(state.renewal(&*source));
+        let warning = session.and(state.ending(&*source)).and_then(|(t, window)| {
             let left = t.duration_since(now).unwrap_or_default();
             (left < window).then(|| {
                 format!(
@@ -366,31 +417,7 @@ impl Engine {
             ),
             _ => session.and_then(|s| s.identity_arn.clone()),
         };
-        let sso = ic.as_ref().map(|ic| {
-            let tokens = session.map(|s| s.tokens()).unwrap_or_default();
-            SsoInfo {
-                session_name: ic.config.session.clone(),
-                start_url: ic.config.start_url.clone(),
-                region: tokens
-                    .first()
-                    .map_or_else(|| ic.config.region.clone(), |t| t.region.clone()),
-                token_expires_at: tokens.first().map(|t| unix(t.expires_at)),
-                session_ends_at: session.and_then(|s| s.expected_end).map(unix),
-                cache_file: ic.cache_file.as_ref().map_or_else(
-                    || "none (no home directory)".to_owned(),
-                    |f| f.display().to_string(),
-                ),
-                regions: ic
-                    .regions()
-                    .into_iter()
-                    .map(|region| SsoRegionInfo {
-                        authorized: tokens.iter().any(|t| t.region == region),
-                        start_url: ic.start_url(&region).unwrap_or_default().to_owned(),
-                        region,
-                    })
-                    .collect(),
-            }
-        });
+        let shown = source.status(session.map(|s| &**s));
         AccessInfo {
             source: config.access.kind().as_str().to_owned(),
             logged_in: session.is_some(),
@@ -415,8 +442,8 @@ impl Engine {
                     || session.is_some_and(|s| worth_keeping(s)))
                 .then(|| self.inner.store.describe()),
             },
-            sso,
-            federation: self.federation_info(&config.access, session.map(|s| &**s)),
+            sso: shown.sso,
+            federation: shown.federation,
             renews,
             key: self.key_info(),
             pending: self.pending_authorization(),
@@ -451,10 +478,10 @@ impl Engine {
 
     /// Once per session, when it nears its end.
     fn warn_session_ending(&self) {
-        let source = lock::read(&self.inner.source).clone();
+        let source = self.source();
         let left = {
             let mut state = lock::write(&self.inner.session);
-            let Some((ends_at, window)) = state.ending(&source) else {
+            let Some((ends_at, window)) = state.ending(&*source) else {
                 return;
             };
             let left = ends_at.duration_since(self.now()).unwrap_or_default();

@@ -1,121 +1,110 @@
-//! The engine's Identity Center side: the bearer session's tokens (adopted from the AWS CLI's
-//! cache, renewed in the background with one refresh however many want one), role credentials
-//! from the portal with failover to replica Regions, and the account list for `credd import`.
+//! The engine's side of Identity Center's bearer session: a Region's new authorization joined to
+//! it, its tokens renewed in the background with one refresh however many want one (or taken up
+//! when the AWS CLI refreshed them), role credentials from the portal with failover to replica
+//! Regions, and the account list for `credd import`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use credd_proto::SsoAccount;
+use credd_proto::{BrowserLogin, SsoAccount};
 
-use super::{Engine, EngineError, schedule};
-use crate::access::sso::{IdentityCenter, SsoError, SsoToken};
-use crate::access::{AccessSession, SessionCredential};
+use super::{Engine, EngineError, SESSION_WARNING, schedule};
+use crate::access::SessionCredential;
+use crate::access::source::Source;
+use crate::access::sso::{
+    IdentityCenter, SsoError, SsoToken, TOKEN_MIN_LEFT, bearer_session, with_token,
+};
 use crate::config::SsoRole;
 use crate::creds::RoleCredentials;
 use crate::lock;
 
-/// A token with less than this left is renewed before use rather than sent.
-const TOKEN_MIN_LEFT: Duration = Duration::from_secs(60);
-/// A request that finds no session looks for a login the AWS CLI made at most this often.
-const CLI_CACHE_CHECK: Duration = Duration::from_secs(1);
-
-/// The session an AWS CLI (or earlier credd) login left in the token cache, if still usable:
-/// a valid access token, or one a refresh token can renew.
-pub(super) fn from_cli_cache(ic: &IdentityCenter) -> Option<AccessSession> {
-    let now = ic.now();
-    let tokens: Vec<SsoToken> = ic
-        .regions()
-        .iter()
-        .filter_map(|region| ic.cached_token(region))
-        .filter(|t| t.left(now) > TOKEN_MIN_LEFT || t.refresh_token.is_some())
-        .collect();
-    if tokens.is_empty() {
-        return None;
-    }
-    for t in &tokens {
-        ic.adopt_registration(t);
-    }
-    let expected_end = tokens
-        .first()
-        .and_then(|t| t.session_start)
-        .map(|start| start + ic.session_length);
-    Some(bearer_session(tokens, expected_end))
-}
-
-pub(super) fn bearer_session(
-    tokens: Vec<SsoToken>,
-    expected_end: Option<SystemTime>,
-) -> AccessSession {
-    AccessSession {
-        credential: SessionCredential::Bearer(tokens),
-        identity_arn: None,
-        expires_at: None,
-        expected_end,
-        mfa: false,
-        federation: None,
-    }
-}
-
-/// `tokens` with `token` in place of its Region's, in `order` (the home Region first).
-pub(super) fn with_token(tokens: &[SsoToken], token: SsoToken, order: &[String]) -> Vec<SsoToken> {
-    let mut tokens: Vec<SsoToken> = tokens
-        .iter()
-        .filter(|t| t.region != token.region)
-        .cloned()
-        .collect();
-    tokens.push(token);
-    tokens.sort_by_key(|t| order.iter().position(|r| *r == t.region));
-    tokens
-}
-
 impl Engine {
     pub(super) fn identity_center(&self) -> Option<Arc<IdentityCenter>> {
-        lock::read(&self.inner.source).identity_center().cloned()
+        self.source().identity_center()
     }
 
-    /// Takes up the login the AWS CLI left, when there is no session; true if it did.
-    pub(super) fn adopt_cli_login(&self, ic: &IdentityCenter) -> bool {
-        if self.session().is_some() {
-            return false;
+    /// Whether `credd login` can do without a new authorization: Identity Center's session (or
+    /// the AWS CLI's login) holds a token for the Region asked for that works, and is not near
+    /// its end. `false` for other sources.
+    pub(super) async fn bearer_session_suffices(
+        &self,
+        source: &Arc<dyn Source>,
+        browser: &BrowserLogin,
+    ) -> Result<bool, EngineError> {
+        let Some(ic) = source.clone().identity_center() else {
+            return Ok(false);
+        };
+        let region = browser
+            .region
+            .clone()
+            .unwrap_or_else(|| ic.config.region.clone());
+        ic.configured_start_url(&region)?;
+        if self.session().is_none() {
+            self.adopt_outside_login();
         }
-        let Some(session) = from_cli_cache(ic) else {
+        Ok(self.has_usable_token(&region).await)
+    }
+
+    /// Whether `region` holds a token that works, and the session is not near its end.
+    async fn has_usable_token(&self, region: &str) -> bool {
+        let Some(session) = self.session() else {
             return false;
         };
+        let now = self.now();
+        if session
+            .ends_at()
+            .is_some_and(|end| end.duration_since(now).unwrap_or_default() < SESSION_WARNING)
+        {
+            return false;
+        }
+        if !session.tokens().iter().any(|t| t.region == region) {
+            return false;
+        }
+        match self.renew_token(region, false).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::info!(error = %e, "the kept Identity Center token is not usable; a new login is needed");
+                false
+            }
+        }
+    }
+
+    /// Joins a Region's new authorization to the session (the home Region's renews it).
+    pub(super) fn join_token(&self, token: SsoToken) -> Result<(), EngineError> {
+        let ic = self
+            .identity_center()
+            .ok_or_else(|| self.login_required())?;
+        ic.save(&token);
+        let expected_end = token.session_start.map(|start| start + ic.session_length);
+        let region = token.region.clone();
         {
             let mut state = lock::write(&self.inner.session);
-            if state.current.is_some() {
-                return false;
-            }
+            // A replica's authorization joins the session; the home Region's renews it.
+            let tokens = with_token(
+                state.current.as_ref().map_or(&[], |s| s.tokens()),
+                token,
+                &ic.regions(),
+            );
+            let home = region == ic.config.region;
+            let keep_end = state.current.as_ref().and_then(|s| s.expected_end);
+            let session = bearer_session(
+                tokens,
+                if home || keep_end.is_none() {
+                    expected_end
+                } else {
+                    keep_end
+                },
+            );
             state.current = Some(Arc::new(session));
             state.last_error = None;
+            // Perhaps another user: ask again who it is.
             state.sso_user = None;
             state.sso_user_asked = false;
+            state.renew_failures = 0;
+            state.renew_retry_at = None;
         }
-        tracing::info!("using the Identity Center login found in the AWS CLI token cache");
-        let engine = self.clone();
-        tokio::spawn(async move {
-            engine.warm(Duration::ZERO).await;
-        });
-        true
-    }
-
-    /// For a request that found no session: a login the AWS CLI made meanwhile counts.
-    pub(super) fn look_for_cli_login(&self) -> bool {
-        let Some(ic) = self.identity_center() else {
-            return false;
-        };
-        {
-            let mut state = lock::write(&self.inner.session);
-            let now = tokio::time::Instant::now();
-            if state
-                .last_cli_check
-                .is_some_and(|t| now.duration_since(t) < CLI_CACHE_CHECK)
-            {
-                return false;
-            }
-            state.last_cli_check = Some(now);
-        }
-        self.adopt_cli_login(&ic)
+        tracing::info!(region, "logged into Identity Center");
+        Ok(())
     }
 
     /// The session's token for `region`, as it is.
@@ -241,7 +230,7 @@ impl Engine {
         let Some(current) = &state.current else {
             return;
         };
-        let order = lock::read(&self.inner.source)
+        let order = self
             .identity_center()
             .map(|ic| ic.regions())
             .unwrap_or_default();
@@ -257,7 +246,7 @@ impl Engine {
             return;
         };
         if let (Some(ic), Some(token)) = (
-            lock::read(&self.inner.source).identity_center(),
+            self.identity_center(),
             current.tokens().iter().find(|t| t.region == region),
         ) {
             ic.session_ended(token);
@@ -386,7 +375,7 @@ impl Engine {
             });
         };
         if self.session().is_none() {
-            self.look_for_cli_login();
+            self.look_for_outside_login();
         }
         let session = self.session().ok_or_else(|| self.login_required())?;
         let mut last: Option<EngineError> = None;

@@ -363,7 +363,7 @@ async fn a_revoked_grant_ends_the_session_with_a_clear_error() {
     // The AWS CLI's cache file still holds the refused token: it is not taken up again, by a
     // request or by `credd login`, which starts a new authorization.
     sim.sleep(Duration::from_secs(5)).await;
-    assert!(!sim.engine.look_for_cli_login());
+    assert!(!sim.engine.look_for_outside_login());
     assert!(!sim.engine.access_info().logged_in);
     let again = sim.engine.login(None, device()).await.expect("a login");
     assert!(matches!(again, LoginStart::Pending(_)));
@@ -534,7 +534,12 @@ async fn the_sessions_end_is_warned_of_an_hour_ahead_and_survives_a_restart() {
         "{info:?}"
     );
     // What a restarted daemon finds in the cache file gives the same end.
-    let restored = super::sso::from_cli_cache(&sim.engine.identity_center().unwrap()).unwrap();
+    let restored = sim
+        .engine
+        .identity_center()
+        .unwrap()
+        .from_cli_cache()
+        .unwrap();
     assert_eq!(
         restored.expected_end.map(crate::clock::unix),
         info.sso.unwrap().session_ends_at

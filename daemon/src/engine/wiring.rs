@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::access::AccessSource;
 use crate::access::command::Runner;
 use crate::access::iam_user::IamUser;
 use crate::access::iam_user::iam::Iam;
 use crate::access::saml::Saml;
+use crate::access::source::Source;
 use crate::access::sso::IdentityCenter;
 use crate::access::web_identity::WebIdentity;
 use crate::clock::Clock;
@@ -54,6 +54,7 @@ impl Wiring {
     }
 }
 
+/// The configured access source: the one registration line per source.
 pub(super) fn source_for(
     config: &AccessConfig,
     credentials_file: Option<&PathBuf>,
@@ -61,26 +62,23 @@ pub(super) fn source_for(
     sts: &Sts,
     clock: &Clock,
     commands: &Runner,
-) -> Arc<AccessSource> {
-    Arc::new(match &config.source {
-        SourceConfig::IamUser(user) => AccessSource::IamUser(IamUser::new(
-            user,
-            config.session_duration,
+) -> Arc<dyn Source> {
+    let duration = config.session_duration;
+    match &config.source {
+        SourceConfig::IamUser(c) => Arc::new(IamUser::new(
+            c,
+            duration,
             credentials_file.cloned(),
             commands.clone(),
         )),
-        SourceConfig::Sso(sso) => AccessSource::IdentityCenter(Arc::new(IdentityCenter::new(
-            sso,
-            config.session_duration,
+        SourceConfig::Sso(c) => Arc::new(IdentityCenter::new(
+            c,
+            duration,
             sso_cache_dir.cloned(),
             clock.clone(),
             sts.http_client(),
-        ))),
-        SourceConfig::WebIdentity(w) => {
-            AccessSource::WebIdentity(Arc::new(WebIdentity::new(w, config.session_duration)))
-        }
-        SourceConfig::Saml(saml) => AccessSource::Saml(Arc::new(Saml {
-            config: saml.clone(),
-        })),
-    })
+        )),
+        SourceConfig::WebIdentity(c) => Arc::new(WebIdentity::new(c, duration)),
+        SourceConfig::Saml(c) => Arc::new(Saml { config: c.clone() }),
+    }
 }

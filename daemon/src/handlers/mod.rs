@@ -15,9 +15,7 @@ mod switch;
 
 use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 
-use crate::access::AccessError;
-use crate::access::sso::SsoError;
-use crate::access::web_identity::OidcError;
+use crate::access::source::{ErrorClass, Refuser};
 use crate::daemon::Daemon;
 use crate::engine::EngineError;
 
@@ -44,50 +42,15 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
 
 /// The one place engine errors become control-protocol errors.
 pub fn error(e: &EngineError) -> Response {
-    let code = match e {
-        EngineError::UnknownProfile { .. } | EngineError::NoCurrentProfile { .. } => {
-            ErrorCode::UnknownProfile
-        }
-        EngineError::LoginRequired { .. } => ErrorCode::LoginRequired,
-        EngineError::Unavailable { .. } => ErrorCode::Unavailable,
-        EngineError::Access(a) => match a {
-            AccessError::MfaRequired { .. } => ErrorCode::LoginRequired,
-            AccessError::MalformedMfaCode
-            | AccessError::MfaCodeRefused(_)
-            | AccessError::MfaCommandNoCode { .. } => ErrorCode::InvalidMfaCode,
-            AccessError::KeyFile(_) => ErrorCode::ConfigInvalid,
-            AccessError::Keychain(_) | AccessError::NoKeychainKey { .. } => ErrorCode::Keychain,
-            AccessError::KeyRefused { .. } => ErrorCode::Sts,
-            AccessError::Sts(_) => ErrorCode::Sts,
-            AccessError::Sso(e) => match e {
-                SsoError::Unreachable { .. } => ErrorCode::Unavailable,
-                SsoError::SessionEnded { .. }
-                | SsoError::AuthorizationExpired
-                | SsoError::AuthorizationDenied
-                | SsoError::AuthorizationCancelled => ErrorCode::LoginRequired,
-                SsoError::Forbidden { .. }
-                | SsoError::WrongStartUrl { .. }
-                | SsoError::Refused { .. } => ErrorCode::Sts,
-            },
-            AccessError::Oidc(e) => match e {
-                OidcError::Unreachable { .. } => ErrorCode::Unavailable,
-                OidcError::Discovery { .. } | OidcError::NoDeviceGrant { .. } => {
-                    ErrorCode::ConfigInvalid
-                }
-                OidcError::Denied(_)
-                | OidcError::Expired
-                | OidcError::Cancelled
-                | OidcError::RefreshRefused(_) => ErrorCode::LoginRequired,
-                OidcError::Refused(_) | OidcError::BadIdToken(_) | OidcError::NoIdToken => {
-                    ErrorCode::IdentityProvider
-                }
-            },
-            AccessError::Saml(_) | AccessError::Command(_) | AccessError::TokenFile { .. } => {
-                ErrorCode::IdentityProvider
-            }
-            AccessError::Refused { .. } => ErrorCode::Sts,
-        },
-        EngineError::Sts(_) => ErrorCode::Sts,
+    let code = match e.class() {
+        None => ErrorCode::UnknownProfile,
+        Some(ErrorClass::LoginAgain) => ErrorCode::LoginRequired,
+        Some(ErrorClass::FixConfig) => ErrorCode::ConfigInvalid,
+        Some(ErrorClass::Retry) => ErrorCode::Unavailable,
+        Some(ErrorClass::Refused(Refuser::Aws)) => ErrorCode::Sts,
+        Some(ErrorClass::Refused(Refuser::IdentityProvider)) => ErrorCode::IdentityProvider,
+        Some(ErrorClass::Refused(Refuser::MfaCode)) => ErrorCode::InvalidMfaCode,
+        Some(ErrorClass::Refused(Refuser::Keychain)) => ErrorCode::Keychain,
     };
     Response::Error(ErrorReply::new(code, e.to_string()))
 }

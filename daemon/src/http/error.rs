@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::access::AccessError;
+use crate::access::source::ErrorClass;
 use crate::engine::EngineError;
 
 #[derive(Serialize)]
@@ -46,18 +46,15 @@ pub fn reply(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// The one place engine errors become HTTP answers.
 pub fn engine(e: &EngineError) -> Response {
-    let (status, code) = match e {
-        EngineError::UnknownProfile { .. } => (StatusCode::NOT_FOUND, "UnknownProfile"),
-        EngineError::NoCurrentProfile { .. } => (StatusCode::NOT_FOUND, "NoCurrentProfile"),
-        EngineError::LoginRequired { .. }
-        | EngineError::Access(AccessError::MfaRequired { .. }) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "LoginRequired")
-        }
-        EngineError::Unavailable { .. } => {
+    let (status, code) = match (e, e.class()) {
+        (EngineError::NoCurrentProfile { .. }, _) => (StatusCode::NOT_FOUND, "NoCurrentProfile"),
+        (_, None) => (StatusCode::NOT_FOUND, "UnknownProfile"),
+        (_, Some(ErrorClass::LoginAgain)) => (StatusCode::SERVICE_UNAVAILABLE, "LoginRequired"),
+        (EngineError::Unavailable { .. }, _) => {
             (StatusCode::SERVICE_UNAVAILABLE, "CredentialsUnavailable")
         }
-        EngineError::Sts(_) => (StatusCode::BAD_GATEWAY, "StsError"),
-        EngineError::Access(_) => (StatusCode::SERVICE_UNAVAILABLE, "AccessUnavailable"),
+        (EngineError::Sts(_), _) => (StatusCode::BAD_GATEWAY, "StsError"),
+        (_, Some(_)) => (StatusCode::SERVICE_UNAVAILABLE, "AccessUnavailable"),
     };
     reply(status, code, &e.to_string())
 }

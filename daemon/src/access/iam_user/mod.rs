@@ -12,6 +12,7 @@ pub mod key_file;
 pub mod keychain;
 pub mod mfa_command;
 pub mod rotate;
+mod source;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,6 +93,19 @@ impl IamUser {
     /// credentials do not show).
     pub fn last_key_id(&self) -> Option<String> {
         crate::lock::lock(&self.last_key_id).clone()
+    }
+
+    /// Where the key is kept: `keychain: ...` or `file: PATH [PROFILE]`.
+    pub fn stored_in(&self) -> String {
+        match &self.key {
+            KeySource::Keychain => format!("keychain: {}", self.keychain.describe()),
+            KeySource::File { aws_profile } => {
+                format!(
+                    "file: {} [{aws_profile}]",
+                    self.credentials_path().display()
+                )
+            }
+        }
     }
 
     /// The shared credentials file this source reads (and `credd key import` moves from).
@@ -281,7 +295,7 @@ pub async fn caller_identity(
 }
 
 impl IamUser {
-    pub fn login<'a>(
+    pub fn start_session<'a>(
         &'a self,
         sts: &'a Sts,
         regions: &'a [String],

@@ -4,6 +4,8 @@
 //! unsigned call; STS checks the IdP's signature, so credd only reads). Renewing means running the
 //! command again, which may need the user: so only `credd login` does it.
 
+mod source;
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -213,7 +215,7 @@ pub struct Saml {
 
 impl Saml {
     /// Runs `assertion_command` and trades its assertion for the access role's credentials.
-    pub async fn login(
+    pub async fn assertion_login(
         &self,
         sts: &Sts,
         regions: &[String],

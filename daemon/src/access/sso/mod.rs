@@ -11,6 +11,8 @@
 pub mod cache;
 mod oidc;
 mod portal;
+mod source;
+pub use source::{TOKEN_MIN_LEFT, bearer_session, with_token};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

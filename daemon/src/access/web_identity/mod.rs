@@ -6,6 +6,7 @@
 
 mod http;
 pub mod oidc;
+mod source;
 
 use std::sync::Arc;
 use std::time::Duration;
