@@ -1,19 +1,13 @@
-//! `credd key add|import|remove`: the IAM user's long-lived key in the OS keychain. A key is
-//! checked with STS (GetCallerIdentity) before it is stored, and read back after; only then is
-//! it taken out of the shared credentials file (`import --delete`). The key replaces the one the
-//! daemon signs with at once when the key alone is the session (no MFA). `credd key rotate` is
-//! `key_rotate.rs`.
+//! `credd key add|import|remove`: the protocol's side of the IAM user's key verbs
+//! ([`crate::access::iam_user::keys`]), one at a time; where the key alone is the session, the
+//! daemon logs in again with the new key at once. `credd key rotate` is `key_rotate.rs`.
 
-use credd_proto::{BrowserLogin, ErrorCode, ErrorReply, KeyReport, Request, Response, Secret};
-use subtle::ConstantTimeEq;
+use credd_proto::{BrowserLogin, ErrorCode, ErrorReply, Request, Response};
 
-use crate::access::iam_user::key_file::{self, KeyFileError};
-use crate::access::iam_user::keychain::{Keychain, KeychainError, StoredKey};
-use crate::access::iam_user::{KeyOrigin, caller_identity, refused_key};
-use crate::access::{AccessError, error_chain};
-use crate::config::{Config, DEFAULT_AWS_PROFILE, KeySource};
+use crate::access::error_chain;
+use crate::access::iam_user::keychain::Keychain;
+use crate::access::iam_user::keys::{self, KeyContext, KeyError};
 use crate::daemon::Daemon;
-use crate::sts::FailureKind;
 
 pub async fn handle(daemon: &Daemon, request: Request) -> Response {
     let Some(_one) = daemon.engine.try_key_change() else {
@@ -23,363 +17,63 @@ pub async fn handle(daemon: &Daemon, request: Request) -> Response {
         ));
     };
     let keychain = Keychain::new();
-    let result = match request {
+    let config = daemon.config();
+    let cx = KeyContext {
+        config: &config,
+        sts: daemon.engine.sts(),
+        keychain: &keychain,
+    };
+    let stored = match request {
         Request::KeyAdd {
             access_key_id,
             secret_access_key,
-        } => add(daemon, &keychain, access_key_id, secret_access_key).await,
+        } => keys::add(&cx, access_key_id, secret_access_key).await,
         Request::KeyImport {
             profile,
             delete_from_file,
-        } => import(daemon, &keychain, profile, delete_from_file).await,
-        Request::KeyRemove => remove(&keychain).await,
+        } => keys::import(&cx, profile, delete_from_file).await,
+        Request::KeyRemove => {
+            return match keys::remove(&keychain).await {
+                Ok(removed) => Response::KeyRemoved {
+                    removed,
+                    keychain: keychain.describe(),
+                },
+                Err(e) => refused(&e),
+            };
+        }
         other => Err(KeyError::Internal(format!(
             "`credd {}` is not a key verb this handler serves",
             other.name()
         ))),
     };
-    result.unwrap_or_else(|e| {
-        tracing::warn!(error = %e.message(), "key request refused");
-        Response::Error(ErrorReply::new(e.code(), e.message()))
-    })
-}
-
-/// Why a key verb did nothing (or stopped half-way); each message says what to do.
-enum KeyError {
-    /// The key as typed cannot be an AWS key.
-    Malformed(String),
-    Access(AccessError),
-    Keychain(KeychainError),
-    File(KeyFileError),
-    /// The keychain gave back something else than what was just stored.
-    Mismatch(String),
-    Internal(String),
-}
-
-impl KeyError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            KeyError::Malformed(_) => ErrorCode::MalformedRequest,
-            KeyError::Keychain(_) | KeyError::Mismatch(_) => ErrorCode::Keychain,
-            KeyError::File(_) => ErrorCode::ConfigInvalid,
-            KeyError::Access(AccessError::Sts(f)) if f.kind == FailureKind::Outage => {
-                ErrorCode::Unavailable
-            }
-            KeyError::Access(_) => ErrorCode::Sts,
-            KeyError::Internal(_) => ErrorCode::Internal,
+    match stored {
+        Ok(stored) => {
+            let relogin = if keys::relogin_needed(&config) {
+                log_in_again(daemon).await
+            } else {
+                None
+            };
+            Response::KeyStored(stored.report(relogin))
         }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            KeyError::Malformed(m) | KeyError::Mismatch(m) | KeyError::Internal(m) => m.clone(),
-            KeyError::Access(AccessError::Sts(f)) => format!(
-                "the key could not be checked with STS ({f}), so nothing was stored: try again \
-                 when STS answers"
-            ),
-            KeyError::Access(e) => format!("{e}; nothing was stored"),
-            KeyError::Keychain(e) => e.to_string(),
-            KeyError::File(e) => e.to_string(),
-        }
+        Err(e) => refused(&e),
     }
 }
 
-impl From<KeychainError> for KeyError {
-    fn from(e: KeychainError) -> Self {
-        KeyError::Keychain(e)
-    }
-}
-
-impl From<KeyFileError> for KeyError {
-    fn from(e: KeyFileError) -> Self {
-        KeyError::File(e)
-    }
-}
-
-/// `credd key add`: check, store, read back, and use at once where the key is the session.
-async fn add(
-    daemon: &Daemon,
-    keychain: &Keychain,
-    access_key_id: String,
-    secret_access_key: Secret,
-) -> Result<Response, KeyError> {
-    let key = StoredKey {
-        access_key_id: access_key_id.trim().to_owned(),
-        secret_access_key,
+fn refused(e: &KeyError) -> Response {
+    tracing::warn!(error = %e.message(), "key request refused");
+    let code = match e {
+        KeyError::Malformed(_) => ErrorCode::MalformedRequest,
+        KeyError::Keychain(_) | KeyError::Mismatch(_) => ErrorCode::Keychain,
+        KeyError::File(_) => ErrorCode::ConfigInvalid,
+        e if e.is_outage() => ErrorCode::Unavailable,
+        KeyError::Access(_) => ErrorCode::Sts,
+        KeyError::Internal(_) => ErrorCode::Internal,
     };
-    check_shape(&key)?;
-    let config = daemon.config();
-    let stored = check_and_store(daemon, &config, keychain, &key, &KeyOrigin::Given).await?;
-    tracing::info!(access_key_id = %key.access_key_id, keychain = %keychain.describe(), "IAM user key stored in the keychain");
-    let mut warnings = Vec::new();
-    warnings.extend(uses_other_key(&config, keychain));
-    warnings.extend(volatile_note(keychain));
-    Ok(stored
-        .report(daemon, &config, keychain, None, false, warnings)
-        .await)
+    Response::Error(ErrorReply::new(code, e.message()))
 }
 
-/// A key checked with STS and stored (read back) in the keychain.
-struct Stored {
-    access_key_id: String,
-    /// Whose key it is, as STS answered.
-    identity: String,
-    /// The key the keychain held before.
-    previous: Option<String>,
-}
-
-/// Checks `key` with STS, then stores it, replacing (and naming) the keychain's key.
-async fn check_and_store(
-    daemon: &Daemon,
-    config: &Config,
-    keychain: &Keychain,
-    key: &StoredKey,
-    origin: &KeyOrigin,
-) -> Result<Stored, KeyError> {
-    let identity = verify(daemon, config, key, origin).await?;
-    let previous = previous_key(keychain).await?;
-    store(keychain, key).await?;
-    Ok(Stored {
-        access_key_id: key.access_key_id.clone(),
-        identity,
-        previous,
-    })
-}
-
-impl Stored {
-    /// The answer, once the daemon logged in again with the key where it is the session.
-    async fn report(
-        self,
-        daemon: &Daemon,
-        config: &Config,
-        keychain: &Keychain,
-        imported_from: Option<String>,
-        deleted_from_file: bool,
-        mut warnings: Vec<String>,
-    ) -> Response {
-        warnings.extend(log_in_again(daemon, config).await);
-        Response::KeyStored(KeyReport {
-            access_key_id: self.access_key_id,
-            identity: self.identity,
-            keychain: keychain.describe(),
-            previous: self.previous,
-            imported_from,
-            deleted_from_file,
-            warning: join(warnings),
-        })
-    }
-}
-
-/// `credd key import`: the key of a shared-credentials profile, checked, stored, read back, and
-/// then (when asked, and the keychain keeps it across reboots) taken out of the file.
-async fn import(
-    daemon: &Daemon,
-    keychain: &Keychain,
-    profile: Option<String>,
-    delete_from_file: bool,
-) -> Result<Response, KeyError> {
-    let config = daemon.config();
-    let profile = profile
-        .filter(|p| !p.trim().is_empty())
-        .or_else(|| {
-            config
-                .access
-                .iam_user()
-                .and_then(|u| u.aws_profile())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| DEFAULT_AWS_PROFILE.to_owned());
-    let path = key_file::credentials_path(None);
-    let creds = key_file::read_key(&path, &profile).await?;
-    let from = format!("{} [{profile}]", path.display());
-    if creds.session_token.is_some() {
-        return Err(KeyError::Malformed(format!(
-            "{from} holds temporary credentials (it has an aws_session_token), not an IAM user's \
-             long-lived key: nothing was imported; import the profile that holds the IAM user's \
-             key (--profile NAME), or run `credd key add`"
-        )));
-    }
-    let key = StoredKey {
-        access_key_id: creds.access_key_id.clone(),
-        secret_access_key: creds.secret_access_key.clone(),
-    };
-    let origin = KeyOrigin::File {
-        path: path.clone(),
-        profile: profile.clone(),
-    };
-    let stored = check_and_store(daemon, &config, keychain, &key, &origin).await?;
-    tracing::info!(access_key_id = %key.access_key_id, from = %from, keychain = %keychain.describe(), "IAM user key imported into the keychain");
-    let mut warnings = Vec::new();
-    let mut deleted = false;
-    if delete_from_file {
-        if keychain.forgets_at_reboot() == Some(true) {
-            warnings.push(format!(
-                "the key stays in {from} too: {} forgets it when the machine restarts, so the \
-                 file is its only lasting copy",
-                keychain.describe()
-            ));
-        } else {
-            match key_file::remove_key(&path, &profile) {
-                Ok(removed) => {
-                    deleted = removed;
-                    tracing::info!(file = %path.display(), profile = %profile, "the key was removed from the shared credentials file");
-                }
-                Err(e) => warnings.push(e.to_string()),
-            }
-        }
-    } else {
-        warnings.extend(volatile_note(keychain));
-    }
-    warnings.extend(uses_other_key(&config, keychain));
-    if let Some(KeySource::File { aws_profile }) = config.access.iam_user().map(|u| &u.key) {
-        let reads = format!("{} [{aws_profile}]", path.display());
-        let consequence = if deleted && *aws_profile == profile {
-            ", where the key is no longer: the next login fails until you do"
-        } else {
-            ""
-        };
-        warnings.push(format!(
-            "the config still reads the key from {reads}: remove aws_profile (and key = \"file\") \
-             from [access] in {} to use the keychain{consequence}",
-            config.path.display()
-        ));
-    }
-    Ok(stored
-        .report(daemon, &config, keychain, Some(from), deleted, warnings)
-        .await)
-}
-
-/// `credd key remove`.
-async fn remove(keychain: &Keychain) -> Result<Response, KeyError> {
-    let removed = keychain.remove().await?;
-    if removed {
-        tracing::info!(keychain = %keychain.describe(), "IAM user key removed from the keychain");
-    }
-    Ok(Response::KeyRemoved {
-        removed,
-        keychain: keychain.describe(),
-    })
-}
-
-/// Refuses what cannot be an AWS access key, before anything reaches AWS or the keychain.
-fn check_shape(key: &StoredKey) -> Result<(), KeyError> {
-    let id = &key.access_key_id;
-    if id.is_empty() {
-        return Err(KeyError::Malformed(
-            "the access key ID is empty: give the key ID (e.g. AKIAIOSFODNN7EXAMPLE) first, the \
-             secret access key second"
-                .to_owned(),
-        ));
-    }
-    if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(KeyError::Malformed(format!(
-            "{id:?} is not an access key ID (16 to 128 letters and digits, e.g. \
-             AKIAIOSFODNN7EXAMPLE): give the key ID first, the secret access key second"
-        )));
-    }
-    let secret = key.secret_access_key.expose();
-    if secret.trim().is_empty() {
-        return Err(KeyError::Malformed(
-            "the secret access key is empty: give it on the line after the key ID".to_owned(),
-        ));
-    }
-    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(KeyError::Malformed(
-            "the secret access key holds spaces or control characters: paste it alone, as the \
-             IAM console showed it"
-                .to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// Who the key belongs to, as STS says when the key signs GetCallerIdentity.
-async fn verify(
-    daemon: &Daemon,
-    config: &Config,
-    key: &StoredKey,
-    origin: &KeyOrigin,
-) -> Result<String, KeyError> {
-    let creds = key.credentials();
-    caller_identity(daemon.engine.sts(), &config.access.regions, &creds)
-        .await
-        .map(|(arn, _region)| arn)
-        .map_err(|f| KeyError::Access(refused_key(&key.access_key_id, origin, f)))
-}
-
-/// The key ID the keychain holds now, if any; an entry that is not a credd key is replaced.
-async fn previous_key(keychain: &Keychain) -> Result<Option<String>, KeyError> {
-    match keychain.read().await {
-        Ok(key) => Ok(key.map(|k| k.access_key_id)),
-        Err(KeychainError::Corrupt { keychain, detail }) => {
-            tracing::warn!(keychain = %keychain, detail = %detail, "replacing a keychain entry that held no usable key");
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Writes `key` and reads it back: only a key the keychain gives back counts as stored.
-async fn store(keychain: &Keychain, key: &StoredKey) -> Result<(), KeyError> {
-    keychain.write(key).await?;
-    let back = keychain.read().await?;
-    let same = back.as_ref().is_some_and(|b| {
-        b.access_key_id == key.access_key_id
-            && bool::from(
-                b.secret_access_key
-                    .expose()
-                    .as_bytes()
-                    .ct_eq(key.secret_access_key.expose().as_bytes()),
-            )
-    });
-    if same {
-        Ok(())
-    } else {
-        Err(KeyError::Mismatch(format!(
-            "{} did not give back the key just stored ({}): run `credd key add` again, and \
-             check the entry with your keychain's tool",
-            keychain.describe(),
-            match back {
-                Some(b) => format!("it holds {}", b.access_key_id),
-                None => "it holds none".to_owned(),
-            }
-        )))
-    }
-}
-
-/// When the config reads the key from elsewhere, the stored one is not used yet.
-fn uses_other_key(config: &Config, keychain: &Keychain) -> Option<String> {
-    match config.access.iam_user() {
-        None => Some(format!(
-            "the key is stored in {}, but the config's source is {:?}: it is used once [access] \
-             has source = \"iam-user\"",
-            keychain.describe(),
-            config.access.kind().as_str()
-        )),
-        Some(_) => None,
-    }
-}
-
-/// The kernel keyring keeps its keys only until the machine restarts.
-fn volatile_note(keychain: &Keychain) -> Option<String> {
-    (keychain.forgets_at_reboot() == Some(true)).then(|| {
-        format!(
-            "{} forgets the key when the machine restarts (and after a few days logged out): \
-             keep the key somewhere safe to `credd key add` it again, or run a Secret Service \
-             (gnome-keyring) so credd stores it there",
-            keychain.describe()
-        )
-    })
-}
-
-/// Where the stored key is the session (`key = "keychain"`, no MFA), the daemon logs in again
-/// with it at once; an MFA session stays until it ends (the next `credd login` uses the key).
-/// A failure is returned as a warning: the key is stored.
-async fn log_in_again(daemon: &Daemon, config: &Config) -> Option<String> {
-    let user = config.access.iam_user()?;
-    if user.key != KeySource::Keychain || user.mfa_serial.is_some() {
-        return None;
-    }
+/// Logs in again with the new key; a failure is returned as a warning: the key is stored.
+async fn log_in_again(daemon: &Daemon) -> Option<String> {
     match daemon.engine.login(None, BrowserLogin::default()).await {
         Ok(_) => {
             tracing::info!("logged in again with the new key");
@@ -390,8 +84,4 @@ async fn log_in_again(daemon: &Daemon, config: &Config) -> Option<String> {
             error_chain(&e)
         )),
     }
-}
-
-fn join(warnings: Vec<String>) -> Option<String> {
-    (!warnings.is_empty()).then(|| warnings.join("; "))
 }

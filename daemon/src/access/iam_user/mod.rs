@@ -10,6 +10,7 @@
 pub mod iam;
 pub mod key_file;
 pub mod keychain;
+pub mod keys;
 pub mod mfa_command;
 pub mod rotate;
 mod source;
