@@ -25,6 +25,7 @@ pub mod state;
 pub mod sts;
 #[cfg(test)]
 pub mod testing;
+pub mod vend;
 pub mod watch;
 
 use std::sync::Arc;
@@ -111,7 +112,13 @@ async fn serve(
     let listener = tokio::net::UnixListener::from_std(listener)
         .with_context(|| format!("listening on {}", socket_path.display()))?;
 
-    let daemon = Arc::new(Daemon::new(paths, config, token, store));
+    let daemon = Arc::new(Daemon::new(
+        paths,
+        config,
+        token,
+        store,
+        daemon::Wiring::system(),
+    ));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));
     let _watcher = watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

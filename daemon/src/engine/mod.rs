@@ -304,7 +304,8 @@ impl Engine {
         lock::lock(&self.inner.rng).f64()
     }
 
-    fn now(&self) -> SystemTime {
+    /// The wall clock, as the engine reads it (simulated in unit tests).
+    pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
     }
 
