@@ -15,6 +15,8 @@ pub mod engine;
 pub mod handlers;
 pub mod http;
 pub mod http_token;
+#[cfg(test)]
+mod in_process_tests;
 pub mod launch;
 pub mod listener;
 mod lock;
