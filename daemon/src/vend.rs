@@ -9,7 +9,7 @@
 //! costs nothing when it is off.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -83,7 +83,7 @@ impl Caller {
             return Caller::default();
         };
         let uid = match peer.owner {
-            Owner::Me => Some(credd_proto::paths::current_uid()),
+            Owner::Me => Some(own_uid()),
             Owner::Other(uid) => Some(uid),
             Owner::Unknown | Owner::Unverifiable => None,
         };
@@ -116,6 +116,12 @@ impl Caller {
             executable: executable(pid),
         })
     }
+}
+
+/// The daemon's user, read once: the request path makes no system call for it.
+fn own_uid() -> u32 {
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(credd_proto::paths::current_uid)
 }
 
 #[cfg(target_os = "linux")]
