@@ -3,13 +3,9 @@
 
 mod browser;
 mod commands;
-mod connection;
-mod error;
 mod output;
-mod service_manager;
 mod shadow;
 mod terminal;
-mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +13,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
+
+use credd::{connection, error, service_manager};
 
 use crate::error::ClientError;
 

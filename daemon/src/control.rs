@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::daemon::Daemon;
 use crate::listener::admission::{Admission, Limits, Slot};
 use crate::logging::{THROTTLE_WINDOW, Throttle};
+use crate::vend::Caller;
 use crate::{SOFTWARE, handlers};
 
 /// Connections served at once. When all are busy, the next waits (and those after it in the
@@ -59,8 +60,8 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
                 continue;
             }
         };
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == current_uid() => {}
+        let caller = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == current_uid() => Caller::unix(cred.uid(), cred.pid()),
             Ok(cred) => {
                 if let Some(more) = REFUSED.allow() {
                     tracing::warn!(
@@ -78,7 +79,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
                 }
                 continue;
             }
-        }
+        };
         // While every slot is busy, this one waits and the next ones queue (in the backlog),
         // rather than being turned away.
         let ticket = tokio::select! {
@@ -87,7 +88,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, mut stop: watch:
         };
         let daemon = daemon.clone();
         tokio::spawn(async move {
-            connection(stream, daemon, &ticket.slot).await;
+            connection(stream, daemon, caller, &ticket.slot).await;
             drop(ticket);
         });
     }
@@ -128,7 +129,7 @@ async fn read_frame(stream: &mut UnixStream, slot: &Slot) -> Result<Frame, Proto
     }
 }
 
-async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, slot: &Slot) {
+async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, caller: Caller, slot: &Slot) {
     loop {
         let result = match read_frame(&mut stream, slot).await {
             Ok(body) => credd_proto::decode_request_with_config(SOFTWARE, &body),
@@ -142,7 +143,11 @@ async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, slot: &Slot) {
                         tracing::debug!(parent: &span, named = ?named, "refused a client pointed at another config");
                         Response::Error(refusal)
                     }
-                    None => handlers::dispatch(&daemon, request).instrument(span).await,
+                    None => {
+                        handlers::dispatch(&daemon, request, &caller)
+                            .instrument(span)
+                            .await
+                    }
                 };
                 (response, true)
             }

@@ -1,5 +1,5 @@
-//! The daemon's shared state: the config in force, the current profile, the engine, the HTTP
-//! token.
+//! The daemon's shared state: the config in force, the engine, the vending point (which owns the
+//! current profile), the HTTP token.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -9,20 +9,19 @@ use tokio::sync::watch;
 
 use crate::access::persist::SessionStore;
 use crate::config::{self, Config, ConfigError};
-use crate::engine::{Engine, EngineError, Wiring};
+use crate::engine::{self, Engine};
 use crate::http_token::HttpToken;
 use crate::lock;
-use crate::runtime_dir::RuntimeError;
-use crate::state::State;
+use crate::vend::{self, Vending};
 
 pub struct Daemon {
     pub paths: Paths,
     pub started_at: SystemTime,
     config_tx: watch::Sender<Arc<Config>>,
     config_status: Mutex<ConfigStatus>,
-    /// The profile the current route serves; persisted in the state file.
-    current: Mutex<Option<String>>,
     pub engine: Engine,
+    /// Every credential that leaves goes through it; it owns the current profile.
+    pub vending: Vending,
     /// What the container routes ask for in `Authorization`; replaced on logout.
     pub http_token: HttpToken,
     /// `http://127.0.0.1:PORT` once the HTTP API listens.
@@ -37,30 +36,45 @@ pub struct ConfigStatus {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SwitchError {
-    #[error(transparent)]
-    Unknown(#[from] EngineError),
-    #[error(
-        "switched to {profile:?} for now, but it could not be remembered across restarts: {reason}"
-    )]
-    NotSaved {
-        profile: String,
-        reason: RuntimeError,
-    },
+/// What the daemon reaches outside itself: [`Wiring::system`], or in tests a simulated clock, a
+/// scripted STS and a hook that records what is vended.
+pub struct Wiring {
+    pub engine: engine::Wiring,
+    /// Hears of every credential that leaves ([`vend::Vended`]).
+    pub vended: vend::Hook,
+}
+
+impl Wiring {
+    pub fn system() -> Wiring {
+        Wiring {
+            engine: engine::Wiring::system(),
+            vended: vend::log_hook(),
+        }
+    }
 }
 
 impl Daemon {
     /// Must be called inside the tokio runtime (the engine starts its workers).
-    pub fn new(paths: Paths, config: Config, http_token: HttpToken, store: SessionStore) -> Daemon {
+    pub fn new(
+        paths: Paths,
+        config: Config,
+        http_token: HttpToken,
+        store: SessionStore,
+        wiring: Wiring,
+    ) -> Daemon {
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
-        let state = State::load(&paths.state_file());
-        let current = resolve_current(state.current_profile, &config);
         let warnings = config.warnings.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(config));
-        let engine = Engine::start(config_rx, store, Wiring::system());
+        let vending_config = config_rx.clone();
+        let engine = Engine::start(config_rx, store, wiring.engine);
+        let vending = Vending::new(
+            engine.clone(),
+            vending_config,
+            &paths.state_file(),
+            wiring.vended,
+        );
         Daemon {
             paths,
             started_at: SystemTime::now(),
@@ -70,8 +84,8 @@ impl Daemon {
                 error: None,
                 warnings,
             }),
-            current: Mutex::new(current),
             engine,
+            vending,
             http_token,
             http_url: OnceLock::new(),
         }
@@ -83,10 +97,6 @@ impl Daemon {
 
     pub fn config_status<R>(&self, f: impl FnOnce(&ConfigStatus) -> R) -> R {
         f(&lock::lock(&self.config_status))
-    }
-
-    pub fn current_profile(&self) -> Option<String> {
-        lock::lock(&self.current).clone()
     }
 
     /// Re-reads the config; a valid one replaces the one in force, an invalid one is reported
@@ -113,16 +123,7 @@ impl Daemon {
                 }
                 self.config_tx.send_replace(new.clone());
                 self.set_config_status(None, Some(warnings));
-                {
-                    let mut current = lock::lock(&self.current);
-                    let resolved = resolve_current(current.clone(), &new);
-                    if *current != resolved {
-                        *current = resolved;
-                        if let Err(e) = self.save_state(current.clone()) {
-                            tracing::error!(error = %e, "could not save the current profile");
-                        }
-                    }
-                }
+                self.vending.config_changed(&new);
                 tracing::info!(profiles = new.profiles.len(), "config applied");
                 Ok(new)
             }
@@ -142,47 +143,5 @@ impl Daemon {
             status.warnings = warnings;
         }
         status.error = error;
-    }
-
-    /// Sets the current profile and persists it.
-    pub fn switch(&self, profile: &str) -> Result<Option<String>, SwitchError> {
-        let config = self.config();
-        if !config.profiles.contains_key(profile) {
-            return Err(SwitchError::Unknown(EngineError::UnknownProfile {
-                name: profile.to_owned(),
-                known: config.profiles.keys().cloned().collect(),
-            }));
-        }
-        let previous = {
-            let mut current = lock::lock(&self.current);
-            current.replace(profile.to_owned())
-        };
-        let saved = self.save_state(Some(profile.to_owned()));
-        tracing::info!(
-            from = previous.as_deref().unwrap_or("-"),
-            to = profile,
-            "switched"
-        );
-        saved.map_err(|reason| SwitchError::NotSaved {
-            profile: profile.to_owned(),
-            reason,
-        })?;
-        Ok(previous)
-    }
-
-    fn save_state(&self, current_profile: Option<String>) -> Result<(), RuntimeError> {
-        State { current_profile }.save(&self.paths.state_file())
-    }
-}
-
-/// The remembered profile if it still exists, else the config's default.
-fn resolve_current(remembered: Option<String>, config: &Config) -> Option<String> {
-    match remembered {
-        Some(p) if config.profiles.contains_key(&p) => Some(p),
-        Some(p) => {
-            tracing::warn!(profile = %p, "the current profile is no longer configured; using default_profile");
-            config.default_profile.clone()
-        }
-        None => config.default_profile.clone(),
     }
 }

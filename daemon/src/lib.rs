@@ -15,6 +15,8 @@ pub mod engine;
 pub mod handlers;
 pub mod http;
 pub mod http_token;
+#[cfg(test)]
+mod in_process_tests;
 pub mod launch;
 pub mod listener;
 mod lock;
@@ -25,6 +27,7 @@ pub mod state;
 pub mod sts;
 #[cfg(test)]
 pub mod testing;
+pub mod vend;
 pub mod watch;
 
 use std::sync::Arc;
@@ -111,7 +114,13 @@ async fn serve(
     let listener = tokio::net::UnixListener::from_std(listener)
         .with_context(|| format!("listening on {}", socket_path.display()))?;
 
-    let daemon = Arc::new(Daemon::new(paths, config, token, store));
+    let daemon = Arc::new(Daemon::new(
+        paths,
+        config,
+        token,
+        store,
+        daemon::Wiring::system(),
+    ));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));
     let _watcher = watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use credd_proto::{ProtoError, Request, Response};
+use credd::connection::Connection;
+use credd::error::ClientError;
+use credd_proto::paths::Paths;
+use credd_proto::{Request, Response};
 
 use crate::bins::{client_bin, daemon_bin};
 use crate::moto::AwsKeys;
@@ -346,16 +349,22 @@ impl World {
         })
     }
 
-    /// One request straight over the control socket, as the client sends it (no process spawned):
-    /// for bursts and for timing the daemon alone. Err when the daemon closes the connection
-    /// without an answer (or cannot be reached).
-    pub fn request(&self, request: &Request) -> Result<Response, ProtoError> {
-        let mut stream = UnixStream::connect(self.socket_path())?;
-        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-        let frame = credd_proto::encode_request(TEST_SOFTWARE, request);
-        credd_proto::write_frame(&mut stream, &frame)?;
-        let body = credd_proto::read_frame(&mut stream)?;
-        credd_proto::decode_response(TEST_SOFTWARE, &body)
+    /// The paths the world's `credd` resolves from its environment.
+    pub fn paths(&self) -> Paths {
+        Paths {
+            config: self.config_path.clone(),
+            config_named: true,
+            runtime_dir: self.runtime_dir_in_use(),
+            state_dir: self.state_dir.clone(),
+        }
+    }
+
+    /// One request over the control socket through the `credd` crate's client library, with
+    /// the CLI's own connection, trust checks and framing, but no process spawned: for bursts
+    /// and for timing the daemon alone. An error reply is `Ok(Response::Error)`; Err when the
+    /// daemon cannot be reached or trusted, or closes the connection without an answer.
+    pub fn request(&self, request: &Request) -> Result<Response, ClientError> {
+        Connection::open_existing(&self.paths())?.request(request)
     }
 
     /// Runs any program with the world's environment (e.g. a Python SDK against the daemon),
@@ -590,9 +599,6 @@ impl Drop for World {
         }
     }
 }
-
-/// How the tests introduce themselves in control frames (the daemon checks only the version).
-const TEST_SOFTWARE: &str = concat!("credd-tests ", env!("CARGO_PKG_VERSION"));
 
 /// What `credd credential-process` printed.
 #[derive(Debug, Clone)]

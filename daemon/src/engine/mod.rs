@@ -206,7 +206,8 @@ impl Engine {
         }
     }
 
-    fn now(&self) -> SystemTime {
+    /// The wall clock, as the engine reads it (simulated in unit tests).
+    pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
     }
 

@@ -1,24 +1,29 @@
-//! A profile's credentials over the control socket, for `credd credential-process`.
+//! A profile's credentials over the control socket, for `credd credential-process`, taken
+//! through the vending point.
 
 use credd_proto::{Credentials, Response, Secret};
 
 use crate::clock::unix;
 use crate::daemon::Daemon;
+use crate::vend::{Caller, Route};
 
-pub async fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
-    let name = match super::profile_or_current(daemon, profile) {
-        Ok(name) => name,
-        Err(e) => return super::error(&e),
-    };
-    match daemon.engine.credentials(&name).await {
-        Ok(c) => Response::Credentials(Credentials {
-            profile: name,
-            access_key_id: c.creds.access_key_id.clone(),
-            secret_access_key: c.creds.secret_access_key.clone(),
-            session_token: Secret::new(c.session_token()),
-            expiration: unix(c.expiration),
-            account_id: Some(c.account_id.clone()),
-        }),
+pub async fn handle(daemon: &Daemon, profile: Option<String>, caller: &Caller) -> Response {
+    match daemon
+        .vending
+        .vend(Route::CredentialProcess, profile, caller)
+        .await
+    {
+        Ok(v) => {
+            let c = &v.credentials;
+            Response::Credentials(Credentials {
+                access_key_id: c.creds.access_key_id.clone(),
+                secret_access_key: c.creds.secret_access_key.clone(),
+                session_token: Secret::new(c.session_token()),
+                expiration: unix(v.expiration),
+                account_id: Some(c.account_id.clone()),
+                profile: v.profile,
+            })
+        }
         Err(e) => super::error(&e),
     }
 }

@@ -24,7 +24,8 @@ pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
             }
         },
         None => daemon
-            .current_profile()
+            .vending
+            .current()
             .and_then(|c| config.profiles.get(&c).and_then(|p| p.region.clone())),
     };
     let url = match &profile {

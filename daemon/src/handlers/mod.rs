@@ -18,8 +18,10 @@ use credd_proto::{ErrorCode, ErrorReply, Request, Response};
 use crate::access::source::{ErrorClass, Refuser};
 use crate::daemon::Daemon;
 use crate::engine::EngineError;
+use crate::vend::Caller;
 
-pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
+/// `caller`: who sent it, for the vending point.
+pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Response {
     match request {
         Request::Status => status::handle(daemon),
         Request::Profiles => profiles::handle(daemon),
@@ -30,7 +32,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request) -> Response {
         Request::LoginCancel => login::cancel(daemon),
         Request::SsoAccounts => sso_accounts::handle(daemon).await,
         Request::Logout => logout::handle(daemon),
-        Request::Credentials { profile } => credentials::handle(daemon, profile).await,
+        Request::Credentials { profile } => credentials::handle(daemon, profile, caller).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
         Request::ResetToken => reset_token::handle(daemon),
         request @ (Request::KeyAdd { .. } | Request::KeyImport { .. } | Request::KeyRemove) => {
@@ -53,14 +55,4 @@ pub fn error(e: &EngineError) -> Response {
         Some(ErrorClass::Refused(Refuser::Keychain)) => ErrorCode::Keychain,
     };
     Response::Error(ErrorReply::new(code, e.to_string()))
-}
-
-/// The named profile, or the current one.
-pub fn profile_or_current(daemon: &Daemon, profile: Option<String>) -> Result<String, EngineError> {
-    match profile.or_else(|| daemon.current_profile()) {
-        Some(p) => Ok(p),
-        None => Err(EngineError::NoCurrentProfile {
-            known: daemon.engine.profile_names(),
-        }),
-    }
 }

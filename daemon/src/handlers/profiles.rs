@@ -7,7 +7,7 @@ use crate::daemon::Daemon;
 pub fn handle(daemon: &Daemon) -> Response {
     let config = daemon.config();
     Response::Profiles {
-        current: daemon.current_profile(),
+        current: daemon.vending.current(),
         profiles: config
             .profiles
             .values()

@@ -28,7 +28,7 @@ pub fn handle(daemon: &Daemon) -> Response {
         url: daemon.http_url.get().cloned(),
         config,
         access: daemon.engine.access_info(),
-        current_profile: daemon.current_profile(),
+        current_profile: daemon.vending.current(),
         profiles: daemon.engine.profile_status(),
     }))
 }

@@ -3,10 +3,10 @@
 use credd_proto::{ErrorCode, ErrorReply, Response};
 
 use crate::daemon::Daemon;
-use crate::daemon::SwitchError;
+use crate::vend::SwitchError;
 
 pub fn handle(daemon: &Daemon, profile: &str) -> Response {
-    match daemon.switch(profile) {
+    match daemon.vending.switch(profile) {
         Ok(previous) => Response::Switched {
             previous,
             current: profile.to_owned(),

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{self, reply};
-use super::{HttpState, Owner, Peer, advertised_expiration, rfc3339};
+use super::{HttpState, Owner, Peer, rfc3339};
 use crate::creds::RoleCredentials;
-use crate::engine::EngineError;
 use crate::logging::{THROTTLE_WINDOW, Throttle};
+use crate::vend::{Caller, Route};
 
 /// Refused requests of other users, logged at most once a minute.
 static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
@@ -78,32 +78,37 @@ pub async fn require_token(
     }
 }
 
-pub async fn current(State(state): State<Arc<HttpState>>) -> Response {
-    let Some(name) = state.daemon.current_profile() else {
-        return error::engine(&EngineError::NoCurrentProfile {
-            known: state.daemon.engine.profile_names(),
-        });
-    };
-    let follow_window = state.daemon.config().daemon.follow_window;
-    match state.daemon.engine.credentials(&name).await {
-        Ok(c) => {
-            let expiration = advertised_expiration(&c, SystemTime::now(), follow_window);
-            render(&c, expiration)
-        }
-        Err(e) => error::engine(&e),
-    }
+pub async fn current(
+    State(state): State<Arc<HttpState>>,
+    peer: Option<Extension<Peer>>,
+) -> Response {
+    serve(&state, None, peer).await
 }
 
 pub async fn pinned(
     State(state): State<Arc<HttpState>>,
+    peer: Option<Extension<Peer>>,
     profile: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let profile = match profile {
-        Ok(Path(profile)) => profile,
-        Err(rejection) => return error::bad_path(&rejection),
-    };
-    match state.daemon.engine.credentials(&profile).await {
-        Ok(c) => render(&c, c.expiration),
+    match profile {
+        Ok(Path(profile)) => serve(&state, Some(profile), peer).await,
+        Err(rejection) => error::bad_path(&rejection),
+    }
+}
+
+async fn serve(
+    state: &HttpState,
+    profile: Option<String>,
+    peer: Option<Extension<Peer>>,
+) -> Response {
+    let caller = Caller::tcp(peer.as_ref().map(|p| &p.0));
+    match state
+        .daemon
+        .vending
+        .vend(Route::Container, profile, &caller)
+        .await
+    {
+        Ok(v) => render(&v.credentials, v.expiration),
         Err(e) => error::engine(&e),
     }
 }

@@ -7,20 +7,21 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{self, reply};
-use super::{HttpState, Owner, Peer, advertised_expiration, rfc3339};
+use super::{HttpState, Owner, Peer, rfc3339};
 use crate::engine::EngineError;
 use crate::lock;
 use crate::logging::{THROTTLE_WINDOW, Throttle};
+use crate::vend::{Caller, Route};
 
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
@@ -166,7 +167,7 @@ pub async fn token(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> R
 }
 
 pub async fn list(State(state): State<Arc<HttpState>>) -> Response {
-    match state.daemon.current_profile() {
+    match state.daemon.vending.current() {
         // Exactly the name, no newline: SDKs paste the body into the next URL.
         Some(name) => name.into_response(),
         None => error::engine(&EngineError::NoCurrentProfile {
@@ -177,6 +178,7 @@ pub async fn list(State(state): State<Arc<HttpState>>) -> Response {
 
 async fn serve(
     state: &HttpState,
+    peer: Option<Extension<Peer>>,
     name: Result<Path<String>, PathRejection>,
     extended: bool,
 ) -> Response {
@@ -184,9 +186,15 @@ async fn serve(
         Ok(Path(name)) => name,
         Err(rejection) => return error::bad_path(&rejection),
     };
-    let follow_window = state.daemon.config().daemon.follow_window;
-    match state.daemon.engine.credentials(&name).await {
-        Ok(c) => {
+    let caller = Caller::tcp(peer.as_ref().map(|p| &p.0));
+    match state
+        .daemon
+        .vending
+        .vend(Route::Imds, Some(name), &caller)
+        .await
+    {
+        Ok(v) => {
+            let c = &v.credentials;
             let body = Body {
                 code: "Success",
                 last_updated: rfc3339(c.issued),
@@ -194,7 +202,7 @@ async fn serve(
                 access_key_id: &c.creds.access_key_id,
                 secret_access_key: c.creds.secret_access_key.expose(),
                 token: c.session_token(),
-                expiration: rfc3339(advertised_expiration(&c, SystemTime::now(), follow_window)),
+                expiration: rfc3339(v.expiration),
                 account_id: extended.then_some(c.account_id.as_str()),
             };
             axum::Json(body).into_response()
@@ -205,24 +213,27 @@ async fn serve(
 
 pub async fn credentials(
     State(state): State<Arc<HttpState>>,
+    peer: Option<Extension<Peer>>,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    serve(&state, name, false).await
+    serve(&state, peer, name, false).await
 }
 
 /// The same plus `AccountId` (Java v2 asks here first).
 pub async fn credentials_extended(
     State(state): State<Arc<HttpState>>,
+    peer: Option<Extension<Peer>>,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    serve(&state, name, true).await
+    serve(&state, peer, name, true).await
 }
 
 pub async fn region(State(state): State<Arc<HttpState>>) -> Response {
     let config = state.daemon.config();
     let region = state
         .daemon
-        .current_profile()
+        .vending
+        .current()
         .and_then(|p| config.profiles.get(&p).and_then(|p| p.region.clone()));
     match region {
         Some(r) => ([(header::CONTENT_TYPE, "text/plain")], r).into_response(),

@@ -14,7 +14,6 @@ use axum::Router;
 use axum::routing::{get, put};
 use tokio::sync::watch;
 
-use crate::creds::RoleCredentials;
 use crate::daemon::Daemon;
 use crate::listener::{self, Limits, Listener, Policy};
 pub use crate::listener::{Owner, Peer};
@@ -92,14 +91,4 @@ pub async fn serve(listener: Listener, state: Arc<HttpState>, stop: watch::Recei
 /// `2026-11-25T09:52:36Z`: RFC 3339, UTC, whole seconds, as every SDK accepts.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// The expiry the current route advertises: the real one, or sooner, so clients come back
-/// within the follow window and pick up a `credd switch`. Never later than the real one.
-pub fn advertised_expiration(
-    creds: &RoleCredentials,
-    now: SystemTime,
-    follow_window: Duration,
-) -> SystemTime {
-    creds.expiration.min(now + follow_window)
 }

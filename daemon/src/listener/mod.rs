@@ -217,13 +217,14 @@ pub async fn serve(
                     break;
                 }
             };
-            let owner = owners.owner(local, remote).await;
+            let (owner, socket_inode) = owners.owner(local, remote).await;
             match admission.admit(owner) {
                 Ok(ticket) => {
                     let peer = Peer {
                         local,
                         remote,
                         owner,
+                        socket_inode,
                     };
                     let conn = Connection {
                         peer,

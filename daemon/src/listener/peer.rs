@@ -18,6 +18,9 @@ pub struct Peer {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub owner: Owner,
+    /// The inode of the client's socket, where `sock_diag` told (it leads to the calling
+    /// process: [`process_with_socket`]).
+    pub socket_inode: Option<u64>,
 }
 
 /// Looks up connection owners; one per accept loop (it keeps a netlink socket open).
@@ -43,13 +46,16 @@ impl OwnerLookup {
         OwnerLookup {}
     }
 
-    /// The owner of the client socket of the connection `remote` → `local`.
-    pub async fn owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Owner {
+    /// The owner of the client socket of the connection `remote` → `local`, and the socket's
+    /// inode where `sock_diag` tells.
+    pub async fn owner(&mut self, local: SocketAddr, remote: SocketAddr) -> (Owner, Option<u64>) {
         #[cfg(target_os = "linux")]
         {
             if let Some(diag) = &mut self.diag {
-                match diag.owner_uid(local, remote) {
-                    Ok(uid) => return Owner::of(uid),
+                match diag.client_socket(local, remote) {
+                    Ok(found) => {
+                        return (Owner::of(found.map(|f| f.0)), found.map(|f| f.1));
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "sock_diag failed; reading /proc/net/tcp from now on");
                         self.diag = None;
@@ -60,12 +66,12 @@ impl OwnerLookup {
                 .await
                 .ok()
                 .flatten();
-            Owner::of(uid)
+            (Owner::of(uid), None)
         }
         #[cfg(not(target_os = "linux"))]
         {
             let _ = (local, remote);
-            Owner::Unverifiable
+            (Owner::Unverifiable, None)
         }
     }
 }
@@ -112,12 +118,13 @@ mod diag {
             })
         }
 
-        /// `Ok(None)`: no such socket (the client is gone already).
-        pub fn owner_uid(
+        /// The owner's uid and the inode of the client socket; `Ok(None)`: no such socket (the
+        /// client is gone already).
+        pub fn client_socket(
             &mut self,
             local: SocketAddr,
             remote: SocketAddr,
-        ) -> io::Result<Option<u32>> {
+        ) -> io::Result<Option<(u32, u64)>> {
             self.sequence = self.sequence.wrapping_add(1);
             let mut header = NetlinkHeader::default();
             // Not NLM_F_DUMP: the kernel looks up exactly this socket.
@@ -157,7 +164,7 @@ mod diag {
                 }
                 return match message.payload {
                     NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                        Ok(Some(r.header.uid))
+                        Ok(Some((r.header.uid, u64::from(r.header.inode))))
                     }
                     NetlinkPayload::Error(e) => match e.code {
                         // ENOENT: no such socket any more.
@@ -254,7 +261,7 @@ fn find_listener(table: &str, addr: SocketAddr) -> Option<(u32, u64)> {
 /// The process that has socket `inode` open: `/proc/PID/fd/*` links to `socket:[INODE]` (only
 /// our own processes' are readable, unless we are root).
 #[cfg(target_os = "linux")]
-fn process_with_socket(inode: u64) -> Option<(u32, String)> {
+pub fn process_with_socket(inode: u64) -> Option<(u32, String)> {
     let wanted = format!("socket:[{inode}]");
     std::fs::read_dir("/proc")
         .ok()?
@@ -400,7 +407,14 @@ mod tests {
         let v4 = std::net::TcpStream::connect(server).unwrap();
         let (_a, remote) = listener.accept().unwrap();
         assert_eq!(v4.local_addr().unwrap(), remote);
-        assert_eq!(lookup.owner(server, remote).await, Owner::Me);
+        let (owner, inode) = lookup.owner(server, remote).await;
+        assert_eq!(owner, Owner::Me);
+        let inode = inode.expect("sock_diag names the client's socket");
+        assert_eq!(
+            process_with_socket(inode).map(|(pid, _)| pid),
+            Some(std::process::id()),
+            "the client socket's inode leads to its process"
+        );
 
         let dual =
             socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
@@ -411,14 +425,14 @@ mod tests {
         dual.connect(&mapped.into()).unwrap();
         let (_b, remote) = listener.accept().unwrap();
         assert!(remote.is_ipv4(), "the server sees a v4 peer: {remote}");
-        assert_eq!(lookup.owner(server, remote).await, Owner::Me);
+        assert_eq!(lookup.owner(server, remote).await.0, Owner::Me);
         assert_eq!(
             proc_owner_uid(server, remote),
             Some(credd_proto::paths::current_uid())
         );
 
         let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert_eq!(lookup.owner(server, gone).await, Owner::Unknown);
+        assert_eq!(lookup.owner(server, gone).await, (Owner::Unknown, None));
         assert!(
             lookup.diag.is_some(),
             "sock_diag answered (the /proc fallback costs milliseconds per connection)"

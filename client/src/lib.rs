@@ -1,0 +1,9 @@
+//! The `credd` client's library: the control connection to the daemon ([`connection`]), whom
+//! it may talk to ([`trust`]), and their errors ([`error`]). The `credd` binary is built on it,
+//! and so are the tests that drive a daemon: in-process ones in `credd-daemon` and the
+//! end-to-end suite, which thereby talk to the daemon exactly as the CLI does.
+
+pub mod connection;
+pub mod error;
+pub mod service_manager;
+pub mod trust;

@@ -1,0 +1,362 @@
+//! The one vending point: every credential that leaves the daemon, on whichever route, is taken
+//! through [`Vending::vend`]. It owns the current profile (persisted in the state file) and the
+//! follow window, knows the route and the caller, and hands one [`Vended`] record (never a
+//! secret) to one hook. The routes only render what it returns.
+//!
+//! Per request it does what the routes did before it: one read of the current profile (a clone
+//! of its name), one read of the config's follow window, the engine's cache and clock; the caller
+//! is what the connection already knew (no system call), and the hook, today, a `debug!` that
+//! costs nothing when it is off.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::creds::RoleCredentials;
+use crate::engine::{Engine, EngineError};
+use crate::listener::{Owner, Peer};
+use crate::lock;
+use crate::runtime_dir::RuntimeError;
+use crate::state::State;
+
+/// Where credentials leave the daemon. `credd env` and `credd exec` point the SDKs at the
+/// container route, so what they run is served there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/v1/credentials` (the current profile) and `/v1/credentials/{profile}` (pinned).
+    Container,
+    /// `/latest/meta-data/iam/security-credentials[-extended]/{name}`.
+    Imds,
+    /// `credd credential-process` over the control socket.
+    CredentialProcess,
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Container => "container",
+            Route::Imds => "imds",
+            Route::CredentialProcess => "credential-process",
+        }
+    }
+
+    /// Whether the advertised expiry is capped to the follow window, so that the SDK comes back
+    /// and picks up a `credd switch`: the container route's current profile, and IMDS, whose
+    /// names are the current profile's view. Pinned profiles and `credential_process` (one
+    /// profile per AWS config profile) never change identity.
+    fn follows(self, current: bool) -> bool {
+        match self {
+            Route::Container => current,
+            Route::Imds => true,
+            Route::CredentialProcess => false,
+        }
+    }
+}
+
+/// Who asked, as far as the OS tells without extra work on the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Caller {
+    /// The user of the calling process (`None` where the OS cannot tell, e.g. TCP on macOS).
+    pub uid: Option<u32>,
+    /// The calling process, where the connection says (`SO_PEERCRED` on the control socket).
+    pub pid: Option<u32>,
+    /// The inode of the client's TCP socket (`sock_diag` on Linux), which [`Caller::process`]
+    /// maps to its process.
+    pub socket_inode: Option<u64>,
+}
+
+/// The process behind a [`Caller`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// `/proc/PID/exe` where readable (our own user's processes).
+    pub executable: Option<PathBuf>,
+}
+
+impl Caller {
+    /// A TCP caller, from what the listener learnt when it accepted the connection.
+    pub fn tcp(peer: Option<&Peer>) -> Caller {
+        let Some(peer) = peer else {
+            return Caller::default();
+        };
+        let uid = match peer.owner {
+            Owner::Me => Some(own_uid()),
+            Owner::Other(uid) => Some(uid),
+            Owner::Unknown | Owner::Unverifiable => None,
+        };
+        Caller {
+            uid,
+            pid: None,
+            socket_inode: peer.socket_inode,
+        }
+    }
+
+    /// A control-socket caller, from its peer credentials.
+    pub fn unix(uid: u32, pid: Option<i32>) -> Caller {
+        Caller {
+            uid: Some(uid),
+            pid: pid.and_then(|p| u32::try_from(p).ok()),
+            socket_inode: None,
+        }
+    }
+
+    /// The calling process and its executable. For a TCP caller this walks `/proc/*/fd` for
+    /// the socket: a directory walk, for the audit log off the request path, or when asked.
+    pub fn process(&self) -> Option<Process> {
+        let pid = match (self.pid, self.socket_inode) {
+            (Some(pid), _) => pid,
+            (None, Some(inode)) => socket_pid(inode)?,
+            (None, None) => return None,
+        };
+        Some(Process {
+            pid,
+            executable: executable(pid),
+        })
+    }
+}
+
+/// The daemon's user, read once: the request path makes no system call for it.
+fn own_uid() -> u32 {
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(credd_proto::paths::current_uid)
+}
+
+#[cfg(target_os = "linux")]
+fn socket_pid(inode: u64) -> Option<u32> {
+    crate::listener::peer::process_with_socket(inode).map(|(pid, _)| pid)
+}
+
+#[cfg(target_os = "linux")]
+fn executable(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn socket_pid(_inode: u64) -> Option<u32> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn executable(_pid: u32) -> Option<PathBuf> {
+    None
+}
+
+/// What the hook learns of each credential that leaves: never a secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Vended<'a> {
+    pub route: Route,
+    pub profile: &'a str,
+    /// The profile was the current one (not named by the caller).
+    pub current: bool,
+    pub account_id: &'a str,
+    /// The expiry the caller was told (capped to the follow window on a following route).
+    pub expiration: SystemTime,
+    pub caller: &'a Caller,
+}
+
+/// Called once for every credential that leaves, on the request path: it must be cheap.
+pub type Hook = Arc<dyn Fn(&Vended<'_>) + Send + Sync>;
+
+/// The daemon's hook until the audit log: a `debug!` line.
+pub fn log_hook() -> Hook {
+    Arc::new(|v: &Vended<'_>| {
+        tracing::debug!(
+            route = v.route.name(),
+            profile = v.profile,
+            current = v.current,
+            account = v.account_id,
+            expiration = %humantime::format_rfc3339_seconds(v.expiration),
+            uid = ?v.caller.uid,
+            pid = ?v.caller.pid,
+            socket_inode = ?v.caller.socket_inode,
+            "credentials vended"
+        );
+    })
+}
+
+/// What a route renders.
+pub struct Vend {
+    pub profile: String,
+    pub credentials: Arc<RoleCredentials>,
+    /// The expiry to advertise: the real one, or sooner on a following route.
+    pub expiration: SystemTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error(transparent)]
+    Unknown(#[from] EngineError),
+    #[error(
+        "switched to {profile:?} for now, but it could not be remembered across restarts: {reason}"
+    )]
+    NotSaved {
+        profile: String,
+        reason: RuntimeError,
+    },
+}
+
+pub struct Vending {
+    engine: Engine,
+    config: watch::Receiver<Arc<Config>>,
+    state_file: PathBuf,
+    /// The profile the current route serves; persisted in the state file.
+    current: Mutex<Option<String>>,
+    hook: Hook,
+}
+
+impl Vending {
+    /// The current profile is the one the state file remembers, if it is still configured, else
+    /// the config's default.
+    pub fn new(
+        engine: Engine,
+        config: watch::Receiver<Arc<Config>>,
+        state_file: &Path,
+        hook: Hook,
+    ) -> Vending {
+        let remembered = State::load(state_file).current_profile;
+        let current = resolve_current(remembered, &config.borrow());
+        Vending {
+            engine,
+            config,
+            state_file: state_file.to_owned(),
+            current: Mutex::new(current),
+            hook,
+        }
+    }
+
+    pub fn current(&self) -> Option<String> {
+        lock::lock(&self.current).clone()
+    }
+
+    /// Credentials of `profile` (`None`: the current one) for `caller` on `route`, with the
+    /// expiry to advertise; the hook hears of every one served.
+    pub async fn vend(
+        &self,
+        route: Route,
+        profile: Option<String>,
+        caller: &Caller,
+    ) -> Result<Vend, EngineError> {
+        let current = profile.is_none();
+        let profile = match profile.or_else(|| self.current()) {
+            Some(p) => p,
+            None => {
+                return Err(EngineError::NoCurrentProfile {
+                    known: self.engine.profile_names(),
+                });
+            }
+        };
+        let credentials = self.engine.credentials(&profile).await?;
+        let expiration = if route.follows(current) {
+            let follow_window = self.config.borrow().daemon.follow_window;
+            advertised_expiration(&credentials, self.engine.now(), follow_window)
+        } else {
+            credentials.expiration
+        };
+        (self.hook)(&Vended {
+            route,
+            profile: &profile,
+            current,
+            account_id: &credentials.account_id,
+            expiration,
+            caller,
+        });
+        Ok(Vend {
+            profile,
+            credentials,
+            expiration,
+        })
+    }
+
+    /// Sets the current profile and persists it.
+    pub fn switch(&self, profile: &str) -> Result<Option<String>, SwitchError> {
+        let config = self.config.borrow().clone();
+        if !config.profiles.contains_key(profile) {
+            return Err(SwitchError::Unknown(EngineError::UnknownProfile {
+                name: profile.to_owned(),
+                known: config.profiles.keys().cloned().collect(),
+            }));
+        }
+        let previous = lock::lock(&self.current).replace(profile.to_owned());
+        let saved = self.save(Some(profile.to_owned()));
+        tracing::info!(
+            from = previous.as_deref().unwrap_or("-"),
+            to = profile,
+            "switched"
+        );
+        saved.map_err(|reason| SwitchError::NotSaved {
+            profile: profile.to_owned(),
+            reason,
+        })?;
+        Ok(previous)
+    }
+
+    /// A new config in force: a current profile it no longer has gives way to its default.
+    pub fn config_changed(&self, config: &Config) {
+        let mut current = lock::lock(&self.current);
+        let resolved = resolve_current(current.clone(), config);
+        if *current != resolved {
+            *current = resolved;
+            if let Err(e) = self.save(current.clone()) {
+                tracing::error!(error = %e, "could not save the current profile");
+            }
+        }
+    }
+
+    fn save(&self, current_profile: Option<String>) -> Result<(), RuntimeError> {
+        State { current_profile }.save(&self.state_file)
+    }
+}
+
+/// The expiry a following route advertises: the real one, or sooner, so clients come back
+/// within the follow window and pick up a `credd switch`. Never later than the real one.
+fn advertised_expiration(
+    creds: &RoleCredentials,
+    now: SystemTime,
+    follow_window: std::time::Duration,
+) -> SystemTime {
+    creds.expiration.min(now + follow_window)
+}
+
+/// The remembered profile if it still exists, else the config's default.
+fn resolve_current(remembered: Option<String>, config: &Config) -> Option<String> {
+    match remembered {
+        Some(p) if config.profiles.contains_key(&p) => Some(p),
+        Some(p) => {
+            tracing::warn!(profile = %p, "the current profile is no longer configured; using default_profile");
+            config.default_profile.clone()
+        }
+        None => config.default_profile.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_current_container_route_and_imds_follow_a_switch() {
+        assert!(Route::Container.follows(true));
+        assert!(!Route::Container.follows(false), "pinned");
+        assert!(Route::Imds.follows(false));
+        assert!(!Route::CredentialProcess.follows(true));
+        assert!(!Route::CredentialProcess.follows(false));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_control_caller_is_its_process_and_executable() {
+        let me = std::process::id();
+        let caller = Caller::unix(credd_proto::paths::current_uid(), Some(me as i32));
+        let process = caller.process().expect("our own process");
+        assert_eq!(process.pid, me);
+        assert_eq!(process.executable, std::env::current_exe().ok());
+        assert_eq!(
+            Caller::default().process(),
+            None,
+            "nothing known, nothing looked up"
+        );
+    }
+}
