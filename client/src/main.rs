@@ -3,6 +3,7 @@
 
 mod browser;
 mod commands;
+mod config_edit;
 mod connection;
 mod error;
 mod output;

@@ -7,18 +7,17 @@
 //! ([`plan`]); the daemon notices the written file and reloads it by itself.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response, SsoAccount};
 use serde::Serialize;
-use toml_edit::{DocumentMut, Item, Table, value};
+use toml_edit::DocumentMut;
 
 use super::{ask, unexpected};
-use crate::error::{ClientError, EditError};
+use crate::config_edit::{self, EditError, NewTable, WriteError};
+use crate::error::ClientError;
 use crate::output;
 
 /// The longest profile name the daemon accepts (`check_name` in the daemon's config).
@@ -99,9 +98,13 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
         path: path.clone(),
         why,
     })?;
-    let diff = diff(&old, &plan.text, &path);
+    let diff = config_edit::diff(&old, &plan.text, &path);
     if !dry_run && !plan.added.is_empty() {
-        write_atomically(&path, &old, &plan.text)?;
+        config_edit::write_atomically(&path, &old, &plan.text).map_err(|e| match e {
+            WriteError::Read { path, source } => ClientError::ImportRead { path, source },
+            WriteError::Write { path, source } => ClientError::WriteFile { path, source },
+            WriteError::ChangedMeanwhile { path } => ClientError::ImportConcurrentEdit { path },
+        })?;
     }
     if json {
         output::json(&serde_json::json!({
@@ -153,13 +156,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Names every account/role, leaves out what is configured or taken, and adds the rest to
 /// `text` as `[profiles.NAME]` tables after the existing profiles.
 pub fn plan(text: &str, accounts: &[SsoAccount]) -> Result<Plan, EditError> {
-    // toml_edit ends the last line; doing it first keeps the edit a pure addition.
-    let base = if text.is_empty() || text.ends_with('\n') {
-        text.to_owned()
-    } else {
-        format!("{text}\n")
-    };
-    let mut doc: DocumentMut = base.parse().map_err(|e: toml_edit::TomlError| {
+    let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         EditError::NotToml(e.to_string().trim_end().to_owned())
     })?;
     let existing = existing_profiles(&doc)?;
@@ -192,41 +189,25 @@ pub fn plan(text: &str, accounts: &[SsoAccount]) -> Result<Plan, EditError> {
         }
     }
 
-    if added.is_empty() {
-        return Ok(Plan {
-            added,
-            skipped,
-            text: text.to_owned(),
-        });
-    }
-    let profiles = doc
-        .entry("profiles")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
+    let tables: Vec<NewTable> = added
+        .iter()
+        .map(|p| NewTable {
+            path: vec!["profiles".to_owned(), p.profile.clone()],
+            comment: Some(format!(
+                "{} ({}), from IAM Identity Center",
+                p.account_name, p.account_id
+            )),
+            fields: vec![
+                ("sso_account_id".to_owned(), p.account_id.as_str().into()),
+                ("sso_role_name".to_owned(), p.role_name.as_str().into()),
+            ],
         })
-        .as_table_mut()
-        .ok_or(EditError::ProfilesNotTable)?;
-    for p in &added {
-        let mut t = Table::new();
-        t.insert("sso_account_id", value(&p.account_id));
-        t.insert("sso_role_name", value(&p.role_name));
-        t.decor_mut().set_prefix(format!(
-            "\n# {} ({}), from IAM Identity Center\n",
-            printable(&p.account_name),
-            p.account_id
-        ));
-        profiles.insert(&p.profile, Item::Table(t));
-    }
-    let new = doc.to_string();
-    if !only_adds(text, &new) {
-        return Err(EditError::WouldChange);
-    }
+        .collect();
+    let edit = config_edit::add_tables(text, &tables)?;
     Ok(Plan {
         added,
         skipped,
-        text: new,
+        text: edit.text,
     })
 }
 
@@ -240,7 +221,9 @@ fn existing_profiles(
     };
     let profiles = profiles
         .as_table_like()
-        .ok_or(EditError::ProfilesNotTable)?;
+        .ok_or_else(|| EditError::NotTable {
+            key: "profiles".to_owned(),
+        })?;
     Ok(profiles
         .iter()
         .map(|(name, item)| {
@@ -345,80 +328,6 @@ fn sanitize_role(role: &str) -> String {
             }
         })
         .collect()
-}
-
-/// An account name as it may appear in a `#` comment: one line, no control characters.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// Whether `new` is `old` with lines added and none changed or removed (a final newline aside).
-fn only_adds(old: &str, new: &str) -> bool {
-    let old = if old.is_empty() || old.ends_with('\n') {
-        old.to_owned()
-    } else {
-        format!("{old}\n")
-    };
-    similar::TextDiff::from_lines(old.as_str(), new)
-        .ops()
-        .iter()
-        .all(|op| {
-            matches!(
-                op,
-                similar::DiffOp::Equal { .. } | similar::DiffOp::Insert { .. }
-            )
-        })
-}
-
-/// A unified diff of the edit, as `--dry-run` prints it.
-fn diff(old: &str, new: &str, path: &Path) -> String {
-    let name = path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(2)
-        .header(&name, &name)
-        .to_string()
-}
-
-/// Replaces the file in one rename, so the daemon (which watches it) never reads half of it. A
-/// symlinked config stays a symlink: its target is replaced, with the target's mode. An edit
-/// saved meanwhile by someone else wins; the import then stops and asks to be run again.
-fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), ClientError> {
-    let target = std::fs::canonicalize(path).map_err(|source| ClientError::ImportRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    let failed = |source| ClientError::WriteFile {
-        path: target.clone(),
-        source,
-    };
-    let dir = target.parent().unwrap_or(Path::new("/"));
-    let mode = std::fs::metadata(&target)
-        .map_err(failed)?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".credd-import-")
-        .suffix(".toml")
-        .tempfile_in(dir)
-        .map_err(failed)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(failed)?;
-    tmp.write_all(new.as_bytes()).map_err(failed)?;
-    tmp.as_file().sync_all().map_err(failed)?;
-    if std::fs::read_to_string(&target).map_err(failed)? != old {
-        return Err(ClientError::ImportConcurrentEdit { path: target });
-    }
-    tmp.persist(&target).map_err(|e| failed(e.error))?;
-    // The rename itself is durable once the directory is.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 fn report(path: &Path, plan: &Plan, accounts: &[SsoAccount], dry_run: bool, diff: &str) {
@@ -724,51 +633,13 @@ sso_role_name = "ReadOnly"
             plan("[access\n", &org()),
             Err(EditError::NotToml(_))
         ));
-        assert_eq!(
-            plan("profiles = 3\n", &org()),
-            Err(EditError::ProfilesNotTable)
-        );
+        let not_table = Err(EditError::NotTable {
+            key: "profiles".into(),
+        });
+        assert_eq!(plan("profiles = 3\n", &org()), not_table);
         assert_eq!(
             plan("profiles = { a = { role_arn = \"x\" } }\n", &org()),
-            Err(EditError::ProfilesNotTable)
+            not_table
         );
-    }
-
-    #[test]
-    fn dry_run_diff_only_adds_lines() {
-        let plan = plan(CONFIG, &org()).unwrap();
-        let diff = diff(CONFIG, &plan.text, Path::new("/c/config.toml"));
-        assert!(
-            diff.starts_with("--- /c/config.toml\n+++ /c/config.toml\n@@ "),
-            "{diff}"
-        );
-        assert!(diff.contains("\n+[profiles.prod-Deploy]\n"), "{diff}");
-        assert!(!diff.lines().skip(2).any(|l| l.starts_with('-')), "{diff}");
-    }
-
-    #[test]
-    fn writing_replaces_the_file_atomically_with_its_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real.toml");
-        std::fs::write(&real, "old\n").unwrap();
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let link = dir.path().join("config.toml");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-
-        write_atomically(&link, "old\n", "new\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
-        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
-        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o640);
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "no temp file left"
-        );
-
-        // Someone saved in between: nothing is written.
-        let e = write_atomically(&link, "old\n", "newer\n").unwrap_err();
-        assert!(matches!(e, ClientError::ImportConcurrentEdit { .. }), "{e}");
-        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
     }
 }
