@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use credd_proto::{ErrorReply, ProtoError, Response};
 
+use crate::config_edit::EditError;
 use crate::trust::Distrust;
 
 #[derive(Debug, thiserror::Error)]
@@ -170,18 +171,6 @@ pub enum ToolError {
     },
     #[error("`{command}` failed: {stderr}")]
     Failed { command: String, stderr: String },
-}
-
-/// Why a config text cannot take the new profiles.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EditError {
-    #[error("it is not valid TOML: {0}")]
-    NotToml(String),
-    #[error("`profiles` is not a table of [profiles.NAME] tables")]
-    ProfilesNotTable,
-    /// A guard: the edit must only ever add lines.
-    #[error("the edit would change existing lines (a bug in credd); nothing was written")]
-    WouldChange,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
 
-use credd::{connection, error, service_manager};
+use credd::{config_edit, connection, error, service_manager};
 
 use crate::error::ClientError;
 

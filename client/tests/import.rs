@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{FakeDaemon, access, text};
-use credd_proto::{ConfigInfo, PathsInfo, Request, Response, SsoAccount, StatusReport};
+use credd_proto::{
+    ConfigInfo, ImportProposal, PathsInfo, Request, Response, SsoImportEntry, StatusReport,
+};
 
 const CONFIG: &str = r#"# my credd config
 [access]
@@ -21,18 +23,39 @@ sso_account_id = "111111111111"
 sso_role_name = "Auditor"
 "#;
 
-/// A daemon logged in to Identity Center that reads `config`.
+/// A daemon logged in to Identity Center that reads `config`, which has `audit`: of the three
+/// account roles Identity Center offers, it proposes the two others. It never reloads, so a second
+/// import gets the same proposals.
 fn daemon(config: &Path) -> FakeDaemon {
     let config = config.display().to_string();
     FakeDaemon::start(move |request, _| match request {
         Request::Status => Response::Status(Box::new(status(&config))),
-        Request::SsoAccounts => Response::SsoAccounts {
-            accounts: vec![
-                account("111111111111", "Audit", &["Auditor"]),
-                account(
+        Request::SsoImport => Response::SsoImport {
+            accounts: 2,
+            entries: vec![
+                entry(
+                    "111111111111",
+                    "Audit",
+                    "Auditor",
+                    ImportProposal::AlreadyConfigured {
+                        profile: "audit".into(),
+                    },
+                ),
+                entry(
                     "222222222222",
                     "Staging",
-                    &["AdministratorAccess", "ReadOnly"],
+                    "AdministratorAccess",
+                    add(
+                        "staging-AdministratorAccess",
+                        "222222222222",
+                        "AdministratorAccess",
+                    ),
+                ),
+                entry(
+                    "222222222222",
+                    "Staging",
+                    "ReadOnly",
+                    add("staging-ReadOnly", "222222222222", "ReadOnly"),
                 ),
             ],
         },
@@ -40,12 +63,22 @@ fn daemon(config: &Path) -> FakeDaemon {
     })
 }
 
-fn account(id: &str, name: &str, roles: &[&str]) -> SsoAccount {
-    SsoAccount {
+fn entry(id: &str, name: &str, role: &str, proposal: ImportProposal) -> SsoImportEntry {
+    SsoImportEntry {
         account_id: id.into(),
         account_name: name.into(),
-        email: None,
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        role_name: role.into(),
+        proposal,
+    }
+}
+
+fn add(profile: &str, id: &str, role: &str) -> ImportProposal {
+    ImportProposal::Add {
+        profile: profile.into(),
+        fields: vec![
+            ("sso_account_id".into(), id.into()),
+            ("sso_role_name".into(), role.into()),
+        ],
     }
 }
 
@@ -136,7 +169,7 @@ fn import_edits_the_file_the_daemon_reads() {
     );
     assert!(stdout.contains("reloads the config by itself"), "{stdout}");
 
-    // Again: nothing new, nothing written.
+    // Again, before the daemon reloaded: what the file has now is left alone, nothing written.
     let again = daemon
         .credd(&["import", "--sso", "--json"], &[])
         .output()
@@ -146,6 +179,8 @@ fn import_edits_the_file_the_daemon_reads() {
     assert_eq!(v["added"].as_array().unwrap().len(), 0);
     assert_eq!(v["skipped"].as_array().unwrap().len(), 3);
     assert_eq!(v["skipped"][0]["reason"], "already_configured");
+    assert_eq!(v["skipped"][1]["reason"], "already_in_file");
+    assert_eq!(v["accounts"], 2);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), written);
 }
 

@@ -20,7 +20,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +45,9 @@ pub enum Request {
     LoginWait,
     /// Abandons the pending authorization (the user pressed Ctrl-C).
     LoginCancel,
-    /// Every account and role Identity Center offers the logged-in user, for `credd import --sso`.
-    SsoAccounts,
+    /// `credd import --sso`: a profile for every account and role Identity Center offers the
+    /// logged-in user, named and checked by the daemon against the config it has loaded.
+    SsoImport,
     Logout,
     /// A profile's credentials (`None`: the current profile), for `credential-process`.
     Credentials {
@@ -89,7 +90,7 @@ impl Request {
             Request::Login { .. } => "login",
             Request::LoginWait => "login-wait",
             Request::LoginCancel => "login-cancel",
-            Request::SsoAccounts => "sso-accounts",
+            Request::SsoImport => "sso-import",
             Request::Logout => "logout",
             Request::Credentials { .. } => "credentials",
             Request::Endpoint { .. } => "endpoint",
@@ -131,8 +132,11 @@ pub enum Response {
     LoginCancelled {
         cancelled: bool,
     },
-    SsoAccounts {
-        accounts: Vec<SsoAccount>,
+    /// `SsoImport`: what to do with each account role, in the order to show them.
+    SsoImport {
+        /// How many accounts Identity Center offers.
+        accounts: usize,
+        entries: Vec<SsoImportEntry>,
     },
     LoggedIn {
         access: Box<AccessInfo>,
@@ -258,12 +262,45 @@ pub struct Authorization {
     pub joined: bool,
 }
 
+/// An account Identity Center offers the logged-in user, with the roles (permission sets) the user
+/// may take in it: what the daemon names the imported profiles from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoAccount {
     pub account_id: String,
     pub account_name: String,
     pub email: Option<String>,
     pub roles: Vec<String>,
+}
+
+/// One account role of `credd import --sso`, and what the import does with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoImportEntry {
+    pub account_id: String,
+    pub account_name: String,
+    pub role_name: String,
+    #[serde(flatten)]
+    pub proposal: ImportProposal,
+}
+
+/// What the daemon proposes for one imported profile, by its own rules and the config it has
+/// loaded; the client still adds nothing its file already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "proposal", rename_all = "snake_case")]
+pub enum ImportProposal {
+    /// Add `[profiles.<profile>]` with these keys and (string) values, in this order.
+    Add {
+        profile: String,
+        fields: Vec<(String, String)>,
+    },
+    /// It is a profile already, under this name.
+    AlreadyConfigured { profile: String },
+    /// The name it would get is a configured profile of something else.
+    NameTaken { profile: String },
+    /// Another entry of this import, `with` (`ACCOUNT/ROLE`), gets the same name.
+    NameClash { profile: String, with: String },
+    /// The profile would not be a valid one (`why`, by the config's own checks): an account ID
+    /// or role name Identity Center should never send.
+    Invalid { profile: String, why: String },
 }
 
 /// Seconds since the Unix epoch; every timestamp on the wire is one.

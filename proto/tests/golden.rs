@@ -165,7 +165,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("request_login_wait", Request::LoginWait),
         ("request_login_cancel", Request::LoginCancel),
-        ("request_sso_accounts", Request::SsoAccounts),
+        ("request_sso_import", Request::SsoImport),
         ("request_logout", Request::Logout),
         (
             "request_credentials",
@@ -265,14 +265,57 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             Response::LoginCancelled { cancelled: true },
         ),
         (
-            "response_sso_accounts",
-            Response::SsoAccounts {
-                accounts: vec![SsoAccount {
-                    account_id: "222222222222".into(),
-                    account_name: "Staging".into(),
-                    email: Some("aws-staging@acme.example".into()),
-                    roles: vec!["AdministratorAccess".into(), "ReadOnly".into()],
-                }],
+            "response_sso_import",
+            Response::SsoImport {
+                accounts: 2,
+                entries: vec![
+                    SsoImportEntry {
+                        account_id: "222222222222".into(),
+                        account_name: "Staging".into(),
+                        role_name: "ReadOnly".into(),
+                        proposal: ImportProposal::Add {
+                            profile: "staging-ReadOnly".into(),
+                            fields: vec![
+                                ("sso_account_id".into(), "222222222222".into()),
+                                ("sso_role_name".into(), "ReadOnly".into()),
+                            ],
+                        },
+                    },
+                    SsoImportEntry {
+                        account_id: "222222222222".into(),
+                        account_name: "Staging".into(),
+                        role_name: "AdministratorAccess".into(),
+                        proposal: ImportProposal::AlreadyConfigured {
+                            profile: "staging".into(),
+                        },
+                    },
+                    SsoImportEntry {
+                        account_id: "333333333333".into(),
+                        account_name: "Prod".into(),
+                        role_name: "ReadOnly".into(),
+                        proposal: ImportProposal::NameTaken {
+                            profile: "prod-ReadOnly".into(),
+                        },
+                    },
+                    SsoImportEntry {
+                        account_id: "333333333333".into(),
+                        account_name: "Prod".into(),
+                        role_name: "A=B".into(),
+                        proposal: ImportProposal::NameClash {
+                            profile: "prod-A-B".into(),
+                            with: "333333333333/A+B".into(),
+                        },
+                    },
+                    SsoImportEntry {
+                        account_id: "4444".into(),
+                        account_name: "Odd".into(),
+                        role_name: "Admin".into(),
+                        proposal: ImportProposal::Invalid {
+                            profile: "odd-Admin".into(),
+                            why: "expected a 12-digit AWS account ID like \"111111111111\", found \"4444\"".into(),
+                        },
+                    },
+                ],
             },
         ),
         ("response_logged_out", Response::LoggedOut { forgotten: 3 }),

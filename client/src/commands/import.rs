@@ -3,30 +3,22 @@
 //! stay as they are. Nothing is ever overwritten: a name already in use, or an account/role pair
 //! already configured under any name, is skipped and reported.
 //!
-//! The naming and the edit are pure functions of the config text and the account list
-//! ([`plan`]); the daemon notices the written file and reloads it by itself.
+//! The daemon names the profiles and decides what to skip, by its own rules and the config it has
+//! loaded (`Request::SsoImport`); this verb edits the file's text with [`crate::config_edit`],
+//! which leaves alone any table the file has gained since, and reports what was done. The daemon
+//! notices the written file and reloads it by itself.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
-use credd_proto::{Request, Response, SsoAccount};
+use credd_proto::{ImportProposal, Request, Response, SsoImportEntry};
 use serde::Serialize;
-use toml_edit::{DocumentMut, Item, Table, value};
 
 use super::{ask, unexpected};
-use crate::error::{ClientError, EditError};
+use crate::config_edit::{self, NewTable, WriteError};
+use crate::error::ClientError;
 use crate::output;
-
-/// The longest profile name the daemon accepts (`check_name` in the daemon's config).
-const NAME_MAX: usize = 64;
-/// An account name's part of a profile name is cut to this, so the role name always fits.
-const ACCOUNT_SLUG_MAX: usize = 32;
-/// Identity Center permission set names have at most 32 characters; anything longer is cut.
-const ROLE_MAX: usize = 40;
 
 /// A profile the import adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,6 +48,11 @@ pub enum SkipReason {
     NameTaken { profile: String },
     /// Another account/role of this import gets the same name (names are cut to 64 characters).
     NameClash { profile: String, with: String },
+    /// The daemon's config checks would refuse the profile.
+    Invalid { profile: String, why: String },
+    /// The file has a table of this name the daemon has not loaded yet (edited since): left as
+    /// it is.
+    AlreadyInFile { profile: String },
 }
 
 impl SkipReason {
@@ -70,6 +67,13 @@ impl SkipReason {
             SkipReason::NameClash { profile, with } => {
                 format!("would be named {profile} like {with}; add it by hand")
             }
+            SkipReason::Invalid { profile, why } => {
+                format!("profile {profile} would not be valid ({why}); add it by hand")
+            }
+            SkipReason::AlreadyInFile { profile } => format!(
+                "profile {profile} is already in the file, edited since the daemon read it \
+                 (left alone)"
+            ),
         }
     }
 }
@@ -84,35 +88,38 @@ pub struct Plan {
 }
 
 pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientError> {
-    let request = Request::SsoAccounts;
-    let accounts = match ask(paths, &request)? {
-        Response::SsoAccounts { accounts } => accounts,
+    let request = Request::SsoImport;
+    let (accounts, entries) = match ask(paths, &request)? {
+        Response::SsoImport { accounts, entries } => (accounts, entries),
         other => return Err(unexpected(&request, other)),
     };
     let path = config_path(paths)?;
-    let read = |source| ClientError::ImportRead {
+    let old = std::fs::read_to_string(&path).map_err(|source| ClientError::ImportRead {
         path: path.clone(),
         source,
-    };
-    let old = std::fs::read_to_string(&path).map_err(read)?;
-    let plan = plan(&old, &accounts).map_err(|why| ClientError::ImportEdit {
+    })?;
+    let plan = plan(&old, entries).map_err(|why| ClientError::ImportEdit {
         path: path.clone(),
         why,
     })?;
-    let diff = diff(&old, &plan.text, &path);
+    let diff = config_edit::diff(&old, &plan.text, &path);
     if !dry_run && !plan.added.is_empty() {
-        write_atomically(&path, &old, &plan.text)?;
+        config_edit::write_atomically(&path, &old, &plan.text).map_err(|e| match e {
+            WriteError::Read { path, source } => ClientError::ImportRead { path, source },
+            WriteError::Write { path, source } => ClientError::WriteFile { path, source },
+            WriteError::ChangedMeanwhile { path } => ClientError::ImportConcurrentEdit { path },
+        })?;
     }
     if json {
         output::json(&serde_json::json!({
             "config": path,
             "dry_run": dry_run,
-            "accounts": accounts.len(),
+            "accounts": accounts,
             "added": plan.added,
             "skipped": plan.skipped,
         }));
     } else {
-        report(&path, &plan, &accounts, dry_run, &diff);
+        report(&path, &plan, dry_run, &diff);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,280 +157,70 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Names every account/role, leaves out what is configured or taken, and adds the rest to
-/// `text` as `[profiles.NAME]` tables after the existing profiles.
-pub fn plan(text: &str, accounts: &[SsoAccount]) -> Result<Plan, EditError> {
-    // toml_edit ends the last line; doing it first keeps the edit a pure addition.
-    let base = if text.is_empty() || text.ends_with('\n') {
-        text.to_owned()
-    } else {
-        format!("{text}\n")
-    };
-    let mut doc: DocumentMut = base.parse().map_err(|e: toml_edit::TomlError| {
-        EditError::NotToml(e.to_string().trim_end().to_owned())
-    })?;
-    let existing = existing_profiles(&doc)?;
-
-    let mut added: Vec<NewProfile> = Vec::new();
-    let mut skipped = Vec::new();
-    for candidate in names(accounts) {
-        let skip = |reason| Skipped {
-            account_id: candidate.account_id.clone(),
-            account_name: candidate.account_name.clone(),
-            role_name: candidate.role_name.clone(),
-            reason,
-        };
-        let pair = (candidate.account_id.clone(), candidate.role_name.clone());
-        if let Some((name, _)) = existing.iter().find(|(_, p)| p.as_ref() == Some(&pair)) {
-            skipped.push(skip(SkipReason::AlreadyConfigured {
-                profile: name.clone(),
-            }));
-        } else if existing.contains_key(&candidate.profile) {
-            skipped.push(skip(SkipReason::NameTaken {
-                profile: candidate.profile.clone(),
-            }));
-        } else if let Some(first) = added.iter().find(|a| a.profile == candidate.profile) {
-            skipped.push(skip(SkipReason::NameClash {
-                profile: candidate.profile.clone(),
-                with: format!("{}/{}", first.account_id, first.role_name),
-            }));
-        } else {
-            added.push(candidate);
-        }
-    }
-
-    if added.is_empty() {
-        return Ok(Plan {
-            added,
-            skipped,
-            text: text.to_owned(),
-        });
-    }
-    let profiles = doc
-        .entry("profiles")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
+/// The daemon's proposals applied to `text`: the profiles it proposes to add become
+/// `[profiles.NAME]` tables, except those the text already has; the rest is reported, in the
+/// daemon's order.
+pub fn plan(text: &str, entries: Vec<SsoImportEntry>) -> Result<Plan, config_edit::EditError> {
+    let tables: Vec<NewTable> = entries
+        .iter()
+        .filter_map(|e| match &e.proposal {
+            ImportProposal::Add { profile, fields } => Some(NewTable {
+                path: vec!["profiles".to_owned(), profile.clone()],
+                comment: Some(format!(
+                    "{} ({}), from IAM Identity Center",
+                    e.account_name, e.account_id
+                )),
+                fields: fields
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.into()))
+                    .collect(),
+            }),
+            _ => None,
         })
-        .as_table_mut()
-        .ok_or(EditError::ProfilesNotTable)?;
-    for p in &added {
-        let mut t = Table::new();
-        t.insert("sso_account_id", value(&p.account_id));
-        t.insert("sso_role_name", value(&p.role_name));
-        t.decor_mut().set_prefix(format!(
-            "\n# {} ({}), from IAM Identity Center\n",
-            printable(&p.account_name),
-            p.account_id
-        ));
-        profiles.insert(&p.profile, Item::Table(t));
-    }
-    let new = doc.to_string();
-    if !only_adds(text, &new) {
-        return Err(EditError::WouldChange);
+        .collect();
+    let edit = config_edit::add_tables(text, &tables)?;
+
+    let (mut added, mut skipped) = (Vec::new(), Vec::new());
+    let mut table = 0;
+    for entry in entries {
+        let reason = match entry.proposal {
+            ImportProposal::Add { profile, .. } => {
+                let present = edit.present.contains(&table);
+                table += 1;
+                if !present {
+                    added.push(NewProfile {
+                        profile,
+                        account_id: entry.account_id,
+                        account_name: entry.account_name,
+                        role_name: entry.role_name,
+                    });
+                    continue;
+                }
+                SkipReason::AlreadyInFile { profile }
+            }
+            ImportProposal::AlreadyConfigured { profile } => {
+                SkipReason::AlreadyConfigured { profile }
+            }
+            ImportProposal::NameTaken { profile } => SkipReason::NameTaken { profile },
+            ImportProposal::NameClash { profile, with } => SkipReason::NameClash { profile, with },
+            ImportProposal::Invalid { profile, why } => SkipReason::Invalid { profile, why },
+        };
+        skipped.push(Skipped {
+            account_id: entry.account_id,
+            account_name: entry.account_name,
+            role_name: entry.role_name,
+            reason,
+        });
     }
     Ok(Plan {
         added,
         skipped,
-        text: new,
+        text: edit.text,
     })
 }
 
-/// Every profile name in the file, with its `(sso_account_id, sso_role_name)` when it has both.
-#[allow(clippy::type_complexity)]
-fn existing_profiles(
-    doc: &DocumentMut,
-) -> Result<BTreeMap<String, Option<(String, String)>>, EditError> {
-    let Some(profiles) = doc.get("profiles") else {
-        return Ok(BTreeMap::new());
-    };
-    let profiles = profiles
-        .as_table_like()
-        .ok_or(EditError::ProfilesNotTable)?;
-    Ok(profiles
-        .iter()
-        .map(|(name, item)| {
-            let field = |key| {
-                item.as_table_like()
-                    .and_then(|t| t.get(key))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let pair = field("sso_account_id").zip(field("sso_role_name"));
-            (name.to_owned(), pair)
-        })
-        .collect())
-}
-
-/// Every account/role with its profile name, sorted by account name, then account ID, then role.
-///
-/// A name is `<account>-<role>`: the account name as a lowercase slug (letters, digits, '-'),
-/// the role name with anything but letters, digits, '-', '_', '.' made '-'. When two accounts
-/// give the same slug, each gets its account ID too: `<account>-<account id>-<role>`. An account
-/// name with nothing left of it is replaced by the account ID. Names depend only on the list,
-/// never on the order it came in.
-fn names(accounts: &[SsoAccount]) -> Vec<NewProfile> {
-    // One entry per account ID, whatever the daemon sent.
-    let mut by_id: BTreeMap<&str, (&str, BTreeSet<&str>)> = BTreeMap::new();
-    for a in accounts {
-        let entry = by_id
-            .entry(&a.account_id)
-            .or_insert((&a.account_name, BTreeSet::new()));
-        entry.1.extend(a.roles.iter().map(String::as_str));
-    }
-    let slug_of = |id: &str, name: &str| {
-        let slug = slug(name, ACCOUNT_SLUG_MAX);
-        if slug.is_empty() { id.to_owned() } else { slug }
-    };
-    let mut ids_per_slug: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for (id, (name, _)) in &by_id {
-        ids_per_slug
-            .entry(slug_of(id, name))
-            .or_default()
-            .insert(id);
-    }
-    let mut out = Vec::new();
-    for (id, (name, roles)) in &by_id {
-        let account = slug_of(id, name);
-        let shared = ids_per_slug.get(&account).is_some_and(|ids| ids.len() > 1);
-        for role in roles {
-            let role_part: String = sanitize_role(role).chars().take(ROLE_MAX).collect();
-            let id_part = if shared { 1 + id.len() } else { 0 };
-            let room = NAME_MAX.saturating_sub(1 + role_part.len() + id_part);
-            let mut account_part = cut(&account, room);
-            if shared {
-                account_part = format!("{account_part}-{id}");
-            }
-            out.push(NewProfile {
-                profile: format!("{account_part}-{role_part}"),
-                account_id: (*id).to_owned(),
-                account_name: (*name).to_owned(),
-                role_name: (*role).to_owned(),
-            });
-        }
-    }
-    out.sort_by(|a, b| {
-        (a.account_name.to_lowercase(), &a.account_id, &a.role_name).cmp(&(
-            b.account_name.to_lowercase(),
-            &b.account_id,
-            &b.role_name,
-        ))
-    });
-    out
-}
-
-/// `Staging (EU) – Shared` → `staging-eu-shared`, at most `max` characters.
-fn slug(name: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    cut(&out, max)
-}
-
-/// The first `max` characters (all ASCII here), without a dangling '-'.
-fn cut(s: &str, max: usize) -> String {
-    s.chars()
-        .take(max)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_owned()
-}
-
-fn sanitize_role(role: &str) -> String {
-    role.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
-/// An account name as it may appear in a `#` comment: one line, no control characters.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// Whether `new` is `old` with lines added and none changed or removed (a final newline aside).
-fn only_adds(old: &str, new: &str) -> bool {
-    let old = if old.is_empty() || old.ends_with('\n') {
-        old.to_owned()
-    } else {
-        format!("{old}\n")
-    };
-    similar::TextDiff::from_lines(old.as_str(), new)
-        .ops()
-        .iter()
-        .all(|op| {
-            matches!(
-                op,
-                similar::DiffOp::Equal { .. } | similar::DiffOp::Insert { .. }
-            )
-        })
-}
-
-/// A unified diff of the edit, as `--dry-run` prints it.
-fn diff(old: &str, new: &str, path: &Path) -> String {
-    let name = path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(2)
-        .header(&name, &name)
-        .to_string()
-}
-
-/// Replaces the file in one rename, so the daemon (which watches it) never reads half of it. A
-/// symlinked config stays a symlink: its target is replaced, with the target's mode. An edit
-/// saved meanwhile by someone else wins; the import then stops and asks to be run again.
-fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), ClientError> {
-    let target = std::fs::canonicalize(path).map_err(|source| ClientError::ImportRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    let failed = |source| ClientError::WriteFile {
-        path: target.clone(),
-        source,
-    };
-    let dir = target.parent().unwrap_or(Path::new("/"));
-    let mode = std::fs::metadata(&target)
-        .map_err(failed)?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".credd-import-")
-        .suffix(".toml")
-        .tempfile_in(dir)
-        .map_err(failed)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(failed)?;
-    tmp.write_all(new.as_bytes()).map_err(failed)?;
-    tmp.as_file().sync_all().map_err(failed)?;
-    if std::fs::read_to_string(&target).map_err(failed)? != old {
-        return Err(ClientError::ImportConcurrentEdit { path: target });
-    }
-    tmp.persist(&target).map_err(|e| failed(e.error))?;
-    // The rename itself is durable once the directory is.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn report(path: &Path, plan: &Plan, accounts: &[SsoAccount], dry_run: bool, diff: &str) {
-    let pairs: usize = accounts.iter().map(|a| a.roles.len()).sum();
-    if pairs == 0 {
+fn report(path: &Path, plan: &Plan, dry_run: bool, diff: &str) {
+    if plan.added.is_empty() && plan.skipped.is_empty() {
         println!("IAM Identity Center offers you no account roles: nothing to import");
         return;
     }
@@ -484,183 +281,80 @@ fn report(path: &Path, plan: &Plan, accounts: &[SsoAccount], dry_run: bool, diff
 mod tests {
     use super::*;
 
-    fn account(id: &str, name: &str, roles: &[&str]) -> SsoAccount {
-        SsoAccount {
+    fn entry(id: &str, name: &str, role: &str, proposal: ImportProposal) -> SsoImportEntry {
+        SsoImportEntry {
             account_id: id.into(),
             account_name: name.into(),
-            email: Some(format!("aws+{id}@acme.example")),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            role_name: role.into(),
+            proposal,
         }
     }
 
-    fn profile_names(accounts: &[SsoAccount]) -> Vec<String> {
-        names(accounts).into_iter().map(|p| p.profile).collect()
-    }
-
-    /// The daemon's rule (`check_name` in daemon/src/config/mod.rs).
-    fn valid_name(name: &str) -> bool {
-        (1..=64).contains(&name.len())
-            && !name.starts_with('.')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    }
-
-    #[test]
-    fn names_are_account_slug_and_role() {
-        let accounts = [
-            account(
-                "222222222222",
-                "Staging",
-                &["AdministratorAccess", "ReadOnly"],
-            ),
-            account("333333333333", "Prod (EU) – Payments", &["Deploy+Ops@x"]),
-        ];
-        assert_eq!(
-            profile_names(&accounts),
-            [
-                "prod-eu-payments-Deploy-Ops-x",
-                "staging-AdministratorAccess",
-                "staging-ReadOnly",
-            ]
-        );
-    }
-
-    #[test]
-    fn names_are_stable_whatever_the_order() {
-        let mut accounts = vec![
-            account(
-                "222222222222",
-                "Staging",
-                &["ReadOnly", "AdministratorAccess"],
-            ),
-            account("111111111111", "Audit", &["Auditor"]),
-            account("444444444444", "staging", &["ReadOnly"]),
-        ];
-        let first = names(&accounts);
-        accounts.reverse();
-        for a in &mut accounts {
-            a.roles.reverse();
+    fn add(profile: &str, id: &str, role: &str) -> ImportProposal {
+        ImportProposal::Add {
+            profile: profile.into(),
+            fields: vec![
+                ("sso_account_id".into(), id.into()),
+                ("sso_role_name".into(), role.into()),
+            ],
         }
-        assert_eq!(names(&accounts), first);
-    }
-
-    #[test]
-    fn accounts_with_the_same_slug_are_told_apart_by_id() {
-        let accounts = [
-            account("222222222222", "Staging", &["ReadOnly"]),
-            account("444444444444", "staging!", &["ReadOnly"]),
-            account("555555555555", "Sandbox", &["ReadOnly"]),
-        ];
-        assert_eq!(
-            profile_names(&accounts),
-            [
-                "sandbox-ReadOnly",
-                "staging-222222222222-ReadOnly",
-                "staging-444444444444-ReadOnly",
-            ]
-        );
-    }
-
-    #[test]
-    fn every_name_is_valid_even_from_odd_input() {
-        let long = "A very long account name that goes on and on, well past any limit";
-        let accounts = [
-            account("666666666666", "生产", &["Admin"]),
-            account("777777777777", "...", &["x"]),
-            account("888888888888", long, &["AWSAdministratorAccessForEveryone"]),
-            account("999999999999", long, &["AWSAdministratorAccessForEveryone"]),
-            account("123456789012", "-Dev-", &[".hidden", "with space"]),
-        ];
-        let names = profile_names(&accounts);
-        for name in &names {
-            assert!(valid_name(name), "{name:?}");
-        }
-        assert!(
-            names.contains(&"666666666666-Admin".to_owned()),
-            "{names:?}"
-        );
-        assert!(names.contains(&"dev-.hidden".to_owned()), "{names:?}");
-        assert!(names.contains(&"dev-with-space".to_owned()), "{names:?}");
-        let unique: BTreeSet<_> = names.iter().collect();
-        assert_eq!(unique.len(), names.len(), "{names:?}");
     }
 
     const CONFIG: &str = r#"# credd config — hand-written
-default_profile = "staging-AdministratorAccess"
-
 [access]
 source = "sso"          # Identity Center
-sso_session = "acme"
-sso_start_url = "https://acme.awsapps.com/start"
-sso_region = "us-east-1"
-
-[profiles.staging-AdministratorAccess]   # mine
-sso_account_id = "222222222222"
-sso_role_name = "AdministratorAccess"
 
 [profiles.audit]
 sso_account_id = "111111111111"
 sso_role_name = "Auditor"
 
-[profiles.prod-ReadOnly]
-role_arn = "arn:aws:iam::333333333333:role/ReadOnly"
-
 [daemon]
 imds = true
 "#;
 
-    fn org() -> Vec<SsoAccount> {
+    /// What the daemon proposes for CONFIG: one configured, two to add.
+    fn proposals() -> Vec<SsoImportEntry> {
         vec![
-            account("111111111111", "Audit", &["Auditor"]),
-            account(
+            entry(
+                "111111111111",
+                "Audit",
+                "Auditor",
+                ImportProposal::AlreadyConfigured {
+                    profile: "audit".into(),
+                },
+            ),
+            entry(
+                "333333333333",
+                "Prod",
+                "Deploy",
+                add("prod-Deploy", "333333333333", "Deploy"),
+            ),
+            entry(
                 "222222222222",
                 "Staging",
-                &["AdministratorAccess", "ReadOnly"],
+                "ReadOnly",
+                add("staging-ReadOnly", "222222222222", "ReadOnly"),
             ),
-            account("333333333333", "Prod", &["ReadOnly", "Deploy"]),
         ]
     }
 
     #[test]
-    fn nothing_configured_is_clobbered() {
-        let plan = plan(CONFIG, &org()).unwrap();
+    fn the_proposed_profiles_are_added_with_their_account_as_a_comment() {
+        let plan = plan(CONFIG, proposals()).unwrap();
         let added: Vec<_> = plan.added.iter().map(|p| p.profile.as_str()).collect();
         assert_eq!(added, ["prod-Deploy", "staging-ReadOnly"]);
         assert_eq!(
             plan.skipped
                 .iter()
-                .map(|s| (s.account_id.as_str(), s.role_name.as_str(), &s.reason))
+                .map(|s| (s.account_id.as_str(), &s.reason))
                 .collect::<Vec<_>>(),
-            [
-                (
-                    "111111111111",
-                    "Auditor",
-                    &SkipReason::AlreadyConfigured {
-                        profile: "audit".into()
-                    }
-                ),
-                (
-                    "333333333333",
-                    "ReadOnly",
-                    &SkipReason::NameTaken {
-                        profile: "prod-ReadOnly".into()
-                    }
-                ),
-                (
-                    "222222222222",
-                    "AdministratorAccess",
-                    &SkipReason::AlreadyConfigured {
-                        profile: "staging-AdministratorAccess".into()
-                    }
-                ),
-            ]
+            [(
+                "111111111111",
+                &SkipReason::AlreadyConfigured {
+                    profile: "audit".into()
+                }
+            )]
         );
-    }
-
-    #[test]
-    fn the_edit_adds_tables_after_the_profiles_and_keeps_everything_else() {
-        let plan = plan(CONFIG, &org()).unwrap();
         let expected = CONFIG.replace(
             "\n[daemon]\n",
             r#"
@@ -678,97 +372,99 @@ sso_role_name = "ReadOnly"
 "#,
         );
         assert_eq!(plan.text, expected);
-        // The result is what the daemon will parse, and a second import adds nothing.
-        let again = super::plan(&plan.text, &org()).unwrap();
+    }
+
+    #[test]
+    fn a_profile_the_file_gained_since_the_daemon_read_it_is_left_alone() {
+        // The same import again before the daemon reloaded: the daemon still proposes both.
+        let first = plan(CONFIG, proposals()).unwrap();
+        let again = plan(&first.text, proposals()).unwrap();
         assert!(again.added.is_empty());
-        assert_eq!(again.text, plan.text);
-    }
-
-    #[test]
-    fn a_config_without_profiles_gets_them_at_the_end() {
-        let text = "[access]\nsource = \"sso\"";
-        let plan = plan(text, &[account("222222222222", "Staging", &["Admin"])]).unwrap();
+        assert_eq!(again.text, first.text);
         assert_eq!(
-            plan.text,
-            "[access]\nsource = \"sso\"\n\n# Staging (222222222222), from IAM Identity \
-             Center\n[profiles.staging-Admin]\nsso_account_id = \"222222222222\"\n\
-             sso_role_name = \"Admin\"\n"
-        );
-    }
-
-    #[test]
-    fn an_import_with_nothing_new_leaves_the_text_alone() {
-        let text = "[access]\nsource = \"sso\"";
-        let plan = plan(text, &[]).unwrap();
-        assert_eq!(plan.text, text);
-        assert!(plan.added.is_empty() && plan.skipped.is_empty());
-    }
-
-    #[test]
-    fn names_clashing_within_one_import_add_only_the_first() {
-        let plan = plan("", &[account("222222222222", "Staging", &["A+B", "A=B"])]).unwrap();
-        assert_eq!(plan.added.len(), 1);
-        assert_eq!(plan.added[0].role_name, "A+B");
-        assert_eq!(
-            plan.skipped[0].reason,
-            SkipReason::NameClash {
-                profile: "staging-A-B".into(),
-                with: "222222222222/A+B".into()
+            again.skipped[1].reason,
+            SkipReason::AlreadyInFile {
+                profile: "prod-Deploy".into()
             }
         );
-    }
-
-    #[test]
-    fn odd_configs_are_refused_not_mangled() {
-        assert!(matches!(
-            plan("[access\n", &org()),
-            Err(EditError::NotToml(_))
-        ));
-        assert_eq!(
-            plan("profiles = 3\n", &org()),
-            Err(EditError::ProfilesNotTable)
-        );
-        assert_eq!(
-            plan("profiles = { a = { role_arn = \"x\" } }\n", &org()),
-            Err(EditError::ProfilesNotTable)
-        );
-    }
-
-    #[test]
-    fn dry_run_diff_only_adds_lines() {
-        let plan = plan(CONFIG, &org()).unwrap();
-        let diff = diff(CONFIG, &plan.text, Path::new("/c/config.toml"));
         assert!(
-            diff.starts_with("--- /c/config.toml\n+++ /c/config.toml\n@@ "),
-            "{diff}"
+            again.skipped[1]
+                .reason
+                .describe()
+                .contains("already in the file")
         );
-        assert!(diff.contains("\n+[profiles.prod-Deploy]\n"), "{diff}");
-        assert!(!diff.lines().skip(2).any(|l| l.starts_with('-')), "{diff}");
+        // A hand-written table of that name, whatever it holds, is never overwritten.
+        let mine = format!("{CONFIG}\n[profiles.staging-ReadOnly]\nrole_arn = \"mine\"\n");
+        let plan = plan(&mine, proposals()).unwrap();
+        assert_eq!(plan.added.len(), 1);
+        assert!(
+            plan.text
+                .contains("\n[profiles.staging-ReadOnly]\nrole_arn = \"mine\"\n"),
+            "{}",
+            plan.text
+        );
+        assert_eq!(plan.text.matches("staging-ReadOnly").count(), 1);
     }
 
     #[test]
-    fn writing_replaces_the_file_atomically_with_its_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real.toml");
-        std::fs::write(&real, "old\n").unwrap();
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let link = dir.path().join("config.toml");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-
-        write_atomically(&link, "old\n", "new\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
-        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
-        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o640);
+    fn every_skip_reason_says_what_to_do() {
+        let entries = vec![
+            entry(
+                "3",
+                "Prod",
+                "ReadOnly",
+                ImportProposal::NameTaken {
+                    profile: "prod-ReadOnly".into(),
+                },
+            ),
+            entry(
+                "2",
+                "S",
+                "A=B",
+                ImportProposal::NameClash {
+                    profile: "s-A-B".into(),
+                    with: "2/A+B".into(),
+                },
+            ),
+            entry(
+                "4444",
+                "Odd",
+                "Admin",
+                ImportProposal::Invalid {
+                    profile: "odd-Admin".into(),
+                    why: "expected a 12-digit AWS account ID".into(),
+                },
+            ),
+        ];
+        let plan = plan(CONFIG, entries).unwrap();
+        assert_eq!(plan.text, CONFIG);
+        let said: Vec<String> = plan.skipped.iter().map(|s| s.reason.describe()).collect();
         assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "no temp file left"
+            said,
+            [
+                "profile prod-ReadOnly already exists for something else (left alone)",
+                "would be named s-A-B like 2/A+B; add it by hand",
+                "profile odd-Admin would not be valid (expected a 12-digit AWS account ID); add \
+                 it by hand",
+            ]
         );
+        let json = serde_json::to_value(&plan.skipped[1]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "account_id": "2", "account_name": "S", "role_name": "A=B",
+                "reason": "name_clash", "profile": "s-A-B", "with": "2/A+B",
+            })
+        );
+    }
 
-        // Someone saved in between: nothing is written.
-        let e = write_atomically(&link, "old\n", "newer\n").unwrap_err();
-        assert!(matches!(e, ClientError::ImportConcurrentEdit { .. }), "{e}");
-        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+    #[test]
+    fn a_file_that_cannot_take_profiles_is_refused_not_mangled() {
+        assert_eq!(
+            plan("profiles = 3\n", proposals()),
+            Err(config_edit::EditError::NotTable {
+                key: "profiles".into()
+            })
+        );
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! One module per section — `daemon` (`[daemon]`), `access` (`[access]`, a file per access
 //! source), `profiles` (`[profiles.NAME]`) — and `checks` for the small value checkers they share.
+//! `import` proposes the profiles `credd import --sso` adds, by the same rules.
 //! Parsing keeps the source span of every value that has rules beyond its type, so each error
 //! names `file:line:col` and what was expected. A [`Config`] only exists once it is fully valid.
 
 mod access;
 mod checks;
 mod daemon;
+mod import;
 mod profiles;
 #[cfg(test)]
 mod testing;
@@ -30,6 +32,7 @@ pub use access::{
 };
 pub use checks::check_name;
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
+pub use import::sso_import;
 pub use profiles::{
     ASSUME_ROLE_DEFAULT, ASSUME_ROLE_MAX, ASSUME_ROLE_MIN, CHAINED_ROLE_MAX, Profile, ProfileKind,
 };

@@ -9,7 +9,7 @@ mod logout;
 mod profiles;
 mod reload;
 mod reset_token;
-mod sso_accounts;
+mod sso_import;
 mod status;
 mod switch;
 
@@ -30,7 +30,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
         Request::Login { mfa_code, browser } => login::handle(daemon, mfa_code, browser).await,
         Request::LoginWait => login::wait(daemon).await,
         Request::LoginCancel => login::cancel(daemon),
-        Request::SsoAccounts => sso_accounts::handle(daemon).await,
+        Request::SsoImport => sso_import::handle(daemon).await,
         Request::Logout => logout::handle(daemon),
         Request::Credentials { profile } => credentials::handle(daemon, profile, caller).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
