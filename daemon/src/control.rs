@@ -19,10 +19,13 @@ use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use crate::daemon::Daemon;
+use crate::handlers;
 use crate::listener::admission::{Admission, Limits, Slot};
 use crate::logging::{THROTTLE_WINDOW, Throttle};
 use crate::vend::Caller;
-use crate::{SOFTWARE, handlers};
+
+/// `credd-daemon 0.1.0`, sent in every frame for version-mismatch messages.
+pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
 
 /// Connections served at once. When all are busy, the next waits (and those after it in the
 /// listen backlog, then in `connect`) until one ends, so a burst of hundreds of

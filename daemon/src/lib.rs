@@ -38,9 +38,6 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::daemon::Daemon;
 
-/// `credd-daemon 0.1.0`, sent in every frame for version-mismatch messages.
-pub const SOFTWARE: &str = concat!("credd-daemon ", env!("CARGO_PKG_VERSION"));
-
 /// Runs the daemon attached to the terminal until SIGTERM or SIGINT, logging to stderr or, when
 /// given, to `log_file` (rotated).
 pub fn run_foreground(paths: Paths, log_file: Option<&std::path::Path>) -> anyhow::Result<()> {

@@ -88,6 +88,8 @@ pub enum SessionSigner {
 pub struct SourceStatus {
     pub federation: Option<FederationInfo>,
     pub sso: Option<SsoInfo>,
+    /// Where a login shared with another tool is kept ([`Source::shares_login`]).
+    pub shared_storage: Option<String>,
 }
 
 /// One fact about how the access account is reached, for `credd doctor`: e.g. `mfa` =
@@ -197,6 +199,12 @@ pub trait Source: Send + Sync {
     /// Its block in status.
     fn status(&self, _session: Option<&AccessSession>) -> SourceStatus {
         SourceStatus::default()
+    }
+
+    /// Who `session` is, for status: its identity, or (a bearer session, whose tokens name
+    /// nobody) what it is, with `user` when STS told who the user is.
+    fn identity(&self, session: &AccessSession, _user: Option<&str>) -> Option<String> {
+        session.identity_arn.clone()
     }
 
     /// Its posture facts for `credd doctor`.

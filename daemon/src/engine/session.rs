@@ -386,7 +386,6 @@ impl Engine {
     pub fn access_info(&self) -> AccessInfo {
         let config = self.config();
         let now = self.inner.clock.now();
-        let ic = self.identity_center();
         let source = self.source();
         let state = lock::read(&self.inner.session);
         let session = state.live(now);
@@ -400,23 +399,13 @@ impl Engine {
                 )
             })
         });
-        let identity = match (&ic, session) {
-            (Some(ic), Some(_)) => Some(
-                self.access_role()
-                    .and_then(|slot| slot.cached())
-                    .map(|c| c.assumed_arn.clone())
-                    .unwrap_or_else(|| {
-                        let who = state.sso_user.as_deref().map_or_else(String::new, |arn| {
-                            format!("{} in ", crate::access::session_name_from_arn(Some(arn)))
-                        });
-                        format!(
-                            "{who}Identity Center session {} ({})",
-                            ic.config.session, ic.config.start_url
-                        )
-                    }),
-            ),
-            _ => session.and_then(|s| s.identity_arn.clone()),
-        };
+        // The access role's ARN once it has credentials; else what the source says.
+        let identity = session.and_then(|s| {
+            self.access_role()
+                .and_then(|slot| slot.cached())
+                .map(|c| c.assumed_arn.clone())
+                .or_else(|| source.identity(s, state.sso_user.as_deref()))
+        });
         let shown = source.status(session.map(|s| &**s));
         AccessInfo {
             source: config.access.kind().as_str().to_owned(),
@@ -433,14 +422,11 @@ impl Engine {
             },
             // Only a session the user had to make is worth keeping; a bare key (or a token
             // another tool keeps) logs in again by itself.
-            session_storage: match &ic {
-                Some(ic) => ic
-                    .cache_file
-                    .as_ref()
-                    .map(|f| format!("the AWS CLI token cache: {}", f.display())),
-                None => (config.access.mfa_serial().is_some()
-                    || session.is_some_and(|s| worth_keeping(s)))
-                .then(|| self.inner.store.describe()),
+            session_storage: if source.shares_login() {
+                shown.shared_storage
+            } else {
+                (config.access.mfa_serial().is_some() || session.is_some_and(|s| worth_keeping(s)))
+                    .then(|| self.inner.store.describe())
             },
             sso: shown.sso,
             federation: shown.federation,

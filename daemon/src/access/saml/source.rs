@@ -60,7 +60,7 @@ impl Source for Saml {
                     .and_then(|s| s.federation.as_ref())
                     .map(|f| f.who.clone()),
             }),
-            sso: None,
+            ..SourceStatus::default()
         }
     }
 

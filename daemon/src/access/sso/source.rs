@@ -74,6 +74,10 @@ impl Source for IdentityCenter {
         let tokens = session.map(|s| s.tokens()).unwrap_or_default();
         SourceStatus {
             federation: None,
+            shared_storage: self
+                .cache_file
+                .as_ref()
+                .map(|f| format!("the AWS CLI token cache: {}", f.display())),
             sso: Some(SsoInfo {
                 session_name: self.config.session.clone(),
                 start_url: self.config.start_url.clone(),
@@ -97,6 +101,16 @@ impl Source for IdentityCenter {
                     .collect(),
             }),
         }
+    }
+
+    fn identity(&self, _session: &AccessSession, user: Option<&str>) -> Option<String> {
+        let who = user.map_or_else(String::new, |arn| {
+            format!("{} in ", crate::access::session_name_from_arn(Some(arn)))
+        });
+        Some(format!(
+            "{who}Identity Center session {} ({})",
+            self.config.session, self.config.start_url
+        ))
     }
 
     fn posture(&self) -> Vec<Fact> {

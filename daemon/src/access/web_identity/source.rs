@@ -81,7 +81,7 @@ impl Source for WebIdentity {
                     .and_then(|s| s.federation.as_ref())
                     .map(|f| f.who.clone()),
             }),
-            sso: None,
+            ..SourceStatus::default()
         }
     }
 
