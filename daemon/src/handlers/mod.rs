@@ -56,3 +56,208 @@ pub fn error(e: &EngineError) -> Response {
     };
     Response::Error(ErrorReply::new(code, e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use credd_proto::{ErrorCode, Response};
+
+    use crate::access::AccessError;
+    use crate::access::iam_user::key_file::KeyFileError;
+    use crate::access::iam_user::keychain::KeychainError;
+    use crate::access::saml::SamlError;
+    use crate::access::sso::SsoError;
+    use crate::access::web_identity::OidcError;
+    use crate::engine::EngineError;
+    use crate::sts::{FailureKind, StsFailure};
+
+    fn failure() -> StsFailure {
+        StsFailure {
+            kind: FailureKind::Refused,
+            region: "us-east-1".into(),
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        }
+    }
+
+    fn sso(e: SsoError) -> EngineError {
+        EngineError::Access(AccessError::Sso(e))
+    }
+
+    fn oidc(e: OidcError) -> EngineError {
+        EngineError::Access(AccessError::Oidc(e))
+    }
+
+    /// The codes clients and scripts see, pinned: each error's class picks the same code the
+    /// per-variant mapping before the classes did.
+    #[test]
+    fn every_error_keeps_its_control_code() {
+        let issuer = || "https://idp.example".to_owned();
+        let cases = [
+            (
+                EngineError::UnknownProfile {
+                    name: "x".into(),
+                    known: vec![],
+                },
+                ErrorCode::UnknownProfile,
+            ),
+            (
+                EngineError::NoCurrentProfile { known: vec![] },
+                ErrorCode::UnknownProfile,
+            ),
+            (
+                EngineError::LoginRequired { detail: None },
+                ErrorCode::LoginRequired,
+            ),
+            (
+                EngineError::Unavailable {
+                    profile: "x".into(),
+                    detail: None,
+                },
+                ErrorCode::Unavailable,
+            ),
+            (EngineError::Sts(failure()), ErrorCode::Sts),
+            (
+                AccessError::MfaRequired { serial: "s".into() }.into(),
+                ErrorCode::LoginRequired,
+            ),
+            (
+                AccessError::MalformedMfaCode.into(),
+                ErrorCode::InvalidMfaCode,
+            ),
+            (
+                AccessError::MfaCodeRefused("used".into()).into(),
+                ErrorCode::InvalidMfaCode,
+            ),
+            (
+                AccessError::MfaCommandNoCode {
+                    program: "ykman".into(),
+                }
+                .into(),
+                ErrorCode::InvalidMfaCode,
+            ),
+            (
+                AccessError::KeyFile(KeyFileError::Missing {
+                    path: "/x".into(),
+                    profile: "p".into(),
+                })
+                .into(),
+                ErrorCode::ConfigInvalid,
+            ),
+            (
+                AccessError::Keychain(KeychainError::Unavailable {
+                    tried: "all".into(),
+                })
+                .into(),
+                ErrorCode::Keychain,
+            ),
+            (
+                AccessError::NoKeychainKey {
+                    keychain: "k".into(),
+                    import: None,
+                }
+                .into(),
+                ErrorCode::Keychain,
+            ),
+            (
+                sso(SsoError::Unreachable {
+                    region: "r".into(),
+                    detail: "d".into(),
+                }),
+                ErrorCode::Unavailable,
+            ),
+            (sso(SsoError::AuthorizationDenied), ErrorCode::LoginRequired),
+            (
+                sso(SsoError::Forbidden {
+                    account_id: "1".into(),
+                    role_name: "r".into(),
+                    message: "m".into(),
+                }),
+                ErrorCode::Sts,
+            ),
+            (
+                oidc(OidcError::Unreachable {
+                    issuer: issuer(),
+                    detail: "d".into(),
+                }),
+                ErrorCode::Unavailable,
+            ),
+            (
+                oidc(OidcError::NoDeviceGrant { issuer: issuer() }),
+                ErrorCode::ConfigInvalid,
+            ),
+            (
+                oidc(OidcError::RefreshRefused("r".into())),
+                ErrorCode::LoginRequired,
+            ),
+            (oidc(OidcError::NoIdToken), ErrorCode::IdentityProvider),
+            (
+                AccessError::Saml(SamlError::NoRoles).into(),
+                ErrorCode::IdentityProvider,
+            ),
+            (
+                AccessError::TokenFile {
+                    path: "/t".into(),
+                    detail: "d".into(),
+                }
+                .into(),
+                ErrorCode::IdentityProvider,
+            ),
+            (
+                AccessError::Refused {
+                    advice: "a".into(),
+                    failure: failure(),
+                }
+                .into(),
+                ErrorCode::Sts,
+            ),
+        ];
+        for (e, code) in cases {
+            let Response::Error(reply) = super::error(&e) else {
+                panic!("{e}: not an error reply");
+            };
+            assert_eq!(reply.code, code, "{e}");
+        }
+    }
+
+    /// What an SDK sees: 4xx for what retrying cannot fix, 5xx for what it can.
+    #[test]
+    fn every_error_keeps_its_http_answer() {
+        use axum::http::StatusCode;
+        let cases = [
+            (
+                EngineError::UnknownProfile {
+                    name: "x".into(),
+                    known: vec![],
+                },
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                EngineError::NoCurrentProfile { known: vec![] },
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                EngineError::LoginRequired { detail: None },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                AccessError::MfaRequired { serial: "s".into() }.into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                EngineError::Unavailable {
+                    profile: "x".into(),
+                    detail: None,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (EngineError::Sts(failure()), StatusCode::BAD_GATEWAY),
+            (
+                AccessError::MalformedMfaCode.into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(crate::http::error::engine(&e).status(), status, "{e}");
+        }
+    }
+}
