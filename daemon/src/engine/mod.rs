@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use crate::access::command::Runner;
+use crate::access::iam_user::age::KeyAge;
 use crate::access::persist::SessionStore;
 use crate::access::source::{Context, Source};
 use crate::clock::Clock;
@@ -109,7 +110,7 @@ struct Inner {
     /// session.
     logins: AtomicU64,
     /// The IAM user's long-lived key: its age, and one rotation at a time.
-    key: key::KeyWatch,
+    key: KeyAge,
 }
 
 fn access_role_profile(role: SsoRole) -> Profile {
@@ -172,7 +173,7 @@ impl Engine {
             access_role: RwLock::new(None),
             epoch: AtomicU64::new(0),
             logins: AtomicU64::new(0),
-            key: key::KeyWatch::new(wiring.iam),
+            key: KeyAge::new(wiring.iam),
             store,
         });
         if let Some(url) = inner.sts.endpoint_override() {

@@ -7,6 +7,7 @@
 //! With `mfa_command` too, a login given no code runs the command for one (the daemon's own
 //! logins and renewals, and `credd login` without `--mfa-code`).
 
+pub mod age;
 pub mod iam;
 pub mod key_file;
 pub mod keychain;

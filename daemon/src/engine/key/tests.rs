@@ -12,7 +12,7 @@ use super::super::tests::{
     KEY_ID, STAGING_ONLY, config_text, credentials_file, start_wired, t0, until, wiring,
 };
 use super::super::{Engine, Wiring};
-use super::age_warning;
+use crate::access::iam_user::age::age_warning;
 use crate::access::iam_user::rotate::RotateError;
 use crate::clock::Clock;
 use crate::config::Config;
