@@ -104,6 +104,11 @@ impl Answer {
 impl InProcess {
     /// The daemon, serving, with both profiles fresh.
     async fn start() -> InProcess {
+        InProcess::start_with(CONFIG, &["staging", "auditor"]).await
+    }
+
+    /// The daemon on `config`, serving, once `fresh` are.
+    async fn start_with(config: &str, fresh: &[&str]) -> InProcess {
         let dir = tempfile::tempdir().expect("a temp dir");
         let root = dir.path();
         let paths = Paths {
@@ -118,7 +123,7 @@ impl InProcess {
             "[access]\naws_access_key_id = AKIAALICEFAKEKEY0001\naws_secret_access_key = fake-long-lived-secret\n",
         )
         .unwrap();
-        std::fs::write(&paths.config, CONFIG).unwrap();
+        std::fs::write(&paths.config, config).unwrap();
         let config = config::load(&paths.config).expect("a valid config");
 
         let clock = Clock::simulated(t0());
@@ -184,7 +189,7 @@ impl InProcess {
             _stop: stop,
             _dir: dir,
         };
-        world.until_fresh(&["staging", "auditor"]).await;
+        world.until_fresh(fresh).await;
         world
     }
 
@@ -570,4 +575,50 @@ fn listen_as(uid: u32) -> (std::os::unix::net::UnixListener, tempfile::TempDir) 
     .join()
     .unwrap();
     (listener, dir)
+}
+
+/// The IAM user with MFA: nothing is served until `credd login` with a code, which the control
+/// socket asks for; a malformed code is refused as one, and the SDK routes say to log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_needs_a_code_asks_for_it_and_each_refusal_says_what_to_do() {
+    const SERIAL: &str = "arn:aws:iam::111111111111:mfa/alice";
+    let config = CONFIG.replace(
+        "aws_profile = \"access\"\n",
+        &format!("aws_profile = \"access\"\nmfa_serial = \"{SERIAL}\"\n"),
+    );
+    let d = InProcess::start_with(&config, &[]).await;
+
+    let refused = d.container("/v1/credentials").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "LoginRequired");
+    match d
+        .ask(Request::Credentials {
+            profile: Some("staging".into()),
+        })
+        .await
+    {
+        Ok(Response::Error(e)) => assert_eq!(e.code, ErrorCode::LoginRequired, "{}", e.message),
+        other => panic!("served before a login: {other:?}"),
+    }
+
+    let login = |code: Option<&str>| Request::Login {
+        mfa_code: code.map(credd_proto::Secret::new),
+        browser: credd_proto::BrowserLogin::default(),
+    };
+    match d.ask(login(None)).await {
+        Ok(Response::MfaRequired { serial }) => assert_eq!(serial, SERIAL),
+        other => panic!("no code asked for: {other:?}"),
+    }
+    match d.ask(login(Some("12ab56"))).await {
+        Ok(Response::Error(e)) => assert_eq!(e.code, ErrorCode::InvalidMfaCode, "{}", e.message),
+        other => panic!("a malformed code was not refused: {other:?}"),
+    }
+    match d.ask(login(Some("123456"))).await {
+        Ok(Response::LoggedIn { access, .. }) => assert!(access.logged_in, "{access:?}"),
+        other => panic!("not logged in: {other:?}"),
+    }
+    d.until_fresh(&["staging", "auditor"]).await;
+    let served = d.container("/v1/credentials").await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(served.json()["AccountId"], STAGING);
 }
