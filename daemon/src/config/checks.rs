@@ -5,10 +5,13 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// The longest profile name.
+pub const PROFILE_NAME_MAX: usize = 64;
+
 /// Profile names appear in URLs and shell variables, so keep them plain.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters".into());
+    if name.is_empty() || name.len() > PROFILE_NAME_MAX {
+        return Err(format!("must be 1 to {PROFILE_NAME_MAX} characters"));
     }
     if !name
         .chars()

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use credd_proto::{ImportProposal, SsoAccount, SsoImportEntry};
 
-use super::checks::{check_account_id, check_name, check_sso_role_name};
+use super::checks::{
+    PROFILE_NAME_MAX as NAME_MAX, check_account_id, check_name, check_sso_role_name,
+};
 use super::{Config, ProfileKind};
 
-/// The longest profile name ([`check_name`]).
-const NAME_MAX: usize = 64;
 /// An account name's part of a profile name is cut to this, so the role name always fits.
 const ACCOUNT_SLUG_MAX: usize = 32;
 /// Identity Center permission set names have at most 32 characters; anything longer is cut.
