@@ -28,6 +28,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// What the owner must never see, and the only latency a test asserts: a request that takes a
+/// second (the dropped-SYN retransmit a full accept queue causes, a time-out, a request held for
+/// something slow). A debug build on a loaded 2-core machine answers in tens of milliseconds at
+/// worst; latency figures are `credd-bench`'s, on the release build.
+pub const STALL: Duration = Duration::from_secs(1);
+
 /// How often [`wait_until`] re-checks its condition.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
