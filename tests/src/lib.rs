@@ -91,3 +91,27 @@ pub fn system_python() -> PathBuf {
         .find(|p| p.is_file())
         .expect("a system python3 (/usr/bin/python3)")
 }
+
+/// `command.output()` for a program written a moment ago (a copied binary, a script): while
+/// another thread of the test process is starting a child, that child holds every descriptor
+/// the process has open, the program's while it was being written among them, until it execs;
+/// running the program meanwhile fails with "Text file busy" (ETXTBSY). Retried until
+/// [`BUSY_DEADLINE`]: a child execs within milliseconds, a loaded machine's within a second.
+pub fn output_of_fresh_program(
+    command: &mut std::process::Command,
+) -> std::io::Result<std::process::Output> {
+    let start = Instant::now();
+    loop {
+        match command.output() {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETXTBSY) && start.elapsed() < BUSY_DEADLINE =>
+            {
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How long [`output_of_fresh_program`] retries a program that is busy.
+const BUSY_DEADLINE: Duration = Duration::from_secs(10);

@@ -375,15 +375,16 @@ fn another_users_credd_will_not_talk_through_a_runtime_dir_that_is_not_its_own()
     fs::copy(client_bin(), &credd).expect("copy credd into the world");
     chmod(&credd, 0o755);
 
-    let out = world
-        .command(&credd)
-        .arg("status")
-        .env("CREDD_NO_AUTOSTART", "1")
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .current_dir("/")
-        .output()
-        .expect("run credd as another user");
+    let out = credd_tests::output_of_fresh_program(
+        world
+            .command(&credd)
+            .arg("status")
+            .env("CREDD_NO_AUTOSTART", "1")
+            .uid(OTHER_UID)
+            .gid(OTHER_UID)
+            .current_dir("/"),
+    )
+    .expect("run credd as another user");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
