@@ -12,10 +12,10 @@
 //! time-out, a stall of a second); figures are printed (`-- --nocapture`), and measured properly
 //! by `credd-bench`. The floods run alone ([`credd_tests::turns::alone`]).
 
-mod floods;
+pub(crate) mod floods;
 mod http_port;
 mod local_files;
-mod login;
+pub(crate) mod login;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
