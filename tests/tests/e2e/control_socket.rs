@@ -499,6 +499,9 @@ fn answered_profiles(stream: &mut UnixStream) -> bool {
 #[test]
 fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused() {
     let world = running_world();
+    let pid = world.daemon_pid().expect("the world's daemon is running");
+    let descriptors = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let before = descriptors();
     // Every slot held by a connection in the middle of a request (one byte of a frame sent).
     let mut busy: Vec<UnixStream> = (0..MAX_CONNECTIONS)
         .map(|_| {
@@ -507,7 +510,13 @@ fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused(
             stream
         })
         .collect();
-    // Let the daemon read those first bytes, so every slot really is busy.
+    // Every one of them taken by the daemon (however loaded the machine), so every slot really
+    // is busy; then a moment for it to read those first bytes.
+    credd_tests::wait_until(
+        REPLY_DEADLINE,
+        "the daemon to take every connection",
+        || descriptors() >= before + MAX_CONNECTIONS,
+    );
     std::thread::sleep(Duration::from_millis(200));
 
     // One more is queued: neither answered nor refused while every slot is taken...

@@ -187,8 +187,9 @@ fn a_burst_of_300_concurrent_requests_on_a_cold_profile_is_answered_with_one_sts
 /// A request answered from cache never stalls (that it did not wait for STS shows in the keys:
 /// the cached ones, while STS is down); the latency figures are `credd-bench`'s.
 const FROM_CACHE: Duration = credd_tests::STALL;
-/// A request that cannot be answered must fail within this.
-const FAST_FAILURE: Duration = Duration::from_secs(1);
+/// A request that cannot be answered fails without a stall (the engine's own wait, 400 ms, and
+/// the client's start included).
+const FAST_FAILURE: Duration = credd_tests::STALL;
 /// Backoff after a few failures is a few seconds; recovery must not take much longer.
 const RECOVERY: Duration = Duration::from_secs(20);
 
