@@ -501,7 +501,14 @@ fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused(
     let world = running_world();
     let pid = world.daemon_pid().expect("the world's daemon is running");
     let descriptors = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    let before = descriptors();
+    // What the daemon holds with no client: once the connections of the world's own `credd`
+    // runs are closed (the same count for 100 ms).
+    let mut before = descriptors();
+    credd_tests::wait_until(REPLY_DEADLINE, "the daemon's descriptors to settle", || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = descriptors();
+        std::mem::replace(&mut before, now) == now
+    });
     // Every slot held by a connection in the middle of a request (one byte of a frame sent).
     let mut busy: Vec<UnixStream> = (0..MAX_CONNECTIONS)
         .map(|_| {
