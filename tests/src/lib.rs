@@ -28,6 +28,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// What the owner must never see, and the only latency a test asserts: a request that takes a
+/// second (the dropped-SYN retransmit a full accept queue causes, a time-out, a request held for
+/// something slow). A debug build on a loaded 2-core machine answers in tens of milliseconds at
+/// worst; latency figures are `credd-bench`'s, on the release build.
+pub const STALL: Duration = Duration::from_secs(1);
+
 /// How often [`wait_until`] re-checks its condition.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -85,3 +91,27 @@ pub fn system_python() -> PathBuf {
         .find(|p| p.is_file())
         .expect("a system python3 (/usr/bin/python3)")
 }
+
+/// `command.output()` for a program written a moment ago (a copied binary, a script): while
+/// another thread of the test process is starting a child, that child holds every descriptor
+/// the process has open, the program's while it was being written among them, until it execs;
+/// running the program meanwhile fails with "Text file busy" (ETXTBSY). Retried until
+/// [`BUSY_DEADLINE`]: a child execs within milliseconds, a loaded machine's within a second.
+pub fn output_of_fresh_program(
+    command: &mut std::process::Command,
+) -> std::io::Result<std::process::Output> {
+    let start = Instant::now();
+    loop {
+        match command.output() {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETXTBSY) && start.elapsed() < BUSY_DEADLINE =>
+            {
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How long [`output_of_fresh_program`] retries a program that is busy.
+const BUSY_DEADLINE: Duration = Duration::from_secs(10);

@@ -116,11 +116,10 @@ pub struct Answer {
     pub took: Duration,
 }
 
-/// A request while logged out is answered at once, never held for a login.
-pub const LOGGED_OUT_ANSWER: Duration = Duration::from_secs(2);
-
-/// Asserts that every answer of a burst was 503 LoginRequired, within [`LOGGED_OUT_ANSWER`]
-/// (`when` says during what); the slowest and the median.
+/// Asserts that every answer of a burst was 503 LoginRequired (`when` says during what); the
+/// slowest and the median, for the test's figures (`credd-bench` measures them properly). That
+/// no request was held for the login needs no clock: a held one would be answered only once the
+/// login it waited for ended (200 then), or time out if nobody approves it.
 #[track_caller]
 pub fn assert_login_required(answers: &[Answer], when: &str) -> (Duration, Duration) {
     for a in answers {
@@ -130,12 +129,7 @@ pub fn assert_login_required(answers: &[Answer], when: &str) -> (Duration, Durat
             "{when}"
         );
     }
-    let (slowest, median) = slowest_and_median(answers);
-    assert!(
-        slowest < LOGGED_OUT_ANSWER,
-        "a request took {slowest:?} {when}"
-    );
-    (slowest, median)
+    slowest_and_median(answers)
 }
 
 /// Asserts that every answer of a burst after the login was 200; the slowest and the median.

@@ -7,7 +7,9 @@
 //! - the owner's credential latency while another local user floods the HTTP port (keep-alive
 //!   connections, reconnecting idle ones, pipelined refused IMDS requests), with the daemon's CPU
 //!   per refused connection (needs root, to act as uid 65534);
-//! - the daemon's idle RSS and idle CPU.
+//! - the daemon's idle RSS and idle CPU;
+//! - last, logged out: bursts of 300 concurrent credential requests answered 503 LoginRequired
+//!   (the single-flight tests' bursts), p50/p99/max.
 //!
 //! Build and run with `cargo build --release && cargo run --release -p credd-tests --bin credd-bench
 //! -- [SECONDS]` (it starts the release `credd-daemon` next to it).
@@ -168,6 +170,65 @@ fn main() {
         "\ndaemon RSS after the load: {:.1} MiB",
         rss_kib as f64 / 1024.0
     );
+
+    // Last: it logs out.
+    logged_out_bursts(&world);
+}
+
+/// Concurrent requests in a burst while logged out, as the single-flight tests send them.
+const BURST: usize = 300;
+
+/// The owner logged out: bursts of [`BURST`] concurrent credential requests (a new connection
+/// each, every route) are all answered 503 LoginRequired at once, never held for a login. The
+/// single-flight tests (`identity_center`, `saml`, `web_identity`) print these figures, measured
+/// here on the release build.
+fn logged_out_bursts(world: &World) {
+    world.credd(&["logout"]).assert_success();
+    // The logout replaced the HTTP token, and the daemon's address is the same.
+    let token = world.http_token();
+    let status = world.credd(&["status", "--json"]).json();
+    let addr: SocketAddr = status["url"]
+        .as_str()
+        .expect("status has a url")
+        .trim_start_matches("http://")
+        .parse()
+        .expect("url is addr");
+    println!("\n{BURST} concurrent credential requests while logged out (503 LoginRequired):");
+    for round in 1..=ROUNDS {
+        let start = std::sync::Barrier::new(BURST);
+        let mut times: Vec<Duration> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..BURST)
+                .map(|i| {
+                    let (start, token) = (&start, &token);
+                    s.spawn(move || {
+                        let path = ["/v1/credentials", "/v1/credentials/staging"][i % 2];
+                        start.wait();
+                        let began = Instant::now();
+                        let reply = credd_tests::http::request(
+                            addr,
+                            "GET",
+                            path,
+                            &[("Authorization", token)],
+                        );
+                        let took = began.elapsed();
+                        assert_eq!(reply.status, 503, "logged out: {reply}");
+                        took
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a request thread"))
+                .collect()
+        });
+        times.sort();
+        println!(
+            "  round {round}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() * 99 / 100]),
+            ms(times[times.len() - 1])
+        );
+    }
 }
 
 const FLOOD: &str = include_str!("../../tests/e2e/attacks/scripts/flood.py");

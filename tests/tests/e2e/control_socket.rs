@@ -375,15 +375,16 @@ fn another_users_credd_will_not_talk_through_a_runtime_dir_that_is_not_its_own()
     fs::copy(client_bin(), &credd).expect("copy credd into the world");
     chmod(&credd, 0o755);
 
-    let out = world
-        .command(&credd)
-        .arg("status")
-        .env("CREDD_NO_AUTOSTART", "1")
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .current_dir("/")
-        .output()
-        .expect("run credd as another user");
+    let out = credd_tests::output_of_fresh_program(
+        world
+            .command(&credd)
+            .arg("status")
+            .env("CREDD_NO_AUTOSTART", "1")
+            .uid(OTHER_UID)
+            .gid(OTHER_UID)
+            .current_dir("/"),
+    )
+    .expect("run credd as another user");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -498,6 +499,16 @@ fn answered_profiles(stream: &mut UnixStream) -> bool {
 #[test]
 fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused() {
     let world = running_world();
+    let pid = world.daemon_pid().expect("the world's daemon is running");
+    let descriptors = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    // What the daemon holds with no client: once the connections of the world's own `credd`
+    // runs are closed (the same count for 100 ms).
+    let mut before = descriptors();
+    credd_tests::wait_until(REPLY_DEADLINE, "the daemon's descriptors to settle", || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = descriptors();
+        std::mem::replace(&mut before, now) == now
+    });
     // Every slot held by a connection in the middle of a request (one byte of a frame sent).
     let mut busy: Vec<UnixStream> = (0..MAX_CONNECTIONS)
         .map(|_| {
@@ -506,7 +517,13 @@ fn client_beyond_the_connection_limit_waits_for_a_slot_instead_of_being_refused(
             stream
         })
         .collect();
-    // Let the daemon read those first bytes, so every slot really is busy.
+    // Every one of them taken by the daemon (however loaded the machine), so every slot really
+    // is busy; then a moment for it to read those first bytes.
+    credd_tests::wait_until(
+        REPLY_DEADLINE,
+        "the daemon to take every connection",
+        || descriptors() >= before + MAX_CONNECTIONS,
+    );
     std::thread::sleep(Duration::from_millis(200));
 
     // One more is queued: neither answered nor refused while every slot is taken...

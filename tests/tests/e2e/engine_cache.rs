@@ -184,10 +184,12 @@ fn a_burst_of_300_concurrent_requests_on_a_cold_profile_is_answered_with_one_sts
 
 // ---- STS down, slow, or down in one region -------------------------------------------------
 
-/// A request answered from cache must come well within this (the engine's own wait is 400 ms).
-const FROM_CACHE: Duration = Duration::from_millis(400);
-/// A request that cannot be answered must fail within this.
-const FAST_FAILURE: Duration = Duration::from_secs(1);
+/// A request answered from cache never stalls (that it did not wait for STS shows in the keys:
+/// the cached ones, while STS is down); the latency figures are `credd-bench`'s.
+const FROM_CACHE: Duration = credd_tests::STALL;
+/// A request that cannot be answered fails without a stall (the engine's own wait, 400 ms, and
+/// the client's start included).
+const FAST_FAILURE: Duration = credd_tests::STALL;
 /// Backoff after a few failures is a few seconds; recovery must not take much longer.
 const RECOVERY: Duration = Duration::from_secs(20);
 
@@ -243,7 +245,7 @@ fn add_ops_profile(stack: &Stack) {
 }
 
 /// Each cached profile is served by `credential-process`, and the daemon answers each of ten
-/// more requests from cache in under 400 ms (timed on the socket: the daemon, not process start).
+/// more requests from cache, none stalled (timed on the socket: the daemon, not process start).
 #[track_caller]
 fn cached_profiles_are_served_fast(stack: &Stack) {
     for profile in ["staging", "prod-audit"] {

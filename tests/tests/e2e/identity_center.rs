@@ -667,8 +667,8 @@ fn a_wrong_start_url_fails_the_login_naming_sso_start_url_and_sso_region() {
 /// it expires, so about every 9 s (the daemon looks every 5 s).
 const SHORT_TOKEN: Duration = Duration::from_secs(12);
 
-#[test]
-fn short_access_tokens_are_renewed_in_the_background_without_a_new_login() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn short_access_tokens_are_renewed_in_the_background_without_a_new_login() {
     let stack = sso_stack(
         SsoLogin::Device,
         Options {

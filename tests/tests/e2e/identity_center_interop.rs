@@ -111,8 +111,8 @@ fn a_login_the_aws_cli_made_is_used_without_asking_again() {
     assert_eq!(fake.calls(Op::StartDeviceAuthorization), 1, "{out}");
 }
 
-#[test]
-fn after_credd_login_botocore_shares_the_token_and_credd_takes_up_the_one_it_rotated() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn after_credd_login_botocore_shares_the_token_and_credd_takes_up_the_one_it_rotated() {
     // Short tokens: botocore (15-minute window) refreshes the shared token at once, rotating the
     // refresh token credd holds; credd must go on with the rotated one.
     let mut stack = sso_stack(

@@ -369,8 +369,8 @@ fn kernel_keyring_works() -> bool {
     id >= 0
 }
 
-#[test]
-fn without_a_session_bus_the_kernel_keyring_holds_the_key_or_the_error_says_why() {
+/// A test, run from [`crate::alone`] (for its place in the run's order).
+pub(crate) fn without_a_session_bus_the_kernel_keyring_holds_the_key_or_the_error_says_why() {
     // The kernel keyring is the user's, shared by every process of the run: beside the other
     // scenarios (some act as other users), keyctl was seen refusing root's own key (EACCES)
     // now and then. Alone, the scenario checks credd, not the neighbours.
@@ -482,8 +482,8 @@ fn a_key_file_problem_names_the_file_the_profile_and_the_fix() {
 /// desktop login keeps it, and PAM links the user keyring into it) can reach every key there:
 /// the key credd keeps in the kernel keyring grants such a "possessor" nothing, only the owner's
 /// uid may read it.
-#[test]
-fn another_user_sharing_the_session_keyring_cannot_read_the_key_in_the_kernel_keyring() {
+/// A test, run from [`crate::alone`] (for its place in the run's order).
+pub(crate) fn another_user_sharing_the_session_keyring_cannot_read_the_key_in_the_kernel_keyring() {
     credd_tests::require_root("acting as another user");
     if !kernel_keyring_works() {
         panic!("the kernel keyring is blocked for this process: this attack cannot be run here");

@@ -22,11 +22,12 @@ use credd_tests::world::{CmdOutput, Running};
 /// token), the warm-up of every profile, and the SDK's own STS call.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Without a terminal the failure comes within this, the process's start included.
-const AT_ONCE: Duration = Duration::from_secs(1);
+/// Without a terminal the failure comes without a stall, the process's start included.
+const AT_ONCE: Duration = credd_tests::STALL;
 
-/// An HTTP request while the login waits at the terminal is answered within this.
-const HTTP_AT_ONCE: Duration = Duration::from_secs(1);
+/// An HTTP request while the login waits at the terminal is answered (503) without a stall: were
+/// it held for the person, it would wait until the code is typed, which comes after it.
+const HTTP_AT_ONCE: Duration = credd_tests::STALL;
 
 /// Who `staging`'s credentials are, but for the session name (moto, auth off, names the MFA
 /// session's user after itself).

@@ -89,8 +89,8 @@ fn stack_with_ykman(access: &str) -> (Stack, Ykman) {
     (stack, ykman)
 }
 
-#[test]
-fn the_daemon_renews_a_short_mfa_session_twice_without_a_prompt() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn the_daemon_renews_a_short_mfa_session_twice_without_a_prompt() {
     let (mut stack, ykman) = stack_with_ykman("");
     stack.proxy().set_lifetime("GetSessionToken", SHORT_SESSION);
     stack.world.start_daemon();

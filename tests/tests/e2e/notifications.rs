@@ -283,8 +283,8 @@ fn the_end_of_an_mfa_session_reaches_the_desktop_an_hour_and_ten_minutes_ahead()
     );
 }
 
-#[test]
-fn notify_false_sends_nothing_and_turning_it_on_applies_live() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn notify_false_sends_nothing_and_turning_it_on_applies_live() {
     let desktop = Desktop::start();
     let stack = stack("notify = false", Some(&desktop.bus));
     let world = &stack.world;
@@ -325,8 +325,8 @@ fn notify_false_sends_nothing_and_turning_it_on_applies_live() {
     );
 }
 
-#[test]
-fn without_a_desktop_nothing_is_shown_and_the_log_says_so_once() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn without_a_desktop_nothing_is_shown_and_the_log_says_so_once() {
     let stack = {
         let mut builder_stack = Stack::builder()
             .access(Access::Mfa)

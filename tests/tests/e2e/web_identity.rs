@@ -247,8 +247,8 @@ fn three_logins_and_two_hundred_cold_requests_share_one_device_authorization() {
 /// The access role's credentials, as the proxy shortens them for the renewal scenario.
 const SHORT_SESSION: Duration = Duration::from_secs(12);
 
-#[test]
-fn the_refresh_token_renews_the_session_until_the_provider_refuses_it() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn the_refresh_token_renews_the_session_until_the_provider_refuses_it() {
     let stack = builder(Options::default()).start();
     let provider = stack.oidc();
     let world = &stack.world;
@@ -544,8 +544,8 @@ fn a_fifo_planted_at_token_file_fails_the_login_at_once() {
     stack.assert_still_serving();
 }
 
-#[test]
-fn a_restart_keeps_the_session_and_renews_it_with_the_saved_refresh_token() {
+/// A test, run from [`crate::as_time_passes`] (for its place in the run's order).
+pub(crate) fn a_restart_keeps_the_session_and_renews_it_with_the_saved_refresh_token() {
     use std::os::unix::fs::PermissionsExt;
 
     let mut stack = builder(Options::default()).start();

@@ -193,8 +193,9 @@ fn another_user_can_neither_read_the_login_in_argv_nor_hijack_or_cancel_it() {
     assert!(!log.contains("attackers-code"), "{log}");
 }
 
-#[test]
-fn a_flood_at_the_login_listener_takes_no_descriptor_and_every_connection_ends_with_the_login() {
+/// A test, run from [`crate::alone`] (for its place in the run's order).
+pub(crate) fn a_flood_at_the_login_listener_takes_no_descriptor_and_every_connection_ends_with_the_login()
+ {
     credd_tests::require_root("acting as another user");
     let _turn = credd_tests::turns::alone();
     let (stack, _) = stack_recording_the_browser();

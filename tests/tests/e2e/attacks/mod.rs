@@ -12,10 +12,10 @@
 //! time-out, a stall of a second); figures are printed (`-- --nocapture`), and measured properly
 //! by `credd-bench`. The floods run alone ([`credd_tests::turns::alone`]).
 
-mod floods;
+pub(crate) mod floods;
 mod http_port;
 mod local_files;
-mod login;
+pub(crate) mod login;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -33,10 +33,7 @@ use credd_tests::world::World;
 /// The attacker: the nobody user.
 const ATTACKER: u32 = 65534;
 const FLOOD: &str = include_str!("scripts/flood.py");
-/// What the owner must never see: a request that takes a second (the dropped-SYN retransmit a
-/// full accept queue causes, a time-out). A debug build on a loaded 2-core machine answers in
-/// tens of milliseconds at worst; the release build's figures come from `credd-bench`.
-const STALL: Duration = Duration::from_secs(1);
+use credd_tests::STALL;
 
 /// A command run as the attacker, with nothing of ours in its environment.
 fn as_attacker(program: impl AsRef<std::ffi::OsStr>) -> Command {
