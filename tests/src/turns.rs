@@ -1,8 +1,13 @@
-//! Turns: the scenarios that measure the daemon's latency (the floods of `attacks`) run alone in
+//! Turns: the scenarios that flood the daemon (the floods of `attacks`: a stall of the owner's
+//! request is what they look for) or need the user's kernel keyring to themselves run alone in
 //! the test process, everything else side by side. Every [`World`](crate::world::World) holds a
 //! shared turn while it lives; [`alone`] waits until no world is left and keeps new ones from
 //! starting until it is dropped. A second world made on a thread that already has a turn joins
 //! that turn (so a test never waits for itself).
+//!
+//! While a test waits for [`alone`], new worlds wait too: every other test stops where it makes
+//! its next world until the process is drained. So the e2e binary runs the tests taking it first
+//! (its `alone` module), before there is anything to drain.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

@@ -10,7 +10,8 @@
 //!
 //! Each asserts what the attacker does not get, and what the owner must never see (a refusal, a
 //! time-out, a stall of a second); figures are printed (`-- --nocapture`), and measured properly
-//! by `credd-bench`. The floods run alone ([`credd_tests::turns::alone`]).
+//! by `credd-bench`. The floods run alone ([`credd_tests::turns::alone`]), first in the run
+//! (`alone::attacks::`, see the binary's `alone` module).
 
 pub(crate) mod floods;
 mod http_port;
