@@ -138,15 +138,18 @@ pub enum Refuser {
 /// A way into the access account. Cheap calls are plain; calls that reach out return a future
 /// that owns what it needs, so a pending login can outlive the request that started it.
 pub trait Source: Send + Sync {
-    /// Whether the session can be had without the user (no MFA, or a command for its codes; no
-    /// browser): then the daemon logs in by itself at start.
-    fn is_unattended(&self) -> bool;
-
     /// Whether its login is an authorization the user completes elsewhere (a browser, a device
     /// code, a command that may ask them): then concurrent `credd login`s join the one under way
     /// instead of each logging in.
     fn authorizes(&self) -> bool {
         false
+    }
+
+    /// Whether the session can be had without the user (no MFA, or a command for its codes; no
+    /// browser): then the daemon logs in by itself at start. By default, when it needs no
+    /// authorization.
+    fn is_unattended(&self) -> bool {
+        !self.authorizes()
     }
 
     /// The MFA device `login` will ask a code for, if any.

@@ -12,10 +12,6 @@ use crate::access::source::{
 use crate::access::{AccessError, AccessSession, BoxFuture};
 
 impl Source for Saml {
-    fn is_unattended(&self) -> bool {
-        false
-    }
-
     fn authorizes(&self) -> bool {
         true
     }

@@ -19,10 +19,6 @@ use crate::clock::unix;
 pub const TOKEN_MIN_LEFT: Duration = Duration::from_secs(60);
 
 impl Source for IdentityCenter {
-    fn is_unattended(&self) -> bool {
-        false
-    }
-
     fn authorizes(&self) -> bool {
         true
     }

@@ -15,10 +15,6 @@ use crate::access::{AccessError, AccessSession, BoxFuture};
 use crate::config::WebIdentityToken;
 
 impl Source for WebIdentity {
-    fn is_unattended(&self) -> bool {
-        self.oidc.is_none()
-    }
-
     fn authorizes(&self) -> bool {
         self.oidc.is_some()
     }
