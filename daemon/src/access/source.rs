@@ -34,8 +34,9 @@ pub struct Established {
     pub region: Option<String>,
 }
 
-impl Established {
-    pub fn new(session: AccessSession, region: String) -> Established {
+/// What the sources' STS exchanges return: the session and the Region that answered.
+impl From<(AccessSession, String)> for Established {
+    fn from((session, region): (AccessSession, String)) -> Established {
         Established {
             session,
             region: Some(region),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::slot::Slot;
 use super::{ACCESS_ROLE, CHAIN_WAIT, Engine, EngineError, role};
 use crate::access::SessionCredential;
+use crate::access::source::SessionSigner;
 use crate::config::ProfileKind;
 use crate::creds::AwsCredentials;
 use crate::creds::RoleCredentials;
@@ -76,10 +77,13 @@ impl Engine {
             }
             ProfileKind::AssumeRole { role_arn } => role_arn,
         };
-        let signer = match (&profile.via, &session.credential) {
-            (Some(via), _) => Signer::Profile(via),
-            (None, SessionCredential::Signing(key)) => Signer::SessionKeys(key),
-            (None, SessionCredential::Bearer(_)) => Signer::AccessRole,
+        // The source says what signs; a `via` profile overrides it.
+        let signer = match (&profile.via, self.source().signer(), session.signing()) {
+            (Some(via), _, _) => Signer::Profile(via),
+            (None, SessionSigner::AccessRole, _) => Signer::AccessRole,
+            (None, SessionSigner::SessionKeys, Some(key)) => Signer::SessionKeys(key),
+            // The source changed under a session that has no keys: a new login is due.
+            (None, SessionSigner::SessionKeys, None) => return Err(self.login_required()),
         };
         let chained;
         let keys = match &signer {

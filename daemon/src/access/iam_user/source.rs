@@ -26,7 +26,7 @@ impl Source for IamUser {
                 .start_session(&cx.sts, &cx.regions, request.mfa_code)
                 .await
             {
-                Ok((session, region)) => Ok(Login::Done(Established::new(session, region))),
+                Ok(made) => Ok(Login::Done(made.into())),
                 Err(AccessError::MfaRequired { serial }) => Ok(Login::NeedsMfa { serial }),
                 Err(e) => Err(e),
             }
@@ -48,8 +48,7 @@ impl Source for IamUser {
         Source::renewal(&*self, &session)?;
         Some(Box::pin(async move {
             // Given no code, the login runs mfa_command for one.
-            let (session, region) = self.start_session(&cx.sts, &cx.regions, None).await?;
-            Ok(Established::new(session, region))
+            (self.start_session(&cx.sts, &cx.regions, None).await).map(Established::from)
         }))
     }
 

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use credd_proto::{Authorization, FederationInfo, LoginMethod};
 
 use super::{ASSERTION_COMMAND_LIMIT, Saml};
-use crate::access::source::{
-    Completed, Context, Established, Fact, Login, LoginRequest, Source, SourceStatus,
-};
+use crate::access::source::{Completed, Context, Fact, Login, LoginRequest, Source, SourceStatus};
 use crate::access::{AccessError, AccessSession, BoxFuture};
 
 impl Source for Saml {
@@ -35,8 +33,8 @@ impl Source for Saml {
             Ok(Login::Pending {
                 prompt,
                 completion: Box::pin(async move {
-                    let (session, region) = self.assertion_login(&cx.sts, &cx.regions).await?;
-                    Ok(Completed::Session(Established::new(session, region)))
+                    let made = self.assertion_login(&cx.sts, &cx.regions).await?;
+                    Ok(Completed::Session(made.into()))
                 }),
             })
         })

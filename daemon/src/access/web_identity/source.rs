@@ -26,8 +26,8 @@ impl Source for WebIdentity {
     ) -> BoxFuture<'static, Result<Login, AccessError>> {
         Box::pin(async move {
             let Some(oidc) = self.oidc.clone() else {
-                let (session, region) = self.login_unattended(&cx.sts, &cx.regions, None).await?;
-                return Ok(Login::Done(Established::new(session, region)));
+                let made = self.login_unattended(&cx.sts, &cx.regions, None).await?;
+                return Ok(Login::Done(made.into()));
             };
             let method = match (request.browser.method, request.browser.display) {
                 (Some(m @ (LoginMethod::Browser | LoginMethod::Device)), _) => m,
@@ -41,8 +41,8 @@ impl Source for WebIdentity {
                 prompt: pending.prompt,
                 completion: Box::pin(async move {
                     let tokens = completion.await?;
-                    let (session, region) = self.exchange(&cx.sts, &cx.regions, tokens).await?;
-                    Ok(Completed::Session(Established::new(session, region)))
+                    let made = self.exchange(&cx.sts, &cx.regions, tokens).await?;
+                    Ok(Completed::Session(made.into()))
                 }),
             })
         })
@@ -63,8 +63,7 @@ impl Source for WebIdentity {
                 .federation
                 .as_ref()
                 .and_then(|f| f.refresh_token.as_ref());
-            let (session, region) = self.login_unattended(&cx.sts, &cx.regions, refresh).await?;
-            Ok(Established::new(session, region))
+            (self.login_unattended(&cx.sts, &cx.regions, refresh).await).map(Established::from)
         }))
     }
 
