@@ -20,7 +20,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
