@@ -537,3 +537,26 @@ pub struct ConsoleSignin {
     /// What the user should know, e.g. why `duration_secs` did not apply.
     pub notes: Vec<String>,
 }
+
+#[cfg(test)]
+mod console_tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_url_never_shows_in_debug() {
+        let signin = ConsoleSignin {
+            url: Secret::new("https://signin.aws.amazon.com/federation?SigninToken=SECRETTOKEN"),
+            profile: None,
+            identity: "arn:aws:sts::1:federated-user/alice".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            destination: "https://console.aws.amazon.com/".into(),
+            expires_at: None,
+            mfa_authenticated: false,
+            notes: vec![],
+        };
+        let shown = format!("{:?}", Response::Console(signin));
+        assert!(!shown.contains("SECRETTOKEN"), "{shown}");
+        assert!(shown.contains("url: ***"), "{shown}");
+    }
+}

@@ -9,6 +9,7 @@ use credd_tests::stack::{
     ADMIN, AUDITOR, Access, DEPLOY, READY_DEADLINE, STAGING_AND_AUDIT, Stack, Toml, USER,
     assert_secrets_nowhere, assumed_role_arn,
 };
+use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
 
 /// A stack of `access` with [`STAGING_AND_AUDIT`], its daemon logging at trace level and
@@ -170,6 +171,15 @@ fn a_profiles_sign_in_carries_the_credentials_moto_issued_for_its_role() {
     assert_eq!(query[3], ("SigninToken".to_owned(), chained_token.clone()));
 
     stack.world.stop_daemon();
+    let log = stack.world.daemon_log();
+    for profile in ["staging", "prod-audit"] {
+        assert!(
+            log.lines().any(|l| l.contains("credentials vended")
+                && l.contains("route=\"console\"")
+                && l.contains(&format!("profile=\"{profile}\""))),
+            "the vending point records {profile}'s console sign-in"
+        );
+    }
     assert_secrets_nowhere(
         &stack.world,
         &[
@@ -267,6 +277,12 @@ fn the_iam_users_own_console_session_is_a_federation_token_signed_by_its_long_li
     );
 
     stack.world.stop_daemon();
+    assert!(
+        stack.world.daemon_log().lines().any(|l| l.contains("credentials vended")
+            && l.contains("route=\"console\"")
+            && l.contains("(access session)")),
+        "the vending point records the access session's console sign-in"
+    );
     assert_secrets_nowhere(
         &stack.world,
         &[
@@ -297,6 +313,11 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
     };
 
     // Checked before any credentials leave.
+    let message = refused(&console(&[]));
+    assert!(
+        message.contains("no current profile") && message.contains("credd switch"),
+        "{message}"
+    );
     let message = refused(&console(&["nope"]));
     assert!(
         message.contains("unknown profile \"nope\"") && message.contains("staging"),
@@ -385,4 +406,48 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
         .map(|s| ("credentials sent to the endpoint", s))
         .collect();
     assert_secrets_nowhere(&stack.world, &secrets, &[]);
+}
+
+#[test]
+fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed() {
+    let (mut stack, federation) = start(Access::Key);
+    // A browser that writes down what it was asked to open. Run by sh, not exec'd: a script
+    // written a moment ago may be busy for exec while another test thread forks.
+    let opened = stack.world.root.join("opened-url");
+    let script = stack.world.root.join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("printf '%s' \"$1\" > '{}.tmp' && mv '{0}.tmp' '{0}'\n", opened.display()),
+    )
+    .expect("write the browser script");
+    stack
+        .world
+        .set_env("BROWSER", &format!("/bin/sh {} %s", script.display()));
+    stack.world.set_env("DISPLAY", ":99");
+    stack.wait_all_fresh(READY_DEADLINE);
+    let world = &stack.world;
+    world.credd(&["switch", "staging"]).assert_success();
+
+    let out = world.credd(&["console"]).assert_success().clone();
+    assert!(out.stdout.is_empty(), "the URL is not printed: {out}");
+    assert!(
+        out.stderr
+            .contains("opened the AWS console in your browser for profile staging"),
+        "{out}"
+    );
+    wait_until(READY_DEADLINE, "the browser to be started", || opened.exists());
+    let url = std::fs::read_to_string(&opened).expect("the URL the browser got");
+    let request = only_request_since(&federation, 0);
+    let query = login_query(&federation, &url);
+    assert_eq!(query[3].1, request.token.expect("a token"));
+    assert_eq!(
+        query[2].1,
+        "https://console.aws.amazon.com/console/home?region=us-west-2"
+    );
+
+    // --json says it opened, and leaves the URL out.
+    let json = world.credd(&["console", "--json"]).assert_success().json();
+    assert_eq!(json["browser_opened"], true, "{json}");
+    assert_eq!(json["profile"], "staging");
+    assert!(json.get("url").is_none(), "{json}");
 }
