@@ -382,7 +382,10 @@ mod tests {
         assert!(Route::Imds.follows(false));
         assert!(!Route::CredentialProcess.follows(true));
         assert!(!Route::CredentialProcess.follows(false));
-        assert!(!Route::Console.follows(true), "a sign-in is for the profile it named");
+        assert!(
+            !Route::Console.follows(true),
+            "a sign-in is for the profile it named"
+        );
     }
 
     #[test]

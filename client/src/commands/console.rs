@@ -104,7 +104,10 @@ fn describe(signin: &ConsoleSignin, opened: bool, print: bool) {
     );
     eprintln!("lands on {}", signin.destination);
     if let Some(t) = signin.expires_at {
-        eprintln!("the console session ends at {} at the latest", output::when(t));
+        eprintln!(
+            "the console session ends at {} at the latest",
+            output::when(t)
+        );
     }
     for note in &signin.notes {
         eprintln!("note: {note}");
@@ -113,9 +116,7 @@ fn describe(signin: &ConsoleSignin, opened: bool, print: bool) {
         if !print {
             eprintln!("no browser could be opened here: open this URL yourself");
         }
-        eprintln!(
-            "the URL signs in whoever opens it within 15 minutes: do not share or store it"
-        );
+        eprintln!("the URL signs in whoever opens it within 15 minutes: do not share or store it");
     }
 }
 

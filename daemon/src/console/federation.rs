@@ -46,7 +46,9 @@ pub enum FederationError {
         status: u16,
         detail: Option<String>,
     },
-    #[error("the AWS federation endpoint ({host}) answered something other than a sign-in token: {what}")]
+    #[error(
+        "the AWS federation endpoint ({host}) answered something other than a sign-in token: {what}"
+    )]
     Malformed { host: String, what: &'static str },
 }
 
@@ -117,12 +119,11 @@ impl Federation {
             session_token,
             duration_secs,
         );
-        let mut request = HttpRequest::get(request_url.expose()).map_err(|_| {
-            FederationError::Unreachable {
+        let mut request =
+            HttpRequest::get(request_url.expose()).map_err(|_| FederationError::Unreachable {
                 host: host.clone(),
                 detail: "the request could not be built".to_owned(),
-            }
-        })?;
+            })?;
         request
             .headers_mut()
             .insert("user-agent", concat!("credd/", env!("CARGO_PKG_VERSION")));
@@ -133,13 +134,15 @@ impl Federation {
             .connector
             .get_or_init(|| crate::sts::https_connector(None, None));
         let call = async {
-            let response = connector.call(request).await.map_err(|e| {
-                FederationError::Unreachable {
-                    host: host.clone(),
-                    detail: scrubbed(&error_chain(&e), &secrets)
-                        .unwrap_or_else(|| "the connection failed".to_owned()),
-                }
-            })?;
+            let response =
+                connector
+                    .call(request)
+                    .await
+                    .map_err(|e| FederationError::Unreachable {
+                        host: host.clone(),
+                        detail: scrubbed(&error_chain(&e), &secrets)
+                            .unwrap_or_else(|| "the connection failed".to_owned()),
+                    })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
@@ -252,9 +255,18 @@ mod tests {
             "abc"
         );
         assert_eq!(parse_answer(b"<html>"), Err("not a JSON object"));
-        assert_eq!(parse_answer(br#"{"SigninToken":""}"#), Err("no SigninToken in it"));
-        assert_eq!(parse_answer(br#"{"Other":"x"}"#), Err("no SigninToken in it"));
-        assert_eq!(parse_answer(br#"{"SigninToken":12}"#), Err("not a JSON object"));
+        assert_eq!(
+            parse_answer(br#"{"SigninToken":""}"#),
+            Err("no SigninToken in it")
+        );
+        assert_eq!(
+            parse_answer(br#"{"Other":"x"}"#),
+            Err("no SigninToken in it")
+        );
+        assert_eq!(
+            parse_answer(br#"{"SigninToken":12}"#),
+            Err("not a JSON object")
+        );
     }
 
     #[test]
@@ -264,7 +276,10 @@ mod tests {
             Some("Bad request")
         );
         assert_eq!(quoted(b"echo: SECRET", &["SECRET"]), None);
-        assert_eq!(quoted(b"GET /federation?Action=getSigninToken&Session=%7B", &[]), None);
+        assert_eq!(
+            quoted(b"GET /federation?Action=getSigninToken&Session=%7B", &[]),
+            None
+        );
         assert_eq!(quoted(b"", &["SECRET"]), None);
         let long = vec![b'x'; 1000];
         assert_eq!(quoted(&long, &[]).unwrap().len(), MAX_QUOTED);

@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(check_duration(900).unwrap(), MIN_DURATION);
         assert_eq!(check_duration(43_200).unwrap(), MAX_DURATION);
         let e = check_duration(899).unwrap_err().to_string();
-        assert!(e.starts_with("--duration 899s:") && e.contains("900 to 43200"), "{e}");
+        assert!(
+            e.starts_with("--duration 899s:") && e.contains("900 to 43200"),
+            "{e}"
+        );
         assert!(check_duration(43_201).is_err());
         assert_eq!(
             check_duration(0).unwrap_err().code(),

@@ -180,7 +180,9 @@ pub fn destination(
     if !path
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
-        || path.split('/').any(|segment| segment.is_empty() || segment.starts_with('.'))
+        || path
+            .split('/')
+            .any(|segment| segment.is_empty() || segment.starts_with('.'))
     {
         return Err(bad(
             "a service path is like `s3`, `ec2/home` or `ec2/home#Instances:` (letters, digits, \
@@ -188,7 +190,9 @@ pub fn destination(
         ));
     }
     if fragment.is_some_and(|f| f.chars().any(|c| c.is_control() || c == ' ')) {
-        return Err(bad("the part after `#` holds a space or a control character"));
+        return Err(bad(
+            "the part after `#` holds a space or a control character",
+        ));
     }
     // `s3` is `s3/home`: every service console answers there.
     let path = if path.contains('/') {
@@ -292,8 +296,13 @@ mod tests {
     fn regions_fall_in_their_partitions() {
         assert_eq!(Partition::of_region("eu-west-1"), Ok(Partition::Aws));
         assert_eq!(Partition::of_region("cn-northwest-1"), Ok(Partition::AwsCn));
-        assert_eq!(Partition::of_region("us-gov-east-1"), Ok(Partition::AwsUsGov));
-        let e = Partition::of_region("us-iso-east-1").unwrap_err().to_string();
+        assert_eq!(
+            Partition::of_region("us-gov-east-1"),
+            Ok(Partition::AwsUsGov)
+        );
+        let e = Partition::of_region("us-iso-east-1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("aws-iso") && e.contains("not supported"), "{e}");
         let e = Partition::of_region("Europe").unwrap_err().to_string();
         assert!(e.starts_with("--region \"Europe\""), "{e}");
@@ -391,9 +400,18 @@ mod tests {
         }
         for (bad, why) in [
             ("http://console.aws.amazon.com/", "https://"),
-            ("https://evil.example/console.aws.amazon.com", "not an AWS console host"),
-            ("https://console.aws.amazon.com.evil.example/", "not an AWS console host"),
-            ("https://evilconsole.aws.amazon.com/", "not an AWS console host"),
+            (
+                "https://evil.example/console.aws.amazon.com",
+                "not an AWS console host",
+            ),
+            (
+                "https://console.aws.amazon.com.evil.example/",
+                "not an AWS console host",
+            ),
+            (
+                "https://evilconsole.aws.amazon.com/",
+                "not an AWS console host",
+            ),
             ("https://user:pw@console.aws.amazon.com/", "no user name"),
             ("https://console.aws.amazon.com:8443/", "no port"),
             ("https://console.amazonaws.cn/", "aws-cn console"),
@@ -439,8 +457,8 @@ mod tests {
     #[test]
     fn the_login_url_escapes_destination_and_token() {
         let endpoint = Partition::AwsCn.federation_endpoint();
-        let destination = destination(Partition::AwsCn, "cn-north-1", Some("ec2/home#Instances:"))
-            .unwrap();
+        let destination =
+            destination(Partition::AwsCn, "cn-north-1", Some("ec2/home#Instances:")).unwrap();
         let url = login_url(&endpoint, &destination, &Secret::new("tok+en/=&x"));
         let parsed = Url::parse(url.expose()).unwrap();
         assert_eq!(parsed.host_str(), Some("signin.amazonaws.cn"));

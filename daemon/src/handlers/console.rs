@@ -182,8 +182,7 @@ async fn profile_sign_in(
 /// (Identity Center) with the access role's.
 fn chained(config: &Config, profile: &str) -> bool {
     config.profiles.get(profile).is_some_and(|p| {
-        p.via.is_some()
-            || (p.role_arn().is_some() && config.access.kind() == AccessSourceKind::Sso)
+        p.via.is_some() || (p.role_arn().is_some() && config.access.kind() == AccessSourceKind::Sso)
     })
 }
 

@@ -38,7 +38,11 @@ fn login_query(federation: &FederationEndpoint, url: &str) -> Vec<(String, Strin
         .trim()
         .split_once('?')
         .unwrap_or_else(|| panic!("no query in the sign-in URL {url:?}"));
-    assert_eq!(base, federation.url(), "signs in at the federation endpoint");
+    assert_eq!(
+        base,
+        federation.url(),
+        "signs in at the federation endpoint"
+    );
     serde_urlencoded::from_str(query).expect("the sign-in URL's query decodes")
 }
 
@@ -104,7 +108,10 @@ fn a_profiles_sign_in_carries_the_credentials_moto_issued_for_its_role() {
         stack.served_identity("staging").as_deref(),
         Ok(signed_in_as.as_str())
     );
-    let token = request.token.clone().expect("the stand-in answered a token");
+    let token = request
+        .token
+        .clone()
+        .expect("the stand-in answered a token");
     assert_eq!(
         login_query(&federation, &out.stdout),
         [
@@ -278,16 +285,23 @@ fn the_iam_users_own_console_session_is_a_federation_token_signed_by_its_long_li
 
     stack.world.stop_daemon();
     assert!(
-        stack.world.daemon_log().lines().any(|l| l.contains("credentials vended")
-            && l.contains("route=\"console\"")
-            && l.contains("(access session)")),
+        stack
+            .world
+            .daemon_log()
+            .lines()
+            .any(|l| l.contains("credentials vended")
+                && l.contains("route=\"console\"")
+                && l.contains("(access session)")),
         "the vending point records the access session's console sign-in"
     );
     assert_secrets_nowhere(
         &stack.world,
         &[
             ("a sign-in token", token),
-            ("the federation token's session token", session.session_token),
+            (
+                "the federation token's session token",
+                session.session_token,
+            ),
         ],
         &[],
     );
@@ -332,7 +346,10 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
             &["staging", "--destination", "ec2/../iam"][..],
             "a service path is like",
         ),
-        (&["staging", "--region", "cn-north-1"][..], "aws-cn partition"),
+        (
+            &["staging", "--region", "cn-north-1"][..],
+            "aws-cn partition",
+        ),
         (&["staging", "--region", "mars"][..], "--region \"mars\""),
         (&["--access", "--duration", "60"][..], "900 to 43200"),
     ] {
@@ -380,9 +397,12 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
     assert!(!secrets.is_empty());
 
     // A profile whose role cannot be assumed: its failure, not a sign-in.
-    stack
-        .proxy()
-        .reject_action("AssumeRole", 403, "AccessDenied", "not authorized to assume Deploy");
+    stack.proxy().reject_action(
+        "AssumeRole",
+        403,
+        "AccessDenied",
+        "not authorized to assume Deploy",
+    );
     stack.write_config(Toml {
         profiles: &format!("{STAGING_AND_AUDIT}\n[profiles.deploy]\nrole_arn = \"{DEPLOY}\"\n"),
         ..Toml::default()
@@ -417,7 +437,10 @@ fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed(
     let script = stack.world.root.join("browser.sh");
     std::fs::write(
         &script,
-        format!("printf '%s' \"$1\" > '{}.tmp' && mv '{0}.tmp' '{0}'\n", opened.display()),
+        format!(
+            "printf '%s' \"$1\" > '{}.tmp' && mv '{0}.tmp' '{0}'\n",
+            opened.display()
+        ),
     )
     .expect("write the browser script");
     stack
@@ -435,7 +458,9 @@ fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed(
             .contains("opened the AWS console in your browser for profile staging"),
         "{out}"
     );
-    wait_until(READY_DEADLINE, "the browser to be started", || opened.exists());
+    wait_until(READY_DEADLINE, "the browser to be started", || {
+        opened.exists()
+    });
     let url = std::fs::read_to_string(&opened).expect("the URL the browser got");
     let request = only_request_since(&federation, 0);
     let query = login_query(&federation, &url);
