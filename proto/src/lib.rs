@@ -515,6 +515,10 @@ pub struct ConsoleRequest {
     /// The console session's length in seconds (900 to 43200); only a federation-token sign-in
     /// (the IAM user's own) can choose it.
     pub duration_secs: Option<u64>,
+    /// The client opens a browser here: also serve the URL from a one-shot loopback page
+    /// ([`ConsoleSignin::page`]), so that the browser's command line holds no sign-in.
+    #[serde(default)]
+    pub browser: bool,
 }
 
 /// A console sign-in URL. `url` is a bearer secret: whoever opens it is signed in.
@@ -536,6 +540,10 @@ pub struct ConsoleSignin {
     pub mfa_authenticated: bool,
     /// What the user should know, e.g. why `duration_secs` did not apply.
     pub notes: Vec<String>,
+    /// With [`ConsoleRequest::browser`]: the daemon's one-shot loopback page
+    /// (`http://127.0.0.1:PORT/console/NONCE`) that redirects the owner's browser to `url` once.
+    /// No secret: it answers no other user and only once.
+    pub page: Option<String>,
 }
 
 #[cfg(test)]
@@ -554,6 +562,7 @@ mod console_tests {
             expires_at: None,
             mfa_authenticated: false,
             notes: vec![],
+            page: None,
         };
         let shown = format!("{:?}", Response::Console(signin));
         assert!(!shown.contains("SECRETTOKEN"), "{shown}");

@@ -199,6 +199,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 region: Some("eu-west-1".into()),
                 destination: Some("ec2/home#Instances:".into()),
                 duration_secs: None,
+                browser: true,
             }),
         ),
         (
@@ -209,6 +210,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 region: None,
                 destination: None,
                 duration_secs: Some(7200),
+                browser: false,
             }),
         ),
     ];
@@ -396,6 +398,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 expires_at: Some(1_800_003_600),
                 mfa_authenticated: true,
                 notes: vec!["--duration applies only to the access session's own sign-in".into()],
+                page: Some("http://127.0.0.1:41234/console/0123456789abcdef0123456789abcdef".into()),
             }),
         ),
         (

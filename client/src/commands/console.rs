@@ -2,9 +2,10 @@
 //! browser, or prints it (`--print`). The URL signs in whoever opens it (for about 15 minutes):
 //! it is printed only when asked for (or when no browser can be opened here), never logged.
 //!
-//! Opening a browser hands it the URL as a command-line argument (`$BROWSER`, `xdg-open`,
-//! `open`), which other local users can read in the process list while that process runs: on a
-//! shared machine, `--print` and paste it instead.
+//! The browser is started with the daemon's one-shot loopback page (`ConsoleSignin::page`),
+//! which redirects it to the sign-in URL once: the browser's command line (`$BROWSER`,
+//! `xdg-open`, `open`), readable by every local user, holds no sign-in, and the page answers no
+//! other user (on Linux; macOS cannot tell who connects to a loopback port).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,12 +40,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientError> {
+    let open_here = !opts.print && browser::can_open_here();
     let request = Request::Console(ConsoleRequest {
         profile: opts.profile.clone(),
         access: opts.access,
         region: opts.region.clone(),
         destination: opts.destination.clone(),
         duration_secs: opts.duration.map(|d| d.as_secs()),
+        browser: open_here,
     });
     let answer = match ask(paths, &request) {
         Err(ClientError::Daemon(e)) if e.code == ErrorCode::LoginRequired => {
@@ -59,7 +62,13 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
         Response::Console(signin) => signin,
         other => return Err(unexpected(&request, other)),
     };
-    let opened = !opts.print && browser::can_open_here() && browser::open(signin.url.expose());
+    // The daemon's one-shot page, so the browser's command line holds no sign-in; the URL
+    // itself only if the daemon could not open one.
+    let opened = open_here
+        && match &signin.page {
+            Some(page) => browser::open(page),
+            None => browser::open(signin.url.expose()),
+        };
     if json {
         let mut out = json!({
             "profile": signin.profile,

@@ -4,6 +4,7 @@
 //! (`handlers/console.rs`) takes the credentials from the vending point.
 
 pub mod federation;
+pub mod page;
 pub mod url;
 
 use std::time::Duration;

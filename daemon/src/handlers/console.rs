@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::clock::unix;
 use crate::config::{AccessSourceKind, Config};
+use crate::console::page;
 use crate::console::url::{Partition, destination, login_url, region_in};
 use crate::console::{
     ConsoleError, DEFAULT_DURATION, check_duration, federated_name, federation_token,
@@ -67,11 +68,21 @@ async fn sign_in(
         // A malformed Region is refused before anything else is looked at.
         Partition::of_region(region)?;
     }
-    if request.access {
-        access_sign_in(daemon, &request, duration, caller).await
+    let mut signin = if request.access {
+        access_sign_in(daemon, &request, duration, caller).await?
     } else {
-        profile_sign_in(daemon, &request, duration.is_some(), caller).await
+        profile_sign_in(daemon, &request, duration.is_some(), caller).await?
+    };
+    if request.browser {
+        match page::serve_once(signin.url.clone()).await {
+            Ok(page) => signin.page = Some(page),
+            Err(e) => signin.notes.push(format!(
+                "no loopback page could be opened for the browser ({e}): it is given the \
+                 sign-in URL itself"
+            )),
+        }
     }
+    Ok(signin)
 }
 
 /// Where the sign-in lands.
@@ -175,6 +186,7 @@ async fn profile_sign_in(
         expires_at: Some(unix(credentials.expiration)),
         mfa_authenticated: daemon.engine.access_mfa(),
         notes,
+        page: None,
     })
 }
 
@@ -283,6 +295,7 @@ async fn access_sign_in(
         expires_at: expires_at.map(unix),
         mfa_authenticated: mfa,
         notes,
+        page: None,
     })
 }
 

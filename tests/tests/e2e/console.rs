@@ -9,6 +9,9 @@ use credd_tests::stack::{
     ADMIN, AUDITOR, Access, DEPLOY, READY_DEADLINE, STAGING_AND_AUDIT, Stack, Toml, USER,
     assert_secrets_nowhere, assumed_role_arn,
 };
+use std::net::SocketAddr;
+
+use credd_tests::http;
 use credd_tests::wait_until;
 use credd_tests::world::CmdOutput;
 
@@ -429,7 +432,7 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
 }
 
 #[test]
-fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed() {
+fn the_browser_is_sent_through_a_one_shot_page_and_its_command_line_holds_no_sign_in() {
     let (mut stack, federation) = start(Access::Key);
     // A browser that writes down what it was asked to open. Run by sh, not exec'd: a script
     // written a moment ago may be busy for exec while another test thread forks.
@@ -438,7 +441,7 @@ fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed(
     std::fs::write(
         &script,
         format!(
-            "printf '%s' \"$1\" > '{}.tmp' && mv '{0}.tmp' '{0}'\n",
+            "printf '%s' \"$1\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
             opened.display()
         ),
     )
@@ -451,6 +454,7 @@ fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed(
     let world = &stack.world;
     world.credd(&["switch", "staging"]).assert_success();
 
+    // No profile: the current one.
     let out = world.credd(&["console"]).assert_success().clone();
     assert!(out.stdout.is_empty(), "the URL is not printed: {out}");
     assert!(
@@ -461,18 +465,58 @@ fn the_current_profiles_console_opens_in_the_browser_and_the_url_is_not_printed(
     wait_until(READY_DEADLINE, "the browser to be started", || {
         opened.exists()
     });
-    let url = std::fs::read_to_string(&opened).expect("the URL the browser got");
+    let argv_url = std::fs::read_to_string(&opened).expect("what the browser was given");
     let request = only_request_since(&federation, 0);
-    let query = login_query(&federation, &url);
-    assert_eq!(query[3].1, request.token.expect("a token"));
+    let token = request.token.expect("a token");
+    assert!(
+        !argv_url.contains(&token) && !argv_url.contains("federation"),
+        "the browser's command line holds no sign-in: {argv_url}"
+    );
+    let rest = argv_url
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("a loopback page: {argv_url}"));
+    let (port, path) = rest.split_once('/').expect("a path");
+    let page: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    let path = format!("/{path}");
+
+    // What the browser does: the page sends it on to the sign-in, once.
+    let reply = http::request(page, "GET", &path, &[("Sec-Fetch-Site", "none")]);
+    assert_eq!(reply.status, 303, "{reply:?}");
+    let location = reply.header("location").expect("a redirect").to_owned();
+    let query = login_query(&federation, &location);
+    assert_eq!(query[3].1, token);
     assert_eq!(
         query[2].1,
         "https://console.aws.amazon.com/console/home?region=us-west-2"
     );
+    assert_used_up(page, &path);
 
     // --json says it opened, and leaves the URL out.
     let json = world.credd(&["console", "--json"]).assert_success().json();
     assert_eq!(json["browser_opened"], true, "{json}");
     assert_eq!(json["profile"], "staging");
     assert!(json.get("url").is_none(), "{json}");
+}
+
+/// A second visit to a console page finds it used (410) or already closed.
+#[track_caller]
+fn assert_used_up(page: SocketAddr, path: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(page) else {
+        return;
+    };
+    stream
+        .set_read_timeout(Some(http::IO_TIMEOUT))
+        .expect("a read timeout");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {page}\r\nSec-Fetch-Site: none\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.write_all(request.as_bytes());
+    let mut raw = Vec::new();
+    // A reset or nothing at all: the page had closed.
+    if stream.read_to_end(&mut raw).is_err() || raw.is_empty() {
+        return;
+    }
+    let reply = http::Reply::parse(&raw).expect("an HTTP answer");
+    assert_eq!(reply.status, 410, "used once, then gone: {reply:?}");
 }
