@@ -149,10 +149,10 @@ enum Command {
     /// that is not MFA-authenticated) for a sign-in token at the AWS federation endpoint of the
     /// Region's partition (aws, aws-cn, aws-us-gov), and the browser opens the sign-in URL.
     ///
-    /// The URL signs in whoever opens it within 15 minutes. The browser gets it as an argument
-    /// ($BROWSER, xdg-open, open), readable by other local users while that process runs: on a
-    /// shared machine use `--print` and paste it. `--print` writes the URL alone on stdout and
-    /// the rest on stderr; `--json` prints `{"profile", "identity", "partition", "region",
+    /// The URL signs in whoever opens it within 15 minutes: the browser ($BROWSER, xdg-open,
+    /// open) is started with the daemon's one-shot loopback page that redirects it there once,
+    /// never with the URL on its command line. `--print` writes the URL alone on stdout and the
+    /// rest on stderr; `--json` prints `{"profile", "identity", "partition", "region",
     /// "destination", "expires_at", "mfa_authenticated", "notes", "browser_opened"}` and `"url"`
     /// when it was not opened.
     #[command(verbatim_doc_comment)]
