@@ -17,7 +17,7 @@ use credd_tests::world::CmdOutput;
 
 /// A stack of `access` with [`STAGING_AND_AUDIT`], its daemon logging at trace level and
 /// pointed at a federation stand-in; started.
-fn start(access: Access) -> (Stack, FederationEndpoint) {
+pub(crate) fn start(access: Access) -> (Stack, FederationEndpoint) {
     let federation = FederationEndpoint::start();
     let mut stack = Stack::builder()
         .access(access)
@@ -36,7 +36,7 @@ fn start(access: Access) -> (Stack, FederationEndpoint) {
 
 /// The printed sign-in URL's query, checking that it is the stand-in's `login` URL.
 #[track_caller]
-fn login_query(federation: &FederationEndpoint, url: &str) -> Vec<(String, String)> {
+pub(crate) fn login_query(federation: &FederationEndpoint, url: &str) -> Vec<(String, String)> {
     let (base, query) = url
         .trim()
         .split_once('?')
@@ -52,7 +52,7 @@ fn login_query(federation: &FederationEndpoint, url: &str) -> Vec<(String, Strin
 /// The one request the stand-in received since `before` requests, and the credentials it
 /// carried.
 #[track_caller]
-fn only_request_since(federation: &FederationEndpoint, before: usize) -> Received {
+pub(crate) fn only_request_since(federation: &FederationEndpoint, before: usize) -> Received {
     let received = federation.received();
     assert_eq!(
         received.len(),
@@ -434,22 +434,7 @@ fn bad_input_and_a_failing_endpoint_are_told_plainly_and_the_daemon_keeps_servin
 #[test]
 fn the_browser_is_sent_through_a_one_shot_page_and_its_command_line_holds_no_sign_in() {
     let (mut stack, federation) = start(Access::Key);
-    // A browser that writes down what it was asked to open. Run by sh, not exec'd: a script
-    // written a moment ago may be busy for exec while another test thread forks.
-    let opened = stack.world.root.join("opened-url");
-    let script = stack.world.root.join("browser.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "printf '%s' \"$1\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
-            opened.display()
-        ),
-    )
-    .expect("write the browser script");
-    stack
-        .world
-        .set_env("BROWSER", &format!("/bin/sh {} %s", script.display()));
-    stack.world.set_env("DISPLAY", ":99");
+    let opened = recording_browser(&mut stack);
     stack.wait_all_fresh(READY_DEADLINE);
     let world = &stack.world;
     world.credd(&["switch", "staging"]).assert_success();
@@ -472,12 +457,7 @@ fn the_browser_is_sent_through_a_one_shot_page_and_its_command_line_holds_no_sig
         !argv_url.contains(&token) && !argv_url.contains("federation"),
         "the browser's command line holds no sign-in: {argv_url}"
     );
-    let rest = argv_url
-        .strip_prefix("http://127.0.0.1:")
-        .unwrap_or_else(|| panic!("a loopback page: {argv_url}"));
-    let (port, path) = rest.split_once('/').expect("a path");
-    let page: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
-    let path = format!("/{path}");
+    let (page, path) = page_of(&argv_url);
 
     // What the browser does: the page sends it on to the sign-in, once.
     let reply = http::request(page, "GET", &path, &[("Sec-Fetch-Site", "none")]);
@@ -500,7 +480,7 @@ fn the_browser_is_sent_through_a_one_shot_page_and_its_command_line_holds_no_sig
 
 /// A second visit to a console page finds it used (410) or already closed.
 #[track_caller]
-fn assert_used_up(page: SocketAddr, path: &str) {
+pub(crate) fn assert_used_up(page: SocketAddr, path: &str) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(page) else {
         return;
@@ -519,4 +499,36 @@ fn assert_used_up(page: SocketAddr, path: &str) {
     }
     let reply = http::Reply::parse(&raw).expect("an HTTP answer");
     assert_eq!(reply.status, 410, "used once, then gone: {reply:?}");
+}
+
+/// Sets a `$BROWSER` (and a display) that writes down what it was asked to open, in the file
+/// returned. Run by sh, not exec'd: a script written a moment ago may be busy for exec while
+/// another test thread forks.
+pub(crate) fn recording_browser(stack: &mut Stack) -> std::path::PathBuf {
+    let opened = stack.world.root.join("opened-url");
+    let script = stack.world.root.join("browser.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "printf '%s' \"$1\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
+            opened.display()
+        ),
+    )
+    .expect("write the browser script");
+    stack
+        .world
+        .set_env("BROWSER", &format!("/bin/sh {} %s", script.display()));
+    stack.world.set_env("DISPLAY", ":99");
+    opened
+}
+
+/// `http://127.0.0.1:PORT/path` → (127.0.0.1:PORT, /path).
+#[track_caller]
+pub(crate) fn page_of(url: &str) -> (SocketAddr, String) {
+    let rest = url
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("a loopback page: {url}"));
+    let (port, path) = rest.split_once('/').expect("a path");
+    let addr = format!("127.0.0.1:{port}").parse().expect("an address");
+    (addr, format!("/{path}"))
 }
