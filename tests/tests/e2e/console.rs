@@ -478,6 +478,45 @@ fn the_browser_is_sent_through_a_one_shot_page_and_its_command_line_holds_no_sig
     assert!(json.get("url").is_none(), "{json}");
 }
 
+#[test]
+fn a_saml_access_roles_session_signs_in_as_itself_for_as_long_as_it_lasts() {
+    let (stack, federation) = start(Access::Saml);
+    let world = &stack.world;
+    world.credd(&["login"]).assert_success();
+    let identity = world.status()["access"]["identity"]
+        .as_str()
+        .expect("the access role's session")
+        .to_owned();
+
+    let out = world
+        .credd(&["console", "--access", "--print", "--duration", "2h"])
+        .assert_success()
+        .clone();
+    let request = only_request_since(&federation, 0);
+    assert_eq!(
+        request.param("SessionDuration"),
+        None,
+        "a role session's sign-in asks no duration"
+    );
+    let session = request.session.clone().expect("checked");
+    let signed_in_as = stack
+        .moto()
+        .caller_arn(
+            &session.access_key_id,
+            &session.secret_access_key,
+            Some(&session.session_token),
+        )
+        .expect("moto accepts the access role's session");
+    assert_eq!(signed_in_as, identity);
+    assert!(
+        out.stderr.contains("--duration does not apply") && out.stderr.contains(&identity),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("not MFA-authenticated"), "{out}");
+    let query = login_query(&federation, &out.stdout);
+    assert_eq!(query[3].1, request.token.expect("a token"));
+}
+
 /// A second visit to a console page finds it used (410) or already closed.
 #[track_caller]
 pub(crate) fn assert_used_up(page: SocketAddr, path: &str) {
