@@ -143,10 +143,12 @@ async fn profile_sign_in(
         .transpose()?;
     let vend = daemon.vending.vend(Route::Console, name, caller).await?;
     let whom = format!("profile {:?}", vend.profile);
+    let issued_in = Partition::of_arn(&vend.credentials.assumed_arn);
     let plan = match early {
-        Some(plan) => plan,
-        // The config changed in between: plan from what was vended.
-        None => plan(
+        Some(plan) if issued_in.is_none_or(|p| p == plan.partition) => plan,
+        // The config changed in between, or an Identity Center role turned out to be in
+        // another partition than its Region said: plan from what was vended.
+        _ => plan(
             &whom,
             Some(&vend.credentials.assumed_arn),
             request.region.as_deref(),

@@ -215,6 +215,23 @@ fn the_iam_users_own_console_session_is_a_federation_token_signed_by_its_long_li
 
     stack.login_with_mfa();
     stack.wait_logged_in(READY_DEADLINE);
+
+    // STS refuses the federation token: said so, and nothing reaches the federation endpoint.
+    let proxy = stack.proxy();
+    proxy.reject_action(
+        "GetFederationToken",
+        403,
+        "AccessDenied",
+        "not authorized to perform sts:GetFederationToken",
+    );
+    let message = refused(&world.credd(&["console", "--access", "--print"]));
+    assert!(
+        message.contains("GetFederationToken") && message.contains("AccessDenied"),
+        "{message}"
+    );
+    assert!(federation.received().is_empty(), "nothing was sent");
+    proxy.pass_action("GetFederationToken");
+
     let out = world
         .credd(&[
             "console",
@@ -229,13 +246,13 @@ fn the_iam_users_own_console_session_is_a_federation_token_signed_by_its_long_li
         ])
         .assert_success()
         .clone();
-    let proxy = stack.proxy();
-    assert_eq!(
-        proxy.signers("GetFederationToken"),
-        [stack.user().access_key_id.clone()],
-        "GetFederationToken is signed by the long-lived key, never by the MFA session"
+    let signers = proxy.signers("GetFederationToken");
+    assert_eq!(signers.len(), 2, "the refused call and this one");
+    assert!(
+        signers.iter().all(|s| *s == stack.user().access_key_id),
+        "GetFederationToken is signed by the long-lived key, never by the MFA session: {signers:?}"
     );
-    let params = &proxy.params("GetFederationToken")[0];
+    let params = &proxy.params("GetFederationToken")[1];
     // Named after the access identity (with auth off, moto names every MFA session's caller
     // its own default user, where AWS would name alice).
     let identity = world.status()["access"]["identity"]
