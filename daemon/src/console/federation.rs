@@ -50,6 +50,8 @@ pub enum FederationError {
         "the AWS federation endpoint ({host}) answered something other than a sign-in token: {what}"
     )]
     Malformed { host: String, what: &'static str },
+    #[error("only temporary credentials sign in to the console, not a long-lived key")]
+    LongLivedKey,
 }
 
 /// The federation endpoints the daemon signs in at.
@@ -101,11 +103,7 @@ impl Federation {
         let host = endpoint.host_str().unwrap_or_default().to_owned();
         let Some(session_token) = &creds.session_token else {
             // Callers only pass session credentials; a long-lived key would be refused anyway.
-            return Err(FederationError::Refused {
-                host,
-                status: 0,
-                detail: Some("a long-lived key cannot sign in to the console".to_owned()),
-            });
+            return Err(FederationError::LongLivedKey);
         };
         let secrets = [
             creds.secret_access_key.expose(),
