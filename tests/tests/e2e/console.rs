@@ -5,9 +5,10 @@
 //! then that neither the token nor the credentials reached the daemon's log or the disk.
 
 use credd_tests::federation::{Answer, FederationEndpoint, Received};
+use credd_tests::identity_center::Op;
 use credd_tests::stack::{
-    ADMIN, AUDITOR, Access, DEPLOY, READY_DEADLINE, STAGING_AND_AUDIT, Stack, Toml, USER,
-    assert_secrets_nowhere, assumed_role_arn,
+    ADMIN, AUDITOR, Access, DEPLOY, PROMPT_DEADLINE, READY_DEADLINE, STAGING_AND_AUDIT, Stack,
+    Toml, USER, assert_secrets_nowhere, assumed_role_arn,
 };
 use std::net::SocketAddr;
 
@@ -18,11 +19,16 @@ use credd_tests::world::CmdOutput;
 /// A stack of `access` with [`STAGING_AND_AUDIT`], its daemon logging at trace level and
 /// pointed at a federation stand-in; started.
 pub(crate) fn start(access: Access) -> (Stack, FederationEndpoint) {
+    start_with(access, STAGING_AND_AUDIT)
+}
+
+/// [`start`] with these `[profiles.*]` tables.
+fn start_with(access: Access, profiles: &str) -> (Stack, FederationEndpoint) {
     let federation = FederationEndpoint::start();
     let mut stack = Stack::builder()
         .access(access)
         .toml(Toml {
-            profiles: STAGING_AND_AUDIT,
+            profiles,
             ..Toml::default()
         })
         .build();
@@ -532,6 +538,64 @@ fn a_saml_access_roles_session_signs_in_as_itself_for_as_long_as_it_lasts() {
     assert!(!out.stderr.contains("not MFA-authenticated"), "{out}");
     let query = login_query(&federation, &out.stdout);
     assert_eq!(query[3].1, request.token.expect("a token"));
+}
+
+#[test]
+fn an_identity_center_profile_signs_in_and_the_bearer_access_session_cannot() {
+    let profiles = format!("{}{STAGING_AND_AUDIT}", credd_tests::sso_profiles!());
+    let (stack, federation) = start_with(Access::SSO_DEVICE, &profiles);
+    let world = &stack.world;
+    let fake = stack.identity_center();
+    let before = fake.succeeded(Op::StartDeviceAuthorization);
+    let login = world.spawn_credd(&["login", "--device-code"]);
+    let device = fake.wait_device_authorization(before, PROMPT_DEADLINE);
+    let path = device
+        .verification_uri_complete
+        .strip_prefix(&fake.url())
+        .expect("the approval page is the fake's");
+    assert_eq!(http::request(fake.addr(), "GET", path, &[]).status, 200);
+    login.wait(READY_DEADLINE).assert_success();
+    stack.wait_all_fresh(READY_DEADLINE);
+
+    // A permission set's role credentials (GetRoleCredentials).
+    let out = world
+        .credd(&["console", "sso-admin", "--print"])
+        .assert_success()
+        .clone();
+    let request = only_request_since(&federation, 0);
+    let session = request.session.clone().expect("checked");
+    let signed_in_as = stack
+        .moto()
+        .caller_arn(
+            &session.access_key_id,
+            &session.secret_access_key,
+            Some(&session.session_token),
+        )
+        .expect("moto accepts the permission set's credentials");
+    assert_eq!(
+        stack.served_identity("sso-admin").as_deref(),
+        Ok(signed_in_as.as_str())
+    );
+    assert_eq!(
+        login_query(&federation, &out.stdout)[2].1,
+        "https://console.aws.amazon.com/console/home?region=us-east-1"
+    );
+
+    // A role_arn profile, assumed with the access role's credentials: chained, and said so.
+    let out = world
+        .credd(&["console", "staging", "--print"])
+        .assert_success()
+        .clone();
+    assert!(out.stderr.contains("role chaining"), "{out}");
+    only_request_since(&federation, 1);
+
+    // Identity Center's own session is bearer tokens: nothing to sign in with, and nothing sent.
+    let message = refused(&world.credd(&["console", "--access", "--print"]));
+    assert!(
+        message.contains("no keys of its own") && message.contains("credd console PROFILE"),
+        "{message}"
+    );
+    assert_eq!(federation.received().len(), 2);
 }
 
 /// A second visit to a console page finds it used (410) or already closed.
