@@ -142,6 +142,41 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,
     },
+    /// Open the AWS console signed in as PROFILE (default: the current profile).
+    ///
+    /// The daemon trades the profile's role credentials (or, with `--access`, the access
+    /// session's: an IAM user's through GetFederationToken with its long-lived key, a session
+    /// that is not MFA-authenticated) for a sign-in token at the AWS federation endpoint of the
+    /// Region's partition (aws, aws-cn, aws-us-gov), and the browser opens the sign-in URL.
+    ///
+    /// The URL signs in whoever opens it within 15 minutes: the browser ($BROWSER, xdg-open,
+    /// open) is started with the daemon's one-shot loopback page that redirects it there once,
+    /// never with the URL on its command line. `--print` writes the URL alone on stdout and the
+    /// rest on stderr; `--json` prints `{"profile", "identity", "partition", "region",
+    /// "destination", "expires_at", "mfa_authenticated", "notes", "browser_opened"}` and `"url"`
+    /// when it was not opened.
+    #[command(verbatim_doc_comment)]
+    Console {
+        profile: Option<String>,
+        /// Sign in as the access session itself instead of a profile.
+        #[arg(long, conflicts_with = "profile")]
+        access: bool,
+        /// Print the sign-in URL instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+        /// The console Region (default: the profile's `region`, else us-east-1 / cn-north-1 /
+        /// us-gov-west-1 for the partition).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// The page to land on: a service path (`s3`, `ec2/home#Instances:`) or a full console
+        /// URL (https://console.aws.amazon.com/...).
+        #[arg(long, value_name = "PAGE")]
+        destination: Option<String>,
+        /// The console session's length, 15m to 12h (`2h`, `3600`): only for `--access` as an IAM
+        /// user (1h by default); a role's console session lasts as long as its credentials.
+        #[arg(long, value_name = "DURATION", value_parser = commands::console::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
     /// Print PROFILE's credentials as `credential_process` JSON.
     ///
     /// When the access session is missing or over and only you can make it (an MFA code, a
@@ -235,6 +270,24 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
         Command::CredentialProcess { profile } => {
             commands::credential_process::run(&paths, profile)
+        }
+        Command::Console {
+            profile,
+            access,
+            print,
+            region,
+            destination,
+            duration,
+        } => {
+            let opts = commands::console::Options {
+                profile,
+                access,
+                print,
+                region,
+                destination,
+                duration,
+            };
+            commands::console::run(&paths, json, opts)
         }
         Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
         Command::Service { action } => commands::service::run(&paths, json, action),

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::access::persist::SessionStore;
 use crate::config::{self, Config, ConfigError};
+use crate::console::federation::Federation;
 use crate::engine::{self, Engine};
 use crate::http_token::HttpToken;
 use crate::lock;
@@ -26,6 +27,8 @@ pub struct Daemon {
     pub http_token: HttpToken,
     /// `http://127.0.0.1:PORT` once the HTTP API listens.
     pub http_url: OnceLock<String>,
+    /// The AWS federation endpoints, for `credd console`.
+    pub federation: Federation,
 }
 
 pub struct ConfigStatus {
@@ -88,6 +91,7 @@ impl Daemon {
             vending,
             http_token,
             http_url: OnceLock::new(),
+            federation: Federation::from_env(),
         }
     }
 

@@ -423,7 +423,7 @@ async fn a_switch_moves_every_following_route_and_the_vending_point_sees_each_ca
     for record in &vended {
         assert_eq!(record.caller.uid, Some(current_uid()), "{record:?}");
         match record.route {
-            Route::CredentialProcess => {
+            Route::CredentialProcess | Route::Console => {
                 assert_eq!(record.caller.pid, Some(std::process::id()), "{record:?}");
             }
             Route::Container | Route::Imds => {

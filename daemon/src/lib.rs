@@ -7,6 +7,7 @@
 pub mod access;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod creds;
 pub mod daemon;

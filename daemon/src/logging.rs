@@ -36,8 +36,14 @@ pub const LOG_FILES_KEPT: usize = 2;
 /// The AWS SDK logs whole HTTP bodies and operation outputs at trace level, and not every
 /// secret in them is marked sensitive in the models (an Identity Center device code is not):
 /// its trace events are dropped whatever `RUST_LOG` / `CREDD_LOG` ask for.
+/// The SDK's HTTP client also logs whole request URIs at debug level (with an authenticating
+/// proxy), and the console's `getSigninToken` request carries credentials in its URI: its debug
+/// events are dropped too.
 fn not_sdk_trace(meta: &tracing::Metadata<'_>) -> bool {
-    !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("aws_"))
+    let level = *meta.level();
+    let target = meta.target();
+    !((level == tracing::Level::TRACE && target.starts_with("aws_"))
+        || (level == tracing::Level::DEBUG && target.starts_with("aws_smithy_http_client")))
 }
 
 /// Logs to stderr, or to `file` (rotated) when given.

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::creds::RoleCredentials;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{AccessConsole, Engine, EngineError};
 use crate::listener::{Owner, Peer};
 use crate::lock;
 use crate::runtime_dir::RuntimeError;
@@ -32,6 +32,9 @@ pub enum Route {
     Imds,
     /// `credd credential-process` over the control socket.
     CredentialProcess,
+    /// `credd console`: the credentials go to the AWS federation endpoint for a sign-in token,
+    /// and the sign-in URL to the client.
+    Console,
 }
 
 impl Route {
@@ -40,6 +43,7 @@ impl Route {
             Route::Container => "container",
             Route::Imds => "imds",
             Route::CredentialProcess => "credential-process",
+            Route::Console => "console",
         }
     }
 
@@ -51,7 +55,7 @@ impl Route {
         match self {
             Route::Container => current,
             Route::Imds => true,
-            Route::CredentialProcess => false,
+            Route::CredentialProcess | Route::Console => false,
         }
     }
 }
@@ -143,6 +147,10 @@ fn socket_pid(_inode: u64) -> Option<u32> {
 fn executable(_pid: u32) -> Option<PathBuf> {
     None
 }
+
+/// What [`Vended::profile`] says when the access session itself left (`credd console
+/// --access`): no profile can be named so (profile names have no parentheses or spaces).
+pub const ACCESS_SESSION: &str = "(access session)";
 
 /// What the hook learns of each credential that leaves: never a secret.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +278,37 @@ impl Vending {
         })
     }
 
+    /// The access session's own way into the console (`credd console --access`), for `caller`;
+    /// the hook hears of it as [`ACCESS_SESSION`], expiring after `lifetime` (the console
+    /// session asked for) or with the role session, whichever is sooner.
+    pub async fn vend_access(
+        &self,
+        route: Route,
+        caller: &Caller,
+        lifetime: std::time::Duration,
+    ) -> Result<AccessConsole, EngineError> {
+        let access = self.engine.access_console().await?;
+        let (arn, ends) = match &access {
+            AccessConsole::IamUser { user_arn, .. } => (user_arn.as_deref(), None),
+            AccessConsole::RoleSession {
+                arn, expires_at, ..
+            } => (arn.as_deref(), *expires_at),
+            // Nothing leaves.
+            AccessConsole::NoKeys => return Ok(access),
+        };
+        let asked = self.engine.now() + lifetime;
+        let account_id = arn.and_then(|a| a.split(':').nth(4)).unwrap_or("-");
+        (self.hook)(&Vended {
+            route,
+            profile: ACCESS_SESSION,
+            current: false,
+            account_id,
+            expiration: ends.map_or(asked, |e| e.min(asked)),
+            caller,
+        });
+        Ok(access)
+    }
+
     /// Sets the current profile and persists it.
     pub fn switch(&self, profile: &str) -> Result<Option<String>, SwitchError> {
         let config = self.config.borrow().clone();
@@ -343,6 +382,10 @@ mod tests {
         assert!(Route::Imds.follows(false));
         assert!(!Route::CredentialProcess.follows(true));
         assert!(!Route::CredentialProcess.follows(false));
+        assert!(
+            !Route::Console.follows(true),
+            "a sign-in is for the profile it named"
+        );
     }
 
     #[test]

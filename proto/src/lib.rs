@@ -77,6 +77,8 @@ pub enum Request {
     KeyRotate,
     /// `credd key remove`: forget the key the OS keychain holds.
     KeyRemove,
+    /// `credd console`: a sign-in URL for the AWS console (see [`ConsoleRequest`]).
+    Console(ConsoleRequest),
 }
 
 impl Request {
@@ -99,6 +101,7 @@ impl Request {
             Request::KeyImport { .. } => "key-import",
             Request::KeyRotate => "key-rotate",
             Request::KeyRemove => "key-remove",
+            Request::Console(_) => "console",
         }
     }
 }
@@ -158,6 +161,8 @@ pub enum Response {
         removed: bool,
         keychain: String,
     },
+    /// `Console`: the sign-in URL (a secret) and what it signs in to.
+    Console(ConsoleSignin),
     Error(ErrorReply),
 }
 
@@ -204,6 +209,10 @@ pub enum ErrorCode {
     Keychain,
     /// The client named a config file other than the one the running daemon uses.
     ConfigMismatch,
+    /// A value in the request is not acceptable (the message says which and why).
+    InvalidArgument,
+    /// The AWS federation endpoint (console sign-in) refused, failed or could not be reached.
+    Federation,
     /// A code this client does not know yet (a newer daemon).
     #[serde(other)]
     Unknown,
@@ -484,4 +493,79 @@ pub struct EndpointInfo {
     /// The access session is missing or over and only the user can make it (`credd login`):
     /// `credd exec` and `credd env` log in first when there is a terminal to ask on.
     pub needs_login: bool,
+}
+
+// ---- `credd console` ------------------------------------------------------------------------
+
+/// `credd console [profile]`: what to sign in as, and where to land.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleRequest {
+    /// The profile (`None`: the current one); ignored with `access`.
+    pub profile: Option<String>,
+    /// Sign in as the access session itself (an IAM user through GetFederationToken, or a
+    /// federated access role) instead of a profile.
+    #[serde(default)]
+    pub access: bool,
+    /// The console Region (`None`: the profile's `region`, else the partition's first Region).
+    pub region: Option<String>,
+    /// A service path (`s3`, `ec2/home#Instances:`) or a full console URL (`None`: the console
+    /// home page).
+    pub destination: Option<String>,
+    /// The console session's length in seconds (900 to 43200); only a federation-token sign-in
+    /// (the IAM user's own) can choose it.
+    pub duration_secs: Option<u64>,
+    /// The client opens a browser here: also serve the URL from a one-shot loopback page
+    /// ([`ConsoleSignin::page`]), so that the browser's command line holds no sign-in.
+    #[serde(default)]
+    pub browser: bool,
+}
+
+/// A console sign-in URL. `url` is a bearer secret: whoever opens it is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSignin {
+    pub url: Secret,
+    /// The profile signed in as; `None`: the access session itself.
+    pub profile: Option<String>,
+    /// Who the console session is (`arn:aws:sts::222222222222:assumed-role/Admin/alice`).
+    pub identity: String,
+    /// `aws`, `aws-cn` or `aws-us-gov`.
+    pub partition: String,
+    pub region: String,
+    /// The console page the sign-in lands on.
+    pub destination: String,
+    /// When the console session ends at the latest.
+    pub expires_at: Option<UnixTime>,
+    /// Whether the console session carries an MFA sign-in (a federation token never does).
+    pub mfa_authenticated: bool,
+    /// What the user should know, e.g. why `duration_secs` did not apply.
+    pub notes: Vec<String>,
+    /// With [`ConsoleRequest::browser`]: the daemon's one-shot loopback page
+    /// (`http://127.0.0.1:PORT/console/NONCE`) that redirects the owner's browser to `url` once.
+    /// No secret: it answers no other user and only once.
+    pub page: Option<String>,
+}
+
+#[cfg(test)]
+mod console_tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_url_never_shows_in_debug() {
+        let signin = ConsoleSignin {
+            url: Secret::new("https://signin.aws.amazon.com/federation?SigninToken=SECRETTOKEN"),
+            profile: None,
+            identity: "arn:aws:sts::1:federated-user/alice".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            destination: "https://console.aws.amazon.com/".into(),
+            expires_at: None,
+            mfa_authenticated: false,
+            notes: vec![],
+            page: None,
+        };
+        let shown = format!("{:?}", Response::Console(signin));
+        assert!(!shown.contains("SECRETTOKEN"), "{shown}");
+        assert!(shown.contains("url: ***"), "{shown}");
+    }
 }

@@ -191,6 +191,28 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("request_key_rotate", Request::KeyRotate),
         ("request_key_remove", Request::KeyRemove),
+        (
+            "request_console",
+            Request::Console(ConsoleRequest {
+                profile: Some("staging".into()),
+                access: false,
+                region: Some("eu-west-1".into()),
+                destination: Some("ec2/home#Instances:".into()),
+                duration_secs: None,
+                browser: true,
+            }),
+        ),
+        (
+            "request_console_access",
+            Request::Console(ConsoleRequest {
+                profile: None,
+                access: true,
+                region: None,
+                destination: None,
+                duration_secs: Some(7200),
+                browser: false,
+            }),
+        ),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -360,6 +382,32 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             },
         ),
         ("response_token_reset", Response::TokenReset),
+        (
+            "response_console",
+            Response::Console(ConsoleSignin {
+                url: Secret::new(
+                    "https://signin.aws.amazon.com/federation?Action=login&Issuer=credd\
+                     &Destination=https%3A%2F%2Fconsole.aws.amazon.com%2Fconsole%2Fhome%3Fregion%3Deu-west-1\
+                     &SigninToken=EXAMPLETOKEN",
+                ),
+                profile: Some("staging".into()),
+                identity: "arn:aws:sts::222222222222:assumed-role/Administrator/alice".into(),
+                partition: "aws".into(),
+                region: "eu-west-1".into(),
+                destination: "https://console.aws.amazon.com/console/home?region=eu-west-1".into(),
+                expires_at: Some(1_800_003_600),
+                mfa_authenticated: true,
+                notes: vec!["--duration applies only to the access session's own sign-in".into()],
+                page: Some("http://127.0.0.1:41234/console/0123456789abcdef0123456789abcdef".into()),
+            }),
+        ),
+        (
+            "response_error_federation",
+            Response::Error(ErrorReply::new(
+                ErrorCode::Federation,
+                "the AWS federation endpoint refused the sign-in: HTTP 400",
+            )),
+        ),
         (
             "response_error",
             Response::Error(ErrorReply::new(

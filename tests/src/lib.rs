@@ -8,6 +8,7 @@
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
+pub mod federation;
 pub mod http;
 pub mod identity_center;
 pub mod install;

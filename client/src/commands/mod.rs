@@ -1,6 +1,7 @@
 //! One module per verb: build the request, send it, print the response.
 
 pub mod completions;
+pub mod console;
 pub mod credential_process;
 pub mod env;
 pub mod exec;

@@ -57,7 +57,7 @@ pub(super) fn parse_role_arn(arn: &str) -> Result<String, String> {
     Ok(account.to_owned())
 }
 
-pub(super) fn check_region(region: &str) -> Result<(), String> {
+pub fn check_region(region: &str) -> Result<(), String> {
     let parts: Vec<&str> = region.split('-').collect();
     let ok = parts.len() >= 3
         && parts[0].len() == 2

@@ -30,7 +30,7 @@ pub use access::{
     SSO_SESSION_MIN, SamlConfig, SourceConfig, SsoConfig, SsoLogin, SsoReplica, SsoRole,
     WebIdentityConfig, WebIdentityToken,
 };
-pub use checks::check_name;
+pub use checks::{check_name, check_region};
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
 pub use import::sso_import;
 pub use profiles::{

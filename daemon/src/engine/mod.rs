@@ -9,6 +9,7 @@
 //! [`role`]) know nothing of caching; this module knows nothing of HTTP.
 
 mod authorize;
+mod console;
 mod error;
 #[cfg(test)]
 mod federated_tests;
@@ -52,6 +53,7 @@ use crate::desktop::{Notice, Notifier};
 use crate::lock;
 use crate::sts::Sts;
 pub use authorize::LoginStart;
+pub use console::AccessConsole;
 pub use error::EngineError;
 pub use session::{LoginOutcome, SESSION_WARNING, WALL_CHECK};
 use session::{SessionState, binding};

@@ -1,5 +1,6 @@
 //! One handler per control request; each turns a [`Request`] into a [`Response`].
 
+mod console;
 mod credentials;
 mod endpoint;
 mod key;
@@ -39,6 +40,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
             key::handle(daemon, request).await
         }
         Request::KeyRotate => key_rotate::handle(daemon).await,
+        Request::Console(request) => console::handle(daemon, request, caller).await,
     }
 }
 

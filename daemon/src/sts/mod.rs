@@ -173,19 +173,29 @@ impl Sts {
 /// a file. `build_with_connector_fn` is how the SDK builds its default; `build_https()` would
 /// ignore the proxy variables.
 pub fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    use aws_smithy_http_client::{Builder, Connector, proxy::ProxyConfig};
-
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = Connector::builder()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .proxy_config(ProxyConfig::from_env());
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.build()
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        https_connector(
+            settings.cloned(),
+            components.and_then(|components| components.sleep_impl()),
+        )
     })
+}
+
+/// The connector behind [`https_client`], with its TLS and proxy settings: also for the one call
+/// the daemon makes outside an SDK (the console's federation endpoint, [`crate::console`]).
+pub fn https_connector(
+    settings: Option<aws_smithy_runtime_api::client::http::HttpConnectorSettings>,
+    sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
+) -> aws_smithy_http_client::Connector {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Connector, proxy::ProxyConfig};
+
+    let mut connector = Connector::builder()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .proxy_config(ProxyConfig::from_env());
+    connector.set_connector_settings(settings);
+    connector.set_sleep_impl(sleep);
+    connector.build()
 }
 
 /// Per-call signing credentials, without rebuilding the client.

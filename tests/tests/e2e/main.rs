@@ -75,6 +75,7 @@ mod attacks;
 mod client_cli;
 mod client_env_exec;
 mod config_live;
+mod console;
 mod control_socket;
 mod engine_cache;
 mod engine_login;
