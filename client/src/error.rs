@@ -105,6 +105,22 @@ pub enum ClientError {
         .path.display()
     )]
     ImportConcurrentEdit { path: PathBuf },
+    /// `credd import`: the AWS config file is not there.
+    #[error(
+        "no AWS config file at {} ({}): nothing to import",
+        .path.display(),
+        .why
+    )]
+    AwsConfigMissing { path: PathBuf, why: &'static str },
+    /// `credd import`: the AWS SDKs would refuse the file too.
+    #[error("{0} (the AWS SDKs refuse this file too; fix it, then import)")]
+    AwsConfigParse(crate::aws_config::ParseError),
+    /// `credd import`: neither the credd config nor the AWS files name an access source.
+    #[error(
+        "found no way into AWS that credd can hold in {}: no IAM user key, IAM Identity Center          sign-in or web identity role at the root of its profiles (see above)",
+        .path.display()
+    )]
+    ImportNoAccess { path: PathBuf },
 
     // exec
     #[error("no command given after --")]
