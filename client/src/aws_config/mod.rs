@@ -279,11 +279,19 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
 
     let (mut added, mut unchanged) = (Vec::new(), Vec::new());
     for name in &names {
-        let Some(Decision::Write { via }) = decided.get(name) else {
-            if let Some(Decision::Present { via }) = decided.get(name) {
+        let via = match decided.get(name) {
+            Some(Decision::Write { via }) => via,
+            Some(Decision::Present { via }) => {
                 unchanged.push(imported(candidate(&resolver, name), via.clone()));
+                continue;
             }
-            continue;
+            Some(Decision::ConfiguredAs(other)) => {
+                let mut same = imported(candidate(&resolver, name), None);
+                same.profile = other.clone();
+                unchanged.push(same);
+                continue;
+            }
+            _ => continue,
         };
         let c = candidate(&resolver, name);
         notes.extend(unmapped_keys(&resolver.profiles[name], &c.root));
@@ -324,13 +332,16 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
         _ => None,
     };
 
-    let edit = config_edit::add_tables(text, &tables)?;
+    let mut edit = config_edit::add_tables(text, &tables)?;
+    if text.is_empty() {
+        edit.text = edit.text.trim_start_matches('\n').to_owned();
+    }
     // Tables the text has already (possible only for [access], checked above) are not added.
     if !edit.present.is_empty() {
         return Err(config_edit::EditError::WouldChange);
     }
     skipped.sort_by(|a: &Skipped, b| a.at.cmp(&b.at));
-    notes.sort();
+    notes.sort_by_key(|n| note_order(n));
     notes.dedup();
     Ok(Plan {
         access,
@@ -341,6 +352,15 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
         key,
         text: edit.text,
     })
+}
+
+/// Notes start with `file:line: `: by file, then line number.
+fn note_order(note: &str) -> (String, usize, String) {
+    let at = note.split(": ").next().unwrap_or_default();
+    match at.rsplit_once(':').map(|(f, l)| (f, l.parse::<usize>())) {
+        Some((file, Ok(line))) => (file.to_owned(), line, note.to_owned()),
+        _ => (String::new(), 0, note.to_owned()),
+    }
 }
 
 fn candidate<'a>(resolver: &'a Resolver, name: &str) -> &'a Candidate {
@@ -1011,12 +1031,20 @@ fn check_role_arn(arn: &str) -> Result<(), String> {
         if partition.starts_with("aws")
             && account.len() == 12
             && account.bytes().all(|b| b.is_ascii_digit())
-            && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()));
+            && resource.strip_prefix("role/").is_some_and(|path| {
+                let name = path.rsplit('/').next().unwrap_or_default();
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+                    })
+            }));
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "expected arn:aws:iam::123456789012:role/NAME, found {arn:?}"
+            "expected arn:aws:iam::123456789012:role/NAME (a role name of letters, digits and \
+             +=,.@_-), found {arn:?}"
         ))
     }
 }

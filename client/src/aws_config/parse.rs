@@ -303,7 +303,7 @@ mod tests {
     fn sections_keys_and_comments_as_the_sdks_read_them() {
         let file = config(
             "# top\n; also\n[default]\nregion=us-east-1 ; a comment\n\
-             [ profile   dev ] # comment\nRole_Arn = arn:x#not-a-comment\n  \
+             [ profile   dev ] # comment\nRole_Arn = arn:x#not-a-comment\n\
              s3 =\n\tmax = 10\n[sso-session acme]\nsso_region = eu-west-1\r\n",
         );
         assert_eq!(file.profiles["default"].get("region"), Some("us-east-1"));
@@ -311,6 +311,9 @@ mod tests {
         assert_eq!(dev.get("role_arn"), Some("arn:x#not-a-comment"));
         assert_eq!(dev.properties["role_arn"].at.line, 6);
         assert_eq!(dev.get("s3"), Some("\nmax = 10"));
+        // An indented line continues the value before it, as in the SDKs.
+        let file2 = config("[default]\nregion = a\n  b\n");
+        assert_eq!(file2.profiles["default"].get("region"), Some("a\nb"));
         assert_eq!(file.sso_sessions["acme"].get("sso_region"), Some("eu-west-1"));
         assert!(file.notes.is_empty(), "{:?}", file.notes);
     }
