@@ -90,6 +90,14 @@ pub enum ClientError {
     LoginTurn { path: PathBuf, source: io::Error },
 
     // key
+    /// `credd key add|import` with no config and no daemon: the key would have nowhere to go.
+    #[error(
+        "there is no credd config at {} yet, and a key goes with its [access]: write it first \
+         (the README's \"Quickstart: an IAM user's key\", step 1), or make it from ~/.aws/config \
+         with `credd import`; then run this again",
+        .path.display()
+    )]
+    NoConfigYet { path: PathBuf },
     /// `credd key add`: the key could not be read from the terminal or stdin.
     #[error("{0}")]
     KeyInput(String),
