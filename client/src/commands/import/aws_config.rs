@@ -232,12 +232,11 @@ fn report(path: &Path, aws: &Path, plan: &Plan, dry_run: bool, diff: &str) {
             say(format!("  {:width$}  {what}{via}", p.profile));
         }
     } else if !plan.changes() {
-        say(format!(
-            "nothing to add to {}: {} profiles from {} are there already",
-            path.display(),
-            plan.unchanged.len(),
-            aws.display()
-        ));
+        let there = match plan.unchanged.len() {
+            0 => String::new(),
+            n => format!(": the {n} profiles it can import from {} are there already", aws.display()),
+        };
+        say(format!("nothing to add to {}{there}", path.display()));
     }
     if !plan.skipped.is_empty() {
         say(format!("not imported ({}):", plan.skipped.len()));
