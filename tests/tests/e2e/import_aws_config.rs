@@ -1,0 +1,75 @@
+//! `credd import` from `~/.aws/config`: the real client imports a chain of `role_arn` profiles
+//! into the config a running daemon reads, the daemon takes the edit by itself, and the chained
+//! profile's credentials are moto's real ones for the role at the end of the chain.
+
+use credd_tests::stack::{
+    ADMIN, AUDITOR, Access, READY_DEADLINE, Stack, Toml, USER, assumed_role_arn,
+};
+use credd_tests::wait_until;
+
+/// aws-vault style: the access profile's key is in the shared credentials file (the stack writes
+/// alice's there as `[access]`), each role assumed from the one before.
+fn aws_config() -> String {
+    format!(
+        "# mine, for the AWS CLI\n[profile access]\nregion = us-east-1\noutput = json\n\n\
+         [profile staging]\nrole_arn = {ADMIN}\nsource_profile = access\nregion = us-west-2\n\n\
+         [profile prod-audit]\nrole_arn = {AUDITOR}\nsource_profile = staging\n\
+         duration_seconds = 3600\n\n[profile tool]\ncredential_process = /usr/bin/false\n"
+    )
+}
+
+#[test]
+fn an_imported_chain_serves_the_last_roles_credentials() {
+    // The hand-written config: the port, and the key read from the shared credentials file.
+    let stack = Stack::start(Access::Key, Toml::default());
+    stack.world.write_aws_config(&aws_config());
+    let before = std::fs::read_to_string(&stack.world.config_path).unwrap();
+
+    let dry = stack.world.credd(&["import", "--dry-run"]);
+    dry.assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&stack.world.config_path).unwrap(),
+        before,
+        "--dry-run writes nothing"
+    );
+    assert!(dry.stdout.contains("+[profiles.prod-audit]"), "{dry}");
+
+    let out = stack.world.credd(&["--json", "import"]);
+    out.assert_success();
+    let report = out.json();
+    assert_eq!(report["written"], true, "{report}");
+    assert_eq!(report["access"]["status"], "kept", "{report}");
+    let added: Vec<&str> = report["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["profile"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["staging", "prod-audit"], "{report}");
+    assert_eq!(report["added"][1]["via"], "staging", "{report}");
+    assert_eq!(report["skipped"][0]["profile"], "tool", "{report}");
+    let after = std::fs::read_to_string(&stack.world.config_path).unwrap();
+    assert!(after.starts_with(&before), "the hand-written part is kept: {after}");
+
+    // The daemon reloads by itself; the chained profile serves the Auditor role's credentials.
+    wait_until(READY_DEADLINE, "the imported profiles", || {
+        stack.world.status()["profiles"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    });
+    assert_eq!(
+        stack.served_identity("prod-audit"),
+        Ok(assumed_role_arn(AUDITOR, USER))
+    );
+    assert_eq!(
+        stack.world.profile_status("prod-audit")["via"],
+        "staging"
+    );
+
+    // Again: nothing changes.
+    stack.world.credd(&["import"]).assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&stack.world.config_path).unwrap(),
+        after
+    );
+}
