@@ -73,3 +73,29 @@ fn an_imported_chain_serves_the_last_roles_credentials() {
         after
     );
 }
+
+#[test]
+fn import_sso_under_another_source_says_which_and_what_to_run_instead() {
+    let stack = Stack::start(Access::Key, Toml::default());
+    let out = stack.world.credd(&["import", "--sso"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("the access source is an IAM user's key (source = \"iam-user\""),
+        "{out}"
+    );
+    assert!(out.stderr.contains("run `credd import` (without --sso)"), "{out}");
+    assert!(!out.stderr.contains("retrying"), "{out}");
+}
+
+#[test]
+fn key_add_without_a_config_stops_before_asking_for_the_key() {
+    let world = credd_tests::world::World::new();
+    let out = world.credd_stdin(&["key", "add"], "AKIAIOSFODNN7EXAMPLE\nnot-asked-for\n");
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("there is no credd config at")
+            && out.stderr.contains("write it first"),
+        "{out}"
+    );
+}
