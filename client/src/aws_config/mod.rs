@@ -34,8 +34,10 @@ const ROLE_KEYS: &[&str] = &[
     "duration_seconds",
     "role_session_name",
     "region",
+    // Last: only under an IAM user's key (see `Kind::Role`).
     "mfa_serial",
 ];
+/// Any of them makes a profile an Identity Center one.
 const SSO_KEYS: &[&str] = &[
     "sso_session",
     "sso_start_url",
@@ -43,8 +45,6 @@ const SSO_KEYS: &[&str] = &[
     "sso_account_id",
     "sso_role_name",
 ];
-const KEY_KEYS: &[&str] = &["aws_access_key_id", "aws_secret_access_key"];
-const WEB_IDENTITY_KEYS: &[&str] = &["web_identity_token_file"];
 
 /// The two AWS files, already read.
 #[derive(Debug, Clone, Default)]
@@ -216,7 +216,7 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
     let mut resolver = Resolver::new(files);
     let names: Vec<String> = resolver.order.clone();
     for name in &names {
-        let _ = resolver.resolve(name, true);
+        let _ = resolver.resolve(name);
     }
     let mut notes: Vec<String> = files.config.notes.clone();
     notes.extend(files.credentials.notes.iter().cloned());
@@ -271,10 +271,6 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
             source: root.source().into(),
             from,
         };
-    } else if let Some(root) = &chosen {
-        // A kept [access]: say what it does not take from the AWS files.
-        let mut ignored = Vec::new();
-        access_fields(root, &resolver, &decided, &mut ignored);
     }
 
     let (mut added, mut unchanged) = (Vec::new(), Vec::new());
@@ -294,7 +290,16 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
             _ => continue,
         };
         let c = candidate(&resolver, name);
-        notes.extend(unmapped_keys(&resolver.profiles[name], &c.root));
+        let kind = match c.identity {
+            Identity::Role { .. } => match &c.root {
+                // Its own key assumes its role: the key is [access].
+                Root::IamUser { profile } if profile == name => Kind::SelfSourced,
+                Root::IamUser { .. } => Kind::Role { mfa: true },
+                _ => Kind::Role { mfa: false },
+            },
+            Identity::Sso { .. } => Kind::Sso,
+        };
+        notes.extend(unmapped_keys(&resolver.profiles[name], kind));
         let mut fields: Vec<(String, Value)> = match &c.identity {
             Identity::Role { role_arn, .. } => vec![("role_arn".into(), role_arn.as_str().into())],
             Identity::Sso {
@@ -320,7 +325,18 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
         if let Ok(Node::Root(root)) = node
             && Some(root) == chosen.as_ref()
         {
-            notes.extend(unmapped_keys(&resolver.profiles[name], root));
+            let kind = match root {
+                Root::IamUser { .. } => Kind::KeyRoot,
+                Root::WebIdentity { .. } => Kind::WebIdentityRoot,
+                Root::Sso { .. } => Kind::Sso,
+            };
+            notes.extend(unmapped_keys(&resolver.profiles[name], kind));
+        }
+    }
+    // The [sso-session] of an imported Identity Center: what credd has no use for.
+    if let Some(Root::Sso { .. }) = &chosen {
+        for session in files.config.sso_sessions.values() {
+            notes.extend(unmapped(session, &format!("sso-session {}", session.name), &["sso_start_url", "sso_region"]));
         }
     }
 
@@ -571,29 +587,73 @@ fn access_fields(
     }
 }
 
+/// What an AWS profile became, for which of its keys credd takes.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A `role_arn` profile; its `mfa_serial` is the IAM user's (`[access]`) when `mfa`.
+    Role { mfa: bool },
+    /// An Identity Center profile.
+    Sso,
+    /// The profile whose key is `[access]`.
+    KeyRoot,
+    /// A `role_arn` profile whose key (`[access]`) assumes its role (`source_profile` itself).
+    SelfSourced,
+    /// The web identity profile that is `[access]`.
+    WebIdentityRoot,
+}
+
 /// Keys of `section` credd does not take, as one note (or none).
-fn unmapped_keys(section: &Section, root: &Root) -> Option<String> {
-    let mut known: Vec<&str> = Vec::new();
-    known.extend(ROLE_KEYS);
-    match root {
-        Root::IamUser { .. } => known.extend(KEY_KEYS),
-        Root::Sso { .. } => known.extend(SSO_KEYS),
-        Root::WebIdentity { .. } => known.extend(WEB_IDENTITY_KEYS),
-    }
-    if matches!(root, Root::Sso { .. }) {
-        known.retain(|k| *k != "mfa_serial");
-    }
+fn unmapped_keys(section: &Section, kind: Kind) -> Option<String> {
+    let known: &[&str] = match kind {
+        Kind::Role { mfa: true } => ROLE_KEYS,
+        Kind::Role { mfa: false } => &ROLE_KEYS[..ROLE_KEYS.len() - 1],
+        Kind::Sso => &[
+            "sso_session",
+            "sso_start_url",
+            "sso_region",
+            "sso_account_id",
+            "sso_role_name",
+            "region",
+        ],
+        Kind::KeyRoot => &[
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "mfa_serial",
+            "region",
+        ],
+        Kind::WebIdentityRoot => &["role_arn", "web_identity_token_file"],
+        Kind::SelfSourced => &[
+            "role_arn",
+            "source_profile",
+            "external_id",
+            "duration_seconds",
+            "role_session_name",
+            "region",
+            "mfa_serial",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+        ],
+    };
+    unmapped(section, &section.name, known)
+}
+
+fn unmapped(section: &Section, name: &str, known: &[&str]) -> Option<String> {
     let left: Vec<String> = section
         .properties
         .iter()
         .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, p)| format!("{k} (line {})", p.at.line))
+        .map(|(k, p)| {
+            if p.at.file == section.at.file {
+                format!("{k} (line {})", p.at.line)
+            } else {
+                format!("{k} ({})", p.at)
+            }
+        })
         .collect();
     (!left.is_empty()).then(|| {
         format!(
-            "{}: [{}]: not imported, credd has no such setting (they stay in the AWS file): {}",
+            "{}: [{name}]: not imported, credd has no such setting (they stay in the AWS file): {}",
             section.at,
-            section.name,
             left.join(", ")
         )
     })
@@ -746,7 +806,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn resolve(&mut self, name: &str, first: bool) -> Result<Node, Failure> {
+    fn resolve(&mut self, name: &str) -> Result<Node, Failure> {
         if let Some(done) = self.done.get(name) {
             return done.clone();
         }
@@ -756,13 +816,13 @@ impl<'a> Resolver<'a> {
             return Err(Failure::Cycle(path.join(" -> ")));
         }
         self.visiting.push(name.to_owned());
-        let result = self.node(name, first);
+        let result = self.node(name);
         self.visiting.pop();
         self.done.insert(name.to_owned(), result.clone());
         result
     }
 
-    fn node(&mut self, name: &str, first: bool) -> Result<Node, Failure> {
+    fn node(&mut self, name: &str) -> Result<Node, Failure> {
         let other = |s: String| Err(Failure::Other(s));
         let Some(section) = self.profiles.get(name).cloned() else {
             return other(format!(
@@ -770,10 +830,6 @@ impl<'a> Resolver<'a> {
             ));
         };
         let get = |k: &str| section.get(k).map(str::to_owned);
-        // Like the SDKs: a source profile with a key is used for its key, even with a role_arn.
-        if !first && section.properties.contains_key("aws_access_key_id") {
-            return self.key_root(&section);
-        }
         if let (Some(role_arn), None) = (get("role_arn"), get("web_identity_token_file")) {
             let via = match (get("source_profile"), get("credential_source")) {
                 (Some(_), Some(_)) => {
@@ -803,7 +859,26 @@ impl<'a> Resolver<'a> {
                     };
                     (root, None)
                 }
-                (Some(source), None) => match self.resolve(&source, false) {
+                // Like the SDKs: a source profile with a key is used for its key, even when it
+                // has a role_arn of its own.
+                (Some(source), None)
+                    if self
+                        .profiles
+                        .get(&source)
+                        .is_some_and(|s| s.properties.contains_key("aws_access_key_id")) =>
+                {
+                    let source = self.profiles[&source].clone();
+                    match self.key_root(&source) {
+                        Ok(Node::Root(r)) => (r, None),
+                        _ => {
+                            return other(format!(
+                                "its source_profile [{}] cannot be imported (see there)",
+                                source.name
+                            ));
+                        }
+                    }
+                }
+                (Some(source), None) => match self.resolve(&source) {
                     Ok(Node::Root(r)) => (r, None),
                     Ok(Node::Profile(c)) => (c.root.clone(), Some(source)),
                     Err(Failure::Cycle(path)) => return Err(Failure::Cycle(path)),
