@@ -47,19 +47,31 @@ fn report(plan: &Plan) -> String {
         out.push_str(&format!(
             "added: {} ({}){}\n",
             p.profile,
-            p.role_arn.clone().or(p.sso_role.clone()).unwrap_or_default(),
-            p.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default()
+            p.role_arn
+                .clone()
+                .or(p.sso_role.clone())
+                .unwrap_or_default(),
+            p.via
+                .as_deref()
+                .map(|v| format!(" via {v}"))
+                .unwrap_or_default()
         ));
     }
     for p in &plan.unchanged {
         if p.profile == p.from {
             out.push_str(&format!("unchanged: {}\n", p.profile));
         } else {
-            out.push_str(&format!("unchanged: {} (configured as {})\n", p.from, p.profile));
+            out.push_str(&format!(
+                "unchanged: {} (configured as {})\n",
+                p.from, p.profile
+            ));
         }
     }
     for s in &plan.skipped {
-        out.push_str(&format!("skipped: {} [{}]: {}\n", s.at, s.profile, s.reason));
+        out.push_str(&format!(
+            "skipped: {} [{}]: {}\n",
+            s.at, s.profile, s.reason
+        ));
     }
     for n in &plan.notes {
         out.push_str(&format!("note: {n}\n"));

@@ -353,14 +353,20 @@ fn import_edits_the_running_daemons_config_keeping_what_is_there_and_asks_it_to_
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     let written = std::fs::read_to_string(&path).unwrap();
-    assert!(written.starts_with(mine), "hand-written part kept: {written}");
+    assert!(
+        written.starts_with(mine),
+        "hand-written part kept: {written}"
+    );
     assert!(
         stdout.contains("the credd config has a profile prod already, for something else"),
         "{stdout}"
     );
     assert_eq!(written.matches("[profiles.prod]").count(), 1, "{written}");
     assert!(written.contains("\n[profiles.staging]\n"), "{written}");
-    assert!(stdout.contains("[access] (source = \"iam-user\") is already in"), "{stdout}");
+    assert!(
+        stdout.contains("[access] (source = \"iam-user\") is already in"),
+        "{stdout}"
+    );
     assert!(stdout.contains("credd-daemon loaded it"), "{stdout}");
     assert!(daemon.seen.requests().contains(&Request::Reload));
 }

@@ -131,7 +131,10 @@ enum Root {
     IamUser { profile: String },
     /// An Identity Center instance.
     Sso { start_url: String, region: String },
-    WebIdentity { role_arn: String, token_file: String },
+    WebIdentity {
+        role_arn: String,
+        token_file: String,
+    },
 }
 
 impl Root {
@@ -174,8 +177,14 @@ impl Node {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Identity {
-    Role { role_arn: String, via: Option<String> },
-    Sso { account_id: String, role_name: String },
+    Role {
+        role_arn: String,
+        via: Option<String>,
+    },
+    Sso {
+        account_id: String,
+        role_name: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -336,7 +345,11 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
     // The [sso-session] of an imported Identity Center: what credd has no use for.
     if let Some(Root::Sso { .. }) = &chosen {
         for session in files.config.sso_sessions.values() {
-            notes.extend(unmapped(session, &format!("sso-session {}", session.name), &["sso_start_url", "sso_region"]));
+            notes.extend(unmapped(
+                session,
+                &format!("sso-session {}", session.name),
+                &["sso_start_url", "sso_region"],
+            ));
         }
     }
 
@@ -407,9 +420,13 @@ fn imported(c: &Candidate, via: Option<String>) -> Imported {
 #[derive(Debug, Clone)]
 enum Decision {
     /// Add `[profiles.NAME]`.
-    Write { via: Option<String> },
+    Write {
+        via: Option<String>,
+    },
     /// The config has it already, the same.
-    Present { via: Option<String> },
+    Present {
+        via: Option<String>,
+    },
     /// The config has the same role under this other name.
     ConfiguredAs(String),
     Skipped,
@@ -443,13 +460,11 @@ fn decide(
             };
             let via = match source_via {
                 None => Ok(None),
-                Some(via) => {
-                    match decide(&via, resolver, existing, chosen, decided, skipped) {
-                        Decision::Write { .. } | Decision::Present { .. } => Ok(Some(via)),
-                        Decision::ConfiguredAs(other) => Ok(Some(other)),
-                        Decision::Skipped => Err(via),
-                    }
-                }
+                Some(via) => match decide(&via, resolver, existing, chosen, decided, skipped) {
+                    Decision::Write { .. } | Decision::Present { .. } => Ok(Some(via)),
+                    Decision::ConfiguredAs(other) => Ok(Some(other)),
+                    Decision::Skipped => Err(via),
+                },
             };
             match via {
                 Err(via) => skip(format!(
@@ -533,8 +548,10 @@ fn access_fields(
                 serials.push((p.value().to_owned(), p.at.clone()));
             }
             for (name, node) in &resolver.done {
-                if let (Ok(Node::Profile(c)), Some(Decision::Write { .. } | Decision::Present { .. })) =
-                    (node, decided.get(name))
+                if let (
+                    Ok(Node::Profile(c)),
+                    Some(Decision::Write { .. } | Decision::Present { .. }),
+                ) = (node, decided.get(name))
                     && c.root == *root
                     && let Some(s) = &c.mfa_serial
                 {
@@ -555,7 +572,10 @@ fn access_fields(
                 regions.push(region);
                 fields.push(("regions".into(), Value::Array(regions)));
             }
-            (fields, format!("the IAM user key of [{profile}] ({})", section.at))
+            (
+                fields,
+                format!("the IAM user key of [{profile}] ({})", section.at),
+            )
         }
         Root::Sso { start_url, region } => {
             // The sso-session name of the first profile that names one, else one from the URL.
@@ -707,7 +727,9 @@ impl ExistingAccess {
                 self.aws_profile.as_deref().is_none_or(|p| p == profile)
             }
             ("sso", Root::Sso { start_url, region }) => {
-                self.sso_start_url.as_deref().map(|u| u.trim_end_matches('/'))
+                self.sso_start_url
+                    .as_deref()
+                    .map(|u| u.trim_end_matches('/'))
                     == Some(start_url.trim_end_matches('/'))
                     && self.sso_region.as_deref() == Some(region)
             }
@@ -977,15 +999,12 @@ impl<'a> Resolver<'a> {
             extra.push(("external_id".into(), id.into()));
         }
         if let Some(d) = section.get("duration_seconds") {
-            let duration = d
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| {
-                    Failure::Other(format!(
-                        "{}: duration_seconds = {d:?} is not a number of seconds",
-                        at_of("duration_seconds")
-                    ))
-                })?;
+            let duration = d.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                Failure::Other(format!(
+                    "{}: duration_seconds = {d:?} is not a number of seconds",
+                    at_of("duration_seconds")
+                ))
+            })?;
             if duration <= MIN_REMAINING || duration > DURATION_MAX {
                 return Err(Failure::Other(format!(
                     "{}: duration_seconds = {d}: credd takes more than 30m (its min_remaining: it \
@@ -1103,17 +1122,17 @@ fn check_profile_name(name: &str) -> Result<(), Failure> {
 fn check_role_arn(arn: &str) -> Result<(), String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let ok = matches!(parts[..], ["arn", partition, "iam", "", account, resource]
-        if partition.starts_with("aws")
-            && account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit())
-            && resource.strip_prefix("role/").is_some_and(|path| {
-                let name = path.rsplit('/').next().unwrap_or_default();
-                !name.is_empty()
-                    && name.len() <= 64
-                    && name.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-                    })
-            }));
+    if partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|path| {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+                })
+        }));
     if ok {
         Ok(())
     } else {
@@ -1165,9 +1184,5 @@ fn session_from_url(url: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
         .take(64)
         .collect();
-    if name.is_empty() {
-        "sso".into()
-    } else {
-        name
-    }
+    if name.is_empty() { "sso".into() } else { name }
 }

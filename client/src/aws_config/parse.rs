@@ -314,7 +314,10 @@ mod tests {
         // An indented line continues the value before it, as in the SDKs.
         let file2 = config("[default]\nregion = a\n  b\n");
         assert_eq!(file2.profiles["default"].get("region"), Some("a\nb"));
-        assert_eq!(file.sso_sessions["acme"].get("sso_region"), Some("eu-west-1"));
+        assert_eq!(
+            file.sso_sessions["acme"].get("sso_region"),
+            Some("eu-west-1")
+        );
         assert!(file.notes.is_empty(), "{:?}", file.notes);
     }
 
@@ -353,7 +356,10 @@ mod tests {
         let e = parse("[default]\nregion\n", "c", FileKind::Config).unwrap_err();
         assert_eq!(e.to_string(), "c:2: expected `key = value`");
         let e = parse("region = x\n", "c", FileKind::Config).unwrap_err();
-        assert_eq!(e.to_string(), "c:1: expected a [profile NAME] section first");
+        assert_eq!(
+            e.to_string(),
+            "c:1: expected a [profile NAME] section first"
+        );
         let e = parse("[default\n", "c", FileKind::Config).unwrap_err();
         assert_eq!(e.to_string(), "c:1: a section header must end with ']'");
     }

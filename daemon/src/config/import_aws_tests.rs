@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use aws_types::os_shim_internal::{Env, Fs};
 use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_types::os_shim_internal::{Env, Fs};
 use credd::aws_config::{self as import, AwsFiles, FileKind, ProfileFile};
 
 fn corpus() -> PathBuf {
@@ -52,10 +52,17 @@ fn every_config_the_import_writes_passes_the_daemons_checks() {
             Ok(config) => {
                 let imported = plan.added.iter().chain(&plan.unchanged);
                 for p in imported {
-                    assert!(config.profiles.contains_key(&p.profile), "{case}: {}", p.profile);
+                    assert!(
+                        config.profiles.contains_key(&p.profile),
+                        "{case}: {}",
+                        p.profile
+                    );
                 }
             }
-            Err(e) => panic!("{case}: the daemon refuses what the import wrote: {e}\n{}", plan.text),
+            Err(e) => panic!(
+                "{case}: the daemon refuses what the import wrote: {e}\n{}",
+                plan.text
+            ),
         }
     }
 }
@@ -73,8 +80,7 @@ async fn the_import_reads_each_file_as_the_aws_sdk_does() {
         let sdk = aws_config::profile::load(&fs, &env, &EnvConfigFiles::default(), None)
             .await
             .unwrap_or_else(|e| panic!("{case}: the SDK refuses it: {e}"));
-        let ours: ProfileFile =
-            import::parse::parse(&config, "config", FileKind::Config).unwrap();
+        let ours: ProfileFile = import::parse::parse(&config, "config", FileKind::Config).unwrap();
         let creds: ProfileFile =
             import::parse::parse(&credentials, "credentials", FileKind::Credentials).unwrap();
 
@@ -99,7 +105,11 @@ async fn the_import_reads_each_file_as_the_aws_sdk_does() {
             let theirs = sdk.get_profile(name).unwrap();
             for (key, property) in &section.properties {
                 // The credentials file wins where both have a key.
-                if creds.profiles.get(name).is_some_and(|c| c.properties.contains_key(key)) {
+                if creds
+                    .profiles
+                    .get(name)
+                    .is_some_and(|c| c.properties.contains_key(key))
+                {
                     continue;
                 }
                 match &property.value {
@@ -115,7 +125,11 @@ async fn the_import_reads_each_file_as_the_aws_sdk_does() {
         for (name, section) in &ours.sso_sessions {
             let theirs = sdk.sso_session(name).unwrap();
             for (key, property) in &section.properties {
-                assert_eq!(theirs.get(key), property.value.as_deref(), "{case}: {name} {key}");
+                assert_eq!(
+                    theirs.get(key),
+                    property.value.as_deref(),
+                    "{case}: {name} {key}"
+                );
             }
         }
     }

@@ -51,6 +51,9 @@ mod tests {
             "{said}"
         );
         assert!(said.contains("needs source = \"sso\""), "{said}");
-        assert!(said.contains("run `credd import` (without --sso)"), "{said}");
+        assert!(
+            said.contains("run `credd import` (without --sso)"),
+            "{said}"
+        );
     }
 }

@@ -207,7 +207,10 @@ fn import_sso_adds_every_account_and_role_once_and_leaves_hand_written_profiles_
     // Each with the Identity Center Region: `credd exec` exports it, the AWS CLI needs one.
     assert_eq!(
         dry.stdout
-            .matches(&format!("+region = \"{}\"\n", credd_tests::identity_center::SSO_REGION))
+            .matches(&format!(
+                "+region = \"{}\"\n",
+                credd_tests::identity_center::SSO_REGION
+            ))
             .count(),
         3,
         "{dry}"

@@ -49,7 +49,10 @@ fn an_imported_chain_serves_the_last_roles_credentials() {
     assert_eq!(report["added"][1]["via"], "staging", "{report}");
     assert_eq!(report["skipped"][0]["profile"], "tool", "{report}");
     let after = std::fs::read_to_string(&stack.world.config_path).unwrap();
-    assert!(after.starts_with(&before), "the hand-written part is kept: {after}");
+    assert!(
+        after.starts_with(&before),
+        "the hand-written part is kept: {after}"
+    );
 
     // The daemon reloads by itself; the chained profile serves the Auditor role's credentials.
     wait_until(READY_DEADLINE, "the imported profiles", || {
@@ -61,10 +64,7 @@ fn an_imported_chain_serves_the_last_roles_credentials() {
         stack.served_identity("prod-audit"),
         Ok(assumed_role_arn(AUDITOR, USER))
     );
-    assert_eq!(
-        stack.world.profile_status("prod-audit")["via"],
-        "staging"
-    );
+    assert_eq!(stack.world.profile_status("prod-audit")["via"], "staging");
 
     // Again: nothing changes.
     stack.world.credd(&["import"]).assert_success();
@@ -84,7 +84,10 @@ fn import_sso_under_another_source_says_which_and_what_to_run_instead() {
             .contains("the access source is an IAM user's key (source = \"iam-user\""),
         "{out}"
     );
-    assert!(out.stderr.contains("run `credd import` (without --sso)"), "{out}");
+    assert!(
+        out.stderr.contains("run `credd import` (without --sso)"),
+        "{out}"
+    );
     assert!(!out.stderr.contains("retrying"), "{out}");
 }
 
@@ -94,8 +97,7 @@ fn key_add_without_a_config_stops_before_asking_for_the_key() {
     let out = world.credd_stdin(&["key", "add"], "AKIAIOSFODNN7EXAMPLE\nnot-asked-for\n");
     out.assert_code(1);
     assert!(
-        out.stderr.contains("there is no credd config at")
-            && out.stderr.contains("write it first"),
+        out.stderr.contains("there is no credd config at") && out.stderr.contains("write it first"),
         "{out}"
     );
 }

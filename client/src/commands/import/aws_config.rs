@@ -96,9 +96,9 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
                 "warning: credd-daemon did not take the new config (it keeps the previous one): \
                  {e}"
             ),
-            None if write => println!(
-                "next: `credd login`; credd starts its daemon with this config by itself"
-            ),
+            None if write => {
+                println!("next: `credd login`; credd starts its daemon with this config by itself")
+            }
             None => {}
         }
     }
@@ -217,7 +217,12 @@ fn report(path: &Path, aws: &Path, plan: &Plan, dry_run: bool, diff: &str) {
             plan.added.len(),
             path.display()
         ));
-        let width = plan.added.iter().map(|p| p.profile.len()).max().unwrap_or(0);
+        let width = plan
+            .added
+            .iter()
+            .map(|p| p.profile.len())
+            .max()
+            .unwrap_or(0);
         for p in &plan.added {
             let what = match (&p.role_arn, &p.sso_role) {
                 (Some(arn), _) => arn.clone(),
@@ -234,7 +239,10 @@ fn report(path: &Path, aws: &Path, plan: &Plan, dry_run: bool, diff: &str) {
     } else if !plan.changes() {
         let there = match plan.unchanged.len() {
             0 => String::new(),
-            n => format!(": the {n} profiles it can import from {} are there already", aws.display()),
+            n => format!(
+                ": the {n} profiles it can import from {} are there already",
+                aws.display()
+            ),
         };
         say(format!("nothing to add to {}{there}", path.display()));
     }
