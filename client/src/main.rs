@@ -106,7 +106,8 @@ enum Command {
     ///
     /// With `--sso`:
     /// Asks the daemon (logged in with `source = "sso"`) for the accounts and roles you may use
-    /// and adds a `[profiles.NAME]` table with `sso_account_id` and `sso_role_name` for each to
+    /// and adds a `[profiles.NAME]` table with `sso_account_id`, `sso_role_name` and `region` (the
+    /// Identity Center Region, which `credd exec`/`env` export) for each to
     /// the config file the daemon reads, after the existing profiles; comments and layout stay.
     /// NAME is the account name as a lowercase slug, '-', and the role name, e.g.
     /// `staging-AdministratorAccess`; accounts whose names give the same slug also get their

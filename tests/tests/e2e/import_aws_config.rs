@@ -101,3 +101,54 @@ fn key_add_without_a_config_stops_before_asking_for_the_key() {
         "{out}"
     );
 }
+
+#[test]
+fn a_newcomer_imports_moves_the_key_into_the_keychain_and_gets_the_chained_profile() {
+    let mut stack = Stack::builder().access(Access::Key).direct().build();
+    let _keyring = credd_tests::keyring::Keyring::start(&mut stack.world);
+    let secret = stack.user().secret_access_key.clone();
+    // Nothing of credd's yet but the port (a test world cannot take the default one).
+    let mine = "[daemon]\nlisten = \"127.0.0.1:0\"\n";
+    stack.world.write_config(mine);
+    stack.world.write_aws_config(&aws_config());
+
+    let out = stack.world.credd(&["import"]);
+    out.assert_success();
+    let written = std::fs::read_to_string(&stack.world.config_path).unwrap();
+    assert!(written.starts_with(mine), "{written}");
+    assert!(
+        written.contains("[access]\nsource = \"iam-user\"\nregions = [\"us-east-1\"]\n"),
+        "{written}"
+    );
+    assert!(
+        out.stdout
+            .contains("\n  credd key import --profile access --delete\n"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains(&secret) && !written.contains(&secret),
+        "{out}"
+    );
+
+    // The command the report gave: the key moves into the Secret Service, out of the file.
+    stack.world.start_daemon();
+    stack
+        .world
+        .credd_without_terminal(&["key", "import", "--profile", "access", "--delete"], None)
+        .assert_success();
+    assert!(
+        !std::fs::read_to_string(stack.world.credentials_file())
+            .unwrap_or_default()
+            .contains(&secret)
+    );
+    stack.wait_logged_in(READY_DEADLINE);
+    wait_until(READY_DEADLINE, "the imported profiles", || {
+        stack.world.status()["profiles"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    });
+    assert_eq!(
+        stack.served_identity("prod-audit"),
+        Ok(assumed_role_arn(AUDITOR, USER))
+    );
+}
