@@ -27,7 +27,12 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
 
     // A running daemon's config is the one to edit (it reloads it by itself); without one, the
     // config this client would start it with. No daemon is started: a newcomer has no config yet.
-    let running = Connection::open_existing(paths).is_ok();
+    let running = match Connection::open_existing(paths) {
+        Ok(_) => true,
+        Err(ClientError::NotRunning { .. }) => false,
+        // A runtime dir or socket that is not the user's own: said, never bypassed.
+        Err(e) => return Err(e),
+    };
     let path = if running {
         super::daemon_config_path(paths)?
     } else {
