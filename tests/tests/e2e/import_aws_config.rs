@@ -2,9 +2,11 @@
 //! into the config a running daemon reads, the daemon takes the edit by itself, and the chained
 //! profile's credentials are moto's real ones for the role at the end of the chain.
 
+use credd_tests::bins::client_bin;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, READY_DEADLINE, Stack, Toml, USER, assumed_role_arn,
 };
+use credd_tests::terminal::Terminal;
 use credd_tests::wait_until;
 
 /// aws-vault style: the access profile's key is in the shared credentials file (the stack writes
@@ -130,12 +132,34 @@ fn a_newcomer_imports_moves_the_key_into_the_keychain_and_gets_the_chained_profi
         "{out}"
     );
 
-    // The command the report gave: the key moves into the Secret Service, out of the file.
+    // The command the report gave, on a terminal: it says what it stored where, then asks
+    // whether to delete the file's copy.
     stack.world.start_daemon();
-    stack
-        .world
-        .credd_without_terminal(&["key", "import", "--profile", "access", "--delete"], None)
-        .assert_success();
+    let terminal = Terminal::open();
+    let mut command = stack.world.command(client_bin());
+    command
+        .args(["key", "import", "--profile", "access"])
+        .env("CREDD_NO_AUTOSTART", "1")
+        .stdout(terminal.stdio())
+        .stderr(terminal.stdio());
+    terminal.attach(&mut command);
+    let mut key_import = command.spawn().expect("credd key import");
+    let question = "delete it from there? [Y/n] ";
+    let screen = terminal.wait_for(question, READY_DEADLINE);
+    let stored = format!(
+        "imported key {} of {}",
+        stack.user().access_key_id,
+        stack.user().arn
+    );
+    let (told, _) = screen.split_once(question).unwrap();
+    assert!(
+        told.contains(&stored) && told.contains("Secret Service"),
+        "what was stored where comes before the question: {screen}"
+    );
+    terminal.type_line("y");
+    let status = wait_for_exit(&mut key_import);
+    assert!(status.success(), "{}", terminal.screen());
+    terminal.wait_for("deleted it from ", READY_DEADLINE);
     assert!(
         !std::fs::read_to_string(stack.world.credentials_file())
             .unwrap_or_default()
@@ -151,4 +175,12 @@ fn a_newcomer_imports_moves_the_key_into_the_keychain_and_gets_the_chained_profi
         stack.served_identity("prod-audit"),
         Ok(assumed_role_arn(AUDITOR, USER))
     );
+}
+
+/// Waits for `child` to end (a test's deadline is the harness's own).
+fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    wait_until(READY_DEADLINE, "credd key import to end", || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    child.wait().expect("its exit status")
 }
