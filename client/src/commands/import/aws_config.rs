@@ -101,9 +101,10 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
                 "warning: credd-daemon did not take the new config (it keeps the previous one): \
                  {e}"
             ),
-            None if write => {
-                println!("next: `credd login`; credd starts its daemon with this config by itself")
-            }
+            None if write => println!(
+                "{}: `credd login`; credd starts its daemon with this config by itself",
+                if plan.key.is_some() { "then" } else { "next" }
+            ),
             None => {}
         }
     }
