@@ -4,7 +4,7 @@
 //! the tables mean: a table already in the text is left as it is and reported, never overwritten.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Table, Value};
@@ -197,6 +197,42 @@ pub fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), WriteEr
     }
     tmp.persist(&target).map_err(|e| failed(e.error))?;
     // The rename itself is durable once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes a config file that does not exist yet (0600, its directory made 0700 when missing), in
+/// one rename that never replaces a file someone else created meanwhile.
+pub fn create_new(path: &Path, text: &str) -> Result<(), WriteError> {
+    let failed = |source| WriteError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".credd-import-")
+        .suffix(".toml")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    tmp.write_all(text.as_bytes()).map_err(failed)?;
+    tmp.as_file().sync_all().map_err(failed)?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            WriteError::ChangedMeanwhile {
+                path: path.to_owned(),
+            }
+        } else {
+            failed(e.error)
+        }
+    })?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -90,6 +90,14 @@ pub enum ClientError {
     LoginTurn { path: PathBuf, source: io::Error },
 
     // key
+    /// `credd key add|import` with no config and no daemon: the key would have nowhere to go.
+    #[error(
+        "there is no credd config at {} yet, and a key goes with its [access]: write it first \
+         (the README's \"Quickstart: an IAM user's key\", step 1), or make it from ~/.aws/config \
+         with `credd import`; then run this again",
+        .path.display()
+    )]
+    NoConfigYet { path: PathBuf },
     /// `credd key add`: the key could not be read from the terminal or stdin.
     #[error("{0}")]
     KeyInput(String),
@@ -105,6 +113,22 @@ pub enum ClientError {
         .path.display()
     )]
     ImportConcurrentEdit { path: PathBuf },
+    /// `credd import`: the AWS config file is not there.
+    #[error(
+        "no AWS config file at {} ({}): nothing to import",
+        .path.display(),
+        .why
+    )]
+    AwsConfigMissing { path: PathBuf, why: &'static str },
+    /// `credd import`: the AWS SDKs would refuse the file too.
+    #[error("{0} (the AWS SDKs refuse this file too; fix it, then import)")]
+    AwsConfigParse(crate::aws_config::ParseError),
+    /// `credd import`: neither the credd config nor the AWS files name an access source.
+    #[error(
+        "found no way into AWS that credd can hold in {}: no IAM user key, IAM Identity Center          sign-in or web identity role at the root of its profiles (see above)",
+        .path.display()
+    )]
+    ImportNoAccess { path: PathBuf },
 
     // exec
     #[error("no command given after --")]

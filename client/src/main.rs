@@ -14,7 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
 
-use credd::{config_edit, connection, error, service_manager};
+use credd::{aws_config, config_edit, connection, error, service_manager};
 
 use crate::error::ClientError;
 
@@ -87,10 +87,27 @@ enum Command {
     },
     /// Forget every credential the daemon holds.
     Logout,
-    /// Add a profile for every account role IAM Identity Center offers you (`--sso`).
+    /// Add the profiles of ~/.aws/config, or every account role IAM Identity Center offers you
+    /// (`--sso`).
     ///
+    /// Without `--sso`: reads ~/.aws/config (AWS_CONFIG_FILE) as the AWS SDKs do and adds a
+    /// `[profiles.NAME]` for each profile credd can serve: `role_arn` profiles (with
+    /// `source_profile` chains as `via`, external_id, duration_seconds, role_session_name,
+    /// region) and Identity Center profiles (sso_account_id + sso_role_name); plus `[access]`
+    /// from the root of the chains: an IAM user's key (with mfa_serial), an Identity Center
+    /// sign-in ([sso-session] or the legacy sso_* keys) or a web identity token file. What it
+    /// cannot map (credential_process, credential_source, a second key, roots that disagree,
+    /// loops, unknown keys) is listed with the reason and file:line. ~/.aws/credentials
+    /// (AWS_SHARED_CREDENTIALS_FILE) is read only for which profiles hold a key: an IAM user key
+    /// there is never copied; the report gives the `credd key import` command that moves it
+    /// into the OS keychain. Creates the config when there is none; edits the running
+    /// daemon's otherwise (it reloads it). `--json` prints `{"config", "aws_config", "dry_run",
+    /// "written", "created", "access", "added", "unchanged", "skipped", "notes", "key"}`.
+    ///
+    /// With `--sso`:
     /// Asks the daemon (logged in with `source = "sso"`) for the accounts and roles you may use
-    /// and adds a `[profiles.NAME]` table with `sso_account_id` and `sso_role_name` for each to
+    /// and adds a `[profiles.NAME]` table with `sso_account_id`, `sso_role_name` and `region` (the
+    /// Identity Center Region, which `credd exec`/`env` export) for each to
     /// the config file the daemon reads, after the existing profiles; comments and layout stay.
     /// NAME is the account name as a lowercase slug, '-', and the role name, e.g.
     /// `staging-AdministratorAccess`; accounts whose names give the same slug also get their
@@ -106,11 +123,9 @@ enum Command {
     /// "dry_run", "accounts", "added": [{"profile", "account_id", "account_name",
     /// "role_name"}], "skipped": [{..., "reason": "already_configured"|"name_taken"|
     /// "name_clash", "profile"}]}`.
-    ///
-    /// Importing from ~/.aws/config (without `--sso`) is not supported yet.
     #[command(verbatim_doc_comment)]
     Import {
-        /// Import from IAM Identity Center.
+        /// Import from IAM Identity Center (else from ~/.aws/config).
         #[arg(long)]
         sso: bool,
         /// Show what would be added (a diff); write nothing.
@@ -251,21 +266,11 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             };
             commands::login::run(&paths, json, opts)
         }
-        Command::Import { sso: true, dry_run } => commands::import::run(&paths, json, dry_run),
-        Command::Import { sso: false, .. } => {
-            let mut cli = Cli::command();
-            cli.build();
-            let import = cli
-                .find_subcommand_mut("import")
-                .expect("the import subcommand is defined above");
-            let usage = import.error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "only `credd import --sso` (every account role IAM Identity Center offers) is \
-                 supported yet; importing profiles from ~/.aws/config is not",
-            );
-            let _ = usage.print();
-            Ok(ExitCode::from(2))
-        }
+        Command::Import { sso: true, dry_run } => commands::import::sso::run(&paths, json, dry_run),
+        Command::Import {
+            sso: false,
+            dry_run,
+        } => commands::import::aws_config::run(&paths, json, dry_run),
         Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
         Command::CredentialProcess { profile } => {

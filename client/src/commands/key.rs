@@ -11,7 +11,8 @@ use credd_proto::{KeyReport, Request, Response, Secret};
 use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{ask_within, unexpected};
+use super::{ask, ask_within, unexpected};
+use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::output;
 use crate::terminal::Terminal;
@@ -83,7 +84,23 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     }
 }
 
+/// Before anything secret is asked for: a daemon runs, or starts, with a valid config (else its
+/// error now, not after the secret was typed).
+fn daemon_ready(paths: &Paths) -> Result<(), ClientError> {
+    if Connection::open_existing(paths).is_err() && !paths.config.exists() {
+        return Err(ClientError::NoConfigYet {
+            path: paths.config.clone(),
+        });
+    }
+    let request = Request::Status;
+    match ask(paths, &request)? {
+        Response::Status(_) => Ok(()),
+        other => Err(unexpected(&request, other)),
+    }
+}
+
 fn add(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
+    daemon_ready(paths)?;
     let stdin = std::io::stdin();
     let (access_key_id, secret_access_key) = if stdin.is_terminal() {
         ask_on_terminal()?
@@ -114,35 +131,60 @@ fn import(
         profile: profile.clone(),
         delete_from_file,
     };
-    let mut report = stored(paths, &request(delete))?;
-    let mut kept_note = None;
-    if !delete && !keep {
-        let from = report
-            .imported_from
-            .clone()
-            .unwrap_or_else(|| "the shared credentials file".to_owned());
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if interactive && confirm(&format!("delete it from {from}? [Y/n] "))? {
-            let previous = report.previous.take();
-            report = stored(paths, &request(true))?;
-            report.previous = previous;
-        } else if !interactive {
-            let again = match &profile {
-                Some(p) => format!("credd key import --profile {p} --delete"),
-                None => "credd key import --delete".to_owned(),
-            };
-            kept_note = Some(format!(
-                "the key is still in {from}: run `{again}` to delete it from there"
-            ));
+    daemon_ready(paths)?;
+    let report = stored(paths, &request(delete))?;
+    if delete || keep {
+        if json {
+            output::json(&report);
+        } else {
+            print!("{}", describe("imported", &report));
         }
+        return Ok(ExitCode::SUCCESS);
     }
-    if json {
-        output::json(&report);
-    } else {
-        print!("{}", describe("imported", &report));
-        if let Some(note) = kept_note {
-            eprintln!("note: {note}");
+    let from = report
+        .imported_from
+        .clone()
+        .unwrap_or_else(|| "the shared credentials file".to_owned());
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        let again = match &profile {
+            Some(p) => format!("credd key import --profile {p} --delete"),
+            None => "credd key import --delete".to_owned(),
+        };
+        if json {
+            output::json(&report);
+        } else {
+            print!("{}", describe("imported", &report));
+            eprintln!("note: the key is still in {from}: run `{again}` to delete it from there");
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Say what was stored where before asking about the file's copy.
+    if !json {
+        print!("{}", describe("imported", &report));
+        let _ = std::io::stdout().flush();
+    }
+    if !confirm(&format!(
+        "the key is still in plain text in {from}: delete it from there? [Y/n] "
+    ))? {
+        if json {
+            output::json(&report);
+        } else {
+            println!("kept it in {from} too");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut deleted = stored(paths, &request(true))?;
+    deleted.previous = report.previous;
+    if json {
+        output::json(&deleted);
+    } else if deleted.deleted_from_file {
+        println!("deleted it from {from}");
+        if let Some(warning) = &deleted.warning {
+            eprintln!("warning: {warning}");
+        }
+    } else {
+        print!("{}", describe("imported", &deleted));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,11 @@ const ROLE_MAX: usize = 40;
 
 /// What `credd import --sso` does with every account role of `accounts` under `config`, sorted
 /// by account name, then account ID, then role; each account role once, however often listed.
+///
+/// Each added profile gets the Identity Center Region as its `region`: `credd exec`/`env` export
+/// it, and the AWS CLI and SDKs refuse to run without one.
 pub fn sso_import(config: &Config, accounts: &[SsoAccount]) -> Vec<SsoImportEntry> {
+    let region = config.access.sso().map(|sso| sso.region.clone());
     let mut added: Vec<&Named> = Vec::new();
     let named = names(accounts);
     let mut out = Vec::with_capacity(named.len());
@@ -43,12 +47,16 @@ pub fn sso_import(config: &Config, accounts: &[SsoAccount]) -> Vec<SsoImportEntr
             }
         } else {
             added.push(candidate);
+            let mut fields = vec![
+                ("sso_account_id".into(), candidate.account_id.clone()),
+                ("sso_role_name".into(), candidate.role_name.clone()),
+            ];
+            if let Some(region) = &region {
+                fields.push(("region".into(), region.clone()));
+            }
             ImportProposal::Add {
                 profile: candidate.profile.clone(),
-                fields: vec![
-                    ("sso_account_id".into(), candidate.account_id.clone()),
-                    ("sso_role_name".into(), candidate.role_name.clone()),
-                ],
+                fields,
             }
         };
         out.push(SsoImportEntry {
@@ -326,12 +334,14 @@ role_arn = "arn:aws:iam::333333333333:role/ReadOnly"
             .collect()
     }
 
+    /// What is proposed under CONFIG: the profile carries the Identity Center Region.
     fn add(profile: &str, account_id: &str, role_name: &str) -> ImportProposal {
         ImportProposal::Add {
             profile: profile.into(),
             fields: vec![
                 ("sso_account_id".into(), account_id.into()),
                 ("sso_role_name".into(), role_name.into()),
+                ("region".into(), "us-east-1".into()),
             ],
         }
     }

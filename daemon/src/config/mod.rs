@@ -10,6 +10,8 @@ mod access;
 mod checks;
 mod daemon;
 mod import;
+#[cfg(test)]
+mod import_aws_tests;
 mod profiles;
 #[cfg(test)]
 mod testing;

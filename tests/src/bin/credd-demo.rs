@@ -185,16 +185,18 @@ const QUICKSTART: &str = r#"
        [profiles.staging]
        sso_account_id = "222222222222"
        sso_role_name = "AdministratorAccess"
+       region = "us-east-1"           # exported by `credd exec`/`env`: the CLI needs one
      then `credd login` (a browser tab; --device-code on SSH) and `credd import --sso`.
 
   Your company's OpenID or SAML identity provider: source = "web-identity" (oidc_issuer,
   oidc_client_id, role_arn) or "saml" (assertion_command); the README's quickstarts show both,
   with the role's trust policy.
 
+  Profiles in ~/.aws/config already (aws-vault, Granted, aws-sso-cli)? `credd import --dry-run`,
+  then `credd import`: it writes the config below from them.
+
   An IAM user's key instead:
-  1. credd key add                    # the key into the OS keychain (or `credd key import`
-                                      # to move it out of ~/.aws/credentials)
-  2. Write ~/.config/credd/config.toml (see the README's config reference):
+  1. Write ~/.config/credd/config.toml (see the README's config reference):
        default_profile = "staging"
        [access]
        source = "iam-user"            # the key from the keychain
@@ -203,6 +205,8 @@ const QUICKSTART: &str = r#"
        [profiles.staging]
        role_arn = "arn:aws:iam::222222222222:role/Administrator"
        region = "eu-west-1"
+  2. credd key add                    # the key into the OS keychain (or `credd key import`
+                                      # to move it out of ~/.aws/credentials)
   3. credd login                      # asks for the MFA code once (exec/env ask themselves too)
   4. eval "$(credd env)"              # in your shell rc: every SDK now uses credd
   5. credd switch prod / credd status / credd exec prod -- terraform plan

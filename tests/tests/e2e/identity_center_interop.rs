@@ -204,6 +204,17 @@ fn import_sso_adds_every_account_and_role_once_and_leaves_hand_written_profiles_
         !dry.stdout.contains("staging-ReadOnlyAccess"),
         "{STAGING_ACCOUNT}/{READ_ONLY_ROLE} is configured already, as mine: {dry}"
     );
+    // Each with the Identity Center Region: `credd exec` exports it, the AWS CLI needs one.
+    assert_eq!(
+        dry.stdout
+            .matches(&format!(
+                "+region = \"{}\"\n",
+                credd_tests::identity_center::SSO_REGION
+            ))
+            .count(),
+        3,
+        "{dry}"
+    );
 
     stack.world.credd(&["import", "--sso"]).assert_success();
     let after = std::fs::read_to_string(&stack.world.config_path).unwrap();

@@ -91,6 +91,7 @@ mod identity_center_fake;
 mod identity_center_interop;
 mod identity_center_rust_sdk;
 mod imds;
+mod import_aws_config;
 mod key_rotation;
 mod keychain;
 mod login_on_demand;

@@ -8,15 +8,15 @@
 //! which leaves alone any table the file has gained since, and reports what was done. The daemon
 //! notices the written file and reloads it by itself.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
 use credd_proto::{ImportProposal, Request, Response, SsoImportEntry};
 use serde::Serialize;
 
-use super::{ask, unexpected};
-use crate::config_edit::{self, NewTable, WriteError};
+use crate::commands::{ask, unexpected};
+use crate::config_edit::{self, NewTable};
 use crate::error::ClientError;
 use crate::output;
 
@@ -93,7 +93,7 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
         Response::SsoImport { accounts, entries } => (accounts, entries),
         other => return Err(unexpected(&request, other)),
     };
-    let path = config_path(paths)?;
+    let path = super::daemon_config_path(paths)?;
     let old = std::fs::read_to_string(&path).map_err(|source| ClientError::ImportRead {
         path: path.clone(),
         source,
@@ -104,11 +104,7 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
     })?;
     let diff = config_edit::diff(&old, &plan.text, &path);
     if !dry_run && !plan.added.is_empty() {
-        config_edit::write_atomically(&path, &old, &plan.text).map_err(|e| match e {
-            WriteError::Read { path, source } => ClientError::ImportRead { path, source },
-            WriteError::Write { path, source } => ClientError::WriteFile { path, source },
-            WriteError::ChangedMeanwhile { path } => ClientError::ImportConcurrentEdit { path },
-        })?;
+        super::write(&path, &old, &plan.text)?;
     }
     if json {
         output::json(&serde_json::json!({
@@ -122,39 +118,6 @@ pub fn run(paths: &Paths, json: bool, dry_run: bool) -> Result<ExitCode, ClientE
         report(&path, &plan, dry_run, &diff);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The config file the daemon reads, which is what the import must edit. A path from
-/// `--config`/`CREDD_CONFIG` that names another file is reported, not followed.
-fn config_path(paths: &Paths) -> Result<PathBuf, ClientError> {
-    let request = Request::Status;
-    let report = match ask(paths, &request)? {
-        Response::Status(report) => report,
-        other => return Err(unexpected(&request, other)),
-    };
-    let daemons = PathBuf::from(&report.config.path);
-    if !same_file(&daemons, &paths.config) {
-        eprintln!(
-            "warning: credd-daemon reads {}, not {} (from --config, CREDD_CONFIG or the default); \
-             importing into the daemon's",
-            daemons.display(),
-            paths.config.display()
-        );
-    }
-    if let Some(e) = &report.config.error {
-        eprintln!(
-            "warning: the daemon rejected the last edit of this file (it keeps the previous \
-             config until that is fixed): {e}"
-        );
-    }
-    Ok(daemons)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 /// The daemon's proposals applied to `text`: the profiles it proposes to add become
