@@ -70,6 +70,24 @@ pub enum ClientError {
     )]
     ServiceSocketMissing { socket: PathBuf, waited: Duration },
 
+    // stop
+    #[error("credd-daemon (pid {pid}) did not stop: {why}")]
+    StopRefused { pid: u32, why: String },
+    #[error(
+        "credd-daemon (pid {pid}) is run by {manager}, which would start it again, and stopping          it there failed: {error}.\nRun `{command}` yourself."
+    )]
+    StopThroughManager {
+        pid: u32,
+        manager: String,
+        command: String,
+        error: ToolError,
+    },
+    #[error(
+        "credd-daemon (pid {pid}) said it would stop but is still running after {}s; `kill          {pid}` ends it",
+        .waited.as_secs()
+    )]
+    StopTimedOut { pid: u32, waited: Duration },
+
     // login
     #[error("reading the MFA code: {0}")]
     MfaCodeUnreadable(io::Error),

@@ -164,6 +164,23 @@ enum Command {
         #[command(subcommand)]
         action: commands::key::Action,
     },
+    /// Refresh PROFILE's credentials now (default: the current profile; `--all`: every profile).
+    ///
+    /// One STS call per profile however many ask at once; prints each new expiry, or why it
+    /// failed. Never asks for a login: one that is needed is named (`credd login`). Exit codes:
+    /// 0 all refreshed, 1 any failed.
+    Refresh {
+        profile: Option<String>,
+        /// Every configured profile.
+        #[arg(long, conflicts_with = "profile")]
+        all: bool,
+    },
+    /// Stop credd-daemon cleanly (through systemd/launchd when it runs it as a service).
+    ///
+    /// Waits until the daemon is gone. A service stopped this way stays installed and starts
+    /// again at the next request (its socket). Exit codes: 0 stopped, or no daemon was running
+    /// (said on stderr); 1 it could not be stopped (the command to run is printed).
+    Stop,
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -238,6 +255,8 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
         Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
         Command::Service { action } => commands::service::run(&paths, json, action),
+        Command::Refresh { profile, all } => commands::refresh::run(&paths, json, profile, all),
+        Command::Stop => commands::stop::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
     }
 }

@@ -26,6 +26,10 @@ pub struct Daemon {
     pub http_token: HttpToken,
     /// `http://127.0.0.1:PORT` once the HTTP API listens.
     pub http_url: OnceLock<String>,
+    /// `systemd` or `launchd` when that service manager runs this daemon.
+    pub managed_by: Option<String>,
+    /// `credd stop` was answered: the daemon ends.
+    stop: tokio::sync::Notify,
 }
 
 pub struct ConfigStatus {
@@ -88,7 +92,19 @@ impl Daemon {
             vending,
             http_token,
             http_url: OnceLock::new(),
+            managed_by: service_manager(),
+            stop: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Ends the daemon as SIGTERM does (`credd stop`, once its answer is sent).
+    pub fn request_stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Returns when [`Daemon::request_stop`] was called.
+    pub async fn stop_requested(&self) {
+        self.stop.notified().await;
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -137,11 +153,48 @@ impl Daemon {
 
     /// `warnings: None` leaves them as they are (a rejected edit changes nothing in force).
     fn set_config_status(&self, error: Option<String>, warnings: Option<Vec<String>>) {
+        self.engine.set_rejected_edit(error.clone());
         let mut status = lock::lock(&self.config_status);
         if let Some(warnings) = warnings {
             status.loaded_at = SystemTime::now();
             status.warnings = warnings;
         }
         status.error = error;
+    }
+}
+
+/// The service manager running this process, if any: systemd puts its service in a cgroup named
+/// after the unit, launchd names the job in `XPC_SERVICE_NAME`.
+fn service_manager() -> Option<String> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if in_systemd_unit(&cgroup) {
+        return Some("systemd".to_owned());
+    }
+    if std::env::var_os("XPC_SERVICE_NAME").is_some_and(|n| n == "com.credd.daemon") {
+        return Some("launchd".to_owned());
+    }
+    None
+}
+
+/// Whether `/proc/self/cgroup` puts this process in credd's systemd unit (`credd.service`).
+fn in_systemd_unit(cgroup: &str) -> bool {
+    cgroup
+        .lines()
+        .filter_map(|line| line.rsplit(':').next())
+        .any(|path| path.trim_end().ends_with("/credd.service"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_credd_s_own_unit_counts_as_managed() {
+        let unit = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/credd.service\n";
+        assert!(super::in_systemd_unit(unit));
+        // A daemon started from a terminal that itself runs as a systemd service.
+        let terminal = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/\
+                        app-gnome-terminal.scope\n";
+        assert!(!super::in_systemd_unit(terminal));
+        assert!(!super::in_systemd_unit("0::/\n"));
+        assert!(!super::in_systemd_unit(""));
     }
 }

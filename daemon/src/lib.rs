@@ -142,6 +142,7 @@ async fn serve(
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            () = daemon.stop_requested() => break,
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP: re-reading the config");
                 let _ = daemon.reload();

@@ -15,7 +15,7 @@ use crate::access::persist;
 use crate::access::source::{Login, LoginRequest, Source};
 use crate::access::{AccessError, AccessSession};
 use crate::clock::unix;
-use crate::config::{AccessConfig, fmt_duration};
+use crate::config::AccessConfig;
 use crate::desktop::{Notice, shorten};
 use crate::lock;
 use crate::sts::StsFailure;
@@ -395,7 +395,7 @@ impl Engine {
             (left < window).then(|| {
                 format!(
                     "the access session ends in {}: run `credd login` to renew it",
-                    crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
+                    minutes(left)
                 )
             })
         });
@@ -522,11 +522,7 @@ impl Engine {
     }
 }
 
-/// A duration to the nearest minute (`1h 10m` for 69 min 55 s), or in seconds under one.
+/// A span of time for people, in the style every message of credd's uses (`1h 9m`, `14m 59s`).
 pub(super) fn minutes(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        return format!("{secs}s");
-    }
-    fmt_duration(Duration::from_secs((secs + 30) / 60 * 60))
+    credd_proto::human::duration(d.as_secs())
 }

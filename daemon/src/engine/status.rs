@@ -42,6 +42,7 @@ impl Engine {
                     },
                     sts_region: cached.as_ref().map(|c| c.region.clone()),
                     assumed_arn: cached.as_ref().map(|c| c.assumed_arn.clone()),
+                    region: p.region.clone(),
                 }
             })
             .collect()
