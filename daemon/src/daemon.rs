@@ -118,6 +118,23 @@ impl Daemon {
     /// Re-reads the config; a valid one replaces the one in force, an invalid one is reported
     /// and kept out.
     pub fn reload(&self) -> Result<Arc<Config>, ConfigError> {
+        if !self.paths.config.exists() {
+            // Deleted (alone, or with its directory): nothing to apply, nothing to forget.
+            let loaded = self.config_status(|s| s.loaded_at);
+            let e = ConfigError {
+                path: self.paths.config.clone(),
+                line: None,
+                col: None,
+                msg: format!(
+                    "the config file is gone (deleted, or its directory was); the config applied \
+                     at {} stays in force until a valid one is back",
+                    humantime::format_rfc3339_seconds(loaded)
+                ),
+            };
+            tracing::warn!("{e}");
+            self.set_config_status(Some(e.to_string()), None);
+            return Err(e);
+        }
         match config::load(&self.paths.config) {
             Ok(new) => {
                 let new = Arc::new(new);

@@ -119,7 +119,7 @@ async fn serve(
         daemon::Wiring::system(),
     ));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));
-    let _watcher = watch::watch_config(daemon.clone());
+    watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx.clone()));
     let http_state = Arc::new(http::HttpState {
