@@ -458,7 +458,7 @@ pub struct ProfileStatus {
     pub state: ProfileState,
     pub expires_at: Option<UnixTime>,
     pub last_refresh: Option<UnixTime>,
-    /// The next refresh; while [`ProfileState::Failing`], the next retry (the backoff's end).
+    /// The next refresh: the scheduled one, or the next retry ([`ProfileStatus::retry_at`]).
     pub next_refresh: Option<UnixTime>,
     pub last_error: Option<String>,
     /// The STS region that answered the last refresh.
@@ -467,6 +467,9 @@ pub struct ProfileStatus {
     pub assumed_arn: Option<String>,
     /// The profile's own `region` (what `credd env` exports as `AWS_REGION`).
     pub region: Option<String>,
+    /// While the refreshes fail: when the backoff ends and the next one is tried (also while
+    /// credentials cached earlier are still served).
+    pub retry_at: Option<UnixTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -134,6 +134,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             sts_region: Some("us-east-1".into()),
             assumed_arn: Some("arn:aws:sts::222222222222:assumed-role/Administrator/alice".into()),
             region: Some("us-west-2".into()),
+            retry_at: None,
         }],
     };
     let requests = [

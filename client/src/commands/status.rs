@@ -179,9 +179,7 @@ fn render(r: &StatusReport) -> String {
         if let Some(t) = p.last_refresh {
             line.push_str(&format!("  refreshed {}", relative(t)));
         }
-        if p.state == ProfileState::Failing
-            && let Some(t) = p.next_refresh
-        {
+        if let Some(t) = p.retry_at {
             let retry = if t <= now {
                 "retrying now".to_owned()
             } else {
@@ -427,6 +425,7 @@ mod tests {
             sts_region: None,
             assumed_arn: None,
             region: None,
+            retry_at: None,
         }];
         let text = plain(&report);
         for expected in [
@@ -561,6 +560,7 @@ mod tests {
             sts_region: None,
             assumed_arn: None,
             region: None,
+            retry_at: None,
         }
     }
 
@@ -594,6 +594,7 @@ mod tests {
         let now = output::now();
         let mut p = profile("prod", ProfileState::Failing);
         p.next_refresh = Some(now + 125);
+        p.retry_at = Some(now + 125);
         p.expires_at = Some(now + 600);
         p.last_error = Some("STS in us-east-1: AccessDenied: no (failing for 5m 2s)".into());
         r.profiles = vec![p];

@@ -59,6 +59,7 @@ pub struct StatusView {
     pub last_error: Option<String>,
     pub failures: u32,
     pub failing_since: Option<SystemTime>,
+    pub retry_at: Option<SystemTime>,
 }
 
 enum Due {
@@ -203,6 +204,7 @@ impl Slot {
             last_error: s.last_error.clone(),
             failures: s.failures,
             failing_since: s.failing_since,
+            retry_at: s.retry_at,
         }
     }
 

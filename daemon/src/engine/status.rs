@@ -43,6 +43,7 @@ impl Engine {
                     sts_region: cached.as_ref().map(|c| c.region.clone()),
                     assumed_arn: cached.as_ref().map(|c| c.assumed_arn.clone()),
                     region: p.region.clone(),
+                    retry_at: view.retry_at.map(unix),
                 }
             })
             .collect()
