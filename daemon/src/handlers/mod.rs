@@ -135,7 +135,11 @@ mod tests {
                 ErrorCode::InvalidMfaCode,
             ),
             (
-                AccessError::MfaCodeRefused("used".into()).into(),
+                AccessError::MfaCodeRefused {
+                    serial: "s".into(),
+                    message: "used".into(),
+                }
+                .into(),
                 ErrorCode::InvalidMfaCode,
             ),
             (

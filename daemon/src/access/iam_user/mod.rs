@@ -358,14 +358,16 @@ impl IamUser {
                         })
                 })
                 .await
-                .map_err(|f| {
-                    if f.kind == FailureKind::Refused
-                        && f.message.contains("MultiFactorAuthentication")
-                    {
-                        AccessError::MfaCodeRefused(f.message)
-                    } else {
-                        refused_key(&key.access_key_id, &origin, f)
-                    }
+                .map_err(|f| match mfa_refusal(&f) {
+                    Some(MfaRefusal::Serial) => AccessError::MfaSerialRefused {
+                        serial: serial.clone(),
+                        message: f.message,
+                    },
+                    Some(MfaRefusal::Code) => AccessError::MfaCodeRefused {
+                        serial: serial.clone(),
+                        message: f.message,
+                    },
+                    None => refused_key(&key.access_key_id, &origin, f),
                 })?;
             let signing = AwsCredentials::from_sts(creds);
             // GetSessionToken credentials may call GetCallerIdentity; its answer is informational.
@@ -386,6 +388,85 @@ impl IamUser {
             };
             Ok((session, region))
         })
+    }
+}
+
+/// What STS's refusal of GetSessionToken says of the MFA step.
+#[derive(Debug, PartialEq, Eq)]
+enum MfaRefusal {
+    /// "MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA
+    /// serial number is valid and associated with this user.": the serial is no device of the
+    /// user (real STS; moto checks no MFA at all).
+    Serial,
+    /// "MultiFactorAuthentication failed with invalid MFA one time pass code.": a wrong or used
+    /// code, or a device of the user's other than the one that made the code.
+    Code,
+}
+
+fn mfa_refusal(f: &StsFailure) -> Option<MfaRefusal> {
+    if f.kind != FailureKind::Refused || !f.message.contains("MultiFactorAuthentication") {
+        return None;
+    }
+    let message = f.message.to_ascii_lowercase();
+    if message.contains("serial number") || message.contains("unable to validate") {
+        Some(MfaRefusal::Serial)
+    } else {
+        Some(MfaRefusal::Code)
+    }
+}
+
+#[cfg(test)]
+mod mfa_refusal_tests {
+    use super::*;
+
+    fn denied(message: &str) -> StsFailure {
+        StsFailure {
+            kind: FailureKind::Refused,
+            region: "us-east-1".into(),
+            code: "AccessDenied".into(),
+            message: message.into(),
+        }
+    }
+
+    /// Real STS's two answers, as users report them.
+    #[test]
+    fn a_serial_that_is_no_device_of_the_user_is_told_apart_from_a_wrong_code() {
+        assert_eq!(
+            mfa_refusal(&denied(
+                "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify \
+                 your MFA serial number is valid and associated with this user."
+            )),
+            Some(MfaRefusal::Serial)
+        );
+        assert_eq!(
+            mfa_refusal(&denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+            )),
+            Some(MfaRefusal::Code)
+        );
+        assert_eq!(mfa_refusal(&denied("User is not authorized")), None);
+        let serial = "arn:aws:iam::111111111111:mfa/alice".to_owned();
+        let code = AccessError::MfaCodeRefused {
+            serial: serial.clone(),
+            message: "invalid MFA one time pass code".into(),
+        }
+        .to_string();
+        assert!(
+            code.contains("wrong or already used")
+                && code.contains("arn:aws:iam::111111111111:mfa/alice is not the MFA device"),
+            "{code}"
+        );
+        let wrong = AccessError::MfaSerialRefused {
+            serial,
+            message: "verify your MFA serial number".into(),
+        };
+        assert!(
+            wrong.to_string().starts_with(
+                "mfa_serial arn:aws:iam::111111111111:mfa/alice is not an MFA device of this IAM user"
+            ),
+            "{wrong}"
+        );
+        assert_eq!(wrong.class(), crate::access::source::ErrorClass::FixConfig);
     }
 }
 
