@@ -74,7 +74,8 @@ pub enum ClientError {
     #[error("credd-daemon (pid {pid}) did not stop: {why}")]
     StopRefused { pid: u32, why: String },
     #[error(
-        "credd-daemon (pid {pid}) is run by {manager}, which would start it again, and stopping          it there failed: {error}.\nRun `{command}` yourself."
+        "credd-daemon (pid {pid}) is run by {manager}, which would start it again, and stopping \
+         it there failed: {error}.\nRun `{command}` yourself."
     )]
     StopThroughManager {
         pid: u32,
@@ -83,7 +84,8 @@ pub enum ClientError {
         error: ToolError,
     },
     #[error(
-        "credd-daemon (pid {pid}) said it would stop but is still running after {}s; `kill          {pid}` ends it",
+        "credd-daemon (pid {pid}) said it would stop but is still running after {}s; `kill \
+         {pid}` ends it",
         .waited.as_secs()
     )]
     StopTimedOut { pid: u32, waited: Duration },

@@ -71,7 +71,8 @@ fn unknown_profile(name: &str, known: &[String], rejected_edit: Option<&str>) ->
     let mut out = format!("unknown profile {name:?}");
     if let Some(edit) = rejected_edit {
         out.push_str(&format!(
-            ": the config's last edit was rejected, so the profiles it adds are not in force              (the previous config is) until it is fixed: {edit};"
+            ": the config's last edit was rejected, so the profiles it adds are not in force \
+             (the previous config is) until it is fixed: {edit};"
         ));
     }
     match did_you_mean(name, known).as_slice() {

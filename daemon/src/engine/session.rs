@@ -395,7 +395,7 @@ impl Engine {
             (left < window).then(|| {
                 format!(
                     "the access session ends in {}: run `credd login` to renew it",
-                    minutes(left)
+                    span(left)
                 )
             })
         });
@@ -484,7 +484,7 @@ impl Engine {
         let summary = if left.is_zero() {
             "credd: the AWS access session has ended".to_owned()
         } else {
-            format!("credd: the AWS access session ends in {}", minutes(left))
+            format!("credd: the AWS access session ends in {}", span(left))
         };
         self.notify(Notice {
             summary,
@@ -514,7 +514,7 @@ impl Engine {
                 summary: format!("credd: profile {name} is failing"),
                 body: format!(
                     "Its credentials have failed to refresh for {}: {}",
-                    minutes(failing),
+                    span(failing),
                     shorten(&error)
                 ),
             });
@@ -523,6 +523,6 @@ impl Engine {
 }
 
 /// A span of time for people, in the style every message of credd's uses (`1h 9m`, `14m 59s`).
-pub(super) fn minutes(d: Duration) -> String {
+pub(super) fn span(d: Duration) -> String {
     credd_proto::human::duration(d.as_secs())
 }

@@ -36,7 +36,7 @@ impl Engine {
                     last_error: match (view.last_error, view.failing_since) {
                         (Some(e), Some(since)) => Some(format!(
                             "{e} (failing for {})",
-                            session::minutes(now.duration_since(since).unwrap_or_default())
+                            session::span(now.duration_since(since).unwrap_or_default())
                         )),
                         (e, _) => e,
                     },
