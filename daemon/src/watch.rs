@@ -94,7 +94,11 @@ impl Watches {
         let mut wanted: Vec<PathBuf> = Vec::new();
         for dir in &self.dirs {
             let present = nearest_existing(dir);
-            for path in present.as_deref().into_iter().chain(dir.parent().filter(|p| p.is_dir())) {
+            for path in present
+                .as_deref()
+                .into_iter()
+                .chain(dir.parent().filter(|p| p.is_dir()))
+            {
                 if !wanted.iter().any(|w| w == path) {
                     wanted.push(path.to_path_buf());
                 }

@@ -92,7 +92,10 @@ mod tests {
         };
         let text = describe(&ok);
         assert!(text.starts_with("prod: refreshed, expires "), "{text}");
-        assert!(text.ends_with(" (in 1h) [STS us-east-1]") || text.contains("(in 59m"), "{text}");
+        assert!(
+            text.ends_with(" (in 1h) [STS us-east-1]") || text.contains("(in 59m"),
+            "{text}"
+        );
         let login = RefreshOutcome {
             profile: "prod".into(),
             expires_at: None,

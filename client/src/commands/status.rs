@@ -151,7 +151,9 @@ fn render(r: &StatusReport) -> String {
         };
         let left = p.expires_at.map(|t| t.saturating_sub(now));
         let (state, style) = match p.state {
-            ProfileState::Fresh if left.is_some_and(|l| l < EXPIRING_SOON) => ("expiring", EXPIRING),
+            ProfileState::Fresh if left.is_some_and(|l| l < EXPIRING_SOON) => {
+                ("expiring", EXPIRING)
+            }
             ProfileState::Fresh => ("fresh", FRESH),
             ProfileState::Cold => ("cold", QUIET),
             ProfileState::Failing => ("failing", FAILING),
@@ -601,9 +603,14 @@ mod tests {
         let text = plain(&r);
         assert!(text.contains("  prod  failing   -  expires in "), "{text}");
         assert!(text.contains("  next retry "), "{text}");
-        assert!(text.contains("(in 2m 5s)") || text.contains("(in 2m 4s)"), "{text}");
         assert!(
-            text.contains("\n      last error: STS in us-east-1: AccessDenied: no (failing for 5m 2s)\n"),
+            text.contains("(in 2m 5s)") || text.contains("(in 2m 4s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n      last error: STS in us-east-1: AccessDenied: no (failing for 5m 2s)\n"
+            ),
             "{text}"
         );
     }
@@ -619,9 +626,9 @@ mod tests {
         let failing = profile("c", ProfileState::Failing);
         r.profiles = vec![fresh, expiring, failing];
         let raw = render(&r);
-        assert!(raw.contains(&format!("{}", paint(FRESH, "fresh   "))), "{raw:?}");
-        assert!(raw.contains(&format!("{}", paint(EXPIRING, "expiring"))), "{raw:?}");
-        assert!(raw.contains(&format!("{}", paint(FAILING, "failing "))), "{raw:?}");
+        assert!(raw.contains(&paint(FRESH, "fresh   ")), "{raw:?}");
+        assert!(raw.contains(&paint(EXPIRING, "expiring")), "{raw:?}");
+        assert!(raw.contains(&paint(FAILING, "failing ")), "{raw:?}");
         let text = plain(&r);
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("    b  expiring  -  expires in "), "{text}");

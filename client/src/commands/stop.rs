@@ -72,7 +72,10 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             Some(command) => println!(
                 "stopped credd-daemon (pid {}) through {}: `{command}`",
                 report.pid,
-                report.managed_by.as_deref().unwrap_or("its service manager")
+                report
+                    .managed_by
+                    .as_deref()
+                    .unwrap_or("its service manager")
             ),
             None => println!("stopped credd-daemon (pid {})", report.pid),
         }
@@ -93,12 +96,14 @@ fn stop_through_manager(name: &str, report: &StopReport) -> Result<String, Clien
         }
     };
     let command = manager.stop_command();
-    manager.stop().map_err(|e| ClientError::StopThroughManager {
-        pid: report.pid,
-        manager: name.to_owned(),
-        command: command.clone(),
-        error: e,
-    })?;
+    manager
+        .stop()
+        .map_err(|e| ClientError::StopThroughManager {
+            pid: report.pid,
+            manager: name.to_owned(),
+            command: command.clone(),
+            error: e,
+        })?;
     Ok(command)
 }
 

@@ -113,7 +113,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let v = Validator { path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let mut msg = e.message().trim_end().to_owned();
-        let line = e.span().map(|span| line_at(text, span.start)).unwrap_or_default();
+        let line = e
+            .span()
+            .map(|span| line_at(text, span.start))
+            .unwrap_or_default();
         if let Some(hint) = aws_config_habit(line) {
             msg.push_str(&format!("\nhint: {hint}"));
         }
@@ -143,7 +146,10 @@ fn aws_config_habit(line: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    let key = if name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+    let key = if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
         name.to_owned()
     } else {
         format!("{name:?}")
@@ -316,14 +322,24 @@ mod tests {
     #[test]
     fn an_aws_cli_profile_header_gets_a_hint_towards_profiles_dot_name() {
         for (header, hint) in [
-            ("[profile prod]", "`[profiles.prod]`; `[profile prod]` is how the AWS CLI"),
-            ("[profile.prod]", "`[profiles.prod]`; `[profile.prod]` is how the AWS CLI"),
+            (
+                "[profile prod]",
+                "`[profiles.prod]`; `[profile prod]` is how the AWS CLI",
+            ),
+            (
+                "[profile.prod]",
+                "`[profiles.prod]`; `[profile.prod]` is how the AWS CLI",
+            ),
             ("[profile \"my prod\"]", "`[profiles.\"my prod\"]`"),
         ] {
-            let text = format!("{GOOD}\n{header}\nrole_arn = \"arn:aws:iam::333333333333:role/Deploy\"\n");
+            let text =
+                format!("{GOOD}\n{header}\nrole_arn = \"arn:aws:iam::333333333333:role/Deploy\"\n");
             let e = err(&text);
             let shown = e.to_string();
-            assert!(shown.contains("hint: credd's config names a profile "), "{header}: {shown}");
+            assert!(
+                shown.contains("hint: credd's config names a profile "),
+                "{header}: {shown}"
+            );
             assert!(shown.contains(hint), "{header}: {shown}");
             let line = text.lines().position(|l| l == header).map(|i| i + 1);
             assert_eq!(e.line, line, "{header}: {shown}");

@@ -149,7 +149,9 @@ mod tests {
         };
         let text = e.to_string();
         assert!(
-            text.starts_with("unknown profile \"prdo\"; did you mean \"prod\"?; known profiles: account-000, "),
+            text.starts_with(
+                "unknown profile \"prdo\"; did you mean \"prod\"?; known profiles: account-000, "
+            ),
             "{text}"
         );
         assert!(

@@ -663,10 +663,16 @@ async fn credd_refresh_asked_many_times_at_once_makes_one_sts_call_and_new_crede
         keys.push(c.creds.access_key_id.clone());
     }
     assert_eq!(sim.assumes(STAGING).len(), 2, "one call for twenty asks");
-    assert!(keys.iter().all(|k| *k == keys[0]), "all see the same result");
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "all see the same result"
+    );
     assert_ne!(keys[0], first.creds.access_key_id, "new credentials");
     let served = sim.engine.credentials("staging").await.expect("served");
-    assert_eq!(served.creds.access_key_id, keys[0], "the new ones are served");
+    assert_eq!(
+        served.creds.access_key_id, keys[0],
+        "the new ones are served"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -684,7 +690,11 @@ async fn credd_refresh_of_a_failing_profile_skips_the_backoff_and_reports_the_er
         .await
         .expect_err("still refused");
     assert!(e.to_string().contains("AccessDenied"), "{e}");
-    assert_eq!(sim.assumes(STAGING).len(), before + 1, "at once, not after the backoff");
+    assert_eq!(
+        sim.assumes(STAGING).len(),
+        before + 1,
+        "at once, not after the backoff"
+    );
 }
 
 #[tokio::test(start_paused = true)]

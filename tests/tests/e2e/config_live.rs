@@ -468,9 +468,8 @@ fn a_config_dir_deleted_and_made_again_is_watched_again_and_applied() {
 #[test]
 fn an_unknown_profile_names_the_rejected_edit_that_adds_it() {
     let world = running_world();
-    let bad = format!(
-        "{CONFIG}\n[profiles.sandbox]\nrol_arn = \"arn:aws:iam::444444444444:role/Dev\"\n"
-    );
+    let bad =
+        format!("{CONFIG}\n[profiles.sandbox]\nrol_arn = \"arn:aws:iam::444444444444:role/Dev\"\n");
     save_like_an_editor(&world, &bad);
     wait_until(APPLY_DEADLINE, "status to report the rejected edit", || {
         config_error(&world).is_some()
@@ -479,13 +478,21 @@ fn an_unknown_profile_names_the_rejected_edit_that_adds_it() {
     let switch = world.credd(&["switch", "sandbox"]);
     switch.assert_code(1);
     assert!(
-        switch.stderr.contains("unknown profile \"sandbox\": the config's last edit was rejected"),
+        switch
+            .stderr
+            .contains("unknown profile \"sandbox\": the config's last edit was rejected"),
         "{switch}"
     );
     assert!(switch.stderr.contains(&rejected), "{switch}");
     // The HTTP API's 404 says the same.
-    let url = world.status()["url"].as_str().expect("serving HTTP").to_owned();
-    let addr = url.trim_start_matches("http://").parse().expect("an address");
+    let url = world.status()["url"]
+        .as_str()
+        .expect("serving HTTP")
+        .to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
     let token = world.http_token();
     let reply = credd_tests::http::request(
         addr,
@@ -494,7 +501,10 @@ fn an_unknown_profile_names_the_rejected_edit_that_adds_it() {
         &[("Authorization", &token)],
     );
     assert_eq!(reply.assert_error(404), "UnknownProfile");
-    let message = reply.json()["message"].as_str().unwrap_or_default().to_owned();
+    let message = reply.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(message.contains(&rejected), "{message}");
 }
 
@@ -502,18 +512,30 @@ fn an_unknown_profile_names_the_rejected_edit_that_adds_it() {
 fn a_typo_among_many_profiles_gets_a_suggestion_and_a_short_list() {
     let mut world = World::new();
     let many: String = (0..150)
-        .map(|i| format!("[profiles.account-{i:03}]\nrole_arn = \"arn:aws:iam::222222222222:role/R{i}\"\n"))
+        .map(|i| {
+            format!(
+                "[profiles.account-{i:03}]\nrole_arn = \"arn:aws:iam::222222222222:role/R{i}\"\n"
+            )
+        })
         .collect();
-    world.write_config(&format!("{CONFIG}\n{many}[profiles.prod]\nrole_arn = \"arn:aws:iam::333333333333:role/Deployer\"\n"));
+    world.write_config(&format!(
+        "{CONFIG}\n{many}[profiles.prod]\nrole_arn = \"arn:aws:iam::333333333333:role/Deployer\"\n"
+    ));
     world.start_daemon();
     let switch = world.credd(&["switch", "prdo"]);
     switch.assert_code(1);
     assert!(switch.stderr.contains("did you mean \"prod\"?"), "{switch}");
     assert!(
-        switch.stderr.contains("and 143 more (`credd profiles` lists them)"),
+        switch
+            .stderr
+            .contains("and 143 more (`credd profiles` lists them)"),
         "{switch}"
     );
-    assert!(switch.stderr.len() < 400, "{} bytes: {switch}", switch.stderr.len());
+    assert!(
+        switch.stderr.len() < 400,
+        "{} bytes: {switch}",
+        switch.stderr.len()
+    );
 }
 
 #[test]

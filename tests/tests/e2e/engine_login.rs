@@ -252,7 +252,9 @@ fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
     // STS cannot say which: the message names both, and the serial in use.
     assert!(
         out.stderr.contains("wrong or already used")
-            && out.stderr.contains(&format!("{} is not the MFA device", stack.mfa_serial())),
+            && out
+                .stderr
+                .contains(&format!("{} is not the MFA device", stack.mfa_serial())),
         "{out}"
     );
     let status = stack.world.status();

@@ -82,7 +82,8 @@ fn credd_refresh_that_needs_a_login_says_so_and_asks_nothing() {
     let out = world.credd(&["refresh", "staging"]);
     out.assert_code(1);
     assert!(
-        out.stderr.contains("staging: not refreshed (a login is needed first)")
+        out.stderr
+            .contains("staging: not refreshed (a login is needed first)")
             && out.stderr.contains("run `credd login`"),
         "{out}"
     );
@@ -102,9 +103,12 @@ fn credd_refresh_that_needs_a_login_says_so_and_asks_nothing() {
 fn credd_refresh_of_a_refused_role_reports_sts_s_reason() {
     let stack = Stack::staging_and_audit(Access::Key);
     stack.wait_all_fresh(WARM);
-    stack
-        .proxy()
-        .reject_action("AssumeRole", 403, "AccessDenied", "not authorized to assume");
+    stack.proxy().reject_action(
+        "AssumeRole",
+        403,
+        "AccessDenied",
+        "not authorized to assume",
+    );
     let out = stack.world.credd(&["refresh", "staging"]);
     out.assert_code(1);
     assert!(
@@ -113,7 +117,10 @@ fn credd_refresh_of_a_refused_role_reports_sts_s_reason() {
     );
     // Status then shows the profile failing and when it is retried.
     let text = stack.world.credd(&["status"]);
-    assert!(text.assert_success().stdout.contains("next retry "), "{text}");
+    assert!(
+        text.assert_success().stdout.contains("next retry "),
+        "{text}"
+    );
     stack.proxy().pass_action("AssumeRole");
 }
 
@@ -125,7 +132,11 @@ fn credd_stop_ends_the_daemon_cleanly_and_a_second_stop_says_none_runs() {
     let pid = world.daemon_pid().expect("started");
     let out = world.credd(&["stop"]);
     out.assert_success();
-    assert_eq!(out.stdout, format!("stopped credd-daemon (pid {pid})\n"), "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("stopped credd-daemon (pid {pid})\n"),
+        "{out}"
+    );
     // `credd stop` returns once the daemon is gone.
     assert!(!world.socket_path().exists(), "the socket is removed");
     let status = world.wait_daemon_exit(Duration::from_secs(10));
@@ -135,7 +146,8 @@ fn credd_stop_ends_the_daemon_cleanly_and_a_second_stop_says_none_runs() {
     let again = world.credd(&["stop"]);
     again.assert_success();
     assert!(
-        again.stderr.contains("credd-daemon is not running") && again.stderr.contains("nothing to stop"),
+        again.stderr.contains("credd-daemon is not running")
+            && again.stderr.contains("nothing to stop"),
         "{again}"
     );
     let json = world.credd(&["--json", "stop"]);
