@@ -10,6 +10,7 @@ mod access;
 mod checks;
 mod daemon;
 mod import;
+pub mod names;
 mod profiles;
 #[cfg(test)]
 mod testing;
@@ -248,9 +249,9 @@ impl Validator<'_> {
                 return Err(self.at(
                     &d,
                     format!(
-                        "default_profile = {:?} is not a configured profile (known: {})",
+                        "default_profile = {:?} is not a configured profile{}",
                         d.get_ref(),
-                        profiles::known(&profiles)
+                        profiles::known(&profiles, d.get_ref())
                     ),
                 ));
             }
@@ -318,6 +319,23 @@ pub fn fmt_duration(d: Duration) -> String {
 mod tests {
     use super::testing::{GOOD, SSO, err, ok};
     use super::*;
+
+    #[test]
+    fn a_misspelt_profile_name_in_the_config_gets_a_suggestion() {
+        let e = err(&GOOD.replace(
+            "default_profile = \"staging\"",
+            "default_profile = \"stagign\"",
+        ));
+        assert!(
+            e.to_string().ends_with(
+                "default_profile = \"stagign\" is not a configured profile; did you mean \
+                 \"staging\"? (known: prod-audit, staging)"
+            ),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("via = \"staging\"", "via = \"Staging\""));
+        assert!(e.to_string().contains("did you mean \"staging\"?"), "{e}");
+    }
 
     #[test]
     fn an_aws_cli_profile_header_gets_a_hint_towards_profiles_dot_name() {

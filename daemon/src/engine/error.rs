@@ -3,6 +3,7 @@
 use crate::access::AccessError;
 use crate::access::source::{ErrorClass, Refuser};
 use crate::access::sso::SsoError;
+use crate::config::names::{list, suggestion};
 use crate::sts::StsFailure;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -47,24 +48,6 @@ impl EngineError {
     }
 }
 
-/// Names listed in an error before the rest are only counted: 150 profiles make a 2 KB line.
-const LISTED: usize = 10;
-
-/// At most [`LISTED`] names, then how many more and where to see them all.
-fn list(names: &[String]) -> String {
-    if names.is_empty() {
-        return "none configured".to_owned();
-    }
-    if names.len() <= LISTED + 1 {
-        return names.join(", ");
-    }
-    format!(
-        "{}, and {} more (`credd profiles` lists them)",
-        names[..LISTED].join(", "),
-        names.len() - LISTED
-    )
-}
-
 /// `unknown profile "prdo"; did you mean "prod"? ...`, naming the rejected edit first when there
 /// is one: a profile added there is not in force.
 fn unknown_profile(name: &str, known: &[String], rejected_edit: Option<&str>) -> String {
@@ -72,43 +55,12 @@ fn unknown_profile(name: &str, known: &[String], rejected_edit: Option<&str>) ->
     if let Some(edit) = rejected_edit {
         out.push_str(&format!(
             ": the config's last edit was rejected, so the profiles it adds are not in force \
-             (the previous config is) until it is fixed: {edit};"
+             (the previous config is) until it is fixed: {edit}"
         ));
     }
-    match did_you_mean(name, known).as_slice() {
-        [] => {}
-        [one] => out.push_str(&format!("; did you mean {one:?}?")),
-        several => out.push_str(&format!(
-            "; did you mean one of {}?",
-            several
-                .iter()
-                .map(|s| format!("{s:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
+    out.push_str(&suggestion(name, known));
     out.push_str(&format!("; known profiles: {}", list(known)));
-    out.replace(";;", ";")
-}
-
-/// The known names close to `name` (a typo, another case, a missing suffix), closest first, at
-/// most three.
-pub fn did_you_mean(name: &str, known: &[String]) -> Vec<String> {
-    let wanted = name.to_lowercase();
-    let mut close: Vec<(f64, &String)> = known
-        .iter()
-        .filter_map(|k| {
-            let candidate = k.to_lowercase();
-            let score = strsim::jaro_winkler(&wanted, &candidate);
-            let edits = strsim::damerau_levenshtein(&wanted, &candidate);
-            let near = edits <= (wanted.chars().count() / 4).max(1)
-                || score >= 0.9
-                || (wanted.len() >= 3 && candidate.starts_with(&wanted));
-            near.then_some((score, k))
-        })
-        .collect();
-    close.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    close.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+    out
 }
 
 impl From<AccessError> for EngineError {
@@ -173,11 +125,11 @@ mod tests {
             "unknown profile \"sandbox\"; known profiles: prod, staging"
         );
         assert_eq!(
-            super::did_you_mean("Staging", &names(&["prod", "staging"])),
+            crate::config::names::did_you_mean("Staging", &names(&["prod", "staging"])),
             ["staging"]
         );
         assert_eq!(
-            super::did_you_mean("stag", &names(&["prod", "staging"])),
+            crate::config::names::did_you_mean("stag", &names(&["prod", "staging"])),
             ["staging"]
         );
     }
