@@ -155,6 +155,8 @@ fn render(r: &StatusReport) -> String {
                 ("expiring", EXPIRING)
             }
             ProfileState::Fresh => ("fresh", FRESH),
+            // Still valid but under min_remaining: served while the late refresh comes.
+            ProfileState::Cold if left.is_some_and(|l| l > 0) => ("expiring", EXPIRING),
             ProfileState::Cold => ("cold", QUIET),
             ProfileState::Failing => ("failing", FAILING),
         };
@@ -624,7 +626,9 @@ mod tests {
         let mut expiring = profile("b", ProfileState::Fresh);
         expiring.expires_at = Some(now + 300);
         let failing = profile("c", ProfileState::Failing);
-        r.profiles = vec![fresh, expiring, failing];
+        let mut late = profile("d", ProfileState::Cold);
+        late.expires_at = Some(now + 600);
+        r.profiles = vec![fresh, expiring, failing, late];
         let raw = render(&r);
         assert!(raw.contains(&paint(FRESH, "fresh   ")), "{raw:?}");
         assert!(raw.contains(&paint(EXPIRING, "expiring")), "{raw:?}");
@@ -632,5 +636,6 @@ mod tests {
         let text = plain(&r);
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("    b  expiring  -  expires in "), "{text}");
+        assert!(text.contains("    d  expiring  -  expires in "), "{text}");
     }
 }
