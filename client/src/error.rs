@@ -218,6 +218,21 @@ mod tests {
             "could not start credd-daemon: credd is installed as a service, but starting it \
              failed: `systemctl --user start credd.service` failed: Unit credd.service not found."
         );
+        let managed = ClientError::StopThroughManager {
+            pid: 42,
+            manager: "systemd".into(),
+            command: "systemctl --user stop credd.service".into(),
+            error: ToolError::Failed {
+                command: "systemctl --user stop credd.service".into(),
+                stderr: "Failed to connect to bus".into(),
+            },
+        };
+        assert_eq!(
+            managed.to_string(),
+            "credd-daemon (pid 42) is run by systemd, which would start it again, and stopping it \
+             there failed: `systemctl --user stop credd.service` failed: Failed to connect to \
+             bus.\nRun `systemctl --user stop credd.service` yourself."
+        );
         let silent = ClientError::NoAnswer {
             log: PathBuf::from("/l"),
             why: Silence::TimedOut(Duration::from_secs(60)),
