@@ -297,6 +297,36 @@ fn a_serial_that_is_no_device_of_the_user_is_reported_as_such_not_as_a_wrong_cod
 }
 
 #[test]
+fn a_refused_code_for_a_device_of_another_account_names_the_serial_as_the_fault() {
+    // The user's own key, and a serial of another account: no code of it can work for alice.
+    let stack = Stack::start(
+        Access::Key,
+        Toml {
+            access: "mfa_serial = \"arn:aws:iam::999999999999:mfa/alice\"",
+            profiles: STAGING,
+            ..Toml::default()
+        },
+    );
+    // What STS answers then (moto checks no MFA: the proxy answers as STS would).
+    stack.proxy().reject_action(
+        "GetSessionToken",
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+    );
+    let out = stack.world.credd(&["login", "--mfa-code", MFA_CODE]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "mfa_serial arn:aws:iam::999999999999:mfa/alice is not an MFA device of this IAM user"
+        ) && out
+            .stderr
+            .contains("The device is in account 999999999999, the key is "),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_session_ending_within_the_hour_is_flagged_in_status() {
     let stack = Stack::start(
         Access::Mfa,

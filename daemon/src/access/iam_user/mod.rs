@@ -336,7 +336,7 @@ impl IamUser {
             let seconds = i32::try_from(self.session_duration.as_secs()).unwrap_or(i32::MAX);
             let key = &key;
             let code = &code;
-            let (creds, region) = sts
+            let exchanged = sts
                 .with_failover(regions, |client, region| async move {
                     client
                         .get_session_token()
@@ -357,18 +357,22 @@ impl IamUser {
                             })
                         })
                 })
-                .await
-                .map_err(|f| match mfa_refusal(&f) {
-                    Some(MfaRefusal::Serial) => AccessError::MfaSerialRefused {
-                        serial: serial.clone(),
-                        message: f.message,
-                    },
-                    Some(MfaRefusal::Code) => AccessError::MfaCodeRefused {
-                        serial: serial.clone(),
-                        message: f.message,
-                    },
-                    None => refused_key(&key.access_key_id, &origin, f),
-                })?;
+                .await;
+            let (creds, region) = match exchanged {
+                Ok(answer) => answer,
+                Err(f) => match mfa_refusal(&f) {
+                    Some(MfaRefusal::Serial) => {
+                        return Err(AccessError::MfaSerialRefused {
+                            serial: serial.clone(),
+                            message: f.message,
+                        });
+                    }
+                    Some(MfaRefusal::Code) => {
+                        return Err(code_or_serial(sts, regions, key, serial, f.message).await);
+                    }
+                    None => return Err(refused_key(&key.access_key_id, &origin, f)),
+                },
+            };
             let signing = AwsCredentials::from_sts(creds);
             // GetSessionToken credentials may call GetCallerIdentity; its answer is informational.
             let identity_arn = match caller_identity(sts, regions, &signing).await {
@@ -412,6 +416,38 @@ fn mfa_refusal(f: &StsFailure) -> Option<MfaRefusal> {
         Some(MfaRefusal::Serial)
     } else {
         Some(MfaRefusal::Code)
+    }
+}
+
+/// A refused code: a serial in another account than the key's user cannot be this user's device
+/// (GetCallerIdentity, which needs no MFA, says whose key it is); otherwise STS cannot tell a
+/// wrong code from another device's, and the error names both.
+async fn code_or_serial(
+    sts: &Sts,
+    regions: &[String],
+    key: &AwsCredentials,
+    serial: &str,
+    message: String,
+) -> AccessError {
+    let serial_account = serial
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(3))
+        .filter(|a| !a.is_empty());
+    if let Some(serial_account) = serial_account
+        && let Ok((user_arn, _)) = caller_identity(sts, regions, key).await
+        && let Some(user_account) = user_arn.split(':').nth(4)
+        && user_account != serial_account
+    {
+        return AccessError::MfaSerialRefused {
+            serial: serial.to_owned(),
+            message: format!(
+                "{message} The device is in account {serial_account}, the key is {user_arn}'s"
+            ),
+        };
+    }
+    AccessError::MfaCodeRefused {
+        serial: serial.to_owned(),
+        message,
     }
 }
 
