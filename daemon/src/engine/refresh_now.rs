@@ -44,6 +44,20 @@ impl Engine {
                 // Logged out meanwhile: the worker now idles until a login.
                 return Err(self.login_required());
             }
+            if !self.slot(name).is_ok_and(|now| Arc::ptr_eq(&now, &slot)) {
+                // A config edit replaced (or removed) the profile meanwhile.
+                return match self.slot(name) {
+                    Ok(_) => Err(EngineError::Unavailable {
+                        profile: name.to_owned(),
+                        detail: Some(
+                            "the profile's config changed during the refresh; its new \
+                             credentials are being fetched"
+                                .to_owned(),
+                        ),
+                    }),
+                    Err(e) => Err(e),
+                };
+            }
             if tokio::time::timeout_at(deadline, results.changed())
                 .await
                 .is_err()
