@@ -35,6 +35,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the daemon, the access session and every profile's state.
+    ///
+    /// Each profile: fresh, expiring, cold or failing (coloured on a terminal; never with
+    /// `--json` or into a pipe, nor with NO_COLOR set), its own region, when its credentials
+    /// expire, the last refresh, the next retry of a failing refresh, and the STS Region that
+    /// answered (`[STS us-east-1]`).
     Status,
     /// List the configured profiles.
     Profiles,
@@ -170,6 +175,7 @@ enum Command {
     /// failed. Never asks for a login: one that is needed is named (`credd login`). Exit codes:
     /// 0 all refreshed, 1 any failed.
     Refresh {
+        /// The profile to refresh (default: the current one, `credd switch`).
         profile: Option<String>,
         /// Every configured profile.
         #[arg(long, conflicts_with = "profile")]
