@@ -70,6 +70,26 @@ pub enum ClientError {
     )]
     ServiceSocketMissing { socket: PathBuf, waited: Duration },
 
+    // stop
+    #[error("credd-daemon (pid {pid}) did not stop: {why}")]
+    StopRefused { pid: u32, why: String },
+    #[error(
+        "credd-daemon (pid {pid}) is run by {manager}, which would start it again, and stopping \
+         it there failed: {error}.\nRun `{command}` yourself."
+    )]
+    StopThroughManager {
+        pid: u32,
+        manager: String,
+        command: String,
+        error: ToolError,
+    },
+    #[error(
+        "credd-daemon (pid {pid}) said it would stop but is still running after {}s; `kill \
+         {pid}` ends it",
+        .waited.as_secs()
+    )]
+    StopTimedOut { pid: u32, waited: Duration },
+
     // login
     #[error("reading the MFA code: {0}")]
     MfaCodeUnreadable(io::Error),
@@ -221,6 +241,21 @@ mod tests {
             start.to_string(),
             "could not start credd-daemon: credd is installed as a service, but starting it \
              failed: `systemctl --user start credd.service` failed: Unit credd.service not found."
+        );
+        let managed = ClientError::StopThroughManager {
+            pid: 42,
+            manager: "systemd".into(),
+            command: "systemctl --user stop credd.service".into(),
+            error: ToolError::Failed {
+                command: "systemctl --user stop credd.service".into(),
+                stderr: "Failed to connect to bus".into(),
+            },
+        };
+        assert_eq!(
+            managed.to_string(),
+            "credd-daemon (pid 42) is run by systemd, which would start it again, and stopping it \
+             there failed: `systemctl --user stop credd.service` failed: Failed to connect to \
+             bus.\nRun `systemctl --user stop credd.service` yourself."
         );
         let silent = ClientError::NoAnswer {
             log: PathBuf::from("/l"),

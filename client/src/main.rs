@@ -35,6 +35,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the daemon, the access session and every profile's state.
+    ///
+    /// Each profile: fresh, expiring, cold or failing (coloured on a terminal; never with
+    /// `--json` or into a pipe, nor with NO_COLOR set), its own region, when its credentials
+    /// expire, the last refresh, the next retry of a failing refresh, and the STS Region that
+    /// answered (`[STS us-east-1]`).
     Status,
     /// List the configured profiles.
     Profiles,
@@ -214,6 +219,24 @@ enum Command {
         #[command(subcommand)]
         action: commands::key::Action,
     },
+    /// Refresh PROFILE's credentials now (default: the current profile; `--all`: every profile).
+    ///
+    /// One STS call per profile however many ask at once; prints each new expiry, or why it
+    /// failed. Never asks for a login: one that is needed is named (`credd login`). Exit codes:
+    /// 0 all refreshed, 1 any failed.
+    Refresh {
+        /// The profile to refresh (default: the current one, `credd switch`).
+        profile: Option<String>,
+        /// Every configured profile.
+        #[arg(long, conflicts_with = "profile")]
+        all: bool,
+    },
+    /// Stop credd-daemon cleanly (through systemd/launchd when it runs it as a service).
+    ///
+    /// Waits until the daemon is gone. A service stopped this way stays installed and starts
+    /// again at the next request (its socket). Exit codes: 0 stopped, or no daemon was running
+    /// (said on stderr); 1 it could not be stopped (the command to run is printed).
+    Stop,
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -296,6 +319,8 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
         Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
         Command::Service { action } => commands::service::run(&paths, json, action),
+        Command::Refresh { profile, all } => commands::refresh::run(&paths, json, profile, all),
+        Command::Stop => commands::stop::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
     }
 }

@@ -33,16 +33,10 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// `3h12m`, `52m`, `40s`: the two largest units.
+/// `3h 12m`, `52m`, `40s`: the two largest units, as every credd message says it
+/// ([`credd_proto::human::duration`]).
 pub fn span(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) if s == 0 => format!("{m}m"),
-        (0, 0, _) => format!("{m}m{s}s"),
-        (0, _, _) => format!("{h}h{m}m"),
-        _ => format!("{d}d{h}h"),
-    }
+    credd_proto::human::duration(secs)
 }
 
 /// `in 52m` / `5m ago` relative to now.
@@ -57,7 +51,7 @@ pub fn relative(t: u64) -> String {
     }
 }
 
-/// `14:32 (in 9m58s)` today, `2026-12-01 09:00 (in 19h2m)` on another day: the local clock
+/// `14:32 (in 9m 58s)` today, `2026-12-01 09:00 (in 19h 2m)` on another day: the local clock
 /// time a person can plan by, and how far off it is.
 pub fn when(t: u64) -> String {
     let tz = jiff::tz::TimeZone::system();
@@ -117,8 +111,8 @@ mod tests {
     fn spans() {
         assert_eq!(span(40), "40s");
         assert_eq!(span(120), "2m");
-        assert_eq!(span(125), "2m5s");
-        assert_eq!(span(3 * 3600 + 12 * 60 + 5), "3h12m");
-        assert_eq!(span(2 * 86_400 + 3600), "2d1h");
+        assert_eq!(span(125), "2m 5s");
+        assert_eq!(span(3 * 3600 + 12 * 60 + 5), "3h 12m");
+        assert_eq!(span(2 * 86_400 + 3600), "2d 1h");
     }
 }

@@ -85,6 +85,24 @@ impl Manager {
         }
     }
 
+    /// Stops the running service (`credd stop`); it stays installed, and its socket (systemd's
+    /// socket unit, launchd's own) starts it again at the next request.
+    pub fn stop(self) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => run_tool("systemctl", &["--user", "stop", SYSTEMD_UNIT]),
+            // A clean exit is not restarted (KeepAlive: SuccessfulExit false).
+            Manager::Launchd => run_tool("launchctl", &["kill", "SIGTERM", &launchd_target()]),
+        }
+    }
+
+    /// What [`Manager::stop`] runs, for a person to run it.
+    pub fn stop_command(self) -> String {
+        match self {
+            Manager::Systemd => format!("systemctl --user stop {SYSTEMD_UNIT}"),
+            Manager::Launchd => format!("launchctl kill SIGTERM {}", launchd_target()),
+        }
+    }
+
     /// Has the manager notice a removed unit file (systemd caches units; launchd does not).
     pub fn forget_removed_unit(self) {
         if self == Manager::Systemd {

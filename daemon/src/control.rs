@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credd_proto::paths::{canonical, current_uid};
-use credd_proto::{ErrorCode, ErrorReply, Frame, HEADER_LEN, ProtoError, Response};
+use credd_proto::{ErrorCode, ErrorReply, Frame, HEADER_LEN, ProtoError, Response, StopReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -168,7 +168,14 @@ async fn connection(mut stream: UnixStream, daemon: Arc<Daemon>, caller: Caller,
             }
         };
         let frame = credd_proto::encode_response(SOFTWARE, &response);
-        if stream.write_all(&frame).await.is_err() || !keep_open {
+        let written = stream.write_all(&frame).await;
+        if let Response::Stopping(StopReport { stopping: true, .. }) = &response {
+            // Answered first, so that the client hears it before the socket goes.
+            let _ = stream.shutdown().await;
+            daemon.request_stop();
+            return;
+        }
+        if written.is_err() || !keep_open {
             let _ = stream.shutdown().await;
             return;
         }

@@ -29,6 +29,10 @@ pub struct Daemon {
     pub http_url: OnceLock<String>,
     /// The AWS federation endpoints, for `credd console`.
     pub federation: Federation,
+    /// `systemd` or `launchd` when that service manager runs this daemon.
+    pub managed_by: Option<String>,
+    /// `credd stop` was answered: the daemon ends.
+    stop: tokio::sync::Notify,
 }
 
 pub struct ConfigStatus {
@@ -92,7 +96,19 @@ impl Daemon {
             http_token,
             http_url: OnceLock::new(),
             federation: Federation::from_env(),
+            managed_by: service_manager(),
+            stop: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Ends the daemon as SIGTERM does (`credd stop`, once its answer is sent).
+    pub fn request_stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Returns when [`Daemon::request_stop`] was called.
+    pub async fn stop_requested(&self) {
+        self.stop.notified().await;
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -106,6 +122,23 @@ impl Daemon {
     /// Re-reads the config; a valid one replaces the one in force, an invalid one is reported
     /// and kept out.
     pub fn reload(&self) -> Result<Arc<Config>, ConfigError> {
+        if !self.paths.config.exists() {
+            // Deleted (alone, or with its directory): nothing to apply, nothing to forget.
+            let loaded = self.config_status(|s| s.loaded_at);
+            let e = ConfigError {
+                path: self.paths.config.clone(),
+                line: None,
+                col: None,
+                msg: format!(
+                    "the config file is gone (deleted, or its directory was); the config applied \
+                     at {} stays in force until a valid one is back",
+                    humantime::format_rfc3339_seconds(loaded)
+                ),
+            };
+            tracing::warn!("{e}");
+            self.set_config_status(Some(e.to_string()), None);
+            return Err(e);
+        }
         match config::load(&self.paths.config) {
             Ok(new) => {
                 let new = Arc::new(new);
@@ -141,11 +174,48 @@ impl Daemon {
 
     /// `warnings: None` leaves them as they are (a rejected edit changes nothing in force).
     fn set_config_status(&self, error: Option<String>, warnings: Option<Vec<String>>) {
+        self.engine.set_rejected_edit(error.clone());
         let mut status = lock::lock(&self.config_status);
         if let Some(warnings) = warnings {
             status.loaded_at = SystemTime::now();
             status.warnings = warnings;
         }
         status.error = error;
+    }
+}
+
+/// The service manager running this process, if any: systemd puts its service in a cgroup named
+/// after the unit, launchd names the job in `XPC_SERVICE_NAME`.
+fn service_manager() -> Option<String> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if in_systemd_unit(&cgroup) {
+        return Some("systemd".to_owned());
+    }
+    if std::env::var_os("XPC_SERVICE_NAME").is_some_and(|n| n == "com.credd.daemon") {
+        return Some("launchd".to_owned());
+    }
+    None
+}
+
+/// Whether `/proc/self/cgroup` puts this process in credd's systemd unit (`credd.service`).
+fn in_systemd_unit(cgroup: &str) -> bool {
+    cgroup
+        .lines()
+        .filter_map(|line| line.rsplit(':').next())
+        .any(|path| path.trim_end().ends_with("/credd.service"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_credd_s_own_unit_counts_as_managed() {
+        let unit = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/credd.service\n";
+        assert!(super::in_systemd_unit(unit));
+        // A daemon started from a terminal that itself runs as a systemd service.
+        let terminal = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/\
+                        app-gnome-terminal.scope\n";
+        assert!(!super::in_systemd_unit(terminal));
+        assert!(!super::in_systemd_unit("0::/\n"));
+        assert!(!super::in_systemd_unit(""));
     }
 }

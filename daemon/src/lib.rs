@@ -120,7 +120,7 @@ async fn serve(
         daemon::Wiring::system(),
     ));
     let _ = daemon.http_url.set(format!("http://{http_addr}"));
-    let _watcher = watch::watch_config(daemon.clone());
+    watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx.clone()));
     let http_state = Arc::new(http::HttpState {
@@ -143,6 +143,7 @@ async fn serve(
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            () = daemon.stop_requested() => break,
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP: re-reading the config");
                 let _ = daemon.reload();

@@ -313,10 +313,7 @@ impl Vending {
     pub fn switch(&self, profile: &str) -> Result<Option<String>, SwitchError> {
         let config = self.config.borrow().clone();
         if !config.profiles.contains_key(profile) {
-            return Err(SwitchError::Unknown(EngineError::UnknownProfile {
-                name: profile.to_owned(),
-                known: config.profiles.keys().cloned().collect(),
-            }));
+            return Err(SwitchError::Unknown(self.engine.unknown_profile(profile)));
         }
         let previous = lock::lock(&self.current).replace(profile.to_owned());
         let saved = self.save(Some(profile.to_owned()));

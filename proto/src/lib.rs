@@ -7,6 +7,7 @@
 //! error. Secret-carrying fields use [`Secret`], which wipes itself and never prints.
 
 mod frame;
+pub mod human;
 pub mod paths;
 mod secret;
 
@@ -79,6 +80,16 @@ pub enum Request {
     KeyRemove,
     /// `credd console`: a sign-in URL for the AWS console (see [`ConsoleRequest`]).
     Console(ConsoleRequest),
+    /// `credd refresh`: fetch new credentials now for `profile` (`None`: the current profile),
+    /// or for every profile with `all`; answered with each one's outcome ([`Response::Refreshed`]).
+    /// Never asks the user: a refresh that needs a login says so.
+    Refresh {
+        profile: Option<String>,
+        #[serde(default)]
+        all: bool,
+    },
+    /// `credd stop`: end the daemon cleanly; answered before it goes ([`Response::Stopping`]).
+    Stop,
 }
 
 impl Request {
@@ -102,6 +113,8 @@ impl Request {
             Request::KeyRotate => "key-rotate",
             Request::KeyRemove => "key-remove",
             Request::Console(_) => "console",
+            Request::Refresh { .. } => "refresh",
+            Request::Stop => "stop",
         }
     }
 }
@@ -163,6 +176,12 @@ pub enum Response {
     },
     /// `Console`: the sign-in URL (a secret) and what it signs in to.
     Console(ConsoleSignin),
+    /// `Refresh`: one outcome per profile asked for, in name order.
+    Refreshed {
+        outcomes: Vec<RefreshOutcome>,
+    },
+    /// `Stop`: what the daemon does about it.
+    Stopping(StopReport),
     Error(ErrorReply),
 }
 
@@ -448,12 +467,18 @@ pub struct ProfileStatus {
     pub state: ProfileState,
     pub expires_at: Option<UnixTime>,
     pub last_refresh: Option<UnixTime>,
+    /// The next refresh: the scheduled one, or the next retry ([`ProfileStatus::retry_at`]).
     pub next_refresh: Option<UnixTime>,
     pub last_error: Option<String>,
     /// The STS region that answered the last refresh.
     pub sts_region: Option<String>,
     /// The assumed-role ARN of the cached credentials.
     pub assumed_arn: Option<String>,
+    /// The profile's own `region` (what `credd env` exports as `AWS_REGION`).
+    pub region: Option<String>,
+    /// While the refreshes fail: when the backoff ends and the next one is tried (also while
+    /// credentials cached earlier are still served).
+    pub retry_at: Option<UnixTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -493,6 +518,36 @@ pub struct EndpointInfo {
     /// The access session is missing or over and only the user can make it (`credd login`):
     /// `credd exec` and `credd env` log in first when there is a terminal to ask on.
     pub needs_login: bool,
+}
+
+// --- `credd refresh` and `credd stop` (issue 20) ---
+
+/// How long the daemon waits for a `credd refresh` it asked for (past the STS client's own
+/// timeouts and its fallback through every configured region) before it answers that the refresh
+/// goes on in the background; the client waits a little longer for that answer.
+pub const REFRESH_WAIT_SECS: u64 = 90;
+
+/// One profile's `credd refresh`: new credentials, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshOutcome {
+    pub profile: String,
+    /// When the new credentials expire; `None` when the refresh failed.
+    pub expires_at: Option<UnixTime>,
+    /// The STS region that answered.
+    pub sts_region: Option<String>,
+    /// Why it failed: `LoginRequired` when only `credd login` can help.
+    pub error: Option<ErrorReply>,
+}
+
+/// What the daemon does about `credd stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopReport {
+    pub pid: u32,
+    /// `systemd` or `launchd` when that service manager runs the daemon: it does not stop
+    /// itself then (the manager would start it again), the client stops it through the manager.
+    pub managed_by: Option<String>,
+    /// Whether the daemon is shutting down now.
+    pub stopping: bool,
 }
 
 // ---- `credd console` ------------------------------------------------------------------------

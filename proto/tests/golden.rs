@@ -133,6 +133,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             last_error: None,
             sts_region: Some("us-east-1".into()),
             assumed_arn: Some("arn:aws:sts::222222222222:assumed-role/Administrator/alice".into()),
+            region: Some("us-west-2".into()),
+            retry_at: None,
         }],
     };
     let requests = [
@@ -213,6 +215,22 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 browser: false,
             }),
         ),
+        // `credd refresh`, `credd stop` (issue 20).
+        (
+            "request_refresh",
+            Request::Refresh {
+                profile: Some("prod".into()),
+                all: false,
+            },
+        ),
+        (
+            "request_refresh_all",
+            Request::Refresh {
+                profile: None,
+                all: true,
+            },
+        ),
+        ("request_stop", Request::Stop),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -414,6 +432,45 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 ErrorCode::UnknownProfile,
                 "unknown profile \"x\"",
             )),
+        ),
+        // `credd refresh`, `credd stop` (issue 20).
+        (
+            "response_refreshed",
+            Response::Refreshed {
+                outcomes: vec![
+                    RefreshOutcome {
+                        profile: "prod".into(),
+                        expires_at: Some(1_800_003_600),
+                        sts_region: Some("us-east-1".into()),
+                        error: None,
+                    },
+                    RefreshOutcome {
+                        profile: "staging".into(),
+                        expires_at: None,
+                        sts_region: None,
+                        error: Some(ErrorReply::new(
+                            ErrorCode::LoginRequired,
+                            "not logged in: run `credd login`",
+                        )),
+                    },
+                ],
+            },
+        ),
+        (
+            "response_stopping",
+            Response::Stopping(StopReport {
+                pid: 4242,
+                managed_by: None,
+                stopping: true,
+            }),
+        ),
+        (
+            "response_stopping_managed",
+            Response::Stopping(StopReport {
+                pid: 4242,
+                managed_by: Some("systemd".into()),
+                stopping: false,
+            }),
         ),
     ];
     let mut out: Vec<(&'static str, Vec<u8>)> = requests

@@ -17,7 +17,10 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             if json {
                 output::json(&json!({ "forgotten": forgotten }));
             } else {
-                println!("logged out; {forgotten} credentials forgotten");
+                println!(
+                    "logged out; {} forgotten",
+                    credd_proto::human::count(forgotten, "credential", "credentials")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,10 +10,12 @@ pub mod key;
 pub mod login;
 pub mod logout;
 pub mod profiles;
+pub mod refresh;
 pub mod reload;
 pub mod reset_token;
 pub mod service;
 pub mod status;
+pub mod stop;
 pub mod switch;
 
 use std::time::Duration;

@@ -21,7 +21,10 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             if json {
                 output::json(&json!({ "path": path, "profiles": profiles, "warnings": warnings }));
             } else {
-                println!("config reloaded from {path} ({profiles} profiles)");
+                println!(
+                    "config reloaded from {path} ({})",
+                    credd_proto::human::count(profiles, "profile", "profiles")
+                );
                 for w in warnings {
                     eprintln!("warning: {w}");
                 }

@@ -2,7 +2,10 @@
 //! sign-in waiting for approval), each profile's state, and the paths in use.
 
 use std::fmt::Write;
+use std::io::Write as _;
 use std::process::ExitCode;
+
+use anstyle::{AnsiColor, Style};
 
 use credd_proto::paths::Paths;
 use credd_proto::{
@@ -23,10 +26,27 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     if json {
         output::json(&report);
     } else {
-        print!("{}", render(&report));
+        // Coloured on a terminal only: anstream strips the styles for a pipe, a file, NO_COLOR
+        // (and honours CLICOLOR_FORCE).
+        let _ = anstream::stdout().write_all(render(&report).as_bytes());
     }
     Ok(ExitCode::SUCCESS)
 }
+
+const FRESH: Style = AnsiColor::Green.on_default();
+const FAILING: Style = AnsiColor::Red.on_default().bold();
+/// Credentials or a session that end soon (or are served while their refresh fails).
+const EXPIRING: Style = AnsiColor::Yellow.on_default();
+const QUIET: Style = Style::new().dimmed();
+
+/// `text` in `style` (stripped again where colour is not wanted).
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Fresh credentials with less than this left are shown as expiring (the SDKs refresh 15 minutes
+/// ahead; credd refreshes well before).
+const EXPIRING_SOON: u64 = 15 * 60;
 
 // Writing into a String cannot fail; `writeln!` results are ignored below.
 fn render(r: &StatusReport) -> String {
@@ -49,7 +69,7 @@ fn render(r: &StatusReport) -> String {
         let region = a
             .sts_region
             .as_deref()
-            .map(|r| format!(" [{r}]"))
+            .map(|r| format!(" [STS {r}]"))
             .unwrap_or_default();
         let _ = writeln!(o, "access:   {} {who}{until}{region}", a.source);
     } else {
@@ -66,7 +86,7 @@ fn render(r: &StatusReport) -> String {
         let _ = writeln!(o, "access:   {}: not logged in{why}: {todo}", a.source);
     }
     if let Some(w) = &a.warning {
-        let _ = writeln!(o, "warning:  {w}");
+        let _ = writeln!(o, "warning:  {}", paint(EXPIRING, w));
     }
     if let Some(sso) = &a.sso {
         sso_block(o, sso);
@@ -108,33 +128,68 @@ fn render(r: &StatusReport) -> String {
     if let Some(e) = &r.config.error {
         let _ = writeln!(
             o,
-            "config:   last edit REJECTED (previous config in force):\n          {e}"
+            "config:   {}:\n          {e}",
+            paint(FAILING, "last edit REJECTED (previous config in force)")
         );
     }
     if !r.profiles.is_empty() {
         let _ = writeln!(o, "profiles:");
     }
     let width = r.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let region_width = r
+        .profiles
+        .iter()
+        .map(|p| p.region.as_deref().unwrap_or(NO_REGION).len())
+        .max()
+        .unwrap_or(0);
+    let now = output::now();
     for p in &r.profiles {
         let mark = if r.current_profile.as_deref() == Some(&p.name) {
             "*"
         } else {
             " "
         };
-        let state = match p.state {
-            ProfileState::Fresh => "fresh",
-            ProfileState::Cold => "cold",
-            ProfileState::Failing => "failing",
+        let left = p.expires_at.map(|t| t.saturating_sub(now));
+        let (state, style) = match p.state {
+            ProfileState::Fresh if left.is_some_and(|l| l < EXPIRING_SOON) => {
+                ("expiring", EXPIRING)
+            }
+            ProfileState::Fresh => ("fresh", FRESH),
+            // Still valid but under min_remaining: served while the late refresh comes.
+            ProfileState::Cold if left.is_some_and(|l| l > 0) => ("expiring", EXPIRING),
+            ProfileState::Cold => ("cold", QUIET),
+            ProfileState::Failing => ("failing", FAILING),
         };
-        let mut line = format!("  {mark} {:width$}  {state:7}", p.name);
+        let region = p.region.as_deref().unwrap_or(NO_REGION);
+        // Padded before painting: the escape codes take no room on the screen.
+        let mut line = format!(
+            "  {mark} {:width$}  {}  {region:region_width$}",
+            p.name,
+            paint(style, &format!("{state:8}"))
+        );
         if let Some(t) = p.expires_at {
-            line.push_str(&format!("  expires {}", relative(t)));
+            let expires = if t <= now {
+                format!("expired {}", relative(t))
+            } else {
+                format!("expires {}", relative(t))
+            };
+            // Credentials still served while their refresh fails run out: say so in colour.
+            let expires = match p.state {
+                ProfileState::Fresh if left.is_some_and(|l| l >= EXPIRING_SOON) => expires,
+                _ => paint(EXPIRING, &expires),
+            };
+            line.push_str(&format!("  {expires}"));
         }
         if let Some(t) = p.last_refresh {
             line.push_str(&format!("  refreshed {}", relative(t)));
         }
-        if let Some(region) = &p.sts_region {
-            line.push_str(&format!("  [{region}]"));
+        if let Some(t) = p.retry_at {
+            let retry = if t <= now {
+                "retrying now".to_owned()
+            } else {
+                format!("next retry {}", when(t))
+            };
+            line.push_str(&format!("  {retry}"));
         }
         if let Some(via) = &p.via {
             line.push_str(&format!("  via {via}"));
@@ -142,7 +197,10 @@ fn render(r: &StatusReport) -> String {
         if let Some(sso) = &p.sso_role {
             line.push_str(&format!("  Identity Center {sso}"));
         }
-        let _ = writeln!(o, "{line}");
+        if let Some(sts) = &p.sts_region {
+            line.push_str(&format!("  [STS {sts}]"));
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
         if let Some(e) = &p.last_error {
             let _ = writeln!(o, "      last error: {e}");
         }
@@ -154,6 +212,9 @@ fn render(r: &StatusReport) -> String {
     let _ = writeln!(o, "  state    {}", r.paths.state_file);
     out
 }
+
+/// The region column of a profile with no `region` of its own (the SDK's default applies).
+const NO_REGION: &str = "-";
 
 /// Identity Center's side of the session: which instance, the token the daemon keeps fresh, when
 /// the organization ends the session, and which Regions could take over.
@@ -282,6 +343,11 @@ mod tests {
     use super::*;
     use credd_proto::{AccessInfo, ConfigInfo, PathsInfo, ProfileStatus, SsoRegionInfo};
 
+    /// What a pipe, a file or NO_COLOR gets.
+    fn plain(r: &StatusReport) -> String {
+        anstream::adapter::strip_str(&render(r)).to_string()
+    }
+
     fn report(access: AccessInfo) -> StatusReport {
         StatusReport {
             daemon_version: "0.1.0".into(),
@@ -362,8 +428,10 @@ mod tests {
             last_error: None,
             sts_region: None,
             assumed_arn: None,
+            region: None,
+            retry_at: None,
         }];
-        let text = render(&report);
+        let text = plain(&report);
         for expected in [
             "warning:  the Identity Center session ends in 50m: run `credd login`\n",
             "identity center:\n  session  acme  https://acme.awsapps.com/start\n",
@@ -374,7 +442,7 @@ mod tests {
             "then `credd login` again\n",
             "  cache    /home/alice/.aws/sso/cache/0123.json\n",
             "  regions  us-east-1  authorized (in use)\n",
-            "  * staging  fresh    Identity Center 222222222222/AdministratorAccess\n",
+            "  * staging  fresh     -  Identity Center 222222222222/AdministratorAccess\n",
             "           eu-west-1  not authorized: `credd login --region eu-west-1`  \
              https://acme-eu.awsapps.com/start\n",
         ] {
@@ -395,7 +463,7 @@ mod tests {
             expires_at: output::now() + 500,
             joined: false,
         });
-        let text = render(&report(access));
+        let text = plain(&report(access));
         assert!(
             text.contains("access:   sso: not logged in: a sign-in waits for approval"),
             "{text}"
@@ -427,7 +495,7 @@ mod tests {
             created_at: Some(output::now() - 120 * 86_400 - 60),
             warning: Some("the key is 120 days old: run `credd key rotate`".into()),
         });
-        let text = render(&report(access.clone()));
+        let text = plain(&report(access.clone()));
         for expected in [
             "key:\n  stored   keychain: Secret Service (login collection): credd/aws-access-key\n",
             "  id       AKIAOLDKEY\n",
@@ -442,13 +510,13 @@ mod tests {
             created_at: None,
             warning: None,
         });
-        let text = render(&report(access));
+        let text = plain(&report(access));
         assert!(
             text.contains("key:\n  stored   file: /home/alice/.aws/credentials [access]\n  id       not read yet"),
             "{text}"
         );
         assert!(!text.contains("  age "), "{text}");
-        assert_eq!(key_age(3 * 3600 + 60), "3h1m");
+        assert_eq!(key_age(3 * 3600 + 60), "3h 1m");
         assert_eq!(key_age(86_400 + 5), "1 day");
     }
 
@@ -459,13 +527,13 @@ mod tests {
         access.sso = None;
         access.warning = None;
         access.renews = Some("with mfa_command ykman".into());
-        let text = render(&report(access.clone()));
+        let text = plain(&report(access.clone()));
         assert!(
             text.contains("\nrenewal:  renewed with mfa_command ykman, in the background\n"),
             "{text}"
         );
         access.logged_in = false;
-        assert!(!render(&report(access)).contains("renewal:"));
+        assert!(!plain(&report(access)).contains("renewal:"));
     }
 
     #[test]
@@ -474,11 +542,100 @@ mod tests {
         access.source = "iam-user".into();
         access.sso = None;
         access.warning = None;
-        let text = render(&report(access));
+        let text = plain(&report(access));
         assert!(!text.contains("identity center"), "{text}");
         assert!(
             text.starts_with("credd-daemon 0.1.0 (pid 42), up 1m\n"),
             "{text}"
         );
+    }
+
+    fn profile(name: &str, state: ProfileState) -> ProfileStatus {
+        ProfileStatus {
+            name: name.into(),
+            role_arn: Some("arn:aws:iam::222222222222:role/Administrator".into()),
+            sso_role: None,
+            via: None,
+            state,
+            expires_at: None,
+            last_refresh: None,
+            next_refresh: None,
+            last_error: None,
+            sts_region: None,
+            assumed_arn: None,
+            region: None,
+            retry_at: None,
+        }
+    }
+
+    #[test]
+    fn each_profile_shows_its_region_and_the_sts_region_labelled_as_such() {
+        let mut access = sso_access(true);
+        access.source = "iam-user".into();
+        access.sso = None;
+        access.warning = None;
+        access.sts_region = Some("us-east-1".into());
+        let mut r = report(access);
+        let now = output::now();
+        let mut staging = profile("staging", ProfileState::Fresh);
+        staging.region = Some("eu-west-1".into());
+        staging.sts_region = Some("us-east-1".into());
+        staging.expires_at = Some(now + 3000);
+        let prod = profile("prod", ProfileState::Cold);
+        r.profiles = vec![prod, staging];
+        let text = plain(&r);
+        assert!(text.contains("[STS us-east-1]\n"), "{text}");
+        assert!(
+            text.contains("    staging  fresh     eu-west-1  expires in 50m  [STS us-east-1]\n"),
+            "{text}"
+        );
+        assert!(text.contains("    prod     cold      -\n"), "{text}");
+    }
+
+    #[test]
+    fn a_failing_profile_shows_when_it_is_retried() {
+        let mut r = report(sso_access(true));
+        let now = output::now();
+        let mut p = profile("prod", ProfileState::Failing);
+        p.next_refresh = Some(now + 125);
+        p.retry_at = Some(now + 125);
+        p.expires_at = Some(now + 600);
+        p.last_error = Some("STS in us-east-1: AccessDenied: no (failing for 5m 2s)".into());
+        r.profiles = vec![p];
+        let text = plain(&r);
+        assert!(text.contains("  prod  failing   -  expires in "), "{text}");
+        assert!(text.contains("  next retry "), "{text}");
+        assert!(
+            text.contains("(in 2m 5s)") || text.contains("(in 2m 4s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n      last error: STS in us-east-1: AccessDenied: no (failing for 5m 2s)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn states_are_coloured_and_the_colour_strips_cleanly() {
+        let mut r = report(sso_access(true));
+        let now = output::now();
+        let mut fresh = profile("a", ProfileState::Fresh);
+        fresh.expires_at = Some(now + 3000);
+        let mut expiring = profile("b", ProfileState::Fresh);
+        expiring.expires_at = Some(now + 300);
+        let failing = profile("c", ProfileState::Failing);
+        let mut late = profile("d", ProfileState::Cold);
+        late.expires_at = Some(now + 600);
+        r.profiles = vec![fresh, expiring, failing, late];
+        let raw = render(&r);
+        assert!(raw.contains(&paint(FRESH, "fresh   ")), "{raw:?}");
+        assert!(raw.contains(&paint(EXPIRING, "expiring")), "{raw:?}");
+        assert!(raw.contains(&paint(FAILING, "failing ")), "{raw:?}");
+        let text = plain(&r);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(text.contains("    b  expiring  -  expires in "), "{text}");
+        assert!(text.contains("    d  expiring  -  expires in "), "{text}");
     }
 }

@@ -112,8 +112,21 @@ pub enum AccessError {
     MfaRequired { serial: String },
     #[error("the MFA code must be 6 digits")]
     MalformedMfaCode,
-    #[error("the MFA code was refused: {0}")]
-    MfaCodeRefused(String),
+    /// STS refused the code. It cannot say whether the code was wrong (or used already) or
+    /// `serial` is not the device that made it, so the message names both.
+    #[error(
+        "the MFA code was refused for device {serial}: the code was wrong or already used (a code \
+         works once: wait for the next one), or {serial} is not the MFA device that made it (check \
+         mfa_serial in [access]) (STS: {message})"
+    )]
+    MfaCodeRefused { serial: String, message: String },
+    /// STS says the serial is no MFA device of this IAM user: no code can work with it.
+    #[error(
+        "mfa_serial {serial} is not an MFA device of this IAM user, so no code can work: set \
+         mfa_serial in [access] to the ARN of the user's device (`aws iam list-mfa-devices`, or the \
+         IAM console's Security credentials tab shows it) (STS: {message})"
+    )]
+    MfaSerialRefused { serial: String, message: String },
     #[error("mfa_command `{program}` printed no 6-digit code")]
     MfaCommandNoCode { program: String },
     /// The shared credentials file holds no usable key (missing file, profile or property).

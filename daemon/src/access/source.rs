@@ -229,7 +229,7 @@ pub trait Source: Send + Sync {
 pub fn retry_floor(e: &AccessError) -> Duration {
     match e {
         // e.g. a code already used: the command prints it again until the next step.
-        AccessError::MfaCodeRefused(_) => super::iam_user::mfa_command::TOTP_STEP,
+        AccessError::MfaCodeRefused { .. } => super::iam_user::mfa_command::TOTP_STEP,
         _ => Duration::ZERO,
     }
 }
@@ -241,9 +241,9 @@ impl AccessError {
         match self {
             AccessError::MfaRequired { .. } => LoginAgain,
             AccessError::MalformedMfaCode
-            | AccessError::MfaCodeRefused(_)
+            | AccessError::MfaCodeRefused { .. }
             | AccessError::MfaCommandNoCode { .. } => Refused(Refuser::MfaCode),
-            AccessError::KeyFile(_) => FixConfig,
+            AccessError::KeyFile(_) | AccessError::MfaSerialRefused { .. } => FixConfig,
             AccessError::Keychain(_) | AccessError::NoKeychainKey { .. } => {
                 Refused(Refuser::Keychain)
             }

@@ -12,6 +12,7 @@ mod daemon;
 mod import;
 #[cfg(test)]
 mod import_aws_tests;
+pub mod names;
 mod profiles;
 #[cfg(test)]
 mod testing;
@@ -113,8 +114,53 @@ pub fn listen_address(path: &Path) -> anyhow::Result<std::net::SocketAddr> {
 /// Validates config text; `path` is only used in error messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let v = Validator { path, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| v.error(e.span(), e.message()))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut msg = e.message().trim_end().to_owned();
+        let line = e
+            .span()
+            .map(|span| line_at(text, span.start))
+            .unwrap_or_default();
+        if let Some(hint) = aws_config_habit(line) {
+            msg.push_str(&format!("\nhint: {hint}"));
+        }
+        v.error(e.span(), msg)
+    })?;
     v.config(raw)
+}
+
+/// The whole line of `text` around byte `offset`.
+fn line_at(text: &str, offset: usize) -> &str {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    &text[start..end]
+}
+
+/// A hint for a table header written as in `~/.aws/config` (`[profile prod]`, `[profile.prod]`),
+/// which credd's TOML spells `[profiles.prod]`.
+fn aws_config_habit(line: &str) -> Option<String> {
+    let header = line.trim().strip_prefix('[')?.split(']').next()?.trim();
+    let rest = header.strip_prefix("profile")?;
+    let name = rest
+        .strip_prefix('.')
+        .or_else(|| rest.strip_prefix(|c: char| c.is_whitespace()))?
+        .trim()
+        .trim_matches(['"', '\'']);
+    if name.is_empty() {
+        return None;
+    }
+    let key = if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    };
+    Some(format!(
+        "credd's config names a profile `[profiles.{key}]`; `[{header}]` is how the AWS CLI's \
+         config file says it"
+    ))
 }
 
 /// Turns the raw TOML into a [`Config`]; each section's module adds its own methods.
@@ -205,9 +251,9 @@ impl Validator<'_> {
                 return Err(self.at(
                     &d,
                     format!(
-                        "default_profile = {:?} is not a configured profile (known: {})",
+                        "default_profile = {:?} is not a configured profile{}",
                         d.get_ref(),
-                        profiles::known(&profiles)
+                        profiles::known(&profiles, d.get_ref())
                     ),
                 ));
             }
@@ -275,6 +321,53 @@ pub fn fmt_duration(d: Duration) -> String {
 mod tests {
     use super::testing::{GOOD, SSO, err, ok};
     use super::*;
+
+    #[test]
+    fn a_misspelt_profile_name_in_the_config_gets_a_suggestion() {
+        let e = err(&GOOD.replace(
+            "default_profile = \"staging\"",
+            "default_profile = \"stagign\"",
+        ));
+        assert!(
+            e.to_string().ends_with(
+                "default_profile = \"stagign\" is not a configured profile; did you mean \
+                 \"staging\"? (known: prod-audit, staging)"
+            ),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("via = \"staging\"", "via = \"Staging\""));
+        assert!(e.to_string().contains("did you mean \"staging\"?"), "{e}");
+    }
+
+    #[test]
+    fn an_aws_cli_profile_header_gets_a_hint_towards_profiles_dot_name() {
+        for (header, hint) in [
+            (
+                "[profile prod]",
+                "`[profiles.prod]`; `[profile prod]` is how the AWS CLI",
+            ),
+            (
+                "[profile.prod]",
+                "`[profiles.prod]`; `[profile.prod]` is how the AWS CLI",
+            ),
+            ("[profile \"my prod\"]", "`[profiles.\"my prod\"]`"),
+        ] {
+            let text =
+                format!("{GOOD}\n{header}\nrole_arn = \"arn:aws:iam::333333333333:role/Deploy\"\n");
+            let e = err(&text);
+            let shown = e.to_string();
+            assert!(
+                shown.contains("hint: credd's config names a profile "),
+                "{header}: {shown}"
+            );
+            assert!(shown.contains(hint), "{header}: {shown}");
+            let line = text.lines().position(|l| l == header).map(|i| i + 1);
+            assert_eq!(e.line, line, "{header}: {shown}");
+        }
+        // Nothing to hint at elsewhere.
+        let e = err(&format!("{GOOD}\n[profiles prod]\n"));
+        assert!(!e.to_string().contains("hint"), "{e}");
+    }
 
     #[test]
     fn good_config_loads_with_defaults_and_caps() {

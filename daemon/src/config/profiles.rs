@@ -172,9 +172,9 @@ impl Validator<'_> {
                 return Err(self.at(
                     via,
                     format!(
-                        "profile {name:?}: via = {:?} is not a configured profile (known: {})",
+                        "profile {name:?}: via = {:?} is not a configured profile{}",
                         via.get_ref(),
-                        known(&profiles)
+                        known(&profiles, via.get_ref())
                     ),
                 ));
             }
@@ -447,16 +447,14 @@ fn not_for_sso(key: &str) -> String {
 }
 
 /// The configured names, for errors that name an unknown one.
-pub(super) fn known(profiles: &BTreeMap<String, Profile>) -> String {
-    if profiles.is_empty() {
-        "none".to_owned()
-    } else {
-        profiles
-            .keys()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+/// `; did you mean "prod"? (known: ...)`, for a name that is not a configured profile.
+pub(super) fn known(profiles: &BTreeMap<String, Profile>, wanted: &str) -> String {
+    let names: Vec<String> = profiles.keys().cloned().collect();
+    format!(
+        "{} (known: {})",
+        super::names::suggestion(wanted, &names),
+        super::names::list(&names)
+    )
 }
 
 #[cfg(test)]

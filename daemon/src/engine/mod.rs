@@ -21,6 +21,7 @@ mod mfa_command_tests;
 #[cfg(test)]
 mod notify_tests;
 mod refresh;
+mod refresh_now;
 mod renew;
 pub mod role;
 pub mod schedule;
@@ -55,6 +56,7 @@ use crate::sts::Sts;
 pub use authorize::LoginStart;
 pub use console::AccessConsole;
 pub use error::EngineError;
+pub use refresh_now::REFRESH_WAIT;
 pub use session::{LoginOutcome, SESSION_WARNING, WALL_CHECK};
 use session::{SessionState, binding};
 use slot::Slot;
@@ -113,6 +115,8 @@ struct Inner {
     logins: AtomicU64,
     /// The IAM user's long-lived key: its age, and one rotation at a time.
     key: KeyAge,
+    /// The config's last edit, when it was rejected: an unknown profile may be one it adds.
+    rejected_edit: RwLock<Option<String>>,
 }
 
 fn access_role_profile(role: SsoRole) -> Profile {
@@ -176,6 +180,7 @@ impl Engine {
             epoch: AtomicU64::new(0),
             logins: AtomicU64::new(0),
             key: KeyAge::new(wiring.iam),
+            rejected_edit: RwLock::new(None),
             store,
         });
         if let Some(url) = inner.sts.endpoint_override() {
@@ -235,10 +240,22 @@ impl Engine {
         lock::read(&self.inner.slots)
             .get(name)
             .cloned()
-            .ok_or_else(|| EngineError::UnknownProfile {
-                name: name.to_owned(),
-                known: self.profile_names(),
-            })
+            .ok_or_else(|| self.unknown_profile(name))
+    }
+
+    /// The error for a profile that is not configured, with the names that are and the config's
+    /// rejected last edit, if any.
+    pub fn unknown_profile(&self, name: &str) -> EngineError {
+        EngineError::UnknownProfile {
+            name: name.to_owned(),
+            known: self.config().profiles.keys().cloned().collect(),
+            rejected_edit: lock::read(&self.inner.rejected_edit).clone(),
+        }
+    }
+
+    /// Tells the engine the config's last edit was rejected (`Some(why)`) or not.
+    pub fn set_rejected_edit(&self, error: Option<String>) {
+        *lock::write(&self.inner.rejected_edit) = error;
     }
 
     /// Every profile's slot.

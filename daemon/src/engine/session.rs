@@ -15,7 +15,7 @@ use crate::access::persist;
 use crate::access::source::{Login, LoginRequest, Source};
 use crate::access::{AccessError, AccessSession};
 use crate::clock::unix;
-use crate::config::{AccessConfig, fmt_duration};
+use crate::config::AccessConfig;
 use crate::desktop::{Notice, shorten};
 use crate::lock;
 use crate::sts::StsFailure;
@@ -395,7 +395,7 @@ impl Engine {
             (left < window).then(|| {
                 format!(
                     "the access session ends in {}: run `credd login` to renew it",
-                    crate::config::fmt_duration(Duration::from_secs(left.as_secs()))
+                    span(left)
                 )
             })
         });
@@ -484,7 +484,7 @@ impl Engine {
         let summary = if left.is_zero() {
             "credd: the AWS access session has ended".to_owned()
         } else {
-            format!("credd: the AWS access session ends in {}", minutes(left))
+            format!("credd: the AWS access session ends in {}", span(left))
         };
         self.notify(Notice {
             summary,
@@ -514,7 +514,7 @@ impl Engine {
                 summary: format!("credd: profile {name} is failing"),
                 body: format!(
                     "Its credentials have failed to refresh for {}: {}",
-                    minutes(failing),
+                    span(failing),
                     shorten(&error)
                 ),
             });
@@ -522,11 +522,7 @@ impl Engine {
     }
 }
 
-/// A duration to the nearest minute (`1h 10m` for 69 min 55 s), or in seconds under one.
-pub(super) fn minutes(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        return format!("{secs}s");
-    }
-    fmt_duration(Duration::from_secs((secs + 30) / 60 * 60))
+/// A span of time for people, in the style every message of credd's uses (`1h 9m`, `14m 59s`).
+pub(super) fn span(d: Duration) -> String {
+    credd_proto::human::duration(d.as_secs())
 }

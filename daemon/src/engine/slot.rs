@@ -44,6 +44,13 @@ struct Status {
     told: bool,
     /// Drawn once per credential, so the schedule does not move every time it is recomputed.
     jitter: f64,
+    /// `credd refresh` asked for a refresh now, past the schedule and any backoff.
+    forced: bool,
+    /// A refresh is under way (a `credd refresh` then joins it rather than start another).
+    in_flight: bool,
+    /// Refresh attempts finished, and the last one's error (`None`: it succeeded).
+    attempts: u64,
+    last_failure: Option<EngineError>,
 }
 
 pub struct StatusView {
@@ -52,6 +59,7 @@ pub struct StatusView {
     pub last_error: Option<String>,
     pub failures: u32,
     pub failing_since: Option<SystemTime>,
+    pub retry_at: Option<SystemTime>,
 }
 
 enum Due {
@@ -140,6 +148,25 @@ impl Slot {
         self.wake.notify_one();
     }
 
+    /// Asks for a refresh now (`credd refresh`), joining the one under way if there is one:
+    /// returns the number of finished attempts to wait for ([`Slot::attempts_done`]).
+    pub fn force(&self) -> u64 {
+        let mut s = self.status();
+        if !s.in_flight {
+            s.forced = true;
+        }
+        let target = s.attempts + 1;
+        drop(s);
+        self.wake.notify_one();
+        target
+    }
+
+    /// Finished refresh attempts, and the last one's error.
+    pub fn attempts_done(&self) -> (u64, Option<EngineError>) {
+        let s = self.status();
+        (s.attempts, s.last_failure.clone())
+    }
+
     /// After a login, a failing profile should try again at once.
     pub fn reset_backoff(&self) {
         let mut s = self.status();
@@ -153,6 +180,10 @@ impl Slot {
         let mut s = self.status();
         *s = Status {
             last_error: s.last_error.take(),
+            forced: s.forced,
+            in_flight: s.in_flight,
+            attempts: s.attempts,
+            last_failure: s.last_failure.take(),
             ..Status::default()
         };
         self.results.send_modify(|n| *n = n.wrapping_add(1));
@@ -173,6 +204,7 @@ impl Slot {
             last_error: s.last_error.clone(),
             failures: s.failures,
             failing_since: s.failing_since,
+            retry_at: s.retry_at,
         }
     }
 
@@ -195,6 +227,9 @@ impl Slot {
             return Due::Idle;
         }
         let s = self.status();
+        if s.forced {
+            return Due::Now;
+        }
         if let Some(retry_at) = s.retry_at {
             return if retry_at <= now {
                 Due::Now
@@ -228,17 +263,34 @@ impl Slot {
                     continue;
                 }
             }
+            {
+                let mut s = self.status();
+                s.forced = false;
+                s.in_flight = true;
+            }
             let epoch = engine.epoch();
             let result = engine.refresh(&self).await;
             if engine.epoch() != epoch {
                 // A logout happened meanwhile: whatever came back must not be kept.
                 tracing::debug!("dropping a refresh that finished after a logout");
-                self.results.send_modify(|n| *n = n.wrapping_add(1));
+                self.finished(Some(engine.login_required()));
                 continue;
             }
+            let failure = result.as_ref().err().cloned();
             self.record(&engine, result);
-            self.results.send_modify(|n| *n = n.wrapping_add(1));
+            self.finished(failure);
         }
+    }
+
+    /// Ends an attempt: counted before waiters are woken, so each sees its own.
+    fn finished(&self, failure: Option<EngineError>) {
+        {
+            let mut s = self.status();
+            s.in_flight = false;
+            s.attempts = s.attempts.wrapping_add(1);
+            s.last_failure = failure;
+        }
+        self.results.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn record(&self, engine: &Engine, result: Result<RoleCredentials, EngineError>) {
@@ -255,6 +307,9 @@ impl Slot {
                 *s = Status {
                     last_refresh: Some(now),
                     jitter: engine.jitter(),
+                    in_flight: s.in_flight,
+                    forced: s.forced,
+                    attempts: s.attempts,
                     ..Status::default()
                 };
             }

@@ -36,12 +36,14 @@ impl Engine {
                     last_error: match (view.last_error, view.failing_since) {
                         (Some(e), Some(since)) => Some(format!(
                             "{e} (failing for {})",
-                            session::minutes(now.duration_since(since).unwrap_or_default())
+                            session::span(now.duration_since(since).unwrap_or_default())
                         )),
                         (e, _) => e,
                     },
                     sts_region: cached.as_ref().map(|c| c.region.clone()),
                     assumed_arn: cached.as_ref().map(|c| c.assumed_arn.clone()),
+                    region: p.region.clone(),
+                    retry_at: view.retry_at.map(unix),
                 }
             })
             .collect()

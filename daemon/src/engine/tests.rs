@@ -639,3 +639,76 @@ async fn a_daemon_started_during_an_outage_logs_in_by_itself_once_sts_returns() 
     sim.until("the login", |s| s.fresh("staging")).await;
     assert!(sim.clock.now() <= back + schedule::BACKOFF_MAX + MIN);
 }
+
+#[tokio::test(start_paused = true)]
+async fn credd_refresh_asked_many_times_at_once_makes_one_sts_call_and_new_credentials() {
+    let sim = Sim::start_scripted("", STAGING_ONLY, |c| {
+        if c.action == "AssumeRole" {
+            Reply::Delayed(Duration::from_millis(200), Box::new(Reply::Normal))
+        } else {
+            Reply::Normal
+        }
+    });
+    let first = sim.engine.credentials("staging").await.expect("served");
+    sim.sleep(MIN).await;
+    let asks: Vec<_> = (0..20)
+        .map(|_| {
+            let engine = sim.engine.clone();
+            tokio::spawn(async move { engine.refresh_now("staging").await })
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for ask in asks {
+        let c = ask.await.unwrap().expect("refreshed");
+        keys.push(c.creds.access_key_id.clone());
+    }
+    assert_eq!(sim.assumes(STAGING).len(), 2, "one call for twenty asks");
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "all see the same result"
+    );
+    assert_ne!(keys[0], first.creds.access_key_id, "new credentials");
+    let served = sim.engine.credentials("staging").await.expect("served");
+    assert_eq!(
+        served.creds.access_key_id, keys[0],
+        "the new ones are served"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn credd_refresh_of_a_failing_profile_skips_the_backoff_and_reports_the_error() {
+    let sim = Sim::start_scripted("", STAGING_ONLY, |c| match c.action.as_str() {
+        "AssumeRole" => Reply::Error(403, "AccessDenied"),
+        _ => Reply::Normal,
+    });
+    sim.until("3 attempts", |s| s.assumes(STAGING).len() >= 3)
+        .await;
+    let before = sim.assumes(STAGING).len();
+    let e = sim
+        .engine
+        .refresh_now("staging")
+        .await
+        .expect_err("still refused");
+    assert!(e.to_string().contains("AccessDenied"), "{e}");
+    assert_eq!(
+        sim.assumes(STAGING).len(),
+        before + 1,
+        "at once, not after the backoff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn credd_refresh_without_a_session_says_to_log_in_and_calls_nothing() {
+    let sim = Sim::start(&format!("mfa_serial = \"{MFA_SERIAL}\""), STAGING_ONLY);
+    sim.sleep(MIN).await;
+    let calls = sim.sts.calls().len();
+    match sim.engine.refresh_now("staging").await {
+        Err(EngineError::LoginRequired { .. }) => {}
+        other => panic!("expected LoginRequired, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(sim.sts.calls().len(), calls);
+    match sim.engine.refresh_now("nope").await {
+        Err(EngineError::UnknownProfile { .. }) => {}
+        other => panic!("expected UnknownProfile, got {:?}", other.map(|_| ())),
+    }
+}

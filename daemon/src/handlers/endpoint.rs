@@ -17,10 +17,7 @@ pub fn handle(daemon: &Daemon, profile: Option<String>) -> Response {
         Some(name) => match config.profiles.get(name) {
             Some(p) => p.region.clone(),
             None => {
-                return super::error(&crate::engine::EngineError::UnknownProfile {
-                    name: name.clone(),
-                    known: config.profiles.keys().cloned().collect(),
-                });
+                return super::error(&daemon.engine.unknown_profile(name));
             }
         },
         None => daemon

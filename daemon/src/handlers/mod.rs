@@ -8,10 +8,12 @@ mod key_rotate;
 mod login;
 mod logout;
 mod profiles;
+mod refresh;
 mod reload;
 mod reset_token;
 mod sso_import;
 mod status;
+mod stop;
 mod switch;
 
 use credd_proto::{ErrorCode, ErrorReply, Request, Response};
@@ -41,11 +43,18 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
         }
         Request::KeyRotate => key_rotate::handle(daemon).await,
         Request::Console(request) => console::handle(daemon, request, caller).await,
+        Request::Refresh { profile, all } => refresh::handle(daemon, profile, all).await,
+        Request::Stop => stop::handle(daemon),
     }
 }
 
-/// The one place engine errors become control-protocol errors.
+/// An engine error as a control-protocol error reply.
 pub fn error(e: &EngineError) -> Response {
+    Response::Error(reply(e))
+}
+
+/// The one place engine errors become control-protocol errors.
+pub fn reply(e: &EngineError) -> ErrorReply {
     let code = match e.class() {
         None => ErrorCode::UnknownProfile,
         Some(ErrorClass::LoginAgain) => ErrorCode::LoginRequired,
@@ -56,7 +65,7 @@ pub fn error(e: &EngineError) -> Response {
         Some(ErrorClass::Refused(Refuser::MfaCode)) => ErrorCode::InvalidMfaCode,
         Some(ErrorClass::Refused(Refuser::Keychain)) => ErrorCode::Keychain,
     };
-    Response::Error(ErrorReply::new(code, e.to_string()))
+    ErrorReply::new(code, e.to_string())
 }
 
 #[cfg(test)]
@@ -99,6 +108,7 @@ mod tests {
                 EngineError::UnknownProfile {
                     name: "x".into(),
                     known: vec![],
+                    rejected_edit: None,
                 },
                 ErrorCode::UnknownProfile,
             ),
@@ -127,7 +137,11 @@ mod tests {
                 ErrorCode::InvalidMfaCode,
             ),
             (
-                AccessError::MfaCodeRefused("used".into()).into(),
+                AccessError::MfaCodeRefused {
+                    serial: "s".into(),
+                    message: "used".into(),
+                }
+                .into(),
                 ErrorCode::InvalidMfaCode,
             ),
             (
@@ -230,6 +244,7 @@ mod tests {
                 EngineError::UnknownProfile {
                     name: "x".into(),
                     known: vec![],
+                    rejected_edit: None,
                 },
                 StatusCode::NOT_FOUND,
             ),

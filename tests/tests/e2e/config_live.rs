@@ -417,7 +417,7 @@ fn deleting_the_config_keeps_the_last_good_one_and_says_so() {
     let world = running_world();
     fs::remove_file(&world.config_path).expect("delete the config");
     wait_until(APPLY_DEADLINE, "status to report the missing file", || {
-        config_error(&world).is_some_and(|e| e.contains("no config file here"))
+        config_error(&world).is_some_and(|e| e.contains("the config file is gone"))
     });
     assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
     // Putting it back is an edit like any other.
@@ -425,6 +425,117 @@ fn deleting_the_config_keeps_the_last_good_one_and_says_so() {
     wait_until(APPLY_DEADLINE, "the error to clear", || {
         config_error(&world).is_none()
     });
+}
+
+#[test]
+fn a_config_dir_deleted_and_made_again_is_watched_again_and_applied() {
+    let world = running_world();
+    let dir = world.config_path.parent().expect("the config's dir");
+    fs::remove_dir_all(dir).expect("delete the config dir");
+    wait_until(APPLY_DEADLINE, "status to say the config is gone", || {
+        config_error(&world).is_some_and(|e| e.contains("the config file is gone"))
+    });
+    let error = config_error(&world).expect("reported");
+    assert!(
+        error.contains("stays in force until a valid one is back"),
+        "{error}"
+    );
+    // The last good config is still the one in force.
+    assert_eq!(profile_names(&world), ["prod-audit", "staging"]);
+    world.credd(&["switch", "prod-audit"]).assert_success();
+
+    fs::create_dir(dir).expect("make the config dir again");
+    let edited = format!(
+        "{CONFIG}\n[profiles.sandbox]\nrole_arn = \"arn:aws:iam::444444444444:role/Dev\"\n"
+    );
+    world.write_config(&edited);
+    wait_until(APPLY_DEADLINE, "the recreated config to be applied", || {
+        profile_names(&world).contains(&"sandbox".to_owned())
+    });
+    assert_eq!(config_error(&world), None);
+    let status = world.credd(&["status"]);
+    assert!(
+        status.assert_success().stdout.contains("sandbox"),
+        "{status}"
+    );
+    // And the new dir is watched too: a further edit there is applied.
+    save_like_an_editor(&world, CONFIG);
+    wait_until(APPLY_DEADLINE, "the next edit in the new dir", || {
+        !profile_names(&world).contains(&"sandbox".to_owned())
+    });
+}
+
+#[test]
+fn an_unknown_profile_names_the_rejected_edit_that_adds_it() {
+    let world = running_world();
+    let bad =
+        format!("{CONFIG}\n[profiles.sandbox]\nrol_arn = \"arn:aws:iam::444444444444:role/Dev\"\n");
+    save_like_an_editor(&world, &bad);
+    wait_until(APPLY_DEADLINE, "status to report the rejected edit", || {
+        config_error(&world).is_some()
+    });
+    let rejected = config_error(&world).expect("reported");
+    let switch = world.credd(&["switch", "sandbox"]);
+    switch.assert_code(1);
+    assert!(
+        switch
+            .stderr
+            .contains("unknown profile \"sandbox\": the config's last edit was rejected"),
+        "{switch}"
+    );
+    assert!(switch.stderr.contains(&rejected), "{switch}");
+    // The HTTP API's 404 says the same.
+    let url = world.status()["url"]
+        .as_str()
+        .expect("serving HTTP")
+        .to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
+    let token = world.http_token();
+    let reply = credd_tests::http::request(
+        addr,
+        "GET",
+        "/v1/credentials/sandbox",
+        &[("Authorization", &token)],
+    );
+    assert_eq!(reply.assert_error(404), "UnknownProfile");
+    let message = reply.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains(&rejected), "{message}");
+}
+
+#[test]
+fn a_typo_among_many_profiles_gets_a_suggestion_and_a_short_list() {
+    let mut world = World::new();
+    let many: String = (0..150)
+        .map(|i| {
+            format!(
+                "[profiles.account-{i:03}]\nrole_arn = \"arn:aws:iam::222222222222:role/R{i}\"\n"
+            )
+        })
+        .collect();
+    world.write_config(&format!(
+        "{CONFIG}\n{many}[profiles.prod]\nrole_arn = \"arn:aws:iam::333333333333:role/Deployer\"\n"
+    ));
+    world.start_daemon();
+    let switch = world.credd(&["switch", "prdo"]);
+    switch.assert_code(1);
+    assert!(switch.stderr.contains("did you mean \"prod\"?"), "{switch}");
+    assert!(
+        switch
+            .stderr
+            .contains("and 143 more (`credd profiles` lists them)"),
+        "{switch}"
+    );
+    assert!(
+        switch.stderr.len() < 400,
+        "{} bytes: {switch}",
+        switch.stderr.len()
+    );
 }
 
 #[test]

@@ -249,9 +249,81 @@ fn a_code_sts_refuses_is_reported_as_such_and_nothing_is_logged_in() {
         1,
         "no other region is tried for a wrong code"
     );
+    // STS cannot say which: the message names both, and the serial in use.
+    assert!(
+        out.stderr.contains("wrong or already used")
+            && out
+                .stderr
+                .contains(&format!("{} is not the MFA device", stack.mfa_serial())),
+        "{out}"
+    );
     let status = stack.world.status();
     assert_eq!(status["access"]["logged_in"], false, "{status:#}");
     assert!(!stack.world.runtime_dir.join("session.json").exists());
+}
+
+#[test]
+fn a_serial_that_is_no_device_of_the_user_is_reported_as_such_not_as_a_wrong_code() {
+    let stack = Stack::start(
+        Access::Mfa,
+        Toml {
+            profiles: STAGING,
+            ..Toml::default()
+        },
+    );
+    // What real STS answers GetSessionToken for a serial that is not the user's device (moto
+    // checks no MFA: the proxy answers as STS would).
+    stack.proxy().reject_action(
+        "GetSessionToken",
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA \
+         serial number is valid and associated with this user.",
+    );
+    let out = stack.world.credd(&["login", "--mfa-code", MFA_CODE]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "mfa_serial {} is not an MFA device of this IAM user",
+            stack.mfa_serial()
+        )),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("code was refused"), "{out}");
+    assert_eq!(stack.world.status()["access"]["logged_in"], false);
+    // With the serial fixed (here: STS answering again), the same login works.
+    stack.proxy().pass_action("GetSessionToken");
+    stack.login_with_mfa();
+}
+
+#[test]
+fn a_refused_code_for_a_device_of_another_account_names_the_serial_as_the_fault() {
+    // The user's own key, and a serial of another account: no code of it can work for alice.
+    let stack = Stack::start(
+        Access::Key,
+        Toml {
+            access: "mfa_serial = \"arn:aws:iam::999999999999:mfa/alice\"",
+            profiles: STAGING,
+            ..Toml::default()
+        },
+    );
+    // What STS answers then (moto checks no MFA: the proxy answers as STS would).
+    stack.proxy().reject_action(
+        "GetSessionToken",
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+    );
+    let out = stack.world.credd(&["login", "--mfa-code", MFA_CODE]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "mfa_serial arn:aws:iam::999999999999:mfa/alice is not an MFA device of this IAM user"
+        ) && out
+            .stderr
+            .contains("The device is in account 999999999999, the key is "),
+        "{out}"
+    );
 }
 
 #[test]

@@ -98,6 +98,7 @@ mod login_on_demand;
 mod mfa_command;
 mod notifications;
 mod oidc_provider_harness;
+mod refresh_stop;
 mod saml;
 mod saml_idp_harness;
 mod service_files;

@@ -173,7 +173,10 @@ pub(super) fn summary(info: &AccessInfo, ready: usize, total: usize) -> String {
             "{ready} of {total} profiles ready; `credd status` shows why the others are not (still fetching, or failing)"
         ));
     } else if total > 0 {
-        line(format!("{total} profiles ready"));
+        line(format!(
+            "{} ready",
+            credd_proto::human::count(total, "profile", "profiles")
+        ));
     }
     out
 }
@@ -288,9 +291,10 @@ mod tests {
         };
         assert_eq!(
             summary(&info, 2, 2),
-            "logged in as arn:aws:iam::111111111111:user/alice; session ends in 3h0m\n\
+            "logged in as arn:aws:iam::111111111111:user/alice; session ends in 3h\n\
              2 profiles ready\n"
         );
+        assert!(summary(&info, 1, 1).ends_with("\n1 profile ready\n"));
         assert!(summary(&info, 1, 2).contains("1 of 2 profiles ready"));
     }
 }

@@ -336,7 +336,7 @@ impl IamUser {
             let seconds = i32::try_from(self.session_duration.as_secs()).unwrap_or(i32::MAX);
             let key = &key;
             let code = &code;
-            let (creds, region) = sts
+            let exchanged = sts
                 .with_failover(regions, |client, region| async move {
                     client
                         .get_session_token()
@@ -357,16 +357,22 @@ impl IamUser {
                             })
                         })
                 })
-                .await
-                .map_err(|f| {
-                    if f.kind == FailureKind::Refused
-                        && f.message.contains("MultiFactorAuthentication")
-                    {
-                        AccessError::MfaCodeRefused(f.message)
-                    } else {
-                        refused_key(&key.access_key_id, &origin, f)
+                .await;
+            let (creds, region) = match exchanged {
+                Ok(answer) => answer,
+                Err(f) => match mfa_refusal(&f) {
+                    Some(MfaRefusal::Serial) => {
+                        return Err(AccessError::MfaSerialRefused {
+                            serial: serial.clone(),
+                            message: f.message,
+                        });
                     }
-                })?;
+                    Some(MfaRefusal::Code) => {
+                        return Err(code_or_serial(sts, regions, key, serial, f.message).await);
+                    }
+                    None => return Err(refused_key(&key.access_key_id, &origin, f)),
+                },
+            };
             let signing = AwsCredentials::from_sts(creds);
             // GetSessionToken credentials may call GetCallerIdentity; its answer is informational.
             let identity_arn = match caller_identity(sts, regions, &signing).await {
@@ -386,6 +392,117 @@ impl IamUser {
             };
             Ok((session, region))
         })
+    }
+}
+
+/// What STS's refusal of GetSessionToken says of the MFA step.
+#[derive(Debug, PartialEq, Eq)]
+enum MfaRefusal {
+    /// "MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA
+    /// serial number is valid and associated with this user.": the serial is no device of the
+    /// user (real STS; moto checks no MFA at all).
+    Serial,
+    /// "MultiFactorAuthentication failed with invalid MFA one time pass code.": a wrong or used
+    /// code, or a device of the user's other than the one that made the code.
+    Code,
+}
+
+fn mfa_refusal(f: &StsFailure) -> Option<MfaRefusal> {
+    if f.kind != FailureKind::Refused || !f.message.contains("MultiFactorAuthentication") {
+        return None;
+    }
+    let message = f.message.to_ascii_lowercase();
+    if message.contains("serial number") || message.contains("unable to validate") {
+        Some(MfaRefusal::Serial)
+    } else {
+        Some(MfaRefusal::Code)
+    }
+}
+
+/// A refused code: a serial in another account than the key's user cannot be this user's device
+/// (GetCallerIdentity, which needs no MFA, says whose key it is); otherwise STS cannot tell a
+/// wrong code from another device's, and the error names both.
+async fn code_or_serial(
+    sts: &Sts,
+    regions: &[String],
+    key: &AwsCredentials,
+    serial: &str,
+    message: String,
+) -> AccessError {
+    let serial_account = serial
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(3))
+        .filter(|a| !a.is_empty());
+    if let Some(serial_account) = serial_account
+        && let Ok((user_arn, _)) = caller_identity(sts, regions, key).await
+        && let Some(user_account) = user_arn.split(':').nth(4)
+        && user_account != serial_account
+    {
+        return AccessError::MfaSerialRefused {
+            serial: serial.to_owned(),
+            message: format!(
+                "{message} The device is in account {serial_account}, the key is {user_arn}'s"
+            ),
+        };
+    }
+    AccessError::MfaCodeRefused {
+        serial: serial.to_owned(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod mfa_refusal_tests {
+    use super::*;
+
+    fn denied(message: &str) -> StsFailure {
+        StsFailure {
+            kind: FailureKind::Refused,
+            region: "us-east-1".into(),
+            code: "AccessDenied".into(),
+            message: message.into(),
+        }
+    }
+
+    /// Real STS's two answers, as users report them.
+    #[test]
+    fn a_serial_that_is_no_device_of_the_user_is_told_apart_from_a_wrong_code() {
+        assert_eq!(
+            mfa_refusal(&denied(
+                "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify \
+                 your MFA serial number is valid and associated with this user."
+            )),
+            Some(MfaRefusal::Serial)
+        );
+        assert_eq!(
+            mfa_refusal(&denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+            )),
+            Some(MfaRefusal::Code)
+        );
+        assert_eq!(mfa_refusal(&denied("User is not authorized")), None);
+        let serial = "arn:aws:iam::111111111111:mfa/alice".to_owned();
+        let code = AccessError::MfaCodeRefused {
+            serial: serial.clone(),
+            message: "invalid MFA one time pass code".into(),
+        }
+        .to_string();
+        assert!(
+            code.contains("wrong or already used")
+                && code.contains("arn:aws:iam::111111111111:mfa/alice is not the MFA device"),
+            "{code}"
+        );
+        let wrong = AccessError::MfaSerialRefused {
+            serial,
+            message: "verify your MFA serial number".into(),
+        };
+        assert!(
+            wrong.to_string().starts_with(
+                "mfa_serial arn:aws:iam::111111111111:mfa/alice is not an MFA device of this IAM user"
+            ),
+            "{wrong}"
+        );
+        assert_eq!(wrong.class(), crate::access::source::ErrorClass::FixConfig);
     }
 }
 
