@@ -21,7 +21,7 @@ use crate::access::persist::SessionStore;
 use crate::clock::Clock;
 use crate::daemon::{Daemon, Wiring};
 use crate::http_token::HttpToken;
-use crate::state::State;
+use crate::state::{State, StateFile};
 use crate::testing::notifier::Recorder;
 use crate::testing::sts::FakeSts;
 use crate::vend::{Caller, Route, Vended};

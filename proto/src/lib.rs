@@ -8,6 +8,7 @@
 
 mod frame;
 pub mod paths;
+pub mod state;
 mod secret;
 
 use serde::{Deserialize, Serialize};
