@@ -10,7 +10,9 @@ mod terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
 
@@ -35,11 +37,23 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the daemon, the access session and every profile's state.
+    #[command(after_help = "Examples:
+  credd status                    the daemon, the session, every profile
+  credd status --json | jq '.profiles[] | select(.state != \"fresh\")'")]
     Status,
     /// List the configured profiles.
     Profiles,
     /// Make PROFILE the one the current route serves (remembered across restarts).
-    Switch { profile: String },
+    ///
+    /// Without PROFILE on a terminal, picks one from a list: type to filter (fuzzy), arrows to
+    /// move, Enter to switch, Esc to leave (exit 130).
+    #[command(after_help = "Examples:
+  credd switch prod               every shell that ran `eval \"$(credd env)\"` moves to prod
+  credd switch                    pick from the profiles, filtered as you type")]
+    Switch {
+        #[arg(required = true)]
+        profile: Option<String>,
+    },
     /// Log into the access account (asks for the MFA code, or signs in to IAM Identity Center or
     /// your identity provider).
     ///
@@ -63,7 +77,10 @@ enum Command {
     ///
     /// Exit codes: 0 logged in (or `--cancel` done), 1 failed (refused, expired, daemon error),
     /// 2 usage, 130 cancelled with Ctrl-C.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = "Examples:
+  credd login                     ask for the MFA code, or open the sign-in page
+  credd login --device-code       over SSH: a URL and a code to approve on any device
+  credd login --mfa-code - < code the code on stdin, off the command line")]
     Login {
         /// The MFA code; `-` reads it from stdin (keeps it off the command line).
         #[arg(long, value_name = "CODE")]
@@ -108,7 +125,9 @@ enum Command {
     /// "name_clash", "profile"}]}`.
     ///
     /// Importing from ~/.aws/config (without `--sso`) is not supported yet.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = "Examples:
+  credd import --sso --dry-run    what would be added, as a diff
+  credd import --sso              add a profile for every account role offered")]
     Import {
         /// Import from IAM Identity Center.
         #[arg(long)]
@@ -123,23 +142,48 @@ enum Command {
     ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
     ///
-    /// When the access session is missing or over and only you can make it (an MFA code, a
-    /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
-    /// would; without a terminal it fails at once, saying to run `credd login`.
+    /// Never logs in (it runs from shell rc files): without an access session it says "not
+    /// logged in: run `credd login`" on stderr and prints the exports all the same (exit 0).
+    ///
+    /// `--hook SHELL` also prints a hook that runs before each prompt and keeps AWS_REGION on
+    /// the current profile's region after `credd switch` (SDKs read the region from the
+    /// environment, not from credd).
+    #[command(after_help = "Examples:
+  eval \"$(credd env --hook bash)\"   in ~/.bashrc: follow `credd switch`, region included
+  eval \"$(credd env --hook zsh)\"    in ~/.zshrc
+  credd env --hook fish | source    in ~/.config/fish/config.fish
+  eval \"$(credd env prod)\"          this shell pinned to prod")]
     Env {
         profile: Option<String>,
         /// Output syntax (default: from $SHELL).
         #[arg(long, value_enum)]
         shell: Option<commands::env::Shell>,
+        /// Also print the prompt hook that makes AWS_REGION follow `credd switch`.
+        #[arg(long, value_enum, value_name = "SHELL", conflicts_with_all = ["profile", "shell"])]
+        hook: Option<commands::env::HookShell>,
     },
     /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
+    ///
+    /// Everything after PROFILE is the command and its arguments (`--` before it is optional);
+    /// CMD gets CREDD_PROFILE=PROFILE. A CMD that is not found exits 127, one that cannot run
+    /// 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
+    /// with the reason before running CMD.
     ///
     /// When the access session is missing or over and only you can make it (an MFA code, a
     /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
     /// would; without a terminal it fails at once, saying to run `credd login`.
+    #[command(after_help = "Examples:
+  credd exec prod terraform plan
+  credd exec staging aws s3 ls --region eu-west-1
+  credd exec prod -- env          `--` is optional", disable_version_flag = true)]
     Exec {
         profile: String,
-        #[arg(last = true, required = true, value_name = "CMD")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
         command: Vec<std::ffi::OsString>,
     },
     /// Print PROFILE's credentials as `credential_process` JSON.
@@ -149,7 +193,11 @@ enum Command {
     /// would; without a terminal it fails at once, saying to run `credd login`.
     /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
-    /// Print shell completions.
+    /// Print a shell completion script to source; it asks credd for the profile names.
+    #[command(after_help = "Examples:
+  source <(credd completions bash)            in ~/.bashrc
+  source <(credd completions zsh)             in ~/.zshrc, after compinit
+  credd completions fish | source             in ~/.config/fish/config.fish")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -159,10 +207,27 @@ enum Command {
     /// With `[access] source = "iam-user"`, the key is read from the OS keychain (`key =
     /// "keychain"`, the default without aws_profile) or from the shared credentials file
     /// (aws_profile, or `key = "file"`). The secret never appears in arguments, output or logs.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = "Examples:
+  credd key add                   type the access key ID and secret (not echoed)
+  credd key import                move the key out of ~/.aws/credentials
+  credd key rotate                a new key in IAM, the old one deleted")]
     Key {
         #[command(subcommand)]
         action: commands::key::Action,
+    },
+    /// Print the current profile, for a shell prompt: nothing when there is none, never an
+    /// error (exit 0).
+    ///
+    /// Reads the state file the daemon keeps, without asking the daemon: fast enough to run
+    /// before every prompt. `--region` prints the current profile's region instead (exit 1,
+    /// silently, when there is no state file to read).
+    #[command(after_help = "Examples:
+  PS1='$(credd prompt) \\w \\$ '          bash (zsh: setopt PROMPT_SUBST)
+  function fish_right_prompt; credd prompt; end")]
+    Prompt {
+        /// Print the current profile's region instead.
+        #[arg(long)]
+        region: bool,
     },
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
@@ -173,13 +238,91 @@ enum Command {
 
 fn main() -> ExitCode {
     output::restore_sigpipe();
-    let cli = Cli::parse();
+    // `COMPLETE=bash credd -- ARGS`: the completion scripts calling back (prints, then exits).
+    clap_complete::CompleteEnv::with_factory(command)
+        .var(commands::completions::VAR)
+        .complete();
+    let cli = parse();
+    let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("credd: {e}");
-            ExitCode::FAILURE
+            if json {
+                eprintln!("{}", e.to_json());
+            } else {
+                eprintln!("credd: {e}");
+            }
+            ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// The command line's definition: [`Cli`], every `profile` completing to the profile names,
+/// and, on a terminal, `credd switch` without a profile allowed (it offers a picker; elsewhere
+/// it is the usage error it always was).
+fn command() -> clap::Command {
+    let mut cli = commands::completions::with_profile_names(Cli::command());
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        cli = cli.mut_subcommand("switch", |switch| {
+            switch.mut_args(|arg| match arg.get_id() == "profile" {
+                true => arg.required(false),
+                false => arg,
+            })
+        });
+    }
+    cli
+}
+
+/// `credd exec PROFILE CMD...` with `--` after PROFILE when it has none: then every word of
+/// CMD is CMD's own, also one that credd has a global flag for (`--json`, `--config`,
+/// `--version`), as `aws-vault exec` does. Anything else is left as it is.
+fn exec_command_verbatim(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut verb = None;
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        if arg == "--" {
+            return args;
+        } else if arg == "--config" {
+            i += 1;
+        } else if !arg.starts_with('-') {
+            match verb {
+                None if arg == "exec" => verb = Some(i),
+                None => return args,
+                Some(_) => {
+                    if args.get(i + 1).is_some_and(|next| next != "--") {
+                        args.insert(i + 1, "--".into());
+                    }
+                    return args;
+                }
+            }
+        }
+        i += 1;
+    }
+    args
+}
+
+/// [`Cli::parse`] on [`command`]; with `--json`, a usage error is `{"code": "Usage",
+/// "message"}` on stderr (exit 2 still).
+fn parse() -> Cli {
+    let parsed = command()
+        .try_get_matches_from(exec_command_verbatim(std::env::args_os().collect()))
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            let message = e.kind().as_str().map_or_else(
+                || e.to_string().lines().next().unwrap_or_default().to_owned(),
+                |kind| {
+                    let full = e.to_string();
+                    let first = full.lines().next().unwrap_or(kind);
+                    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+                },
+            );
+            eprintln!("{}", serde_json::json!({ "code": "Usage", "message": message }));
+            std::process::exit(e.exit_code())
+        }
+        Err(e) => e.exit(),
     }
 }
 
@@ -231,13 +374,87 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             let _ = usage.print();
             Ok(ExitCode::from(2))
         }
-        Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
+        Command::Env {
+            profile,
+            shell,
+            hook,
+        } => commands::env::run(&paths, json, profile, shell, hook),
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
         Command::CredentialProcess { profile } => {
             commands::credential_process::run(&paths, profile)
         }
-        Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
+        Command::Completions { shell } => {
+            commands::completions::run(shell, std::env::args_os().next())
+        }
+        Command::Prompt { region } => Ok(commands::prompt::run(&paths, json, region)),
         Command::Service { action } => commands::service::run(&paths, json, action),
         Command::Key { action } => commands::key::run(&paths, json, action),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec_of(args: &[&str]) -> (String, Vec<String>) {
+        let argv = args.iter().map(Into::into).collect();
+        let matches = command()
+            .try_get_matches_from(exec_command_verbatim(argv))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Exec { profile, command } => (
+                profile,
+                command
+                    .into_iter()
+                    .map(|a| a.into_string().unwrap())
+                    .collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn exec_takes_the_command_with_or_without_dashes_and_its_flags_are_its_own() {
+        let env = ("prod".to_owned(), vec!["env".to_owned()]);
+        assert_eq!(exec_of(&["credd", "exec", "prod", "env"]), env);
+        assert_eq!(exec_of(&["credd", "exec", "prod", "--", "env"]), env);
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "ls", "-la", "--json", "--", "x"]).1,
+            ["ls", "-la", "--json", "--", "x"]
+        );
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "--version"]).1,
+            ["--version"],
+            "a flag after the profile is the command"
+        );
+        assert_eq!(
+            exec_of(&["credd", "--json", "exec", "prod", "--", "-x"]).1,
+            ["-x"]
+        );
+        assert_eq!(exec_of(&["credd", "exec", "prod", "--json"]).1, ["--json"]);
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "--config", "x"]).1,
+            ["--config", "x"]
+        );
+        assert_eq!(
+            exec_of(&["credd", "--config", "exec", "exec", "prod", "x"]),
+            ("prod".to_owned(), vec!["x".to_owned()]),
+            "a config file named exec"
+        );
+        assert_eq!(
+            exec_of(&["credd", "exec", "--json", "prod", "x", "--"]).1,
+            ["x", "--"]
+        );
+        assert!(
+            command()
+                .try_get_matches_from(["credd", "exec", "prod"])
+                .is_err(),
+            "a command is required"
+        );
     }
 }

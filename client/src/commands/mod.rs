@@ -9,6 +9,7 @@ pub mod key;
 pub mod login;
 pub mod logout;
 pub mod profiles;
+pub mod prompt;
 pub mod reload;
 pub mod reset_token;
 pub mod service;
