@@ -262,7 +262,7 @@ fn main() -> ExitCode {
 /// it is the usage error it always was).
 fn command() -> clap::Command {
     let mut cli = commands::completions::with_profile_names(Cli::command());
-    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    if std::io::stdin().is_terminal() && terminal::Terminal::controlling().is_some() {
         cli = cli.mut_subcommand("switch", |switch| {
             switch.mut_args(|arg| match arg.get_id() == "profile" {
                 true => arg.required(false),

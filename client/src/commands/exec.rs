@@ -52,21 +52,29 @@ pub fn run(
     })
 }
 
-/// Fails with the daemon's reason when `profile` has nothing to serve because its last refresh
-/// failed (an AssumeRole refused, a role that does not exist): CMD would only get a 503.
+/// Fails with the daemon's reason when `profile` has nothing to serve and the daemon knows why:
+/// its last refresh failed (an AssumeRole refused, a role that does not exist), or it was never
+/// fetched because the access session itself failed (a key STS refuses). CMD would only get a 503.
 fn refuse_failing(paths: &Paths, profile: &str) -> Result<(), ClientError> {
     let request = Request::Status;
     let report = match ask(paths, &request)? {
         Response::Status(report) => report,
         other => return Err(unexpected(&request, other)),
     };
-    match report.profiles.into_iter().find(|p| p.name == profile) {
-        Some(p) if p.state == ProfileState::Failing => Err(ClientError::ProfileFailing {
-            profile: profile.to_owned(),
-            reason: p
-                .last_error
-                .unwrap_or_else(|| "its last refresh failed".to_owned()),
-        }),
-        _ => Ok(()),
-    }
+    let access = &report.access;
+    let Some(p) = report.profiles.iter().find(|p| p.name == profile) else {
+        return Ok(());
+    };
+    let reason = match (p.state, &p.last_error, &access.last_error) {
+        (ProfileState::Failing, Some(e), _) => e.clone(),
+        (ProfileState::Failing, None, _) => "its last refresh failed".to_owned(),
+        (ProfileState::Cold, _, Some(e)) if !access.logged_in => {
+            format!("the access session failed: {e}")
+        }
+        _ => return Ok(()),
+    };
+    Err(ClientError::ProfileFailing {
+        profile: profile.to_owned(),
+        reason,
+    })
 }

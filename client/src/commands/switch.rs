@@ -2,6 +2,7 @@
 //! remembers it across restarts and names the known profiles when PROFILE is not one. Without
 //! PROFILE on a terminal, a fuzzy-filtered picker of the profiles, the current one marked.
 
+use std::fs::OpenOptions;
 use std::process::ExitCode;
 
 use credd_proto::paths::Paths;
@@ -35,7 +36,7 @@ pub fn run(paths: &Paths, json: bool, profile: Option<String>) -> Result<ExitCod
     }
 }
 
-/// The picker, drawn on stderr: type to filter, arrows to move, Enter to choose, Esc to leave.
+/// The picker, on the controlling terminal: type to filter, arrows to move, Enter to choose, Esc to leave.
 fn pick(paths: &Paths) -> Result<String, ClientError> {
     let request = Request::Profiles;
     let (current, profiles) = match ask(paths, &request)? {
@@ -52,7 +53,13 @@ fn pick(paths: &Paths) -> Result<String, ClientError> {
         .iter()
         .position(|n| Some(n) == current.as_ref())
         .unwrap_or(0);
-    let term = Term::stderr();
+    // Drawn on the terminal itself, as fzf does: stdout and stderr may be pipes.
+    let tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(ClientError::Picker)?;
+    let term = Term::read_write_pair(tty.try_clone().map_err(ClientError::Picker)?, tty);
     let chosen = FuzzySelect::new()
         .with_prompt("Switch to profile (type to filter)")
         .items(labels(&names, current.as_deref()))

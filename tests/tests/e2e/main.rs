@@ -99,6 +99,7 @@ mod oidc_provider_harness;
 mod saml;
 mod saml_idp_harness;
 mod service_files;
+mod shell;
 mod web_identity;
 
 /// The fewest test threads this binary runs with when neither `--test-threads` nor
