@@ -293,6 +293,10 @@ mod tests {
             source: io::Error::from_raw_os_error(libc::EACCES),
         };
         assert_eq!(denied.exit_code(), 126);
-        assert!(denied.to_string().starts_with("cannot run ./x: Permission denied"));
+        assert!(
+            denied
+                .to_string()
+                .starts_with("cannot run ./x: Permission denied")
+        );
     }
 }

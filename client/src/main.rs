@@ -77,10 +77,13 @@ enum Command {
     ///
     /// Exit codes: 0 logged in (or `--cancel` done), 1 failed (refused, expired, daemon error),
     /// 2 usage, 130 cancelled with Ctrl-C.
-    #[command(verbatim_doc_comment, after_help = "Examples:
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:
   credd login                     ask for the MFA code, or open the sign-in page
   credd login --device-code       over SSH: a URL and a code to approve on any device
-  credd login --mfa-code - < code the code on stdin, off the command line")]
+  credd login --mfa-code - < code the code on stdin, off the command line"
+    )]
     Login {
         /// The MFA code; `-` reads it from stdin (keeps it off the command line).
         #[arg(long, value_name = "CODE")]
@@ -125,9 +128,12 @@ enum Command {
     /// "name_clash", "profile"}]}`.
     ///
     /// Importing from ~/.aws/config (without `--sso`) is not supported yet.
-    #[command(verbatim_doc_comment, after_help = "Examples:
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:
   credd import --sso --dry-run    what would be added, as a diff
-  credd import --sso              add a profile for every account role offered")]
+  credd import --sso              add a profile for every account role offered"
+    )]
     Import {
         /// Import from IAM Identity Center.
         #[arg(long)]
@@ -172,10 +178,13 @@ enum Command {
     /// When the access session is missing or over and only you can make it (an MFA code, a
     /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
     /// would; without a terminal it fails at once, saying to run `credd login`.
-    #[command(after_help = "Examples:
+    #[command(
+        after_help = "Examples:
   credd exec prod terraform plan
   credd exec staging aws s3 ls --region eu-west-1
-  credd exec prod -- env          `--` is optional", disable_version_flag = true)]
+  credd exec prod -- env          `--` is optional",
+        disable_version_flag = true
+    )]
     Exec {
         profile: String,
         #[arg(
@@ -207,10 +216,13 @@ enum Command {
     /// With `[access] source = "iam-user"`, the key is read from the OS keychain (`key =
     /// "keychain"`, the default without aws_profile) or from the shared credentials file
     /// (aws_profile, or `key = "file"`). The secret never appears in arguments, output or logs.
-    #[command(verbatim_doc_comment, after_help = "Examples:
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:
   credd key add                   type the access key ID and secret (not echoed)
   credd key import                move the key out of ~/.aws/credentials
-  credd key rotate                a new key in IAM, the old one deleted")]
+  credd key rotate                a new key in IAM, the old one deleted"
+    )]
     Key {
         #[command(subcommand)]
         action: commands::key::Action,
@@ -238,7 +250,7 @@ enum Command {
 
 fn main() -> ExitCode {
     output::restore_sigpipe();
-    // `COMPLETE=bash credd -- ARGS`: the completion scripts calling back (prints, then exits).
+    // `CREDD_COMPLETE=bash credd -- ARGS`: the completion scripts calling back (prints, then exits).
     clap_complete::CompleteEnv::with_factory(command)
         .var(commands::completions::VAR)
         .complete();
@@ -319,7 +331,10 @@ fn parse() -> Cli {
                     first.strip_prefix("error: ").unwrap_or(first).to_owned()
                 },
             );
-            eprintln!("{}", serde_json::json!({ "code": "Usage", "message": message }));
+            eprintln!(
+                "{}",
+                serde_json::json!({ "code": "Usage", "message": message })
+            );
             std::process::exit(e.exit_code())
         }
         Err(e) => e.exit(),

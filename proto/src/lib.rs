@@ -8,8 +8,8 @@
 
 mod frame;
 pub mod paths;
-pub mod state;
 mod secret;
+pub mod state;
 
 use serde::{Deserialize, Serialize};
 

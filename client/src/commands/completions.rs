@@ -1,5 +1,5 @@
 //! `credd completions <shell>`: a script to source that makes the shell ask credd itself what
-//! to complete (clap_complete's `CompleteEnv`: the script runs `COMPLETE=<shell> credd -- ARGS`),
+//! to complete (clap_complete's `CompleteEnv`: the script runs `CREDD_COMPLETE=<shell> credd -- ARGS`),
 //! so profile names come from the daemon as it is now, or from the config file when no daemon
 //! answers. Every positional `profile` argument completes so ([`with_profile_names`]).
 
@@ -13,18 +13,20 @@ use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
 use credd_proto::paths::Paths;
 use credd_proto::{Request, Response};
 
-use crate::error::ClientError;
 use crate::connection::Connection;
+use crate::error::ClientError;
 
-/// The variable the scripts set when they call back into credd.
-pub const VAR: &str = "COMPLETE";
+/// The variable the scripts set when they call back into credd: credd's own, not clap's usual
+/// `COMPLETE`, which a user's environment may hold for something else (credd would then only
+/// complete).
+pub const VAR: &str = "CREDD_COMPLETE";
 
 /// A daemon that has not answered the profile names by then is not waited for: the config file
 /// answers instead, and the Tab stays instant.
 const DAEMON_WAIT: Duration = Duration::from_millis(500);
 
 /// Prints the registration script; `argv0` is how this credd was run (the scripts call it back
-/// by that path when it has one, else by name on PATH, as `COMPLETE=bash credd` does).
+/// by that path when it has one, else by name on PATH, as `CREDD_COMPLETE=bash credd` does).
 pub fn run(shell: clap_complete::Shell, argv0: Option<OsString>) -> Result<ExitCode, ClientError> {
     let completer = completer_path(argv0);
     let env: &dyn EnvCompleter = match shell {

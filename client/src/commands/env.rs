@@ -103,7 +103,10 @@ pub fn run(
     match hook {
         Some(hook) => {
             print!("{}", render(hook.shell(), &vars));
-            print!("{}", hook_script(hook, &credd_exe(), info.region.as_deref()));
+            print!(
+                "{}",
+                hook_script(hook, &credd_exe(), info.region.as_deref())
+            );
         }
         None => print!("{}", render(shell.unwrap_or_else(Shell::from_env), &vars)),
     }
@@ -174,9 +177,11 @@ _credd_hook() {{
 esac;
 "#
                 }
-                _ => "autoload -Uz add-zsh-hook;
+                _ => {
+                    "autoload -Uz add-zsh-hook;
 add-zsh-hook precmd _credd_hook;
-",
+"
+                }
             };
             body + register
         }
@@ -253,14 +258,23 @@ mod tests {
     fn the_hooks_call_this_credd_quoted_and_start_from_the_exported_region() {
         let bash = hook_script(HookShell::Bash, "/opt/it's/credd", Some("eu-west-1"));
         assert!(bash.starts_with("_CREDD_REGION='eu-west-1';\n"), "{bash}");
-        assert!(bash.contains(r"'/opt/it'\''s/credd' prompt --region"), "{bash}");
+        assert!(
+            bash.contains(r"'/opt/it'\''s/credd' prompt --region"),
+            "{bash}"
+        );
         assert!(bash.contains("PROMPT_COMMAND=\"_credd_hook"), "{bash}");
         let zsh = hook_script(HookShell::Zsh, "/usr/bin/credd", None);
         assert!(zsh.starts_with("_CREDD_REGION='';\n"), "{zsh}");
         assert!(zsh.contains("add-zsh-hook precmd _credd_hook"), "{zsh}");
         let fish = hook_script(HookShell::Fish, "/opt/it's/credd", Some("us-east-1"));
-        assert!(fish.starts_with("set -g _CREDD_REGION 'us-east-1';\n"), "{fish}");
-        assert!(fish.contains(r"('/opt/it\'s/credd' prompt --region"), "{fish}");
+        assert!(
+            fish.starts_with("set -g _CREDD_REGION 'us-east-1';\n"),
+            "{fish}"
+        );
+        assert!(
+            fish.contains(r"('/opt/it\'s/credd' prompt --region"),
+            "{fish}"
+        );
         assert!(fish.contains("--on-event fish_prompt"), "{fish}");
     }
 }

@@ -204,7 +204,7 @@ fn help_and_version_exit_0() {
     );
 }
 
-/// The scripts call credd back for every completion (`COMPLETE=SHELL credd -- WORDS`), by the
+/// The scripts call credd back for every completion (`CREDD_COMPLETE=SHELL credd -- WORDS`), by the
 /// path it was run by; what they complete, in real shells, is in `shell::`.
 #[test]
 fn completions_print_a_script_for_bash_zsh_and_fish() {
@@ -213,7 +213,7 @@ fn completions_print_a_script_for_bash_zsh_and_fish() {
     let bash = world.credd(&["completions", "bash"]);
     let script = &bash.assert_success().stdout;
     assert!(
-        script.contains("COMPLETE=\"bash\"") && script.contains(&credd),
+        script.contains("CREDD_COMPLETE=\"bash\"") && script.contains(&credd),
         "{bash}"
     );
     let file = world.root.join("credd.bash");
@@ -239,7 +239,7 @@ fn completions_print_a_script_for_bash_zsh_and_fish() {
         zsh.assert_success().stdout.starts_with("#compdef credd"),
         "{zsh}"
     );
-    assert!(zsh.stdout.contains("COMPLETE=\"zsh\""), "{zsh}");
+    assert!(zsh.stdout.contains("CREDD_COMPLETE=\"zsh\""), "{zsh}");
 
     let fish = world.credd(&["completions", "fish"]);
     assert!(
@@ -248,7 +248,7 @@ fn completions_print_a_script_for_bash_zsh_and_fish() {
             .contains("complete --keep-order --exclusive --command credd"),
         "{fish}"
     );
-    assert!(fish.stdout.contains("COMPLETE=fish"), "{fish}");
+    assert!(fish.stdout.contains("CREDD_COMPLETE=fish"), "{fish}");
 }
 
 #[test]

@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use credd_tests::bins::client_bin;
 use credd_tests::moto::venv_python;
-use credd_tests::shells::shell;
 use credd_tests::proxy::ProxyMode;
+use credd_tests::shells::shell;
 use credd_tests::stack::{ADMIN, Access, PROMPT_DEADLINE, STAGING_AND_AUDIT, Stack, Toml};
-use credd_tests::wait_until;
 use credd_tests::terminal::Terminal;
+use credd_tests::wait_until;
 use credd_tests::world::{CmdOutput, Running, World};
-
 
 use crate::http_support::{DEPLOY_REGION, STAGING_REGION, offline, served};
 
@@ -288,7 +287,12 @@ fn a_hooked_shell_pinned_to_a_profile_keeps_its_region() {
     with_credd_on_path(&mut stack.world);
     let bash = shell("bash").display().to_string();
     let terminal = Terminal::open();
-    let _bash = interactive(&stack.world, &terminal, &bash, &["--norc", "--noprofile", "-i"]);
+    let _bash = interactive(
+        &stack.world,
+        &terminal,
+        &bash,
+        &["--norc", "--noprofile", "-i"],
+    );
     at_prompt(&terminal, "echo ready-$((1+1))", "ready-2");
     at_prompt(&terminal, r#"eval "$(credd env --hook bash)""#, "");
     at_prompt(
@@ -296,7 +300,11 @@ fn a_hooked_shell_pinned_to_a_profile_keeps_its_region() {
         r#"eval "$(credd env deploy --shell bash)" && echo pinned-$((1))"#,
         "pinned-1",
     );
-    at_prompt(&terminal, "credd switch staging", "current profile: staging");
+    at_prompt(
+        &terminal,
+        "credd switch staging",
+        "current profile: staging",
+    );
     at_prompt(
         &terminal,
         r#"echo "region-$((2))=<$AWS_REGION>""#,
@@ -354,7 +362,11 @@ fn exec_runs_a_command_as_a_shell_does_with_credd_profile_set() {
     ] {
         let out = world.credd(args);
         out.assert_success();
-        assert_eq!(out.stdout, format!("deploy {DEPLOY_REGION} --json\n"), "{out}");
+        assert_eq!(
+            out.stdout,
+            format!("deploy {DEPLOY_REGION} --json\n"),
+            "{out}"
+        );
     }
 
     let out = world.credd(&["exec", "deploy", "no-such-command-anywhere", "-x"]);
@@ -417,7 +429,10 @@ fn exec_of_a_failing_profile_fails_with_its_reason_before_running_the_command() 
         .world
         .wait_profile_state("ops", "failing", PROMPT_DEADLINE);
     exec_refused(&stack, "ops", "ServiceUnavailable");
-    stack.world.credd(&["exec", "staging", "true"]).assert_success();
+    stack
+        .world
+        .credd(&["exec", "staging", "true"])
+        .assert_success();
 
     // The access session failing (the key refused, here STS down): every profile says so.
     let mut stack = Stack::builder()
@@ -431,7 +446,11 @@ fn exec_of_a_failing_profile_fails_with_its_reason_before_running_the_command() 
     wait_until(PROMPT_DEADLINE, "the access session to fail", || {
         stack.world.status()["access"]["last_error"].is_string()
     });
-    exec_refused(&stack, "staging", "the access session failed: STS in us-east-1");
+    exec_refused(
+        &stack,
+        "staging",
+        "the access session failed: STS in us-east-1",
+    );
 }
 
 #[test]
@@ -458,5 +477,8 @@ fn with_json_every_error_is_json_on_stderr_with_the_same_exit_code() {
     out.assert_code(1);
     let e = json_error(&out);
     assert_eq!(e["code"], "NotRunning");
-    assert!(e["message"].as_str().unwrap().contains("cannot reach"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("cannot reach"),
+        "{e}"
+    );
 }
