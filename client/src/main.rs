@@ -323,14 +323,11 @@ fn parse() -> Cli {
     match parsed {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
-            let message = e.kind().as_str().map_or_else(
-                || e.to_string().lines().next().unwrap_or_default().to_owned(),
-                |kind| {
-                    let full = e.to_string();
-                    let first = full.lines().next().unwrap_or(kind);
-                    first.strip_prefix("error: ").unwrap_or(first).to_owned()
-                },
-            );
+            // The error without the usage and help lines, on one line.
+            let text = e.to_string();
+            let head = text.split("\n\n").next().unwrap_or_default();
+            let head = head.strip_prefix("error: ").unwrap_or(head);
+            let message = head.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!(
                 "{}",
                 serde_json::json!({ "code": "Usage", "message": message })

@@ -194,7 +194,9 @@ fn credd_prompt_prints_the_current_profile_from_the_state_file_and_nothing_when_
 
     let mut stack = offline("");
     let world = &stack.world;
-    // The daemon wrote its default when it started.
+    // The daemon wrote its default when it started (the harness finds the socket as soon as
+    // it is bound; the daemon answers once it has started).
+    world.status();
     assert_eq!(world.credd(&["prompt"]).stdout, "staging\n");
     assert_eq!(
         world.credd(&["prompt", "--region"]).stdout,
@@ -470,7 +472,13 @@ fn with_json_every_error_is_json_on_stderr_with_the_same_exit_code() {
 
     let out = world.credd_without_terminal(&["--json", "switch"], None);
     out.assert_code(2);
-    assert_eq!(json_error(&out)["code"], "Usage");
+    assert_eq!(
+        json_error(&out),
+        serde_json::json!({
+            "code": "Usage",
+            "message": "the following required arguments were not provided: <PROFILE>"
+        })
+    );
 
     let nobody = World::new();
     let out = nobody.credd(&["--json", "status"]);
