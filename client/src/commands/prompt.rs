@@ -38,7 +38,8 @@ pub fn run(paths: &Paths, json: bool, region: bool) -> ExitCode {
         (Some(state), false) => state.current_profile.as_deref(),
         (Some(state), true) => state.current_region.as_deref(),
     };
-    if let Some(shown) = shown.filter(|s| !s.is_empty()) {
+    // A prompt shows it as it is: nothing that could move the cursor or retitle the terminal.
+    if let Some(shown) = shown.filter(|s| !s.is_empty() && !s.chars().any(char::is_control)) {
         println!("{shown}");
     }
     ExitCode::SUCCESS
