@@ -51,6 +51,7 @@ enum Command {
   credd switch prod               every shell that ran `eval \"$(credd env)\"` moves to prod
   credd switch                    pick from the profiles, filtered as you type")]
     Switch {
+        /// The profile to serve (on a terminal, leave it out to pick one).
         #[arg(required = true)]
         profile: Option<String>,
     },
