@@ -136,6 +136,28 @@ mod tests {
     }
 
     #[test]
+    fn every_verbs_profile_argument_completes_and_keeps_its_place() {
+        // Verbs added later (`console`, `refresh`) complete so as long as the argument is
+        // named `profile`.
+        let cli = clap::Command::new("credd").subcommand(
+            clap::Command::new("console")
+                .arg(clap::Arg::new("profile"))
+                .arg(clap::Arg::new("extra")),
+        );
+        let cli = with_profile_names(cli);
+        let console = cli.find_subcommand("console").unwrap();
+        let ids: Vec<&str> = console
+            .get_positionals()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(ids, ["profile", "extra"]);
+        let profile = console.get_arguments().find(|a| a.get_id() == "profile");
+        assert!(profile.unwrap().get::<ArgValueCandidates>().is_some());
+        let extra = console.get_arguments().find(|a| a.get_id() == "extra");
+        assert!(extra.unwrap().get::<ArgValueCandidates>().is_none());
+    }
+
+    #[test]
     fn the_scripts_call_credd_back_by_the_path_it_was_run_by() {
         assert_eq!(completer_path(Some("credd".into())), "credd");
         assert_eq!(
