@@ -3,6 +3,7 @@
 
 mod browser;
 mod commands;
+mod examples;
 mod output;
 mod shadow;
 mod terminal;
@@ -37,9 +38,6 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the daemon, the access session and every profile's state.
-    #[command(after_help = "Examples:
-  credd status                    the daemon, the session, every profile
-  credd status --json | jq '.profiles[] | select(.state != \"fresh\")'")]
     Status,
     /// List the configured profiles.
     Profiles,
@@ -47,9 +45,6 @@ enum Command {
     ///
     /// Without PROFILE on a terminal, picks one from a list: type to filter (fuzzy), arrows to
     /// move, Enter to switch, Esc to leave (exit 130).
-    #[command(after_help = "Examples:
-  credd switch prod               every shell that ran `eval \"$(credd env)\"` moves to prod
-  credd switch                    pick from the profiles, filtered as you type")]
     Switch {
         /// The profile to serve (on a terminal, leave it out to pick one).
         #[arg(required = true)]
@@ -78,13 +73,7 @@ enum Command {
     ///
     /// Exit codes: 0 logged in (or `--cancel` done), 1 failed (refused, expired, daemon error),
     /// 2 usage, 130 cancelled with Ctrl-C.
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:
-  credd login                     ask for the MFA code, or open the sign-in page
-  credd login --device-code       over SSH: a URL and a code to approve on any device
-  credd login --mfa-code - < code the code on stdin, off the command line"
-    )]
+    #[command(verbatim_doc_comment)]
     Login {
         /// The MFA code; `-` reads it from stdin (keeps it off the command line).
         #[arg(long, value_name = "CODE")]
@@ -129,12 +118,7 @@ enum Command {
     /// "name_clash", "profile"}]}`.
     ///
     /// Importing from ~/.aws/config (without `--sso`) is not supported yet.
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:
-  credd import --sso --dry-run    what would be added, as a diff
-  credd import --sso              add a profile for every account role offered"
-    )]
+    #[command(verbatim_doc_comment)]
     Import {
         /// Import from IAM Identity Center.
         #[arg(long)]
@@ -155,11 +139,6 @@ enum Command {
     /// `--hook SHELL` also prints a hook that runs before each prompt and keeps AWS_REGION on
     /// the current profile's region after `credd switch` (SDKs read the region from the
     /// environment, not from credd).
-    #[command(after_help = "Examples:
-  eval \"$(credd env --hook bash)\"   in ~/.bashrc: follow `credd switch`, region included
-  eval \"$(credd env --hook zsh)\"    in ~/.zshrc
-  credd env --hook fish | source    in ~/.config/fish/config.fish
-  eval \"$(credd env prod)\"          this shell pinned to prod")]
     Env {
         profile: Option<String>,
         /// Output syntax (default: from $SHELL).
@@ -179,13 +158,7 @@ enum Command {
     /// When the access session is missing or over and only you can make it (an MFA code, a
     /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
     /// would; without a terminal it fails at once, saying to run `credd login`.
-    #[command(
-        after_help = "Examples:
-  credd exec prod terraform plan
-  credd exec staging aws s3 ls --region eu-west-1
-  credd exec prod -- env          `--` is optional",
-        disable_version_flag = true
-    )]
+    #[command(disable_version_flag = true)]
     Exec {
         profile: String,
         #[arg(
@@ -204,10 +177,6 @@ enum Command {
     /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
     /// Print a shell completion script to source; it asks credd for the profile names.
-    #[command(after_help = "Examples:
-  source <(credd completions bash)            in ~/.bashrc
-  source <(credd completions zsh)             in ~/.zshrc, after compinit
-  credd completions fish | source             in ~/.config/fish/config.fish")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -217,13 +186,7 @@ enum Command {
     /// With `[access] source = "iam-user"`, the key is read from the OS keychain (`key =
     /// "keychain"`, the default without aws_profile) or from the shared credentials file
     /// (aws_profile, or `key = "file"`). The secret never appears in arguments, output or logs.
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:
-  credd key add                   type the access key ID and secret (not echoed)
-  credd key import                move the key out of ~/.aws/credentials
-  credd key rotate                a new key in IAM, the old one deleted"
-    )]
+    #[command(verbatim_doc_comment)]
     Key {
         #[command(subcommand)]
         action: commands::key::Action,
@@ -234,9 +197,6 @@ enum Command {
     /// Reads the state file the daemon keeps, without asking the daemon: fast enough to run
     /// before every prompt. `--region` prints the current profile's region instead (exit 1,
     /// silently, when there is no state file to read).
-    #[command(after_help = "Examples:
-  PS1='$(credd prompt) \\w \\$ '          bash (zsh: setopt PROMPT_SUBST)
-  function fish_right_prompt; credd prompt; end")]
     Prompt {
         /// Print the current profile's region instead.
         #[arg(long)]
@@ -274,7 +234,7 @@ fn main() -> ExitCode {
 /// and, on a terminal, `credd switch` without a profile allowed (it offers a picker; elsewhere
 /// it is the usage error it always was).
 fn command() -> clap::Command {
-    let mut cli = commands::completions::with_profile_names(Cli::command());
+    let mut cli = examples::add(commands::completions::with_profile_names(Cli::command()));
     if std::io::stdin().is_terminal() && terminal::Terminal::controlling().is_some() {
         cli = cli.mut_subcommand("switch", |switch| {
             switch.mut_args(|arg| match arg.get_id() == "profile" {
