@@ -92,8 +92,23 @@ impl Connection {
         request: &Request,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        self.timeout = timeout.max(REPLY_TIMEOUT);
+        self.exchange(request, timeout.max(REPLY_TIMEOUT))
+    }
+
+    /// For an answer wanted at once or not at all (shell completion asks for the profile names
+    /// at every Tab): waits up to `timeout` only, however short.
+    pub fn request_briefly(
+        &mut self,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        self.exchange(request, timeout)
+    }
+
+    fn exchange(&mut self, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+        self.timeout = timeout;
         let _ = self.stream.set_read_timeout(Some(self.timeout));
+        let _ = self.stream.set_write_timeout(Some(self.timeout));
         let frame =
             credd_proto::encode_request_with_config(SOFTWARE, request, self.config.as_deref());
         let body = credd_proto::write_frame(&mut self.stream, &frame)

@@ -1,5 +1,6 @@
 //! Everything that can stop a `credd` command, one variant per situation, each carrying the facts
-//! its message needs. `main` prints the message after `credd: ` and exits with 1.
+//! its message needs. `main` prints the message after `credd: ` (with `--json`, `{"code",
+//! "message"}` on stderr) and exits with [`ClientError::exit_code`].
 
 use std::ffi::OsString;
 use std::io;
@@ -11,7 +12,7 @@ use credd_proto::{ErrorReply, ProtoError, Response};
 use crate::config_edit::EditError;
 use crate::trust::Distrust;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
 pub enum ClientError {
     // Reaching the daemon.
     #[error(
@@ -151,13 +152,25 @@ pub enum ClientError {
     ImportNoAccess { path: PathBuf },
 
     // exec
-    #[error("no command given after --")]
+    #[error("no command given after the profile")]
     NoCommand,
-    #[error("cannot run {}: {source}", .program.to_string_lossy())]
+    #[error("cannot run {}: {}", .program.to_string_lossy(), exec_reason(.source))]
     Exec {
         program: OsString,
         source: io::Error,
     },
+    /// `credd exec`: the daemon has nothing to serve for the profile, and says why.
+    #[error("profile {profile} has no credentials to give: {reason}")]
+    ProfileFailing { profile: String, reason: String },
+
+    // switch
+    /// The picker of a bare `credd switch` was left without a choice (Esc, Ctrl-C).
+    #[error("no profile chosen")]
+    NoProfileChosen,
+    #[error("no profiles configured: add a [profiles.NAME] table to {}", .config.display())]
+    NoProfiles { config: PathBuf },
+    #[error("the profile picker failed: {0}")]
+    Picker(io::Error),
 
     // credential-process
     #[error("writing the credentials: {0}")]
@@ -180,6 +193,44 @@ pub enum ClientError {
         "the service needs the config's [daemon] listen, but the config cannot be used: {detail}"
     )]
     ServiceConfig { detail: String },
+}
+
+impl ClientError {
+    /// 127 for a command `credd exec` cannot find, 126 for one it cannot run (as a shell
+    /// says), 130 for a picker left with Ctrl-C or Esc, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
+            ClientError::Exec { .. } => 126,
+            ClientError::NoProfileChosen => 130,
+            _ => 1,
+        }
+    }
+
+    /// What `--json` puts in `code`: the daemon's own code for its errors (`LoginRequired`,
+    /// `UnknownProfile`, as the HTTP errors have them), else this error's variant name.
+    pub fn code(&self) -> String {
+        match self {
+            ClientError::Daemon(e) => serde_json::to_value(e.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "Unknown".to_owned()),
+            other => <&'static str>::from(other).to_owned(),
+        }
+    }
+
+    /// `{"code": ..., "message": ...}`, as the HTTP API's errors.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code(), "message": self.to_string() })
+    }
+}
+
+/// "command not found" as a shell says it; the OS's words otherwise.
+fn exec_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "command not found".to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 /// Why no daemon is there to talk to.
@@ -275,6 +326,36 @@ mod tests {
             odd.to_string(),
             "unexpected answer from the daemon to `switch` (TokenReset) — is the client/daemon up \
              to date?"
+        );
+    }
+
+    #[test]
+    fn json_errors_carry_a_code_and_exec_failures_a_shells_exit_code() {
+        let unknown = ClientError::Daemon(ErrorReply::new(
+            credd_proto::ErrorCode::UnknownProfile,
+            "unknown profile nope",
+        ));
+        assert_eq!(
+            unknown.to_json(),
+            serde_json::json!({"code": "UnknownProfile", "message": "unknown profile nope"})
+        );
+        assert_eq!(unknown.exit_code(), 1);
+        let missing = ClientError::Exec {
+            program: "nope".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert_eq!(missing.to_string(), "cannot run nope: command not found");
+        assert_eq!(missing.exit_code(), 127);
+        assert_eq!(missing.code(), "Exec");
+        let denied = ClientError::Exec {
+            program: "./x".into(),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert_eq!(denied.exit_code(), 126);
+        assert!(
+            denied
+                .to_string()
+                .starts_with("cannot run ./x: Permission denied")
         );
     }
 }

@@ -3,6 +3,7 @@
 
 mod browser;
 mod commands;
+mod examples;
 mod output;
 mod shadow;
 mod terminal;
@@ -10,7 +11,9 @@ mod terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use credd_proto::LoginMethod;
 use credd_proto::paths::Paths;
 
@@ -44,7 +47,14 @@ enum Command {
     /// List the configured profiles.
     Profiles,
     /// Make PROFILE the one the current route serves (remembered across restarts).
-    Switch { profile: String },
+    ///
+    /// Without PROFILE on a terminal, picks one from a list: type to filter (fuzzy), arrows to
+    /// move, Enter to switch, Esc to leave (exit 130).
+    Switch {
+        /// The profile to serve (on a terminal, leave it out to pick one).
+        #[arg(required = true)]
+        profile: Option<String>,
+    },
     /// Log into the access account (asks for the MFA code, or signs in to IAM Identity Center or
     /// your identity provider).
     ///
@@ -143,23 +153,40 @@ enum Command {
     ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
     ///
-    /// When the access session is missing or over and only you can make it (an MFA code, a
-    /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
-    /// would; without a terminal it fails at once, saying to run `credd login`.
+    /// Never logs in (it runs from shell rc files): without an access session it says "not
+    /// logged in: run `credd login`" on stderr and prints the exports all the same (exit 0).
+    ///
+    /// `--hook SHELL` also prints a hook that runs before each prompt and keeps AWS_REGION on
+    /// the current profile's region after `credd switch` (SDKs read the region from the
+    /// environment, not from credd).
     Env {
         profile: Option<String>,
         /// Output syntax (default: from $SHELL).
         #[arg(long, value_enum)]
         shell: Option<commands::env::Shell>,
+        /// Also print the prompt hook that makes AWS_REGION follow `credd switch`.
+        #[arg(long, value_enum, value_name = "SHELL", conflicts_with_all = ["profile", "shell"])]
+        hook: Option<commands::env::HookShell>,
     },
     /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
+    ///
+    /// Everything after PROFILE is the command and its arguments (`--` before it is optional);
+    /// CMD gets CREDD_PROFILE=PROFILE. A CMD that is not found exits 127, one that cannot run
+    /// 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
+    /// with the reason before running CMD.
     ///
     /// When the access session is missing or over and only you can make it (an MFA code, a
     /// browser sign-in, SAML), logs in first on the controlling terminal, as `credd login`
     /// would; without a terminal it fails at once, saying to run `credd login`.
+    #[command(disable_version_flag = true)]
     Exec {
         profile: String,
-        #[arg(last = true, required = true, value_name = "CMD")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
         command: Vec<std::ffi::OsString>,
     },
     /// Open the AWS console signed in as PROFILE (default: the current profile).
@@ -204,7 +231,7 @@ enum Command {
     /// would; without a terminal it fails at once, saying to run `credd login`.
     /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
-    /// Print shell completions.
+    /// Print a shell completion script to source; it asks credd for the profile names.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -237,6 +264,17 @@ enum Command {
     /// again at the next request (its socket). Exit codes: 0 stopped, or no daemon was running
     /// (said on stderr); 1 it could not be stopped (the command to run is printed).
     Stop,
+    /// Print the current profile, for a shell prompt: nothing when there is none, never an
+    /// error (exit 0).
+    ///
+    /// Reads the state file the daemon keeps, without asking the daemon: fast enough to run
+    /// before every prompt. `--region` prints the current profile's region instead (exit 1,
+    /// silently, when there is no state file to read).
+    Prompt {
+        /// Print the current profile's region instead.
+        #[arg(long)]
+        region: bool,
+    },
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -246,13 +284,91 @@ enum Command {
 
 fn main() -> ExitCode {
     output::restore_sigpipe();
-    let cli = Cli::parse();
+    // `CREDD_COMPLETE=bash credd -- ARGS`: the completion scripts calling back (prints, then exits).
+    clap_complete::CompleteEnv::with_factory(command)
+        .var(commands::completions::VAR)
+        .complete();
+    let cli = parse();
+    let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("credd: {e}");
-            ExitCode::FAILURE
+            if json {
+                eprintln!("{}", e.to_json());
+            } else {
+                eprintln!("credd: {e}");
+            }
+            ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// The command line's definition: [`Cli`], every `profile` completing to the profile names,
+/// and, on a terminal, `credd switch` without a profile allowed (it offers a picker; elsewhere
+/// it is the usage error it always was).
+fn command() -> clap::Command {
+    let mut cli = examples::add(commands::completions::with_profile_names(Cli::command()));
+    if std::io::stdin().is_terminal() && terminal::Terminal::controlling().is_some() {
+        cli = cli.mut_subcommand("switch", |switch| {
+            switch.mut_args(|arg| match arg.get_id() == "profile" {
+                true => arg.required(false),
+                false => arg,
+            })
+        });
+    }
+    cli
+}
+
+/// `credd exec PROFILE CMD...` with `--` after PROFILE when it has none: then every word of
+/// CMD is CMD's own, also one that credd has a global flag for (`--json`, `--config`,
+/// `--version`), as `aws-vault exec` does. Anything else is left as it is.
+fn exec_command_verbatim(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut verb = None;
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        if arg == "--" {
+            return args;
+        } else if arg == "--config" {
+            i += 1;
+        } else if !arg.starts_with('-') {
+            match verb {
+                None if arg == "exec" => verb = Some(i),
+                None => return args,
+                Some(_) => {
+                    if args.get(i + 1).is_some_and(|next| next != "--") {
+                        args.insert(i + 1, "--".into());
+                    }
+                    return args;
+                }
+            }
+        }
+        i += 1;
+    }
+    args
+}
+
+/// [`Cli::parse`] on [`command`]; with `--json`, a usage error is `{"code": "Usage",
+/// "message"}` on stderr (exit 2 still).
+fn parse() -> Cli {
+    let parsed = command()
+        .try_get_matches_from(exec_command_verbatim(std::env::args_os().collect()))
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            // The error without the usage and help lines, on one line.
+            let text = e.to_string();
+            let head = text.split("\n\n").next().unwrap_or_default();
+            let head = head.strip_prefix("error: ").unwrap_or(head);
+            let message = head.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!(
+                "{}",
+                serde_json::json!({ "code": "Usage", "message": message })
+            );
+            std::process::exit(e.exit_code())
+        }
+        Err(e) => e.exit(),
     }
 }
 
@@ -294,7 +410,11 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             sso: false,
             dry_run,
         } => commands::import::aws_config::run(&paths, json, dry_run),
-        Command::Env { profile, shell } => commands::env::run(&paths, json, profile, shell),
+        Command::Env {
+            profile,
+            shell,
+            hook,
+        } => commands::env::run(&paths, json, profile, shell, hook),
         Command::Exec { profile, command } => commands::exec::run(&paths, profile, command),
         Command::CredentialProcess { profile } => {
             commands::credential_process::run(&paths, profile)
@@ -317,10 +437,80 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             };
             commands::console::run(&paths, json, opts)
         }
-        Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
+        Command::Completions { shell } => {
+            commands::completions::run(shell, std::env::args_os().next())
+        }
+        Command::Prompt { region } => Ok(commands::prompt::run(&paths, json, region)),
         Command::Service { action } => commands::service::run(&paths, json, action),
         Command::Refresh { profile, all } => commands::refresh::run(&paths, json, profile, all),
         Command::Stop => commands::stop::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec_of(args: &[&str]) -> (String, Vec<String>) {
+        let argv = args.iter().map(Into::into).collect();
+        let matches = command()
+            .try_get_matches_from(exec_command_verbatim(argv))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Exec { profile, command } => (
+                profile,
+                command
+                    .into_iter()
+                    .map(|a| a.into_string().unwrap())
+                    .collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn exec_takes_the_command_with_or_without_dashes_and_its_flags_are_its_own() {
+        let env = ("prod".to_owned(), vec!["env".to_owned()]);
+        assert_eq!(exec_of(&["credd", "exec", "prod", "env"]), env);
+        assert_eq!(exec_of(&["credd", "exec", "prod", "--", "env"]), env);
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "ls", "-la", "--json", "--", "x"]).1,
+            ["ls", "-la", "--json", "--", "x"]
+        );
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "--version"]).1,
+            ["--version"],
+            "a flag after the profile is the command"
+        );
+        assert_eq!(
+            exec_of(&["credd", "--json", "exec", "prod", "--", "-x"]).1,
+            ["-x"]
+        );
+        assert_eq!(exec_of(&["credd", "exec", "prod", "--json"]).1, ["--json"]);
+        assert_eq!(
+            exec_of(&["credd", "exec", "prod", "--config", "x"]).1,
+            ["--config", "x"]
+        );
+        assert_eq!(
+            exec_of(&["credd", "--config", "exec", "exec", "prod", "x"]),
+            ("prod".to_owned(), vec!["x".to_owned()]),
+            "a config file named exec"
+        );
+        assert_eq!(
+            exec_of(&["credd", "exec", "--json", "prod", "x", "--"]).1,
+            ["x", "--"]
+        );
+        assert!(
+            command()
+                .try_get_matches_from(["credd", "exec", "prod"])
+                .is_err(),
+            "a command is required"
+        );
     }
 }

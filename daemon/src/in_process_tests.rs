@@ -21,7 +21,7 @@ use crate::access::persist::SessionStore;
 use crate::clock::Clock;
 use crate::daemon::{Daemon, Wiring};
 use crate::http_token::HttpToken;
-use crate::state::State;
+use crate::state::{State, StateFile};
 use crate::testing::notifier::Recorder;
 use crate::testing::sts::FakeSts;
 use crate::vend::{Caller, Route, Vended};
@@ -327,6 +327,15 @@ async fn a_switch_moves_every_following_route_and_the_vending_point_sees_each_ca
     assert_eq!(pinned.status, 200, "{}", pinned.body);
     assert_eq!(pinned.json()["AccountId"], AUDITOR);
     assert_uncapped(pinned.expiration(), after, "container, pinned");
+
+    // The state file names the default from the start, before any switch: `credd prompt`
+    // reads it.
+    assert_eq!(
+        State::load(&d.paths.state_file())
+            .current_profile
+            .as_deref(),
+        Some("staging")
+    );
 
     // The switch, through the client library; remembered in the state file.
     match d

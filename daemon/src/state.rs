@@ -1,24 +1,26 @@
-//! The persistent state file: which profile the current route serves. No secrets, ever.
+//! The persistent state file: which profile the current route serves, and its region (the
+//! contents are `credd_proto::state::State`, which `credd prompt` reads). No secrets, ever.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use credd_proto::state::State;
 
 use crate::runtime_dir::{self, RuntimeError};
 
 /// Far more than a profile name needs.
 const MAX_LEN: u64 = 64 * 1024;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    pub current_profile: Option<String>,
+/// Loading and saving the state file, private to this user.
+pub trait StateFile: Sized {
+    fn load(path: &Path) -> Self;
+    fn save(&self, path: &Path) -> Result<(), RuntimeError>;
 }
 
-impl State {
+impl StateFile for State {
     /// A missing file is a fresh start; a corrupt one, or one that is not a private file of ours
     /// (another user's, a symlink), is reported and ignored (it holds nothing that cannot be
     /// chosen again with `credd switch`).
-    pub fn load(path: &Path) -> State {
+    fn load(path: &Path) -> State {
         match runtime_dir::read_private_file(path, MAX_LEN) {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable state file");
@@ -32,7 +34,7 @@ impl State {
         }
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), RuntimeError> {
+    fn save(&self, path: &Path) -> Result<(), RuntimeError> {
         if let Some(dir) = path.parent() {
             runtime_dir::ensure_private_dir(dir, runtime_dir::STATE)?;
         }

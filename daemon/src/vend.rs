@@ -20,7 +20,7 @@ use crate::engine::{AccessConsole, Engine, EngineError};
 use crate::listener::{Owner, Peer};
 use crate::lock;
 use crate::runtime_dir::RuntimeError;
-use crate::state::State;
+use crate::state::{State, StateFile};
 
 /// Where credentials leave the daemon. `credd env` and `credd exec` point the SDKs at the
 /// container route, so what they run is served there.
@@ -224,15 +224,22 @@ impl Vending {
         state_file: &Path,
         hook: Hook,
     ) -> Vending {
-        let remembered = State::load(state_file).current_profile;
-        let current = resolve_current(remembered, &config.borrow());
-        Vending {
+        let saved = State::load(state_file);
+        let current = resolve_current(saved.current_profile.clone(), &config.borrow());
+        let vending = Vending {
             engine,
             config,
             state_file: state_file.to_owned(),
-            current: Mutex::new(current),
+            current: Mutex::new(current.clone()),
             hook,
+        };
+        // The file is what `credd prompt` reads: it must name what this daemon serves, also when
+        // that is the config's default (nothing saved yet) or the saved profile is gone.
+        let config = vending.config.borrow().clone();
+        if let Err(e) = vending.save_if_changed(&saved, current, &config) {
+            tracing::error!(error = %e, "could not save the current profile");
         }
+        vending
     }
 
     pub fn current(&self) -> Option<String> {
@@ -316,7 +323,7 @@ impl Vending {
             return Err(SwitchError::Unknown(self.engine.unknown_profile(profile)));
         }
         let previous = lock::lock(&self.current).replace(profile.to_owned());
-        let saved = self.save(Some(profile.to_owned()));
+        let saved = self.save(state_of(Some(profile.to_owned()), &config));
         tracing::info!(
             from = previous.as_deref().unwrap_or("-"),
             to = profile,
@@ -330,19 +337,44 @@ impl Vending {
     }
 
     /// A new config in force: a current profile it no longer has gives way to its default.
+    /// The state file follows too, and so does the region it names (an edited `region`).
     pub fn config_changed(&self, config: &Config) {
         let mut current = lock::lock(&self.current);
         let resolved = resolve_current(current.clone(), config);
-        if *current != resolved {
-            *current = resolved;
-            if let Err(e) = self.save(current.clone()) {
-                tracing::error!(error = %e, "could not save the current profile");
-            }
+        *current = resolved.clone();
+        let saved = State::load(&self.state_file);
+        if let Err(e) = self.save_if_changed(&saved, resolved, config) {
+            tracing::error!(error = %e, "could not save the current profile");
         }
     }
 
-    fn save(&self, current_profile: Option<String>) -> Result<(), RuntimeError> {
-        State { current_profile }.save(&self.state_file)
+    fn save_if_changed(
+        &self,
+        saved: &State,
+        current: Option<String>,
+        config: &Config,
+    ) -> Result<(), RuntimeError> {
+        let state = state_of(current, config);
+        if state == *saved {
+            return Ok(());
+        }
+        self.save(state)
+    }
+
+    fn save(&self, state: State) -> Result<(), RuntimeError> {
+        state.save(&self.state_file)
+    }
+}
+
+/// What the state file says for `current_profile` under `config`.
+fn state_of(current_profile: Option<String>, config: &Config) -> State {
+    let current_region = current_profile
+        .as_ref()
+        .and_then(|p| config.profiles.get(p))
+        .and_then(|p| p.region.clone());
+    State {
+        current_profile,
+        current_region,
     }
 }
 

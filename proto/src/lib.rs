@@ -10,6 +10,7 @@ mod frame;
 pub mod human;
 pub mod paths;
 mod secret;
+pub mod state;
 
 use serde::{Deserialize, Serialize};
 

@@ -20,6 +20,7 @@ pub mod saml_idp;
 pub mod sdk;
 pub mod server;
 pub mod session_bus;
+pub mod shells;
 pub mod stack;
 pub mod terminal;
 pub mod turns;

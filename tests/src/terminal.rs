@@ -113,6 +113,16 @@ impl Terminal {
         }
     }
 
+    /// Types `keys` as they are: no Enter added (a Tab, `\r` for Enter in a full-screen
+    /// program, `\x01` for Ctrl-A).
+    pub fn type_keys(&self, keys: &str) {
+        let mut master = &self.master;
+        master
+            .write_all(keys.as_bytes())
+            .and_then(|()| master.flush())
+            .expect("type on the terminal");
+    }
+
     /// Types `line` and Enter.
     pub fn type_line(&self, line: &str) {
         let mut master = &self.master;

@@ -10,6 +10,7 @@ pub mod key;
 pub mod login;
 pub mod logout;
 pub mod profiles;
+pub mod prompt;
 pub mod refresh;
 pub mod reload;
 pub mod reset_token;

@@ -3,7 +3,9 @@
 //! - the credential hot path: cached `GET /v1/credentials/{profile}` on loopback, keep-alive with
 //!   1/8/64 connections and a new connection per request, requests/s and p50/p99, next to a
 //!   baseline: a bare hyper server (separate process, same runtime size) returning the same bytes;
-//! - `credd status` wall time (client process start to exit, daemon running), median and p90;
+//! - `credd status`, `credd prompt` and `credd profiles` wall time (client process start to exit,
+//!   daemon running), median and p90: what a shell prompt pays for `credd prompt` (a state file
+//!   read) next to a socket round trip;
 //! - the owner's credential latency while another local user floods the HTTP port (keep-alive
 //!   connections, reconnecting idle ones, pipelined refused IMDS requests), with the daemon's CPU
 //!   per refused connection (needs root, to act as uid 65534);
@@ -81,25 +83,21 @@ fn main() {
         IDLE_WINDOW.as_secs()
     );
 
-    let mut times = Vec::new();
-    for _ in 0..200 {
-        let start = Instant::now();
-        let out = world
-            .command(credd_tests::bins::client_bin())
-            .arg("status")
-            .stdout(Stdio::null())
-            .status()
-            .expect("run credd status");
-        assert!(out.success());
-        times.push(start.elapsed());
+    for (args, what) in [
+        (&["status"][..], "`credd status`"),
+        (&["prompt"][..], "`credd prompt` (reads the state file)"),
+        (
+            &["profiles"][..],
+            "`credd profiles` (one socket round trip)",
+        ),
+    ] {
+        let (median, p90, min) = client_wall_time(&world, args);
+        println!(
+            "{what} wall time over {CLIENT_RUNS} runs: median {median:.2} ms, p90 {p90:.2} ms, min \
+             {min:.2} ms"
+        );
     }
-    times.sort();
-    println!(
-        "`credd status` wall time over 200 runs: median {:.2} ms, p90 {:.2} ms, min {:.2} ms\n",
-        ms(times[100]),
-        ms(times[180]),
-        ms(times[0])
-    );
+    println!();
 
     floods(credd_addr, &token, pid);
 
@@ -173,6 +171,32 @@ fn main() {
 
     // Last: it logs out.
     logged_out_bursts(&world);
+}
+
+/// How many times each client command is run for its wall time.
+const CLIENT_RUNS: usize = 200;
+
+/// `credd ARGS` run [`CLIENT_RUNS`] times (process start to exit, daemon running, stdout to
+/// /dev/null): median, p90 and min in ms.
+fn client_wall_time(world: &World, args: &[&str]) -> (f64, f64, f64) {
+    let mut times = Vec::new();
+    for _ in 0..CLIENT_RUNS {
+        let start = Instant::now();
+        let out = world
+            .command(credd_tests::bins::client_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("run credd {}: {e}", args.join(" ")));
+        assert!(out.success(), "credd {} failed", args.join(" "));
+        times.push(start.elapsed());
+    }
+    times.sort();
+    (
+        ms(times[CLIENT_RUNS / 2]),
+        ms(times[CLIENT_RUNS * 9 / 10]),
+        ms(times[0]),
+    )
 }
 
 /// Concurrent requests in a burst while logged out, as the single-flight tests send them.

@@ -204,14 +204,16 @@ fn help_and_version_exit_0() {
     );
 }
 
+/// The scripts call credd back for every completion (`CREDD_COMPLETE=SHELL credd -- WORDS`), by the
+/// path it was run by; what they complete, in real shells, is in `shell::`.
 #[test]
 fn completions_print_a_script_for_bash_zsh_and_fish() {
     let world = World::new();
+    let credd = credd_tests::bins::client_bin().display().to_string();
     let bash = world.credd(&["completions", "bash"]);
     let script = &bash.assert_success().stdout;
-    assert!(script.contains("complete -F _credd"), "{bash}");
     assert!(
-        script.contains("switch") && script.contains("reload"),
+        script.contains("CREDD_COMPLETE=\"bash\"") && script.contains(&credd),
         "{bash}"
     );
     let file = world.root.join("credd.bash");
@@ -225,7 +227,10 @@ fn completions_print_a_script_for_bash_zsh_and_fish() {
         None,
     );
     assert!(
-        registered.assert_success().stdout.contains("_credd"),
+        registered
+            .assert_success()
+            .stdout
+            .contains("_clap_complete_credd"),
         "{registered}"
     );
 
@@ -234,14 +239,16 @@ fn completions_print_a_script_for_bash_zsh_and_fish() {
         zsh.assert_success().stdout.starts_with("#compdef credd"),
         "{zsh}"
     );
-    assert!(zsh.stdout.contains("switch"), "{zsh}");
+    assert!(zsh.stdout.contains("CREDD_COMPLETE=\"zsh\""), "{zsh}");
 
     let fish = world.credd(&["completions", "fish"]);
     assert!(
-        fish.assert_success().stdout.contains("complete -c credd"),
+        fish.assert_success()
+            .stdout
+            .contains("complete --keep-order --exclusive --command credd"),
         "{fish}"
     );
-    assert!(fish.stdout.contains("switch"), "{fish}");
+    assert!(fish.stdout.contains("CREDD_COMPLETE=fish"), "{fish}");
 }
 
 #[test]

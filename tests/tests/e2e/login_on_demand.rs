@@ -1,6 +1,6 @@
-//! Logging in on demand: `credd exec`, `credd env` and `credd credential-process` that find the
-//! access session missing ask for the MFA code (or show the Identity Center sign-in) on the
-//! controlling terminal, even when their stdout and stderr are pipes (botocore runs
+//! Logging in on demand: `credd exec` and `credd credential-process` that find the access session
+//! missing ask for the MFA code (or show the Identity Center sign-in) on the controlling terminal
+//! (`credd env`, run from shell rc files, never does: see `shell::`), even when their stdout and stderr are pipes (botocore runs
 //! `credential_process` so), then go on; real SDKs get working credentials, and stdout carries
 //! only what the caller reads. Without a terminal they fail at once saying to run `credd login`,
 //! never after a timeout, and nothing reaches STS. Requests over HTTP never wait for the person
@@ -201,31 +201,6 @@ fn credential_process_logs_in_on_the_terminal_while_its_stdout_carries_only_the_
 }
 
 #[test]
-fn eval_of_credd_env_logs_in_on_the_terminal_and_the_shell_gets_only_the_exports() {
-    let stack = Stack::staging_and_audit(Access::Mfa);
-    let terminal = Terminal::open();
-    let sdk = sdk_client();
-    let credd = credd();
-    let shell = on_terminal(
-        &stack,
-        &terminal,
-        "sh",
-        &[
-            "-c",
-            r#"eval "$("$1" env staging --shell sh)" && exec "$2" default"#,
-            "sh",
-            &credd,
-            &sdk,
-        ],
-    );
-    answer_the_mfa_prompt(&stack, &terminal, "`credd env`", "/v1/credentials/staging");
-    let out = shell.wait(RUN_DEADLINE);
-    out.assert_success();
-    assert_staging(&out);
-    assert_code_not_in(&out);
-}
-
-#[test]
 fn several_at_once_on_one_terminal_get_one_prompt() {
     let stack = Stack::staging_and_audit(Access::Mfa);
     let terminal = Terminal::open();
@@ -294,9 +269,8 @@ fn a_login_under_way_in_another_terminal_is_waited_for_not_asked_again() {
 fn without_a_terminal_each_fails_at_once_saying_to_run_credd_login() {
     let stack = Stack::staging_and_audit(Access::Mfa);
     // Only the session is missing: the daemon is up and knows the profiles.
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 2] = [
         &["exec", "staging", "--", "sh", "-c", "echo the command ran"],
-        &["env", "staging", "--shell", "sh"],
         &["credential-process", "staging"],
     ];
     for args in cases {

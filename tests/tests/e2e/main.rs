@@ -102,6 +102,7 @@ mod refresh_stop;
 mod saml;
 mod saml_idp_harness;
 mod service_files;
+mod shell;
 mod web_identity;
 
 /// The fewest test threads this binary runs with when neither `--test-threads` nor
