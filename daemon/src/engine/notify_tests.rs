@@ -117,7 +117,7 @@ async fn the_end_of_an_mfa_session_is_told_an_hour_and_ten_minutes_ahead_once() 
     assert_eq!(
         notice,
         Notice {
-            summary: "credd: the AWS access session ends in 1h 9m".into(),
+            summary: "credd: the AWS access session ends in 1h 10m".into(),
             body: "Run `credd login` to renew it: without it, your profiles' credentials are \
                    not refreshed."
                 .into(),
@@ -126,7 +126,7 @@ async fn the_end_of_an_mfa_session_is_told_an_hour_and_ten_minutes_ahead_once() 
     // The same fact in status, from the same moment.
     let warning = sim.engine.access_info().warning.expect("status warns too");
     assert!(
-        warning.starts_with("the access session ends in 1h 9m"),
+        warning.starts_with("the access session ends in 1h 10m"),
         "{warning}"
     );
     // Once: not again until the end, nor after it.

@@ -522,7 +522,7 @@ impl Engine {
     }
 }
 
-/// A span of time for people, in the style every message of credd's uses (`1h 9m`, `14m 59s`).
+/// A span of time for people, in the style every message of credd's uses (`1h 10m`, `14m 59s`).
 pub(super) fn span(d: Duration) -> String {
     credd_proto::human::duration(d.as_secs())
 }

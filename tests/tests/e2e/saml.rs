@@ -658,7 +658,12 @@ fn login_cancel_stops_the_running_command_and_every_waiting_login() {
     for login in [first, second] {
         let out = login.wait(PROMPT_DEADLINE);
         out.assert_code(1);
-        assert!(out.stderr.ends_with("the login was cancelled\n"), "{out}");
+        // `--json`: the error is the last line of stderr, as JSON.
+        let error: serde_json::Value =
+            serde_json::from_str(out.stderr.lines().last().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("the error is not JSON ({e}): {out}"));
+        assert_eq!(error["code"], "LoginRequired", "{out}");
+        assert_eq!(error["message"], "the login was cancelled", "{out}");
     }
     let ended = asked.elapsed();
     // The command itself is stopped, not left to finish its 60 s.
