@@ -15,6 +15,7 @@ pub mod parse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use credd_proto::checks;
 use serde::Serialize;
 use toml_edit::{DocumentMut, Value};
 
@@ -567,7 +568,10 @@ fn access_fields(
                     ));
                 }
             }
-            if let Some(region) = section.get("region").filter(|r| check_region(r).is_ok()) {
+            if let Some(region) = section
+                .get("region")
+                .filter(|r| checks::check_region(r).is_ok())
+            {
                 let mut regions = toml_edit::Array::new();
                 regions.push(region);
                 fields.push(("regions".into(), Value::Array(regions)));
@@ -586,7 +590,7 @@ fn access_fields(
                     Ok(Node::Profile(c)) if c.root == *root => c.sso_session.clone(),
                     _ => None,
                 })
-                .find(|s| check_sso_session(s))
+                .find(|s| checks::check_sso_session(s).is_ok())
                 .unwrap_or_else(|| session_from_url(start_url));
             fields.push(("sso_session".into(), session.as_str().into()));
             fields.push(("sso_start_url".into(), start_url.as_str().into()));
@@ -983,7 +987,7 @@ impl<'a> Resolver<'a> {
         let name = &section.name;
         check_profile_name(name)?;
         let at_of = |k: &str| section.properties[k].at.clone();
-        if let Err(why) = check_role_arn(&role_arn) {
+        if let Err(why) = checks::parse_role_arn(&role_arn) {
             return Err(Failure::Other(format!(
                 "{}: role_arn: {why}",
                 at_of("role_arn")
@@ -991,7 +995,7 @@ impl<'a> Resolver<'a> {
         }
         let mut extra: Vec<(String, Value)> = Vec::new();
         if let Some(region) = section.get("region") {
-            check_region(region)
+            checks::check_region(region)
                 .map_err(|why| Failure::Other(format!("{}: region: {why}", at_of("region"))))?;
             extra.push(("region".into(), region.into()));
         }
@@ -1079,10 +1083,11 @@ impl<'a> Resolver<'a> {
                 "sso_account_id = {account_id:?} is not a 12-digit account ID"
             ));
         }
-        check_region(&sso_region).map_err(|why| Failure::Other(format!("sso_region: {why}")))?;
+        checks::check_region(&sso_region)
+            .map_err(|why| Failure::Other(format!("sso_region: {why}")))?;
         // `credd exec` exports the profile's region: the SDKs need one.
         let region = get("region").unwrap_or_else(|| sso_region.clone());
-        check_region(&region).map_err(|why| Failure::Other(format!("region: {why}")))?;
+        checks::check_region(&region).map_err(|why| Failure::Other(format!("region: {why}")))?;
         Ok(Node::Profile(Box::new(Candidate {
             name: section.name.clone(),
             at: section.at.clone(),
@@ -1101,73 +1106,13 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// credd's profile names (they appear in URLs and shell variables).
+/// credd's profile names, by the daemon's own check.
 fn check_profile_name(name: &str) -> Result<(), Failure> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::Other(format!(
-            "credd profile names are 1 to 64 letters, digits, '-', '_' and '.' (not first), \
-             and {name:?} is not: add it by hand under another name"
-        )))
-    }
-}
-
-fn check_role_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = matches!(parts[..], ["arn", partition, "iam", "", account, resource]
-    if partition.starts_with("aws")
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && resource.strip_prefix("role/").is_some_and(|path| {
-            let name = path.rsplit('/').next().unwrap_or_default();
-            !name.is_empty()
-                && name.len() <= 64
-                && name.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-                })
-        }));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected arn:aws:iam::123456789012:role/NAME (a role name of letters, digits and \
-             +=,.@_-), found {arn:?}"
+    checks::check_name(name).map_err(|why| {
+        Failure::Other(format!(
+            "{name:?} is not a credd profile name ({why}): add it by hand under another name"
         ))
-    }
-}
-
-fn check_region(region: &str) -> Result<(), String> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected a region like \"us-east-1\", found {region:?}"
-        ))
-    }
-}
-
-fn check_sso_session(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    })
 }
 
 /// A session name for a legacy Identity Center profile (no `[sso-session]`): the start URL's

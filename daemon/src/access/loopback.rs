@@ -99,7 +99,7 @@ impl Loopback {
         let app = Router::new()
             .route(CALLBACK_PATH, get(callback))
             .route(START_PATH, get(start))
-            .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
+            .layer(axum::middleware::from_fn_with_state(shared.port, guard))
             .with_state(shared.clone());
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
@@ -136,7 +136,8 @@ impl Loopback {
     }
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
+/// A short HTML page of credd's for the browser (an answer the user reads).
+pub(crate) fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (
         status,
         Html(format!(
@@ -147,17 +148,18 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         .into_response()
 }
 
-/// On both routes: the Host is this listener's (DNS rebinding), and nothing is cached or sent on
-/// as a Referer.
-async fn guard(
-    State(shared): State<Arc<Shared>>,
+/// The guard of a one-shot loopback page of the daemon's (this login's listener, the console
+/// sign-in page) listening on `port`: the Host is this listener's (DNS rebinding), and nothing is
+/// cached or sent on as a Referer.
+pub(crate) async fn guard(
+    State(port): State<u16>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let port = req.extensions().get::<Peer>().map(|p| p.local.port());
+    let local = req.extensions().get::<Peer>().map(|p| p.local.port());
     let host_ok = req.headers().get(header::HOST).is_some_and(|h| {
         h.to_str()
-            .is_ok_and(|h| listener::is_loopback_host(h, port.or(Some(shared.port))))
+            .is_ok_and(|h| listener::is_loopback_host(h, local.or(Some(port))))
     });
     let mut response = if host_ok {
         next.run(req).await
@@ -177,15 +179,20 @@ async fn guard(
     response
 }
 
+/// Whether a web page sent this request (a link it followed, a frame, a script) rather than a
+/// navigation the user started (the browser credd opened, a URL typed in): `Sec-Fetch-Site`
+/// other than `none`.
+pub(crate) fn from_a_web_page(req: &Request) -> bool {
+    req.headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() != b"none")
+}
+
 /// Sends the browser on to the identity provider, while the login waits. Only a navigation the
 /// user started (the browser credd opened, a URL typed in) is sent: a web page that links or
 /// frames this address is refused.
 async fn start(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let from_page = req
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() != b"none");
-    if from_page {
+    if from_a_web_page(&req) {
         return page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",

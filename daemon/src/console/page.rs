@@ -12,12 +12,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use credd_proto::Secret;
 use tokio::sync::watch;
 
-use crate::listener::{self, Limits, Listener, Peer, Policy};
+use crate::access::loopback::{from_a_web_page, guard, page};
+use crate::listener::{self, Limits, Listener, Policy};
 use crate::lock;
 use crate::logging::{THROTTLE_WINDOW, Throttle};
 
@@ -46,7 +47,6 @@ static POLICY: Policy = Policy {
 };
 
 struct Shared {
-    port: u16,
     /// Taken by the one redirect.
     url: Mutex<Option<Secret>>,
     /// Told when the redirect went out: the page closes.
@@ -62,13 +62,12 @@ pub async fn serve_once(url: Secret) -> std::io::Result<String> {
     let path = format!("/console/{}", hex::encode(nonce));
     let (served, mut stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
-        port,
         url: Mutex::new(Some(url)),
         served,
     });
     let app = Router::new()
         .route(&path, get(redirect))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
+        .layer(axum::middleware::from_fn_with_state(port, guard))
         .with_state(shared.clone());
     let stop = stopped.clone();
     tokio::spawn(async move {
@@ -85,58 +84,15 @@ pub async fn serve_once(url: Secret) -> std::io::Result<String> {
     Ok(format!("http://127.0.0.1:{port}{path}"))
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    (
-        status,
-        Html(format!(
-            "<!doctype html><meta charset=utf-8><title>credd: {title}</title>\
-             <h1>{title}</h1><p>{text}</p>"
-        )),
-    )
-        .into_response()
-}
-
-/// The Host is this listener's (DNS rebinding), and nothing is cached or sent on as a Referer.
-async fn guard(
-    State(shared): State<Arc<Shared>>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let port = req.extensions().get::<Peer>().map(|p| p.local.port());
-    let host_ok = req.headers().get(header::HOST).is_some_and(|h| {
-        h.to_str()
-            .is_ok_and(|h| listener::is_loopback_host(h, port.or(Some(shared.port))))
-    });
-    let from_page = req
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() != b"none");
-    let mut response = if !host_ok {
-        page(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            "This address answers only as 127.0.0.1.",
-        )
-    } else if from_page {
-        page(
+/// The one redirect to the sign-in URL; after it, the page is gone.
+async fn redirect(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if from_a_web_page(&req) {
+        return page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
             "The console sign-in opens only in the browser credd started, not from a web page.",
-        )
-    } else {
-        next.run(req).await
-    };
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
-/// The one redirect to the sign-in URL; after it, the page is gone.
-async fn redirect(State(shared): State<Arc<Shared>>) -> Response {
+        );
+    }
     let Some(url) = lock::lock(&shared.url).take() else {
         return page(
             StatusCode::GONE,

@@ -277,7 +277,7 @@ mod tests {
             source: "iam-user".into(),
             logged_in: true,
             identity: Some("arn:aws:iam::111111111111:user/alice".into()),
-            expires_at: Some(output::now() + 3 * 3600 + 30),
+            expires_at: Some(output::now() + 3 * 3600 + 20),
             mfa_serial: None,
             sts_region: None,
             warning: None,
