@@ -1110,7 +1110,7 @@ impl<'a> Resolver<'a> {
 fn check_profile_name(name: &str) -> Result<(), Failure> {
     checks::check_name(name).map_err(|why| {
         Failure::Other(format!(
-            "{name:?} is not a credd profile name ({why}): add it by hand under another name"
+            "{name:?} is not a credd profile name: {why}; add it by hand under another name"
         ))
     })
 }
