@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod credential_process;
+pub mod dist_files;
 pub mod env;
 pub mod exec;
 pub mod import;

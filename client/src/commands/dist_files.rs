@@ -1,0 +1,82 @@
+//! `credd dist-files DIR` (hidden): what a package installs beside the two binaries, generated
+//! from this build so it always matches it: the man pages of `credd` and each of its subcommands
+//! (clap_mangen), the bash, zsh and fish completions, and the systemd user units for a daemon at
+//! `--daemon` (default `/usr/bin/credd-daemon`), listening on the daemon's default address.
+//! packaging/build-deb and the Homebrew formula run it; `credd-daemon --man-page` adds the
+//! daemon's own page.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use credd_proto::paths::Paths;
+
+use crate::commands::service::{self, Install};
+use crate::connection;
+use crate::error::ClientError;
+use crate::service_manager::Manager;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to write man/, completions/ and systemd/ (created when missing).
+    dir: PathBuf,
+    /// The daemon's path on the machine the files are installed on, for the units' ExecStart.
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/credd-daemon")]
+    daemon: PathBuf,
+}
+
+/// `cli` is the whole command line's definition, from `main`.
+pub fn run(args: Args, cli: clap::Command) -> Result<ExitCode, ClientError> {
+    if !args.daemon.is_absolute() {
+        return Err(ClientError::DistFiles {
+            path: args.daemon,
+            why: "--daemon must be an absolute path (systemd's ExecStart)".into(),
+        });
+    }
+    let man = args.dir.join("man");
+    let completions = args.dir.join("completions");
+    let systemd = args.dir.join("systemd");
+    for dir in [&man, &completions, &systemd] {
+        std::fs::create_dir_all(dir).map_err(|source| ClientError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    clap_mangen::generate_to(cli.clone(), &man).map_err(|e| ClientError::DistFiles {
+        path: man.clone(),
+        why: e.to_string(),
+    })?;
+    for (shell, name) in [
+        (clap_complete::Shell::Bash, "credd.bash"),
+        (clap_complete::Shell::Zsh, "_credd"),
+        (clap_complete::Shell::Fish, "credd.fish"),
+    ] {
+        let mut text = Vec::new();
+        clap_complete::generate(shell, &mut cli.clone(), "credd", &mut text);
+        write(&completions.join(name), &text)?;
+    }
+    // The socket holds the daemon's default port: where the daemon listens without a config.
+    let builder = connection::daemon_exe()?;
+    let defaults = Paths::resolve(Some(args.dir.join("no-config.toml")));
+    let listen = service::listen_address(&builder, &defaults)?;
+    let files = service::render(
+        Manager::Systemd,
+        &Install {
+            daemon: &args.daemon,
+            log: Path::new("/dev/null"),
+            env: &[],
+            listen: (listen.port() != 0).then_some(listen),
+        },
+    );
+    write(&systemd.join("credd.service"), files.unit.as_bytes())?;
+    if let Some(socket) = files.socket {
+        write(&systemd.join("credd.socket"), socket.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    std::fs::write(path, bytes).map_err(|source| ClientError::WriteFile {
+        path: path.to_owned(),
+        source,
+    })
+}
