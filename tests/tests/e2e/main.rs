@@ -96,9 +96,11 @@ mod login_on_demand;
 mod mfa_command;
 mod notifications;
 mod oidc_provider_harness;
+mod packaging;
 mod saml;
 mod saml_idp_harness;
 mod service_files;
+mod service_manager;
 mod web_identity;
 
 /// The fewest test threads this binary runs with when neither `--test-threads` nor
