@@ -42,7 +42,11 @@ pub fn test_profile() -> String {
         .and_then(Path::file_name)
         .map(|d| d.to_string_lossy().into_owned())
         .expect("the binaries' profile directory");
-    if dir == "debug" { "dev".to_owned() } else { dir }
+    if dir == "debug" {
+        "dev".to_owned()
+    } else {
+        dir
+    }
 }
 
 /// Runs `packaging/build-deb --profile <the tests'> --no-build -- -o OUT --fast` and returns the
@@ -53,7 +57,14 @@ pub fn build_deb(out: &Path) -> PathBuf {
     let dirs = std::iter::once(bin_dir).chain(std::env::split_paths(&path));
     let path = std::env::join_paths(dirs).expect("PATH with target/cargo-deb/bin");
     let output = Command::new(workspace_dir().join("packaging/build-deb"))
-        .args(["--profile", &test_profile(), "--no-build", "--", "--fast", "-o"])
+        .args([
+            "--profile",
+            &test_profile(),
+            "--no-build",
+            "--",
+            "--fast",
+            "-o",
+        ])
         .arg(out)
         .env("PATH", path)
         .current_dir(workspace_dir())

@@ -57,8 +57,8 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
     let deb = build_deb(out.path());
     let deb_arg = deb.display().to_string();
 
-    let contents = String::from_utf8_lossy(&run("dpkg-deb", &["--contents", &deb_arg]).stdout)
-        .into_owned();
+    let contents =
+        String::from_utf8_lossy(&run("dpkg-deb", &["--contents", &deb_arg]).stdout).into_owned();
     let listed: Vec<&str> = contents
         .lines()
         .filter_map(|l| l.split_whitespace().last())
@@ -66,8 +66,8 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
     for path in PACKAGED {
         assert!(listed.contains(path), "{path} missing from\n{contents}");
     }
-    let fields = String::from_utf8_lossy(&run("dpkg-deb", &["--field", &deb_arg]).stdout)
-        .into_owned();
+    let fields =
+        String::from_utf8_lossy(&run("dpkg-deb", &["--field", &deb_arg]).stdout).into_owned();
     assert!(fields.contains("Package: credd\n"), "{fields}");
 
     // One package install on this machine at a time (another test process may run this too).
