@@ -15,6 +15,11 @@ use crate::connection;
 use crate::error::ClientError;
 use crate::service_manager::Manager;
 
+/// Heads the packaged units: which copy this is, and which one wins.
+const PACKAGED: &str = "# Installed by the credd package, for the daemon's default address. `credd service \
+                        install` writes\n# your own copy to ~/.config/systemd/user/, which systemd \
+                        uses instead of this one.\n";
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to write man/, completions/ and systemd/ (created when missing).
@@ -67,9 +72,15 @@ pub fn run(args: Args, cli: clap::Command) -> Result<ExitCode, ClientError> {
             listen: (listen.port() != 0).then_some(listen),
         },
     );
-    write(&systemd.join("credd.service"), files.unit.as_bytes())?;
+    write(
+        &systemd.join("credd.service"),
+        format!("{PACKAGED}{}", files.unit).as_bytes(),
+    )?;
     if let Some(socket) = files.socket {
-        write(&systemd.join("credd.socket"), socket.as_bytes())?;
+        write(
+            &systemd.join("credd.socket"),
+            format!("{PACKAGED}{socket}").as_bytes(),
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,7 @@
 //!
 //! Build and run with `cargo build --release --workspace --bin credd --bin credd-daemon --bin
 //! credd-bench && target/release/credd-bench [SECONDS]` (one cargo invocation: each crate built
-//! once; it starts the `credd-daemon` next to it). `--profile dist` instead of `--release` (and
-//! `target/dist/`) measures the binaries the packages ship.
+//! once; it starts the `credd-daemon` next to it).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
