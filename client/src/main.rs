@@ -169,13 +169,13 @@ enum Command {
         #[command(subcommand)]
         action: commands::service::Action,
     },
-    /// Write the man pages, completions and systemd user units a package installs (packaging/).
-    #[command(hide = true)]
-    DistFiles(commands::dist_files::Args),
 }
 
 fn main() -> ExitCode {
     output::restore_sigpipe();
+    if let Some(code) = commands::dist_files::run_if_asked(Cli::command) {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -242,6 +242,5 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Completions { shell } => commands::completions::run(shell, Cli::command()),
         Command::Service { action } => commands::service::run(&paths, json, action),
         Command::Key { action } => commands::key::run(&paths, json, action),
-        Command::DistFiles(args) => commands::dist_files::run(args, Cli::command()),
     }
 }

@@ -1,10 +1,12 @@
-//! `credd dist-files DIR` (hidden): what a package installs beside the two binaries, generated
+//! `credd dist-files DIR`: what a package installs beside the two binaries, generated
 //! from this build so it always matches it: the man pages of `credd` and each of its subcommands
 //! (clap_mangen), the bash, zsh and fish completions, and the systemd user units for a daemon at
 //! `--daemon` (default `/usr/bin/credd-daemon`), listening on the daemon's default address.
 //! packaging/build-deb and the Homebrew formula run it; `credd-daemon --man-page` adds the
-//! daemon's own page.
+//! daemon's own page. It is not one of the CLI's verbs (a hidden clap subcommand would still be
+//! offered by the completions): `main` hands it the arguments before parsing its own.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -20,7 +22,9 @@ const PACKAGED: &str = "# Installed by the credd package, for the daemon's defau
                         install` writes\n# your own copy to ~/.config/systemd/user/, which systemd \
                         uses instead of this one.\n";
 
-#[derive(Debug, clap::Args)]
+/// Write the man pages, completions and systemd user units a package installs (packaging/).
+#[derive(Debug, clap::Parser)]
+#[command(name = "credd dist-files", version)]
 pub struct Args {
     /// Where to write man/, completions/ and systemd/ (created when missing).
     dir: PathBuf,
@@ -29,8 +33,27 @@ pub struct Args {
     daemon: PathBuf,
 }
 
+/// Runs `credd dist-files ...` when those are the arguments (`None` otherwise); `cli` gives the
+/// whole command line's definition, from `main`.
+pub fn run_if_asked(cli: impl FnOnce() -> clap::Command) -> Option<ExitCode> {
+    let mut args = std::env::args_os();
+    args.next()?;
+    if args.next().as_deref() != Some(OsStr::new("dist-files")) {
+        return None;
+    }
+    let name = std::ffi::OsString::from("credd dist-files");
+    let parsed = <Args as clap::Parser>::parse_from(std::iter::once(name).chain(args));
+    Some(match run(parsed, cli()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("credd: {e}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
 /// `cli` is the whole command line's definition, from `main`.
-pub fn run(args: Args, cli: clap::Command) -> Result<ExitCode, ClientError> {
+fn run(args: Args, cli: clap::Command) -> Result<ExitCode, ClientError> {
     if !args.daemon.is_absolute() {
         return Err(ClientError::DistFiles {
             path: args.daemon,

@@ -86,10 +86,14 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
         format!("credd-daemon {}\n", env!("CARGO_PKG_VERSION"))
     );
     let bash = run("/usr/bin/credd", &["completions", "bash"]);
+    let bash = String::from_utf8_lossy(&bash.stdout);
+    assert!(bash.contains("complete -F _credd"), "{bash}");
+    // The packaging's own command is no verb to offer.
+    assert!(!bash.contains("dist-files"), "{bash}");
+    let packaged = read(Path::new("/usr/share/bash-completion/completions/credd"));
     assert!(
-        String::from_utf8_lossy(&bash.stdout).contains("complete -F _credd"),
-        "{}",
-        String::from_utf8_lossy(&bash.stdout)
+        packaged.contains("complete -F _credd") && !packaged.contains("dist-files"),
+        "{packaged}"
     );
     let packaged_unit = read(Path::new("/usr/lib/systemd/user/credd.service"));
     assert!(
