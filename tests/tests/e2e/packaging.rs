@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use credd_tests::install::lock_install;
 use credd_tests::packaging::build_deb;
@@ -41,12 +42,43 @@ fn run(program: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// How long `dpkg` may wait for the package database: another test process may be installing
+/// the suite's Debian packages with apt-get meanwhile (minutes on a fresh machine).
+const DPKG_LOCK_DEADLINE: Duration = Duration::from_secs(600);
+
+/// `dpkg ARGS`, waiting while another dpkg or apt-get holds its lock; panics when it fails
+/// otherwise.
+fn dpkg(args: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let out = Command::new("dpkg")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run dpkg: {e}"));
+        if out.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.contains("lock") || started.elapsed() > DPKG_LOCK_DEADLINE {
+            panic!(
+                "`dpkg {}` failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{stderr}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// Removes the package when the test ends, passed or not.
 struct Installed;
 
 impl Drop for Installed {
     fn drop(&mut self) {
-        let _ = Command::new("dpkg").args(["-r", "credd"]).output();
+        if std::thread::panicking() {
+            let _ = Command::new("dpkg").args(["-r", "credd"]).output();
+        }
     }
 }
 
@@ -73,7 +105,7 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
     // One package install on this machine at a time (another test process may run this too).
     let _lock = lock_install("dpkg-credd");
     let _installed = Installed;
-    run("dpkg", &["-i", &deb_arg]);
+    dpkg(&["-i", &deb_arg]);
 
     let version = run("/usr/bin/credd", &["--version"]);
     assert_eq!(
@@ -126,7 +158,7 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
         "{unit}"
     );
 
-    run("dpkg", &["-r", "credd"]);
+    dpkg(&["-r", "credd"]);
     assert!(!Path::new("/usr/bin/credd").exists());
     assert!(!Path::new("/usr/lib/systemd/user/credd.service").exists());
 }
