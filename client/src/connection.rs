@@ -202,7 +202,7 @@ fn start_service(manager: Manager, socket: &Path) -> Result<(), ClientError> {
 
 /// Runs `credd-daemon` (which forks itself off and returns once ready).
 fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
-    let exe = daemon_exe();
+    let exe = daemon_exe()?;
     let out = Command::new(&exe)
         .env(credd_proto::paths::ENV_CONFIG, &paths.config)
         .env(credd_proto::paths::ENV_RUNTIME_DIR, &paths.runtime_dir)
@@ -231,21 +231,22 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     })
 }
 
-/// `credd-daemon` next to this binary, else the first one on PATH, else the bare name (which
-/// then fails to run with a message naming it).
-pub fn daemon_exe() -> PathBuf {
+/// `credd-daemon` next to this binary, else the first one on PATH; else the error says where it
+/// looked.
+pub fn daemon_exe() -> Result<PathBuf, ClientError> {
     const NAME: &str = "credd-daemon";
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|me| me.parent().map(|d| d.join(NAME)));
-    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).map(|d| d.join(NAME)).collect())
+        .and_then(|me| me.parent().map(Path::to_path_buf));
+    let path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect())
         .unwrap_or_default();
     beside
-        .into_iter()
-        .chain(on_path)
+        .iter()
+        .chain(&path)
+        .map(|dir| dir.join(NAME))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(NAME))
+        .ok_or(ClientError::DaemonMissing { beside, path })
 }
 
 /// Polls until the socket accepts a connection.

@@ -60,9 +60,28 @@ pub enum ClientError {
     DaemonRefused { message: String },
     #[error(
         "could not start credd-daemon: credd is installed as a service, but starting it failed: \
-         {0}"
+         {0}\nWhere there is no service manager to start it (WSL, a container, an SSH login without \
+         a user session), run `credd service uninstall`: credd then starts credd-daemon itself \
+         when needed."
     )]
     ServiceStart(ToolError),
+    /// Neither beside `credd` nor on PATH.
+    #[error(
+        "credd-daemon is not installed where credd looks for it: not beside credd ({}) nor in \
+         any PATH directory ({}).\nInstall both binaries (the credd package has both, or `cargo \
+         install --path daemon` from the credd source, next to `cargo install --path client`), \
+         or put credd-daemon on PATH.",
+        .beside.as_ref().map_or_else(|| "unknown".to_owned(), |d| d.display().to_string()),
+        if .path.is_empty() { "PATH is empty".to_owned() } else {
+            std::env::join_paths(.path).map_or_else(|_| format!("{:?}", .path), |p| p.to_string_lossy().into_owned())
+        }
+    )]
+    DaemonMissing {
+        /// credd's own directory.
+        beside: Option<PathBuf>,
+        /// The PATH directories searched.
+        path: Vec<PathBuf>,
+    },
     #[error(
         "could not start credd-daemon: the service started but its socket {} did not appear \
          within {}s; see its log",
@@ -179,8 +198,22 @@ pub enum ClientError {
     // service
     #[error("cannot find your home directory")]
     NoHomeDir,
-    #[error("cannot find credd-daemon next to credd or on PATH: {0}")]
-    DaemonNotFound(io::Error),
+    #[error("cannot run credd-daemon {}: {source}", .exe.display())]
+    DaemonNotFound { exe: PathBuf, source: io::Error },
+    #[error("cannot write the package files to {}: {why}", .path.display())]
+    DistFiles { path: PathBuf, why: String },
+    /// No user bus: nothing was stopped or written.
+    #[error(
+        "cannot install credd as a systemd user service: this session has no systemd user \
+         manager to talk to ({source}). Nothing was changed: a running credd-daemon keeps \
+         running.\nThis happens in WSL, containers and SSH logins without a user session. \
+         Either:\n  - have systemd keep a user manager for you: `sudo loginctl enable-linger \
+         $USER`, log in again and rerun `credd service install` (WSL: first turn systemd on, \
+         `systemd=true` under [boot] in /etc/wsl.conf); or\n  - skip the service: `credd` \
+         starts credd-daemon by itself when a command needs it (or run `credd-daemon` \
+         yourself, e.g. from your shell profile)."
+    )]
+    NoServiceManager { source: ToolError },
     #[error("creating {}: {source}", .path.display())]
     CreateDir { path: PathBuf, source: io::Error },
     #[error("writing {}: {source}", .path.display())]
@@ -291,7 +324,21 @@ mod tests {
         assert_eq!(
             start.to_string(),
             "could not start credd-daemon: credd is installed as a service, but starting it \
-             failed: `systemctl --user start credd.service` failed: Unit credd.service not found."
+             failed: `systemctl --user start credd.service` failed: Unit credd.service not found.\n\
+             Where there is no service manager to start it (WSL, a container, an SSH login \
+             without a user session), run `credd service uninstall`: credd then starts \
+             credd-daemon itself when needed."
+        );
+        let missing = ClientError::DaemonMissing {
+            beside: Some(PathBuf::from("/opt/credd/bin")),
+            path: vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")],
+        };
+        assert_eq!(
+            missing.to_string(),
+            "credd-daemon is not installed where credd looks for it: not beside credd \
+             (/opt/credd/bin) nor in any PATH directory (/usr/bin:/bin).\nInstall both binaries \
+             (the credd package has both, or `cargo install --path daemon` from the credd source, \
+             next to `cargo install --path client`), or put credd-daemon on PATH."
         );
         let managed = ClientError::StopThroughManager {
             pid: 42,

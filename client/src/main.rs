@@ -284,6 +284,10 @@ enum Command {
 
 fn main() -> ExitCode {
     output::restore_sigpipe();
+    // The man pages carry the help's examples.
+    if let Some(code) = commands::dist_files::run_if_asked(|| examples::add(Cli::command())) {
+        return code;
+    }
     // `CREDD_COMPLETE=bash credd -- ARGS`: the completion scripts calling back (prints, then exits).
     clap_complete::CompleteEnv::with_factory(command)
         .var(commands::completions::VAR)

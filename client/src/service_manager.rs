@@ -48,6 +48,17 @@ impl Manager {
         })
     }
 
+    /// Whether this session can talk to the manager at all, asked without changing anything: a
+    /// systemd user manager needs a user bus, which WSL, containers and SSH logins without a
+    /// user session lack (`systemctl --user` then says "Failed to connect to bus"). launchd is
+    /// not asked: every macOS login has its agents domain.
+    pub fn reachable(self) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => run_tool("systemctl", &["--user", "show-environment"]),
+            Manager::Launchd => Ok(()),
+        }
+    }
+
     /// Starts the installed service (without waiting for it to be ready).
     pub fn start(self) -> Result<(), ToolError> {
         match self {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// The credd daemon: holds your AWS access session and serves role credentials on loopback.
 ///
@@ -25,10 +25,23 @@ struct Args {
     /// manager's socket.
     #[arg(long, conflicts_with_all = ["foreground", "log_file"])]
     listen_address: bool,
+    /// Print this man page (roff) and exit: packaging/build-deb and the Homebrew formula install it.
+    #[arg(long, hide = true, exclusive = true)]
+    man_page: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.man_page {
+        let page = clap_mangen::Man::new(Args::command()).render(&mut std::io::stdout().lock());
+        return match page {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("credd-daemon: writing the man page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let paths = credd_proto::paths::Paths::resolve(args.config);
     let result = if args.listen_address {
         credd_daemon::config::listen_address(&paths.config).map(|addr| println!("{addr}"))

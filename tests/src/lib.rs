@@ -15,6 +15,7 @@ pub mod install;
 pub mod keyring;
 pub mod moto;
 pub mod oidc_provider;
+pub mod packaging;
 pub mod proxy;
 pub mod saml_idp;
 pub mod sdk;

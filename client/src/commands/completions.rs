@@ -28,7 +28,24 @@ const DAEMON_WAIT: Duration = Duration::from_millis(500);
 /// Prints the registration script; `argv0` is how this credd was run (the scripts call it back
 /// by that path when it has one, else by name on PATH, as `CREDD_COMPLETE=bash credd` does).
 pub fn run(shell: clap_complete::Shell, argv0: Option<OsString>) -> Result<ExitCode, ClientError> {
-    let completer = completer_path(argv0);
+    let out =
+        registration(shell, &completer_path(argv0)).map_err(|source| ClientError::WriteFile {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|source| {
+        ClientError::WriteFile {
+            path: PathBuf::from("<stdout>"),
+            source,
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The script that registers credd's completion in `shell`, calling `completer` (a path, or a
+/// name looked up on PATH) back at each Tab; what `credd completions` prints and what the
+/// packages install.
+pub fn registration(shell: clap_complete::Shell, completer: &str) -> std::io::Result<Vec<u8>> {
     let env: &dyn EnvCompleter = match shell {
         clap_complete::Shell::Bash => &Bash,
         clap_complete::Shell::Zsh => &Zsh,
@@ -38,13 +55,8 @@ pub fn run(shell: clap_complete::Shell, argv0: Option<OsString>) -> Result<ExitC
         _ => &Bash,
     };
     let mut out = Vec::new();
-    env.write_registration(VAR, "credd", "credd", &completer, &mut out)
-        .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &out))
-        .map_err(|source| ClientError::WriteFile {
-            path: PathBuf::from("<stdout>"),
-            source,
-        })?;
-    Ok(ExitCode::SUCCESS)
+    env.write_registration(VAR, "credd", "credd", completer, &mut out)?;
+    Ok(out)
 }
 
 fn completer_path(argv0: Option<OsString>) -> String {

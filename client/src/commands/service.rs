@@ -67,8 +67,17 @@ pub fn run(paths: &Paths, json: bool, action: Action) -> Result<ExitCode, Client
     let socket_path = manager.socket_path()?;
     let mut done = Vec::new();
     if installing {
-        let daemon =
-            std::fs::canonicalize(connection::daemon_exe()).map_err(ClientError::DaemonNotFound)?;
+        // Before anything is stopped or written: without a reachable service manager the install
+        // could only half happen (and a half-installed unit makes every later command try to
+        // start the service).
+        if !opts.files_only {
+            manager
+                .reachable()
+                .map_err(|source| ClientError::NoServiceManager { source })?;
+        }
+        let exe = connection::daemon_exe()?;
+        let daemon = std::fs::canonicalize(&exe)
+            .map_err(|source| ClientError::DaemonNotFound { exe, source })?;
         let listen = listen_address(&daemon, paths)?;
         // Port 0 is chosen anew at each start: nothing for the service manager to hold.
         let held = (listen.port() != 0).then_some(listen);
@@ -169,13 +178,16 @@ fn remove(path: &Path) -> Result<bool, ClientError> {
 }
 
 /// Where the HTTP API listens with this config, as the daemon itself reads the config.
-fn listen_address(daemon: &Path, paths: &Paths) -> Result<SocketAddr, ClientError> {
+pub(crate) fn listen_address(daemon: &Path, paths: &Paths) -> Result<SocketAddr, ClientError> {
     let out = std::process::Command::new(daemon)
         .arg("--listen-address")
         .env(credd_proto::paths::ENV_CONFIG, &paths.config)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(ClientError::DaemonNotFound)?;
+        .map_err(|source| ClientError::DaemonNotFound {
+            exe: daemon.to_owned(),
+            source,
+        })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     match stdout.trim().parse() {
         Ok(addr) if out.status.success() => Ok(addr),

@@ -294,6 +294,49 @@ fn first_command_starts_the_daemon_which_stays_up() {
 }
 
 #[test]
+fn a_lone_credd_says_where_it_looked_for_the_daemon_and_what_to_install() {
+    let mut world = world_with_config();
+    // credd alone in a bin dir of its own, and no credd-daemon on PATH either.
+    let bin = world.root.join("bin");
+    fs::create_dir(&bin).expect("create a bin dir");
+    let credd = bin.join("credd");
+    // Copied by `cp`, not here: a write fd of ours could leak into a child another test thread
+    // forks at that moment, and running the copy would then fail with ETXTBSY.
+    world
+        .run(
+            "cp",
+            &[
+                &credd_tests::bins::client_bin().display().to_string(),
+                &credd.display().to_string(),
+            ],
+            None,
+        )
+        .assert_success();
+    let empty = world.root.join("empty");
+    fs::create_dir(&empty).expect("create an empty dir");
+    world.set_env("PATH", &format!("{}:{}", bin.display(), empty.display()));
+
+    for args in [
+        &["status"][..],
+        &["service", "install", "--files-only", "--manager", "systemd"],
+    ] {
+        let out = world.run(&credd, args, None);
+        out.assert_code(1);
+        let expected = format!(
+            "credd: credd-daemon is not installed where credd looks for it: not beside credd \
+             ({}) nor in any PATH directory ({}:{}).\nInstall both binaries (the credd package \
+             has both, or `cargo install --path daemon` from the credd source, next to `cargo \
+             install --path client`), or put credd-daemon on PATH.\n",
+            bin.display(),
+            bin.display(),
+            empty.display()
+        );
+        assert_eq!(out.stderr, expected, "{out}");
+    }
+    assert!(world.world_pids().is_empty());
+}
+
+#[test]
 fn autostart_with_an_invalid_config_says_where_the_error_is() {
     let world = World::new();
     world.write_config(&CONFIG.replace("127.0.0.1:0", "0.0.0.0:9911"));

@@ -98,10 +98,12 @@ mod login_on_demand;
 mod mfa_command;
 mod notifications;
 mod oidc_provider_harness;
+mod packaging;
 mod refresh_stop;
 mod saml;
 mod saml_idp_harness;
 mod service_files;
+mod service_manager;
 mod shell;
 mod web_identity;
 
