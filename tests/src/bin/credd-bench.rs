@@ -13,9 +13,9 @@
 //! - last, logged out: bursts of 300 concurrent credential requests answered 503 LoginRequired
 //!   (the single-flight tests' bursts), p50/p99/max.
 //!
-//! Build and run with `cargo build --release --workspace --bin credd --bin credd-daemon --bin
-//! credd-bench && target/release/credd-bench [SECONDS]` (one cargo invocation: each crate built
-//! once; it starts the `credd-daemon` next to it).
+//! Build and run with `cargo build --profile dist --workspace --bin credd --bin credd-daemon --bin
+//! credd-bench && target/dist/credd-bench [SECONDS]` (what ships: whole-program LTO; one cargo
+//! invocation, each crate built once; it starts the `credd-daemon` next to it).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

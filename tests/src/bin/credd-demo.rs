@@ -207,8 +207,8 @@ const QUICKSTART: &str = r#"
        region = "eu-west-1"
   2. credd key add                    # the key into the OS keychain (or `credd key import`
                                       # to move it out of ~/.aws/credentials)
-  3. credd login                      # asks for the MFA code once (exec/env ask themselves too)
-  4. eval "$(credd env)"              # in your shell rc: every SDK now uses credd
+  3. credd login                      # asks for the MFA code once (exec asks itself too)
+  4. eval "$(credd env --hook bash)"  # in your shell rc: every SDK now uses credd
   5. credd switch prod / credd status / credd exec prod -- terraform plan
   6. credd service install            # run it as a systemd/launchd user service
   7. credd key rotate                 # every 90 days; `credd status` reminds you
