@@ -163,6 +163,33 @@ fn the_debian_package_installs_both_binaries_the_user_units_completions_and_man_
         "{unit}"
     );
 
+    // Moving in with the installed package alone: `credd import` takes over ~/.aws/config (no
+    // credd config yet, no daemon), and the packaged bash completion, calling the installed credd
+    // back, completes the imported profile names (from the config file, with no daemon to ask).
+    fs::create_dir_all(world.aws_config_file().parent().expect("~/.aws")).expect("mkdir ~/.aws");
+    fs::write(
+        world.aws_config_file(),
+        "[sso-session acme]\nsso_start_url = https://acme.awsapps.com/start\n\
+         sso_region = us-east-1\n\n[profile staging]\nsso_session = acme\n\
+         sso_account_id = 222222222222\nsso_role_name = Admin\nregion = eu-west-1\n\n\
+         [profile stage-ops]\nsso_session = acme\nsso_account_id = 222222222222\n\
+         sso_role_name = Operator\nregion = eu-west-1\n",
+    )
+    .expect("write ~/.aws/config");
+    let script = r#"
+        export PATH=/usr/bin:/bin CREDD_NO_AUTOSTART=1
+        credd import >/dev/null || exit 1
+        source /usr/share/bash-completion/completions/credd
+        COMP_WORDS=(credd switch st) COMP_CWORD=2 COMP_LINE="credd switch st" COMP_POINT=15
+        COMP_TYPE=9 _clap_complete_credd credd st switch
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let completed = world.run("/bin/bash", &["-c", script], None);
+    completed.assert_success();
+    let mut names: Vec<&str> = completed.stdout.split_whitespace().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["stage-ops", "staging"], "{completed}");
+
     dpkg(&["-r", "credd"]);
     assert!(!Path::new("/usr/bin/credd").exists());
     assert!(!Path::new("/usr/lib/systemd/user/credd.service").exists());
