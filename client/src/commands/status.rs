@@ -417,19 +417,9 @@ mod tests {
         let mut report = report(sso_access(true));
         report.current_profile = Some("staging".into());
         report.profiles = vec![ProfileStatus {
-            name: "staging".into(),
             role_arn: None,
             sso_role: Some("222222222222/AdministratorAccess".into()),
-            via: None,
-            state: ProfileState::Fresh,
-            expires_at: None,
-            last_refresh: None,
-            next_refresh: None,
-            last_error: None,
-            sts_region: None,
-            assumed_arn: None,
-            region: None,
-            retry_at: None,
+            ..profile("staging", ProfileState::Fresh)
         }];
         let text = plain(&report);
         for expected in [
