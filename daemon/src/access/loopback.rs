@@ -36,22 +36,27 @@ use crate::logging::{THROTTLE_WINDOW, Throttle};
 pub const CALLBACK_PATH: &str = "/oauth/callback";
 pub const START_PATH: &str = "/oauth/start";
 
-/// The owner's browser opens a handful of connections (a page, a favicon, a retry); no one else
-/// gets one. A request's headers must arrive within 5 s, and no connection outlives 30 s.
-static POLICY: Policy = Policy {
-    name: "login callback",
-    limits: Limits {
-        mine: 16,
-        per_other: 0,
-        others: 0,
-        idle_grace: Duration::from_secs(1),
-    },
-    header_timeout: Duration::from_secs(5),
-    max_lifetime: Duration::from_secs(30),
-    others_pace: None,
-    refused: Throttle::new(THROTTLE_WINDOW),
-    accept_failed: Throttle::new(THROTTLE_WINDOW),
-};
+/// The policy of a one-shot loopback page for the owner's browser (this login's listener, the
+/// console sign-in page): up to `mine` connections of the owner's (a page, a favicon, a retry),
+/// none for anyone else; a request's headers within 5 s, and no connection outlives 30 s.
+pub(crate) const fn browser_page_policy(name: &'static str, mine: usize) -> Policy {
+    Policy {
+        name,
+        limits: Limits {
+            mine,
+            per_other: 0,
+            others: 0,
+            idle_grace: Duration::from_secs(1),
+        },
+        header_timeout: Duration::from_secs(5),
+        max_lifetime: Duration::from_secs(30),
+        others_pace: None,
+        refused: Throttle::new(THROTTLE_WINDOW),
+        accept_failed: Throttle::new(THROTTLE_WINDOW),
+    }
+}
+
+static POLICY: Policy = browser_page_policy("login callback", 16);
 
 /// Callbacks with a wrong `state`, logged at most once a minute (a web page can send thousands).
 static WRONG_STATE: Throttle = Throttle::new(THROTTLE_WINDOW);

@@ -17,10 +17,9 @@ use axum::routing::get;
 use credd_proto::Secret;
 use tokio::sync::watch;
 
-use crate::access::loopback::{from_a_web_page, guard, page};
-use crate::listener::{self, Limits, Listener, Policy};
+use crate::access::loopback::{browser_page_policy, from_a_web_page, guard, page};
+use crate::listener::{self, Listener, Policy};
 use crate::lock;
-use crate::logging::{THROTTLE_WINDOW, Throttle};
 
 /// How long the page waits for the browser: a cold browser start is seconds; the sign-in token
 /// behind it lasts 15 minutes.
@@ -29,22 +28,7 @@ pub const LIFETIME: Duration = Duration::from_secs(120);
 /// How long the page stays after its redirect, for the answer to reach the browser.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
-/// The owner's browser opens a handful of connections (the page, a favicon, a retry); no one else
-/// gets one.
-static POLICY: Policy = Policy {
-    name: "console page",
-    limits: Limits {
-        mine: 8,
-        per_other: 0,
-        others: 0,
-        idle_grace: Duration::from_secs(1),
-    },
-    header_timeout: Duration::from_secs(5),
-    max_lifetime: Duration::from_secs(30),
-    others_pace: None,
-    refused: Throttle::new(THROTTLE_WINDOW),
-    accept_failed: Throttle::new(THROTTLE_WINDOW),
-};
+static POLICY: Policy = browser_page_policy("console page", 8);
 
 struct Shared {
     /// Taken by the one redirect.

@@ -4,7 +4,7 @@
 //! moto (auth on: GetCallerIdentity really verifies them), then the printed sign-in URL's parts,
 //! then that neither the token nor the credentials reached the daemon's log or the disk.
 
-use credd_tests::federation::{Answer, FederationEndpoint, Received};
+use credd_tests::federation::{Answer, FederationEndpoint, Received, Session};
 use credd_tests::identity_center::Op;
 use credd_tests::stack::{
     ADMIN, AUDITOR, Access, DEPLOY, PROMPT_DEADLINE, READY_DEADLINE, STAGING_AND_AUDIT, Stack,
@@ -73,6 +73,20 @@ pub(crate) fn only_request_since(federation: &FederationEndpoint, before: usize)
     request
 }
 
+/// Who moto (checking signatures) says the session sent for a sign-in is; `what` names it in the
+/// failure.
+#[track_caller]
+fn moto_caller(stack: &Stack, session: &Session, what: &str) -> String {
+    stack
+        .moto()
+        .caller_arn(
+            &session.access_key_id,
+            &session.secret_access_key,
+            Some(&session.session_token),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 /// The `credd console` error's message, checking it failed with exit code 1 and printed no URL.
 #[track_caller]
 fn refused(out: &CmdOutput) -> String {
@@ -104,14 +118,11 @@ fn a_profiles_sign_in_carries_the_credentials_moto_issued_for_its_role() {
         None,
         "a role session's sign-in asks no duration"
     );
-    let signed_in_as = stack
-        .moto()
-        .caller_arn(
-            &session.access_key_id,
-            &session.secret_access_key,
-            Some(&session.session_token),
-        )
-        .expect("moto accepts the credentials sent for the sign-in");
+    let signed_in_as = moto_caller(
+        &stack,
+        &session,
+        "moto accepts the credentials sent for the sign-in",
+    );
     assert_eq!(signed_in_as, assumed_role_arn(ADMIN, USER));
     assert_eq!(
         stack.served_identity("staging").as_deref(),
@@ -156,14 +167,11 @@ fn a_profiles_sign_in_carries_the_credentials_moto_issued_for_its_role() {
     let request = only_request_since(&federation, 1);
     assert_eq!(request.param("SessionDuration"), None);
     let chained = request.session.clone().expect("checked");
-    let chained_as = stack
-        .moto()
-        .caller_arn(
-            &chained.access_key_id,
-            &chained.secret_access_key,
-            Some(&chained.session_token),
-        )
-        .expect("moto accepts the chained role's credentials");
+    let chained_as = moto_caller(
+        &stack,
+        &chained,
+        "moto accepts the chained role's credentials",
+    );
     assert_eq!(chained_as, assumed_role_arn(AUDITOR, USER));
     let json = out.json();
     assert_eq!(json["profile"], "prod-audit");
@@ -522,14 +530,7 @@ fn a_saml_access_roles_session_signs_in_as_itself_for_as_long_as_it_lasts() {
         "a role session's sign-in asks no duration"
     );
     let session = request.session.clone().expect("checked");
-    let signed_in_as = stack
-        .moto()
-        .caller_arn(
-            &session.access_key_id,
-            &session.secret_access_key,
-            Some(&session.session_token),
-        )
-        .expect("moto accepts the access role's session");
+    let signed_in_as = moto_caller(&stack, &session, "moto accepts the access role's session");
     assert_eq!(signed_in_as, identity);
     assert!(
         out.stderr.contains("--duration does not apply") && out.stderr.contains(&identity),
@@ -564,14 +565,11 @@ fn an_identity_center_profile_signs_in_and_the_bearer_access_session_cannot() {
         .clone();
     let request = only_request_since(&federation, 0);
     let session = request.session.clone().expect("checked");
-    let signed_in_as = stack
-        .moto()
-        .caller_arn(
-            &session.access_key_id,
-            &session.secret_access_key,
-            Some(&session.session_token),
-        )
-        .expect("moto accepts the permission set's credentials");
+    let signed_in_as = moto_caller(
+        &stack,
+        &session,
+        "moto accepts the permission set's credentials",
+    );
     assert_eq!(
         stack.served_identity("sso-admin").as_deref(),
         Ok(signed_in_as.as_str())
