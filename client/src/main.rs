@@ -275,6 +275,25 @@ enum Command {
         #[arg(long)]
         region: bool,
     },
+    /// Check the setup live: the access account, MFA, keys, roles, the clock, local files.
+    ///
+    /// Asks the daemon (starting it when none runs; it never logs in) for its live checks: is the
+    /// access identity in the organization's management account (DescribeOrganization), is
+    /// there MFA, how old is the long-lived key (ListAccessKeys) and is it kept in plain text, can
+    /// every profile's role be assumed now (one STS call each), how far is this clock from STS's,
+    /// does the session end soon, one STS Region or Identity Center without replicas. Then checks
+    /// this machine: the runtime dir's modes, AWS_* variables in this shell that win over credd,
+    /// plain-text keys and a [default] key in ~/.aws, the service, the two versions.
+    ///
+    /// Problems first, the worst first, each with what was found, why it matters and how to fix
+    /// it; then the passed checks, one line each. `--json` prints `{"findings": [{"check",
+    /// "severity": "ok"|"info"|"warning"|"critical", "found", "why", "fix"}], "worst"}`.
+    ///
+    /// Exit codes: 0 nothing above info, 3 a warning, 4 a critical finding, 1 doctor could not
+    /// run (the daemon could not be reached: the local findings are printed all the same),
+    /// 2 usage.
+    #[command(verbatim_doc_comment)]
+    Doctor,
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -448,6 +467,7 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Service { action } => commands::service::run(&paths, json, action),
         Command::Refresh { profile, all } => commands::refresh::run(&paths, json, profile, all),
         Command::Stop => commands::stop::run(&paths, json),
+        Command::Doctor => commands::doctor::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
     }
 }

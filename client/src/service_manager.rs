@@ -115,6 +115,24 @@ impl Manager {
     }
 
     /// Has the manager notice a removed unit file (systemd caches units; launchd does not).
+    /// Whether the manager starts credd by itself (systemd: its socket or service is enabled;
+    /// launchd: the agent is loaded), asked without changing anything.
+    pub fn is_enabled(self) -> Result<(), ToolError> {
+        match self {
+            Manager::Systemd => run_tool(
+                "systemctl",
+                &["--user", "is-enabled", "--quiet", SYSTEMD_SOCKET],
+            )
+            .or_else(|_| {
+                run_tool(
+                    "systemctl",
+                    &["--user", "is-enabled", "--quiet", SYSTEMD_UNIT],
+                )
+            }),
+            Manager::Launchd => run_tool("launchctl", &["print", &launchd_target()]),
+        }
+    }
+
     pub fn forget_removed_unit(self) {
         if self == Manager::Systemd {
             let _ = run_tool("systemctl", &["--user", "daemon-reload"]);

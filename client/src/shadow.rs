@@ -51,6 +51,39 @@ pub fn find() -> Vec<Shadow> {
     found
 }
 
+/// The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`) and
+/// the profiles in it that hold a long-lived key in plain text (`aws_secret_access_key`, with no
+/// `aws_session_token`: a temporary key expires by itself).
+pub fn plaintext_keys() -> Option<(PathBuf, Vec<String>)> {
+    let file = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")?;
+    let text = std::fs::read_to_string(&file).ok()?;
+    Some((file, sections_with_secret_keys(&text)))
+}
+
+/// The INI text's sections that set `aws_secret_access_key` and no `aws_session_token`.
+fn sections_with_secret_keys(text: &str) -> Vec<String> {
+    let mut found: Vec<(String, bool, bool)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            found.push((section.trim().to_owned(), false, false));
+        } else if let Some((key, value)) = line.split_once('=')
+            && let Some(last) = found.last_mut()
+            && !value.trim().is_empty()
+        {
+            match key.trim().to_ascii_lowercase().as_str() {
+                "aws_secret_access_key" => last.1 = true,
+                "aws_session_token" => last.2 = true,
+                _ => {}
+            }
+        }
+    }
+    found
+        .into_iter()
+        .filter(|(_, secret, token)| *secret && !*token)
+        .map(|(name, ..)| name)
+        .collect()
+}
+
 /// Whether the INI text's `[default]` section sets any credential key.
 fn default_has_credentials(text: &str) -> bool {
     let mut in_default = false;
@@ -85,7 +118,16 @@ pub fn warn(shadow: &Shadow, hidden: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::default_has_credentials;
+    use super::{default_has_credentials, sections_with_secret_keys};
+
+    #[test]
+    fn long_lived_keys_are_found_and_temporary_ones_are_not() {
+        let text = "[access]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n\
+                    [temp]\naws_access_key_id=ASIA\naws_secret_access_key=s\naws_session_token=t\n\
+                    [empty]\naws_secret_access_key =\n[ old ]\nAWS_SECRET_ACCESS_KEY=x\n";
+        assert_eq!(sections_with_secret_keys(text), ["access", "old"]);
+        assert!(sections_with_secret_keys("region = x\n").is_empty());
+    }
 
     #[test]
     fn default_section_with_keys_is_found() {

@@ -140,6 +140,7 @@ impl InProcess {
                 commands: Runner::System,
                 notifier: Arc::new(Recorder::new(&clock)),
                 iam: None,
+                organizations: None,
             },
             vended: Arc::new(move |v: &Vended<'_>| {
                 kept.lock().unwrap().push(Record {

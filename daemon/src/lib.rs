@@ -12,6 +12,7 @@ pub mod control;
 pub mod creds;
 pub mod daemon;
 pub mod desktop;
+pub mod doctor;
 pub mod engine;
 pub mod handlers;
 pub mod http;

@@ -23,7 +23,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,9 @@ pub enum Request {
     },
     /// `credd stop`: end the daemon cleanly; answered before it goes ([`Response::Stopping`]).
     Stop,
+    /// `credd doctor`: the daemon's live posture checks ([`Response::Doctor`]). Never asks the
+    /// user and never logs in; every call it makes is bounded ([`DOCTOR_WAIT_SECS`]).
+    Doctor,
 }
 
 impl Request {
@@ -117,6 +120,7 @@ impl Request {
             Request::Console(_) => "console",
             Request::Refresh { .. } => "refresh",
             Request::Stop => "stop",
+            Request::Doctor => "doctor",
         }
     }
 }
@@ -184,6 +188,8 @@ pub enum Response {
     },
     /// `Stop`: what the daemon does about it.
     Stopping(StopReport),
+    /// `Doctor`: the daemon's findings, in the order it checked.
+    Doctor(DoctorReport),
     Error(ErrorReply),
 }
 
@@ -550,6 +556,98 @@ pub struct StopReport {
     pub managed_by: Option<String>,
     /// Whether the daemon is shutting down now.
     pub stopping: bool,
+}
+
+// ---- `credd doctor` (issue 21) ---------------------------------------------------------------
+
+/// How long the daemon's doctor may take at most: each check that reaches out has a few seconds
+/// of its own and they run side by side; a check that runs out of time is a finding, never a
+/// failed doctor.
+pub const DOCTOR_WAIT_SECS: u64 = 30;
+
+/// What `credd doctor` found in the daemon: every check's finding, in the order it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorReport {
+    /// The daemon's version (the client compares it with its own).
+    pub daemon_version: String,
+    pub findings: Vec<Finding>,
+}
+
+/// How bad a finding is; ordered, `Critical` the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Checked, and as it should be.
+    Ok,
+    /// Worth knowing, or a check that could not run (`found` says why).
+    Info,
+    /// A weakness to fix.
+    Warning,
+    /// Fix it first: e.g. the access account is the organization's management account.
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One check's verdict. Never holds a secret: key IDs, ARNs, paths and AWS's messages only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable, for scripts: `management-account`, `mfa`, `key-age`, `unassumable-role`, ...
+    pub check: String,
+    pub severity: Severity,
+    /// What was found, one line.
+    pub found: String,
+    /// Why it matters.
+    pub why: Option<String>,
+    /// How to fix it.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(check: &str, severity: Severity, found: impl Into<String>) -> Finding {
+        Finding {
+            check: check.to_owned(),
+            severity,
+            found: found.into(),
+            why: None,
+            fix: None,
+        }
+    }
+
+    pub fn ok(check: &str, found: impl Into<String>) -> Finding {
+        Finding::new(check, Severity::Ok, found)
+    }
+
+    pub fn info(check: &str, found: impl Into<String>) -> Finding {
+        Finding::new(check, Severity::Info, found)
+    }
+
+    pub fn warning(check: &str, found: impl Into<String>) -> Finding {
+        Finding::new(check, Severity::Warning, found)
+    }
+
+    pub fn critical(check: &str, found: impl Into<String>) -> Finding {
+        Finding::new(check, Severity::Critical, found)
+    }
+
+    pub fn why(mut self, why: impl Into<String>) -> Finding {
+        self.why = Some(why.into());
+        self
+    }
+
+    pub fn fix(mut self, fix: impl Into<String>) -> Finding {
+        self.fix = Some(fix.into());
+        self
+    }
 }
 
 // ---- `credd console` ------------------------------------------------------------------------

@@ -231,6 +231,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             },
         ),
         ("request_stop", Request::Stop),
+        ("request_doctor", Request::Doctor),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -470,6 +471,25 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 pid: 4242,
                 managed_by: Some("systemd".into()),
                 stopping: false,
+            }),
+        ),
+        (
+            "response_doctor",
+            Response::Doctor(DoctorReport {
+                daemon_version: "0.1.0".into(),
+                findings: vec![
+                    Finding::critical(
+                        "management-account",
+                        "the access account 111111111111 is the management account of \
+                         organization o-abc123",
+                    )
+                    .why("any principal there can assume OrganizationAccountAccessRole")
+                    .fix("make a member account the access account"),
+                    Finding::ok("mfa", "arn:aws:iam::111111111111:mfa/alice, a code at each login"),
+                    Finding::info("key-age", "not checked: IAM denied iam:ListAccessKeys"),
+                    Finding::warning("regions", "one STS Region: us-east-1")
+                        .fix("regions = [\"us-east-1\", \"us-west-2\"]"),
+                ],
             }),
         ),
     ];

@@ -4,6 +4,7 @@ pub mod completions;
 pub mod console;
 pub mod credential_process;
 pub mod dist_files;
+pub mod doctor;
 pub mod env;
 pub mod exec;
 pub mod import;

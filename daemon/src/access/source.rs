@@ -3,7 +3,7 @@
 //! A [`Source`] knows how its session is made (at once, with an MFA code, or by an
 //! authorization the user completes elsewhere), whether and how it renews itself, what signs the
 //! profiles' AssumeRole, where an outside login of it lives, what status shows of it, which
-//! posture facts `doctor` checks, and, through [`ErrorClass`], what its errors ask of the caller.
+//! which of its own checks `credd doctor` runs, and, through [`ErrorClass`], what its errors ask of the caller.
 //! The engine keeps what every source shares: single flight of logins, the pending login, the
 //! logout epoch, the renewal schedule, the cache. A new source is a folder under `access/`, its
 //! config section, and one line in the engine's registration
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use credd_proto::{Authorization, BrowserLogin, FederationInfo, Secret, SsoInfo};
+use credd_proto::{Authorization, BrowserLogin, FederationInfo, Finding, Secret, SsoInfo};
 
 use super::iam_user::IamUser;
 use super::sso::{IdentityCenter, SsoToken};
@@ -91,23 +91,6 @@ pub struct SourceStatus {
     pub sso: Option<SsoInfo>,
     /// Where a login shared with another tool is kept ([`Source::shares_login`]).
     pub shared_storage: Option<String>,
-}
-
-/// One fact about how the access account is reached, for `credd doctor`: e.g. `mfa` =
-/// `required, codes from mfa_command`. Never a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fact {
-    pub name: &'static str,
-    pub value: String,
-}
-
-impl Fact {
-    pub fn new(name: &'static str, value: impl Into<String>) -> Fact {
-        Fact {
-            name,
-            value: value.into(),
-        }
-    }
 }
 
 /// What the caller of a failed login, renewal or refresh should do about it.
@@ -211,8 +194,11 @@ pub trait Source: Send + Sync {
         session.identity_arn.clone()
     }
 
-    /// Its posture facts for `credd doctor`.
-    fn posture(&self) -> Vec<Fact>;
+    /// Its own checks for `credd doctor`, judged from its config: each a verdict with what it
+    /// found, why it matters and how to fix it (e.g. an IAM user without `mfa_serial`, Identity
+    /// Center without `sso_replicas`). The engine adds the live checks every source shares.
+    /// Never a secret.
+    fn checks(&self) -> Vec<Finding>;
 
     /// Identity Center, whose bearer session the engine renews token by token.
     fn identity_center(self: Arc<Self>) -> Option<Arc<IdentityCenter>> {

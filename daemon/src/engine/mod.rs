@@ -10,6 +10,7 @@
 
 mod authorize;
 mod console;
+mod doctor;
 mod error;
 #[cfg(test)]
 mod federated_tests;
@@ -51,6 +52,7 @@ use crate::access::source::{Context, Source};
 use crate::clock::Clock;
 use crate::config::{Config, Profile, ProfileKind, SsoRole};
 use crate::desktop::{Notice, Notifier};
+use crate::doctor::organizations::Organizations;
 use crate::lock;
 use crate::sts::Sts;
 pub use authorize::LoginStart;
@@ -115,6 +117,8 @@ struct Inner {
     logins: AtomicU64,
     /// The IAM user's long-lived key: its age, and one rotation at a time.
     key: KeyAge,
+    /// For `credd doctor`'s management-account check.
+    organizations: Option<Organizations>,
     /// The config's last edit, when it was rejected: an unknown profile may be one it adds.
     rejected_edit: RwLock<Option<String>>,
 }
@@ -180,6 +184,7 @@ impl Engine {
             epoch: AtomicU64::new(0),
             logins: AtomicU64::new(0),
             key: KeyAge::new(wiring.iam),
+            organizations: wiring.organizations,
             rejected_edit: RwLock::new(None),
             store,
         });

@@ -83,6 +83,7 @@ pub(super) fn wiring(
         credentials_file,
         sso_cache_dir: Some(dir.join("sso-cache")),
         iam: None,
+        organizations: None,
         commands: Runner::System,
         notifier: Arc::new(Recorder::new(clock)),
     }

@@ -13,6 +13,7 @@ use crate::access::web_identity::WebIdentity;
 use crate::clock::Clock;
 use crate::config::{AccessConfig, SourceConfig};
 use crate::desktop::{Desktop, Notifier};
+use crate::doctor::organizations::Organizations;
 use crate::sts::Sts;
 
 /// What the engine reaches outside itself. The daemon uses [`Wiring::system`]; unit tests a
@@ -35,6 +36,9 @@ pub struct Wiring {
     /// IAM, for the key's age in status and `credd key rotate`; `None`: neither (unit tests
     /// that do not script IAM).
     pub iam: Option<Iam>,
+    /// AWS Organizations, for `credd doctor`'s management-account check; `None`: not checked
+    /// (unit tests that do not script it).
+    pub organizations: Option<Organizations>,
 }
 
 impl Wiring {
@@ -43,6 +47,7 @@ impl Wiring {
         let sts = Sts::from_env(clock.clone());
         Wiring {
             iam: Some(Iam::from_env(clock.clone(), sts.http_client())),
+            organizations: Some(Organizations::from_env(clock.clone(), sts.http_client())),
             sts,
             clock,
             rng: fastrand::Rng::new(),

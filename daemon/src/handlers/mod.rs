@@ -2,6 +2,7 @@
 
 mod console;
 mod credentials;
+mod doctor;
 mod endpoint;
 mod key;
 mod key_rotate;
@@ -45,6 +46,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
         Request::Console(request) => console::handle(daemon, request, caller).await,
         Request::Refresh { profile, all } => refresh::handle(daemon, profile, all).await,
         Request::Stop => stop::handle(daemon),
+        Request::Doctor => doctor::handle(daemon).await,
     }
 }
 

@@ -20,6 +20,9 @@ use crate::creds::AwsCredentials;
 use crate::lock;
 use crate::sdk::{Clients, Limits};
 
+mod clock_probe;
+pub use clock_probe::ClockProbe;
+
 /// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s, a
 /// connection 2 s. Two attempts per region; failover to the next region is the rest of the retry
 /// story.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use credd_proto::KeyInfo;
+use credd_proto::{Finding, KeyInfo};
 
 use super::IamUser;
 use super::iam::{Iam, IamError};
@@ -183,4 +183,107 @@ fn key_behind(user: &IamUser, session: &AccessSession) -> Option<String> {
         return session.signing().map(|k| k.access_key_id.clone());
     }
     user.last_key_id()
+}
+
+impl KeyAge {
+    /// `credd doctor`'s `key-age`: asks IAM now (iam:ListAccessKeys, signed as the watch signs)
+    /// how old the key behind `session` is, and keeps the answer for status.
+    pub async fn check(
+        &self,
+        user: &IamUser,
+        session: &AccessSession,
+        region: Option<&str>,
+        now: SystemTime,
+    ) -> Finding {
+        const CHECK: &str = "key-age";
+        let Some(iam) = &self.iam else {
+            return Finding::info(CHECK, "not checked: no IAM client");
+        };
+        let (Some(signer), Some(id)) = (session.signing(), key_behind(user, session)) else {
+            return Finding::info(
+                CHECK,
+                "not checked: which key the session was made with is not known yet",
+            );
+        };
+        let created_at = match iam.list_access_keys(region, signer).await {
+            Ok(keys) => keys
+                .iter()
+                .find(|k| k.access_key_id == id)
+                .and_then(|k| k.created_at),
+            Err(e @ IamError::AccessDenied { .. }) => {
+                return Finding::info(CHECK, format!("not checked: {e}"));
+            }
+            Err(e) => return Finding::info(CHECK, format!("could not check: {e}")),
+        };
+        let Some(created_at) = created_at else {
+            return Finding::info(
+                CHECK,
+                format!("not checked: iam:ListAccessKeys does not list the key {id}"),
+            );
+        };
+        {
+            let mut known = lock::lock(&self.known);
+            if known.access_key_id.as_deref() == Some(id.as_str()) {
+                known.created_at = Some(created_at);
+            }
+        }
+        key_age_finding(&id, created_at, now, user.aws_profile())
+    }
+}
+
+/// `key-age`: a key past [`KEY_MAX_AGE`] is a warning. `aws_profile`: the key is read from that
+/// profile of the shared credentials file, which `credd key rotate` does not rotate.
+pub fn key_age_finding(
+    id: &str,
+    created_at: SystemTime,
+    now: SystemTime,
+    aws_profile: Option<&str>,
+) -> Finding {
+    let days = now.duration_since(created_at).unwrap_or_default().as_secs() / 86_400;
+    let found = format!("the access key {id} is {days} days old");
+    if age_warning(created_at, now).is_none() {
+        return Finding::ok("key-age", found);
+    }
+    let fix = match aws_profile {
+        None => "rotate it: `credd key rotate` (a new key made, checked and stored before the \
+                 old one is deleted)"
+            .to_owned(),
+        Some(profile) => format!(
+            "move it into the OS keychain (`credd key import --profile {profile} --delete`, \
+             then drop aws_profile from [access]) and rotate it: `credd key rotate`"
+        ),
+    };
+    Finding::warning("key-age", found)
+        .why(
+            "a long-lived key is as exposed as every place it was ever copied to; the CIS AWS \
+             benchmark rotates them every 90 days",
+        )
+        .fix(fix)
+}
+
+#[cfg(test)]
+mod doctor_tests {
+    use std::time::{Duration, SystemTime};
+
+    use credd_proto::Severity;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_key_past_90_days_is_a_warning_with_the_rotation() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let young = super::key_age_finding("AKIA1", now - 90 * DAY, now, None);
+        assert_eq!(young.severity, Severity::Ok);
+        assert_eq!(young.found, "the access key AKIA1 is 90 days old");
+        let old = super::key_age_finding("AKIA1", now - 120 * DAY, now, None);
+        assert_eq!(old.severity, Severity::Warning);
+        assert_eq!(old.found, "the access key AKIA1 is 120 days old");
+        assert!(old.fix.is_some_and(|f| f.contains("`credd key rotate`")));
+        let in_file = super::key_age_finding("AKIA1", now - 120 * DAY, now, Some("access"));
+        assert!(
+            in_file
+                .fix
+                .is_some_and(|f| f.contains("`credd key import --profile access --delete`"))
+        );
+    }
 }

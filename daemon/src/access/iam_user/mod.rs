@@ -98,6 +98,14 @@ impl IamUser {
     }
 
     /// Where the key is kept: `keychain: ...` or `file: PATH [PROFILE]`.
+    /// The shared-credentials profile the key is read from, with `key = "file"`.
+    pub fn aws_profile(&self) -> Option<&str> {
+        match &self.key {
+            KeySource::File { aws_profile } => Some(aws_profile),
+            KeySource::Keychain => None,
+        }
+    }
+
     pub fn stored_in(&self) -> String {
         match &self.key {
             KeySource::Keychain => format!("keychain: {}", self.keychain.describe()),

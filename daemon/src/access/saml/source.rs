@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use credd_proto::{Authorization, FederationInfo, LoginMethod};
+use credd_proto::{Authorization, FederationInfo, Finding, LoginMethod};
 
 use super::{ASSERTION_COMMAND_LIMIT, Saml};
-use crate::access::source::{Completed, Context, Fact, Login, LoginRequest, Source, SourceStatus};
+use crate::access::source::{Completed, Context, Login, LoginRequest, Source, SourceStatus};
 use crate::access::{AccessError, AccessSession, BoxFuture};
 
 impl Source for Saml {
@@ -58,12 +58,15 @@ impl Source for Saml {
         }
     }
 
-    fn posture(&self) -> Vec<Fact> {
-        let mut facts = vec![Fact::new("identity provider", self.provider())];
-        if let Some(role) = &self.config.role_arn {
-            facts.push(Fact::new("access role", role.clone()));
-        }
-        facts
+    fn checks(&self) -> Vec<Finding> {
+        let found = match &self.config.role_arn {
+            Some(role) => format!("assertions from {}, traded for {role}", self.provider()),
+            None => format!(
+                "assertions from {}, traded for the one role they offer",
+                self.provider()
+            ),
+        };
+        vec![Finding::ok("identity-provider", found)]
     }
 }
 

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use credd_proto::{SsoInfo, SsoRegionInfo};
+use credd_proto::{Finding, SsoInfo, SsoRegionInfo};
 
 use super::{IdentityCenter, SsoError, SsoToken};
 use crate::access::source::{
-    Completed, Context, ErrorClass, Fact, Login, LoginRequest, Refuser, SessionSigner, Source,
+    Completed, Context, ErrorClass, Login, LoginRequest, Refuser, SessionSigner, Source,
     SourceStatus,
 };
 use crate::access::{AccessError, AccessSession, BoxFuture, SessionCredential};
@@ -109,18 +109,8 @@ impl Source for IdentityCenter {
         ))
     }
 
-    fn posture(&self) -> Vec<Fact> {
-        let mut facts = vec![
-            Fact::new("start URL", self.config.start_url.clone()),
-            Fact::new("Regions", self.regions().join(", ")),
-        ];
-        if let Some(role) = &self.config.access_role {
-            facts.push(Fact::new(
-                "access role",
-                format!("{} in {}", role.role_name, role.account_id),
-            ));
-        }
-        facts
+    fn checks(&self) -> Vec<Finding> {
+        vec![replicas_check(&self.config.region, &self.regions()[1..])]
     }
 
     fn identity_center(self: Arc<Self>) -> Option<Arc<IdentityCenter>> {
@@ -190,5 +180,54 @@ impl SsoError {
             | SsoError::WrongStartUrl { .. }
             | SsoError::Refused { .. } => ErrorClass::Refused(Refuser::Aws),
         }
+    }
+}
+
+/// `sso-replicas`: Identity Center in one Region is down with that Region; a multi-Region
+/// instance's replicas (`sso_replicas`) let `credd login --region` sign in elsewhere.
+fn replicas_check(home: &str, replicas: &[String]) -> Finding {
+    if replicas.is_empty() {
+        Finding::warning(
+            "sso-replicas",
+            format!("Identity Center in {home} only: no sso_replicas"),
+        )
+        .why(format!(
+            "while {home} is down nobody can sign in, and every role credential ends within \
+             the hour"
+        ))
+        .fix(
+            "replicate the Identity Center instance to a second Region (multi-Region IAM \
+             Identity Center) and list it: `sso_replicas = [{ region = \"...\", start_url = \
+             \"...\" }]` in [access]; `credd login --region` then signs in there",
+        )
+    } else {
+        Finding::ok(
+            "sso-replicas",
+            format!(
+                "Identity Center in {home}, replicas {}",
+                replicas.join(", ")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod checks_tests {
+    use credd_proto::Severity;
+
+    #[test]
+    fn identity_center_without_replicas_gets_the_regional_advice() {
+        let alone = super::replicas_check("us-east-1", &[]);
+        assert_eq!(
+            (alone.check.as_str(), alone.severity),
+            ("sso-replicas", Severity::Warning)
+        );
+        assert!(alone.fix.is_some_and(|f| f.contains("sso_replicas")));
+        let replicated = super::replicas_check("us-east-1", &["eu-west-1".to_owned()]);
+        assert_eq!(replicated.severity, Severity::Ok);
+        assert_eq!(
+            replicated.found,
+            "Identity Center in us-east-1, replicas eu-west-1"
+        );
     }
 }

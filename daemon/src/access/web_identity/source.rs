@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use credd_proto::{FederationInfo, LoginMethod};
+use credd_proto::{FederationInfo, Finding, LoginMethod};
 
 use super::{OidcError, WebIdentity};
 use crate::access::source::{
-    Completed, Context, ErrorClass, Established, Fact, Login, LoginRequest, Refuser, Source,
-    SourceStatus,
+    Completed, Context, ErrorClass, Established, Login, LoginRequest, Refuser, Source, SourceStatus,
 };
 use crate::access::{AccessError, AccessSession, BoxFuture};
 use crate::config::WebIdentityToken;
@@ -80,11 +79,15 @@ impl Source for WebIdentity {
         }
     }
 
-    fn posture(&self) -> Vec<Fact> {
-        vec![
-            Fact::new("identity provider", self.provider()),
-            Fact::new("access role", self.config.role_arn.clone()),
-        ]
+    fn checks(&self) -> Vec<Finding> {
+        vec![Finding::ok(
+            "identity-provider",
+            format!(
+                "ID tokens from {}, traded for {}",
+                self.provider(),
+                self.config.role_arn
+            ),
+        )]
     }
 }
 

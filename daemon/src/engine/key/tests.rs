@@ -51,6 +51,7 @@ impl Sim {
             &config_text(access, STAGING_ONLY),
             Wiring {
                 iam: Some(iam_client),
+                organizations: None,
                 ..wiring(dir.path(), &clock, sts_client, Some(credentials.clone()))
             },
         );
