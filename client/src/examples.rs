@@ -51,6 +51,11 @@ const EXAMPLES: &[(&str, &str)] = &[
   credd key rotate                  a new key in IAM, the old one deleted",
     ),
     (
+        "doctor",
+        "credd doctor                      every check, the problems first; exit 3 warning, 4 critical
+  credd doctor --json | jq '.findings[] | select(.severity != \"ok\")'",
+    ),
+    (
         "prompt",
         "PS1='[$(credd prompt)] \\w \\$ '     bash (zsh: setopt PROMPT_SUBST)
   function fish_right_prompt; credd prompt; end",

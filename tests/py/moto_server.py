@@ -7,14 +7,20 @@ session token are checked, from the first request) or off. Meanwhile it reads on
 line on stdin and answers each with one JSON line on stdout:
 
     {"account": "400000000001",
-     "users": [{"name": "alice", "mfa": true}],
-     "roles": [{"arn": "arn:aws:iam::222222222222:role/team/Auditor"}]}
+     "users": [{"name": "alice", "mfa": true, "key_age_days": 120,
+                "deny_assume": ["arn:aws:iam::222222222222:role/Forbidden"]}],
+     "roles": [{"arn": "arn:aws:iam::222222222222:role/team/Auditor"}],
+     "organization": {"management": true} | {"member_of": "400000000002"}}
  -> {"users": {"alice": {"access_key_id": ..., "secret_access_key": ..., "arn": ...,
                          "mfa_serial": "arn:aws:iam::400000000001:mfa/alice"}}}
  or {"error": "the traceback"}
 
-Users (each with an access key, an optional enabled virtual MFA device, and a policy allowing
-sts:* and iam:*) are created in `account`; moto later finds the account from the user's key.
+Users (each with an access key, backdated by `key_age_days` when given, an optional enabled
+virtual MFA device, and a policy allowing sts:*, iam:* and organizations' Describe*/List*) are
+created in `account`; moto later finds the account from the user's key. `deny_assume` adds a
+policy denying sts:AssumeRole on those roles (moto's auth then refuses it, as IAM would). `organization` makes
+`account` the management account of a new organization, or a member of one whose management
+account is `member_of` (created there unless it exists), as moto's own CreateAccount records it.
 Roles (anyone may assume them; they allow sts:* and iam:*) are created in the account their ARN
 names, and kept if they exist: the tests of one process share them. Requests are handled one at
 a time, so a role is complete before anyone is told it exists.
@@ -26,6 +32,7 @@ own requests still go through the API and all of its checks.
 When stdin closes (the test process exited, however it died), the server exits as well.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -41,6 +48,8 @@ if AUTH == "on":
 
 from moto.iam.exceptions import NotFoundException  # noqa: E402
 from moto.iam.models import iam_backends  # noqa: E402
+from moto.organizations.models import FakeAccount, organizations_backends  # noqa: E402
+from moto.organizations import utils as organizations_utils  # noqa: E402
 from moto.server import main as serve  # noqa: E402
 
 PARTITION = "aws"
@@ -50,7 +59,13 @@ REGION = "us-east-1"
 ALLOW_STS = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["sts:*", "iam:*"], "Resource": "*"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:*", "iam:*", "organizations:Describe*", "organizations:List*"],
+                "Resource": "*",
+            }
+        ],
     }
 )
 
@@ -91,7 +106,17 @@ def seed_user(backend, spec):
     name = spec["name"]
     user = backend.create_user(REGION, name, "/")
     backend.put_user_policy(name, "credd-tests-allow-sts", ALLOW_STS)
+    if spec.get("deny_assume"):
+        deny = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": spec["deny_assume"]}
+            ],
+        }
+        backend.put_user_policy(name, "credd-tests-deny-assume", json.dumps(deny))
     key = backend.create_access_key(name)
+    if spec.get("key_age_days"):
+        key.create_date = key.create_date - datetime.timedelta(days=spec["key_age_days"])
     mfa_serial = None
     if spec.get("mfa"):
         device = backend.create_virtual_mfa_device(name, "/")
@@ -117,9 +142,33 @@ def seed_role(arn):
         raise ValueError(f"moto has {role.arn!r} for the requested {arn!r}")
 
 
+def organizations(account):
+    return organizations_backends[account][PARTITION]
+
+
+def seed_organization(account, spec):
+    if spec.get("management"):
+        organizations(account).create_organization(region=REGION, FeatureSet="ALL")
+        return
+    master = spec["member_of"]
+    iam(master)  # checks it is an account ID
+    backend = organizations(master)
+    if backend.org is None:
+        backend.create_organization(region=REGION, FeatureSet="ALL")
+    # What CreateAccount does, with the seeded account's ID instead of a random one.
+    member = FakeAccount(backend.org, AccountName=f"member-{account}", Email=f"{account}@example.com")
+    member.id = account
+    backend.accounts.append(member)
+    for policy_id in (organizations_utils.DEFAULT_SCP_POLICY_ID, organizations_utils.DEFAULT_RCP_POLICY_ID):
+        backend.attach_policy(PolicyId=policy_id, TargetId=account)
+    organizations_backends.master_accounts[account] = (master, PARTITION)
+
+
 def seed(request):
     for role in request.get("roles", []):
         seed_role(role["arn"])
+    if request.get("organization"):
+        seed_organization(request["account"], request["organization"])
     backend = iam(request["account"])
     users = {user["name"]: seed_user(backend, user) for user in request.get("users", [])}
     return {"users": users}

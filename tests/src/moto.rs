@@ -160,11 +160,27 @@ impl Moto {
     /// tests sharing a server never meet) and the roles of `spec` where their ARNs say, keeping
     /// roles that exist already. Works the same with auth on or off.
     pub fn seed(&self, spec: &SeedSpec) -> Seeded {
-        let account = format!("{:012}", NEXT_SEED_ACCOUNT.fetch_add(1, Ordering::Relaxed));
+        let next_account = || format!("{:012}", NEXT_SEED_ACCOUNT.fetch_add(1, Ordering::Relaxed));
+        let account = next_account();
+        let (organization, management_account) = match spec.organization {
+            None => (None, None),
+            Some(Organization::Management) => (
+                Some(serde_json::json!({ "management": true })),
+                Some(account.clone()),
+            ),
+            Some(Organization::Member) => {
+                let master = next_account();
+                (
+                    Some(serde_json::json!({ "member_of": master })),
+                    Some(master),
+                )
+            }
+        };
         let request = serde_json::to_string(&SeedRequest {
             account: &account,
             users: &spec.users,
             roles: &spec.roles,
+            organization,
         })
         .expect("serialize the seed request");
         let answer = {
@@ -190,7 +206,11 @@ impl Moto {
             )
         });
         match answer {
-            SeedAnswer::Seeded { users } => Seeded { account, users },
+            SeedAnswer::Seeded { users } => Seeded {
+                account,
+                users,
+                management_account,
+            },
             SeedAnswer::Failed { error } => panic!(
                 "moto seeding failed for {request}\n{error}\n--- moto log ---\n{}",
                 self.log_tail()
@@ -231,6 +251,17 @@ impl Drop for Moto {
 pub struct SeedSpec {
     pub users: Vec<SeedUser>,
     pub roles: Vec<SeedRole>,
+    /// The users' account in an AWS Organizations organization.
+    pub organization: Option<Organization>,
+}
+
+/// Where the seeded users' account stands in AWS Organizations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Organization {
+    /// The management account of a new organization.
+    Management,
+    /// A member of a new organization managed by another account (of its own).
+    Member,
 }
 
 impl SeedSpec {
@@ -243,7 +274,33 @@ impl SeedSpec {
         self.users.push(SeedUser {
             name: name.to_owned(),
             mfa: false,
+            key_age_days: None,
+            deny_assume: Vec::new(),
         });
+        self
+    }
+
+    /// The seeded user `name`'s access key made `days` ago (IAM's CreateDate).
+    pub fn key_age_days(mut self, name: &str, days: u32) -> SeedSpec {
+        let user = self.users.iter_mut().find(|u| u.name == name);
+        user.unwrap_or_else(|| panic!("seed {name:?} before backdating its key"))
+            .key_age_days = Some(days);
+        self
+    }
+
+    /// An identity policy of the seeded user `name` that denies sts:AssumeRole on `role_arn`:
+    /// moto (auth on) then refuses it with AccessDenied, as IAM would.
+    pub fn deny_assume(mut self, name: &str, role_arn: &str) -> SeedSpec {
+        let user = self.users.iter_mut().find(|u| u.name == name);
+        user.unwrap_or_else(|| panic!("seed {name:?} before denying it a role"))
+            .deny_assume
+            .push(role_arn.to_owned());
+        self
+    }
+
+    /// The users' account in an organization (see [`Organization`]).
+    pub fn organization(mut self, organization: Organization) -> SeedSpec {
+        self.organization = Some(organization);
         self
     }
 
@@ -253,6 +310,8 @@ impl SeedSpec {
         self.users.push(SeedUser {
             name: name.to_owned(),
             mfa: true,
+            key_age_days: None,
+            deny_assume: Vec::new(),
         });
         self
     }
@@ -271,6 +330,11 @@ impl SeedSpec {
 pub struct SeedUser {
     pub name: String,
     pub mfa: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_age_days: Option<u32>,
+    /// Roles an identity policy denies the user sts:AssumeRole on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_assume: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -283,6 +347,8 @@ struct SeedRequest<'a> {
     account: &'a str,
     users: &'a [SeedUser],
     roles: &'a [SeedRole],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +363,8 @@ enum SeedAnswer {
 pub struct Seeded {
     pub account: String,
     pub users: BTreeMap<String, SeededUser>,
+    /// The management account of the organization [`SeedSpec::organization`] made.
+    pub management_account: Option<String>,
 }
 
 impl Seeded {

@@ -311,9 +311,18 @@ pub struct StackBuilder<'a> {
     world: Option<World>,
     listen: &'a str,
     toml: Toml<'a>,
+    /// Changes alice's seeding ([`Access::Key`]): her key's age, her account's organization.
+    seed: fn(SeedSpec) -> SeedSpec,
 }
 
 impl<'a> StackBuilder<'a> {
+    /// Changes what moto seeds for [`Access::Key`] (alice is [`USER`]), e.g.
+    /// `|s| s.organization(Organization::Management)`.
+    pub fn seed(mut self, seed: fn(SeedSpec) -> SeedSpec) -> Self {
+        self.seed = seed;
+        self
+    }
+
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
         self
@@ -381,7 +390,7 @@ impl<'a> StackBuilder<'a> {
                 // With auth off moto assumes any role ARN, so only the auth-on stack needs roles.
                 let (moto, spec) = match self.access {
                     Access::Mfa => (Moto::shared(Auth::Off), SeedSpec::new().user_with_mfa(USER)),
-                    Access::Key => (Moto::shared(Auth::On), roles.user(USER)),
+                    Access::Key => (Moto::shared(Auth::On), (self.seed)(roles.user(USER))),
                     Access::Sso { .. } => (Moto::shared(Auth::On), roles),
                     Access::WebIdentity | Access::Saml => {
                         (Moto::shared(Auth::Off), SeedSpec::new())
@@ -397,8 +406,10 @@ impl<'a> StackBuilder<'a> {
             }
         };
         world.set_env("AWS_ENDPOINT_URL_STS", &endpoint);
-        // moto serves IAM on the same port (the key's age, `credd key rotate`).
+        // moto serves IAM on the same port (the key's age, `credd key rotate`), and
+        // Organizations (`credd doctor`).
         world.set_env("AWS_ENDPOINT_URL_IAM", &endpoint);
+        world.set_env("AWS_ENDPOINT_URL_ORGANIZATIONS", &endpoint);
         let identity_center = match self.access {
             Access::Sso { .. } => {
                 let fake = match &sts {
@@ -504,6 +515,7 @@ impl Stack {
             world: None,
             listen: "127.0.0.1:0",
             toml: Toml::default(),
+            seed: |spec| spec,
         }
     }
 

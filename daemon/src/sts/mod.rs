@@ -236,7 +236,12 @@ where
             "the response could not be read".to_owned(),
         ),
         SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown").to_owned();
+            // An answer in a shape the SDK cannot read (a proxy's, moto's access checks) still
+            // has its HTTP status: say that rather than "Unknown".
+            let code = service.err().code().map_or_else(
+                || format!("HTTP {}", service.raw().status().as_u16()),
+                str::to_owned,
+            );
             let message = service.err().message().unwrap_or("no message").to_owned();
             let kind = match code.as_str() {
                 "ExpiredToken" | "ExpiredTokenException" => FailureKind::Expired,

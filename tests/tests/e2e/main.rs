@@ -77,6 +77,7 @@ mod client_env_exec;
 mod config_live;
 mod console;
 mod control_socket;
+mod doctor;
 mod engine_cache;
 mod engine_login;
 mod engine_profiles;
