@@ -286,14 +286,15 @@ fn plaintext_findings(daemon: &[Finding]) -> Vec<Finding> {
             ))
         })
         .collect();
-    if profiles.is_empty() {
-        vec![Finding::ok(
-            CHECK,
-            format!("no long-lived key in {}", file.display()),
-        )]
-    } else {
-        findings
+    if !findings.is_empty() {
+        return findings;
     }
+    let found = if profiles.is_empty() {
+        format!("no long-lived key in {}", file.display())
+    } else {
+        format!("no long-lived key in {} but credd's own", file.display())
+    };
+    vec![Finding::ok(CHECK, found)]
 }
 
 /// `default-key-shadows`: a `[default]` profile with credentials wins over credd.

@@ -369,3 +369,22 @@ fn logged_out_identity_center_reports_its_own_checks_and_pretends_no_live_one() 
         text.stdout
     );
 }
+
+#[test]
+fn without_a_daemon_doctor_prints_the_local_checks_and_exits_1() {
+    let world = credd_tests::world::World::new();
+    world.write_config(credd_tests::stack::OFFLINE_CONFIG);
+    // Never started: CREDD_NO_AUTOSTART keeps this credd from starting one.
+    let out = world.credd(&["--json", "doctor"]);
+    out.assert_code(1);
+    let (findings, _) = doctor_json(&out);
+    assert!(of(&findings, "management-account").is_empty(), "{out}");
+    assert_eq!(one(&findings, "stale-aws-env")["severity"], "ok", "{out}");
+    let error: Value = serde_json::from_str(out.stderr.trim()).expect("a JSON error on stderr");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot reach credd-daemon")),
+        "{out}"
+    );
+}
