@@ -1,0 +1,421 @@
+//! The audit log: every credential that leaves the daemon, recorded with the program that took it
+//! (`credd audit` reads it). The vending hook only copies a few facts into a bounded queue; one
+//! thread of its own (not a tokio worker) does the rest off the request path: it asks `/proc`
+//! who the caller is at once (a short-lived client such as curl exits right after its answer),
+//! groups what one program takes within a second into one line with a count, appends the lines
+//! ([`log::LogFile`]) and raises `[audit] notify_new`'s notifications ([`notify::Known`]).
+//!
+//! When the queue is full (a flood faster than the thread), events are counted, not queued, and
+//! the count is logged once per batch: the request path never waits for the audit.
+
+pub mod log;
+mod notify;
+pub mod process;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use credd_proto::audit::{AuditEntry, AuditRoute, AuditVia};
+use credd_proto::paths::Paths;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::desktop::Notifier;
+use crate::lock;
+use crate::vend::{Caller, Hook, Route, Vended};
+
+use self::process::{Resolved, Resolver};
+
+/// Events waiting for the audit thread. At about 100 bytes each, 8192 is under a MiB, and at
+/// the bench's 100k requests a second, a tenth of a second of slack for the thread.
+pub const QUEUE: usize = 8192;
+/// A batch is written at once when nothing was written for this long, else this long after the
+/// last write: one line per program, profile and second at most, however many requests.
+pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The running audit: its thread and the way to stop it (flushing what is pending).
+pub struct Audit {
+    tx: SyncSender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+enum Message {
+    Vended(Event),
+    Stop,
+}
+
+/// What the hook copies on the request path: small, owned, no secret.
+struct Event {
+    at: SystemTime,
+    route: Route,
+    profile: String,
+    current: bool,
+    account: String,
+    expires: SystemTime,
+    caller: Caller,
+}
+
+impl Audit {
+    /// Starts the audit thread; the returned hook records every credential that leaves (when
+    /// `[audit] enabled`) and then calls `next`. Call inside the tokio runtime: notifications
+    /// are sent on it.
+    pub fn start(
+        paths: &Paths,
+        config: watch::Receiver<Arc<Config>>,
+        notifier: Arc<dyn Notifier>,
+        next: Hook,
+    ) -> (Audit, Hook) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            log: log::LogFile::new(paths.audit_log(), paths.audit_log_rotated()),
+            known_path: paths.audit_known(),
+            known: None,
+            resolver: Resolver::new(),
+            config: config.clone(),
+            notifier,
+            dropped: dropped.clone(),
+            pending: Pending::default(),
+            last_write: None,
+        };
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let thread = std::thread::Builder::new()
+            .name("credd-audit".into())
+            .spawn(move || {
+                let _runtime = runtime.as_ref().map(|r| r.enter());
+                writer.run(rx);
+            })
+            .map_err(|e| tracing::error!(error = %e, "audit: cannot start its thread; nothing is recorded"))
+            .ok();
+        let hook_tx = tx.clone();
+        let hook: Hook = Arc::new(move |v: &Vended<'_>| {
+            next(v);
+            if !config.borrow().audit.enabled {
+                return;
+            }
+            let event = Event {
+                at: SystemTime::now(),
+                route: v.route,
+                profile: v.profile.to_owned(),
+                current: v.current,
+                account: v.account_id.to_owned(),
+                expires: v.expiration,
+                caller: *v.caller,
+            };
+            match hook_tx.try_send(Message::Vended(event)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        (
+            Audit {
+                tx,
+                thread: Mutex::new(thread),
+            },
+            hook,
+        )
+    }
+
+    /// Writes what is pending and ends the thread (the daemon is stopping).
+    pub fn stop(&self) {
+        let Some(thread) = lock::lock(&self.thread).take() else {
+            return;
+        };
+        if self.tx.send(Message::Stop).is_ok() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Events of one line: the same route, way in, profile, account and program.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    route: Route,
+    via: Option<AuditVia>,
+    profile: String,
+    current: bool,
+    account: String,
+    uid: Option<u32>,
+    pid: Option<u32>,
+    client_pid: Option<u32>,
+    /// An unknown program's connection, so that two unknown programs stay apart.
+    connection: Option<u64>,
+}
+
+/// The lines of the next batch, in the order of their first event.
+#[derive(Default)]
+struct Pending {
+    index: HashMap<Key, usize>,
+    entries: Vec<AuditEntry>,
+}
+
+impl Pending {
+    fn add(&mut self, key: Key, event: &Event, resolved: &Resolved) {
+        if let Some(&i) = self.index.get(&key) {
+            let entry = &mut self.entries[i];
+            entry.count += 1;
+            entry.last = entry.last.max(event.at);
+            entry.expires = event.expires;
+            return;
+        }
+        self.index.insert(key, self.entries.len());
+        self.entries.push(entry(event, resolved));
+    }
+
+    fn take(&mut self) -> Vec<AuditEntry> {
+        self.index.clear();
+        std::mem::take(&mut self.entries)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn audit_route(route: Route) -> AuditRoute {
+    match route {
+        Route::Container => AuditRoute::Container,
+        Route::Imds => AuditRoute::Imds,
+        Route::CredentialProcess => AuditRoute::CredentialProcess,
+        Route::Console => AuditRoute::Console,
+    }
+}
+
+fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
+    let program = resolved.program.as_deref();
+    AuditEntry {
+        time: event.at,
+        last: event.at,
+        count: 1,
+        route: audit_route(event.route),
+        via: program.and_then(|p| p.via),
+        profile: event.profile.clone(),
+        current: event.current,
+        account: event.account.clone(),
+        expires: event.expires,
+        uid: program.and_then(|p| p.uid).or(event.caller.uid),
+        pid: program.map(|p| p.pid),
+        exe: program
+            .and_then(|p| p.exe.as_ref())
+            .map(|e| e.display().to_string()),
+        cmdline: program.and_then(|p| p.cmdline.clone()),
+        client_pid: resolved.client_pid,
+        cgroup: program.and_then(|p| p.cgroup.clone()),
+        container: program.and_then(|p| p.container.clone()),
+        netns: program.and_then(|p| p.netns.clone()),
+    }
+}
+
+fn key(event: &Event, resolved: &Resolved) -> Key {
+    let program = resolved.program.as_deref();
+    Key {
+        route: event.route,
+        via: program.and_then(|p| p.via),
+        profile: event.profile.clone(),
+        current: event.current,
+        account: event.account.clone(),
+        uid: program.and_then(|p| p.uid).or(event.caller.uid),
+        pid: program.map(|p| p.pid),
+        client_pid: resolved.client_pid,
+        connection: match program {
+            Some(_) => None,
+            None => event
+                .caller
+                .socket_inode
+                .or(event.caller.pid.map(u64::from)),
+        },
+    }
+}
+
+/// The audit thread's state.
+struct Writer {
+    log: log::LogFile,
+    known_path: PathBuf,
+    /// Loaded when a notification is first considered.
+    known: Option<notify::Known>,
+    resolver: Resolver,
+    config: watch::Receiver<Arc<Config>>,
+    notifier: Arc<dyn Notifier>,
+    dropped: Arc<AtomicU64>,
+    pending: Pending,
+    last_write: Option<Instant>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Message>) {
+        loop {
+            let message = if self.pending.is_empty() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                let due = self
+                    .last_write
+                    .map_or(Instant::now(), |w| w + BATCH_INTERVAL);
+                rx.recv_timeout(due.saturating_duration_since(Instant::now()))
+            };
+            match message {
+                Ok(Message::Vended(event)) => self.receive(event),
+                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    self.flush();
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let due = self
+                .last_write
+                .is_none_or(|w| w.elapsed() >= BATCH_INTERVAL);
+            if due && !self.pending.is_empty() {
+                // What else is queued joins this batch.
+                while let Ok(message) = rx.try_recv() {
+                    match message {
+                        Message::Vended(event) => self.receive(event),
+                        Message::Stop => {
+                            self.flush();
+                            return;
+                        }
+                    }
+                }
+                self.flush();
+            }
+        }
+    }
+
+    fn receive(&mut self, event: Event) {
+        let resolved = self
+            .resolver
+            .resolve(&event.caller, event.route == Route::CredentialProcess);
+        self.consider_notifying(&event, &resolved);
+        self.pending.add(key(&event, &resolved), &event, &resolved);
+    }
+
+    fn consider_notifying(&mut self, event: &Event, resolved: &Resolved) {
+        let config = self.config.borrow().clone();
+        if !config.audit.notifies(&event.profile) {
+            return;
+        }
+        let known = self
+            .known
+            .get_or_insert_with(|| notify::Known::load(self.known_path.clone()));
+        let program = resolved.program.as_deref();
+        let Some(notice) = known.first_take(
+            program,
+            program.and_then(|p| p.uid).or(event.caller.uid),
+            &event.profile,
+            event.route.name(),
+        ) else {
+            return;
+        };
+        tracing::info!(
+            profile = %event.profile,
+            route = event.route.name(),
+            program = program.and_then(|p| p.exe.as_ref()).map_or("unknown".into(), |e| e.display().to_string()),
+            "audit: a program took a profile for the first time"
+        );
+        if config.daemon.notify {
+            self.notifier.show(notice.for_lock_screen());
+        }
+    }
+
+    fn flush(&mut self) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                "audit: {dropped} events dropped under load (more credentials were asked for than the audit thread could record)"
+            );
+        }
+        let entries = self.pending.take();
+        if entries.is_empty() {
+            return;
+        }
+        let mut lines = Vec::with_capacity(entries.len() * 400);
+        for entry in &entries {
+            if serde_json::to_writer(&mut lines, entry).is_ok() {
+                lines.push(b'\n');
+            }
+        }
+        let max_size = self.config.borrow().audit.max_size;
+        self.log.append(&lines, max_size);
+        self.last_write = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(profile: &str, caller: Caller, at: SystemTime) -> Event {
+        Event {
+            at,
+            route: Route::Container,
+            profile: profile.into(),
+            current: true,
+            account: "222222222222".into(),
+            expires: at + Duration::from_secs(3600),
+            caller,
+        }
+    }
+
+    #[test]
+    fn what_one_program_takes_is_one_line_with_a_count_and_its_first_and_last_time() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let program = |pid| Resolved {
+            program: Some(Arc::new(process::Program {
+                pid,
+                uid: Some(1000),
+                exe: Some("/usr/bin/curl".into()),
+                ..process::Program::default()
+            })),
+            client_pid: None,
+        };
+        let unknown = Resolved::default();
+        let conn = |inode| Caller {
+            uid: Some(1000),
+            pid: None,
+            socket_inode: Some(inode),
+        };
+        let mut pending = Pending::default();
+        for i in 0..5 {
+            let e = event("staging", conn(7), t0 + Duration::from_millis(i * 100));
+            pending.add(key(&e, &program(42)), &e, &program(42));
+        }
+        // The same program on another connection: the same line.
+        let e = event("staging", conn(8), t0 + Duration::from_millis(600));
+        pending.add(key(&e, &program(42)), &e, &program(42));
+        // Another profile, another pid, two unknown connections: lines of their own.
+        for (e, r) in [
+            (event("prod", conn(7), t0), program(42)),
+            (event("staging", conn(9), t0), program(43)),
+            (event("staging", conn(10), t0), unknown.clone()),
+            (event("staging", conn(11), t0), unknown.clone()),
+            (event("staging", conn(11), t0), unknown.clone()),
+        ] {
+            pending.add(key(&e, &r), &e, &r);
+        }
+        let lines = pending.take();
+        let counts: Vec<(u64, &str, Option<u32>)> = lines
+            .iter()
+            .map(|l| (l.count, l.profile.as_str(), l.pid))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (6, "staging", Some(42)),
+                (1, "prod", Some(42)),
+                (1, "staging", Some(43)),
+                (1, "staging", None),
+                (2, "staging", None),
+            ]
+        );
+        assert_eq!(lines[0].time, t0);
+        assert_eq!(lines[0].last, t0 + Duration::from_millis(600));
+        assert_eq!(lines[0].exe.as_deref(), Some("/usr/bin/curl"));
+        assert_eq!(lines[3].uid, Some(1000), "the connection's uid");
+        assert!(pending.is_empty());
+    }
+}
