@@ -231,6 +231,39 @@ enum Command {
     /// would; without a terminal it fails at once, saying to run `credd login`.
     /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
+    /// Show which programs took credentials: when, which profile, on which route.
+    ///
+    /// Reads the audit log the daemon keeps (<state dir>/credd/audit.jsonl and audit.jsonl.1,
+    /// its last rotation) directly: it works with the daemon stopped. The table groups what was
+    /// taken by program (its executable; `unknown (uid N)` where the system did not say; the
+    /// container or network namespace when it is not this machine's own) and profile, the most
+    /// recently used first: ROUTE is container, imds, credential-process (the program named is
+    /// the one that ran `credd credential-process`: the AWS CLI, boto3...), console, or env and
+    /// exec for a program on the container route that `credd env` or `credd exec` set up
+    /// (CREDD_VIA); COUNT sums the credentials, FIRST and LAST say when.
+    ///
+    /// `--json` prints the matching lines as a JSON array: {"time", "last", "count", "route",
+    /// "via", "profile", "current", "account", "expires", "uid", "pid", "exe", "cmdline",
+    /// "client_pid", "cgroup", "container", "netns"} (what the system did not tell is left out).
+    /// `--follow` prints the latest lines and then each new one as it is recorded (with
+    /// `--json`, one JSON object per line), until Ctrl-C. A line that cannot be read is skipped
+    /// and counted on stderr. Never a secret: the log holds no credentials, and command lines are
+    /// kept without what looks like a token or password.
+    #[command(verbatim_doc_comment)]
+    Audit {
+        /// Only what was taken this recently (`1h`, `30m`, `2d`).
+        #[arg(long, value_name = "DURATION", value_parser = commands::audit::parse_since)]
+        since: Option<std::time::Duration>,
+        /// Only these profiles: a name or a glob (`prod*`).
+        #[arg(long, value_name = "GLOB", value_parser = commands::audit::parse_glob)]
+        profile: Option<glob::Pattern>,
+        /// Only this route, as the table shows it (env and exec apart from container).
+        #[arg(long, value_enum)]
+        route: Option<commands::audit::RouteFilter>,
+        /// Keep printing what is taken, as it is (Ctrl-C ends it).
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print a shell completion script to source; it asks credd for the profile names.
     Completions {
         #[arg(value_enum)]
@@ -440,6 +473,20 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 duration,
             };
             commands::console::run(&paths, json, opts)
+        }
+        Command::Audit {
+            since,
+            profile,
+            route,
+            follow,
+        } => {
+            let opts = commands::audit::Options {
+                since,
+                profile,
+                route,
+                follow,
+            };
+            commands::audit::run(&paths, json, opts)
         }
         Command::Completions { shell } => {
             commands::completions::run(shell, std::env::args_os().next())
