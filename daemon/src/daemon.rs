@@ -121,6 +121,19 @@ impl Daemon {
         self.stop.notify_one();
     }
 
+    /// A connection to the HTTP API was accepted: the audit looks for its program at once (a
+    /// client such as curl exits right after its answer); what the first answer waits for.
+    pub fn connection_accepted(
+        &self,
+        peer: &crate::listener::Peer,
+    ) -> Option<crate::audit::LookupDone> {
+        let audit = self.audit.as_ref()?;
+        if !self.config_tx.borrow().audit.enabled {
+            return None;
+        }
+        audit.connection_accepted(vend::Caller::tcp(Some(peer)))
+    }
+
     /// Writes the audit log's pending lines and ends its thread: the daemon is stopping.
     pub fn stop_audit(&self) {
         if let Some(audit) = &self.audit {

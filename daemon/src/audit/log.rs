@@ -56,13 +56,29 @@ impl LogFile {
         if self.file.is_none() {
             self.open()?;
         }
-        if self.size > 0 && self.size + lines.len() as u64 > max_size {
-            std::fs::rename(&self.path, &self.rotated)?;
-            self.open()?;
+        // Line by line as far as the bound goes: a batch larger than what is left of it is
+        // split across the rotation.
+        let (mut start, mut end) = (0, 0);
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            let kept = self.size + (end - start) as u64;
+            if kept > 0 && kept + line.len() as u64 > max_size {
+                self.write(&lines[start..end])?;
+                std::fs::rename(&self.path, &self.rotated)?;
+                self.open()?;
+                start = end;
+            }
+            end += line.len();
         }
-        let file = self.file.as_mut().expect("opened above");
-        file.write_all(lines)?;
-        self.size += lines.len() as u64;
+        self.write(&lines[start..end])
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let file = self.file.as_mut().expect("opened before");
+        file.write_all(bytes)?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 
@@ -103,6 +119,18 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_batch_larger_than_what_is_left_is_split_across_the_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, rotated) = (dir.path().join("a.jsonl"), dir.path().join("a.jsonl.1"));
+        let mut log = LogFile::new(path.clone(), rotated.clone());
+        let line = format!("{}\n", "x".repeat(99));
+        log.append(line.repeat(3).as_bytes(), 1000);
+        log.append(line.repeat(12).as_bytes(), 1000);
+        let lines = |p: &PathBuf| std::fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!((lines(&rotated), lines(&path)), (10, 5));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The audit log: every credential that leaves the daemon, recorded with the program that took it
 //! (`credd audit` reads it). The vending hook only copies a few facts into a bounded queue; one
 //! thread of its own (not a tokio worker) does the rest off the request path: it asks `/proc`
-//! who the caller is at once (a short-lived client such as curl exits right after its answer),
+//! who the caller is at once, for a TCP connection as soon as it is accepted (a short-lived
+//! client such as curl exits right after its answer),
 //! groups what one program takes within a second into one line with a count, appends the lines
 //! ([`log::LogFile`]) and raises `[audit] notify_new`'s notifications ([`notify::Known`]).
 //!
@@ -38,13 +39,62 @@ pub const QUEUE: usize = 8192;
 /// last write: one line per program, profile and second at most, however many requests.
 pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a new connection's first answer may wait for the audit thread to find its program.
+/// A short-lived client (curl) exits a moment after its answer, and on a busy machine the audit
+/// thread may not run before that: the wait closes the race. It is usually a fraction of a
+/// millisecond (the lookup); it is bounded, and only the connections the lookup budget allows
+/// ([`process::WALKS_PER_SECOND`] a second) wait at all: with 64 a second and 50 ms at most,
+/// a keep-alive client waits once per connection, and a flood of fresh connections almost never.
+pub const LOOKUP_WAIT: Duration = Duration::from_millis(50);
+
+/// What a connection awaits before its first answer: the audit thread has looked for its
+/// program, or [`LOOKUP_WAIT`] has passed.
+pub type LookupDone = crate::listener::Pending;
+
 /// The running audit: its thread and the way to stop it (flushing what is pending).
 pub struct Audit {
     tx: SyncSender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    lookups: Budget,
+}
+
+/// [`process::WALKS_PER_SECOND`] lookups a second, counted where connections are accepted.
+struct Budget {
+    started: Instant,
+    /// The second (since `started`) the count is for.
+    second: AtomicU64,
+    left: std::sync::atomic::AtomicU32,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            started: Instant::now(),
+            second: AtomicU64::new(0),
+            left: std::sync::atomic::AtomicU32::new(process::WALKS_PER_SECOND),
+        }
+    }
+
+    fn take(&self) -> bool {
+        let now = self.started.elapsed().as_secs();
+        if self.second.swap(now, Ordering::Relaxed) != now {
+            self.left
+                .store(process::WALKS_PER_SECOND, Ordering::Relaxed);
+        }
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 enum Message {
+    /// A TCP connection was accepted: its program is looked up before its request is served,
+    /// and `done` told.
+    Accepted {
+        caller: Caller,
+        at: Instant,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
     Vended(Event),
     Stop,
 }
@@ -118,9 +168,31 @@ impl Audit {
             Audit {
                 tx,
                 thread: Mutex::new(thread),
+                lookups: Budget::new(),
             },
             hook,
         )
+    }
+
+    /// A TCP connection was accepted (its caller as the listener knows it): the thread looks for
+    /// its program now; the connection's first answer waits for that ([`LOOKUP_WAIT`] at most).
+    /// `None` (nothing to wait for) beyond the lookup budget or when the queue is full: its
+    /// program is then recorded as unknown.
+    pub fn connection_accepted(&self, caller: Caller) -> Option<LookupDone> {
+        caller.socket_inode?;
+        if !self.lookups.take() {
+            return None;
+        }
+        let (done, looked_up) = tokio::sync::oneshot::channel();
+        let message = Message::Accepted {
+            caller,
+            at: Instant::now(),
+            done,
+        };
+        self.tx.try_send(message).ok()?;
+        Some(Box::pin(async move {
+            let _ = tokio::time::timeout(LOOKUP_WAIT, looked_up).await;
+        }))
     }
 
     /// Writes what is pending and ends the thread (the daemon is stopping).
@@ -261,6 +333,7 @@ impl Writer {
             };
             match message {
                 Ok(Message::Vended(event)) => self.receive(event),
+                Ok(Message::Accepted { caller, at, done }) => self.accepted(caller, at, done),
                 Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     self.flush();
                     return;
@@ -275,6 +348,7 @@ impl Writer {
                 while let Ok(message) = rx.try_recv() {
                     match message {
                         Message::Vended(event) => self.receive(event),
+                        Message::Accepted { caller, at, done } => self.accepted(caller, at, done),
                         Message::Stop => {
                             self.flush();
                             return;
@@ -284,6 +358,18 @@ impl Writer {
                 self.flush();
             }
         }
+    }
+
+    fn accepted(&mut self, caller: Caller, at: Instant, done: tokio::sync::oneshot::Sender<()>) {
+        let queued = at.elapsed();
+        let resolved = self.resolver.resolve(&caller, false);
+        let _ = done.send(());
+        tracing::trace!(
+            queued_us = queued.as_micros() as u64,
+            took_us = (at.elapsed() - queued).as_micros() as u64,
+            found = resolved.program.is_some(),
+            "audit: a new connection's program looked up"
+        );
     }
 
     fn receive(&mut self, event: Event) {

@@ -1,7 +1,7 @@
 //! What the OS tells of the program behind a caller: on Linux, `/proc`. Read on the audit thread,
 //! never on the request path. A TCP caller is known by its socket's inode: the process holding it
-//! is found by walking `/proc/*/fd` (newest pids first: a client that just connected is near the
-//! top), once per connection, not per request. Another user's process tells little (its uid from
+//! is found by walking `/proc/*/fd` (newest pids first, as the kernel gave them out: a client
+//! that just connected is near the top), once per connection, not per request. Another user's process tells little (its uid from
 //! the connection); a process that has exited, nothing.
 
 use std::collections::HashMap;
@@ -42,6 +42,8 @@ pub struct Resolved {
 /// connections), a connection's program is recorded as unknown rather than each one costing a
 /// walk of every process's descriptors.
 pub const WALKS_PER_SECOND: u32 = 64;
+/// How many of the newest pids are tried before all of `/proc` is listed.
+const RECENT_PIDS: u32 = 32;
 /// Connections remembered (inode → program); forgotten all at once when full.
 const REMEMBERED: usize = 4096;
 
@@ -154,13 +156,27 @@ impl Resolver {
         if let Some(pid) = self.last_hit.filter(|p| holds(*p)) {
             return Some(pid);
         }
-        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        // The 5th field of /proc/loadavg is the pid the kernel gave last: a client that just
+        // connected is at most a few below it. Those are tried straight away (a pid no process
+        // has fails at once), before the whole of /proc is listed.
+        let last: Option<u32> = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(4)?.parse().ok());
+        if let Some(last) = last {
+            let recent = (0..RECENT_PIDS).filter_map(|back| last.checked_sub(back));
+            if let Some(pid) = recent.filter(|p| *p > 0).find(|pid| holds(*pid)) {
+                self.last_hit = Some(pid);
+                return Some(pid);
+            }
+        }
+        let pids: Vec<u32> = std::fs::read_dir("/proc")
             .ok()?
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
             .collect();
-        pids.sort_unstable_by(|a, b| b.cmp(a));
-        let found = pids.into_iter().find(|pid| holds(*pid))?;
+        let found = newest_first(pids, last)
+            .into_iter()
+            .find(|pid| holds(*pid))?;
         self.last_hit = Some(found);
         Some(found)
     }
@@ -175,9 +191,8 @@ impl Resolver {
     fn read(&self, pid: u32) -> Option<Program> {
         use std::os::unix::fs::MetadataExt;
         let dir = PathBuf::from(format!("/proc/{pid}"));
-        let uid = std::fs::metadata(&dir).ok()?.uid();
-        let stat = std::fs::read_to_string(dir.join("stat")).ok();
-        let ppid = stat.as_deref().and_then(parent_pid);
+        // What names the program first: a client may exit while it is read.
+        let exe = std::fs::read_link(dir.join("exe")).ok();
         let cmdline = std::fs::read(dir.join("cmdline"))
             .ok()
             .filter(|raw| !raw.is_empty())
@@ -189,6 +204,9 @@ impl Resolver {
                     .collect();
                 truncate_cmdline(&scrub(&args))
             });
+        let uid = std::fs::metadata(&dir).ok()?.uid();
+        let stat = std::fs::read_to_string(dir.join("stat")).ok();
+        let ppid = stat.as_deref().and_then(parent_pid);
         let cgroup = std::fs::read_to_string(dir.join("cgroup"))
             .ok()
             .and_then(|text| cgroup_line(&text));
@@ -199,7 +217,7 @@ impl Resolver {
         Some(Program {
             pid,
             uid: Some(uid),
-            exe: std::fs::read_link(dir.join("exe")).ok(),
+            exe,
             cmdline,
             cgroup,
             container,
@@ -213,6 +231,18 @@ impl Resolver {
     fn read(&self, _pid: u32) -> Option<Program> {
         None
     }
+}
+
+/// `pids` from the newest: the kernel hands them out upwards from the last one given (`last`)
+/// and wraps around at `pid_max`, so the newest are those up to `last`, downwards, then the
+/// ones above it, downwards. A client that has just connected is among the first looked at.
+fn newest_first(mut pids: Vec<u32>, last: Option<u32>) -> Vec<u32> {
+    pids.sort_unstable_by(|a, b| b.cmp(a));
+    if let Some(last) = last {
+        let wrapped = pids.partition_point(|p| *p > last);
+        pids.rotate_left(wrapped);
+    }
+    pids
 }
 
 /// `net:[4026531840]`, the network namespace of `/proc/<who>`.
@@ -377,6 +407,23 @@ mod tests {
         ] {
             assert_eq!(container_id(cgroup), None, "{cgroup}");
         }
+    }
+
+    #[test]
+    fn processes_are_looked_at_newest_first_also_after_pids_wrapped_around() {
+        let pids = vec![1, 30_000, 2_680, 31_000, 2_700, 900];
+        assert_eq!(
+            newest_first(pids.clone(), Some(2_700)),
+            [2_700, 2_680, 900, 1, 31_000, 30_000]
+        );
+        assert_eq!(
+            newest_first(pids.clone(), Some(40_000)),
+            [31_000, 30_000, 2_700, 2_680, 900, 1]
+        );
+        assert_eq!(
+            newest_first(pids, None),
+            [31_000, 30_000, 2_700, 2_680, 900, 1]
+        );
     }
 
     #[test]
