@@ -164,7 +164,9 @@ impl Resolver {
             .and_then(|l| l.split_whitespace().nth(4)?.parse().ok());
         if let Some(last) = last {
             let recent = (0..RECENT_PIDS).filter_map(|back| last.checked_sub(back));
-            if let Some(pid) = recent.filter(|p| *p > 0).find(|pid| holds(*pid)) {
+            if let Some(id) = recent.filter(|p| *p > 0).find(|pid| holds(*pid)) {
+                // The id may be a thread's (its /proc entry is there, unlisted): its process.
+                let pid = thread_group(id).unwrap_or(id);
                 self.last_hit = Some(pid);
                 return Some(pid);
             }
@@ -243,6 +245,18 @@ fn newest_first(mut pids: Vec<u32>, last: Option<u32>) -> Vec<u32> {
         pids.rotate_left(wrapped);
     }
     pids
+}
+
+/// The process a thread id belongs to (`Tgid:` of `/proc/ID/status`).
+#[cfg(target_os = "linux")]
+fn thread_group(id: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `net:[4026531840]`, the network namespace of `/proc/<who>`.
@@ -515,7 +529,7 @@ mod tests {
             ..Caller::default()
         };
         let found = resolver.resolve(&caller, false).program.expect("found");
-        assert_eq!(found.pid, me);
+        assert_eq!(found.pid, me, "the process, not this test's thread");
         assert!(resolver.by_inode.contains_key(&inode), "remembered");
     }
 }
