@@ -134,6 +134,16 @@ impl Daemon {
         audit.connection_accepted(vend::Caller::tcp(Some(peer)))
     }
 
+    /// What a `credd credential-process` answer waits for: the audit has looked its caller up
+    /// (it exits right after the answer; its parent is the program recorded).
+    pub fn audit_caught_up(&self) -> Option<crate::audit::LookupDone> {
+        let audit = self.audit.as_ref()?;
+        if !self.config_tx.borrow().audit.enabled {
+            return None;
+        }
+        audit.caught_up()
+    }
+
     /// Writes the audit log's pending lines and ends its thread: the daemon is stopping.
     pub fn stop_audit(&self) {
         if let Some(audit) = &self.audit {

@@ -96,6 +96,8 @@ enum Message {
         done: tokio::sync::oneshot::Sender<()>,
     },
     Vended(Event),
+    /// Everything sent before it was received (the programs looked up): tell `done`.
+    CaughtUp(tokio::sync::oneshot::Sender<()>),
     Stop,
 }
 
@@ -192,6 +194,17 @@ impl Audit {
         self.tx.try_send(message).ok()?;
         Some(Box::pin(async move {
             let _ = tokio::time::timeout(LOOKUP_WAIT, looked_up).await;
+        }))
+    }
+
+    /// Resolves once the thread has received what was sent so far (and so looked up the program
+    /// of every credential vended), or after [`LOOKUP_WAIT`]: `credd credential-process` answers
+    /// after it, for it exits right after its answer, and its parent is learnt from it.
+    pub fn caught_up(&self) -> Option<LookupDone> {
+        let (done, caught_up) = tokio::sync::oneshot::channel();
+        self.tx.try_send(Message::CaughtUp(done)).ok()?;
+        Some(Box::pin(async move {
+            let _ = tokio::time::timeout(LOOKUP_WAIT, caught_up).await;
         }))
     }
 
@@ -333,6 +346,9 @@ impl Writer {
             };
             match message {
                 Ok(Message::Vended(event)) => self.receive(event),
+                Ok(Message::CaughtUp(done)) => {
+                    let _ = done.send(());
+                }
                 Ok(Message::Accepted { caller, at, done }) => self.accepted(caller, at, done),
                 Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     self.flush();
@@ -348,6 +364,9 @@ impl Writer {
                 while let Ok(message) = rx.try_recv() {
                     match message {
                         Message::Vended(event) => self.receive(event),
+                        Message::CaughtUp(done) => {
+                            let _ = done.send(());
+                        }
                         Message::Accepted { caller, at, done } => self.accepted(caller, at, done),
                         Message::Stop => {
                             self.flush();
