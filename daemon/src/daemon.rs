@@ -123,10 +123,15 @@ impl Daemon {
 
     /// A connection to the HTTP API was accepted: the audit looks for its program at once (a
     /// client such as curl exits right after its answer); what the first answer waits for.
+    /// Only our own user's: another's processes are not ours to look into (the log names
+    /// their uid), and a stranger's flood must not spend the lookups.
     pub fn connection_accepted(
         &self,
         peer: &crate::listener::Peer,
     ) -> Option<crate::audit::LookupDone> {
+        if peer.owner != crate::listener::Owner::Me {
+            return None;
+        }
         let audit = self.audit.as_ref()?;
         if !self.config_tx.borrow().audit.enabled {
             return None;
