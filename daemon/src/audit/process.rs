@@ -113,7 +113,9 @@ impl Resolver {
                 client_pid: None,
             };
         }
-        if !self.may_walk() {
+        // Another user's descriptors are not readable (unless we are root): no walk for them.
+        let strangers = caller.uid.is_some_and(|uid| uid != self.own_uid) && self.own_uid != 0;
+        if strangers || !self.may_walk() {
             // Not remembered: a later request on the connection may find it.
             return Resolved::default();
         }
