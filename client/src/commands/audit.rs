@@ -138,7 +138,7 @@ pub fn run(paths: &Paths, json: bool, opts: Options) -> Result<ExitCode, ClientE
     }
     print!("{}", table(&kept, now));
     println!(
-        "{}, {}; from {}",
+        "{}, {}, in {}",
         human::count(
             kept.iter().map(|e| e.count).sum::<u64>() as usize,
             "credential taken",
@@ -267,7 +267,8 @@ fn table(entries: &[AuditEntry], now: SystemTime) -> String {
     out
 }
 
-/// `from 2026-12-06 09:12 to 10:03 (51m)`.
+/// `2026-12-06 09:12 to 10:03 (51m)`; `2026-12-06 10:03` within a minute; both dates across
+/// days.
 fn span(entries: &[AuditEntry]) -> String {
     let first = entries
         .iter()
@@ -275,22 +276,38 @@ fn span(entries: &[AuditEntry]) -> String {
         .min()
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let last = entries.iter().map(|e| e.last).max().unwrap_or(first);
-    let (first_at, last_at) = (clock(first, true), clock(last, false));
+    let (from, to) = (local(first), local(last));
     let lasted = last.duration_since(first).unwrap_or_default().as_secs();
-    format!("{first_at} to {last_at} ({})", human::duration(lasted))
+    match (from, to) {
+        (Some(from), Some(to))
+            if from.strftime("%F %H:%M").to_string() == to.strftime("%F %H:%M").to_string() =>
+        {
+            from.strftime("%Y-%m-%d %H:%M").to_string()
+        }
+        (Some(from), Some(to)) if from.date() == to.date() => format!(
+            "{} to {} ({})",
+            from.strftime("%Y-%m-%d %H:%M"),
+            to.strftime("%H:%M"),
+            human::duration(lasted)
+        ),
+        (Some(from), Some(to)) => format!(
+            "{} to {} ({})",
+            from.strftime("%Y-%m-%d %H:%M"),
+            to.strftime("%Y-%m-%d %H:%M"),
+            human::duration(lasted)
+        ),
+        _ => format!(
+            "{} to {}",
+            humantime::format_rfc3339_seconds(first),
+            humantime::format_rfc3339_seconds(last)
+        ),
+    }
 }
 
-/// Local time: `2026-12-06 10:03`, or `10:03` alone.
-fn clock(t: SystemTime, with_date: bool) -> String {
-    let tz = jiff::tz::TimeZone::system();
-    let Ok(ts) = jiff::Timestamp::from_second(unix(t) as i64) else {
-        return humantime::format_rfc3339_seconds(t).to_string();
-    };
-    let zoned = ts.to_zoned_datetime(tz);
-    match with_date {
-        true => zoned.strftime("%Y-%m-%d %H:%M").to_string(),
-        false => zoned.strftime("%H:%M").to_string(),
-    }
+/// `t` in the local time zone.
+fn local(t: SystemTime) -> Option<jiff::ZonedDateTime> {
+    let ts = jiff::Timestamp::from_second(i64::try_from(unix(t)).ok()?).ok()?;
+    Some(ts.to_zoned_datetime(jiff::tz::TimeZone::system()))
 }
 
 fn print_followed(entry: &AuditEntry, json: bool) {
@@ -301,9 +318,8 @@ fn print_followed(entry: &AuditEntry, json: bool) {
         }
         return;
     }
-    let tz = jiff::tz::TimeZone::system();
-    let at = jiff::Timestamp::from_second(unix(entry.last) as i64)
-        .map(|ts| ts.to_zoned_datetime(tz).strftime("%H:%M:%S").to_string())
+    let at = local(entry.last)
+        .map(|t| t.strftime("%H:%M:%S").to_string())
         .unwrap_or_default();
     let pid = entry.pid.map(|p| format!("  pid {p}")).unwrap_or_default();
     println!(
