@@ -345,12 +345,12 @@ impl Writer {
                 rx.recv_timeout(due.saturating_duration_since(Instant::now()))
             };
             match message {
-                Ok(Message::Vended(event)) => self.receive(event),
-                Ok(Message::CaughtUp(done)) => {
-                    let _ = done.send(());
+                Ok(message) => {
+                    if !self.handle(message) {
+                        return;
+                    }
                 }
-                Ok(Message::Accepted { caller, at, done }) => self.accepted(caller, at, done),
-                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                Err(RecvTimeoutError::Disconnected) => {
                     self.flush();
                     return;
                 }
@@ -360,23 +360,33 @@ impl Writer {
                 .last_write
                 .is_none_or(|w| w.elapsed() >= BATCH_INTERVAL);
             if due && !self.pending.is_empty() {
-                // What else is queued joins this batch.
-                while let Ok(message) = rx.try_recv() {
-                    match message {
-                        Message::Vended(event) => self.receive(event),
-                        Message::CaughtUp(done) => {
-                            let _ = done.send(());
-                        }
-                        Message::Accepted { caller, at, done } => self.accepted(caller, at, done),
-                        Message::Stop => {
-                            self.flush();
-                            return;
-                        }
+                // What is queued already joins this batch; at most a queue's worth, so that a
+                // flood that keeps it full still gets written.
+                for _ in 0..QUEUE {
+                    let Ok(message) = rx.try_recv() else { break };
+                    if !self.handle(message) {
+                        return;
                     }
                 }
                 self.flush();
             }
         }
+    }
+
+    /// False once the thread is to end (what was pending written).
+    fn handle(&mut self, message: Message) -> bool {
+        match message {
+            Message::Vended(event) => self.receive(event),
+            Message::Accepted { caller, at, done } => self.accepted(caller, at, done),
+            Message::CaughtUp(done) => {
+                let _ = done.send(());
+            }
+            Message::Stop => {
+                self.flush();
+                return false;
+            }
+        }
+        true
     }
 
     fn accepted(&mut self, caller: Caller, at: Instant, done: tokio::sync::oneshot::Sender<()>) {
@@ -464,6 +474,73 @@ mod tests {
             expires: at + Duration::from_secs(3600),
             caller,
         }
+    }
+
+    /// A config with `[audit]` lines, parsed as the daemon does.
+    fn config(dir: &std::path::Path, audit: &str) -> Arc<Config> {
+        let text = format!(
+            "[audit]\n{audit}\n[access]\nsource = \"iam-user\"\naws_profile = \"access\"\n\
+             [profiles.prod]\nrole_arn = \"arn:aws:iam::333333333333:role/Deploy\"\n"
+        );
+        Arc::new(crate::config::parse(&dir.join("config.toml"), &text).expect("a valid config"))
+    }
+
+    #[test]
+    fn the_hook_s_events_become_one_line_per_program_and_stopping_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config: dir.path().join("config.toml"),
+            config_named: false,
+            runtime_dir: dir.path().join("run"),
+            state_dir: dir.path().to_path_buf(),
+        };
+        let (config_tx, config_rx) = watch::channel(config(dir.path(), ""));
+        let clock = crate::clock::Clock::system();
+        let recorder = crate::testing::notifier::Recorder::new(&clock);
+        let heard = Arc::new(AtomicU64::new(0));
+        let next_heard = heard.clone();
+        let next: Hook = Arc::new(move |_: &Vended<'_>| {
+            next_heard.fetch_add(1, Ordering::Relaxed);
+        });
+        let (audit, hook) = Audit::start(&paths, config_rx, Arc::new(recorder.clone()), next);
+        // This test process, over the control socket.
+        let me = Caller::unix(
+            credd_proto::paths::current_uid(),
+            Some(std::process::id() as i32),
+        );
+        let vended = |hook: &Hook| {
+            hook(&Vended {
+                route: Route::Container,
+                profile: "prod",
+                current: false,
+                account_id: "333333333333",
+                expiration: SystemTime::now() + Duration::from_secs(3600),
+                caller: &me,
+            })
+        };
+        for _ in 0..25 {
+            vended(&hook);
+        }
+        // Turned off by a config edit: nothing recorded, the next hook still hears.
+        config_tx.send_replace(config(dir.path(), "enabled = false"));
+        vended(&hook);
+        audit.stop();
+        assert_eq!(heard.load(Ordering::Relaxed), 26);
+        let text = std::fs::read_to_string(paths.audit_log()).unwrap();
+        let lines: Vec<AuditEntry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let total: u64 = lines.iter().map(|l| l.count).sum();
+        assert_eq!(total, 25, "{text}");
+        assert!(lines.len() <= 2, "grouped: {text}");
+        let exe = std::env::current_exe().unwrap().display().to_string();
+        assert_eq!(lines[0].exe.as_deref(), Some(exe.as_str()));
+        assert_eq!(lines[0].pid, Some(std::process::id()));
+        // Without notify_new, no notice and nothing remembered (notify.rs tests it; hashing
+        // this test binary would take seconds).
+        assert!(recorder.shown().is_empty(), "{:?}", recorder.shown());
+        assert!(!paths.audit_known().exists());
     }
 
     #[test]
