@@ -132,21 +132,15 @@ impl Daemon {
         if peer.owner != crate::listener::Owner::Me {
             return None;
         }
-        let audit = self.audit.as_ref()?;
-        if !self.config_tx.borrow().audit.enabled {
-            return None;
-        }
-        audit.connection_accepted(vend::Caller::tcp(Some(peer)))
+        self.audit
+            .as_ref()?
+            .connection_accepted(vend::Caller::tcp(Some(peer)))
     }
 
     /// What a `credd credential-process` answer waits for: the audit has looked its caller up
     /// (it exits right after the answer; its parent is the program recorded).
     pub fn audit_caught_up(&self) -> Option<crate::audit::LookupDone> {
-        let audit = self.audit.as_ref()?;
-        if !self.config_tx.borrow().audit.enabled {
-            return None;
-        }
-        audit.caught_up()
+        self.audit.as_ref()?.caught_up()
     }
 
     /// Writes the audit log's pending lines and ends its thread: the daemon is stopping.
@@ -211,6 +205,9 @@ impl Daemon {
                 self.config_tx.send_replace(new.clone());
                 self.set_config_status(None, Some(warnings));
                 self.vending.config_changed(&new);
+                if let Some(audit) = &self.audit {
+                    audit.config_changed(&new);
+                }
                 tracing::info!(profiles = new.profiles.len(), "config applied");
                 Ok(new)
             }

@@ -15,8 +15,8 @@ pub mod process;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -55,8 +55,46 @@ pub type LookupDone = crate::listener::Pending;
 pub struct Audit {
     tx: SyncSender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
     lookups: Budget,
 }
+
+/// What the request path and the audit thread share, besides the queue. The hook must not wake
+/// the thread for every credential (a futex call per request, and a context switch on a busy
+/// machine): while it has work the thread comes back every [`TICK`] by itself and takes all
+/// that queued up meanwhile; only when it has gone to sleep for good (`idle`) does the next
+/// event wake it. What cannot wait (a connection to look up, a `credential-process` answer)
+/// wakes it at once.
+struct Shared {
+    /// `[audit] enabled`, as the config in force says: read on the request path without a lock.
+    enabled: AtomicBool,
+    /// The thread is asleep until woken.
+    idle: AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Shared {
+    fn wake(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+
+    /// After an event was queued: wakes the thread only if it sleeps for good.
+    fn nudge(&self) {
+        // Pairs with the fence in `Writer::sleep`: either the thread sees the event, or this
+        // sees `idle`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.idle.load(Ordering::Relaxed) {
+            self.wake();
+        }
+    }
+}
+
+/// While it has work, the audit thread takes what queued up this often: at 100,000 credentials
+/// a second, 500 at a time, with 200 wake-ups a second instead of 100,000.
+pub const TICK: Duration = Duration::from_millis(5);
 
 /// [`process::WALKS_PER_SECOND`] lookups a second, counted where connections are accepted.
 struct Budget {
@@ -124,16 +162,22 @@ impl Audit {
     ) -> (Audit, Hook) {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared {
+            enabled: AtomicBool::new(config.borrow().audit.enabled),
+            idle: AtomicBool::new(false),
+            thread: std::sync::OnceLock::new(),
+        });
         let writer = Writer {
             log: log::LogFile::new(paths.audit_log(), paths.audit_log_rotated()),
             known_path: paths.audit_known(),
             known: None,
             resolver: Resolver::new(),
-            config: config.clone(),
+            config,
             notifier,
             dropped: dropped.clone(),
             pending: Pending::default(),
             last_write: None,
+            shared: shared.clone(),
         };
         let runtime = tokio::runtime::Handle::try_current().ok();
         let thread = std::thread::Builder::new()
@@ -144,10 +188,14 @@ impl Audit {
             })
             .map_err(|e| tracing::error!(error = %e, "audit: cannot start its thread; nothing is recorded"))
             .ok();
+        if let Some(thread) = &thread {
+            let _ = shared.thread.set(thread.thread().clone());
+        }
         let hook_tx = tx.clone();
+        let hook_shared = shared.clone();
         let hook: Hook = Arc::new(move |v: &Vended<'_>| {
             next(v);
-            if !config.borrow().audit.enabled {
+            if !hook_shared.enabled.load(Ordering::Relaxed) {
                 return;
             }
             let event = Event {
@@ -160,7 +208,7 @@ impl Audit {
                 caller: *v.caller,
             };
             match hook_tx.try_send(Message::Vended(event)) {
-                Ok(()) => {}
+                Ok(()) => hook_shared.nudge(),
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     dropped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -170,10 +218,18 @@ impl Audit {
             Audit {
                 tx,
                 thread: Mutex::new(thread),
+                shared,
                 lookups: Budget::new(),
             },
             hook,
         )
+    }
+
+    /// A new config is in force: `[audit] enabled` applies from the next credential on.
+    pub fn config_changed(&self, config: &Config) {
+        self.shared
+            .enabled
+            .store(config.audit.enabled, Ordering::Relaxed);
     }
 
     /// A TCP connection was accepted (its caller as the listener knows it): the thread looks for
@@ -182,6 +238,9 @@ impl Audit {
     /// program is then recorded as unknown.
     pub fn connection_accepted(&self, caller: Caller) -> Option<LookupDone> {
         caller.socket_inode?;
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return None;
+        }
         if !self.lookups.take() {
             return None;
         }
@@ -192,6 +251,7 @@ impl Audit {
             done,
         };
         self.tx.try_send(message).ok()?;
+        self.shared.wake();
         Some(Box::pin(async move {
             let _ = tokio::time::timeout(LOOKUP_WAIT, looked_up).await;
         }))
@@ -201,8 +261,12 @@ impl Audit {
     /// of every credential vended), or after [`LOOKUP_WAIT`]: `credd credential-process` answers
     /// after it, for it exits right after its answer, and its parent is learnt from it.
     pub fn caught_up(&self) -> Option<LookupDone> {
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return None;
+        }
         let (done, caught_up) = tokio::sync::oneshot::channel();
         self.tx.try_send(Message::CaughtUp(done)).ok()?;
+        self.shared.wake();
         Some(Box::pin(async move {
             let _ = tokio::time::timeout(LOOKUP_WAIT, caught_up).await;
         }))
@@ -214,6 +278,7 @@ impl Audit {
             return;
         };
         if self.tx.send(Message::Stop).is_ok() {
+            self.shared.wake();
             let _ = thread.join();
         }
     }
@@ -331,46 +396,76 @@ struct Writer {
     dropped: Arc<AtomicU64>,
     pending: Pending,
     last_write: Option<Instant>,
+    shared: Arc<Shared>,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Message>) {
         loop {
-            let message = if self.pending.is_empty() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                let due = self
-                    .last_write
-                    .map_or(Instant::now(), |w| w + BATCH_INTERVAL);
-                rx.recv_timeout(due.saturating_duration_since(Instant::now()))
-            };
-            match message {
-                Ok(message) => {
-                    if !self.handle(message) {
+            // Everything queued (at most a queue's worth, so that a flood that keeps it full
+            // still gets written).
+            let mut received = 0;
+            for _ in 0..QUEUE {
+                match rx.try_recv() {
+                    Ok(message) => {
+                        received += 1;
+                        if !self.handle(message) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.flush();
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.flush();
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
             }
             let due = self
                 .last_write
                 .is_none_or(|w| w.elapsed() >= BATCH_INTERVAL);
             if due && !self.pending.is_empty() {
-                // What is queued already joins this batch; at most a queue's worth, so that a
-                // flood that keeps it full still gets written.
-                for _ in 0..QUEUE {
-                    let Ok(message) = rx.try_recv() else { break };
-                    if !self.handle(message) {
-                        return;
-                    }
-                }
                 self.flush();
             }
+            if received == 0 && self.pending.is_empty() {
+                if !self.sleep(&rx) {
+                    return;
+                }
+            } else {
+                // Busy: what comes meanwhile waits in the queue without waking us.
+                let until_due = self.last_write.map_or(Duration::ZERO, |w| {
+                    (w + BATCH_INTERVAL).saturating_duration_since(Instant::now())
+                });
+                std::thread::park_timeout(if received == 0 {
+                    until_due.min(TICK)
+                } else {
+                    TICK
+                });
+            }
         }
+    }
+
+    /// Sleeps until an event wakes it (nothing pending, nothing queued). False once the thread
+    /// is to end.
+    fn sleep(&mut self, rx: &Receiver<Message>) -> bool {
+        self.shared.idle.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `Shared::nudge`: an event queued before `idle` was seen is
+        // found here.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        match rx.try_recv() {
+            Ok(message) => {
+                self.shared.idle.store(false, Ordering::SeqCst);
+                return self.handle(message);
+            }
+            Err(TryRecvError::Disconnected) => {
+                self.flush();
+                return false;
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        while self.shared.idle.load(Ordering::SeqCst) {
+            std::thread::park();
+        }
+        true
     }
 
     /// False once the thread is to end (what was pending written).
@@ -522,7 +617,9 @@ mod tests {
             vended(&hook);
         }
         // Turned off by a config edit: nothing recorded, the next hook still hears.
-        config_tx.send_replace(config(dir.path(), "enabled = false"));
+        let off = config(dir.path(), "enabled = false");
+        config_tx.send_replace(off.clone());
+        audit.config_changed(&off);
         vended(&hook);
         audit.stop();
         assert_eq!(heard.load(Ordering::Relaxed), 26);
