@@ -143,9 +143,10 @@ enum Message {
 struct Event {
     at: SystemTime,
     route: Route,
-    profile: String,
+    /// Shared with the line's key and entry without a copy.
+    profile: Arc<str>,
     current: bool,
-    account: String,
+    account: Arc<str>,
     expires: SystemTime,
     caller: Caller,
 }
@@ -201,9 +202,9 @@ impl Audit {
             let event = Event {
                 at: SystemTime::now(),
                 route: v.route,
-                profile: v.profile.to_owned(),
+                profile: Arc::from(v.profile),
                 current: v.current,
-                account: v.account_id.to_owned(),
+                account: Arc::from(v.account_id),
                 expires: v.expiration,
                 caller: *v.caller,
             };
@@ -284,19 +285,18 @@ impl Audit {
     }
 }
 
-/// Events of one line: the same route, way in, profile, account and program.
+/// Events of one line: the same route, way in, profile, account and program (an unknown one:
+/// its user's, whatever the connection, so that a flood of connections is one line a second).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     route: Route,
     via: Option<AuditVia>,
-    profile: String,
+    profile: Arc<str>,
     current: bool,
-    account: String,
+    account: Arc<str>,
     uid: Option<u32>,
     pid: Option<u32>,
     client_pid: Option<u32>,
-    /// An unknown program's connection, so that two unknown programs stay apart.
-    connection: Option<u64>,
 }
 
 /// The lines of the next batch, in the order of their first event.
@@ -346,12 +346,12 @@ fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
         count: 1,
         route: audit_route(event.route),
         via: program.and_then(|p| p.via),
-        profile: event.profile.clone(),
+        profile: event.profile.to_string(),
         current: event.current,
-        account: event.account.clone(),
+        account: event.account.to_string(),
         expires: event.expires,
         uid: program.and_then(|p| p.uid).or(event.caller.uid),
-        pid: program.map(|p| p.pid),
+        pid: program.map(|p| p.pid).or(event.caller.pid),
         exe: program
             .and_then(|p| p.exe.as_ref())
             .map(|e| e.display().to_string()),
@@ -372,15 +372,8 @@ fn key(event: &Event, resolved: &Resolved) -> Key {
         current: event.current,
         account: event.account.clone(),
         uid: program.and_then(|p| p.uid).or(event.caller.uid),
-        pid: program.map(|p| p.pid),
+        pid: program.map(|p| p.pid).or(event.caller.pid),
         client_pid: resolved.client_pid,
-        connection: match program {
-            Some(_) => None,
-            None => event
-                .caller
-                .socket_inode
-                .or(event.caller.pid.map(u64::from)),
-        },
     }
 }
 
@@ -505,10 +498,10 @@ impl Writer {
     }
 
     fn consider_notifying(&mut self, event: &Event, resolved: &Resolved) {
-        let config = self.config.borrow().clone();
-        if !config.audit.notifies(&event.profile) {
+        if !self.config.borrow().audit.notifies(&event.profile) {
             return;
         }
+        let config = self.config.borrow().clone();
         let known = self
             .known
             .get_or_insert_with(|| notify::Known::load(self.known_path.clone()));
@@ -666,7 +659,8 @@ mod tests {
         // The same program on another connection: the same line.
         let e = event("staging", conn(8), t0 + Duration::from_millis(600));
         pending.add(key(&e, &program(42)), &e, &program(42));
-        // Another profile, another pid, two unknown connections: lines of their own.
+        // Another profile and another pid: lines of their own; unknown programs on three
+        // connections: one line of their user's.
         for (e, r) in [
             (event("prod", conn(7), t0), program(42)),
             (event("staging", conn(9), t0), program(43)),
@@ -687,8 +681,7 @@ mod tests {
                 (6, "staging", Some(42)),
                 (1, "prod", Some(42)),
                 (1, "staging", Some(43)),
-                (1, "staging", None),
-                (2, "staging", None),
+                (3, "staging", None),
             ]
         );
         assert_eq!(lines[0].time, t0);
