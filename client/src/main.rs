@@ -153,6 +153,9 @@ enum Command {
     ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
     ///
+    /// They include CREDD_VIA=env, by which `credd audit` shows what the shell runs as the env
+    /// route.
+    ///
     /// Never logs in (it runs from shell rc files): without an access session it says "not
     /// logged in: run `credd login`" on stderr and prints the exports all the same (exit 0).
     ///
@@ -171,8 +174,8 @@ enum Command {
     /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
     ///
     /// Everything after PROFILE is the command and its arguments (`--` before it is optional);
-    /// CMD gets CREDD_PROFILE=PROFILE. A CMD that is not found exits 127, one that cannot run
-    /// 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
+    /// CMD gets CREDD_PROFILE=PROFILE and CREDD_VIA=exec (`credd audit` shows its route as exec).
+    /// A CMD that is not found exits 127, one that cannot run 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
     /// with the reason before running CMD.
     ///
     /// When the access session is missing or over and only you can make it (an MFA code, a
