@@ -56,6 +56,13 @@ const EXAMPLES: &[(&str, &str)] = &[
   credd doctor --json | jq '.findings[] | select(.severity != \"ok\")'",
     ),
     (
+        "audit",
+        "credd audit                       which programs took which profiles, and when
+  credd audit --since 1h --profile 'prod*'
+  credd audit --route credential-process --json | jq '.[].cmdline'
+  credd audit --follow              each credential as it is taken",
+    ),
+    (
         "prompt",
         "PS1='[$(credd prompt)] \\w \\$ '     bash (zsh: setopt PROMPT_SUBST)
   function fish_right_prompt; credd prompt; end",

@@ -153,6 +153,9 @@ enum Command {
     ResetToken,
     /// Print shell exports that point AWS SDKs at credd (no PROFILE: follow `credd switch`).
     ///
+    /// They include CREDD_VIA=env, by which `credd audit` shows what the shell runs as the env
+    /// route.
+    ///
     /// Never logs in (it runs from shell rc files): without an access session it says "not
     /// logged in: run `credd login`" on stderr and prints the exports all the same (exit 0).
     ///
@@ -171,8 +174,8 @@ enum Command {
     /// Run CMD with PROFILE's credentials (pinned), passing its exit code through.
     ///
     /// Everything after PROFILE is the command and its arguments (`--` before it is optional);
-    /// CMD gets CREDD_PROFILE=PROFILE. A CMD that is not found exits 127, one that cannot run
-    /// 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
+    /// CMD gets CREDD_PROFILE=PROFILE and CREDD_VIA=exec (`credd audit` shows its route as exec).
+    /// A CMD that is not found exits 127, one that cannot run 126. When the daemon cannot get PROFILE's credentials (its last refresh failed), fails
     /// with the reason before running CMD.
     ///
     /// When the access session is missing or over and only you can make it (an MFA code, a
@@ -231,6 +234,39 @@ enum Command {
     /// would; without a terminal it fails at once, saying to run `credd login`.
     /// stdout carries the JSON alone: the prompts go to the terminal.
     CredentialProcess { profile: String },
+    /// Show which programs took credentials: when, which profile, on which route.
+    ///
+    /// Reads the audit log the daemon keeps (<state dir>/credd/audit.jsonl and audit.jsonl.1,
+    /// its last rotation) directly: it works with the daemon stopped. The table groups what was
+    /// taken by program (its executable; `unknown (uid N)` where the system did not say; the
+    /// container or network namespace when it is not this machine's own) and profile, the most
+    /// recently used first: ROUTE is container, imds, credential-process (the program named is
+    /// the one that ran `credd credential-process`: the AWS CLI, boto3...), console, or env and
+    /// exec for a program on the container route that `credd env` or `credd exec` set up
+    /// (CREDD_VIA); COUNT sums the credentials, FIRST and LAST say when.
+    ///
+    /// `--json` prints the matching lines as a JSON array: {"time", "last", "count", "route",
+    /// "via", "profile", "current", "account", "expires", "uid", "pid", "exe", "cmdline",
+    /// "client_pid", "cgroup", "container", "netns"} (what the system did not tell is left out).
+    /// `--follow` prints the latest lines and then each new one as it is recorded (with
+    /// `--json`, one JSON object per line), until Ctrl-C. A line that cannot be read is skipped
+    /// and counted on stderr. Never a secret: the log holds no credentials, and command lines are
+    /// kept without what looks like a token or password.
+    #[command(verbatim_doc_comment)]
+    Audit {
+        /// Only what was taken this recently (`1h`, `30m`, `2d`).
+        #[arg(long, value_name = "DURATION", value_parser = commands::audit::parse_since)]
+        since: Option<std::time::Duration>,
+        /// Only these profiles: a name or a glob (`prod*`).
+        #[arg(long, value_name = "GLOB", value_parser = commands::audit::parse_glob)]
+        profile: Option<glob::Pattern>,
+        /// Only this route, as the table shows it (env and exec apart from container).
+        #[arg(long, value_enum)]
+        route: Option<commands::audit::RouteFilter>,
+        /// Keep printing what is taken, as it is (Ctrl-C ends it).
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print a shell completion script to source; it asks credd for the profile names.
     Completions {
         #[arg(value_enum)]
@@ -459,6 +495,20 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 duration,
             };
             commands::console::run(&paths, json, opts)
+        }
+        Command::Audit {
+            since,
+            profile,
+            route,
+            follow,
+        } => {
+            let opts = commands::audit::Options {
+                since,
+                profile,
+                route,
+                follow,
+            };
+            commands::audit::run(&paths, json, opts)
         }
         Command::Completions { shell } => {
             commands::completions::run(shell, std::env::args_os().next())

@@ -8,6 +8,7 @@ use credd_proto::paths::Paths;
 use tokio::sync::watch;
 
 use crate::access::persist::SessionStore;
+use crate::audit::Audit;
 use crate::config::{self, Config, ConfigError};
 use crate::console::federation::Federation;
 use crate::engine::{self, Engine};
@@ -23,6 +24,8 @@ pub struct Daemon {
     pub engine: Engine,
     /// Every credential that leaves goes through it; it owns the current profile.
     pub vending: Vending,
+    /// The audit log's thread, when [`Wiring::audit`] started it.
+    audit: Option<Audit>,
     /// What the container routes ask for in `Authorization`; replaced on logout.
     pub http_token: HttpToken,
     /// `http://127.0.0.1:PORT` once the HTTP API listens.
@@ -49,6 +52,9 @@ pub struct Wiring {
     pub engine: engine::Wiring,
     /// Hears of every credential that leaves ([`vend::Vended`]).
     pub vended: vend::Hook,
+    /// Whether the audit log records them too (`[audit]`, `credd audit`), before `vended`
+    /// hears of them.
+    pub audit: bool,
 }
 
 impl Wiring {
@@ -56,6 +62,7 @@ impl Wiring {
         Wiring {
             engine: engine::Wiring::system(),
             vended: vend::log_hook(),
+            audit: true,
         }
     }
 }
@@ -75,13 +82,20 @@ impl Daemon {
         let warnings = config.warnings.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(config));
         let vending_config = config_rx.clone();
+        let (audit, hook) = match wiring.audit {
+            true => {
+                let (audit, hook) = Audit::start(
+                    &paths,
+                    config_rx.clone(),
+                    wiring.engine.notifier.clone(),
+                    wiring.vended,
+                );
+                (Some(audit), hook)
+            }
+            false => (None, wiring.vended),
+        };
         let engine = Engine::start(config_rx, store, wiring.engine);
-        let vending = Vending::new(
-            engine.clone(),
-            vending_config,
-            &paths.state_file(),
-            wiring.vended,
-        );
+        let vending = Vending::new(engine.clone(), vending_config, &paths.state_file(), hook);
         Daemon {
             paths,
             started_at: SystemTime::now(),
@@ -93,6 +107,7 @@ impl Daemon {
             }),
             engine,
             vending,
+            audit,
             http_token,
             http_url: OnceLock::new(),
             federation: Federation::from_env(),
@@ -104,6 +119,35 @@ impl Daemon {
     /// Ends the daemon as SIGTERM does (`credd stop`, once its answer is sent).
     pub fn request_stop(&self) {
         self.stop.notify_one();
+    }
+
+    /// A connection to the HTTP API was accepted: the audit looks for its program at once (a
+    /// client such as curl exits right after its answer); what the first answer waits for.
+    /// Only our own user's: another's processes are not ours to look into (the log names
+    /// their uid), and a stranger's flood must not spend the lookups.
+    pub fn connection_accepted(
+        &self,
+        peer: &crate::listener::Peer,
+    ) -> Option<crate::audit::LookupDone> {
+        if peer.owner != crate::listener::Owner::Me {
+            return None;
+        }
+        self.audit
+            .as_ref()?
+            .connection_accepted(vend::Caller::tcp(Some(peer)))
+    }
+
+    /// What a `credd credential-process` answer waits for: the audit has looked its caller up
+    /// (it exits right after the answer; its parent is the program recorded).
+    pub fn audit_caught_up(&self) -> Option<crate::audit::LookupDone> {
+        self.audit.as_ref()?.caught_up()
+    }
+
+    /// Writes the audit log's pending lines and ends its thread: the daemon is stopping.
+    pub fn stop_audit(&self) {
+        if let Some(audit) = &self.audit {
+            audit.stop();
+        }
     }
 
     /// Returns when [`Daemon::request_stop`] was called.
@@ -161,6 +205,9 @@ impl Daemon {
                 self.config_tx.send_replace(new.clone());
                 self.set_config_status(None, Some(warnings));
                 self.vending.config_changed(&new);
+                if let Some(audit) = &self.audit {
+                    audit.config_changed(&new);
+                }
                 tracing::info!(profiles = new.profiles.len(), "config applied");
                 Ok(new)
             }

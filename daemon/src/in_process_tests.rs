@@ -152,6 +152,7 @@ impl InProcess {
                     caller: *v.caller,
                 });
             }),
+            audit: false,
         };
 
         runtime_dir::ensure_private_dir(&paths.runtime_dir, runtime_dir::RUNTIME).unwrap();

@@ -5,6 +5,7 @@
 //! socket → engine → readiness reported → serve until SIGTERM/SIGINT, then remove the socket.
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod console;
@@ -155,6 +156,7 @@ async fn serve(
     let _ = stop_tx.send(true);
     let _ = control.await;
     let _ = http.await;
+    daemon.stop_audit();
     if let Err(e) = std::fs::remove_file(&socket_path) {
         tracing::warn!(socket = %socket_path.display(), error = %e, "could not remove the control socket");
     }

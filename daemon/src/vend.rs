@@ -5,8 +5,9 @@
 //!
 //! Per request it does what the routes did before it: one read of the current profile (a clone
 //! of its name), one read of the config's follow window, the engine's cache and clock; the caller
-//! is what the connection already knew (no system call), and the hook, today, a `debug!` that
-//! costs nothing when it is off.
+//! is what the connection already knew (no system call), and the hook a `debug!` that costs
+//! nothing when it is off and the audit log's copy of a few facts into a bounded queue
+//! ([`crate::audit`]: who the caller is, is asked off the request path).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,7 +25,7 @@ use crate::state::{State, StateFile};
 
 /// Where credentials leave the daemon. `credd env` and `credd exec` point the SDKs at the
 /// container route, so what they run is served there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
     /// `/v1/credentials` (the current profile) and `/v1/credentials/{profile}` (pinned).
     Container,
@@ -168,7 +169,8 @@ pub struct Vended<'a> {
 /// Called once for every credential that leaves, on the request path: it must be cheap.
 pub type Hook = Arc<dyn Fn(&Vended<'_>) + Send + Sync>;
 
-/// The daemon's hook until the audit log: a `debug!` line.
+/// The daemon's `debug!` line for each credential (the audit log, [`crate::audit`], is the
+/// record).
 pub fn log_hook() -> Hook {
     Arc::new(|v: &Vended<'_>| {
         tracing::debug!(

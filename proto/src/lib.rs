@@ -6,6 +6,7 @@
 //! The version is read before anything else, so a mismatch is reported as such, never as a decode
 //! error. Secret-carrying fields use [`Secret`], which wipes itself and never prints.
 
+pub mod audit;
 pub mod checks;
 mod frame;
 pub mod human;

@@ -86,6 +86,22 @@ impl Paths {
         self.state_dir.join("state.json")
     }
 
+    /// The audit log: one JSON line per group of credentials that left ([`crate::audit`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.state_dir.join("audit.jsonl")
+    }
+
+    /// The audit log before its last rotation: [`Paths::audit_log`] is renamed so when it
+    /// passes its size bound, replacing the one before.
+    pub fn audit_log_rotated(&self) -> PathBuf {
+        self.state_dir.join("audit.jsonl.1")
+    }
+
+    /// The programs `[audit] notify_new` has seen take each profile (path, hash).
+    pub fn audit_known(&self) -> PathBuf {
+        self.state_dir.join("audit-known.json")
+    }
+
     /// Where a daemon started in the background writes its log (no secrets are ever logged).
     pub fn log_file(&self) -> PathBuf {
         self.state_dir.join("daemon.log")

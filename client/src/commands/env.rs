@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use credd_proto::audit::AuditVia;
 use credd_proto::paths::Paths;
 use credd_proto::{EndpointInfo, Request, Response};
 
@@ -92,7 +93,9 @@ pub fn run(
         // A warning, not a failure: `eval "$(credd env)"` in an rc file must not stop the rest.
         eprintln!("credd: not logged in: run `credd login`");
     }
-    let vars = variables(paths, &info);
+    let mut vars = variables(paths, &info);
+    // What `credd audit` shows as the env route.
+    vars.insert(AuditVia::ENV, AuditVia::Env.name().to_owned());
     for shadow in shadow::find() {
         shadow::warn(&shadow, false);
     }

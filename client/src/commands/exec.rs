@@ -1,5 +1,5 @@
 //! `credd exec <profile> [--] CMD`: runs CMD pinned to one profile, with `CREDD_PROFILE` naming
-//! it. The process is replaced by CMD, so its exit code and signals are CMD's own; a CMD that is
+//! it (and `CREDD_VIA=exec`, by which `credd audit` tells what it runs). The process is replaced by CMD, so its exit code and signals are CMD's own; a CMD that is
 //! not found exits 127, one that cannot run 126, as in a shell. Without an access session it logs
 //! in first on the terminal, or fails at once where there is none; a profile the daemon cannot
 //! get credentials for (its last refresh failed, nothing cached) fails with the daemon's reason:
@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
+use credd_proto::audit::AuditVia;
 use credd_proto::paths::Paths;
 use credd_proto::{ProfileState, Request, Response};
 
@@ -39,6 +40,8 @@ pub fn run(
     }
     cmd.envs(variables(paths, &info));
     cmd.env("CREDD_PROFILE", &profile);
+    // What `credd audit` shows as the exec route.
+    cmd.env(AuditVia::ENV, AuditVia::Exec.name());
     for shadow in shadow::find() {
         shadow::warn(&shadow, shadow.is_credentials_file);
         if shadow.is_credentials_file {

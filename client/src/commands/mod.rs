@@ -1,5 +1,6 @@
 //! One module per verb: build the request, send it, print the response.
 
+pub mod audit;
 pub mod completions;
 pub mod console;
 pub mod credential_process;

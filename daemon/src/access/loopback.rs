@@ -109,7 +109,7 @@ impl Loopback {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             tokio::select! {
-                () = listener::serve(listener, app, &POLICY, || 1, stopped) => {}
+                () = listener::serve(listener, app, &POLICY, || 1, |_| None, stopped) => {}
                 () = tokio::time::sleep(lifetime) => {}
             }
         });

@@ -7,6 +7,7 @@
 //! names `file:line:col` and what was expected. A [`Config`] only exists once it is fully valid.
 
 mod access;
+mod audit;
 mod checks;
 mod daemon;
 mod import;
@@ -33,6 +34,7 @@ pub use access::{
     SSO_SESSION_MIN, SamlConfig, SourceConfig, SsoConfig, SsoLogin, SsoReplica, SsoRole,
     WebIdentityConfig, WebIdentityToken,
 };
+pub use audit::{AuditConfig, DEFAULT_MAX_SIZE};
 pub use checks::{check_name, check_region};
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
 pub use import::sso_import;
@@ -45,6 +47,7 @@ pub struct Config {
     pub path: PathBuf,
     pub default_profile: Option<String>,
     pub daemon: DaemonConfig,
+    pub audit: AuditConfig,
     pub access: AccessConfig,
     pub profiles: BTreeMap<String, Profile>,
     /// Valid but noteworthy (e.g. a chained duration capped at 1 h): logged and shown by status.
@@ -78,6 +81,8 @@ struct RawConfig {
     default_profile: Option<Spanned<String>>,
     #[serde(default)]
     daemon: daemon::RawDaemon,
+    #[serde(default)]
+    audit: audit::RawAudit,
     access: Option<Spanned<access::RawAccess>>,
     #[serde(default)]
     profiles: profiles::RawProfiles,
@@ -235,6 +240,7 @@ impl Validator<'_> {
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
         let daemon = self.daemon(raw.daemon)?;
+        let audit = self.audit(raw.audit)?;
         let Some(access) = raw.access else {
             return Err(self.error(
                 Some(0..0),
@@ -265,6 +271,7 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             default_profile,
             daemon: daemon.config,
+            audit,
             access,
             profiles,
             warnings,

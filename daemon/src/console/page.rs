@@ -56,7 +56,7 @@ pub async fn serve_once(url: Secret) -> std::io::Result<String> {
     let stop = stopped.clone();
     tokio::spawn(async move {
         tokio::select! {
-            () = listener::serve(listener, app, &POLICY, || 1, stop) => {}
+            () = listener::serve(listener, app, &POLICY, || 1, |_| None, stop) => {}
             _ = stopped.changed() => {}
             () = tokio::time::sleep(LIFETIME) => {
                 tracing::info!("the console sign-in page was not opened within {}s; closed", LIFETIME.as_secs());

@@ -14,6 +14,9 @@ pub async fn handle(daemon: &Daemon, profile: Option<String>, caller: &Caller) -
         .await
     {
         Ok(v) => {
+            if let Some(caught_up) = daemon.audit_caught_up() {
+                caught_up.await;
+            }
             let c = &v.credentials;
             Response::Credentials(Credentials {
                 access_key_id: c.creds.access_key_id.clone(),

@@ -84,8 +84,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
 /// Serves the API on `listener` until `stop`.
 pub async fn serve(listener: Listener, state: Arc<HttpState>, stop: watch::Receiver<bool>) {
     let router = router(state.clone());
+    let daemon = state.daemon.clone();
     let hop_limit = move || state.daemon.config().daemon.imds_hop_limit;
-    listener::serve(listener, router, &POLICY, hop_limit, stop).await;
+    let accepted = move |peer: &Peer| daemon.connection_accepted(peer);
+    listener::serve(listener, router, &POLICY, hop_limit, accepted, stop).await;
 }
 
 /// `2026-11-25T09:52:36Z`: RFC 3339, UTC, whole seconds, as every SDK accepts.

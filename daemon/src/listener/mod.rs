@@ -170,12 +170,15 @@ impl Listener {
 
 /// Serves `router` on `listener` under `policy` until `stop` changes (or its sender is dropped);
 /// then every connection still open is closed (its answer in progress finished first).
-/// `hop_limit` gives the IP TTL / hop limit of each new connection.
+/// `hop_limit` gives the IP TTL / hop limit of each new connection; `on_accept` hears of each
+/// admitted one, and what it returns is awaited before the connection is served (the audit
+/// looking for its program).
 pub async fn serve(
     listener: Listener,
     router: Router,
     policy: &'static Policy,
     hop_limit: impl Fn() -> u8,
+    on_accept: impl Fn(&Peer) -> Option<Pending>,
     mut stop: watch::Receiver<bool>,
 ) {
     let admission = Admission::new(policy.limits);
@@ -226,8 +229,10 @@ pub async fn serve(
                         owner,
                         socket_inode,
                     };
+                    let before = on_accept(&peer);
                     let conn = Connection {
                         peer,
+                        before,
                         ticket,
                         policy,
                         router: router.clone(),
@@ -247,9 +252,13 @@ pub async fn serve(
     }
 }
 
+/// What a connection awaits before it is served.
+pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// One admitted connection and what it is served with.
 struct Connection {
     peer: Peer,
+    before: Option<Pending>,
     ticket: Ticket,
     policy: &'static Policy,
     router: Router,
@@ -278,11 +287,15 @@ impl Connection {
     async fn run(self, stream: tokio::net::TcpStream) {
         let Connection {
             peer,
+            before,
             ticket,
             policy,
             router,
             mut stop,
         } = self;
+        if let Some(before) = before {
+            before.await;
+        }
         let slot = ticket.slot.clone();
         let pace = policy
             .others_pace

@@ -3,6 +3,7 @@
 //! - the credential hot path: cached `GET /v1/credentials/{profile}` on loopback, keep-alive with
 //!   1/8/64 connections and a new connection per request, requests/s and p50/p99, next to a
 //!   baseline: a bare hyper server (separate process, same runtime size) returning the same bytes;
+//!   and the same with the audit log (`[audit] enabled`) off, alternating, for its cost;
 //! - `credd status`, `credd prompt` and `credd profiles` wall time (client process start to exit,
 //!   daemon running), median and p90: what a shell prompt pays for `credd prompt` (a state file
 //!   read) next to a socket round trip;
@@ -50,11 +51,7 @@ fn main() {
     world.write_shared_credentials("access", &alice.access_key_id, &alice.secret_access_key);
     world.set_env("AWS_ENDPOINT_URL_STS", &moto.endpoint());
     world.set_env("RUST_LOG", "warn");
-    world.write_config(&format!(
-        "default_profile = \"staging\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nimds = true\n\
-         [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n\
-         [profiles.staging]\nrole_arn = \"{ADMIN}\"\nregion = \"us-east-1\"\n"
-    ));
+    world.write_config(&config(true));
     world.start_daemon();
     wait_until(Duration::from_secs(20), "profile fresh", || {
         let s = world.credd(&["status", "--json"]);
@@ -135,6 +132,9 @@ fn main() {
     );
     // The machine has 2 cores shared by server and load generator: alternate credd and the
     // baseline over several rounds and report the median of each, so drift hits both alike.
+    // credd is measured with the audit log on (the default) and off, alternating too: the audit
+    // log's cost is the difference, one binary, one machine, one run.
+    let mut audit_rows = Vec::new();
     for (name, conns, keep_alive) in [
         ("keep-alive, 1 connection", 1, true),
         ("keep-alive, 8 connections", 8, true),
@@ -142,14 +142,21 @@ fn main() {
         ("new connection per request, 8", 8, false),
     ] {
         let mut credd = Vec::new();
+        let mut audit_off = Vec::new();
         let mut base = Vec::new();
         for _ in 0..ROUNDS {
+            set_audit(&world, true);
             credd.push(
+                runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for)),
+            );
+            set_audit(&world, false);
+            audit_off.push(
                 runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for)),
             );
             base.push(runtime.block_on(load(base_addr, &path, &token, conns, keep_alive, run_for)));
         }
-        let (c, b) = (median(credd), median(base));
+        set_audit(&world, true);
+        let (c, off, b) = (median(credd), median(audit_off), median(base));
         println!(
             "{:<28} {:>12.0} {:>9} {:>9}   {:>12.0} {:>9} {:>9}   {:>5.2}x",
             name,
@@ -161,7 +168,32 @@ fn main() {
             b.p99,
             c.rps / b.rps
         );
+        audit_rows.push((name, c, off));
     }
+    println!(
+        "\nthe audit log's cost (credd above is with it on, the default):\n{:<28} {:>12} {:>9} {:>9}   {:>12} {:>9} {:>9}   {:>6}",
+        "scenario", "on req/s", "p50 µs", "p99 µs", "off req/s", "p50 µs", "p99 µs", "on/off"
+    );
+    for (name, on, off) in &audit_rows {
+        println!(
+            "{:<28} {:>12.0} {:>9} {:>9}   {:>12.0} {:>9} {:>9}   {:>5.2}x",
+            name,
+            on.rps,
+            on.p50,
+            on.p99,
+            off.rps,
+            off.p50,
+            off.p99,
+            on.rps / off.rps
+        );
+    }
+    let audit_log = world.paths().audit_log();
+    println!(
+        "audit log after the load: {} bytes in {} lines ({})",
+        std::fs::metadata(&audit_log).map_or(0, |m| m.len()),
+        std::fs::read_to_string(&audit_log).map_or(0, |t| t.lines().count()),
+        audit_log.display()
+    );
     let _ = baseline.kill();
     let _ = baseline.wait();
     let (rss_kib, _) = idle(pid, Duration::from_millis(100));
@@ -172,6 +204,22 @@ fn main() {
 
     // Last: it logs out.
     logged_out_bursts(&world);
+}
+
+/// The daemon's config, with the audit log on or off (`credd reload` applies a change).
+fn config(audit: bool) -> String {
+    format!(
+        "default_profile = \"staging\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nimds = true\n\
+         [audit]\nenabled = {audit}\n\
+         [access]\nsource = \"iam-user\"\naws_profile = \"access\"\n\
+         [profiles.staging]\nrole_arn = \"{ADMIN}\"\nregion = \"us-east-1\"\n"
+    )
+}
+
+/// Turns the audit log on or off in the running daemon.
+fn set_audit(world: &World, on: bool) {
+    world.write_config(&config(on));
+    world.credd(&["reload"]).assert_success();
 }
 
 /// How many times each client command is run for its wall time.

@@ -115,6 +115,34 @@ region = "us-east-1"
     let run = world.run("sh", &["-c", &exec], None);
     print!("{}{}", run.stdout, run.stderr);
 
+    step("Any HTTP client too: curl on the container route, with the token from its file");
+    let url = world.credd(&["status", "--json"]).json()["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let curl = format!(
+        "curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"Authorization: $(cat '{}')\" {url}/v1/credentials",
+        world.token_file().display()
+    );
+    show(
+        &curl.replace(&url, "$URL"),
+        &world.run("sh", &["-c", &curl], None).stdout,
+    );
+
+    step("`credd audit`: which program took which profile, and how");
+    // The daemon writes its audit log within a second.
+    wait_until(std::time::Duration::from_secs(10), "the audit log", || {
+        let lines = world.credd(&["audit", "--json"]);
+        lines.success() && lines.json().as_array().is_some_and(|l| l.len() >= 4)
+    });
+    show("credd audit", &world.credd(&["audit"]).stdout);
+    let log = world.paths().audit_log();
+    let lines = std::fs::read_to_string(&log).unwrap_or_default();
+    show(
+        &format!("tail -1 {}", log.display()),
+        lines.lines().last().unwrap_or_default(),
+    );
+
     world.stop_daemon();
     identity_center(moto);
     step("Done; the demo worlds are removed. For real use:");

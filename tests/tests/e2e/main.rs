@@ -72,6 +72,7 @@ mod as_time_passes {
 }
 
 mod attacks;
+mod audit;
 mod client_cli;
 mod client_env_exec;
 mod config_live;

@@ -34,27 +34,27 @@ const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
 
 /// A desktop for one test: a private session bus, a headless X server, dunst showing
 /// notifications on it, and dbus-monitor recording the Notify calls. Dropping it stops them all
-/// (the bus last).
-struct Desktop {
+/// (the bus last). The audit's notifications use it too (`crate::audit`).
+pub(crate) struct Desktop {
     monitor: Child,
     monitor_log: PathBuf,
     dunst: Child,
     xvfb: Child,
-    bus: SessionBus,
+    pub(crate) bus: SessionBus,
 }
 
 /// One Notify call as the bus carried it.
 #[derive(Debug, Clone)]
-struct NotifyCall {
+pub(crate) struct NotifyCall {
     /// When it passed, seconds since the epoch.
-    at: f64,
-    app_name: String,
-    summary: String,
-    body: String,
+    pub(crate) at: f64,
+    pub(crate) app_name: String,
+    pub(crate) summary: String,
+    pub(crate) body: String,
 }
 
 impl Desktop {
-    fn start() -> Desktop {
+    pub(crate) fn start() -> Desktop {
         ensure_programs(
             "a headless desktop that shows notifications",
             &[
@@ -126,7 +126,7 @@ impl Desktop {
     }
 
     /// Every Notify call so far.
-    fn calls(&self) -> Vec<NotifyCall> {
+    pub(crate) fn calls(&self) -> Vec<NotifyCall> {
         let log = std::fs::read_to_string(&self.monitor_log).unwrap_or_default();
         let mut calls = Vec::new();
         let mut lines = log.lines();
@@ -156,7 +156,7 @@ impl Desktop {
     }
 
     /// What dunst has shown, as `dunstctl history` lists it once everything shown is closed.
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let dunstctl = |args: &[&str]| {
             let out = Command::new("dunstctl")
                 .args(args)
