@@ -68,17 +68,9 @@ pub struct Caller {
     pub uid: Option<u32>,
     /// The calling process, where the connection says (`SO_PEERCRED` on the control socket).
     pub pid: Option<u32>,
-    /// The inode of the client's TCP socket (`sock_diag` on Linux), which [`Caller::process`]
-    /// maps to its process.
+    /// The inode of the client's TCP socket (`sock_diag` on Linux), by which the audit log
+    /// finds its process ([`crate::listener::peer::pid_with_socket`]).
     pub socket_inode: Option<u64>,
-}
-
-/// The process behind a [`Caller`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    pub pid: u32,
-    /// `/proc/PID/exe` where readable (our own user's processes).
-    pub executable: Option<PathBuf>,
 }
 
 impl Caller {
@@ -107,46 +99,12 @@ impl Caller {
             socket_inode: None,
         }
     }
-
-    /// The calling process and its executable. For a TCP caller this walks `/proc/*/fd` for
-    /// the socket: a directory walk, for the audit log off the request path, or when asked.
-    pub fn process(&self) -> Option<Process> {
-        let pid = match (self.pid, self.socket_inode) {
-            (Some(pid), _) => pid,
-            (None, Some(inode)) => socket_pid(inode)?,
-            (None, None) => return None,
-        };
-        Some(Process {
-            pid,
-            executable: executable(pid),
-        })
-    }
 }
 
 /// The daemon's user, read once: the request path makes no system call for it.
 fn own_uid() -> u32 {
     static UID: OnceLock<u32> = OnceLock::new();
     *UID.get_or_init(credd_proto::paths::current_uid)
-}
-
-#[cfg(target_os = "linux")]
-fn socket_pid(inode: u64) -> Option<u32> {
-    crate::listener::peer::process_with_socket(inode).map(|(pid, _)| pid)
-}
-
-#[cfg(target_os = "linux")]
-fn executable(pid: u32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn socket_pid(_inode: u64) -> Option<u32> {
-    None
-}
-
-#[cfg(not(target_os = "linux"))]
-fn executable(_pid: u32) -> Option<PathBuf> {
-    None
 }
 
 /// What [`Vended::profile`] says when the access session itself left (`credd console
@@ -416,21 +374,6 @@ mod tests {
         assert!(
             !Route::Console.follows(true),
             "a sign-in is for the profile it named"
-        );
-    }
-
-    #[test]
-    #[cfg(target_os = "linux")]
-    fn a_control_caller_is_its_process_and_executable() {
-        let me = std::process::id();
-        let caller = Caller::unix(credd_proto::paths::current_uid(), Some(me as i32));
-        let process = caller.process().expect("our own process");
-        assert_eq!(process.pid, me);
-        assert_eq!(process.executable, std::env::current_exe().ok());
-        assert_eq!(
-            Caller::default().process(),
-            None,
-            "nothing known, nothing looked up"
         );
     }
 }

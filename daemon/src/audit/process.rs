@@ -1,7 +1,7 @@
 //! What the OS tells of the program behind a caller: on Linux, `/proc`. Read on the audit thread,
 //! never on the request path. A TCP caller is known by its socket's inode: the process holding it
-//! is found by walking `/proc/*/fd` (newest pids first, as the kernel gave them out: a client
-//! that just connected is near the top), once per connection, not per request. Another user's process tells little (its uid from
+//! is found by [`peer::pid_with_socket`] (newest pids first: a client that just connected is near
+//! the top), once per connection, not per request. Another user's process tells little (its uid from
 //! the connection); a process that has exited, nothing.
 
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use credd_proto::audit::{AuditVia, truncate_cmdline};
 
+use crate::listener::peer;
 use crate::vend::Caller;
 
 /// The program as the audit log names it.
@@ -42,8 +43,6 @@ pub struct Resolved {
 /// connections), a connection's program is recorded as unknown rather than each one costing a
 /// walk of every process's descriptors.
 pub const WALKS_PER_SECOND: u32 = 64;
-/// How many of the newest pids are tried before all of `/proc` is listed.
-const RECENT_PIDS: u32 = 32;
 /// Connections remembered (inode → program); forgotten all at once when full.
 const REMEMBERED: usize = 4096;
 
@@ -145,49 +144,12 @@ impl Resolver {
         true
     }
 
-    #[cfg(target_os = "linux")]
+    /// The process holding socket `inode`, the last one found tried first (a keep-alive
+    /// client's next connection is its).
     fn find_socket(&mut self, inode: u64) -> Option<u32> {
-        let wanted = format!("socket:[{inode}]");
-        let holds = |pid: u32| {
-            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.flatten().any(|fd| {
-                    std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str())
-                })
-            })
-        };
-        if let Some(pid) = self.last_hit.filter(|p| holds(*p)) {
-            return Some(pid);
-        }
-        // The 5th field of /proc/loadavg is the pid the kernel gave last: a client that just
-        // connected is at most a few below it. Those are tried straight away (a pid no process
-        // has fails at once), before the whole of /proc is listed.
-        let last: Option<u32> = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|l| l.split_whitespace().nth(4)?.parse().ok());
-        if let Some(last) = last {
-            let recent = (0..RECENT_PIDS).filter_map(|back| last.checked_sub(back));
-            if let Some(id) = recent.filter(|p| *p > 0).find(|pid| holds(*pid)) {
-                // The id may be a thread's (its /proc entry is there, unlisted): its process.
-                let pid = thread_group(id).unwrap_or(id);
-                self.last_hit = Some(pid);
-                return Some(pid);
-            }
-        }
-        let pids: Vec<u32> = std::fs::read_dir("/proc")
-            .ok()?
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        let found = newest_first(pids, last)
-            .into_iter()
-            .find(|pid| holds(*pid))?;
-        self.last_hit = Some(found);
-        Some(found)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn find_socket(&mut self, _inode: u64) -> Option<u32> {
-        None
+        let pid = peer::pid_with_socket(inode, self.last_hit)?;
+        self.last_hit = Some(pid);
+        Some(pid)
     }
 
     /// What `/proc/PID` tells; `None` once the process is gone.
@@ -235,30 +197,6 @@ impl Resolver {
     fn read(&self, _pid: u32) -> Option<Program> {
         None
     }
-}
-
-/// `pids` from the newest: the kernel hands them out upwards from the last one given (`last`)
-/// and wraps around at `pid_max`, so the newest are those up to `last`, downwards, then the
-/// ones above it, downwards. A client that has just connected is among the first looked at.
-fn newest_first(mut pids: Vec<u32>, last: Option<u32>) -> Vec<u32> {
-    pids.sort_unstable_by(|a, b| b.cmp(a));
-    if let Some(last) = last {
-        let wrapped = pids.partition_point(|p| *p > last);
-        pids.rotate_left(wrapped);
-    }
-    pids
-}
-
-/// The process a thread id belongs to (`Tgid:` of `/proc/ID/status`).
-#[cfg(target_os = "linux")]
-fn thread_group(id: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// `net:[4026531840]`, the network namespace of `/proc/<who>`.
@@ -423,23 +361,6 @@ mod tests {
         ] {
             assert_eq!(container_id(cgroup), None, "{cgroup}");
         }
-    }
-
-    #[test]
-    fn processes_are_looked_at_newest_first_also_after_pids_wrapped_around() {
-        let pids = vec![1, 30_000, 2_680, 31_000, 2_700, 900];
-        assert_eq!(
-            newest_first(pids.clone(), Some(2_700)),
-            [2_700, 2_680, 900, 1, 31_000, 30_000]
-        );
-        assert_eq!(
-            newest_first(pids.clone(), Some(40_000)),
-            [31_000, 30_000, 2_700, 2_680, 900, 1]
-        );
-        assert_eq!(
-            newest_first(pids, None),
-            [31_000, 30_000, 2_700, 2_680, 900, 1]
-        );
     }
 
     #[test]

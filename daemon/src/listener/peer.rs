@@ -258,26 +258,84 @@ fn find_listener(table: &str, addr: SocketAddr) -> Option<(u32, u64)> {
     })
 }
 
-/// The process that has socket `inode` open: `/proc/PID/fd/*` links to `socket:[INODE]` (only
-/// our own processes' are readable, unless we are root).
+/// The process that has socket `inode` open, and its name: [`pid_with_socket`].
 #[cfg(target_os = "linux")]
 pub fn process_with_socket(inode: u64) -> Option<(u32, String)> {
+    let pid = pid_with_socket(inode, None)?;
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some((pid, name.trim().to_owned()))
+}
+
+/// How many of the newest pids are tried before all of `/proc` is listed.
+#[cfg(target_os = "linux")]
+const RECENT_PIDS: u32 = 32;
+
+/// The process that has socket `inode` open: `/proc/PID/fd/*` links to `socket:[INODE]` (only
+/// our own processes' are readable, unless we are root). `try_first` (e.g. the process that
+/// held the last socket asked about), then the newest processes: a client that has just
+/// connected is among the first looked at, and may exit soon after its answer.
+#[cfg(target_os = "linux")]
+pub fn pid_with_socket(inode: u64, try_first: Option<u32>) -> Option<u32> {
     let wanted = format!("socket:[{inode}]");
-    std::fs::read_dir("/proc")
+    let holds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str())
+            })
+        })
+    };
+    if let Some(pid) = try_first.filter(|p| holds(*p)) {
+        return Some(pid);
+    }
+    // The 5th field of /proc/loadavg is the pid the kernel gave last: a client that just
+    // connected is at most a few below it. Those are tried straight away (a pid no process
+    // has fails at once), before the whole of /proc is listed.
+    let last: Option<u32> = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(4)?.parse().ok());
+    if let Some(last) = last {
+        let recent = (0..RECENT_PIDS).filter_map(|back| last.checked_sub(back));
+        if let Some(id) = recent.filter(|p| *p > 0).find(|pid| holds(*pid)) {
+            // The id may be a thread's (its /proc entry is there, unlisted): its process.
+            return Some(thread_group(id).unwrap_or(id));
+        }
+    }
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
         .ok()?
         .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
-            let has = fds.flatten().any(|fd| {
-                std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str())
-            });
-            if !has {
-                return None;
-            }
-            let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-            Some((pid, name.trim().to_owned()))
-        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    newest_first(pids, last).into_iter().find(|pid| holds(*pid))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn pid_with_socket(_inode: u64, _try_first: Option<u32>) -> Option<u32> {
+    None
+}
+
+/// `pids` from the newest: the kernel hands them out upwards from the last one given (`last`)
+/// and wraps around at `pid_max`, so the newest are those up to `last`, downwards, then the
+/// ones above it, downwards. A client that has just connected is among the first looked at.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn newest_first(mut pids: Vec<u32>, last: Option<u32>) -> Vec<u32> {
+    pids.sort_unstable_by(|a, b| b.cmp(a));
+    if let Some(last) = last {
+        let wrapped = pids.partition_point(|p| *p > last);
+        pids.rotate_left(wrapped);
+    }
+    pids
+}
+
+/// The process a thread id belongs to (`Tgid:` of `/proc/ID/status`).
+#[cfg(target_os = "linux")]
+fn thread_group(id: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Lines: `sl local_address rem_address st ... uid ...`; the client's socket has the client's
@@ -327,6 +385,23 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_are_looked_at_newest_first_also_after_pids_wrapped_around() {
+        let pids = vec![1, 30_000, 2_680, 31_000, 2_700, 900];
+        assert_eq!(
+            newest_first(pids.clone(), Some(2_700)),
+            [2_700, 2_680, 900, 1, 31_000, 30_000]
+        );
+        assert_eq!(
+            newest_first(pids.clone(), Some(40_000)),
+            [31_000, 30_000, 2_700, 2_680, 900, 1]
+        );
+        assert_eq!(
+            newest_first(pids, None),
+            [31_000, 30_000, 2_700, 2_680, 900, 1]
+        );
+    }
 
     const SERVER: &str = "127.0.0.1:9911";
     const CLIENT: &str = "127.0.0.1:54321";
