@@ -23,41 +23,20 @@ use crate::lock;
 use crate::runtime_dir::RuntimeError;
 use crate::state::{State, StateFile};
 
-/// Where credentials leave the daemon. `credd env` and `credd exec` point the SDKs at the
-/// container route, so what they run is served there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// `/v1/credentials` (the current profile) and `/v1/credentials/{profile}` (pinned).
-    Container,
-    /// `/latest/meta-data/iam/security-credentials[-extended]/{name}`.
-    Imds,
-    /// `credd credential-process` over the control socket.
-    CredentialProcess,
-    /// `credd console`: the credentials go to the AWS federation endpoint for a sign-in token,
-    /// and the sign-in URL to the client.
-    Console,
-}
+/// Where credentials leave the daemon: the audit log's own name for it, so that what the hook
+/// hears is what the log says. `credd env` and `credd exec` point the SDKs at the container
+/// route, so what they run is served there.
+pub use credd_proto::audit::AuditRoute as Route;
 
-impl Route {
-    pub fn name(self) -> &'static str {
-        match self {
-            Route::Container => "container",
-            Route::Imds => "imds",
-            Route::CredentialProcess => "credential-process",
-            Route::Console => "console",
-        }
-    }
-
-    /// Whether the advertised expiry is capped to the follow window, so that the SDK comes back
-    /// and picks up a `credd switch`: the container route's current profile, and IMDS, whose
-    /// names are the current profile's view. Pinned profiles and `credential_process` (one
-    /// profile per AWS config profile) never change identity.
-    fn follows(self, current: bool) -> bool {
-        match self {
-            Route::Container => current,
-            Route::Imds => true,
-            Route::CredentialProcess | Route::Console => false,
-        }
+/// Whether the advertised expiry is capped to the follow window, so that the SDK comes back and
+/// picks up a `credd switch`: the container route's current profile, and IMDS, whose names are
+/// the current profile's view. Pinned profiles and `credential_process` (one profile per AWS
+/// config profile) never change identity.
+fn follows(route: Route, current: bool) -> bool {
+    match route {
+        Route::Container => current,
+        Route::Imds => true,
+        Route::CredentialProcess | Route::Console => false,
     }
 }
 
@@ -224,7 +203,7 @@ impl Vending {
             }
         };
         let credentials = self.engine.credentials(&profile).await?;
-        let expiration = if route.follows(current) {
+        let expiration = if follows(route, current) {
             let follow_window = self.config.borrow().daemon.follow_window;
             advertised_expiration(&credentials, self.engine.now(), follow_window)
         } else {
@@ -366,13 +345,13 @@ mod tests {
 
     #[test]
     fn only_the_current_container_route_and_imds_follow_a_switch() {
-        assert!(Route::Container.follows(true));
-        assert!(!Route::Container.follows(false), "pinned");
-        assert!(Route::Imds.follows(false));
-        assert!(!Route::CredentialProcess.follows(true));
-        assert!(!Route::CredentialProcess.follows(false));
+        assert!(follows(Route::Container, true));
+        assert!(!follows(Route::Container, false), "pinned");
+        assert!(follows(Route::Imds, false));
+        assert!(!follows(Route::CredentialProcess, true));
+        assert!(!follows(Route::CredentialProcess, false));
         assert!(
-            !Route::Console.follows(true),
+            !follows(Route::Console, true),
             "a sign-in is for the profile it named"
         );
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub enum AuditRoute {
     /// `/v1/credentials[/PROFILE]` (what `credd env` and `credd exec` point SDKs at).
     Container,
+    /// `/latest/meta-data/iam/security-credentials[-extended]/{name}`.
     Imds,
     /// `credd credential-process` over the control socket.
     CredentialProcess,

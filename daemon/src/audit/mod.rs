@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use credd_proto::audit::{AuditEntry, AuditRoute, AuditVia};
+use credd_proto::audit::{AuditEntry, AuditVia};
 use credd_proto::paths::Paths;
 use tokio::sync::watch;
 
@@ -329,29 +329,32 @@ impl Pending {
     }
 }
 
-fn audit_route(route: Route) -> AuditRoute {
-    match route {
-        Route::Container => AuditRoute::Container,
-        Route::Imds => AuditRoute::Imds,
-        Route::CredentialProcess => AuditRoute::CredentialProcess,
-        Route::Console => AuditRoute::Console,
-    }
+/// The way in, user and pid a line names: the program's where it was found, else what the
+/// connection said.
+fn who(event: &Event, resolved: &Resolved) -> (Option<AuditVia>, Option<u32>, Option<u32>) {
+    let program = resolved.program.as_deref();
+    (
+        program.and_then(|p| p.via),
+        program.and_then(|p| p.uid).or(event.caller.uid),
+        program.map(|p| p.pid).or(event.caller.pid),
+    )
 }
 
 fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
     let program = resolved.program.as_deref();
+    let (via, uid, pid) = who(event, resolved);
     AuditEntry {
         time: event.at,
         last: event.at,
         count: 1,
-        route: audit_route(event.route),
-        via: program.and_then(|p| p.via),
+        route: event.route,
+        via,
         profile: event.profile.to_string(),
         current: event.current,
         account: event.account.to_string(),
         expires: event.expires,
-        uid: program.and_then(|p| p.uid).or(event.caller.uid),
-        pid: program.map(|p| p.pid).or(event.caller.pid),
+        uid,
+        pid,
         exe: program
             .and_then(|p| p.exe.as_ref())
             .map(|e| e.display().to_string()),
@@ -364,15 +367,15 @@ fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
 }
 
 fn key(event: &Event, resolved: &Resolved) -> Key {
-    let program = resolved.program.as_deref();
+    let (via, uid, pid) = who(event, resolved);
     Key {
         route: event.route,
-        via: program.and_then(|p| p.via),
+        via,
         profile: event.profile.clone(),
         current: event.current,
         account: event.account.clone(),
-        uid: program.and_then(|p| p.uid).or(event.caller.uid),
-        pid: program.map(|p| p.pid).or(event.caller.pid),
+        uid,
+        pid,
         client_pid: resolved.client_pid,
     }
 }

@@ -68,19 +68,20 @@ fn audit_json(world: &World, args: &[&str]) -> Vec<Value> {
     }
 }
 
-/// Waits until a line of the audit log satisfies `found`; returns it.
+/// Waits until the audit log's lines satisfy `done`; returns them. Shows them and the daemon's
+/// log otherwise.
 #[track_caller]
-fn recorded(world: &World, what: &str, found: impl Fn(&Value) -> bool) -> Value {
+fn poll(world: &World, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let start = std::time::Instant::now();
     loop {
         let lines = audit_json(world, &[]);
-        if let Some(hit) = lines.iter().find(|e| found(e)) {
-            return hit.clone();
+        if done(&lines) {
+            return lines;
         }
         if start.elapsed() > RECORDED_DEADLINE {
             let lines: Vec<String> = lines.iter().map(Value::to_string).collect();
             panic!(
-                "{what} is not in the audit log:\n{}\n{}",
+                "{what}: not in the audit log:\n{}\n{}",
                 lines.join("\n"),
                 world.daemon_log()
             );
@@ -89,9 +90,16 @@ fn recorded(world: &World, what: &str, found: impl Fn(&Value) -> bool) -> Value 
     }
 }
 
-/// The total count of the lines that satisfy `which`.
-fn total(world: &World, which: impl Fn(&Value) -> bool) -> u64 {
-    audit_json(world, &[])
+/// Waits until a line of the audit log satisfies `found`; returns it.
+#[track_caller]
+fn recorded(world: &World, what: &str, found: impl Fn(&Value) -> bool) -> Value {
+    let lines = poll(world, what, |lines| lines.iter().any(&found));
+    lines.into_iter().find(|e| found(e)).expect("found above")
+}
+
+/// The total count of `lines` that satisfy `which`.
+fn total_of(lines: &[Value], which: impl Fn(&Value) -> bool) -> u64 {
+    lines
         .iter()
         .filter(|e| which(e))
         .map(|e| e["count"].as_u64().unwrap_or(0))
@@ -101,21 +109,9 @@ fn total(world: &World, which: impl Fn(&Value) -> bool) -> u64 {
 /// Waits until the lines that satisfy `which` count `n` in all; shows the log otherwise.
 #[track_caller]
 fn wait_total(world: &World, what: &str, n: u64, which: impl Fn(&Value) -> bool) {
-    let start = std::time::Instant::now();
-    while total(world, &which) != n {
-        if start.elapsed() > RECORDED_DEADLINE {
-            let lines: Vec<String> = audit_json(world, &[])
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            panic!(
-                "{what}: not {n} in the audit log:\n{}\n{}",
-                lines.join("\n"),
-                world.daemon_log()
-            );
-        }
-        std::thread::sleep(credd_tests::POLL_INTERVAL * 5);
-    }
+    poll(world, &format!("{what}: {n} in all"), |lines| {
+        total_of(lines, &which) == n
+    });
 }
 
 /// `program` found on PATH, every symlink resolved: what `/proc/PID/exe` names.
