@@ -5,6 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+/// `text` in `style`, for a writer from `anstream`: it strips the styles again for a pipe, a
+/// file or `NO_COLOR` (and honours `CLICOLOR_FORCE`).
+pub fn paint(style: anstyle::Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),

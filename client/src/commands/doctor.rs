@@ -29,18 +29,6 @@ const WAIT: Duration = Duration::from_secs(credd_proto::DOCTOR_WAIT_SECS + 15);
 pub const EXIT_WARNING: u8 = 3;
 pub const EXIT_CRITICAL: u8 = 4;
 
-/// Variables that make SDKs use other credentials than credd's (values never shown).
-const OVERRIDING_VARS: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-];
-
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     let request = Request::Doctor;
     let daemon = ask_within(paths, &request, WAIT).and_then(|answer| match answer {
@@ -60,8 +48,8 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
         }
         Err(e) => Some(e),
     };
-    let daemon_findings: Vec<Finding> = findings.clone();
-    findings.extend(local_findings(paths, url.as_deref(), &daemon_findings));
+    let local = local_findings(paths, url.as_deref(), &findings);
+    findings.extend(local);
     let findings = ordered(findings);
     let worst = findings.iter().map(|f| f.severity).max();
     if json {
@@ -99,16 +87,12 @@ const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 const INFO: Style = AnsiColor::Cyan.on_default();
 const OK: Style = AnsiColor::Green.on_default();
 
-fn paint(style: Style, text: &str) -> String {
-    format!("{style}{text}{style:#}")
-}
-
 fn label(severity: Severity) -> String {
     match severity {
-        Severity::Critical => paint(CRITICAL, "CRITICAL"),
-        Severity::Warning => paint(WARNING, "WARNING "),
-        Severity::Info => paint(INFO, "info    "),
-        Severity::Ok => paint(OK, "ok      "),
+        Severity::Critical => output::paint(CRITICAL, "CRITICAL"),
+        Severity::Warning => output::paint(WARNING, "WARNING "),
+        Severity::Info => output::paint(INFO, "info    "),
+        Severity::Ok => output::paint(OK, "ok      "),
     }
 }
 
@@ -236,7 +220,7 @@ fn loose_mode(path: &Path) -> Option<u32> {
 fn environment_finding(url: Option<&str>) -> Finding {
     const CHECK: &str = "stale-aws-env";
     let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    let mut stale: Vec<String> = OVERRIDING_VARS
+    let mut stale: Vec<String> = super::env::CONFLICTING
         .iter()
         .filter(|k| set(k))
         .map(|k| (*k).to_owned())

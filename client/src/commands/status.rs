@@ -39,11 +39,6 @@ const FAILING: Style = AnsiColor::Red.on_default().bold();
 const EXPIRING: Style = AnsiColor::Yellow.on_default();
 const QUIET: Style = Style::new().dimmed();
 
-/// `text` in `style` (stripped again where colour is not wanted).
-fn paint(style: Style, text: &str) -> String {
-    format!("{style}{text}{style:#}")
-}
-
 /// Fresh credentials with less than this left are shown as expiring (the SDKs refresh 15 minutes
 /// ahead; credd refreshes well before).
 const EXPIRING_SOON: u64 = 15 * 60;
@@ -86,7 +81,7 @@ fn render(r: &StatusReport) -> String {
         let _ = writeln!(o, "access:   {}: not logged in{why}: {todo}", a.source);
     }
     if let Some(w) = &a.warning {
-        let _ = writeln!(o, "warning:  {}", paint(EXPIRING, w));
+        let _ = writeln!(o, "warning:  {}", output::paint(EXPIRING, w));
     }
     if let Some(sso) = &a.sso {
         sso_block(o, sso);
@@ -129,7 +124,7 @@ fn render(r: &StatusReport) -> String {
         let _ = writeln!(
             o,
             "config:   {}:\n          {e}",
-            paint(FAILING, "last edit REJECTED (previous config in force)")
+            output::paint(FAILING, "last edit REJECTED (previous config in force)")
         );
     }
     if !r.profiles.is_empty() {
@@ -165,7 +160,7 @@ fn render(r: &StatusReport) -> String {
         let mut line = format!(
             "  {mark} {:width$}  {}  {region:region_width$}",
             p.name,
-            paint(style, &format!("{state:8}"))
+            output::paint(style, &format!("{state:8}"))
         );
         if let Some(t) = p.expires_at {
             let expires = if t <= now {
@@ -176,7 +171,7 @@ fn render(r: &StatusReport) -> String {
             // Credentials still served while their refresh fails run out: say so in colour.
             let expires = match p.state {
                 ProfileState::Fresh if left.is_some_and(|l| l >= EXPIRING_SOON) => expires,
-                _ => paint(EXPIRING, &expires),
+                _ => output::paint(EXPIRING, &expires),
             };
             line.push_str(&format!("  {expires}"));
         }
@@ -620,9 +615,12 @@ mod tests {
         late.expires_at = Some(now + 600);
         r.profiles = vec![fresh, expiring, failing, late];
         let raw = render(&r);
-        assert!(raw.contains(&paint(FRESH, "fresh   ")), "{raw:?}");
-        assert!(raw.contains(&paint(EXPIRING, "expiring")), "{raw:?}");
-        assert!(raw.contains(&paint(FAILING, "failing ")), "{raw:?}");
+        assert!(raw.contains(&output::paint(FRESH, "fresh   ")), "{raw:?}");
+        assert!(
+            raw.contains(&output::paint(EXPIRING, "expiring")),
+            "{raw:?}"
+        );
+        assert!(raw.contains(&output::paint(FAILING, "failing ")), "{raw:?}");
         let text = plain(&r);
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("    b  expiring  -  expires in "), "{text}");
