@@ -15,6 +15,17 @@ use aws_types::sdk_config::{RetryConfig, SharedHttpClient, TimeoutConfig};
 use crate::clock::Clock;
 use crate::lock;
 
+/// The Region that signs for a global service (IAM, Organizations) in the partition of the STS
+/// Region `sts_region`: such a service has one endpoint per partition, and the SDK's endpoint
+/// rules find it from any Region of that partition.
+pub fn global_service_region(sts_region: Option<&str>) -> &'static str {
+    match sts_region {
+        Some(r) if r.starts_with("cn-") => "cn-north-1",
+        Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
+        _ => "us-east-1",
+    }
+}
+
 /// How long one call of a service may take, and how many times it is tried.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -12,7 +12,7 @@ use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 
 use crate::clock::Clock;
 use crate::creds::AwsCredentials;
-use crate::sdk::{Clients, Limits};
+use crate::sdk::{Clients, Limits, global_service_region};
 
 /// One call per doctor run: 4 s an attempt, 8 s in all, 2 s to connect.
 const LIMITS: Limits = Limits {
@@ -49,15 +49,6 @@ pub struct Organizations {
     clients: Clients<aws_sdk_organizations::Client>,
 }
 
-/// The Region that signs for the partition of `sts_region` (Organizations' one endpoint there).
-pub fn signing_region(sts_region: Option<&str>) -> &'static str {
-    match sts_region {
-        Some(r) if r.starts_with("cn-") => "cn-northwest-1",
-        Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
-        _ => "us-east-1",
-    }
-}
-
 impl Organizations {
     /// `http` is the STS client's: one connection pool for the daemon.
     pub fn from_env(clock: Clock, http: SharedHttpClient) -> Organizations {
@@ -81,7 +72,7 @@ impl Organizations {
         sts_region: Option<&str>,
         signer: &AwsCredentials,
     ) -> Result<Membership, OrganizationsError> {
-        let region = signing_region(sts_region);
+        let region = global_service_region(sts_region);
         let result = self
             .clients
             .get(region)

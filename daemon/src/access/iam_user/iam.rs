@@ -18,7 +18,7 @@ use credd_proto::Secret;
 
 use crate::clock::Clock;
 use crate::creds::AwsCredentials;
-use crate::sdk::Clients;
+use crate::sdk::{Clients, global_service_region};
 use crate::sts;
 
 /// The IAM actions credd calls, named as a policy names them.
@@ -152,16 +152,6 @@ impl NewKey {
     }
 }
 
-/// The IAM region that signs for the partition of the STS region `sts_region`: IAM has one
-/// endpoint per partition, and the SDK finds it from that region.
-pub fn signing_region(sts_region: Option<&str>) -> &'static str {
-    match sts_region {
-        Some(r) if r.starts_with("cn-") => "cn-north-1",
-        Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
-        _ => "us-east-1",
-    }
-}
-
 pub struct Iam {
     /// One SDK client per signing region (there is one per partition).
     clients: Clients<aws_sdk_iam::Client>,
@@ -210,7 +200,7 @@ impl Iam {
         signer: &AwsCredentials,
         in_use: Option<&str>,
     ) -> Result<NewKey, IamError> {
-        let region = signing_region(sts_region);
+        let region = global_service_region(sts_region);
         let action = IamAction::CreateAccessKey;
         let result = self
             .clients
@@ -257,7 +247,7 @@ impl Iam {
         signer: &AwsCredentials,
         access_key_id: &str,
     ) -> Result<(), IamError> {
-        let region = signing_region(sts_region);
+        let region = global_service_region(sts_region);
         self.clients
             .get(region)
             .delete_access_key()
@@ -276,7 +266,7 @@ impl Iam {
         sts_region: Option<&str>,
         signer: &AwsCredentials,
     ) -> Result<Vec<KeyMetadata>, IamError> {
-        let region = signing_region(sts_region);
+        let region = global_service_region(sts_region);
         let client = self.clients.get(region);
         let mut keys = Vec::new();
         let mut marker: Option<String> = None;
@@ -458,10 +448,13 @@ mod tests {
 
     #[test]
     fn iam_signs_for_the_partition_of_the_sts_region() {
-        assert_eq!(signing_region(None), "us-east-1");
-        assert_eq!(signing_region(Some("eu-west-1")), "us-east-1");
-        assert_eq!(signing_region(Some("cn-northwest-1")), "cn-north-1");
-        assert_eq!(signing_region(Some("us-gov-east-1")), "us-gov-west-1");
+        assert_eq!(global_service_region(None), "us-east-1");
+        assert_eq!(global_service_region(Some("eu-west-1")), "us-east-1");
+        assert_eq!(global_service_region(Some("cn-northwest-1")), "cn-north-1");
+        assert_eq!(
+            global_service_region(Some("us-gov-east-1")),
+            "us-gov-west-1"
+        );
     }
 
     #[test]
