@@ -47,7 +47,11 @@ pub fn span(secs: u64) -> String {
 
 /// `in 52m` / `5m ago` relative to now.
 pub fn relative(t: u64) -> String {
-    let now = now();
+    relative_at(t, now())
+}
+
+/// `in 52m` / `5m ago` / `just now`, relative to `now` (both Unix seconds).
+pub fn relative_at(t: u64, now: u64) -> String {
     if t == now {
         "just now".to_owned()
     } else if t > now {
@@ -64,13 +68,16 @@ pub fn when(t: u64) -> String {
     format!("{} ({})", clock_time(t, now(), &tz), relative(t))
 }
 
+/// Unix seconds `secs` as a time in `tz`.
+pub fn local_time(secs: u64, tz: &jiff::tz::TimeZone) -> Option<jiff::ZonedDateTime> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|ts| ts.to_zoned_datetime(tz.clone()))
+}
+
 fn clock_time(t: u64, now: u64, tz: &jiff::tz::TimeZone) -> String {
-    let at = |secs: u64| {
-        i64::try_from(secs)
-            .ok()
-            .and_then(|s| jiff::Timestamp::from_second(s).ok())
-            .map(|ts| ts.to_zoned_datetime(tz.clone()))
-    };
+    let at = |secs: u64| local_time(secs, tz);
     match (at(t), at(now)) {
         (Some(t), Some(now)) if t.date() == now.date() => t.strftime("%H:%M").to_string(),
         (Some(t), _) => t.strftime("%Y-%m-%d %H:%M").to_string(),

@@ -221,13 +221,8 @@ fn table(entries: &[AuditEntry], now: SystemTime) -> String {
     }
     let mut rows: Vec<_> = rows.into_iter().collect();
     rows.sort_by(|a, b| b.1.last.cmp(&a.1.last).then_with(|| a.0.cmp(&b.0)));
-    let ago = |t: SystemTime| {
-        let secs = now.duration_since(t).unwrap_or_default().as_secs();
-        match secs {
-            0 => "just now".to_owned(),
-            s => format!("{} ago", human::duration(s)),
-        }
-    };
+    // A line stamped after `now` (a clock step) reads as now, not as the future.
+    let ago = |t: SystemTime| output::relative_at(unix(t).min(unix(now)), unix(now));
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|((program, profile), row)| {
@@ -306,8 +301,7 @@ fn span(entries: &[AuditEntry]) -> String {
 
 /// `t` in the local time zone.
 fn local(t: SystemTime) -> Option<jiff::ZonedDateTime> {
-    let ts = jiff::Timestamp::from_second(i64::try_from(unix(t)).ok()?).ok()?;
-    Some(ts.to_zoned_datetime(jiff::tz::TimeZone::system()))
+    output::local_time(unix(t), &jiff::tz::TimeZone::system())
 }
 
 fn print_followed(entry: &AuditEntry, json: bool) {
