@@ -36,7 +36,7 @@ fn follows(route: Route, current: bool) -> bool {
     match route {
         Route::Container => current,
         Route::Imds => true,
-        Route::CredentialProcess | Route::Console => false,
+        Route::CredentialProcess | Route::Console | Route::Docker => false,
     }
 }
 

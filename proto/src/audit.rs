@@ -22,6 +22,8 @@ pub enum AuditRoute {
     CredentialProcess,
     /// `credd console`: the credentials went to the AWS federation endpoint for a sign-in URL.
     Console,
+    /// The IMDS routes on a Docker network's gateway, to a container granted by `credd docker`.
+    Docker,
 }
 
 impl AuditRoute {
@@ -31,6 +33,7 @@ impl AuditRoute {
             AuditRoute::Imds => "imds",
             AuditRoute::CredentialProcess => "credential-process",
             AuditRoute::Console => "console",
+            AuditRoute::Docker => "docker",
         }
     }
 }
@@ -108,6 +111,15 @@ pub struct AuditEntry {
     /// A container ID recognised in the cgroup (Docker, containerd, Podman, CRI-O).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The container's name and image, for a container served by `credd docker` (its ID is
+    /// `container`, as the engine told it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The `credd docker` grant it held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// Its network namespace (`net:[4026532481]`), only when it is not the daemon's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
@@ -201,6 +213,9 @@ mod tests {
             client_pid: None,
             cgroup: None,
             container: None,
+            container_name: None,
+            image: None,
+            grant: None,
             netns: None,
         };
         let line = serde_json::to_string(&entry).unwrap();

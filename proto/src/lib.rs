@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod checks;
+pub mod docker;
 mod frame;
 pub mod human;
 pub mod paths;
@@ -24,7 +25,7 @@ pub use frame::{
 pub use secret::Secret;
 
 /// Bumped whenever a message changes shape. Client and daemon must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// One variant per `credd` verb that talks to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +97,11 @@ pub enum Request {
     /// `credd doctor`: the daemon's live posture checks ([`Response::Doctor`]). Never asks the
     /// user and never logs in; every call it makes is bounded ([`DOCTOR_WAIT_SECS`]).
     Doctor,
+    /// `credd docker run` / `credd docker env`: a grant for containers to take a profile's
+    /// credentials ([`Response::DockerGrant`]).
+    DockerGrant(docker::GrantRequest),
+    /// `credd docker revoke`, and `credd docker run` dropping the grant no container took.
+    DockerRevoke(docker::RevokeRequest),
 }
 
 impl Request {
@@ -122,6 +128,8 @@ impl Request {
             Request::Refresh { .. } => "refresh",
             Request::Stop => "stop",
             Request::Doctor => "doctor",
+            Request::DockerGrant(_) => "docker-grant",
+            Request::DockerRevoke(_) => "docker-revoke",
         }
     }
 }
@@ -191,6 +199,13 @@ pub enum Response {
     Stopping(StopReport),
     /// `Doctor`: the daemon's findings, in the order it checked.
     Doctor(DoctorReport),
+    /// `DockerGrant`: what the container needs (its secret included).
+    DockerGrant(docker::Grant),
+    /// `DockerRevoke`: the grants revoked, and the containers they cut off.
+    DockerRevoked {
+        grants: Vec<String>,
+        containers: usize,
+    },
     Error(ErrorReply),
 }
 
@@ -241,6 +256,8 @@ pub enum ErrorCode {
     InvalidArgument,
     /// The AWS federation endpoint (console sign-in) refused, failed or could not be reached.
     Federation,
+    /// The Docker engine refused, failed or could not be reached (`credd docker`).
+    Docker,
     /// A code this client does not know yet (a newer daemon).
     #[serde(other)]
     Unknown,
@@ -355,6 +372,8 @@ pub struct StatusReport {
     pub access: AccessInfo,
     pub current_profile: Option<String>,
     pub profiles: Vec<ProfileStatus>,
+    /// Containers' grants (`credd docker`); `None` until the first grant.
+    pub docker: Option<docker::DockerStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -136,6 +136,27 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             region: Some("us-west-2".into()),
             retry_at: None,
         }],
+        docker: Some(docker::DockerStatus {
+            engine: "/var/run/docker.sock".into(),
+            endpoints: vec!["http://172.17.0.1:9912/".into()],
+            grants: vec![docker::GrantStatus {
+                id: "3f9a2c1d".into(),
+                profile: "staging".into(),
+                standing: false,
+                created_at: 1_799_990_100,
+                containers: 1,
+            }],
+            containers: vec![docker::ContainerGrant {
+                id: "06690aae77561c0b53e0f4b1d5e2a1c06690aae77561c0b53e0f4b1d5e2a1c0".into(),
+                name: "eager_tesla".into(),
+                image: "amazon/aws-cli".into(),
+                profile: "staging".into(),
+                grant: "3f9a2c1d".into(),
+                address: "172.17.0.2".into(),
+                since: 1_799_990_101,
+            }],
+            error: None,
+        }),
     };
     let requests = [
         ("request_status", Request::Status),
@@ -232,6 +253,23 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("request_stop", Request::Stop),
         ("request_doctor", Request::Doctor),
+        (
+            "request_docker_grant",
+            Request::DockerGrant(docker::GrantRequest {
+                profile: Some("staging".into()),
+                network: None,
+                standing: false,
+                docker_host: Some("unix:///run/user/1000/docker.sock".into()),
+            }),
+        ),
+        (
+            "request_docker_revoke",
+            Request::DockerRevoke(docker::RevokeRequest {
+                id: Some("3f9a2c1d".into()),
+                all: false,
+                unclaimed_only: true,
+            }),
+        ),
     ];
     let responses = [
         ("response_status", Response::Status(Box::new(status))),
@@ -491,6 +529,25 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                         .fix("regions = [\"us-east-1\", \"us-west-2\"]"),
                 ],
             }),
+        ),
+        (
+            "response_docker_grant",
+            Response::DockerGrant(docker::Grant {
+                secret: Secret::new("9c1e5b7a0d3f4e2a8b6c1d0e9f7a5b3c"),
+                id: "3f9a2c1d".into(),
+                profile: "staging".into(),
+                endpoint: "http://172.17.0.1:9912/".into(),
+                network: "bridge".into(),
+                region: Some("us-west-2".into()),
+                standing: false,
+            }),
+        ),
+        (
+            "response_docker_revoked",
+            Response::DockerRevoked {
+                grants: vec!["3f9a2c1d".into()],
+                containers: 1,
+            },
         ),
     ];
     let mut out: Vec<(&'static str, Vec<u8>)> = requests

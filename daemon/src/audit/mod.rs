@@ -362,6 +362,9 @@ fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
         client_pid: resolved.client_pid,
         cgroup: program.and_then(|p| p.cgroup.clone()),
         container: program.and_then(|p| p.container.clone()),
+        container_name: None,
+        image: None,
+        grant: None,
         netns: program.and_then(|p| p.netns.clone()),
     }
 }
