@@ -1,6 +1,7 @@
 //! The daemon's shared state: the config in force, the engine, the vending point (which owns the
 //! current profile), the HTTP token.
 
+use crate::docker::Containers;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -24,6 +25,8 @@ pub struct Daemon {
     pub engine: Engine,
     /// Every credential that leaves goes through it; it owns the current profile.
     pub vending: Vending,
+    /// Containers' grants (`credd docker`): nothing runs until the first.
+    pub containers: Containers,
     /// The audit log's thread, when [`Wiring::audit`] started it.
     audit: Option<Audit>,
     /// What the container routes ask for in `Authorization`; replaced on logout.
@@ -95,6 +98,7 @@ impl Daemon {
             false => (None, wiring.vended),
         };
         let engine = Engine::start(config_rx, store, wiring.engine);
+        let containers = Containers::new(vending_config.clone(), paths.docker_grants());
         let vending = Vending::new(engine.clone(), vending_config, &paths.state_file(), hook);
         Daemon {
             paths,
@@ -107,6 +111,7 @@ impl Daemon {
             }),
             engine,
             vending,
+            containers,
             audit,
             http_token,
             http_url: OnceLock::new(),
@@ -205,6 +210,7 @@ impl Daemon {
                 self.config_tx.send_replace(new.clone());
                 self.set_config_status(None, Some(warnings));
                 self.vending.config_changed(&new);
+                self.containers.config_changed(&new);
                 if let Some(audit) = &self.audit {
                     audit.config_changed(&new);
                 }

@@ -437,7 +437,7 @@ async fn a_switch_moves_every_following_route_and_the_vending_point_sees_each_ca
             Route::CredentialProcess | Route::Console => {
                 assert_eq!(record.caller.pid, Some(std::process::id()), "{record:?}");
             }
-            Route::Container | Route::Imds => {
+            Route::Container | Route::Imds | Route::Docker => {
                 assert_eq!(record.caller.pid, None, "not looked up on the request path");
                 #[cfg(target_os = "linux")]
                 assert!(record.caller.socket_inode.is_some(), "{record:?}");

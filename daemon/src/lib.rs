@@ -13,6 +13,7 @@ pub mod control;
 pub mod creds;
 pub mod daemon;
 pub mod desktop;
+pub mod docker;
 pub mod doctor;
 pub mod engine;
 pub mod handlers;
@@ -129,7 +130,11 @@ async fn serve(
         daemon: daemon.clone(),
         imds_tokens: http::imds::TokenStore::default(),
     });
-    let http = tokio::spawn(http::serve(http_listener, http_state, stop_rx));
+    let http = tokio::spawn(http::serve(http_listener, http_state, stop_rx.clone()));
+    if let Some(listeners) = daemon.containers.take_listeners() {
+        tokio::spawn(http::docker::serve_all(daemon.clone(), listeners, stop_rx));
+    }
+    daemon.containers.resume();
 
     launch::report_startup(Ok(()));
     tracing::info!(

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::creds::RoleCredentials;
+use crate::docker::Container;
 use crate::engine::{AccessConsole, Engine, EngineError};
 use crate::listener::{Owner, Peer};
 use crate::lock;
@@ -101,6 +102,8 @@ pub struct Vended<'a> {
     /// The expiry the caller was told (capped to the follow window on a following route).
     pub expiration: SystemTime,
     pub caller: &'a Caller,
+    /// The container it went to, on the docker route (the engine named it).
+    pub container: Option<&'a Arc<Container>>,
 }
 
 /// Called once for every credential that leaves, on the request path: it must be cheap.
@@ -116,6 +119,7 @@ pub fn log_hook() -> Hook {
             current = v.current,
             account = v.account_id,
             expiration = %humantime::format_rfc3339_seconds(v.expiration),
+            container = v.container.map(|c| c.id.as_str()),
             uid = ?v.caller.uid,
             pid = ?v.caller.pid,
             socket_inode = ?v.caller.socket_inode,
@@ -193,6 +197,17 @@ impl Vending {
         profile: Option<String>,
         caller: &Caller,
     ) -> Result<Vend, EngineError> {
+        self.vend_to(route, profile, caller, None).await
+    }
+
+    /// [`Vending::vend`] to a container a `credd docker` grant serves (pinned to its profile).
+    pub async fn vend_to(
+        &self,
+        route: Route,
+        profile: Option<String>,
+        caller: &Caller,
+        container: Option<&Arc<Container>>,
+    ) -> Result<Vend, EngineError> {
         let current = profile.is_none();
         let profile = match profile.or_else(|| self.current()) {
             Some(p) => p,
@@ -216,6 +231,7 @@ impl Vending {
             account_id: &credentials.account_id,
             expiration,
             caller,
+            container,
         });
         Ok(Vend {
             profile,
@@ -251,6 +267,7 @@ impl Vending {
             account_id,
             expiration: ends.map_or(asked, |e| e.min(asked)),
             caller,
+            container: None,
         });
         Ok(access)
     }

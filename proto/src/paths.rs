@@ -102,6 +102,12 @@ impl Paths {
         self.state_dir.join("audit-known.json")
     }
 
+    /// The containers' grants (`credd docker`) and the containers holding them: digests of the
+    /// grants, never the grants.
+    pub fn docker_grants(&self) -> PathBuf {
+        self.state_dir.join("docker-grants.json")
+    }
+
     /// Where a daemon started in the background writes its log (no secrets are ever logged).
     pub fn log_file(&self) -> PathBuf {
         self.state_dir.join("daemon.log")

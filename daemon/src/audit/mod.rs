@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::desktop::Notifier;
+use crate::docker::Container;
 use crate::lock;
 use crate::vend::{Caller, Hook, Route, Vended};
 
@@ -149,6 +150,8 @@ struct Event {
     account: Arc<str>,
     expires: SystemTime,
     caller: Caller,
+    /// The container a `credd docker` grant served.
+    container: Option<Arc<Container>>,
 }
 
 impl Audit {
@@ -207,6 +210,7 @@ impl Audit {
                 account: Arc::from(v.account_id),
                 expires: v.expiration,
                 caller: *v.caller,
+                container: v.container.cloned(),
             };
             match hook_tx.try_send(Message::Vended(event)) {
                 Ok(()) => hook_shared.nudge(),
@@ -297,6 +301,8 @@ struct Key {
     uid: Option<u32>,
     pid: Option<u32>,
     client_pid: Option<u32>,
+    /// A container served through a grant: one line per container.
+    container: Option<String>,
 }
 
 /// The lines of the next batch, in the order of their first event.
@@ -361,10 +367,13 @@ fn entry(event: &Event, resolved: &Resolved) -> AuditEntry {
         cmdline: program.and_then(|p| p.cmdline.clone()),
         client_pid: resolved.client_pid,
         cgroup: program.and_then(|p| p.cgroup.clone()),
-        container: program.and_then(|p| p.container.clone()),
-        container_name: None,
-        image: None,
-        grant: None,
+        container: match &event.container {
+            Some(c) => Some(c.id.clone()),
+            None => program.and_then(|p| p.container.clone()),
+        },
+        container_name: event.container.as_ref().map(|c| c.name.clone()),
+        image: event.container.as_ref().map(|c| c.image.clone()),
+        grant: event.container.as_ref().map(|c| c.grant.clone()),
         netns: program.and_then(|p| p.netns.clone()),
     }
 }
@@ -380,6 +389,7 @@ fn key(event: &Event, resolved: &Resolved) -> Key {
         uid,
         pid,
         client_pid: resolved.client_pid,
+        container: event.container.as_ref().map(|c| c.id.clone()),
     }
 }
 
@@ -567,6 +577,7 @@ mod tests {
             account: "222222222222".into(),
             expires: at + Duration::from_secs(3600),
             caller,
+            container: None,
         }
     }
 
@@ -610,6 +621,7 @@ mod tests {
                 account_id: "333333333333",
                 expiration: SystemTime::now() + Duration::from_secs(3600),
                 caller: &me,
+                container: None,
             })
         };
         for _ in 0..25 {

@@ -10,6 +10,7 @@ mod access;
 mod audit;
 mod checks;
 mod daemon;
+mod docker;
 mod import;
 #[cfg(test)]
 mod import_aws_tests;
@@ -37,6 +38,7 @@ pub use access::{
 pub use audit::{AuditConfig, DEFAULT_MAX_SIZE};
 pub use checks::{check_name, check_region};
 pub use daemon::{BOTOCORE_IMDS_FLOOR, DEFAULT_LISTEN, DEFAULT_MIN_REMAINING, DaemonConfig};
+pub use docker::{DockerConfig, unix_socket};
 pub use import::sso_import;
 pub use profiles::{
     ASSUME_ROLE_DEFAULT, ASSUME_ROLE_MAX, ASSUME_ROLE_MIN, CHAINED_ROLE_MAX, Profile, ProfileKind,
@@ -48,6 +50,7 @@ pub struct Config {
     pub default_profile: Option<String>,
     pub daemon: DaemonConfig,
     pub audit: AuditConfig,
+    pub docker: DockerConfig,
     pub access: AccessConfig,
     pub profiles: BTreeMap<String, Profile>,
     /// Valid but noteworthy (e.g. a chained duration capped at 1 h): logged and shown by status.
@@ -83,6 +86,8 @@ struct RawConfig {
     daemon: daemon::RawDaemon,
     #[serde(default)]
     audit: audit::RawAudit,
+    #[serde(default)]
+    docker: docker::RawDocker,
     access: Option<Spanned<access::RawAccess>>,
     #[serde(default)]
     profiles: profiles::RawProfiles,
@@ -241,6 +246,7 @@ impl Validator<'_> {
         let mut warnings = Vec::new();
         let daemon = self.daemon(raw.daemon)?;
         let audit = self.audit(raw.audit)?;
+        let docker = self.docker(raw.docker)?;
         let Some(access) = raw.access else {
             return Err(self.error(
                 Some(0..0),
@@ -272,6 +278,7 @@ impl Validator<'_> {
             default_profile,
             daemon: daemon.config,
             audit,
+            docker,
             access,
             profiles,
             warnings,

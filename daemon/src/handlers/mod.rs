@@ -2,6 +2,7 @@
 
 mod console;
 mod credentials;
+mod docker;
 mod doctor;
 mod endpoint;
 mod key;
@@ -38,10 +39,8 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
         Request::Logout => logout::handle(daemon),
         Request::Credentials { profile } => credentials::handle(daemon, profile, caller).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
-        Request::DockerGrant(_) | Request::DockerRevoke(_) => Response::Error(ErrorReply::new(
-            ErrorCode::Internal,
-            "not yet",
-        )),
+        Request::DockerGrant(request) => docker::grant(daemon, request).await,
+        Request::DockerRevoke(request) => docker::revoke(daemon, request),
         Request::ResetToken => reset_token::handle(daemon),
         request @ (Request::KeyAdd { .. } | Request::KeyImport { .. } | Request::KeyRemove) => {
             key::handle(daemon, request).await

@@ -30,6 +30,6 @@ pub fn handle(daemon: &Daemon) -> Response {
         access: daemon.engine.access_info(),
         current_profile: daemon.vending.current(),
         profiles: daemon.engine.profile_status(),
-        docker: None,
+        docker: daemon.containers.status(),
     }))
 }

@@ -3,6 +3,8 @@
 //! `none`), request bodies (none of our routes takes one), and `Cache-Control: no-store` on every
 //! answer.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -18,8 +20,8 @@ use crate::listener::is_loopback_host;
 const MAX_BODY: u64 = 1024;
 
 pub async fn guard(req: Request, next: Next) -> Response {
-    let port = req.extensions().get::<Peer>().map(|p| p.local.port());
-    let mut response = match check(&req, port) {
+    let local = req.extensions().get::<Peer>().map(|p| p.local);
+    let mut response = match check(&req, local) {
         Ok(()) => next.run(req).await,
         Err(refusal) => refusal.into_response(),
     };
@@ -29,8 +31,12 @@ pub async fn guard(req: Request, next: Next) -> Response {
     response
 }
 
-/// `port`: the one the request came in on (unknown only when a test drives the router directly).
-fn check(req: &Request, port: Option<u16>) -> Result<(), Refusal> {
+/// `local`: the address the request came in on (unknown only when a test drives the router
+/// directly). Besides loopback names, the Host may be that address itself: a container names
+/// the gateway it was given.
+fn check(req: &Request, local: Option<SocketAddr>) -> Result<(), Refusal> {
+    let port = local.map(|l| l.port());
+    let names_us = |h: &str| is_loopback_host(h, port) || local.is_some_and(|l| names(h, l));
     let headers = req.headers();
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = hosts.next();
@@ -42,12 +48,9 @@ fn check(req: &Request, port: Option<u16>) -> Result<(), Refusal> {
             "a request must carry exactly one Host header",
         ));
     }
-    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(|h| is_loopback_host(h, port)));
+    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(names_us));
     // An absolute-form target (`GET http://name/...`) names the host in place of the header.
-    let target_ok = req
-        .uri()
-        .authority()
-        .is_none_or(|a| is_loopback_host(a.as_str(), port));
+    let target_ok = req.uri().authority().is_none_or(|a| names_us(a.as_str()));
     if !host_ok || !target_ok {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
@@ -81,6 +84,12 @@ fn check(req: &Request, port: Option<u16>) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// `host` is exactly `local` (`172.17.0.1:9912`), or its address alone when it listens on 80.
+fn names(host: &str, local: SocketAddr) -> bool {
+    host.parse::<SocketAddr>().is_ok_and(|h| h == local)
+        || (local.port() == 80 && host.parse::<IpAddr>().is_ok_and(|h| h == local.ip()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;
@@ -89,7 +98,9 @@ mod tests {
     use axum::extract::Request;
 
     fn code(req: Request) -> Option<&'static str> {
-        check(&req, Some(9911)).err().map(|r| r.code)
+        check(&req, Some(([127, 0, 0, 1], 9911).into()))
+            .err()
+            .map(|r| r.code)
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::error::{self, reply};
 use super::{HttpState, Owner, Peer, rfc3339};
+use crate::docker::grants::Claim;
 use crate::engine::EngineError;
 use crate::lock;
 use crate::logging::{THROTTLE_WINDOW, Throttle};
@@ -31,34 +32,38 @@ const MAX_TOKENS: usize = 1024;
 /// Refusals are logged at most once a minute: another user can send thousands a second.
 static REFUSED: Throttle = Throttle::new(THROTTLE_WINDOW);
 
+/// Session tokens, each with its expiry and, on a container listener, the container it was
+/// issued to (a token works for that container only).
 #[derive(Default)]
 pub struct TokenStore {
-    tokens: Mutex<HashMap<String, Instant>>,
+    tokens: Mutex<HashMap<String, (Instant, Option<String>)>>,
 }
 
 impl TokenStore {
-    fn issue(&self, ttl: Duration) -> Option<String> {
+    fn issue(&self, ttl: Duration, holder: Option<&str>) -> Option<String> {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).ok()?;
         let token = hex::encode(raw);
         let now = Instant::now();
         let mut tokens = lock::lock(&self.tokens);
-        tokens.retain(|_, expiry| *expiry > now);
+        tokens.retain(|_, (expiry, _)| *expiry > now);
         if tokens.len() >= MAX_TOKENS
             && let Some(oldest) = tokens
                 .iter()
-                .min_by_key(|(_, e)| **e)
+                .min_by_key(|(_, (e, _))| *e)
                 .map(|(t, _)| t.clone())
         {
             tokens.remove(&oldest);
         }
-        tokens.insert(token.clone(), now + ttl);
+        tokens.insert(token.clone(), (now + ttl, holder.map(str::to_owned)));
         Some(token)
     }
 
-    fn valid(&self, token: &str) -> bool {
+    fn valid(&self, token: &str, holder: Option<&str>) -> bool {
         let tokens = lock::lock(&self.tokens);
-        tokens.get(token).is_some_and(|e| *e > Instant::now())
+        tokens
+            .get(token)
+            .is_some_and(|(e, h)| *e > Instant::now() && h.as_deref() == holder)
     }
 }
 
@@ -111,17 +116,27 @@ pub async fn own_user_only(
     next.run(req).await
 }
 
-/// Layer on the metadata routes: a live session token from the token PUT.
+/// The container a request on a container listener comes from ([`super::docker`]); none on
+/// the loopback listener.
+type Granted = Option<Extension<Arc<Claim>>>;
+
+fn holder(granted: Option<&Arc<Claim>>) -> Option<&str> {
+    granted.map(|c| c.container.id.as_str())
+}
+
+/// Layer on the metadata routes: a live session token from the token PUT (on a container
+/// listener, one issued to this container).
 pub async fn session_token(
     State(state): State<Arc<HttpState>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let granted = req.extensions().get::<Arc<Claim>>();
     let ok = req
         .headers()
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| state.imds_tokens.valid(t));
+        .is_some_and(|t| state.imds_tokens.valid(t, holder(granted)));
     if !ok {
         return reply(
             StatusCode::UNAUTHORIZED,
@@ -132,7 +147,11 @@ pub async fn session_token(
     next.run(req).await
 }
 
-pub async fn token(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+pub async fn token(
+    State(state): State<Arc<HttpState>>,
+    granted: Granted,
+    headers: HeaderMap,
+) -> Response {
     if headers.contains_key("x-forwarded-for") {
         return reply(
             StatusCode::FORBIDDEN,
@@ -152,7 +171,8 @@ pub async fn token(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> R
             "X-aws-ec2-metadata-token-ttl-seconds must be 1 to 21600",
         );
     };
-    let Some(token) = state.imds_tokens.issue(Duration::from_secs(ttl)) else {
+    let holder = holder(granted.as_ref().map(|g| &g.0));
+    let Some(token) = state.imds_tokens.issue(Duration::from_secs(ttl), holder) else {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "NoRandomness",
@@ -166,7 +186,11 @@ pub async fn token(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> R
     response
 }
 
-pub async fn list(State(state): State<Arc<HttpState>>) -> Response {
+/// The one role name: the container's pinned profile, or the current profile's.
+pub async fn list(State(state): State<Arc<HttpState>>, granted: Granted) -> Response {
+    if let Some(Extension(claim)) = granted {
+        return claim.profile.clone().into_response();
+    }
     match state.daemon.vending.current() {
         // Exactly the name, no newline: SDKs paste the body into the next URL.
         Some(name) => name.into_response(),
@@ -179,6 +203,7 @@ pub async fn list(State(state): State<Arc<HttpState>>) -> Response {
 async fn serve(
     state: &HttpState,
     peer: Option<Extension<Peer>>,
+    granted: Granted,
     name: Result<Path<String>, PathRejection>,
     extended: bool,
 ) -> Response {
@@ -187,10 +212,23 @@ async fn serve(
         Err(rejection) => return error::bad_path(&rejection),
     };
     let caller = Caller::tcp(peer.as_ref().map(|p| &p.0));
+    let (route, container) = match &granted {
+        // A container takes its grant's profile and no other.
+        Some(Extension(claim)) if claim.profile != name => {
+            return reply(
+                StatusCode::NOT_FOUND,
+                "NotGranted",
+                "this container's grant is for another profile (list security-credentials/ for \
+                 its name)",
+            );
+        }
+        Some(Extension(claim)) => (Route::Docker, Some(&claim.container)),
+        None => (Route::Imds, None),
+    };
     match state
         .daemon
         .vending
-        .vend(Route::Imds, Some(name), &caller)
+        .vend_to(route, Some(name), &caller, container)
         .await
     {
         Ok(v) => {
@@ -214,27 +252,29 @@ async fn serve(
 pub async fn credentials(
     State(state): State<Arc<HttpState>>,
     peer: Option<Extension<Peer>>,
+    granted: Granted,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    serve(&state, peer, name, false).await
+    serve(&state, peer, granted, name, false).await
 }
 
 /// The same plus `AccountId` (Java v2 asks here first).
 pub async fn credentials_extended(
     State(state): State<Arc<HttpState>>,
     peer: Option<Extension<Peer>>,
+    granted: Granted,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    serve(&state, peer, name, true).await
+    serve(&state, peer, granted, name, true).await
 }
 
-pub async fn region(State(state): State<Arc<HttpState>>) -> Response {
+pub async fn region(State(state): State<Arc<HttpState>>, granted: Granted) -> Response {
     let config = state.daemon.config();
-    let region = state
-        .daemon
-        .vending
-        .current()
-        .and_then(|p| config.profiles.get(&p).and_then(|p| p.region.clone()));
+    let profile = match granted {
+        Some(Extension(claim)) => Some(claim.profile.clone()),
+        None => state.daemon.vending.current(),
+    };
+    let region = profile.and_then(|p| config.profiles.get(&p).and_then(|p| p.region.clone()));
     match region {
         Some(r) => ([(header::CONTENT_TYPE, "text/plain")], r).into_response(),
         None => reply(

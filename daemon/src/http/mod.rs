@@ -3,6 +3,7 @@
 //! is each connection, its user's quota, header timeouts, a bounded lifetime).
 
 mod container;
+pub mod docker;
 pub(crate) mod error;
 mod guard;
 pub mod imds;

@@ -117,10 +117,26 @@ impl Listener {
     /// Binds `addr`; refuses anything but loopback even if validation was bypassed. A port held
     /// by someone else is an error naming them.
     pub fn bind(addr: SocketAddr) -> Result<Listener, BindError> {
-        use socket2::{Domain, Socket, Type};
         if !addr.ip().is_loopback() {
             return Err(BindError::NotLoopback { addr });
         }
+        Listener::bind_any(addr)
+    }
+
+    /// Binds a Docker network's gateway address (the host's side of a bridge), where only
+    /// containers the engine vouches for are served ([`crate::docker`]). Never a wildcard.
+    pub fn bind_gateway(addr: SocketAddr) -> Result<Listener, BindError> {
+        if addr.ip().is_unspecified() || addr.ip().is_multicast() {
+            return Err(BindError::Bind {
+                addr,
+                reason: std::io::Error::other("not a gateway address"),
+            });
+        }
+        Listener::bind_any(addr)
+    }
+
+    fn bind_any(addr: SocketAddr) -> Result<Listener, BindError> {
+        use socket2::{Domain, Socket, Type};
         let failed = |reason| BindError::Bind { addr, reason };
         let socket =
             Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None).map_err(failed)?;
