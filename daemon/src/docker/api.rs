@@ -62,8 +62,9 @@ pub struct Found {
 pub enum Change {
     /// The container stopped (or was removed, or left a network): its grant ends.
     Gone(String),
-    /// A container started: an address refused a moment ago may be a new container's now.
-    Started,
+    /// A container started: an address refused a moment ago may be a new container's now, and
+    /// it may hold a grant.
+    Started(String),
 }
 
 pub struct Api {
@@ -176,6 +177,26 @@ impl Api {
         }
     }
 
+    /// Every running container.
+    pub async fn all_running(&self) -> Result<Vec<Found>, ApiError> {
+        let filters = HashMap::from([("status".to_owned(), vec!["running".to_owned()])]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut found = Vec::with_capacity(list.len());
+        for id in list.into_iter().filter_map(|c| c.id) {
+            if let Some(f) = self.running(&id).await? {
+                found.push(f);
+            }
+        }
+        Ok(found)
+    }
+
     /// The container `id` if it is running.
     pub async fn running(&self, id: &str) -> Result<Option<Found>, ApiError> {
         let c = match self.docker.inspect_container(id, None).await {
@@ -250,7 +271,7 @@ impl Api {
                     };
                     let actor = event.actor?;
                     match event.action.as_deref()? {
-                        "start" => Some(Ok(Change::Started)),
+                        "start" => actor.id.map(|id| Ok(Change::Started(id))),
                         "die" | "destroy" => actor.id.map(|id| Ok(Change::Gone(id))),
                         "disconnect" => actor
                             .attributes?

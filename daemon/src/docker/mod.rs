@@ -205,8 +205,16 @@ impl Containers {
         }
         let api = self.api().await?;
         self.watch(&api);
-        let network = request.network.as_deref().unwrap_or("bridge");
-        let (listener, network) = self.listen_on(&api, network).await?;
+        let (listener, network) = match request.network.as_deref() {
+            Some(network) => self.listen_on(&api, network).await?,
+            // Docker's default network, else Podman's.
+            None => match self.listen_on(&api, "bridge").await {
+                Err(DockerError::Api(ApiError::NoNetwork(_))) => {
+                    self.listen_on(&api, "podman").await?
+                }
+                other => other?,
+            },
+        };
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|_| DockerError::NoRandomness)?;
         let secret = Secret::new(hex::encode(raw));
@@ -242,15 +250,70 @@ impl Containers {
         })
     }
 
-    /// `credd docker revoke`, and `credd docker run` dropping the grant no container took.
-    pub fn revoke(&self, id: Option<&str>, unclaimed_only: bool) -> (Vec<String>, usize) {
+    /// `credd docker revoke`, and `credd docker run` dropping the grant no container took
+    /// (`unclaimed_only`): a container it started in the background (`-d`) holds its grant
+    /// even if it has not connected yet, so the running containers are looked at first.
+    pub async fn revoke(
+        &self,
+        id: Option<&str>,
+        unclaimed_only: bool,
+    ) -> Result<(Vec<String>, usize), DockerError> {
+        if unclaimed_only {
+            let api = self.api().await?;
+            for found in api.all_running().await? {
+                self.adopt(&found);
+            }
+        }
         let mut state = lock::lock(&self.0.state);
         let (grants, containers) = state.grants.revoke(id, unclaimed_only);
         if !grants.is_empty() {
             self.save(&state);
             tracing::info!(grants = ?grants, containers, "docker: grants revoked");
         }
-        (grants, containers)
+        Ok((grants, containers))
+    }
+
+    /// A running container that holds a live grant takes it now (it started, or `credd docker
+    /// run` ended): through each network it joined where credd listens.
+    fn adopt(&self, found: &api::Found) {
+        if found.grant.is_none() {
+            return;
+        }
+        let mut state = lock::lock(&self.0.state);
+        let routes: Vec<(SocketAddr, String, Ipv4Addr)> = state
+            .listening
+            .iter()
+            .filter_map(|(addr, net)| Some((*addr, net.id.clone(), *found.addresses.get(&net.id)?)))
+            .collect();
+        let mut changed = false;
+        for (listener, network_id, address) in routes {
+            let known = state
+                .grants
+                .at(address, listener)
+                .map(|c| c.container.id.clone());
+            match state
+                .grants
+                .claim(found, address, &network_id, listener, SystemTime::now())
+            {
+                Ok(claim) if known.as_deref() != Some(claim.container.id.as_str()) => {
+                    tracing::info!(
+                        container = short_id(&claim.container.id),
+                        name = %claim.container.name,
+                        image = %claim.container.image,
+                        grant = %claim.container.grant,
+                        profile = %claim.profile,
+                        address = %address,
+                        "docker: a container took its grant"
+                    );
+                    changed = true;
+                }
+                Ok(_) => {}
+                Err(why) => tracing::debug!("docker: a started container is not served: {why}"),
+            }
+        }
+        if changed {
+            self.save(&state);
+        }
     }
 
     /// The config changed: grants of a profile no longer configured end.
@@ -357,7 +420,8 @@ impl Containers {
         let found = match api.container_at(&network_id, remote).await {
             Ok(found) => found,
             Err(e) => {
-                // Refused, not guessed: the claim (if any) stays for when the engine answers.
+                // A container already vouched for stays served (no other can take its address
+                // while the engine is down); a new one waits for the engine.
                 tracing::warn!(error = %e, "docker: cannot check a container's connection");
                 lock::lock(&self.0.refused).insert(key, Instant::now());
                 return;
@@ -478,7 +542,16 @@ impl Containers {
                 while let Some(change) = changes.next().await {
                     match change {
                         Ok(Change::Gone(id)) => this.gone(&id),
-                        Ok(Change::Started) => lock::lock(&this.0.refused).clear(),
+                        Ok(Change::Started(id)) => {
+                            lock::lock(&this.0.refused).clear();
+                            match api.running(&id).await {
+                                Ok(Some(found)) => this.adopt(&found),
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "docker: cannot look at a container that started")
+                                }
+                            }
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "docker: the engine's events stopped");
                             break;

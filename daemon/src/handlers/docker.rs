@@ -28,16 +28,21 @@ pub async fn grant(daemon: &Daemon, request: GrantRequest) -> Response {
     }
 }
 
-pub fn revoke(daemon: &Daemon, request: RevokeRequest) -> Response {
+pub async fn revoke(daemon: &Daemon, request: RevokeRequest) -> Response {
     if request.id.is_none() && !request.all {
         return Response::Error(ErrorReply::new(
             ErrorCode::InvalidArgument,
             "name the grant to revoke (its ID, as `credd status` lists it) or ask for all",
         ));
     }
-    let (grants, containers) = daemon
+    let (grants, containers) = match daemon
         .containers
-        .revoke(request.id.as_deref(), request.unclaimed_only);
+        .revoke(request.id.as_deref(), request.unclaimed_only)
+        .await
+    {
+        Ok(revoked) => revoked,
+        Err(e) => return Response::Error(ErrorReply::new(ErrorCode::Docker, e.to_string())),
+    };
     if grants.is_empty()
         && !request.all
         && !request.unclaimed_only

@@ -40,7 +40,7 @@ pub async fn dispatch(daemon: &Daemon, request: Request, caller: &Caller) -> Res
         Request::Credentials { profile } => credentials::handle(daemon, profile, caller).await,
         Request::Endpoint { profile } => endpoint::handle(daemon, profile),
         Request::DockerGrant(request) => docker::grant(daemon, request).await,
-        Request::DockerRevoke(request) => docker::revoke(daemon, request),
+        Request::DockerRevoke(request) => docker::revoke(daemon, request).await,
         Request::ResetToken => reset_token::handle(daemon),
         request @ (Request::KeyAdd { .. } | Request::KeyImport { .. } | Request::KeyRemove) => {
             key::handle(daemon, request).await
