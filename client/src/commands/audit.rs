@@ -405,6 +405,9 @@ mod tests {
             client_pid: None,
             cgroup: None,
             container: None,
+            container_name: None,
+            image: None,
+            grant: None,
             netns: None,
         }
     }

@@ -365,6 +365,7 @@ mod tests {
             access,
             current_profile: None,
             profiles: vec![],
+            docker: None,
         }
     }
 
