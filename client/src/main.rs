@@ -330,6 +330,20 @@ enum Command {
     /// 2 usage.
     #[command(verbatim_doc_comment)]
     Doctor,
+    /// Give local containers a profile's credentials, each container pinned and audited.
+    ///
+    /// `run` starts one container with a one-shot grant, `env` prints an env file with a
+    /// standing grant (compose, devcontainers), `revoke` cuts grants off, `setup` checks the
+    /// Docker engine and says where containers reach credd. A grant lets a container take
+    /// credentials from credd's IMDS endpoint on its Docker network's gateway; the daemon
+    /// serves only containers whose own environment (as the engine reports it) holds a live
+    /// grant, pins each to the grant's profile, and drops a container's claim when it stops.
+    /// `credd status` lists them, `credd audit` names each container that took credentials.
+    #[command(verbatim_doc_comment)]
+    Docker {
+        #[command(subcommand)]
+        action: commands::docker::Action,
+    },
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -519,6 +533,7 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Stop => commands::stop::run(&paths, json),
         Command::Doctor => commands::doctor::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
+        Command::Docker { action } => commands::docker::run(&paths, json, action),
     }
 }
 
@@ -541,6 +556,106 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn docker_run_of(args: &[&str]) -> (Option<String>, Vec<String>) {
+        let matches = command()
+            .try_get_matches_from(exec_command_verbatim(args.iter().map(Into::into).collect()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Docker {
+                action: commands::docker::Action::Run { profile, args },
+            } => (
+                profile,
+                args.into_iter().map(|a| a.into_string().unwrap()).collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_run_takes_dockers_arguments_with_or_without_dashes() {
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "--profile",
+                "prod",
+                "--",
+                "img",
+                "ls"
+            ]),
+            (
+                Some("prod".to_owned()),
+                vec!["img".to_owned(), "ls".to_owned()]
+            )
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "-it",
+                "--rm",
+                "--network",
+                "dev",
+                "img"
+            ])
+            .1,
+            ["-it", "--rm", "--network", "dev", "img"]
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "--profile=p",
+                "img",
+                "--profile",
+                "x"
+            ]),
+            (
+                Some("p".to_owned()),
+                vec!["img".to_owned(), "--profile".to_owned(), "x".to_owned()]
+            ),
+            "after docker's first argument, everything is docker's"
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "-e",
+                "A",
+                "img",
+                "--json",
+                "--version"
+            ])
+            .1,
+            ["-e", "A", "img", "--json", "--version"]
+        );
+        assert_eq!(
+            docker_run_of(&["credd", "docker", "run", "--", "--", "img"]).1,
+            ["--", "img"],
+            "docker's own `--` is kept"
+        );
+        for missing in [
+            &["credd", "docker", "run"][..],
+            &["credd", "docker", "run", "--"],
+        ] {
+            assert!(
+                command().try_get_matches_from(missing).is_err(),
+                "{missing:?}: docker's arguments are required"
+            );
+        }
+        let revoke = |args: &[&str]| command().try_get_matches_from(args);
+        assert!(
+            revoke(&["credd", "docker", "revoke"]).is_err(),
+            "an ID or --all"
+        );
+        assert!(revoke(&["credd", "docker", "revoke", "ab12", "--all"]).is_err());
+        assert!(revoke(&["credd", "docker", "revoke", "--all"]).is_ok());
     }
 
     #[test]
