@@ -243,11 +243,13 @@ enum Command {
     /// recently used first: ROUTE is container, imds, credential-process (the program named is
     /// the one that ran `credd credential-process`: the AWS CLI, boto3...), console, or env and
     /// exec for a program on the container route that `credd env` or `credd exec` set up
-    /// (CREDD_VIA); COUNT sums the credentials, FIRST and LAST say when.
+    /// (CREDD_VIA), or docker for a container `credd docker` granted, grouped by container ID
+    /// and named `name (image, id12)`; COUNT sums the credentials, FIRST and LAST say when.
     ///
     /// `--json` prints the matching lines as a JSON array: {"time", "last", "count", "route",
     /// "via", "profile", "current", "account", "expires", "uid", "pid", "exe", "cmdline",
-    /// "client_pid", "cgroup", "container", "netns"} (what the system did not tell is left out).
+    /// "client_pid", "cgroup", "container", "container_name", "image", "grant", "netns"} (what
+    /// the system did not tell is left out).
     /// `--follow` prints the latest lines and then each new one as it is recorded (with
     /// `--json`, one JSON object per line), until Ctrl-C. A line that cannot be read is skipped
     /// and counted on stderr. Never a secret: the log holds no credentials, and command lines are
@@ -260,7 +262,8 @@ enum Command {
         /// Only these profiles: a name or a glob (`prod*`).
         #[arg(long, value_name = "GLOB", value_parser = commands::audit::parse_glob)]
         profile: Option<glob::Pattern>,
-        /// Only this route, as the table shows it (env and exec apart from container).
+        /// Only this route, as the table shows it (env and exec apart from container; docker
+        /// for `credd docker`'s containers).
         #[arg(long, value_enum)]
         route: Option<commands::audit::RouteFilter>,
         /// Keep printing what is taken, as it is (Ctrl-C ends it).

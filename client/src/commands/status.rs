@@ -332,7 +332,7 @@ fn docker_block(o: &mut String, d: &DockerStatus) {
             o,
             "  {label:8} {:name_w$}  {}  {:image_w$}  {:profile_w$}  grant {}  {}  since {}",
             c.name,
-            short_id(&c.id),
+            output::short_id(&c.id),
             c.image,
             c.profile,
             c.grant,
@@ -356,11 +356,6 @@ fn docker_block(o: &mut String, d: &DockerStatus) {
             relative(g.created_at)
         );
     }
-}
-
-/// A container ID as docker shows it: its first 12 characters.
-pub fn short_id(id: &str) -> &str {
-    id.char_indices().nth(12).map_or(id, |(at, _)| &id[..at])
 }
 
 /// `12 days`, `1 day`, or the hours and minutes of a key made today.
@@ -749,8 +744,6 @@ mod tests {
         );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["docker"]["grants"][1]["id"], "77aa01", "and in --json");
-        assert_eq!(short_id("4f0d1c0e9b8a7f6e"), "4f0d1c0e9b8a");
-        assert_eq!(short_id("4f0d"), "4f0d");
     }
 
     #[test]
