@@ -9,9 +9,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{FakeDaemon, text};
-use credd_proto::docker::{Grant, GrantRequest, RevokeRequest};
-use credd_proto::{EndpointInfo, Request, Response, Secret};
+use common::{FakeDaemon, access, text};
+use credd_proto::docker::{DockerStatus, Grant, GrantRequest, RevokeRequest};
+use credd_proto::{
+    ConfigInfo, EndpointInfo, ErrorCode, ErrorReply, PathsInfo, Request, Response, Secret,
+    StatusReport,
+};
 
 const SECRET: &str = "9b1f0c6a2d4e8f7a3c5b1d9e0f2a4c6b8d0e2f4a6c8b0d2e4f6a8c0b2d4e6f8a";
 const GRANT_ID: &str = "3f2a9c";
@@ -302,5 +305,150 @@ fn docker_revoke_says_what_it_cut_off() {
     assert_eq!(
         json,
         serde_json::json!({ "grants": [GRANT_ID], "containers": 1 })
+    );
+}
+
+#[test]
+fn without_the_loopback_http_api_docker_run_goes_ahead() {
+    let daemon = FakeDaemon::start(|request, _| match request {
+        Request::Endpoint { .. } => Response::Error(ErrorReply::new(
+            ErrorCode::Unavailable,
+            "the HTTP credentials API is not running",
+        )),
+        Request::DockerGrant(_) => Response::DockerGrant(Grant {
+            secret: Secret::new(SECRET),
+            id: GRANT_ID.into(),
+            profile: "prod".into(),
+            endpoint: "http://172.17.0.1:9912/".into(),
+            network: "bridge".into(),
+            region: None,
+            standing: false,
+        }),
+        Request::DockerRevoke(_) => Response::DockerRevoked {
+            grants: vec![],
+            containers: 0,
+        },
+        other => panic!("unexpected request {other:?}"),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let docker = fake_docker(dir.path(), "exit 0");
+    let out = daemon
+        .credd(
+            &["docker", "run", "img"],
+            &[("CREDD_DOCKER", &docker.display().to_string())],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read(dir.path().join("grant")), SECRET);
+}
+
+fn status(docker: Option<DockerStatus>) -> StatusReport {
+    StatusReport {
+        daemon_version: "0.1.0".into(),
+        pid: 1,
+        started_at: 0,
+        paths: PathsInfo {
+            config: "/c/config.toml".into(),
+            runtime_dir: "/r".into(),
+            socket: "/r/control.sock".into(),
+            token_file: "/r/http.token".into(),
+            state_file: "/s/state.json".into(),
+        },
+        url: None,
+        config: ConfigInfo {
+            path: "/c/config.toml".into(),
+            loaded_at: 0,
+            error: None,
+            warnings: vec![],
+        },
+        access: access("iam-user"),
+        current_profile: None,
+        profiles: vec![],
+        docker,
+    }
+}
+
+#[test]
+fn setup_before_any_grant_tries_the_engine_socket_itself() {
+    let daemon = FakeDaemon::start(|request, _| match request {
+        Request::Status => Response::Status(Box::new(status(None))),
+        other => panic!("unexpected request {other:?}"),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let _engine = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let docker = fake_docker(dir.path(), "exit 0");
+    let setup = |host: &str| {
+        daemon
+            .credd(
+                &["docker", "setup"],
+                &[
+                    ("DOCKER_HOST", host),
+                    ("CREDD_DOCKER", &docker.display().to_string()),
+                ],
+            )
+            .output()
+            .unwrap()
+    };
+    let out = setup(&format!("unix://{}", socket.display()));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!(
+            "engine:   {}: answers (tried from here; the daemon asks it at the first grant)\n\
+             docker:   {}\nlistens:  on each Docker network's gateway, port 9912",
+            socket.display(),
+            docker.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing needs root"), "{stdout}");
+    assert!(
+        stdout.contains("\n  sudo ip addr add 169.254.170.2/32 dev lo\n"),
+        "{stdout}"
+    );
+    let out = setup(&format!(
+        "unix://{}",
+        dir.path().join("gone.sock").display()
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("gone.sock: cannot be reached: no socket there"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn setup_after_a_grant_reports_the_daemons_view() {
+    let daemon = FakeDaemon::start(|request, _| match request {
+        Request::Status => Response::Status(Box::new(status(Some(DockerStatus {
+            engine: "unix:///var/run/docker.sock".into(),
+            endpoints: vec!["http://172.17.0.1:10000/".into()],
+            error: Some("permission denied".into()),
+            ..DockerStatus::default()
+        })))),
+        other => panic!("unexpected request {other:?}"),
+    });
+    let out = daemon
+        .credd(
+            &["--json", "docker", "setup"],
+            &[("CREDD_DOCKER", "/nonexistent/docker")],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["engine"], "unix:///var/run/docker.sock");
+    assert_eq!(json["engine_error"], "permission denied");
+    assert_eq!(json["endpoints"][0], "http://172.17.0.1:10000/");
+    assert_eq!(json["docker"], serde_json::Value::Null);
+    assert!(
+        json["container_route"][1]
+            .as_str()
+            .unwrap()
+            .ends_with("169.254.170.2:10000"),
+        "{json}"
     );
 }

@@ -17,7 +17,7 @@ use std::process::{Command, ExitCode, ExitStatus};
 
 use credd_proto::docker::{DEFAULT_PORT, GRANT_ENV, Grant, GrantRequest, RevokeRequest};
 use credd_proto::paths::Paths;
-use credd_proto::{Request, Response};
+use credd_proto::{ErrorCode, Request, Response};
 use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -143,8 +143,7 @@ fn run_container(
         Network::NoValue(flag) => return Err(ClientError::DockerNetworkMissing { flag }),
     };
     // A container that finds no credentials fails in ways that do not say why: log in first.
-    let info = endpoint(paths, profile.clone())?;
-    if info.needs_login
+    if needs_login(paths, &profile)?
         && let Some(code) = login::on_demand(paths, "`credd docker run`", None)?
     {
         return Ok(code);
@@ -384,6 +383,17 @@ fn revoke_unclaimed(paths: &Paths, id: &str) {
     }
 }
 
+/// Whether the access session is missing or over and only the user can make it, as `credd
+/// exec` asks. The loopback HTTP API not running (its port taken) says nothing about that, and
+/// containers do not use it: then the grant goes ahead.
+fn needs_login(paths: &Paths, profile: &Option<String>) -> Result<bool, ClientError> {
+    match endpoint(paths, profile.clone()) {
+        Ok(info) => Ok(info.needs_login),
+        Err(ClientError::Daemon(e)) if e.code == ErrorCode::Unavailable => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A grant for `profile` (`None`: the current one) on `network` (`None`: the default bridge).
 fn grant_request(profile: Option<String>, network: Option<String>, standing: bool) -> Request {
     Request::DockerGrant(GrantRequest {
@@ -409,7 +419,7 @@ fn env(
     profile: Option<String>,
     network: Option<String>,
 ) -> Result<ExitCode, ClientError> {
-    if endpoint(paths, profile.clone())?.needs_login {
+    if needs_login(paths, &profile)? {
         // The file works once `credd login` has run: say so, and print it all the same.
         eprintln!("credd: not logged in: run `credd login`");
     }
@@ -625,7 +635,7 @@ fn setup(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
              (AWS_EC2_METADATA_SERVICE_ENDPOINT, set by `credd docker run` and `credd docker \
              env`): nothing needs root.\n\nThe container-credentials route \
              (AWS_CONTAINER_CREDENTIALS_FULL_URI) would need {CONTAINER_ROUTE_ADDRESS} on this \
-             machine, since the SDKs take plain http there only from loopback and the ECS/EKS \
+             machine, since the SDKs take plain http only to loopback and the ECS/EKS \
              addresses. credd does not use that route and does not need this one-time root \
              step; it is what the route would take:"
         );
