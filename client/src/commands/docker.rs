@@ -457,8 +457,8 @@ struct GrantJson<'a> {
     environment: Environment<'a>,
 }
 
-/// Every variable a container needs, [`GRANT_ENV`] included, as a JSON object (written from the
-/// grant itself: no copy of the secret is made to print it).
+/// Every variable a container needs, [`GRANT_ENV`] included, as a JSON object written straight
+/// from the grant (no map of copies of the secret to drop unwiped).
 struct Environment<'a>(&'a Grant);
 
 impl Serialize for Environment<'_> {
