@@ -182,6 +182,24 @@ pub enum ClientError {
     #[error("profile {profile} has no credentials to give: {reason}")]
     ProfileFailing { profile: String, reason: String },
 
+    // docker
+    /// `credd docker run` on a network that gives the container no address of its own behind
+    /// a Docker gateway (`host`, `none`, another container's): nothing credd could serve it on.
+    #[error("{}", refused_network(.network, .profile.as_deref()))]
+    DockerNetwork {
+        network: String,
+        profile: Option<String>,
+    },
+    /// `--network` (or `--net`) with nothing after it.
+    #[error("{flag} needs a value: the name of the Docker network the container joins")]
+    DockerNetworkMissing { flag: String },
+    /// `credd docker run`: docker started, but waiting for it failed.
+    #[error("waiting for {}: {source}", .program.to_string_lossy())]
+    Wait {
+        program: OsString,
+        source: io::Error,
+    },
+
     // switch
     /// The picker of a bare `credd switch` was left without a choice (Esc, Ctrl-C).
     #[error("no profile chosen")]
@@ -229,13 +247,15 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// 127 for a command `credd exec` cannot find, 126 for one it cannot run (as a shell
-    /// says), 130 for a picker left with Ctrl-C or Esc, 1 for everything else.
+    /// 127 for a command `credd exec` (or `docker` for `credd docker run`) cannot find, 126 for
+    /// one it cannot run (as a shell says), 130 for a picker left with Ctrl-C or Esc, 2 for
+    /// `docker run` arguments credd refuses (a usage error, as clap's), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
             ClientError::Exec { .. } => 126,
             ClientError::NoProfileChosen => 130,
+            ClientError::DockerNetwork { .. } | ClientError::DockerNetworkMissing { .. } => 2,
             _ => 1,
         }
     }
@@ -263,6 +283,31 @@ fn exec_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "command not found".to_owned(),
         _ => e.to_string(),
+    }
+}
+
+/// Why `credd docker run` will not run a container on `network`, and what to do instead;
+/// `profile` is the one asked for (`None`: the current one).
+fn refused_network(network: &str, profile: Option<&str>) -> String {
+    match network {
+        "host" => format!(
+            "credd docker cannot serve `--network host`: the container shares this machine's \
+             network, so there is no Docker gateway for credd to listen on and its requests look \
+             like any local program's. Give it the host's own route instead:\n  credd exec {} -- \
+             sh -c 'exec docker run --network host -e AWS_CONTAINER_CREDENTIALS_FULL_URI -e \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE -v \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE:\
+             $AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE:ro\" IMAGE ...'",
+            profile.unwrap_or("PROFILE")
+        ),
+        "none" => "credd docker cannot serve `--network none`: the container has no network, so \
+                   it could reach neither credd nor AWS; leave `--network none` out, or name a \
+                   Docker network"
+            .to_owned(),
+        shared => format!(
+            "credd docker cannot serve `--network {shared}`: the container would use another's \
+             network stack, and credd serves only a container it granted, by that container's \
+             own address; run the other container with `credd docker run` instead"
+        ),
     }
 }
 

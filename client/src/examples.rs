@@ -1,7 +1,8 @@
 //! The "Examples:" at the end of the main verbs' `--help`, in one table rather than in each
 //! verb's definition. A verb not defined (yet) is skipped.
 
-/// (verb, examples): each line a command, then what it does.
+/// (verb, examples): each line a command, then what it does. A verb of a verb is its path
+/// (`docker run`).
 const EXAMPLES: &[(&str, &str)] = &[
     (
         "status",
@@ -63,6 +64,26 @@ const EXAMPLES: &[(&str, &str)] = &[
   credd audit --follow              each credential as it is taken",
     ),
     (
+        "docker",
+        "credd docker setup                is the engine there, where containers reach credd
+  credd docker run --profile staging -- amazon/aws-cli sts get-caller-identity
+  (umask 077; credd docker env prod > .credd.env)
+  credd docker revoke --all         cut every container off",
+    ),
+    (
+        "docker run",
+        "credd docker run --profile staging -- amazon/aws-cli sts get-caller-identity
+  credd docker run -- -it --rm --network dev python:3.12
+  CREDD_DOCKER=podman credd docker run --profile prod -- alpine",
+    ),
+    (
+        "docker env",
+        "(umask 077; credd docker env prod > .credd.env)
+  docker run --env-file .credd.env amazon/aws-cli s3 ls
+  compose:            env_file: .credd.env
+  devcontainer.json:  \"runArgs\": [\"--env-file\", \"${localWorkspaceFolder}/.credd.env\"]",
+    ),
+    (
         "prompt",
         "PS1='[$(credd prompt)] \\w \\$ '     bash (zsh: setopt PROMPT_SUBST)
   function fish_right_prompt; credd prompt; end",
@@ -78,11 +99,21 @@ const EXAMPLES: &[(&str, &str)] = &[
 /// `cli` with each verb's examples after its help.
 pub fn add(mut cli: clap::Command) -> clap::Command {
     for (verb, examples) in EXAMPLES {
-        if cli.find_subcommand(verb).is_some() {
-            cli = cli.mut_subcommand(verb, |c| c.after_help(format!("Examples:\n  {examples}")));
-        }
+        let path: Vec<&str> = verb.split(' ').collect();
+        cli = add_at(cli, &path, examples);
     }
     cli
+}
+
+/// `cli` with `examples` after the help of its subcommand at `path`, when there is one.
+fn add_at(cli: clap::Command, path: &[&str], examples: &str) -> clap::Command {
+    match path {
+        [] => cli.after_help(format!("Examples:\n  {examples}")),
+        [verb, rest @ ..] if cli.find_subcommand(verb).is_some() => {
+            cli.mut_subcommand(verb, |c| add_at(c, rest, examples))
+        }
+        _ => cli,
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +136,15 @@ mod tests {
         assert!(help.contains("Examples:\n  credd switch prod "), "{help}");
         let mut reload = cli.find_subcommand("reload").unwrap().clone();
         assert!(!reload.render_help().to_string().contains("Examples:"));
+        let cli = add(clap::Command::new("credd")
+            .subcommand(clap::Command::new("docker").subcommand(clap::Command::new("run"))));
+        let docker = cli.find_subcommand("docker").unwrap();
+        let mut run = docker.find_subcommand("run").unwrap().clone();
+        assert!(
+            run.render_help()
+                .to_string()
+                .contains("Examples:\n  credd docker run --profile staging -- "),
+            "a verb of a verb"
+        );
     }
 }

@@ -243,11 +243,13 @@ enum Command {
     /// recently used first: ROUTE is container, imds, credential-process (the program named is
     /// the one that ran `credd credential-process`: the AWS CLI, boto3...), console, or env and
     /// exec for a program on the container route that `credd env` or `credd exec` set up
-    /// (CREDD_VIA); COUNT sums the credentials, FIRST and LAST say when.
+    /// (CREDD_VIA), or docker for a container `credd docker` granted, grouped by container ID
+    /// and named `name (image, id12)`; COUNT sums the credentials, FIRST and LAST say when.
     ///
     /// `--json` prints the matching lines as a JSON array: {"time", "last", "count", "route",
     /// "via", "profile", "current", "account", "expires", "uid", "pid", "exe", "cmdline",
-    /// "client_pid", "cgroup", "container", "netns"} (what the system did not tell is left out).
+    /// "client_pid", "cgroup", "container", "container_name", "image", "grant", "netns"} (what
+    /// the system did not tell is left out).
     /// `--follow` prints the latest lines and then each new one as it is recorded (with
     /// `--json`, one JSON object per line), until Ctrl-C. A line that cannot be read is skipped
     /// and counted on stderr. Never a secret: the log holds no credentials, and command lines are
@@ -260,7 +262,8 @@ enum Command {
         /// Only these profiles: a name or a glob (`prod*`).
         #[arg(long, value_name = "GLOB", value_parser = commands::audit::parse_glob)]
         profile: Option<glob::Pattern>,
-        /// Only this route, as the table shows it (env and exec apart from container).
+        /// Only this route, as the table shows it (env and exec apart from container; docker
+        /// for `credd docker`'s containers).
         #[arg(long, value_enum)]
         route: Option<commands::audit::RouteFilter>,
         /// Keep printing what is taken, as it is (Ctrl-C ends it).
@@ -330,6 +333,20 @@ enum Command {
     /// 2 usage.
     #[command(verbatim_doc_comment)]
     Doctor,
+    /// Give local containers a profile's credentials, each container pinned and audited.
+    ///
+    /// `run` starts one container with a one-shot grant, `env` prints an env file with a
+    /// standing grant (compose, devcontainers), `revoke` cuts grants off, `setup` checks the
+    /// Docker engine and says where containers reach credd. A grant lets a container take
+    /// credentials from credd's IMDS endpoint on its Docker network's gateway; the daemon
+    /// serves only containers whose own environment (as the engine reports it) holds a live
+    /// grant, pins each to the grant's profile, and drops a container's claim when it stops.
+    /// `credd status` lists them, `credd audit` names each container that took credentials.
+    #[command(verbatim_doc_comment)]
+    Docker {
+        #[command(subcommand)]
+        action: commands::docker::Action,
+    },
     /// Install or remove credd as a systemd user service / launchd agent.
     Service {
         #[command(subcommand)]
@@ -519,6 +536,7 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Stop => commands::stop::run(&paths, json),
         Command::Doctor => commands::doctor::run(&paths, json),
         Command::Key { action } => commands::key::run(&paths, json, action),
+        Command::Docker { action } => commands::docker::run(&paths, json, action),
     }
 }
 
@@ -541,6 +559,106 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn docker_run_of(args: &[&str]) -> (Option<String>, Vec<String>) {
+        let matches = command()
+            .try_get_matches_from(exec_command_verbatim(args.iter().map(Into::into).collect()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Docker {
+                action: commands::docker::Action::Run { profile, args },
+            } => (
+                profile,
+                args.into_iter().map(|a| a.into_string().unwrap()).collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_run_takes_dockers_arguments_with_or_without_dashes() {
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "--profile",
+                "prod",
+                "--",
+                "img",
+                "ls"
+            ]),
+            (
+                Some("prod".to_owned()),
+                vec!["img".to_owned(), "ls".to_owned()]
+            )
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "-it",
+                "--rm",
+                "--network",
+                "dev",
+                "img"
+            ])
+            .1,
+            ["-it", "--rm", "--network", "dev", "img"]
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "--profile=p",
+                "img",
+                "--profile",
+                "x"
+            ]),
+            (
+                Some("p".to_owned()),
+                vec!["img".to_owned(), "--profile".to_owned(), "x".to_owned()]
+            ),
+            "after docker's first argument, everything is docker's"
+        );
+        assert_eq!(
+            docker_run_of(&[
+                "credd",
+                "docker",
+                "run",
+                "-e",
+                "A",
+                "img",
+                "--json",
+                "--version"
+            ])
+            .1,
+            ["-e", "A", "img", "--json", "--version"]
+        );
+        assert_eq!(
+            docker_run_of(&["credd", "docker", "run", "--", "--", "img"]).1,
+            ["--", "img"],
+            "docker's own `--` is kept"
+        );
+        for missing in [
+            &["credd", "docker", "run"][..],
+            &["credd", "docker", "run", "--"],
+        ] {
+            assert!(
+                command().try_get_matches_from(missing).is_err(),
+                "{missing:?}: docker's arguments are required"
+            );
+        }
+        let revoke = |args: &[&str]| command().try_get_matches_from(args);
+        assert!(
+            revoke(&["credd", "docker", "revoke"]).is_err(),
+            "an ID or --all"
+        );
+        assert!(revoke(&["credd", "docker", "revoke", "ab12", "--all"]).is_err());
+        assert!(revoke(&["credd", "docker", "revoke", "--all"]).is_ok());
     }
 
     #[test]

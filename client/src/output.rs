@@ -61,6 +61,11 @@ pub fn relative_at(t: u64, now: u64) -> String {
     }
 }
 
+/// A container ID as docker shows it: its first 12 characters.
+pub fn short_id(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(at, _)| &id[..at])
+}
+
 /// `14:32 (in 9m 58s)` today, `2026-12-01 09:00 (in 19h 2m)` on another day: the local clock
 /// time a person can plan by, and how far off it is.
 pub fn when(t: u64) -> String {
@@ -118,6 +123,12 @@ mod tests {
             "the zone decides"
         );
         assert_eq!(clock_time(u64::MAX, now, &paris), format!("@{}", u64::MAX));
+    }
+
+    #[test]
+    fn container_ids_are_cut_to_twelve() {
+        assert_eq!(super::short_id("4f0d1c0e9b8a7f6e"), "4f0d1c0e9b8a");
+        assert_eq!(super::short_id("4f0d"), "4f0d");
     }
 
     #[test]

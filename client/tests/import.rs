@@ -104,6 +104,7 @@ fn status(config: &str) -> StatusReport {
         access: access("sso"),
         current_profile: None,
         profiles: vec![],
+        docker: None,
     }
 }
 

@@ -3,8 +3,8 @@
 //! files directly, so it works with the daemon stopped; a line it cannot read is skipped and
 //! counted, never a failure.
 //!
-//! The table groups the lines by program and profile (a person asks "what took prod?"), most
-//! recently used first; `--json` gives the lines themselves; `--follow` prints new lines as the
+//! The table groups the lines by program and profile (a person asks "what took prod?"), a
+//! container `credd docker` served by its container ID, most recently used first; `--json` gives the lines themselves; `--follow` prints new lines as the
 //! daemon appends them, across rotations, until Ctrl-C.
 
 use std::collections::BTreeMap;
@@ -37,6 +37,7 @@ pub enum RouteFilter {
     Env,
     Exec,
     Console,
+    Docker,
 }
 
 impl RouteFilter {
@@ -48,6 +49,7 @@ impl RouteFilter {
             RouteFilter::Env => "env",
             RouteFilter::Exec => "exec",
             RouteFilter::Console => "console",
+            RouteFilter::Docker => "docker",
         }
     }
 }
@@ -170,19 +172,52 @@ fn read_lines(path: &Path, skipped: &mut usize) -> Vec<AuditEntry> {
 }
 
 /// The program as a person reads it: its path (`~` for the home dir), or who ran it when the
-/// system did not say; where it ran when that is not here (a container, another network).
+/// system did not say; where it ran when that is not here (a container, another network). A
+/// container `credd docker` served is named as docker would: `name (image, id12)`.
 pub fn program(entry: &AuditEntry) -> String {
+    if entry.route == AuditRoute::Docker {
+        return container(entry);
+    }
     let mut name = match (&entry.exe, entry.uid) {
         (Some(exe), _) => shorten_home(exe),
         (None, Some(uid)) => format!("unknown (uid {uid})"),
         (None, None) => "unknown".to_owned(),
     };
     if let Some(id) = &entry.container {
-        name.push_str(&format!(" [container {}]", &id[..id.len().min(12)]));
+        name.push_str(&format!(" [container {}]", output::short_id(id)));
     } else if let Some(netns) = &entry.netns {
         name.push_str(&format!(" [{netns}]"));
     }
     name
+}
+
+/// `web (python:3.12, 4f0d1c0e9b8a)`: the name, image and short ID the engine gave the daemon,
+/// with what it did not left out.
+fn container(entry: &AuditEntry) -> String {
+    let details: Vec<&str> = [
+        entry.image.as_deref(),
+        entry.container.as_deref().map(output::short_id),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let name = entry
+        .container_name
+        .as_deref()
+        .unwrap_or("unnamed container");
+    match details.as_slice() {
+        [] => name.to_owned(),
+        details => format!("{name} ({})", details.join(", ")),
+    }
+}
+
+/// What the table groups a line under: on the docker route the container, by its ID (one
+/// renamed is still the same container), else the program.
+fn group(entry: &AuditEntry) -> String {
+    match (entry.route, &entry.container) {
+        (AuditRoute::Docker, Some(id)) => format!("docker {id}"),
+        _ => program(entry),
+    }
 }
 
 fn shorten_home(path: &str) -> String {
@@ -194,6 +229,8 @@ fn shorten_home(path: &str) -> String {
 }
 
 struct Row {
+    /// The program or container, as its latest line names it.
+    name: String,
     routes: Vec<&'static str>,
     count: u64,
     first: SystemTime,
@@ -204,13 +241,17 @@ fn table(entries: &[AuditEntry], now: SystemTime) -> String {
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
     for e in entries {
         let row = rows
-            .entry((program(e), e.profile.clone()))
+            .entry((group(e), e.profile.clone()))
             .or_insert_with(|| Row {
+                name: program(e),
                 routes: Vec::new(),
                 count: 0,
                 first: e.time,
                 last: e.last,
             });
+        if e.last > row.last {
+            row.name = program(e);
+        }
         let route = shown_route(e);
         if !row.routes.contains(&route) {
             row.routes.push(route);
@@ -219,15 +260,22 @@ fn table(entries: &[AuditEntry], now: SystemTime) -> String {
         row.first = row.first.min(e.time);
         row.last = row.last.max(e.last);
     }
-    let mut rows: Vec<_> = rows.into_iter().collect();
-    rows.sort_by(|a, b| b.1.last.cmp(&a.1.last).then_with(|| a.0.cmp(&b.0)));
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .map(|((_, profile), row)| (profile, row))
+        .collect();
+    rows.sort_by(|a, b| {
+        (b.1.last.cmp(&a.1.last))
+            .then_with(|| a.1.name.cmp(&b.1.name))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     // A line stamped after `now` (a clock step) reads as now, not as the future.
     let ago = |t: SystemTime| output::relative_at(unix(t).min(unix(now)), unix(now));
     let cells: Vec<[String; 6]> = rows
         .iter()
-        .map(|((program, profile), row)| {
+        .map(|(profile, row)| {
             [
-                program.clone(),
+                row.name.clone(),
                 profile.clone(),
                 row.routes.join(","),
                 row.count.to_string(),
@@ -405,6 +453,9 @@ mod tests {
             client_pid: None,
             cgroup: None,
             container: None,
+            container_name: None,
+            image: None,
+            grant: None,
             netns: None,
         }
     }
@@ -473,6 +524,60 @@ mod tests {
         let mut skipped = 0;
         assert_eq!(read_lines(&path, &mut skipped).len(), 2);
         assert_eq!(skipped, 3);
+    }
+
+    fn docker(id: &str, name: &str, ago_secs: u64, now: SystemTime) -> AuditEntry {
+        AuditEntry {
+            route: AuditRoute::Docker,
+            uid: None,
+            pid: None,
+            container: Some(id.into()),
+            container_name: Some(name.into()),
+            image: Some("amazon/aws-cli".into()),
+            grant: Some("3f2a9c".into()),
+            ..entry(None, "staging", ago_secs, 1, now)
+        }
+    }
+
+    #[test]
+    fn containers_on_the_docker_route_are_grouped_by_id_and_named_as_docker_would() {
+        let now = SystemTime::now();
+        let web = "4f0d1c0e9b8a7f6e5d4c3b2a19081726354453627180a9b8c7d6e5f4a3b2c1d0";
+        let other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let entries = vec![
+            docker(web, "web", 600, now),
+            // Renamed since: still the same container, under its latest name.
+            docker(web, "web-2", 60, now),
+            docker(other, "web", 30, now),
+            entry(Some("/usr/bin/python3"), "staging", 5, 1, now),
+        ];
+        let shown = table(&entries, now);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 4, "{shown}");
+        assert!(lines[1].starts_with("/usr/bin/python3  "), "{shown}");
+        assert!(
+            lines[2].starts_with("web (amazon/aws-cli, 0123456789ab)    staging  docker  "),
+            "{shown}"
+        );
+        assert!(
+            lines[3].starts_with("web-2 (amazon/aws-cli, 4f0d1c0e9b8a)  staging  docker         2"),
+            "{shown}"
+        );
+        let mut bare = docker(web, "x", 0, now);
+        bare.container_name = None;
+        bare.image = None;
+        assert_eq!(program(&bare), "unnamed container (4f0d1c0e9b8a)");
+        let opts = Options {
+            since: None,
+            profile: None,
+            route: Some(RouteFilter::Docker),
+            follow: false,
+        };
+        assert!(opts.keeps(&entries[0], now));
+        assert!(!opts.keeps(&entries[3], now));
+        let json = serde_json::to_value(&entries[0]).unwrap();
+        assert_eq!(json["container_name"], "web");
+        assert_eq!(json["route"], "docker");
     }
 
     #[test]

@@ -69,21 +69,21 @@ fn completer_path(argv0: Option<OsString>) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `cli` with the profile names as the candidates of every subcommand's `profile` argument.
+/// `cli` with the profile names as the candidates of every subcommand's `profile` argument,
+/// nested ones included (`credd docker run --profile`).
 pub fn with_profile_names(mut cli: clap::Command) -> clap::Command {
     let verbs: Vec<String> = cli
         .get_subcommands()
-        .filter(|verb| verb.get_arguments().any(|a| a.get_id() == "profile"))
         .map(|verb| verb.get_name().to_owned())
         .collect();
     for verb in verbs {
         // `mut_args`, not `mut_arg`: that one moves the argument last, making a positional
         // `profile` come after the ones defined after it.
         cli = cli.mut_subcommand(verb, |verb| {
-            verb.mut_args(|arg| match arg.get_id() == "profile" {
+            with_profile_names(verb.mut_args(|arg| match arg.get_id() == "profile" {
                 true => arg.add(ArgValueCandidates::new(candidates)),
                 false => arg,
-            })
+            }))
         });
     }
     cli
@@ -167,6 +167,20 @@ mod tests {
         assert!(profile.unwrap().get::<ArgValueCandidates>().is_some());
         let extra = console.get_arguments().find(|a| a.get_id() == "extra");
         assert!(extra.unwrap().get::<ArgValueCandidates>().is_none());
+        let cli = with_profile_names(clap::Command::new("credd").subcommand(
+            clap::Command::new("docker").subcommand(
+                clap::Command::new("run").arg(clap::Arg::new("profile").long("profile")),
+            ),
+        ));
+        let run = cli
+            .find_subcommand("docker")
+            .and_then(|d| d.find_subcommand("run"))
+            .unwrap();
+        let profile = run.get_arguments().find(|a| a.get_id() == "profile");
+        assert!(
+            profile.unwrap().get::<ArgValueCandidates>().is_some(),
+            "nested verbs too"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod console;
 pub mod credential_process;
 pub mod dist_files;
+pub mod docker;
 pub mod doctor;
 pub mod env;
 pub mod exec;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anstyle::{AnsiColor, Style};
 
+use credd_proto::docker::{ContainerGrant, DockerStatus};
 use credd_proto::paths::Paths;
 use credd_proto::{
     Authorization, FederationInfo, KeyInfo, LoginMethod, ProfileState, Request, Response, SsoInfo,
@@ -200,6 +201,9 @@ fn render(r: &StatusReport) -> String {
             let _ = writeln!(o, "      last error: {e}");
         }
     }
+    if let Some(docker) = &r.docker {
+        docker_block(o, docker);
+    }
     let _ = writeln!(o, "paths:");
     let _ = writeln!(o, "  config   {}", r.paths.config);
     let _ = writeln!(o, "  socket   {}", r.paths.socket);
@@ -296,6 +300,64 @@ fn key_block(o: &mut String, key: &KeyInfo) {
     }
 }
 
+/// `credd docker`: the engine the daemon asks, where containers reach credd, each container
+/// that holds a grant now, the grants no container holds (yet), and why containers cannot be
+/// served when they cannot.
+fn docker_block(o: &mut String, d: &DockerStatus) {
+    let _ = writeln!(o, "containers:");
+    let _ = writeln!(o, "  engine   {}", d.engine);
+    if let Some(e) = &d.error {
+        let _ = writeln!(o, "  error    {}", output::paint(FAILING, e));
+    }
+    let listens = match d.endpoints.as_slice() {
+        [] => "not yet (on a network's gateway from its first grant)".to_owned(),
+        endpoints => endpoints.join("  "),
+    };
+    let _ = writeln!(o, "  listens  {listens}");
+    let width = |cell: fn(&ContainerGrant) -> &str| {
+        d.containers
+            .iter()
+            .map(|c| cell(c).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (name_w, image_w, profile_w) = (
+        width(|c| &c.name),
+        width(|c| &c.image),
+        width(|c| &c.profile),
+    );
+    for (i, c) in d.containers.iter().enumerate() {
+        let label = if i == 0 { "running" } else { "" };
+        let _ = writeln!(
+            o,
+            "  {label:8} {:name_w$}  {}  {:image_w$}  {:profile_w$}  grant {}  {}  since {}",
+            c.name,
+            output::short_id(&c.id),
+            c.image,
+            c.profile,
+            c.grant,
+            c.address,
+            when(c.since)
+        );
+    }
+    let waiting = d.grants.iter().filter(|g| g.containers == 0);
+    for (i, g) in waiting.enumerate() {
+        let label = if i == 0 { "waiting" } else { "" };
+        let (kind, for_whom) = if g.standing {
+            ("standing", "any container started with it")
+        } else {
+            ("one-shot", "the container `credd docker run` starts")
+        };
+        let _ = writeln!(
+            o,
+            "  {label:8} grant {}  {}  {kind}, made {}: for {for_whom}",
+            g.id,
+            g.profile,
+            relative(g.created_at)
+        );
+    }
+}
+
 /// `12 days`, `1 day`, or the hours and minutes of a key made today.
 fn key_age(secs: u64) -> String {
     match secs / 86_400 {
@@ -365,6 +427,7 @@ mod tests {
             access,
             current_profile: None,
             profiles: vec![],
+            docker: None,
         }
     }
 
@@ -600,6 +663,87 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn containers_show_under_their_names_with_their_grants_and_the_grants_waiting() {
+        use credd_proto::docker::GrantStatus;
+        let mut r = report(sso_access(true));
+        assert!(
+            !plain(&r).contains("containers:"),
+            "no section before a grant"
+        );
+        let now = output::now();
+        let container = |name: &str, image: &str, profile: &str| ContainerGrant {
+            id: "4f0d1c0e9b8a7f6e5d4c3b2a19081726354453627180a9b8c7d6e5f4a3b2c1d0".into(),
+            name: name.into(),
+            image: image.into(),
+            profile: profile.into(),
+            grant: "3f2a9c".into(),
+            address: "172.17.0.2".into(),
+            since: now - 600,
+        };
+        r.docker = Some(DockerStatus {
+            engine: "unix:///var/run/docker.sock".into(),
+            endpoints: vec![
+                "http://172.17.0.1:9912/".into(),
+                "http://172.18.0.1:9912/".into(),
+            ],
+            grants: vec![
+                GrantStatus {
+                    id: "3f2a9c".into(),
+                    profile: "staging".into(),
+                    standing: true,
+                    created_at: now - 3600,
+                    containers: 2,
+                },
+                GrantStatus {
+                    id: "77aa01".into(),
+                    profile: "prod".into(),
+                    standing: false,
+                    created_at: now - 5,
+                    containers: 0,
+                },
+            ],
+            containers: vec![
+                container("web", "python:3.12", "staging"),
+                container("worker-1", "amazon/aws-cli", "staging"),
+            ],
+            error: None,
+        });
+        let text = plain(&r);
+        for expected in [
+            "containers:\n  engine   unix:///var/run/docker.sock\n",
+            "  listens  http://172.17.0.1:9912/  http://172.18.0.1:9912/\n",
+            "  running  web       4f0d1c0e9b8a  python:3.12     staging  grant 3f2a9c  172.17.0.2  \
+             since ",
+            "\n           worker-1  4f0d1c0e9b8a  amazon/aws-cli  staging  grant 3f2a9c  ",
+            "(10m ago)\n",
+            "  waiting  grant 77aa01  prod  one-shot, made 5s ago: for the container `credd docker \
+             run` starts\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in:\n{text}");
+        }
+        assert!(!text.contains("grant 3f2a9c  staging  standing"), "{text}");
+        assert!(text.find("containers:") < text.find("paths:"), "{text}");
+        let docker = r.docker.as_mut().unwrap();
+        docker.error = Some("cannot reach the Docker engine: permission denied".into());
+        docker.endpoints.clear();
+        docker.containers.clear();
+        let raw = render(&r);
+        assert!(
+            raw.contains(&output::paint(
+                FAILING,
+                "cannot reach the Docker engine: permission denied"
+            )),
+            "{raw:?}"
+        );
+        assert!(
+            plain(&r)
+                .contains("  listens  not yet (on a network's gateway from its first grant)\n")
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["docker"]["grants"][1]["id"], "77aa01", "and in --json");
     }
 
     #[test]
