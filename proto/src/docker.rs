@@ -49,7 +49,8 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// The environment a container gets, in order; [`GRANT_ENV`] is the secret.
+    /// The environment a container gets besides [`GRANT_ENV`] (the secret, handed over apart
+    /// from these), in order.
     pub fn environment(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("AWS_EC2_METADATA_SERVICE_ENDPOINT", self.endpoint.clone()),

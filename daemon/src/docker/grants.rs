@@ -222,6 +222,29 @@ impl Grants {
         dropped
     }
 
+    /// Forgets one-shot grants no container took within `max_age` of `now` (the `credd docker
+    /// run` that asked for it was killed before it could revoke it).
+    pub fn expire_unclaimed(
+        &mut self,
+        now: SystemTime,
+        max_age: std::time::Duration,
+    ) -> Vec<String> {
+        let expired: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|(id, g)| {
+                !g.standing
+                    && now.duration_since(g.created).is_ok_and(|age| age > max_age)
+                    && !self.claims.values().any(|c| &c.container.grant == *id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            self.grants.remove(id);
+        }
+        expired
+    }
+
     /// How many containers hold grant `id`.
     pub fn holders(&self, id: &str) -> usize {
         self.claims
@@ -329,6 +352,22 @@ mod tests {
         assert!(matches!(newcomer, NotGranted::NoGrant(_)));
         assert!(g.at(A, LISTENER.parse().unwrap()).is_none());
         assert!(g.is_empty(), "A's one-shot grant ended with it");
+    }
+
+    #[test]
+    fn a_one_shot_grant_no_container_took_expires_and_a_standing_one_does_not() {
+        let mut g = Grants::default();
+        let idle = g.add(grant("s9", "staging", false));
+        let taken = g.add(grant("s10", "staging", false));
+        g.add(grant("s11", "staging", true));
+        claim(&mut g, &container("a", Some("s10"), A), A).unwrap();
+        let day = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+        assert_eq!(
+            g.expire_unclaimed(day, Duration::from_secs(3600)),
+            vec![idle]
+        );
+        assert_eq!(g.grants().count(), 2);
+        assert_eq!(g.holders(&taken), 1);
     }
 
     #[test]

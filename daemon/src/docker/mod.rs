@@ -49,6 +49,9 @@ pub struct Container {
 /// container opening connection after connection must not make the engine list containers for
 /// each); a container starting anywhere clears it.
 const REFUSED_FOR: Duration = Duration::from_secs(1);
+/// A `credd docker run` grant that no container took within this long is forgotten: the client
+/// that asked for it was killed before it could say (a `docker pull` takes minutes, not hours).
+const UNCLAIMED_FOR: Duration = Duration::from_secs(3600);
 /// Between attempts to reach the engine's events again.
 const RECONNECT: Duration = Duration::from_secs(2);
 
@@ -228,6 +231,9 @@ impl Containers {
         };
         let id = {
             let mut state = lock::lock(&self.0.state);
+            state
+                .grants
+                .expire_unclaimed(SystemTime::now(), UNCLAIMED_FOR);
             let id = state.grants.add(entry);
             self.save(&state);
             id
