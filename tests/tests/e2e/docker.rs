@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::http_support::{DEPLOY_ARN, DEPLOY_REGION, STAGING_ARN, STAGING_REGION};
-use credd_tests::docker::{Container, DOCKER_TIMEOUT, Engine, IDLE, IMAGE, SOCKET};
+use credd_tests::docker::{Container, DOCKER_TIMEOUT, Engine, IDLE, IMAGE};
 use credd_tests::http;
 use credd_tests::sdk::BOTO3_CALLER;
 use credd_tests::stack::{ADMIN, DEPLOY, READY_DEADLINE, Stack, Toml, assert_secrets_nowhere};
@@ -757,6 +757,21 @@ fn a_standing_grant_of_credd_docker_env_serves_env_file_containers_until_revoked
     );
     assert!(d.grant(&id).is_none(), "the grant is gone from status");
     assert!(d.listed(&kept.id()).is_none(), "the container is cut off");
+
+    // --json: the grant with its environment; revoke --all takes every grant.
+    let out = d.world().credd(&["docker", "env", "staging", "--json"]);
+    let grant = out.assert_success().json();
+    assert_eq!(
+        (&grant["profile"], &grant["standing"]),
+        (&Value::from("staging"), &Value::from(true)),
+        "{out}"
+    );
+    assert!(!grant["environment"].is_null(), "{out}");
+    let other = grant["id"].as_str().unwrap_or_default().to_owned();
+    assert!(d.grant(&other).is_some(), "{other} is live");
+    let out = d.world().credd(&["docker", "revoke", "--all"]);
+    assert!(out.assert_success().stdout.contains(&other), "{out}");
+    assert!(d.grant(&other).is_none(), "revoke --all took {other}");
 }
 
 #[test]
@@ -1010,12 +1025,11 @@ fn credd_docker_run_refuses_host_and_none_networks_and_starts_nothing_without_a_
 }
 
 #[test]
-fn credd_docker_setup_checks_the_engine_and_prints_the_root_step_credd_does_not_need() {
+fn credd_docker_setup_says_where_credd_listens_and_the_root_step_it_does_not_need() {
     let d = docked();
     let _granted = d.granted(Some("staging"), &[]);
     let out = d.world().credd(&["docker", "setup"]);
     let stdout = &out.assert_success().stdout;
-    assert!(stdout.contains(SOCKET), "the engine it asks: {out}");
     assert!(
         stdout.contains(&d.bridge_endpoint()),
         "where it listens: {out}"
