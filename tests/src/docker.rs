@@ -769,7 +769,11 @@ fn start_dockerd(socket: &Path) -> Result<(), String> {
             // Not waited for: it runs on after the tests, in its own session.
             return Ok(());
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        // Another worktree's tests (another lock file) may have started one first: this one
+        // then exits at once, and theirs answers soon.
+        if let Ok(Some(status)) = child.try_wait()
+            && !ping_within(socket, RIVAL_GRACE)
+        {
             return Err(format!(
                 "dockerd exited ({status}) before it answered on {}\n--- {} ---\n{}",
                 socket.display(),
@@ -786,6 +790,23 @@ fn start_dockerd(socket: &Path) -> Result<(), String> {
                 log_path.display(),
                 log_tail(&log_path)
             ));
+        }
+        thread::sleep(POLL_INTERVAL * 5);
+    }
+}
+
+/// How long a `dockerd` that exited at once is given to have lost the race to another one.
+const RIVAL_GRACE: Duration = Duration::from_secs(15);
+
+/// Whether the engine answers on `socket` within `deadline`.
+fn ping_within(socket: &Path, deadline: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if ping(socket).is_ok() {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
         }
         thread::sleep(POLL_INTERVAL * 5);
     }
