@@ -166,25 +166,21 @@ impl Engine {
     /// The `docker run` options (before the image) that make Python, boto3 and the AWS CLI work
     /// in a container of [`IMAGE`], and label it as the tests': the host's `/usr` and `/lib*`,
     /// the interpreter's prefix and the venv, read-only at the same paths; `PATH` with busybox
-    /// first (so `aws` is the image's `python3 -m awscli`), then the venv.
+    /// first (so `aws` is the image's `python3 -m awscli`), then the venv. Each is one
+    /// `--flag=value` word: `credd docker run` looks for `--network` among the options before
+    /// the image, and stops at the first word that does not start with `-` (and is not a
+    /// network's name).
     pub fn run_args(&self) -> Vec<String> {
-        let mut args = vec![
-            "--label".to_owned(),
-            format!("{LABEL}={}", std::process::id()),
-        ];
+        let mut args = vec![format!("--label={LABEL}={}", std::process::id())];
         for path in &self.mounts {
-            args.push("-v".to_owned());
-            args.push(format!("{0}:{0}:ro", path.display()));
+            args.push(format!("--volume={0}:{0}:ro", path.display()));
         }
-        for env in [
-            format!("PATH=/bin:{}", self.venv.join("bin").display()),
-            "LANG=C.UTF-8".to_owned(),
+        args.extend([
+            format!("--env=PATH=/bin:{}", self.venv.join("bin").display()),
+            "--env=LANG=C.UTF-8".to_owned(),
             // Everything is read-only: Python need not try to write its caches.
-            "PYTHONDONTWRITEBYTECODE=1".to_owned(),
-        ] {
-            args.push("-e".to_owned());
-            args.push(env);
-        }
+            "--env=PYTHONDONTWRITEBYTECODE=1".to_owned(),
+        ]);
         args
     }
 
@@ -230,7 +226,7 @@ impl Engine {
     pub fn start(&'static self, options: &[&str], command: &[&str]) -> Container {
         let container = self.reserve();
         let mut args = vec!["run".to_owned(), "-d".to_owned()];
-        args.extend(["--name".to_owned(), container.name.clone()]);
+        args.push(format!("--name={}", container.name));
         args.extend(self.run_args());
         args.extend(options.iter().map(|o| (*o).to_owned()));
         args.push(IMAGE.to_owned());
@@ -245,7 +241,7 @@ impl Engine {
     pub fn run(&'static self, options: &[&str], command: &[&str]) -> CmdOutput {
         let container = self.reserve();
         let mut args = vec!["run".to_owned(), "--rm".to_owned()];
-        args.extend(["--name".to_owned(), container.name.clone()]);
+        args.push(format!("--name={}", container.name));
         args.extend(self.run_args());
         args.extend(options.iter().map(|o| (*o).to_owned()));
         args.push(IMAGE.to_owned());

@@ -125,7 +125,7 @@ fn main() {
     let mut granted_failed = None;
     for _ in 0..runs {
         let start = Instant::now();
-        let out = engine.run(&["-e", &sts], &["true"]);
+        let out = engine.run(&[&format!("--env={sts}")], &["true"]);
         assert!(out.success(), "plain docker run: {out}");
         plain.push(ms(start.elapsed()));
         if granted_failed.is_none() {
@@ -133,12 +133,7 @@ fn main() {
                 .map(str::to_owned)
                 .to_vec();
             argv.extend(run_args.iter().cloned());
-            argv.extend([
-                "-e".to_owned(),
-                sts.clone(),
-                IMAGE.to_owned(),
-                "true".to_owned(),
-            ]);
+            argv.extend([format!("--env={sts}"), IMAGE.to_owned(), "true".to_owned()]);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             let start = Instant::now();
             let out = world.credd(&argv);
@@ -174,18 +169,10 @@ fn main() {
     report_fetches("host, loopback IMDS", &host);
 
     let container = engine.reserve();
-    let mut argv: Vec<String> = [
-        "docker",
-        "run",
-        "--profile",
-        "staging",
-        "--",
-        "-d",
-        "--name",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    argv.push(container.name().to_owned());
+    let mut argv: Vec<String> = ["docker", "run", "--profile", "staging", "--", "-d"]
+        .map(str::to_owned)
+        .to_vec();
+    argv.push(format!("--name={}", container.name()));
     argv.extend(run_args.iter().cloned());
     argv.push(IMAGE.to_owned());
     argv.extend(IDLE.iter().map(|a| (*a).to_owned()));

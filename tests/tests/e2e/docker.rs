@@ -199,7 +199,7 @@ impl Docked {
         }
         argv.push("--".into());
         argv.extend(self.engine.run_args());
-        argv.extend(["-e".into(), self.sts_env.clone()]);
+        argv.push(format!("--env={}", self.sts_env));
         argv.extend(options.iter().map(|o| (*o).to_owned()));
         argv.push(IMAGE.into());
         argv.extend(command.iter().map(|c| (*c).to_owned()));
@@ -233,7 +233,8 @@ impl Docked {
     #[track_caller]
     fn granted(&self, profile: Option<&str>, options: &[&str]) -> Container {
         let container = self.engine.reserve();
-        let mut all = vec!["-d", "--name", container.name()];
+        let name = format!("--name={}", container.name());
+        let mut all = vec!["-d", name.as_str()];
         all.extend_from_slice(options);
         let out = self.credd_docker_run(profile, &all, IDLE);
         out.assert_success();
@@ -248,14 +249,16 @@ impl Docked {
     /// A container started without credd (`docker run -d`), moto reachable: `options` and
     /// `command` as [`Engine::start`].
     fn start_plain(&self, options: &[&str], command: &[&str]) -> Container {
-        let mut all = vec!["-e", self.sts_env.as_str()];
+        let sts = format!("--env={}", self.sts_env);
+        let mut all = vec![sts.as_str()];
         all.extend_from_slice(options);
         self.engine.start(&all, command)
     }
 
     /// A one-off container without credd (`docker run --rm`), to the end.
     fn run_plain(&self, options: &[&str], command: &[&str]) -> CmdOutput {
-        let mut all = vec!["-e", self.sts_env.as_str()];
+        let sts = format!("--env={}", self.sts_env);
+        let mut all = vec![sts.as_str()];
         all.extend_from_slice(options);
         self.engine.run(&all, command)
     }
@@ -548,7 +551,8 @@ fn after_docker_stop_the_grant_is_gone_and_neither_a_restart_nor_a_container_on_
     let network = d.engine.network();
     let net = network.name();
     let ip = network.fixed_ip(0);
-    let first = d.granted(Some("staging"), &["--network", net, "--ip", &ip]);
+    // `--network NAME` as people type it, first among the options after the tests' own.
+    let first = d.granted(Some("staging"), &["--network", net, &format!("--ip={ip}")]);
     let endpoint = first.env_var(ENDPOINT).expect("the grant's endpoint");
     assert_eq!(
         endpoint,
@@ -607,7 +611,8 @@ fn containers_pinned_to_two_profiles_keep_their_own_and_a_switch_on_the_host_cha
     // No --profile: the current one (staging) as it is now; in the foreground, as one runs a dev
     // container.
     let current = d.engine.reserve();
-    let foreground = d.spawn_credd_docker_run(None, &["--name", current.name()], IDLE);
+    let name = format!("--name={}", current.name());
+    let foreground = d.spawn_credd_docker_run(None, &[&name], IDLE);
     wait_until(DOCKER_TIMEOUT, "the foreground container to run", || {
         current.running()
     });
@@ -780,16 +785,11 @@ fn audit_names_each_container_that_took_a_credential() {
     let world = d.world();
     let one_off = d.engine.reserve();
     let cidfile = world.root.join("one-off.cid");
-    let cidfile_option = cidfile.display().to_string();
+    let cidfile_option = format!("--cidfile={}", cidfile.display());
+    let name = format!("--name={}", one_off.name());
     let out = d.credd_docker_run(
         Some("staging"),
-        &[
-            "--rm",
-            "--name",
-            one_off.name(),
-            "--cidfile",
-            &cidfile_option,
-        ],
+        &["--rm", &name, &cidfile_option],
         &["python3", "-c", BOTO3_CALLER],
     );
     assert_eq!(out.assert_success().json()["arn"], STAGING_ARN, "{out}");
@@ -906,7 +906,8 @@ fn a_daemon_restart_keeps_running_containers_served() {
 fn the_grant_is_never_on_a_command_line_in_the_log_in_status_in_the_audit_log_or_on_disk() {
     let mut d = docked_with_env(&[("RUST_LOG", "trace")]);
     let container = d.engine.reserve();
-    let foreground = d.spawn_credd_docker_run(Some("staging"), &["--name", container.name()], IDLE);
+    let name = format!("--name={}", container.name());
+    let foreground = d.spawn_credd_docker_run(Some("staging"), &[&name], IDLE);
     wait_until(DOCKER_TIMEOUT, "the container to run", || {
         container.running()
     });
@@ -983,7 +984,8 @@ fn credd_docker_run_refuses_host_and_none_networks_and_starts_nothing_without_a_
         &["--network", "container:other"],
     ] {
         let container = d.engine.reserve();
-        let mut options = vec!["--rm", "--name", container.name()];
+        let name = format!("--name={}", container.name());
+        let mut options = vec!["--rm", name.as_str()];
         options.extend_from_slice(network);
         let out = d.credd_docker_run(Some("staging"), &options, &["true"]);
         assert!(!out.success(), "{network:?} is refused: {out}");
@@ -998,11 +1000,8 @@ fn credd_docker_run_refuses_host_and_none_networks_and_starts_nothing_without_a_
     }
 
     let container = d.engine.reserve();
-    let out = d.credd_docker_run(
-        Some("no-such-profile"),
-        &["--rm", "--name", container.name()],
-        &["true"],
-    );
+    let name = format!("--name={}", container.name());
+    let out = d.credd_docker_run(Some("no-such-profile"), &["--rm", &name], &["true"]);
     out.assert_code(1);
     assert!(out.stderr.contains("no-such-profile"), "{out}");
     assert!(!container.exists(), "no container for an unknown profile");
@@ -1010,16 +1009,8 @@ fn credd_docker_run_refuses_host_and_none_networks_and_starts_nothing_without_a_
     // No daemon: nothing runs without a grant.
     let nobody_home = World::new();
     let container = d.engine.reserve();
-    let out = nobody_home.credd(&[
-        "docker",
-        "run",
-        "--",
-        "--rm",
-        "--name",
-        container.name(),
-        IMAGE,
-        "true",
-    ]);
+    let name = format!("--name={}", container.name());
+    let out = nobody_home.credd(&["docker", "run", "--", "--rm", &name, IMAGE, "true"]);
     out.assert_code(1);
     assert!(!container.exists(), "no container without the daemon");
 }
