@@ -545,8 +545,7 @@ fn the_owners_host_processes_and_another_local_user_get_403_at_the_gateway() {
 }
 
 #[test]
-fn after_docker_stop_the_grant_is_gone_and_neither_a_restart_nor_a_container_on_its_address_gets_it()
- {
+fn after_docker_stop_the_grant_is_gone_for_a_restart_and_for_a_container_on_its_address() {
     let d = docked();
     let network = d.engine.network();
     let net = network.name();
@@ -603,8 +602,7 @@ fn after_docker_stop_the_grant_is_gone_and_neither_a_restart_nor_a_container_on_
 }
 
 #[test]
-fn containers_pinned_to_two_profiles_keep_their_own_and_a_switch_on_the_host_changes_nothing_inside()
- {
+fn containers_pinned_to_two_profiles_keep_their_own_and_a_switch_on_the_host_changes_nothing() {
     let d = docked();
     let staging = d.granted(Some("staging"), &[]);
     let deploy = d.granted(Some("deploy"), &[]);
