@@ -4,10 +4,12 @@
 //! ([`identity_center`]) handing out moto's credentials, a real SAML IdP ([`saml_idp`]) and a real
 //! OpenID provider ([`oidc_provider`]);
 //! [`stack`] puts them together the way scenarios need them, with the daemon's HTTP API ([`http`])
-//! and real SDKs ([`sdk`]) pointed at it.
+//! and real SDKs ([`sdk`]) pointed at it; a Docker engine, image and networks ([`docker`]) for the
+//! scenarios of containers.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
+pub mod docker;
 pub mod federation;
 pub mod http;
 pub mod identity_center;

@@ -78,6 +78,8 @@ mod client_env_exec;
 mod config_live;
 mod console;
 mod control_socket;
+mod docker;
+mod docker_harness;
 mod doctor;
 mod engine_cache;
 mod engine_login;
