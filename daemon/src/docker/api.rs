@@ -130,7 +130,16 @@ impl Api {
             .into_iter()
             .flatten()
             .filter_map(|c| c.gateway.as_deref())
-            .find_map(|g| g.parse::<Ipv4Addr>().ok());
+            .find_map(|g| g.parse::<Ipv4Addr>().ok())
+            // Docker 20.10 does not always name the default bridge's gateway: it is the
+            // bridge interface's own address.
+            .or_else(|| {
+                let bridge = net
+                    .options
+                    .as_ref()?
+                    .get("com.docker.network.bridge.name")?;
+                interface_address(bridge)
+            });
         match (net.id, gateway) {
             (Some(id), Some(gateway)) => Ok(Network {
                 id,
@@ -282,4 +291,16 @@ impl Api {
                 }
             })
     }
+}
+
+/// The IPv4 address of the interface `name` on this machine.
+fn interface_address(name: &str) -> Option<Ipv4Addr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .filter(|i| i.name == name)
+        .find_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) => Some(ip),
+            std::net::IpAddr::V6(_) => None,
+        })
 }
