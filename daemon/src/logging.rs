@@ -38,12 +38,15 @@ pub const LOG_FILES_KEPT: usize = 2;
 /// its trace events are dropped whatever `RUST_LOG` / `CREDD_LOG` ask for.
 /// The SDK's HTTP client also logs whole request URIs at debug level (with an authenticating
 /// proxy), and the console's `getSigninToken` request carries credentials in its URI: its debug
-/// events are dropped too.
+/// events are dropped too. The Docker engine client logs every answer it decodes at debug
+/// level, and a container's description holds its whole environment (its grant, and whatever
+/// secrets its owner gave it): only its warnings and errors are kept.
 fn not_sdk_trace(meta: &tracing::Metadata<'_>) -> bool {
     let level = *meta.level();
     let target = meta.target();
     !((level == tracing::Level::TRACE && target.starts_with("aws_"))
-        || (level == tracing::Level::DEBUG && target.starts_with("aws_smithy_http_client")))
+        || (level == tracing::Level::DEBUG && target.starts_with("aws_smithy_http_client"))
+        || (level >= tracing::Level::DEBUG && target.starts_with("bollard")))
 }
 
 /// Logs to stderr, or to `file` (rotated) when given.
