@@ -850,17 +850,17 @@ fn audit_names_each_container_that_took_a_credential() {
 
     // Written in the batch after the containers' lines, maybe.
     let start = std::time::Instant::now();
-    loop {
+    let all = loop {
         let all = audit_json(world, &[]);
         if all.iter().any(|e| e["route"] == "credential-process") {
-            break;
+            break all;
         }
         assert!(
             start.elapsed() < RECORDED_DEADLINE,
             "the unfiltered log has the rest: {all:#?}"
         );
         std::thread::sleep(credd_tests::POLL_INTERVAL * 5);
-    }
+    };
 
     // The table a person reads names each container: name (image, short ID).
     let table = world.credd(&["audit", "--route", "docker"]);
