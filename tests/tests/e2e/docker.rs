@@ -489,6 +489,67 @@ fn an_ungranted_container_on_the_same_bridge_gets_403_even_holding_a_copied_gran
     );
 }
 
+/// A container without a grant that opens connection after connection, each with a request, as
+/// fast as 16 threads can: `{"statuses": {status: count}, "errors": n}`.
+const FLOOD: &str = r#"
+import collections, json, os, sys, threading, http.client, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+per_thread = int(sys.argv[2])
+statuses = collections.Counter()
+errors = [0]
+lock = threading.Lock()
+def hammer():
+    for _ in range(per_thread):
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            c.request("PUT", "/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+            status = c.getresponse().status
+            with lock:
+                statuses[status] += 1
+        except Exception:
+            with lock:
+                errors[0] += 1
+        finally:
+            c.close()
+threads = [threading.Thread(target=hammer) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"statuses": statuses, "errors": errors[0]}))
+"#;
+
+#[test]
+fn a_flood_of_connections_from_an_ungranted_container_is_refused_and_the_granted_one_is_served() {
+    let d = docked();
+    let granted = d.granted(Some("staging"), &[]);
+    let endpoint = d.bridge_endpoint();
+    let stranger = d.start_plain(&[], IDLE);
+    // 1,600 connections, each asked of the engine at most once a second per address.
+    let flood = std::thread::scope(|s| {
+        let flood = s.spawn(|| stranger.python(FLOOD, &[&endpoint, "100"]));
+        // Meanwhile the granted container fetches as usual.
+        for _ in 0..3 {
+            assert_eq!(arn_in(&granted), STAGING_ARN, "served during the flood");
+        }
+        flood.join().expect("the flood ran")
+    });
+    assert!(flood.success(), "{flood}");
+    let json = flood.json();
+    let statuses = json["statuses"].as_object().expect("statuses");
+    assert!(
+        statuses.keys().all(|s| s == "403"),
+        "every request of the flood is refused, none served: {json}"
+    );
+    assert_eq!(arn_in(&granted), STAGING_ARN, "still served after it");
+    // The daemon says so, without a line per connection.
+    let log = d.world().daemon_log();
+    let refusals = log.matches("docker: refused a connection").count();
+    assert!(
+        (1..=60).contains(&refusals),
+        "the refusals are logged, at most about once a second per address: {refusals}"
+    );
+    assert!(d.world().status()["docker"]["containers"].is_array());
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn the_owners_host_processes_and_another_local_user_get_403_at_the_gateway() {
