@@ -225,29 +225,35 @@ impl Engine {
     #[track_caller]
     pub fn start(&'static self, options: &[&str], command: &[&str]) -> Container {
         let container = self.reserve();
-        let mut args = vec!["run".to_owned(), "-d".to_owned()];
+        let args = self.run_argv("-d", &container, options, command);
+        self.docker_ok(&strs(&args));
+        container
+    }
+
+    /// `docker run MODE --name=NAME` with [`Engine::run_args`], `options`, [`IMAGE`] and
+    /// `command`.
+    fn run_argv(
+        &self,
+        mode: &str,
+        container: &Container,
+        options: &[&str],
+        command: &[&str],
+    ) -> Vec<String> {
+        let mut args = vec!["run".to_owned(), mode.to_owned()];
         args.push(format!("--name={}", container.name));
         args.extend(self.run_args());
         args.extend(options.iter().map(|o| (*o).to_owned()));
         args.push(IMAGE.to_owned());
         args.extend(command.iter().map(|c| (*c).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.docker_ok(&args);
-        container
+        args
     }
 
     /// `docker run --rm` of [`IMAGE`] with [`Engine::run_args`], `options` and `command`, to the
     /// end: what it printed and its exit code. The container is removed also when this fails.
     pub fn run(&'static self, options: &[&str], command: &[&str]) -> CmdOutput {
         let container = self.reserve();
-        let mut args = vec!["run".to_owned(), "--rm".to_owned()];
-        args.push(format!("--name={}", container.name));
-        args.extend(self.run_args());
-        args.extend(options.iter().map(|o| (*o).to_owned()));
-        args.push(IMAGE.to_owned());
-        args.extend(command.iter().map(|c| (*c).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run_docker(&args)
+        let args = self.run_argv("--rm", &container, options, command);
+        self.run_docker(&strs(&args))
     }
 
     /// A user-defined bridge network with a fixed subnet of its own ([`SUBNETS`]`.N.0/24`),
@@ -1001,4 +1007,8 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
         let _ = std::io::copy(&mut from, &mut to);
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }

@@ -159,18 +159,7 @@ impl Api {
         network_id: &str,
         address: Ipv4Addr,
     ) -> Result<Option<Found>, ApiError> {
-        let filters = HashMap::from([
-            ("network".to_owned(), vec![network_id.to_owned()]),
-            ("status".to_owned(), vec!["running".to_owned()]),
-        ]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.failed(e))?;
+        let list = self.list_running(Some(network_id)).await?;
         let wanted = address.to_string();
         let id = list.into_iter().find_map(|c| {
             let on_it = c
@@ -188,15 +177,7 @@ impl Api {
 
     /// Every running container.
     pub async fn all_running(&self) -> Result<Vec<Found>, ApiError> {
-        let filters = HashMap::from([("status".to_owned(), vec!["running".to_owned()])]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.failed(e))?;
+        let list = self.list_running(None).await?;
         let mut found = Vec::with_capacity(list.len());
         for id in list.into_iter().filter_map(|c| c.id) {
             if let Some(f) = self.running(&id).await? {
@@ -204,6 +185,24 @@ impl Api {
             }
         }
         Ok(found)
+    }
+
+    /// The running containers (on `network_id`, when given), as the list describes them.
+    async fn list_running(
+        &self,
+        network_id: Option<&str>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, ApiError> {
+        let mut filters = HashMap::from([("status".to_owned(), vec!["running".to_owned()])]);
+        if let Some(network) = network_id {
+            filters.insert("network".to_owned(), vec![network.to_owned()]);
+        }
+        self.docker
+            .list_containers(Some(ListContainersOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.failed(e))
     }
 
     /// The container `id` if it is running.

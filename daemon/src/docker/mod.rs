@@ -293,28 +293,10 @@ impl Containers {
             .collect();
         let mut changed = false;
         for (listener, network_id, address) in routes {
-            let known = state
-                .grants
-                .at(address, listener)
-                .map(|c| c.container.id.clone());
-            match state
-                .grants
-                .claim(found, address, &network_id, listener, SystemTime::now())
-            {
-                Ok(claim) if known.as_deref() != Some(claim.container.id.as_str()) => {
-                    tracing::info!(
-                        container = short_id(&claim.container.id),
-                        name = %claim.container.name,
-                        image = %claim.container.image,
-                        grant = %claim.container.grant,
-                        profile = %claim.profile,
-                        address = %address,
-                        "docker: a container took its grant"
-                    );
-                    changed = true;
-                }
-                Ok(_) => {}
-                Err(why) => tracing::debug!("docker: a started container is not served: {why}"),
+            let (table_changed, taken) = take(&mut state, found, address, &network_id, listener);
+            changed |= table_changed;
+            if let Err(why) = taken {
+                tracing::debug!("docker: a started container is not served: {why}");
             }
         }
         if changed {
@@ -447,32 +429,13 @@ impl Containers {
             self.refuse(key, &format!("no running container has {remote}"));
             return;
         };
-        let known = state.grants.at(remote, listener).cloned();
-        match state
-            .grants
-            .claim(&found, remote, &network_id, listener, SystemTime::now())
-        {
-            Ok(claim) => {
-                if known.as_ref().map(|k| &k.container.id) != Some(&claim.container.id) {
-                    tracing::info!(
-                        container = short_id(&claim.container.id),
-                        name = %claim.container.name,
-                        image = %claim.container.image,
-                        grant = %claim.container.grant,
-                        profile = %claim.profile,
-                        address = %remote,
-                        "docker: a container took its grant"
-                    );
-                    self.save(&state);
-                }
-            }
-            Err(why) => {
-                if known.is_some() {
-                    self.save(&state);
-                }
-                drop(state);
-                self.refuse(key, &why.to_string());
-            }
+        let (changed, taken) = take(&mut state, &found, remote, &network_id, listener);
+        if changed {
+            self.save(&state);
+        }
+        drop(state);
+        if let Err(why) = taken {
+            self.refuse(key, &why.to_string());
         }
     }
 
@@ -621,6 +584,41 @@ impl Containers {
         if let Err(e) = crate::runtime_dir::write_private_file(&self.0.file, &saved) {
             tracing::warn!(error = %e, "docker: cannot remember the grants across a restart");
         }
+    }
+}
+
+/// `found`, at `address` on `network_id`, takes its grant through `listener`
+/// ([`Grants::claim`]); said in the log the first time. Whether the table changed (a new claim,
+/// or the claim of a container that left the address), and whether it is served.
+fn take(
+    state: &mut State,
+    found: &api::Found,
+    address: Ipv4Addr,
+    network_id: &str,
+    listener: SocketAddr,
+) -> (bool, Result<(), grants::NotGranted>) {
+    let known = state
+        .grants
+        .at(address, listener)
+        .map(|c| c.container.id.clone());
+    match state
+        .grants
+        .claim(found, address, network_id, listener, SystemTime::now())
+    {
+        Ok(claim) if known.as_deref() == Some(claim.container.id.as_str()) => (false, Ok(())),
+        Ok(claim) => {
+            tracing::info!(
+                container = short_id(&claim.container.id),
+                name = %claim.container.name,
+                image = %claim.container.image,
+                grant = %claim.container.grant,
+                profile = %claim.profile,
+                %address,
+                "docker: a container took its grant"
+            );
+            (true, Ok(()))
+        }
+        Err(why) => (known.is_some(), Err(why)),
     }
 }
 

@@ -11,7 +11,6 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{get, put};
 use tokio::sync::{mpsc, watch};
 
 use super::error::{self, reply};
@@ -43,23 +42,7 @@ static POLICY: Policy = Policy {
 const HOP_LIMIT: u8 = 1;
 
 fn router(state: Arc<HttpState>) -> Router {
-    const ROLES: &str = "/latest/meta-data/iam/security-credentials";
-    const ROLES_EXTENDED: &str = "/latest/meta-data/iam/security-credentials-extended";
-    let metadata = Router::new()
-        .route(ROLES, get(imds::list))
-        .route(&format!("{ROLES}/"), get(imds::list))
-        .route(&format!("{ROLES}/{{name}}"), get(imds::credentials))
-        .route(ROLES_EXTENDED, get(imds::list))
-        .route(&format!("{ROLES_EXTENDED}/"), get(imds::list))
-        .route(
-            &format!("{ROLES_EXTENDED}/{{name}}"),
-            get(imds::credentials_extended),
-        )
-        .route("/latest/meta-data/placement/region", get(imds::region))
-        .route_layer(from_fn_with_state(state.clone(), imds::session_token));
-    Router::new()
-        .route("/latest/api/token", put(imds::token))
-        .merge(metadata)
+    imds::routes(&state)
         .route_layer(from_fn_with_state(state.clone(), granted_only))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

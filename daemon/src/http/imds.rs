@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
 use serde::Serialize;
 
 use super::error::{self, reply};
@@ -80,6 +82,29 @@ struct Body<'a> {
     expiration: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
+}
+
+/// The IMDS routes (the token PUT, and behind a live session token the role listing, its
+/// credentials and the region), before the layer that says who may call them: your own user on
+/// loopback, a granted container on a Docker network's gateway ([`super::docker`]).
+pub fn routes(state: &Arc<HttpState>) -> Router<Arc<HttpState>> {
+    const ROLES: &str = "/latest/meta-data/iam/security-credentials";
+    const ROLES_EXTENDED: &str = "/latest/meta-data/iam/security-credentials-extended";
+    let metadata = Router::new()
+        .route(ROLES, get(list))
+        .route(&format!("{ROLES}/"), get(list))
+        .route(&format!("{ROLES}/{{name}}"), get(credentials))
+        .route(ROLES_EXTENDED, get(list))
+        .route(&format!("{ROLES_EXTENDED}/"), get(list))
+        .route(
+            &format!("{ROLES_EXTENDED}/{{name}}"),
+            get(credentials_extended),
+        )
+        .route("/latest/meta-data/placement/region", get(region))
+        .route_layer(from_fn_with_state(state.clone(), session_token));
+    Router::new()
+        .route("/latest/api/token", put(token))
+        .merge(metadata)
 }
 
 /// Layer on every IMDS route: IMDS is on and the caller is a process of our own user.

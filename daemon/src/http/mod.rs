@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::get;
 use tokio::sync::watch;
 
 use crate::daemon::Daemon;
@@ -50,24 +50,8 @@ pub struct HttpState {
 
 pub fn router(state: Arc<HttpState>) -> Router {
     use axum::middleware::from_fn_with_state;
-    const ROLES: &str = "/latest/meta-data/iam/security-credentials";
-    const ROLES_EXTENDED: &str = "/latest/meta-data/iam/security-credentials-extended";
-    let metadata = Router::new()
-        .route(ROLES, get(imds::list))
-        .route(&format!("{ROLES}/"), get(imds::list))
-        .route(&format!("{ROLES}/{{name}}"), get(imds::credentials))
-        .route(ROLES_EXTENDED, get(imds::list))
-        .route(&format!("{ROLES_EXTENDED}/"), get(imds::list))
-        .route(
-            &format!("{ROLES_EXTENDED}/{{name}}"),
-            get(imds::credentials_extended),
-        )
-        .route("/latest/meta-data/placement/region", get(imds::region))
-        .route_layer(from_fn_with_state(state.clone(), imds::session_token));
-    let imds = Router::new()
-        .route("/latest/api/token", put(imds::token))
-        .merge(metadata)
-        .route_layer(from_fn_with_state(state.clone(), imds::own_user_only));
+    let imds =
+        imds::routes(&state).route_layer(from_fn_with_state(state.clone(), imds::own_user_only));
     let container = Router::new()
         .route("/v1/credentials", get(container::current))
         .route("/v1/credentials/{profile}", get(container::pinned))
