@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use tokio::sync::{mpsc, watch};
@@ -32,8 +32,9 @@ static POLICY: Policy = Policy {
     },
     header_timeout: Duration::from_secs(5),
     max_lifetime: Duration::from_secs(60),
-    // A refused container hammering one connection costs the daemon little.
-    others_pace: Some(Duration::from_millis(5)),
+    // No pace: a container's SDK asks three times in a row (token, listing, credentials), and a
+    // refused container's connection is closed after its 403, so it cannot pipeline a flood.
+    others_pace: None,
     refused: Throttle::new(THROTTLE_WINDOW),
     accept_failed: Throttle::new(THROTTLE_WINDOW),
 };
@@ -60,12 +61,17 @@ async fn granted_only(
     let peer = req.extensions().get::<Peer>().copied();
     let claim = peer.and_then(|p| state.daemon.containers.claim_at(p.remote.ip(), p.local));
     let Some(claim) = claim else {
-        return reply(
+        let mut refused = reply(
             StatusCode::FORBIDDEN,
             "NotGranted",
             "credd serves here only containers started with a grant (`credd docker run`, or \
              `credd docker env`), and this connection does not come from one",
         );
+        // Each try costs a new connection, which is asked about (at most once a second).
+        refused
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return refused;
     };
     req.extensions_mut().insert(claim);
     next.run(req).await
