@@ -405,7 +405,10 @@ fn setup_before_any_grant_tries_the_engine_socket_itself() {
     );
     assert!(stdout.contains("nothing needs root"), "{stdout}");
     assert!(
-        stdout.contains("\n  sudo ip addr add 169.254.170.2/32 dev lo\n"),
+        stdout.contains(
+            "\n  sudo iptables -t nat -A PREROUTING -d 169.254.170.2/32 -p tcp --dport 80 -j DNAT \
+             --to-destination 172.17.0.1:9912\n"
+        ),
         "{stdout}"
     );
     let out = setup(&format!(
@@ -445,10 +448,10 @@ fn setup_after_a_grant_reports_the_daemons_view() {
     assert_eq!(json["endpoints"][0], "http://172.17.0.1:10000/");
     assert_eq!(json["docker"], serde_json::Value::Null);
     assert!(
-        json["container_route"][1]
+        json["container_route"][0]
             .as_str()
             .unwrap()
-            .ends_with("169.254.170.2:10000"),
+            .ends_with("--to-destination 172.17.0.1:10000"),
         "{json}"
     );
 }

@@ -581,11 +581,11 @@ fn setup(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
         .unwrap_or_default();
     let program = docker_program();
     let docker = find_program(&program);
-    let port = endpoints
+    let listener = endpoints
         .iter()
-        .find_map(|e| port_of(e))
-        .unwrap_or(DEFAULT_PORT);
-    let route = container_route_step(port);
+        .find_map(|e| listener_of(e))
+        .map_or_else(|| format!("172.17.0.1:{DEFAULT_PORT}"), str::to_owned);
+    let route = container_route_step(&listener);
     let ready = engine_error.is_none() && docker.is_some();
     if json {
         output::json(&json!({
@@ -621,7 +621,7 @@ fn setup(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
         if endpoints.is_empty() {
             let _ = writeln!(
                 o,
-                "listens:  on each Docker network's gateway, port {port} (`[docker] port`), from \
+                "listens:  on each Docker network's gateway, port {DEFAULT_PORT} unless `[docker] port` says, from \
                  the network's first grant"
             );
         }
@@ -634,10 +634,10 @@ fn setup(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
             "\nContainers reach credd through the IMDS endpoint on their network's gateway \
              (AWS_EC2_METADATA_SERVICE_ENDPOINT, set by `credd docker run` and `credd docker \
              env`): nothing needs root.\n\nThe container-credentials route \
-             (AWS_CONTAINER_CREDENTIALS_FULL_URI) would need {CONTAINER_ROUTE_ADDRESS} on this \
-             machine, since the SDKs take plain http only to loopback and the ECS/EKS \
-             addresses. credd does not use that route and does not need this one-time root \
-             step; it is what the route would take:"
+             (AWS_CONTAINER_CREDENTIALS_FULL_URI) would need {CONTAINER_ROUTE_ADDRESS}, port \
+             80, sent on to credd's listener, since the SDKs take plain http only to loopback \
+             and the ECS/EKS addresses; and credd would have to serve that route there. credd \
+             does not use that route and needs no such root step; it would take:"
         );
         for line in &route {
             let _ = writeln!(o, "  {line}");
@@ -704,25 +704,27 @@ fn missing_program(program: &OsStr) -> String {
     )
 }
 
-/// The port of `http://172.17.0.1:9912/`.
-fn port_of(endpoint: &str) -> Option<u16> {
+/// `172.17.0.1:9912` of `http://172.17.0.1:9912/`.
+fn listener_of(endpoint: &str) -> Option<&str> {
     let rest = endpoint
         .split_once("://")
         .map_or(endpoint, |(_, rest)| rest);
     let host_port = rest.split('/').next()?;
-    host_port.rsplit_once(':')?.1.parse().ok()
+    host_port
+        .rsplit_once(':')?
+        .1
+        .parse::<u16>()
+        .is_ok()
+        .then_some(host_port)
 }
 
 /// What serving the container-credentials route would take: the address on this machine (a
 /// container's packets to it are routed to the host) and ECS's port 80 sent on to credd's.
-pub fn container_route_step(port: u16) -> Vec<String> {
-    vec![
-        format!("sudo ip addr add {CONTAINER_ROUTE_ADDRESS}/32 dev lo"),
-        format!(
-            "sudo iptables -t nat -A PREROUTING -d {CONTAINER_ROUTE_ADDRESS}/32 -p tcp --dport 80 \
-             -j DNAT --to-destination {CONTAINER_ROUTE_ADDRESS}:{port}"
-        ),
-    ]
+pub fn container_route_step(listener: &str) -> Vec<String> {
+    vec![format!(
+        "sudo iptables -t nat -A PREROUTING -d {CONTAINER_ROUTE_ADDRESS}/32 -p tcp --dport 80 \
+         -j DNAT --to-destination {listener}"
+    )]
 }
 
 #[cfg(test)]
@@ -970,15 +972,22 @@ mod tests {
             engine_socket(Some("tcp://10.0.0.1:2375")),
             Path::new("/var/run/docker.sock")
         );
-        assert_eq!(port_of("http://172.17.0.1:9912/"), Some(9912));
-        assert_eq!(port_of("http://172.18.0.1:10000"), Some(10000));
-        assert_eq!(port_of("http://172.18.0.1/"), None);
-        let step = container_route_step(9912);
-        assert_eq!(step[0], "sudo ip addr add 169.254.170.2/32 dev lo");
+        assert_eq!(
+            listener_of("http://172.17.0.1:9912/"),
+            Some("172.17.0.1:9912")
+        );
+        assert_eq!(
+            listener_of("http://172.18.0.1:10000"),
+            Some("172.18.0.1:10000")
+        );
+        assert_eq!(listener_of("http://172.18.0.1/"), None);
+        let step = container_route_step("172.17.0.1:9912");
         assert!(
-            step[1].ends_with("--to-destination 169.254.170.2:9912"),
+            step[0].ends_with(
+                "-d 169.254.170.2/32 -p tcp --dport 80 -j DNAT --to-destination 172.17.0.1:9912"
+            ),
             "{}",
-            step[1]
+            step[0]
         );
     }
 
