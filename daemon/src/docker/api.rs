@@ -218,12 +218,11 @@ impl Api {
             return Ok(None);
         }
         let config = c.config.unwrap_or_default();
-        let grant = config.env.unwrap_or_default().into_iter().find_map(|var| {
+        // Only the grant's digest is kept; the rest of the container's environment (its owner's
+        // business, secrets maybe) is dropped with the answer and never logged.
+        let grant = config.env.unwrap_or_default().iter().find_map(|var| {
             let (name, value) = var.split_once('=')?;
-            let grant = (name == credd_proto::docker::GRANT_ENV).then(|| digest(value));
-            // The rest of its environment is the container's business: dropped here.
-            zeroize::Zeroize::zeroize(&mut var.into_bytes());
-            grant
+            (name == credd_proto::docker::GRANT_ENV).then(|| digest(value))
         });
         let addresses = c
             .network_settings
