@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::install::{apt_install, install_once, lock_install, run_install_step, target_dir};
+use crate::install::{apt_install, lock_install, run_install_step, target_dir, venv_once};
 use crate::moto::MOTO_REQUIREMENTS;
 use crate::server::lock;
 use crate::session_bus::find_program;
@@ -167,9 +167,8 @@ impl Engine {
     /// in a container of [`IMAGE`], and label it as the tests': the host's `/usr` and `/lib*`,
     /// the interpreter's prefix and the venv, read-only at the same paths; `PATH` with busybox
     /// first (so `aws` is the image's `python3 -m awscli`), then the venv. Each is one
-    /// `--flag=value` word: `credd docker run` looks for `--network` among the options before
-    /// the image, and stops at the first word that does not start with `-` (and is not a
-    /// network's name).
+    /// `--flag=value` word, as a person might write them (`credd docker run` reads `--network`
+    /// among the options before the image either way).
     pub fn run_args(&self) -> Vec<String> {
         let mut args = vec![format!("--label={LABEL}={}", std::process::id())];
         for path in &self.mounts {
@@ -828,30 +827,11 @@ fn ensure_venv(venv: &Path) {
         .iter()
         .find(|r| r.starts_with("boto3=="))
         .expect("the moto venv pins boto3");
-    let pinned = format!("{boto3}\n{AWS_CLI_REQUIREMENT}");
-    install_once(
+    venv_once(
         venv,
-        &pinned,
+        &[boto3, AWS_CLI_REQUIREMENT],
         "bin/python3",
         "boto3 and the AWS CLI for containers",
-        |venv| {
-            // --clear: a half-made venv from an interrupted install is started over.
-            run_install_step(
-                Command::new("python3")
-                    .args(["-m", "venv", "--clear"])
-                    .arg(venv),
-                "python3 -m venv",
-            );
-            run_install_step(
-                Command::new(venv.join("bin").join("pip")).args([
-                    "install",
-                    "--quiet",
-                    boto3,
-                    AWS_CLI_REQUIREMENT,
-                ]),
-                "pip install",
-            );
-        },
     );
 }
 

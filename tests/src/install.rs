@@ -155,6 +155,26 @@ fn apt_get(verb: &str, packages: &[String]) -> Result<(), String> {
     try_install_step(&mut command, &format!("apt-get {verb}"))
 }
 
+/// [`install_once`] of a Python venv at `dir` with `requirements` (pinned `name==version`);
+/// `probe` is a file the complete venv has (`bin/moto_server`).
+pub fn venv_once(dir: &Path, requirements: &[&str], probe: &str, what: &str) {
+    install_once(dir, &requirements.join("\n"), probe, what, |venv| {
+        // --clear: a half-made venv from an interrupted install is started over.
+        run_install_step(
+            Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(venv),
+            "python3 -m venv",
+        );
+        run_install_step(
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet"])
+                .args(requirements),
+            "pip install",
+        );
+    });
+}
+
 /// Runs one install step (`what`, e.g. "npm install") to the end; panics with its output and the
 /// command line to run by hand when it cannot start or fails.
 pub fn run_install_step(command: &mut Command, what: &str) {

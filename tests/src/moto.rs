@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::install::{install_once, run_install_step, target_dir};
+use crate::install::{target_dir, venv_once};
 use crate::{POLL_INTERVAL, free_port};
 
 /// What the venv holds. Pinned so every machine runs the moto the tests were written against;
@@ -581,22 +581,7 @@ fn venv_dir() -> PathBuf {
 /// Creates the venv unless a complete one of [`MOTO_REQUIREMENTS`] is there (see
 /// [`install_once`]: test threads and test processes run this at the same time).
 fn ensure_venv() {
-    let pinned = MOTO_REQUIREMENTS.join("\n");
-    install_once(&venv_dir(), &pinned, "bin/moto_server", "moto", |venv| {
-        // --clear: a half-made venv from an interrupted install is started over.
-        run_install_step(
-            Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(venv),
-            "python3 -m venv",
-        );
-        run_install_step(
-            Command::new(venv.join("bin").join("pip"))
-                .args(["install", "--quiet"])
-                .args(MOTO_REQUIREMENTS),
-            "pip install",
-        );
-    });
+    venv_once(&venv_dir(), MOTO_REQUIREMENTS, "bin/moto_server", "moto");
 }
 
 /// The venv's python with a minimal environment: no developer AWS settings reach boto3.
