@@ -60,6 +60,10 @@ static POLICY: Policy = browser_page_policy("login callback", 16);
 
 /// Callbacks with a wrong `state`, logged at most once a minute (a web page can send thousands).
 static WRONG_STATE: Throttle = Throttle::new(THROTTLE_WINDOW);
+/// Requests for another host name (a page rebinding DNS), likewise.
+static FOREIGN_HOST: Throttle = Throttle::new(THROTTLE_WINDOW);
+/// Requests of a web page for the start page, likewise.
+static START_FROM_A_PAGE: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 /// Why a browser login ended without a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +173,13 @@ pub(crate) async fn guard(
     let mut response = if host_ok {
         next.run(req).await
     } else {
+        if let Some(more) = FOREIGN_HOST.allow() {
+            tracing::warn!(
+                suppressed_since_last = more,
+                "refused a request to a sign-in page for a host name that is not 127.0.0.1 \
+                 (a web page rebinding DNS?)"
+            );
+        }
         page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -198,6 +209,12 @@ pub(crate) fn from_a_web_page(req: &Request) -> bool {
 /// frames this address is refused.
 async fn start(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if from_a_web_page(&req) {
+        if let Some(more) = START_FROM_A_PAGE.allow() {
+            tracing::warn!(
+                suppressed_since_last = more,
+                "refused to start the sign-in for a web page (only the browser credd opened may)"
+            );
+        }
         return page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",

@@ -15,15 +15,25 @@ use axum::response::IntoResponse;
 use super::Peer;
 use super::error::Refusal;
 use crate::listener::is_loopback_host;
+use crate::logging::{THROTTLE_WINDOW, Throttle};
 
 /// The IMDS token PUT has an empty body; anything larger is not for us.
 const MAX_BODY: u64 = 1024;
+
+/// What a web page's requests are refused for (DNS rebinding; a page of any site), each logged
+/// at most once a minute with a count: the owner learns that some page is trying, and a page
+/// sending thousands cannot fill the log.
+static FOREIGN_HOST: Throttle = Throttle::new(THROTTLE_WINDOW);
+static FROM_A_PAGE: Throttle = Throttle::new(THROTTLE_WINDOW);
 
 pub async fn guard(req: Request, next: Next) -> Response {
     let local = req.extensions().get::<Peer>().map(|p| p.local);
     let mut response = match check(&req, local) {
         Ok(()) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => {
+            log_refusal(&req, refusal.code);
+            refusal.into_response()
+        }
     };
     response
         .headers_mut()
@@ -82,6 +92,35 @@ fn check(req: &Request, local: Option<SocketAddr>) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// Logs a refusal a web page causes, throttled, naming the `Host` and `Origin` it came with
+/// (cut short, and quoted with escapes: they are the sender's words).
+fn log_refusal(req: &Request, code: &str) {
+    let (throttle, what) = match code {
+        "ForbiddenHost" => (
+            &FOREIGN_HOST,
+            "refused requests for a host name that is not credd's (a web page rebinding DNS?)",
+        ),
+        "BrowserRequest" => (&FROM_A_PAGE, "refused requests from a web page"),
+        _ => return,
+    };
+    if let Some(more) = throttle.allow() {
+        let shown = |name| {
+            req.headers().get(name).map(|v: &HeaderValue| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
+            })
+        };
+        tracing::warn!(
+            host = ?shown(header::HOST),
+            origin = ?shown(header::ORIGIN),
+            suppressed_since_last = more,
+            "{what}"
+        );
+    }
 }
 
 /// `host` is exactly `local` (`172.17.0.1:9912`), or its address alone when it listens on 80.
