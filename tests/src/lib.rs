@@ -5,10 +5,11 @@
 //! OpenID provider ([`oidc_provider`]);
 //! [`stack`] puts them together the way scenarios need them, with the daemon's HTTP API ([`http`])
 //! and real SDKs ([`sdk`]) pointed at it; a Docker engine, image and networks ([`docker`]) for the
-//! scenarios of containers.
+//! scenarios of containers; a headless Chromium ([`chromium`]) for a web page's attacks.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
 pub mod bins;
+pub mod chromium;
 pub mod docker;
 pub mod federation;
 pub mod http;

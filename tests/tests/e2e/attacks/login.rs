@@ -17,11 +17,11 @@ use credd_tests::world::{Running, World};
 
 const FETCH: &str = include_str!("scripts/fetch.py");
 /// From the callback to `credd login` exiting.
-const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
+pub(super) const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// An Identity Center stack that logs in through the browser, whose `$BROWSER` only records
 /// what it is handed (in the returned file); the daemon started.
-fn stack_recording_the_browser() -> (Stack, std::path::PathBuf) {
+pub(super) fn stack_recording_the_browser() -> (Stack, std::path::PathBuf) {
     let mut stack = Stack::builder()
         .access(Access::Sso {
             login: Some(SsoLogin::Browser),
@@ -54,7 +54,7 @@ fn stack_recording_the_browser() -> (Stack, std::path::PathBuf) {
 
 /// `http://127.0.0.1:PORT/oauth/start` → 127.0.0.1:PORT.
 #[track_caller]
-fn listener_of(start: &str) -> SocketAddr {
+pub(super) fn listener_of(start: &str) -> SocketAddr {
     let rest = start
         .strip_prefix("http://")
         .and_then(|r| r.strip_suffix("/oauth/start"))
@@ -77,7 +77,7 @@ fn fetch_as_attacker(addr: SocketAddr, path: &str) -> String {
 
 /// The owner's browser: the start page's redirect to `/authorize`, whose approval redirects to
 /// the callback, which it opens; the callback's answer.
-fn owner_signs_in(start: &str) -> http::Reply {
+pub(super) fn owner_signs_in(start: &str) -> http::Reply {
     let listener = listener_of(start);
     let authorize = owner_authorization_url(listener);
     let (portal, path) = split(&authorize);
@@ -93,7 +93,7 @@ fn owner_signs_in(start: &str) -> http::Reply {
 }
 
 /// The start page's redirect, as the owner's browser gets it.
-fn owner_authorization_url(listener: SocketAddr) -> String {
+pub(super) fn owner_authorization_url(listener: SocketAddr) -> String {
     let reply = http::request(listener, "GET", "/oauth/start", &[]);
     assert_eq!(reply.status, 303, "{reply}");
     reply.header("location").expect("a Location").to_owned()
@@ -108,7 +108,7 @@ fn split(url: &str) -> (SocketAddr, String) {
 
 /// The login is still waiting for the user.
 #[track_caller]
-fn assert_still_pending(world: &World, login: &mut Running) {
+pub(super) fn assert_still_pending(world: &World, login: &mut Running) {
     assert!(!login.has_exited(), "the login ended: {}", login.stderr());
     let status = world.status();
     assert_eq!(

@@ -7,13 +7,16 @@
 //! - [`http_port`]: the port taken while the daemon is down, the token it collected, and the
 //!   service manager's socket that keeps the port;
 //! - [`login`]: the browser login's loopback listener and what the browser is handed;
-//! - [`console`]: `credd console`'s one-shot page and what the browser is handed.
+//! - [`console`]: `credd console`'s one-shot page and what the browser is handed;
+//! - [`browser`]: a web page in the owner's own browser (a real headless Chromium) against the
+//!   HTTP port and a pending login's listener.
 //!
 //! Each asserts what the attacker does not get, and what the owner must never see (a refusal, a
 //! time-out, a stall of a second); figures are printed (`-- --nocapture`), and measured properly
 //! by `credd-bench`. The floods run alone ([`credd_tests::turns::alone`]), first in the run
 //! (`alone::attacks::`, see the binary's `alone` module).
 
+mod browser;
 mod console;
 pub(crate) mod floods;
 mod http_port;
