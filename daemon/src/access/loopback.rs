@@ -38,7 +38,12 @@ pub const START_PATH: &str = "/oauth/start";
 
 /// The policy of a one-shot loopback page for the owner's browser (this login's listener, the
 /// console sign-in page): up to `mine` connections of the owner's (a page, a favicon, a retry),
-/// none for anyone else; a request's headers within 5 s, and no connection outlives 30 s.
+/// none for anyone else; a request's headers within 5 s, and no connection outlives 30 s. When
+/// all are taken, the oldest that is not answering gives way to a new one at once, however
+/// young: a web page in the owner's browser counts as the owner, and opening connections ahead
+/// under ever new host names it kept every slot young enough to outlast any grace, so that the
+/// owner's own sign-in was refused (`attacks::browser` in the suite). The owner's browser sends
+/// its request as it connects, and from then on its connection is not evicted.
 pub(crate) const fn browser_page_policy(name: &'static str, mine: usize) -> Policy {
     Policy {
         name,
@@ -46,7 +51,7 @@ pub(crate) const fn browser_page_policy(name: &'static str, mine: usize) -> Poli
             mine,
             per_other: 0,
             others: 0,
-            idle_grace: Duration::from_secs(1),
+            idle_grace: Duration::ZERO,
         },
         header_timeout: Duration::from_secs(5),
         max_lifetime: Duration::from_secs(30),
