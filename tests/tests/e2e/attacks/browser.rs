@@ -231,6 +231,14 @@ fn a_web_page_in_the_owners_browser_learns_nothing_and_changes_nothing() {
         let count = log.matches(line).count();
         assert!((1..=3).contains(&count), "{count} × {line:?}: {log}");
     }
+    // Only the cross-site page's requests get past the Host check: its site is named.
+    assert!(
+        log.contains(&format!(
+            "origin=Some(\"http://evil.test:{}\")",
+            attacker.page.addr.port()
+        )),
+        "{log}"
+    );
     let log = login_stack.world.daemon_log();
     for line in [
         "refused a login callback whose state is not the pending login's",
