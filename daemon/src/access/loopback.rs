@@ -352,6 +352,40 @@ mod tests {
         );
     }
 
+    /// A web page in the owner's browser that holds every slot with connections that say
+    /// nothing (opened ahead under other host names) does not keep the owner out: the oldest
+    /// gives way at once, however young.
+    #[tokio::test]
+    async fn silent_connections_give_way_to_the_owners_next_one() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let loopback = Loopback::bind("s1", Duration::from_secs(60)).await.unwrap();
+        loopback.start_page("https://idp.example/authorize?state=s1".to_owned());
+        let port = loopback.shared.port;
+        let mut silent = Vec::new();
+        for _ in 0..POLICY.limits.mine {
+            silent.push(
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for _ in 0..3 {
+            let mut owner = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let request = format!(
+                "GET {START_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            owner.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            let read = owner.read_to_string(&mut answer).await;
+            assert!(
+                read.is_ok() && answer.starts_with("HTTP/1.1 303"),
+                "the owner was refused: {read:?} {answer}"
+            );
+        }
+    }
+
     /// The real listener: the start page redirects the owner, the right state ends the login,
     /// and dropping the login closes a connection that was still open.
     #[tokio::test]
