@@ -29,6 +29,8 @@ pub mod schedule;
 mod serve;
 mod session;
 mod slot;
+#[cfg(test)]
+mod soak_tests;
 mod sso;
 #[cfg(test)]
 mod sso_tests;

@@ -23,7 +23,7 @@ use crate::config::{WebIdentityConfig, WebIdentityToken};
 use crate::sts::Sts;
 #[cfg(test)]
 pub use http::Scripted;
-pub use http::{HttpError, OidcHttp};
+pub use http::{HttpError, OidcHttp, TIMEOUT as HTTP_TIMEOUT};
 pub use oidc::{IdTokens, OidcError, OidcLogin};
 
 /// `token_command` runs unattended (at login and at each renewal): it has this long.
