@@ -300,7 +300,8 @@ impl Slot {
         Err(EngineError::Unavailable {
             profile: self.profile.name.clone(),
             detail: Some(format!(
-                "the new credentials expire at {} ({}s from now), less than min_remaining: is                  this machine's clock, or the service's, wrong?",
+                "the new credentials expire at {} ({}s from now), less than min_remaining: is \
+                 this machine's clock, or the service's, wrong?",
                 humantime::format_rfc3339_seconds(creds.expiration),
                 left.as_secs()
             )),
