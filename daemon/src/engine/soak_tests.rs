@@ -747,3 +747,242 @@ async fn a_simulated_day_of_failing_services_never_serves_a_dead_credential_and_
         );
     }
 }
+
+// What the soak found, each on its own: a clock that is wrong (ours or the service's) must
+// neither keep dead credentials nor make the daemon call again at once, and a session renewed
+// after it lapsed must start the profiles that went idle.
+
+const STAGING_ARN: &str = "arn:aws:iam::222222222222:role/Administrator";
+
+/// An IAM user's key (no MFA) and staging, with STS answering as `script` says.
+fn key_and_staging(
+    script: impl Fn(&Call) -> Reply + Send + Sync + 'static,
+) -> (
+    Engine,
+    FakeSts,
+    Clock,
+    watch::Sender<Arc<Config>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let credentials = credentials_file(dir.path());
+    let clock = Clock::simulated(t0());
+    let (fake, sts) = FakeSts::new(&clock);
+    fake.script(script);
+    let text = super::tests::config_text("", super::tests::STAGING_ONLY);
+    let (engine, tx) = start_wired(
+        dir.path(),
+        &text,
+        wiring(dir.path(), &clock, sts, Some(credentials)),
+    );
+    (engine, fake, clock, tx, dir)
+}
+
+/// Web identity from a token file (1-hour sessions) and staging, with STS answering as `script`
+/// says.
+fn token_file_and_staging(
+    script: impl Fn(&Call) -> Reply + Send + Sync + 'static,
+) -> (
+    Engine,
+    FakeSts,
+    Clock,
+    watch::Sender<Arc<Config>>,
+    tempfile::TempDir,
+) {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("token");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"{"iss":"https://login.acme.example","sub":"alice","aud":"credd"}"#);
+    std::fs::write(&token_file, format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln"))
+        .expect("write the token file");
+    let text = format!(
+        "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"web-identity\"\n\
+         role_arn = \"arn:aws:iam::111111111111:role/AccessFromIdP\"\n\
+         token_file = \"{}\"\nsession_duration = \"1h\"\n\n\
+         [profiles.staging]\nrole_arn = \"{STAGING_ARN}\"\n",
+        token_file.display()
+    );
+    let clock = Clock::simulated(t0());
+    let (fake, sts) = FakeSts::new(&clock);
+    fake.script(script);
+    let (engine, tx) = start_wired(dir.path(), &text, wiring(dir.path(), &clock, sts, None));
+    (engine, fake, clock, tx, dir)
+}
+
+fn fresh(engine: &Engine, profile: &str) -> bool {
+    engine
+        .profile_status()
+        .iter()
+        .any(|p| p.name == profile && p.state == ProfileState::Fresh)
+}
+
+fn elapsed(clock: &Clock) -> Duration {
+    clock.now().duration_since(t0()).unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expiration_beyond_the_duration_asked_for_is_not_believed() {
+    // STS (or this machine's clock) is ten years off: the credentials still last the hour asked.
+    let (engine, sts, clock, _config, _dir) = key_and_staging(|call| match call.action.as_str() {
+        "AssumeRole" => Reply::Skewed(10 * 365 * 86_400),
+        _ => Reply::Normal,
+    });
+    super::tests::until(&clock, "staging fresh", || fresh(&engine, "staging")).await;
+    let served = engine.credentials("staging").await.expect("served");
+    let asked = sts.calls_of("AssumeRole")[0].at;
+    assert!(
+        served.expiration <= asked + ROLE_LIFE,
+        "believed an Expiration {:?} past the hour asked for",
+        served.expiration.duration_since(asked)
+    );
+    // So it is refreshed on the hour's schedule, and never served past its real end.
+    while elapsed(&clock) < 3 * HOUR {
+        let c = engine.credentials("staging").await.expect("served");
+        let really = sts.true_expiry(&c.creds.access_key_id).expect("issued");
+        assert!(really.duration_since(clock.now()).unwrap_or_default() >= 30 * MIN);
+        clock.sleep(MIN).await;
+    }
+    assert!(
+        sts.calls_of("AssumeRole").len() >= 7,
+        "refreshed every 24-25 minutes"
+    );
+}
+
+#[test]
+fn granted_at_most_caps_only_a_later_expiration() {
+    use crate::creds::AwsCredentials;
+    let key = |exp| AwsCredentials {
+        expiration: Some(exp),
+        ..AwsCredentials::long_lived("ASIA", &Secret::new("s"))
+    };
+    let cap = key(t0() + 10 * HOUR).granted_at_most(t0(), HOUR);
+    assert_eq!(cap.expiration, Some(t0() + HOUR));
+    let sooner = key(t0() + MIN).granted_at_most(t0(), HOUR);
+    assert_eq!(
+        sooner.expiration,
+        Some(t0() + MIN),
+        "an earlier one is kept"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_that_arrive_expired_back_off_instead_of_refreshing_at_once() {
+    // For its first ten minutes STS dates what it issues two hours back. (After 200 calls it
+    // stops, so that the bug this guards against fails the test rather than hang it: the refresh
+    // would come again at once, without simulated time ever passing.)
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let (engine, sts, clock, _config, _dir) = key_and_staging(move |call| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        if call.action == "AssumeRole" && call.at < t0() + 10 * MIN && n < 200 {
+            Reply::Skewed(-2 * 3600)
+        } else {
+            Reply::Normal
+        }
+    });
+    clock.sleep(MIN).await;
+    let first = sts.calls_of("AssumeRole").len() as u64;
+    assert!(
+        first <= attempts_within(MIN),
+        "{first} AssumeRole calls in the first minute: the backoff allows {}",
+        attempts_within(MIN)
+    );
+    assert!(
+        engine.credentials("staging").await.is_err(),
+        "nothing servable came"
+    );
+    let status = engine.profile_status();
+    assert_eq!(status[0].state, ProfileState::Failing);
+    assert!(
+        status[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("less than min_remaining")),
+        "{:?}",
+        status[0].last_error
+    );
+    super::tests::until(&clock, "staging fresh", || fresh(&engine, "staging")).await;
+    let wrong = sts
+        .calls_of("AssumeRole")
+        .iter()
+        .filter(|c| c.at < t0() + 10 * MIN)
+        .count();
+    let allowed = attempts_within(10 * MIN);
+    assert!(
+        wrong as u64 <= allowed,
+        "{wrong} AssumeRole calls in the ten wrong minutes: the backoff allows {allowed}"
+    );
+    assert!(
+        elapsed(&clock) <= 10 * MIN + schedule::BACKOFF_MAX + WALL_CHECK,
+        "fresh again within a backoff of the clock coming right: {:?}",
+        elapsed(&clock)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_that_brings_a_session_already_over_backs_off() {
+    // From 30 to 60 minutes STS dates web identity's sessions three hours back.
+    let (engine, sts, clock, _config, _dir) = token_file_and_staging(|call| {
+        let wrong = call.at >= t0() + 30 * MIN && call.at < t0() + HOUR;
+        if call.action == "AssumeRoleWithWebIdentity" && wrong {
+            Reply::Skewed(-3 * 3600)
+        } else {
+            Reply::Normal
+        }
+    });
+    super::tests::until(&clock, "staging fresh", || fresh(&engine, "staging")).await;
+    clock.sleep(59 * MIN - elapsed(&clock)).await;
+    let renewals = sts
+        .calls_of("AssumeRoleWithWebIdentity")
+        .iter()
+        .filter(|c| c.at >= t0() + 30 * MIN)
+        .count();
+    // The first renewal is due 40 minutes in: 19 minutes of backoff, not one every few seconds.
+    let allowed = attempts_within(19 * MIN);
+    assert!(
+        (1..=allowed as usize).contains(&renewals),
+        "{renewals} renewals in the 19 wrong minutes: the backoff allows {allowed}"
+    );
+    let info = engine.access_info();
+    assert!(
+        info.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("had already ended when it came")),
+        "{:?}",
+        info.last_error
+    );
+    // The session made at the start lasted its hour; the next good renewal brings it back.
+    super::tests::until(&clock, "staging fresh again", || {
+        engine.access_info().logged_in && fresh(&engine, "staging")
+    })
+    .await;
+    assert!(
+        elapsed(&clock) <= HOUR + schedule::BACKOFF_MAX + 2 * WALL_CHECK,
+        "back {:?} after the start",
+        elapsed(&clock)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_renewed_after_it_lapsed_starts_the_idle_profiles_again() {
+    // STS is down from 30 minutes to 100: the 1-hour session cannot be renewed and ends.
+    let (engine, _sts, clock, _config, _dir) = token_file_and_staging(|call| {
+        if call.at >= t0() + 30 * MIN && call.at < t0() + 100 * MIN {
+            Reply::Unreachable
+        } else {
+            Reply::Normal
+        }
+    });
+    super::tests::until(&clock, "staging fresh", || fresh(&engine, "staging")).await;
+    clock.sleep(95 * MIN - elapsed(&clock)).await;
+    assert!(!engine.access_info().logged_in, "the session lapsed");
+    clock.sleep(5 * MIN).await;
+    // Nothing but the renewal can wake the profile's idle worker (no wall-clock jump, no chain).
+    super::tests::until(&clock, "staging fresh again", || fresh(&engine, "staging")).await;
+    let back = elapsed(&clock) - 100 * MIN;
+    assert!(
+        back <= schedule::BACKOFF_MAX + 2 * WALL_CHECK,
+        "staging fresh {back:?} after STS came back"
+    );
+}
