@@ -35,6 +35,16 @@ impl AwsCredentials {
         )
     }
 
+    /// STS grants at most the `duration` asked for at `asked`: a later `Expiration` (a clock that
+    /// is wrong, ours or STS's) is not believed, or credentials that have really ended would be
+    /// kept and served.
+    pub fn granted_at_most(mut self, asked: SystemTime, duration: std::time::Duration) -> Self {
+        if let (Some(e), Some(cap)) = (self.expiration, asked.checked_add(duration)) {
+            self.expiration = Some(e.min(cap));
+        }
+        self
+    }
+
     /// Moves the STS response's strings into secret storage without copying them.
     pub fn from_sts(c: aws_sdk_sts::types::Credentials) -> Self {
         let expiration = SystemTime::try_from(c.expiration).ok();

@@ -141,6 +141,7 @@ impl InProcess {
                 notifier: Arc::new(Recorder::new(&clock)),
                 iam: None,
                 organizations: None,
+                oidc_http: Default::default(),
             },
             vended: Arc::new(move |v: &Vended<'_>| {
                 kept.lock().unwrap().push(Record {

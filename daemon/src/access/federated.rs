@@ -81,6 +81,7 @@ pub async fn assume_role_with_web_identity(
     token: &Secret,
     duration: Duration,
 ) -> Result<(AwsCredentials, String, String), StsFailure> {
+    let asked = sts.now();
     assume_unsigned(
         sts,
         regions,
@@ -99,6 +100,7 @@ pub async fn assume_role_with_web_identity(
         },
     )
     .await
+    .map(|(creds, arn, region)| (creds.granted_at_most(asked, duration), arn, region))
 }
 
 /// AssumeRoleWithSAML, in each region in turn until one answers.
@@ -110,6 +112,7 @@ pub async fn assume_role_with_saml(
     assertion: &Secret,
     duration: Duration,
 ) -> Result<(AwsCredentials, String, String), StsFailure> {
+    let asked = sts.now();
     assume_unsigned(
         sts,
         regions,
@@ -128,6 +131,7 @@ pub async fn assume_role_with_saml(
         },
     )
     .await
+    .map(|(creds, arn, region)| (creds.granted_at_most(asked, duration), arn, region))
 }
 
 /// STS's refusal of a SAML assertion, with what to check.

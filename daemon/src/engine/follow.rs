@@ -62,6 +62,7 @@ impl Engine {
                     &self.inner.sts,
                     &self.inner.clock,
                     &self.inner.commands,
+                    &self.inner.oidc_http,
                 )
             };
             if !config.access.same_session(&access) {

@@ -29,6 +29,8 @@ pub mod schedule;
 mod serve;
 mod session;
 mod slot;
+#[cfg(test)]
+mod soak_tests;
 mod sso;
 #[cfg(test)]
 mod sso_tests;
@@ -90,6 +92,7 @@ struct Inner {
     sso_cache_dir: Option<PathBuf>,
     commands: Runner,
     notifier: Arc<dyn Notifier>,
+    oidc_http: crate::access::web_identity::OidcHttp,
     source: RwLock<Arc<dyn Source>>,
     session: RwLock<SessionState>,
     /// Written by the login under way, which serializes logins. Requests only look whether a
@@ -154,6 +157,7 @@ impl Engine {
             &wiring.sts,
             &wiring.clock,
             &wiring.commands,
+            &wiring.oidc_http,
         );
         let restored = if source.shares_login() {
             source.adopt()
@@ -173,6 +177,7 @@ impl Engine {
             sso_cache_dir: wiring.sso_cache_dir,
             commands: wiring.commands,
             notifier: wiring.notifier,
+            oidc_http: wiring.oidc_http,
             session: RwLock::new(SessionState::restored(restored)),
             login_lock: Arc::new(tokio::sync::RwLock::new(())),
             authorize_lock: tokio::sync::Mutex::new(()),

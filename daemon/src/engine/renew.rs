@@ -75,6 +75,7 @@ impl Engine {
             return;
         }
         let now = self.now();
+        let lapsed = session.expires_at.is_some_and(|end| end <= now);
         let mut state = lock::write(&self.inner.session);
         // A login or logout meanwhile has the last word.
         if !state
@@ -85,6 +86,23 @@ impl Engine {
             return;
         }
         match result {
+            // Already over when it came (a clock that is wrong, ours or STS's): kept, it would be
+            // renewed again at once, and again; a failure backs off instead.
+            Ok(Established {
+                session: renewed, ..
+            }) if renewed.expires_at.is_some_and(|end| end <= now) => {
+                state.renew_failures += 1;
+                let delay = schedule::backoff(state.renew_failures, self.jitter());
+                state.renew_retry_at = Some(now + delay);
+                let ended = renewed.expires_at.map(humantime::format_rfc3339_seconds);
+                let e = format!(
+                    "the new session had already ended when it came (at {}): is this machine's \
+                     clock, or STS's, wrong?",
+                    ended.map(|t| t.to_string()).unwrap_or_default()
+                );
+                tracing::warn!(error = %e, failures = state.renew_failures, retry_in_s = delay.as_secs(), "could not renew the access session");
+                state.last_error = Some(format!("renewing the access session: {e}"));
+            }
             Ok(Established {
                 session: renewed,
                 region,
@@ -106,6 +124,14 @@ impl Engine {
                 drop(state);
                 // A `credd login` that waited for this renewal takes its session.
                 self.inner.logins.fetch_add(1, Ordering::SeqCst);
+                if lapsed {
+                    // The workers went idle when the session ended: start them again, afresh, as
+                    // a login does.
+                    for slot in self.every_slot() {
+                        slot.reset_backoff();
+                        slot.wake();
+                    }
+                }
             }
             // e.g. the identity provider refused the refresh token.
             Err(e) if e.class() == ErrorClass::LoginAgain => {

@@ -21,6 +21,7 @@ pub async fn assume(
         .iter()
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect();
+    let asked = sts.now();
     let ((creds, assumed_arn), region) = sts
         .with_failover(regions, |client, region| {
             let tags = tags.clone();
@@ -52,7 +53,7 @@ pub async fn assume(
             }
         })
         .await?;
-    let creds = AwsCredentials::from_sts(creds);
+    let creds = AwsCredentials::from_sts(creds).granted_at_most(asked, profile.duration);
     let issued = sts.now();
     let expiration = creds.expiration.unwrap_or(issued);
     Ok(RoleCredentials {

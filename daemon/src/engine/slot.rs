@@ -269,7 +269,7 @@ impl Slot {
                 s.in_flight = true;
             }
             let epoch = engine.epoch();
-            let result = engine.refresh(&self).await;
+            let result = self.too_short_is_a_failure(&engine, engine.refresh(&self).await);
             if engine.epoch() != epoch {
                 // A logout happened meanwhile: whatever came back must not be kept.
                 tracing::debug!("dropping a refresh that finished after a logout");
@@ -280,6 +280,32 @@ impl Slot {
             self.record(&engine, result);
             self.finished(failure);
         }
+    }
+
+    /// Credentials that come with less than `min_remaining` left (a clock that is wrong, ours or
+    /// the service's) would be due for refresh at once, and again, with no backoff: a failure,
+    /// which backs off, and leaves what is cached in place.
+    fn too_short_is_a_failure(
+        &self,
+        engine: &Engine,
+        result: Result<RoleCredentials, EngineError>,
+    ) -> Result<RoleCredentials, EngineError> {
+        let creds = result?;
+        let now = engine.now();
+        let min_remaining = engine.inner.config.borrow().daemon.min_remaining;
+        if schedule::servable(creds.expiration, now, min_remaining) {
+            return Ok(creds);
+        }
+        let left = creds.remaining(now);
+        Err(EngineError::Unavailable {
+            profile: self.profile.name.clone(),
+            detail: Some(format!(
+                "the new credentials expire at {} ({}s from now), less than min_remaining: is \
+                 this machine's clock, or the service's, wrong?",
+                humantime::format_rfc3339_seconds(creds.expiration),
+                left.as_secs()
+            )),
+        })
     }
 
     /// Ends an attempt: counted before waiters are woken, so each sees its own.

@@ -86,6 +86,7 @@ pub(super) fn wiring(
         organizations: None,
         commands: Runner::System,
         notifier: Arc::new(Recorder::new(clock)),
+        oidc_http: Default::default(),
     }
 }
 

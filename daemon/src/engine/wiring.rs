@@ -9,7 +9,7 @@ use crate::access::iam_user::iam::Iam;
 use crate::access::saml::Saml;
 use crate::access::source::Source;
 use crate::access::sso::IdentityCenter;
-use crate::access::web_identity::WebIdentity;
+use crate::access::web_identity::{OidcHttp, WebIdentity};
 use crate::clock::Clock;
 use crate::config::{AccessConfig, SourceConfig};
 use crate::desktop::{Desktop, Notifier};
@@ -33,6 +33,8 @@ pub struct Wiring {
     pub commands: Runner,
     /// Where desktop notifications go (when `[daemon] notify` allows them).
     pub notifier: Arc<dyn Notifier>,
+    /// How web identity's own OpenID login reaches the identity provider.
+    pub oidc_http: OidcHttp,
     /// IAM, for the key's age in status and `credd key rotate`; `None`: neither (unit tests
     /// that do not script IAM).
     pub iam: Option<Iam>,
@@ -55,6 +57,7 @@ impl Wiring {
             sso_cache_dir: None,
             commands: Runner::System,
             notifier: Arc::new(Desktop::default()),
+            oidc_http: OidcHttp::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ pub(super) fn source_for(
     sts: &Sts,
     clock: &Clock,
     commands: &Runner,
+    oidc_http: &OidcHttp,
 ) -> Arc<dyn Source> {
     let duration = config.session_duration;
     match &config.source {
@@ -83,7 +87,12 @@ pub(super) fn source_for(
             clock.clone(),
             sts.http_client(),
         )),
-        SourceConfig::WebIdentity(c) => Arc::new(WebIdentity::new(c, duration)),
+        SourceConfig::WebIdentity(c) => Arc::new(WebIdentity::new(
+            c,
+            duration,
+            oidc_http.clone(),
+            clock.clone(),
+        )),
         SourceConfig::Saml(c) => Arc::new(Saml { config: c.clone() }),
     }
 }

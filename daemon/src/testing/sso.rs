@@ -146,8 +146,15 @@ impl FakeIdentityCenter {
         })
     }
 
-    /// The response, or `None` for a refused connection (the Region is down).
-    pub fn answer(&self, call: &SsoCall, now: SystemTime) -> Option<HttpResponse> {
+    /// The response, or `None` for a refused connection (the Region is down); with role
+    /// credentials, their access key and when they really expire (their `expiration` is moved by
+    /// `skew` seconds: a clock that is wrong).
+    pub fn answer(
+        &self,
+        call: &SsoCall,
+        now: SystemTime,
+        skew: i64,
+    ) -> Option<(HttpResponse, Option<(String, SystemTime)>)> {
         let mut s = lock::lock(&self.state);
         if s.settings.down.contains(&call.region) {
             return None;
@@ -156,6 +163,7 @@ impl FakeIdentityCenter {
         let n = s.next;
         let p = |k: &str| call.params.get(k).cloned().unwrap_or_default();
         let ttl = s.settings.access_token_ttl;
+        let mut issued = None;
         let reply = match call.action.as_str() {
             "RegisterClient" => ok(serde_json::json!({
                 "clientId": format!("client-{n}"),
@@ -207,10 +215,13 @@ impl FakeIdentityCenter {
                 match s.access.get(&p("token")) {
                     Some((_, expires)) if *expires > now => {}
                     _ => {
-                        return Some(portal_err(
-                            401,
-                            "UnauthorizedException",
-                            "Session token not found or invalid",
+                        return Some((
+                            portal_err(
+                                401,
+                                "UnauthorizedException",
+                                "Session token not found or invalid",
+                            ),
+                            None,
                         ));
                     }
                 }
@@ -221,6 +232,8 @@ impl FakeIdentityCenter {
                             portal_err(403, "ForbiddenException", "No access")
                         } else {
                             let expiration = now + s.settings.role_ttl;
+                            issued = Some((format!("ASIASSO{n:09}"), expiration));
+                            let expiration = super::sts::skewed(expiration, skew);
                             ok(serde_json::json!({"roleCredentials": {
                                 "accessKeyId": format!("ASIASSO{n:09}"),
                                 "secretAccessKey": format!("sso-secret-{n}"),
@@ -244,7 +257,7 @@ impl FakeIdentityCenter {
             }
             other => panic!("unknown action {other}"),
         };
-        Some(reply)
+        Some((reply, issued))
     }
 }
 
@@ -281,6 +294,12 @@ fn err(status: u16, code: &str, oauth: &str) -> HttpResponse {
     let body =
         serde_json::json!({"error": oauth, "error_description": format!("{oauth} (scripted)")});
     json(status, body, Some(code))
+}
+
+/// An Identity Center error with `code` (e.g. `(429, "TooManyRequestsException")`), as the
+/// portal words its errors.
+pub fn error(status: u16, code: &str) -> HttpResponse {
+    portal_err(status, code, &format!("{code} (scripted)"))
 }
 
 /// The portal's errors carry a `message`.

@@ -8,7 +8,7 @@
 //! lets a test script any answer: an STS error, a delay, a region that never answers, a refused
 //! connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -63,6 +63,20 @@ pub enum Reply {
     Hang,
     /// The reply, after a while.
     Delayed(Duration, Box<Reply>),
+    /// What STS would answer, but with the credentials' `Expiration` moved by this many seconds
+    /// (a clock that is wrong): the credentials really last as long as asked
+    /// ([`FakeSts::true_expiry`]). For Identity Center's GetRoleCredentials too.
+    Skewed(i64),
+}
+
+/// `t` moved by `secs` seconds, either way.
+pub fn skewed(t: SystemTime, secs: i64) -> SystemTime {
+    if secs >= 0 {
+        t + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        t.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
 }
 
 type Script = Box<dyn Fn(&Call) -> Reply + Send + Sync>;
@@ -72,8 +86,12 @@ struct Inner {
     /// The Identity Center half, for requests to its endpoints.
     sso: FakeIdentityCenter,
     script: Mutex<Script>,
+    /// Decides the reply to each Identity Center call (`Normal`: what its half answers).
+    sso_script: Mutex<Script>,
     calls: Mutex<Vec<Call>>,
     issued: AtomicU64,
+    /// When each access key issued really expires, whatever its `Expiration` said.
+    truth: Mutex<HashMap<String, SystemTime>>,
 }
 
 /// Cheap to clone; clones share the script and the record of calls.
@@ -93,8 +111,10 @@ impl FakeSts {
             clock: clock.clone(),
             sso: FakeIdentityCenter::default(),
             script: Mutex::new(Box::new(|_| Reply::Normal)),
+            sso_script: Mutex::new(Box::new(|_| Reply::Normal)),
             calls: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
+            truth: Mutex::new(HashMap::new()),
         }));
         let http = scripted::http_client(fake.clone());
         (fake, Sts::with_http_client(clock.clone(), http))
@@ -103,6 +123,24 @@ impl FakeSts {
     /// From now on, `script` decides each call's reply.
     pub fn script(&self, script: impl Fn(&Call) -> Reply + Send + Sync + 'static) {
         *lock::lock(&self.0.script) = Box::new(script);
+    }
+
+    /// From now on, `script` decides each Identity Center call's reply (its `action` is e.g.
+    /// `"CreateToken"` or `"GetRoleCredentials"`): `Normal` is what its half answers, an `Error`
+    /// its JSON error with that code, and the rest as for STS.
+    pub fn script_sso(&self, script: impl Fn(&Call) -> Reply + Send + Sync + 'static) {
+        *lock::lock(&self.0.sso_script) = Box::new(script);
+    }
+
+    /// When credentials with `access_key_id`, issued by this fake (STS or Identity Center), really
+    /// expire: what their `Expiration` said unless it was [`Reply::Skewed`].
+    pub fn true_expiry(&self, access_key_id: &str) -> Option<SystemTime> {
+        lock::lock(&self.0.truth).get(access_key_id).copied()
+    }
+
+    /// How many calls were made so far (cheaper than [`FakeSts::calls`]).
+    pub fn call_count(&self) -> usize {
+        lock::lock(&self.0.calls).len()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -141,18 +179,20 @@ impl FakeSts {
         }
     }
 
-    fn normal(&self, call: &Call) -> HttpResponse {
+    fn normal(&self, call: &Call, skew: i64) -> HttpResponse {
         let seconds: u64 = call
             .param("DurationSeconds")
             .and_then(|d| d.parse().ok())
             .unwrap_or(3600);
         let n = self.0.issued.fetch_add(1, Ordering::SeqCst);
+        let expiry = call.at + Duration::from_secs(seconds);
+        lock::lock(&self.0.truth).insert(format!("ASIAFAKE{n:08}"), expiry);
         let credentials = format!(
             "<Credentials><AccessKeyId>ASIAFAKE{n:08}</AccessKeyId>\
              <SecretAccessKey>fake-secret-{n}</SecretAccessKey>\
              <SessionToken>fake-token-{n}</SessionToken>\
              <Expiration>{}</Expiration></Credentials>",
-            humantime::format_rfc3339_seconds(call.at + Duration::from_secs(seconds))
+            humantime::format_rfc3339_seconds(skewed(expiry, skew))
         );
         let result = match call.action.as_str() {
             "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
@@ -185,24 +225,50 @@ impl FakeSts {
 impl Scripted for FakeSts {
     async fn answer(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
         if let Some(sso_call) = FakeIdentityCenter::parse(&request) {
-            lock::lock(&self.0.calls).push(Call {
+            let call = Call {
                 action: sso_call.action.clone(),
                 region: sso_call.region.clone(),
                 access_key_id: String::new(),
                 params: sso_call.params.clone(),
                 at: self.0.clock.now(),
-            });
-            return match self.0.sso.answer(&sso_call, self.0.clock.now()) {
-                Some(r) => Ok(r),
-                None => Err(scripted::refused()),
             };
+            lock::lock(&self.0.calls).push(call.clone());
+            let mut reply = (lock::lock(&self.0.sso_script))(&call);
+            loop {
+                let skew = match reply {
+                    Reply::Normal => 0,
+                    Reply::Skewed(secs) => secs,
+                    Reply::Error(status, code) | Reply::ErrorWithMessage(status, code, _) => {
+                        return Ok(crate::testing::sso::error(status, code));
+                    }
+                    Reply::Unreachable => return Err(scripted::refused()),
+                    Reply::Hang => std::future::pending().await,
+                    Reply::Delayed(d, then) => {
+                        self.0.clock.sleep(d).await;
+                        reply = *then;
+                        continue;
+                    }
+                };
+                let now = self.0.clock.now();
+                let answer = self.0.sso.answer(&sso_call, now, skew);
+                return match answer {
+                    Some((r, issued)) => {
+                        if let Some((key, expiry)) = issued {
+                            lock::lock(&self.0.truth).insert(key, expiry);
+                        }
+                        Ok(r)
+                    }
+                    None => Err(scripted::refused()),
+                };
+            }
         }
         let call = self.parse(&request);
         lock::lock(&self.0.calls).push(call.clone());
         let mut reply = (lock::lock(&self.0.script))(&call);
         loop {
             match reply {
-                Reply::Normal => return Ok(self.normal(&call)),
+                Reply::Normal => return Ok(self.normal(&call, 0)),
+                Reply::Skewed(secs) => return Ok(self.normal(&call, secs)),
                 Reply::Error(status, code) => {
                     return Ok(scripted::error_xml(
                         XMLNS,

@@ -344,6 +344,7 @@ impl IamUser {
             let seconds = i32::try_from(self.session_duration.as_secs()).unwrap_or(i32::MAX);
             let key = &key;
             let code = &code;
+            let asked = sts.now();
             let exchanged = sts
                 .with_failover(regions, |client, region| async move {
                     client
@@ -381,7 +382,8 @@ impl IamUser {
                     None => return Err(refused_key(&key.access_key_id, &origin, f)),
                 },
             };
-            let signing = AwsCredentials::from_sts(creds);
+            let signing =
+                AwsCredentials::from_sts(creds).granted_at_most(asked, self.session_duration);
             // GetSessionToken credentials may call GetCallerIdentity; its answer is informational.
             let identity_arn = match caller_identity(sts, regions, &signing).await {
                 Ok((arn, _)) => Some(arn),

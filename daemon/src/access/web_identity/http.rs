@@ -36,10 +36,21 @@ type HttpsClient = Client<Connector, Full<Bytes>>;
 
 /// Cheap to clone; every clone shares one client (one connection pool), made at the first call
 /// (loading the system's root certificates is not worth doing for a login that never comes).
+/// Unit tests answer with a scripted identity provider instead ([`OidcHttp::scripted`]).
 #[derive(Clone, Default)]
 pub struct OidcHttp {
     client: Arc<OnceLock<Result<HttpsClient, String>>>,
+    #[cfg(test)]
+    scripted: Option<Scripted>,
 }
+
+/// A unit test's identity provider: the request in, the answer (or the failure) out.
+#[cfg(test)]
+pub type Scripted = Arc<
+    dyn Fn(HttpRequest) -> crate::access::BoxFuture<'static, Result<HttpResponse, HttpError>>
+        + Send
+        + Sync,
+>;
 
 impl OidcHttp {
     fn client(&self) -> Result<&HttpsClient, HttpError> {
@@ -57,7 +68,22 @@ impl OidcHttp {
             .map_err(|e| HttpError::Setup(e.clone()))
     }
 
+    /// Every call answered by `provider`, under the same time limit.
+    #[cfg(test)]
+    pub fn scripted(provider: Scripted) -> OidcHttp {
+        OidcHttp {
+            client: Arc::default(),
+            scripted: Some(provider),
+        }
+    }
+
     pub async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        #[cfg(test)]
+        if let Some(provider) = &self.scripted {
+            return tokio::time::timeout(TIMEOUT, provider(request))
+                .await
+                .unwrap_or(Err(HttpError::Timeout));
+        }
         let client = self.client()?;
         let (parts, body) = request.into_parts();
         let request = hyper::Request::from_parts(parts, Full::new(Bytes::from(body)));

@@ -18,8 +18,12 @@ use credd_proto::Secret;
 use super::command;
 use super::federated::{self, Federation};
 use super::{AccessError, AccessSession};
+use crate::clock::Clock;
 use crate::config::{WebIdentityConfig, WebIdentityToken};
 use crate::sts::Sts;
+#[cfg(test)]
+pub use http::Scripted;
+pub use http::{HttpError, OidcHttp, TIMEOUT as HTTP_TIMEOUT};
 pub use oidc::{IdTokens, OidcError, OidcLogin};
 
 /// `token_command` runs unattended (at login and at each renewal): it has this long.
@@ -38,9 +42,15 @@ pub struct WebIdentity {
 }
 
 impl WebIdentity {
-    pub fn new(config: &WebIdentityConfig, duration: Duration) -> WebIdentity {
+    /// `http` reaches the identity provider, and ID tokens are checked on `clock`.
+    pub fn new(
+        config: &WebIdentityConfig,
+        duration: Duration,
+        http: OidcHttp,
+        clock: Clock,
+    ) -> WebIdentity {
         let oidc = match &config.token {
-            WebIdentityToken::Oidc(c) => Some(Arc::new(OidcLogin::new(c.clone()))),
+            WebIdentityToken::Oidc(c) => Some(Arc::new(OidcLogin::new(c.clone(), http, clock))),
             _ => None,
         };
         WebIdentity {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::http::{HttpError, OidcHttp};
 use crate::access::loopback::{CallbackError, Loopback};
 use crate::access::{BoxFuture, error_chain};
-use crate::clock::unix;
+use crate::clock::{Clock, unix};
 use crate::config::OidcConfig;
 
 /// A browser login the user never finishes lapses after this long; a device grant lapses when
@@ -104,15 +104,18 @@ pub struct Pending {
 pub struct OidcLogin {
     pub config: OidcConfig,
     http: OidcHttp,
+    /// What an ID token's expiry is checked against: the engine's clock.
+    clock: Clock,
     /// The discovery document and keys, fetched at the first need and again after a failure.
     provider: tokio::sync::Mutex<Option<Arc<Metadata>>>,
 }
 
 impl OidcLogin {
-    pub fn new(config: OidcConfig) -> OidcLogin {
+    pub fn new(config: OidcConfig, http: OidcHttp, clock: Clock) -> OidcLogin {
         OidcLogin {
             config,
-            http: OidcHttp::default(),
+            http,
+            clock,
             provider: tokio::sync::Mutex::new(None),
         }
     }
@@ -249,7 +252,7 @@ impl OidcLogin {
                 .await
                 .map_err(|e| login.token_error(e, false))?;
             login.tokens(
-                &client.id_token_verifier(),
+                client.id_token_verifier(),
                 &response,
                 None,
                 Some(&expected_nonce),
@@ -320,7 +323,7 @@ impl OidcLogin {
                     },
                     other => OidcError::Refused(error_chain(&other)),
                 })?;
-            login.tokens(&client.id_token_verifier(), &response, None, None)
+            login.tokens(client.id_token_verifier(), &response, None, None)
         });
         Ok(Pending { prompt, completion })
     }
@@ -343,7 +346,7 @@ impl OidcLogin {
             .await
             .map_err(|e| self.token_error(e, true))?;
         match self.tokens(
-            &client.id_token_verifier(),
+            client.id_token_verifier(),
             &response,
             Some(refresh_token),
             None,
@@ -353,7 +356,7 @@ impl OidcLogin {
                 let metadata = self.metadata(true).await?;
                 let client = self.client(&metadata);
                 self.tokens(
-                    &client.id_token_verifier(),
+                    client.id_token_verifier(),
                     &response,
                     Some(refresh_token),
                     None,
@@ -408,16 +411,18 @@ impl OidcLogin {
     /// Checks the response's ID token and reads the user from it.
     fn tokens(
         &self,
-        verifier: &CoreIdTokenVerifier<'_>,
+        verifier: CoreIdTokenVerifier<'_>,
         response: &CoreTokenResponse,
         previous_refresh: Option<&Secret>,
         nonce: Option<&Nonce>,
     ) -> Result<IdTokens, OidcError> {
         let id_token: &CoreIdToken = response.id_token().ok_or(OidcError::NoIdToken)?;
+        let clock = self.clock.clone();
+        let verifier = verifier.set_time_fn(move || clock.now().into());
         let claims = match nonce {
-            Some(n) => id_token.claims(verifier, n),
+            Some(n) => id_token.claims(&verifier, n),
             // A refreshed or device-grant ID token carries no nonce of ours.
-            None => id_token.claims(verifier, |_: Option<&Nonce>| Ok(())),
+            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
         }
         .map_err(|e| OidcError::BadIdToken(e.to_string()))?;
         Ok(IdTokens {
@@ -466,11 +471,15 @@ mod tests {
     }
 
     fn login(issuer: &str) -> Arc<OidcLogin> {
-        Arc::new(OidcLogin::new(OidcConfig {
-            issuer: issuer.to_owned(),
-            client_id: "credd".into(),
-            scopes: vec!["openid".into()],
-        }))
+        Arc::new(OidcLogin::new(
+            OidcConfig {
+                issuer: issuer.to_owned(),
+                client_id: "credd".into(),
+                scopes: vec!["openid".into()],
+            },
+            OidcHttp::default(),
+            Clock::system(),
+        ))
     }
 
     #[tokio::test]
