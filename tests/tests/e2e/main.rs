@@ -106,6 +106,7 @@ mod packaging;
 mod refresh_stop;
 mod saml;
 mod saml_idp_harness;
+mod sdk_clients;
 mod service_files;
 mod service_manager;
 mod shell;
