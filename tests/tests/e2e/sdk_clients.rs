@@ -126,7 +126,7 @@ fn go_java_and_js_get_the_current_pinned_and_chained_roles_through_the_container
 }
 
 #[test]
-fn go_java_and_js_get_the_current_role_through_imds() {
+fn go_java_and_js_get_the_current_role_through_imds_and_java_its_account_id() {
     let served = served("imds = true");
     let env = served.imds_env(STAGING_REGION);
     for (sdk, answer) in each_sdk(&Sdk::BUILT, |sdk| call(&served, sdk, &env, "through IMDS")) {
@@ -137,6 +137,10 @@ fn go_java_and_js_get_the_current_role_through_imds() {
             "{name} sees the expiry: {answer}"
         );
     }
+    // Java v2 asks for AccountId with `X-amzn-extended: 1` on the ordinary route.
+    let java = call(&served, Sdk::Java, &env, "through IMDS");
+    assert_eq!(java["account_id"], STAGING_ACCOUNT, "{java}");
+
     served.world.credd(&["switch", "deploy"]).assert_success();
     for (sdk, after) in each_sdk(&Sdk::BUILT, |sdk| {
         call(&served, sdk, &env, "through IMDS after the switch")
