@@ -4,6 +4,7 @@
 //! reach STS at `AWS_ENDPOINT_URL_STS`.
 
 mod clients;
+pub mod pickup;
 pub use clients::{Follower, Sdk, run_once};
 
 use std::io::{BufRead, BufReader, Write};
