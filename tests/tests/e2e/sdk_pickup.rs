@@ -25,16 +25,17 @@ const WATCHED: Duration = Duration::from_secs(10);
 fn ahead(sdk: Sdk, route: Route) -> Option<Duration> {
     let minutes = |m: u64| Some(Duration::from_secs(m * 60));
     match (sdk, route) {
-        // botocore takes IMDS credentials with under ~25 min left for an outage and extends
-        // the ones it has (the daemon warns about such a window).
+        // botocore extends IMDS credentials with under ~25 min left to 15 + 5–10 min and
+        // fetches again 5–10 min later, whatever the window (the daemon warns about such a
+        // window).
         (Sdk::Boto3, Route::Imds) => None,
         // botocore's mandatory refresh.
         (Sdk::Boto3, Route::Container) => minutes(10),
         // A new process per command.
         (Sdk::AwsCli, _) => minutes(24 * 60),
         (Sdk::Js, _) | (Sdk::Go, Route::Container) => minutes(5),
-        // 15 minutes, less up to 5 of jitter.
-        (Sdk::Java, Route::Container) => minutes(10),
+        // A prefetch at a random 2–15 minutes before (CachedSupplier's jitter).
+        (Sdk::Java, Route::Container) => minutes(2),
         (Sdk::Go | Sdk::Java, Route::Imds) | (Sdk::Rust, _) => minutes(0),
     }
 }
