@@ -389,6 +389,20 @@ async fn a_switch_moves_every_following_route_and_the_vending_point_sees_each_ca
         )
         .await;
     assert_eq!(extended.json()["AccountId"], AUDITOR);
+    assert!(imds.json().get("AccountId").is_none(), "{}", imds.body);
+    // Java v2 asks the ordinary route for the extended body with a header.
+    let asked = d
+        .http(
+            "GET",
+            &format!("{ROLES}/auditor"),
+            &[
+                ("X-aws-ec2-metadata-token", &token),
+                ("X-amzn-extended", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.json()["AccountId"], AUDITOR, "{}", asked.body);
+    assert_eq!(asked.json()["Code"], "Success");
 
     // credential-process: a named profile and the current one, never capped.
     for (profile, account) in [(Some("staging"), STAGING), (None, AUDITOR)] {
@@ -426,6 +440,7 @@ async fn a_switch_moves_every_following_route_and_the_vending_point_sees_each_ca
             (Route::Container, "staging", true, STAGING),
             (Route::Container, "auditor", false, AUDITOR),
             (Route::Container, "auditor", true, AUDITOR),
+            (Route::Imds, "auditor", false, AUDITOR),
             (Route::Imds, "auditor", false, AUDITOR),
             (Route::Imds, "auditor", false, AUDITOR),
             (Route::CredentialProcess, "staging", false, STAGING),

@@ -1,6 +1,11 @@
-//! Real SDKs as programs use them, run in a test world: boto3 (the venv's python), and the AWS
-//! SDK for Rust through `sdk-client` (tests/src/bin/sdk-client.rs). Both reach STS at
-//! `AWS_ENDPOINT_URL_STS`.
+//! Real SDKs as programs use them, run in a test world: boto3 (the venv's python), the AWS
+//! SDK for Rust through `sdk-client` (tests/src/bin/sdk-client.rs), and, in [`clients`], the Go,
+//! Java and JavaScript v3 SDKs (built once under `target/`) and the AWS CLI, all as [`Sdk`]s. All
+//! reach STS at `AWS_ENDPOINT_URL_STS`.
+
+mod clients;
+pub mod pickup;
+pub use clients::{Follower, Sdk, run_once};
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};

@@ -14,6 +14,14 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";
 /// SDKs refresh 10–15 minutes before expiry and botocore's IMDS path misbehaves under 25 minutes,
 /// so by default nothing is served with less than 30 minutes left.
 pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(30 * 60);
+/// The least `min_remaining` and `follow_window` may be. The AWS SDK for Java v2 treats
+/// credentials as stale a minute before they expire: served with a minute or less ahead, it logs
+/// a WARN ("Retrieved value expiration is in the past") and fetches again on every call
+/// (measured with 2.59.1, `credd-pickup-bench`); from 2 minutes on no SDK complains.
+pub const LEAST_WINDOW: Duration = Duration::from_secs(2 * 60);
+/// Why [`LEAST_WINDOW`], for the error that names it.
+const LEAST_WINDOW_WHY: &str = "the AWS SDK for Java treats credentials with a minute or less \
+                                left as expired and logs a warning on every call";
 /// botocore extends IMDS credentials it gets with less than 15 min + (2..10 min) left.
 pub const BOTOCORE_IMDS_FLOOR: Duration = Duration::from_secs(25 * 60);
 
@@ -115,13 +123,14 @@ impl Validator<'_> {
             None => (DEFAULT_MIN_REMAINING, None),
             Some(m) => {
                 let d = self.duration(&m, "min_remaining")?;
-                // SDKs start refreshing 5–15 minutes ahead; less than 5 minutes left makes them
-                // refresh on every call.
-                if d < Duration::from_secs(60) {
+                // SDKs start refreshing 5–15 minutes ahead: less than that left makes them
+                // fetch before every call (cheap on loopback), less than LEAST_WINDOW warn too.
+                if d < LEAST_WINDOW {
                     return Err(self.at(
                         &m,
                         format!(
-                            "min_remaining must be at least 1m, found {}",
+                            "min_remaining must be at least {}, found {}: {LEAST_WINDOW_WHY}",
+                            fmt_duration(LEAST_WINDOW),
                             fmt_duration(d)
                         ),
                     ));
@@ -133,6 +142,16 @@ impl Validator<'_> {
             None => min_remaining,
             Some(f) => {
                 let d = self.duration(&f, "follow_window")?;
+                if d < LEAST_WINDOW {
+                    return Err(self.at(
+                        &f,
+                        format!(
+                            "follow_window must be at least {}, found {}: {LEAST_WINDOW_WHY}",
+                            fmt_duration(LEAST_WINDOW),
+                            fmt_duration(d)
+                        ),
+                    ));
+                }
                 if d < min_remaining {
                     return Err(self.at(
                         &f,
@@ -185,6 +204,7 @@ mod tests {
 
     use super::super::parse;
     use super::super::testing::{GOOD, err, ok};
+    use super::LEAST_WINDOW;
 
     #[test]
     fn listen_must_be_loopback() {
@@ -209,6 +229,33 @@ mod tests {
         }
         let e = err(&with("allow_uids = [\"root\"]"));
         assert_eq!((e.line, e.col), (Some(6), Some(15)), "{e}");
+    }
+
+    #[test]
+    fn min_remaining_and_follow_window_are_at_least_2m_and_say_why() {
+        let with = |line: &str| GOOD.replace("min_remaining = \"30m\"", line);
+        let both = ok(&with("min_remaining = \"2m\"\nfollow_window = \"2m\""));
+        assert_eq!(both.daemon.min_remaining, LEAST_WINDOW);
+        assert_eq!(both.daemon.follow_window, LEAST_WINDOW);
+        for (bad, key) in [
+            ("min_remaining = \"1m\"", "min_remaining"),
+            ("min_remaining = \"119s\"", "min_remaining"),
+            (
+                "min_remaining = \"2m\"\nfollow_window = \"1m\"",
+                "follow_window",
+            ),
+        ] {
+            let e = err(&with(bad));
+            assert!(
+                e.msg
+                    .starts_with(&format!("{key} must be at least 2m, found ")),
+                "{bad}: {e}"
+            );
+            assert!(e.msg.contains("AWS SDK for Java"), "{bad}: {e}");
+        }
+        // Above the floor, the window still cannot be shorter than min_remaining.
+        let e = err(&with("min_remaining = \"5m\"\nfollow_window = \"3m\""));
+        assert!(e.msg.contains("must be at least min_remaining (5m)"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ use crate::vend::{Caller, Route};
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const MAX_TTL: u64 = 21_600;
+/// Asks the ordinary credentials route for the extended body (with `AccountId`).
+const EXTENDED_HEADER: &str = "x-amzn-extended";
 /// More live tokens than any one user's processes need; the oldest go first beyond it.
 const MAX_TOKENS: usize = 1024;
 /// Refusals are logged at most once a minute: another user can send thousands a second.
@@ -274,16 +276,26 @@ async fn serve(
     }
 }
 
+/// The credentials, plus `AccountId` when the request asks for the extended body with
+/// [`EXTENDED_HEADER`]` = 1`, as the AWS SDK for Java v2 (2.59) does on this route.
 pub async fn credentials(
     State(state): State<Arc<HttpState>>,
     peer: Option<Extension<Peer>>,
     granted: Granted,
+    headers: HeaderMap,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    serve(&state, peer, granted, name, false).await
+    serve(&state, peer, granted, name, wants_extended(&headers)).await
 }
 
-/// The same plus `AccountId` (Java v2 asks here first).
+/// Whether a request on the ordinary credentials route asks for the extended body.
+fn wants_extended(headers: &HeaderMap) -> bool {
+    headers
+        .get(EXTENDED_HEADER)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+}
+
+/// The same plus `AccountId` (older SDKs that know the extended route ask here first).
 pub async fn credentials_extended(
     State(state): State<Arc<HttpState>>,
     peer: Option<Extension<Peer>>,
@@ -307,5 +319,25 @@ pub async fn region(State(state): State<Arc<HttpState>>, granted: Granted) -> Re
             "NoRegion",
             "the current profile has no region",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_x_amzn_extended_1_asks_for_the_extended_body() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("X-amzn-extended", HeaderValue::from_static(value));
+            wants_extended(&headers)
+        };
+        assert!(with("1"));
+        assert!(with(" 1 "));
+        for value in ["0", "", "true", "11", "yes"] {
+            assert!(!with(value), "{value:?}");
+        }
+        assert!(!wants_extended(&HeaderMap::new()));
     }
 }

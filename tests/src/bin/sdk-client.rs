@@ -5,7 +5,9 @@
 //! `sdk-client default` — the whole default chain, configured from the environment only;
 //! `sdk-client container` — `EcsCredentialsProvider` (`AWS_CONTAINER_CREDENTIALS_FULL_URI` and
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` from the environment);
-//! `sdk-client imds URL` — `ImdsCredentialsProvider` with an IMDS client whose endpoint is URL.
+//! `sdk-client imds URL` — `ImdsCredentialsProvider` with an IMDS client whose endpoint is URL;
+//! `sdk-client follow` — the default chain and one STS client (its identity cache) for the whole
+//! process, one call per line read on stdin, one JSON line each (`{"error"}` when one fails).
 //!
 //! Every client gets [`http_client`] (the SDK's own, on ring: the workspace builds no aws-lc).
 //! STS is reached at `AWS_ENDPOINT_URL_STS`. Prints one JSON line
@@ -32,6 +34,9 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("build a tokio runtime");
+    if args == ["follow"] {
+        return follow(&runtime);
+    }
     match runtime.block_on(run(&args)) {
         Ok(line) => {
             println!("{line}");
@@ -109,4 +114,43 @@ async fn run(args: &[String]) -> Result<String, String> {
         })?;
     let arn = identity.arn().ok_or("GetCallerIdentity returned no Arn")?;
     Ok(serde_json::json!({ "arn": arn, "expiration": expiration }).to_string())
+}
+
+/// `sdk-client follow`: as a long-running program uses the SDK, the config loaded once and the
+/// client's own identity cache deciding when to fetch again.
+fn follow(runtime: &tokio::runtime::Runtime) -> ExitCode {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_STS") else {
+        eprintln!("sdk-client follow: AWS_ENDPOINT_URL_STS is not set");
+        return ExitCode::FAILURE;
+    };
+    let shared = runtime.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .load(),
+    );
+    let config = aws_sdk_sts::config::Builder::from(&shared)
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .timeout_config(
+            aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+    for _ in std::io::stdin().lines().map_while(Result::ok) {
+        let line = match runtime.block_on(client.get_caller_identity().send()) {
+            Ok(identity) => serde_json::json!({
+                "arn": identity.arn(),
+                "provider": null,
+                "expiry": null,
+                "account_id": null,
+            }),
+            Err(e) => serde_json::json!({
+                "error": aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
+            }),
+        };
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
 }

@@ -65,6 +65,9 @@ mod as_time_passes {
     run_here!(identity_center_interop = identity_center_interop: [
         after_credd_login_botocore_shares_the_token_and_credd_takes_up_the_one_it_rotated,
     ]);
+    run_here!(sdk_pickup = sdk_pickup: [
+        every_sdk_follows_a_switch_within_the_follow_window_on_both_routes,
+    ]);
     run_here!(notifications = notifications: [
         notify_false_sends_nothing_and_turning_it_on_applies_live,
         without_a_desktop_nothing_is_shown_and_the_log_says_so_once,
@@ -106,6 +109,8 @@ mod packaging;
 mod refresh_stop;
 mod saml;
 mod saml_idp_harness;
+mod sdk_clients;
+mod sdk_pickup;
 mod service_files;
 mod service_manager;
 mod shell;
