@@ -33,6 +33,8 @@ impl IdentityCenter {
         role: &SsoRole,
     ) -> Result<RoleCredentials, SsoError> {
         let region = &token.region;
+        // Queued before the SDK sends it, so its timeouts count from then.
+        let _pass = self.portal_gates.get(region).enter().await;
         let out = self
             .portal(region)
             .get_role_credentials()
