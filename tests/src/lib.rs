@@ -8,6 +8,7 @@
 //! scenarios of containers.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
+pub mod bench;
 pub mod bins;
 pub mod docker;
 pub mod federation;
