@@ -363,7 +363,7 @@ fn sampled<T>(proxy: &StsProxy, work: impl FnOnce() -> T) -> (T, Sampled) {
                 last = calls;
                 out.calls = calls - base;
                 out.most_in_flight = out.most_in_flight.max(in_flight);
-                if tick % 10 == 0 {
+                if tick.is_multiple_of(10) {
                     out.most_connections = out.most_connections.max(connections_to(proxy.port()));
                 }
                 tick = tick.wrapping_add(1);
