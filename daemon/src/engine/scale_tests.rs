@@ -253,3 +253,31 @@ async fn refreshes_of_five_hundred_profiles_issued_together_spread_over_500_seco
         "{widest} refreshes in the widest second of the second round"
     );
 }
+
+#[test]
+fn an_idle_profile_worker_is_small() {
+    // What every one of 500 idle workers holds; the refresh (and the SDK call in it, tens of kB)
+    // is boxed only while it runs.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let clock = Clock::simulated(t0());
+    let (_sts, client) = FakeSts::new(&clock);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (engine, _tx) = start_engine(
+            dir.path(),
+            &config_text("", &profiles(1, 0)),
+            &clock,
+            client,
+            Some(credentials_file(dir.path())),
+        );
+        let slot = engine.slot("d0").expect("the slot");
+        let worker = slot.clone().run(engine.clone());
+        let size = std::mem::size_of_val(&worker);
+        println!("an idle worker's future: {size} bytes");
+        assert!(size <= 2048, "an idle worker's future is {size} bytes");
+    });
+}

@@ -271,7 +271,7 @@ impl Slot {
         if at <= now { Due::Now } else { Due::At(at) }
     }
 
-    async fn run(self: Arc<Self>, engine: Engine) {
+    pub(super) async fn run(self: Arc<Self>, engine: Engine) {
         loop {
             let now = engine.now();
             match self.due(&engine, now) {
@@ -299,7 +299,8 @@ impl Slot {
             // this slot's result meanwhile.
             let slot = self.clone();
             let urgency = Urgency::new(move || slot.waited_for());
-            let result = with_urgency(urgency, engine.refresh(&self)).await;
+            // Boxed: an idle worker (all but a few of 500) keeps only its small loop state.
+            let result = Box::pin(with_urgency(urgency, engine.refresh(&self))).await;
             if engine.epoch() != epoch {
                 // A logout happened meanwhile: whatever came back must not be kept.
                 tracing::debug!("dropping a refresh that finished after a logout");

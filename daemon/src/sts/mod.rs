@@ -155,7 +155,9 @@ impl Sts {
         for (i, (region, client)) in clients.into_iter().enumerate() {
             let answer = {
                 let _pass = self.gates.get(&region).enter().await;
-                op(client, region.clone()).await
+                // On the heap while it is in flight: an SDK call's future is tens of kB, and
+                // inline it would make every profile's idle worker that big.
+                Box::pin(op(client, region.clone())).await
             };
             match answer {
                 Ok(v) => {

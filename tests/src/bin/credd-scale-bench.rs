@@ -164,7 +164,10 @@ fn main() {
     // Requests per second on one pinned profile.
     let status = status_report(&world);
     let url = status.url.clone().expect("the daemon serves HTTP");
-    let rps = wrk(&format!("{url}v1/credentials/d0"), &world.http_token());
+    let rps = wrk(
+        &format!("{}/v1/credentials/d0", url.trim_end_matches('/')),
+        &world.http_token(),
+    );
     println!("requests:");
     println!(
         "  GET /v1/credentials/d0     {rps} req/s (wrk, 2 threads, 8 keep-alive connections, 5 s)"
