@@ -281,3 +281,46 @@ fn an_idle_profile_worker_is_small() {
         assert!(size <= 2048, "an idle worker's future is {size} bytes");
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_identity_center_profiles_warm_after_one_login_with_one_call_each() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let profiles: String = (0..100)
+        .map(|i| {
+            format!(
+                "[profiles.s{i}]\nsso_account_id = \"{}\"\nsso_role_name = \"Role{i}\"\n",
+                200_000_000_000u64 + (i % 40) as u64
+            )
+        })
+        .collect();
+    let text = format!(
+        "[daemon]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsource = \"sso\"\n\
+         sso_session = \"acme\"\nsso_start_url = \"https://acme.awsapps.com/start\"\n\
+         sso_region = \"us-east-1\"\n\n{profiles}"
+    );
+    let clock = Clock::simulated(t0());
+    let (aws, sts) = FakeSts::new(&clock);
+    let (engine, _tx) = start_engine(dir.path(), &text, &clock, sts, None);
+    let device = credd_proto::BrowserLogin {
+        method: Some(credd_proto::LoginMethod::Device),
+        display: false,
+        region: None,
+    };
+    let start = engine.login(None, device).await.expect("the login starts");
+    assert!(matches!(start, super::LoginStart::Pending(_)));
+    aws.sso().approve_devices();
+    engine.login_wait().await.expect("the login completes");
+    until(&clock, "every profile fresh", || {
+        engine
+            .profile_status()
+            .iter()
+            .all(|p| p.state == ProfileState::Fresh)
+    })
+    .await;
+    let calls = aws.calls_of("GetRoleCredentials");
+    let mut roles: Vec<String> = calls.iter().map(|c| format!("{:?}", c.params)).collect();
+    roles.sort();
+    roles.dedup();
+    assert_eq!(calls.len(), 100, "one GetRoleCredentials per profile");
+    assert_eq!(roles.len(), 100);
+}
