@@ -202,7 +202,7 @@ fn main() {
     );
     let (lo, hi) = interval(SHORT_LIFE, Duration::from_secs(60), total);
     println!(
-        "  the schedule's interval    {:.1}..{:.1} s: {:.0} an hour on average",
+        "  the schedule's interval    {:.1}..{:.1} s: {:.0} an hour on average (schedule.rs as of this bench)",
         lo,
         hi,
         total as f64 * 3600.0 / ((lo + hi) / 2.0)
