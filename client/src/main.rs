@@ -42,8 +42,14 @@ enum Command {
     /// Each profile: fresh, expiring, cold or failing (coloured on a terminal; never with
     /// `--json` or into a pipe, nor with NO_COLOR set), its own region, when its credentials
     /// expire, the last refresh, the next retry of a failing refresh, and the STS Region that
-    /// answered (`[STS us-east-1]`).
-    Status,
+    /// answered (`[STS us-east-1]`). Past a screenful of profiles (more than 20), counts per
+    /// state and only the profiles that need attention (failing, expiring, cold) and the current
+    /// one; `--all` lists every one.
+    Status {
+        /// List every profile, however many.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
     /// List the configured profiles.
     Profiles,
     /// Make PROFILE the one the current route serves (remembered across restarts).
@@ -453,7 +459,7 @@ fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     let paths = Paths::resolve(cli.config.clone());
     let json = cli.json;
     match cli.command {
-        Command::Status => commands::status::run(&paths, json),
+        Command::Status { all } => commands::status::run(&paths, json, all),
         Command::Profiles => commands::profiles::run(&paths, json),
         Command::Switch { profile } => commands::switch::run(&paths, json, profile),
         Command::Reload => commands::reload::run(&paths, json),

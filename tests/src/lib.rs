@@ -8,6 +8,7 @@
 //! scenarios of containers; a headless Chromium ([`chromium`]) for a web page's attacks.
 //! Tests are plain synchronous `#[test]` functions; helpers here hide ports, processes and waiting.
 
+pub mod bench;
 pub mod bins;
 pub mod chromium;
 pub mod docker;

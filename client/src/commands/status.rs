@@ -10,15 +10,15 @@ use anstyle::{AnsiColor, Style};
 use credd_proto::docker::{ContainerGrant, DockerStatus};
 use credd_proto::paths::Paths;
 use credd_proto::{
-    Authorization, FederationInfo, KeyInfo, LoginMethod, ProfileState, Request, Response, SsoInfo,
-    StatusReport,
+    Authorization, FederationInfo, KeyInfo, LoginMethod, ProfileState, ProfileStatus, Request,
+    Response, SsoInfo, StatusReport,
 };
 
 use super::{ask, unexpected};
 use crate::error::ClientError;
 use crate::output::{self, relative, when};
 
-pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
+pub fn run(paths: &Paths, json: bool, all: bool) -> Result<ExitCode, ClientError> {
     let request = Request::Status;
     let report = match ask(paths, &request)? {
         Response::Status(report) => report,
@@ -29,7 +29,8 @@ pub fn run(paths: &Paths, json: bool) -> Result<ExitCode, ClientError> {
     } else {
         // Coloured on a terminal only: anstream strips the styles for a pipe, a file, NO_COLOR
         // (and honours CLICOLOR_FORCE).
-        let _ = anstream::stdout().write_all(render(&report).as_bytes());
+        let view = if all { View::All } else { View::Compact };
+        let _ = anstream::stdout().write_all(render_view(&report, view).as_bytes());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -44,8 +45,26 @@ const QUIET: Style = Style::new().dimmed();
 /// ahead; credd refreshes well before).
 const EXPIRING_SOON: u64 = 15 * 60;
 
-// Writing into a String cannot fail; `writeln!` results are ignored below.
+/// More profiles than this (about a screenful) are summed up unless `--all` is given.
+pub const COMPACT_PAST: usize = 20;
+/// The most profiles the compact view lists (those that need attention first).
+const COMPACT_LINES: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Every profile up to [`COMPACT_PAST`]; past it, counts and the ones that need attention.
+    Compact,
+    /// Every profile.
+    All,
+}
+
+#[cfg(test)]
 fn render(r: &StatusReport) -> String {
+    render_view(r, View::Compact)
+}
+
+// Writing into a String cannot fail; `writeln!` results are ignored below.
+fn render_view(r: &StatusReport, view: View) -> String {
     let mut out = String::new();
     let o = &mut out;
     let _ = writeln!(
@@ -128,34 +147,22 @@ fn render(r: &StatusReport) -> String {
             output::paint(FAILING, "last edit REJECTED (previous config in force)")
         );
     }
-    if !r.profiles.is_empty() {
-        let _ = writeln!(o, "profiles:");
-    }
-    let width = r.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    let region_width = r
-        .profiles
+    let now = output::now();
+    let shown = shown_profiles(o, r, view, now);
+    let width = shown.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let region_width = shown
         .iter()
         .map(|p| p.region.as_deref().unwrap_or(NO_REGION).len())
         .max()
         .unwrap_or(0);
-    let now = output::now();
-    for p in &r.profiles {
+    for p in &shown {
+        let (state, style) = state_of(p, now);
         let mark = if r.current_profile.as_deref() == Some(&p.name) {
             "*"
         } else {
             " "
         };
         let left = p.expires_at.map(|t| t.saturating_sub(now));
-        let (state, style) = match p.state {
-            ProfileState::Fresh if left.is_some_and(|l| l < EXPIRING_SOON) => {
-                ("expiring", EXPIRING)
-            }
-            ProfileState::Fresh => ("fresh", FRESH),
-            // Still valid but under min_remaining: served while the late refresh comes.
-            ProfileState::Cold if left.is_some_and(|l| l > 0) => ("expiring", EXPIRING),
-            ProfileState::Cold => ("cold", QUIET),
-            ProfileState::Failing => ("failing", FAILING),
-        };
         let region = p.region.as_deref().unwrap_or(NO_REGION);
         // Padded before painting: the escape codes take no room on the screen.
         let mut line = format!(
@@ -210,6 +217,86 @@ fn render(r: &StatusReport) -> String {
     let _ = writeln!(o, "  token    {}", r.paths.token_file);
     let _ = writeln!(o, "  state    {}", r.paths.state_file);
     out
+}
+
+/// What a profile's state is shown as, and in what colour.
+fn state_of(p: &ProfileStatus, now: u64) -> (&'static str, Style) {
+    let left = p.expires_at.map(|t| t.saturating_sub(now));
+    match p.state {
+        ProfileState::Fresh if left.is_some_and(|l| l < EXPIRING_SOON) => ("expiring", EXPIRING),
+        ProfileState::Fresh => ("fresh", FRESH),
+        // Still valid but under min_remaining: served while the late refresh comes.
+        ProfileState::Cold if left.is_some_and(|l| l > 0) => ("expiring", EXPIRING),
+        ProfileState::Cold => ("cold", QUIET),
+        ProfileState::Failing => ("failing", FAILING),
+    }
+}
+
+/// Writes the `profiles:` heading and picks the profiles to list: every one, or past
+/// [`COMPACT_PAST`] (unless [`View::All`]) a count per state, then the current profile and those
+/// that need attention (failing, expiring, cold, in that order), at most [`COMPACT_LINES`].
+fn shown_profiles<'r>(
+    o: &mut String,
+    r: &'r StatusReport,
+    view: View,
+    now: u64,
+) -> Vec<&'r ProfileStatus> {
+    if r.profiles.is_empty() {
+        return Vec::new();
+    }
+    if view == View::All || r.profiles.len() <= COMPACT_PAST {
+        let _ = writeln!(o, "profiles:");
+        return r.profiles.iter().collect();
+    }
+    const ORDER: [&str; 4] = ["failing", "expiring", "cold", "fresh"];
+    let mut counts = [0usize; 4];
+    let rank = |p: &ProfileStatus| {
+        let (state, _) = state_of(p, now);
+        ORDER.iter().position(|s| *s == state).unwrap_or(3)
+    };
+    for p in &r.profiles {
+        counts[rank(p)] += 1;
+    }
+    let summary: Vec<String> = ORDER
+        .iter()
+        .zip(counts)
+        .rev()
+        .filter(|(_, n)| *n > 0)
+        .map(|(state, n)| {
+            let style = match *state {
+                "fresh" => FRESH,
+                "failing" => FAILING,
+                "expiring" => EXPIRING,
+                _ => QUIET,
+            };
+            output::paint(style, &format!("{n} {state}"))
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "profiles: {} ({}); `credd status --all` lists every one",
+        r.profiles.len(),
+        summary.join(", ")
+    );
+    let current = r.current_profile.as_deref();
+    let mut attention: Vec<&ProfileStatus> = r
+        .profiles
+        .iter()
+        .filter(|p| rank(p) < 3 || current == Some(p.name.as_str()))
+        .collect();
+    // The current profile first, then the worst first; names in order within a state.
+    attention.sort_by_key(|p| (current != Some(p.name.as_str()), rank(p)));
+    let more = attention.len().saturating_sub(COMPACT_LINES);
+    attention.truncate(COMPACT_LINES);
+    if more > 0 {
+        let _ = writeln!(
+            o,
+            "  ({} shown of {} that need attention)",
+            COMPACT_LINES,
+            COMPACT_LINES + more
+        );
+    }
+    attention
 }
 
 /// The region column of a profile with no `region` of its own (the SDK's default applies).
@@ -769,5 +856,54 @@ mod tests {
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("    b  expiring  -  expires in "), "{text}");
         assert!(text.contains("    d  expiring  -  expires in "), "{text}");
+    }
+
+    #[test]
+    fn past_a_screenful_only_counts_the_current_profile_and_those_that_need_attention_are_shown() {
+        let mut r = report(sso_access(true));
+        let now = output::now();
+        r.profiles = (0..500)
+            .map(|i| {
+                let mut p = profile(&format!("p{i:03}"), ProfileState::Fresh);
+                p.expires_at = Some(now + 3000);
+                p
+            })
+            .collect();
+        r.profiles[7].state = ProfileState::Failing;
+        r.profiles[9].state = ProfileState::Cold;
+        r.profiles[9].expires_at = None;
+        r.profiles[3].state = ProfileState::Failing;
+        r.current_profile = Some("p250".into());
+        let text = plain(&r);
+        assert!(
+            text.contains(
+                "profiles: 500 (497 fresh, 1 cold, 2 failing); `credd status --all` lists every one\n"
+            ),
+            "{text}"
+        );
+        let listed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  ") && l.contains(" p"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('p')))
+            .collect();
+        assert_eq!(listed, ["p250", "p003", "p007", "p009"], "{text}");
+        assert!(text.lines().count() < 30, "{text}");
+        let all = anstream::adapter::strip_str(&render_view(&r, View::All)).to_string();
+        assert!(all.contains("profiles:\n"), "{all}");
+        assert_eq!(all.matches("  fresh  ").count(), 497, "{all}");
+        // A screenful or less is listed in full.
+        r.profiles.truncate(COMPACT_PAST);
+        assert!(plain(&r).contains("profiles:\n"));
+        // Hundreds that all need attention: the first 20, and how many there are.
+        r.profiles = (0..300)
+            .map(|i| profile(&format!("q{i:03}"), ProfileState::Cold))
+            .collect();
+        let text = plain(&r);
+        assert!(text.contains("profiles: 300 (300 cold)"), "{text}");
+        assert!(
+            text.contains("  (20 shown of 300 that need attention)\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("  cold  ").count(), 20, "{text}");
     }
 }

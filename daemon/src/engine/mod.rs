@@ -25,6 +25,8 @@ mod refresh;
 mod refresh_now;
 mod renew;
 pub mod role;
+#[cfg(test)]
+mod scale_tests;
 pub mod schedule;
 mod serve;
 mod session;
@@ -71,6 +73,9 @@ pub use wiring::Wiring;
 pub const COLD_WAIT: Duration = Duration::from_millis(400);
 /// How long a chained profile's worker waits for the profile it is assumed through.
 const CHAIN_WAIT: Duration = Duration::from_secs(15);
+/// ... and at most while that profile's refresh is under way (queued behind other STS calls when
+/// hundreds of profiles warm up at once).
+const CHAIN_WAIT_MOST: Duration = Duration::from_secs(60);
 
 /// What the Identity Center access role's slot is called in the log and in the errors of the
 /// profiles it signs for. It is no profile: it lives beside them, never among them.
@@ -290,6 +295,12 @@ impl Engine {
     /// before it is stored.
     pub fn sts(&self) -> &Sts {
         &self.inner.sts
+    }
+
+    /// How many profiles are configured: their refreshes spread over a window that grows with
+    /// it ([`schedule::jitter_window`]).
+    fn profile_count(&self) -> usize {
+        lock::read(&self.inner.slots).len()
     }
 
     pub fn profile_names(&self) -> Vec<String> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::slot::Slot;
-use super::{ACCESS_ROLE, CHAIN_WAIT, Engine, EngineError, role};
+use super::{ACCESS_ROLE, CHAIN_WAIT, CHAIN_WAIT_MOST, Engine, EngineError, role};
 use crate::access::SessionCredential;
 use crate::access::source::SessionSigner;
 use crate::config::ProfileKind;
@@ -27,8 +27,12 @@ enum Signer<'a> {
 impl Engine {
     /// Credentials to sign a chained AssumeRole with, from `slot`: valid, not necessarily
     /// servable.
+    /// Waits [`CHAIN_WAIT`] for its next result, longer (up to [`CHAIN_WAIT_MOST`]) while its
+    /// refresh is under way: queued behind other calls it has not timed out, and its call, once
+    /// sent, has the SDK's timeouts.
     async fn signing_credentials(&self, slot: &Slot) -> Result<Arc<RoleCredentials>, EngineError> {
-        let deadline = tokio::time::Instant::now() + CHAIN_WAIT;
+        let start = tokio::time::Instant::now();
+        let mut deadline = start + CHAIN_WAIT;
         loop {
             let mut results = slot.subscribe();
             if let Some(c) = slot.usable_for_signing(self.now()) {
@@ -39,6 +43,10 @@ impl Engine {
                 .await
                 .is_err()
             {
+                if slot.refreshing() && deadline < start + CHAIN_WAIT_MOST {
+                    deadline = (deadline + CHAIN_WAIT).min(start + CHAIN_WAIT_MOST);
+                    continue;
+                }
                 return Err(EngineError::Unavailable {
                     profile: slot.profile().name.clone(),
                     detail: slot.last_error(),

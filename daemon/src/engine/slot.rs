@@ -17,6 +17,7 @@ use super::{Engine, EngineError};
 use crate::config::Profile;
 use crate::creds::RoleCredentials;
 use crate::lock;
+use crate::sts::gate::{Urgency, with_urgency};
 
 /// A chained call must not be signed with credentials about to lapse mid-flight.
 const SIGNING_MIN_LEFT: Duration = Duration::from_secs(60);
@@ -120,6 +121,11 @@ impl Slot {
             .cloned()
     }
 
+    /// Whether a refresh is under way (queued for its STS call or waiting for the answer).
+    pub fn refreshing(&self) -> bool {
+        self.status().in_flight
+    }
+
     pub fn is_failing(&self) -> bool {
         self.status().failures > 0
     }
@@ -142,6 +148,13 @@ impl Slot {
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.results.subscribe()
+    }
+
+    /// Whether someone waits for this slot's next result: a request that found nothing
+    /// servable, a chained profile's refresh that signs with it, a login warming it, `credd
+    /// refresh`; each watches its results meanwhile.
+    pub fn waited_for(&self) -> bool {
+        self.results.receiver_count() > 0
     }
 
     pub fn wake(&self) {
@@ -190,13 +203,20 @@ impl Slot {
         had
     }
 
-    /// `next_refresh` is the backoff's end, or the scheduled refresh of the cached credentials.
-    pub fn status_view(&self, min_remaining: Duration) -> StatusView {
+    /// `next_refresh` is the backoff's end, or the scheduled refresh of the cached credentials
+    /// (one of `profiles`).
+    pub fn status_view(&self, min_remaining: Duration, profiles: usize) -> StatusView {
         let s = self.status();
         let next_refresh = s.retry_at.or_else(|| {
-            lock::read(&self.cached)
-                .as_ref()
-                .map(|c| schedule::refresh_at(c.issued, c.expiration, min_remaining, s.jitter))
+            lock::read(&self.cached).as_ref().map(|c| {
+                schedule::refresh_at_among(
+                    c.issued,
+                    c.expiration,
+                    min_remaining,
+                    s.jitter,
+                    profiles,
+                )
+            })
         });
         StatusView {
             last_refresh: s.last_refresh,
@@ -241,11 +261,17 @@ impl Slot {
             return Due::Now;
         };
         let min_remaining = engine.inner.config.borrow().daemon.min_remaining;
-        let at = schedule::refresh_at(c.issued, c.expiration, min_remaining, s.jitter);
+        let at = schedule::refresh_at_among(
+            c.issued,
+            c.expiration,
+            min_remaining,
+            s.jitter,
+            engine.profile_count(),
+        );
         if at <= now { Due::Now } else { Due::At(at) }
     }
 
-    async fn run(self: Arc<Self>, engine: Engine) {
+    pub(super) async fn run(self: Arc<Self>, engine: Engine) {
         loop {
             let now = engine.now();
             match self.due(&engine, now) {
@@ -269,7 +295,13 @@ impl Slot {
                 s.in_flight = true;
             }
             let epoch = engine.epoch();
-            let result = self.too_short_is_a_failure(&engine, engine.refresh(&self).await);
+            // Its STS (or Identity Center) call queues behind others unless someone waits for
+            // this slot's result meanwhile.
+            let slot = self.clone();
+            let urgency = Urgency::new(move || slot.waited_for());
+            // Boxed: an idle worker (all but a few of 500) keeps only its small loop state.
+            let refreshed = Box::pin(with_urgency(urgency, engine.refresh(&self))).await;
+            let result = self.too_short_is_a_failure(&engine, refreshed);
             if engine.epoch() != epoch {
                 // A logout happened meanwhile: whatever came back must not be kept.
                 tracing::debug!("dropping a refresh that finished after a logout");

@@ -178,7 +178,8 @@ impl Engine {
                 }
                 _ => token.clone(),
             };
-            match ic.refresh(&base).await {
+            // On the heap while in flight (see `Sts::with_failover`).
+            match Box::pin(ic.refresh(&base)).await {
                 Ok(mut new) => {
                     // botocore drops credd's field when it rewrites the file.
                     new.session_start = new.session_start.or(token.session_start);

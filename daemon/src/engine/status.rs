@@ -9,12 +9,14 @@ impl Engine {
     pub fn profile_status(&self) -> Vec<ProfileStatus> {
         let min_remaining = self.inner.config.borrow().daemon.min_remaining;
         let now = self.now();
-        self.profile_slots()
+        let slots = self.profile_slots();
+        let profiles = slots.len();
+        slots
             .iter()
             .map(|slot| {
                 let p = slot.profile();
                 let cached = slot.cached();
-                let view = slot.status_view(min_remaining);
+                let view = slot.status_view(min_remaining, profiles);
                 let state = if slot.servable(now, min_remaining).is_some() {
                     ProfileState::Fresh
                 } else if view.failures > 0 {

@@ -21,7 +21,9 @@ use crate::lock;
 use crate::sdk::{Clients, Limits};
 
 mod clock_probe;
+pub mod gate;
 pub use clock_probe::ClockProbe;
+use gate::Gates;
 
 /// A slow STS must not hold a refresh forever: one attempt gets 5 s, the whole call 12 s, a
 /// connection 2 s. Two attempts per region; failover to the next region is the rest of the retry
@@ -63,6 +65,8 @@ pub struct Sts {
     preferred: Mutex<Option<(String, Instant)>>,
     /// What signs requests and times them out: the engine's clock.
     clock: Clock,
+    /// A few calls in flight per Region, the ones someone waits for first.
+    gates: Gates,
 }
 
 impl Sts {
@@ -92,6 +96,7 @@ impl Sts {
             ),
             preferred: Mutex::new(None),
             clock,
+            gates: Gates::default(),
         }
     }
 
@@ -126,7 +131,14 @@ impl Sts {
             .collect()
     }
 
-    /// Runs `op` against each region in turn until one answers or fails for good.
+    /// The most calls ever in flight at once to one Region.
+    pub fn peak_in_flight(&self) -> usize {
+        self.gates.peak()
+    }
+
+    /// Runs `op` against each region in turn until one answers or fails for good; each call
+    /// waits for its place in the Region's [`gate::Gate`] first, so its timeouts count from when
+    /// it is sent.
     pub async fn with_failover<T, F, Fut>(
         &self,
         regions: &[String],
@@ -141,7 +153,13 @@ impl Sts {
         let mut last = None;
         let count = clients.len();
         for (i, (region, client)) in clients.into_iter().enumerate() {
-            match op(client, region.clone()).await {
+            let answer = {
+                let _pass = self.gates.get(&region).enter().await;
+                // On the heap while it is in flight: an SDK call's future is tens of kB, and
+                // inline it would make every profile's idle worker that big.
+                Box::pin(op(client, region.clone())).await
+            };
+            match answer {
                 Ok(v) => {
                     let mut preferred = lock::lock(&self.preferred);
                     if Some(&region) == first_configured {
@@ -170,6 +188,13 @@ impl Sts {
     }
 }
 
+/// Connections kept open per endpoint between calls: as many as the gate lets calls through.
+/// hyper's default keeps every one, so 500 calls at once left ~450 idle connections.
+pub const IDLE_CONNECTIONS: usize = gate::IN_FLIGHT;
+/// An idle connection is closed after this long (hyper's default is 90 s). Refreshes spread over
+/// minutes reuse one now and then; a TLS handshake more is cheaper than sockets held open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The SDK's default HTTP client (hyper, rustls with the system's roots, `HTTPS_PROXY`/`NO_PROXY`,
 /// the config's connect timeout) with ring as rustls' crypto instead of aws-lc, whose C build cost
 /// more than the rest of the daemon. aws-config's providers need one too, even to read a key from
@@ -194,6 +219,8 @@ pub fn https_connector(
     use aws_smithy_http_client::{Connector, proxy::ProxyConfig};
 
     let mut connector = Connector::builder()
+        .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .pool_idle_timeout(IDLE_TIMEOUT)
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .proxy_config(ProxyConfig::from_env());
     connector.set_connector_settings(settings);

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use credd_tests::bench::{client_wall_time, cpu_seconds, idle, ms};
 use credd_tests::moto::{Auth, Moto, SeedSpec};
 use credd_tests::wait_until;
 use credd_tests::world::World;
@@ -89,7 +90,7 @@ fn main() {
             "`credd profiles` (one socket round trip)",
         ),
     ] {
-        let (median, p90, min) = client_wall_time(&world, args);
+        let (median, p90, min) = client_wall_time(&world, args, CLIENT_RUNS);
         println!(
             "{what} wall time over {CLIENT_RUNS} runs: median {median:.2} ms, p90 {p90:.2} ms, min \
              {min:.2} ms"
@@ -224,29 +225,6 @@ fn set_audit(world: &World, on: bool) {
 
 /// How many times each client command is run for its wall time.
 const CLIENT_RUNS: usize = 200;
-
-/// `credd ARGS` run [`CLIENT_RUNS`] times (process start to exit, daemon running, stdout to
-/// /dev/null): median, p90 and min in ms.
-fn client_wall_time(world: &World, args: &[&str]) -> (f64, f64, f64) {
-    let mut times = Vec::new();
-    for _ in 0..CLIENT_RUNS {
-        let start = Instant::now();
-        let out = world
-            .command(credd_tests::bins::client_bin())
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap_or_else(|e| panic!("run credd {}: {e}", args.join(" ")));
-        assert!(out.success(), "credd {} failed", args.join(" "));
-        times.push(start.elapsed());
-    }
-    times.sort();
-    (
-        ms(times[CLIENT_RUNS / 2]),
-        ms(times[CLIENT_RUNS * 9 / 10]),
-        ms(times[0]),
-    )
-}
 
 /// Concurrent requests in a burst while logged out, as the single-flight tests send them.
 const BURST: usize = 300;
@@ -393,41 +371,6 @@ fn floods(addr: SocketAddr, token: &str, pid: u32) {
         println!("  {what:<44} {}; daemon CPU {cpu:.2} s{per}", show(&times));
     }
     println!();
-}
-
-/// User + system CPU seconds of process `pid`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    (field(11) + field(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// RSS in KiB now, and CPU use over `over` as a percentage of one core.
-fn idle(pid: u32, over: Duration) -> (u64, f64) {
-    let before = cpu_seconds(pid);
-    std::thread::sleep(over);
-    let used = cpu_seconds(pid) - before;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (rss, used / over.as_secs_f64() * 100.0)
 }
 
 /// How long the idle daemon's CPU use is sampled.

@@ -87,6 +87,7 @@ mod doctor;
 mod engine_cache;
 mod engine_login;
 mod engine_profiles;
+mod engine_scale;
 mod engine_secrets;
 mod engine_session;
 mod harness;

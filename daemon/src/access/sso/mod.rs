@@ -158,6 +158,8 @@ pub struct IdentityCenter {
     registrations: Mutex<HashMap<String, Registration>>,
     oidc_clients: Clients<aws_sdk_ssooidc::Client>,
     portal_clients: Clients<aws_sdk_sso::Client>,
+    /// A few GetRoleCredentials in flight per Region, like STS's calls.
+    portal_gates: crate::sts::gate::Gates,
     /// Per Region, the access token of the session Identity Center last refused. The AWS CLI's
     /// cache file may still hold it: taken up again, it would bring a dead session back (and
     /// `credd login` would find nothing to do).
@@ -194,6 +196,7 @@ impl IdentityCenter {
                 endpoints.portal.clone(),
                 portal::LIMITS,
             ),
+            portal_gates: Default::default(),
             clock,
             endpoints,
             registrations: Mutex::new(HashMap::new()),

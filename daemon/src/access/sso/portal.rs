@@ -33,26 +33,30 @@ impl IdentityCenter {
         role: &SsoRole,
     ) -> Result<RoleCredentials, SsoError> {
         let region = &token.region;
-        let out = self
-            .portal(region)
-            .get_role_credentials()
-            .access_token(token.access_token.expose())
-            .account_id(&role.account_id)
-            .role_name(&role.role_name)
-            .send()
-            .await
-            .map_err(|e| match classify(region, e) {
-                SsoError::Refused { code, message, .. }
-                    if code == "ForbiddenException" || code == "ResourceNotFoundException" =>
-                {
-                    SsoError::Forbidden {
-                        account_id: role.account_id.clone(),
-                        role_name: role.role_name.clone(),
-                        message,
-                    }
+        // Queued before the SDK sends it, so its timeouts count from then.
+        let _pass = self.portal_gates.get(region).enter().await;
+        // On the heap while in flight (see `Sts::with_failover`).
+        let out = Box::pin(
+            self.portal(region)
+                .get_role_credentials()
+                .access_token(token.access_token.expose())
+                .account_id(&role.account_id)
+                .role_name(&role.role_name)
+                .send(),
+        )
+        .await
+        .map_err(|e| match classify(region, e) {
+            SsoError::Refused { code, message, .. }
+                if code == "ForbiddenException" || code == "ResourceNotFoundException" =>
+            {
+                SsoError::Forbidden {
+                    account_id: role.account_id.clone(),
+                    role_name: role.role_name.clone(),
+                    message,
                 }
-                other => other,
-            })?;
+            }
+            other => other,
+        })?;
         let empty = || SsoError::Refused {
             region: region.clone(),
             code: "EmptyResponse".into(),
