@@ -172,10 +172,7 @@ impl InProcess {
             daemon.clone(),
             stop_rx.clone(),
         ));
-        let state = Arc::new(http::HttpState {
-            daemon: daemon.clone(),
-            imds_tokens: http::imds::TokenStore::default(),
-        });
+        let state = Arc::new(http::HttpState::new(daemon.clone()));
         tokio::spawn(http::serve(http_listener, state, stop_rx));
 
         let token = std::fs::read_to_string(paths.token_file())

@@ -126,10 +126,7 @@ async fn serve(
     watch::watch_config(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::serve(listener, daemon.clone(), stop_rx.clone()));
-    let http_state = Arc::new(http::HttpState {
-        daemon: daemon.clone(),
-        imds_tokens: http::imds::TokenStore::default(),
-    });
+    let http_state = Arc::new(http::HttpState::new(daemon.clone()));
     let http = tokio::spawn(http::serve(http_listener, http_state, stop_rx.clone()));
     if let Some(listeners) = daemon.containers.take_listeners() {
         tokio::spawn(http::docker::serve_all(daemon.clone(), listeners, stop_rx));

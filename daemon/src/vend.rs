@@ -10,7 +10,7 @@
 //! ([`crate::audit`]: who the caller is, is asked off the request path).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::creds::RoleCredentials;
 use crate::docker::Container;
 use crate::engine::{AccessConsole, Engine, EngineError};
+use crate::listener::admission::own_uid;
 use crate::listener::{Owner, Peer};
 use crate::lock;
 use crate::runtime_dir::RuntimeError;
@@ -79,12 +80,6 @@ impl Caller {
             socket_inode: None,
         }
     }
-}
-
-/// The daemon's user, read once: the request path makes no system call for it.
-fn own_uid() -> u32 {
-    static UID: OnceLock<u32> = OnceLock::new();
-    *UID.get_or_init(credd_proto::paths::current_uid)
 }
 
 /// What [`Vended::profile`] says when the access session itself left (`credd console

@@ -31,7 +31,7 @@ use crate::docker::Container;
 use crate::lock;
 use crate::vend::{Caller, Hook, Route, Vended};
 
-use self::process::{Resolved, Resolver};
+use self::process::{Resolved, Resolver, WalkBudget};
 
 /// Events waiting for the audit thread. At about 100 bytes each, 8192 is under a MiB, and at
 /// the bench's 100k requests a second, a tenth of a second of slack for the thread.
@@ -57,7 +57,8 @@ pub struct Audit {
     tx: SyncSender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
-    lookups: Budget,
+    /// Shared with the audit thread's [`Resolver`].
+    lookups: Arc<WalkBudget>,
 }
 
 /// What the request path and the audit thread share, besides the queue. The hook must not wake
@@ -96,35 +97,6 @@ impl Shared {
 /// While it has work, the audit thread takes what queued up this often: at 100,000 credentials
 /// a second, 500 at a time, with 200 wake-ups a second instead of 100,000.
 pub const TICK: Duration = Duration::from_millis(5);
-
-/// [`process::WALKS_PER_SECOND`] lookups a second, counted where connections are accepted.
-struct Budget {
-    started: Instant,
-    /// The second (since `started`) the count is for.
-    second: AtomicU64,
-    left: std::sync::atomic::AtomicU32,
-}
-
-impl Budget {
-    fn new() -> Budget {
-        Budget {
-            started: Instant::now(),
-            second: AtomicU64::new(0),
-            left: std::sync::atomic::AtomicU32::new(process::WALKS_PER_SECOND),
-        }
-    }
-
-    fn take(&self) -> bool {
-        let now = self.started.elapsed().as_secs();
-        if self.second.swap(now, Ordering::Relaxed) != now {
-            self.left
-                .store(process::WALKS_PER_SECOND, Ordering::Relaxed);
-        }
-        self.left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok()
-    }
-}
 
 enum Message {
     /// A TCP connection was accepted: its program is looked up before its request is served,
@@ -166,6 +138,7 @@ impl Audit {
     ) -> (Audit, Hook) {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let lookups = Arc::new(WalkBudget::new());
         let shared = Arc::new(Shared {
             enabled: AtomicBool::new(config.borrow().audit.enabled),
             idle: AtomicBool::new(false),
@@ -175,7 +148,7 @@ impl Audit {
             log: log::LogFile::new(paths.audit_log(), paths.audit_log_rotated()),
             known_path: paths.audit_known(),
             known: None,
-            resolver: Resolver::new(),
+            resolver: Resolver::new(lookups.clone()),
             config,
             notifier,
             dropped: dropped.clone(),
@@ -224,7 +197,7 @@ impl Audit {
                 tx,
                 thread: Mutex::new(thread),
                 shared,
-                lookups: Budget::new(),
+                lookups,
             },
             hook,
         )
@@ -495,7 +468,19 @@ impl Writer {
 
     fn accepted(&mut self, caller: Caller, at: Instant, done: tokio::sync::oneshot::Sender<()>) {
         let queued = at.elapsed();
-        let resolved = self.resolver.resolve(&caller, false);
+        if queued >= LOOKUP_WAIT {
+            // The connection's first answer has stopped waiting: a short-lived client may have
+            // had it and be gone, and looking for a socket that is gone walks every process's
+            // descriptors in vain (tens of milliseconds on a busy machine), which would make
+            // the next lookups late too. Not remembered: a credential served to the connection
+            // later looks it up if the budget allows ([`Resolver::resolve`]).
+            tracing::trace!(
+                queued_us = queued.as_micros() as u64,
+                "audit: a new connection's lookup came too late; skipped"
+            );
+            return;
+        }
+        let resolved = self.resolver.accepted(&caller);
         let _ = done.send(());
         tracing::trace!(
             queued_us = queued.as_micros() as u64,

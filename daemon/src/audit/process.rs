@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
 use credd_proto::audit::{AuditVia, truncate_cmdline};
 
@@ -43,6 +44,46 @@ pub struct Resolved {
 /// connections), a connection's program is recorded as unknown rather than each one costing a
 /// walk of every process's descriptors.
 pub const WALKS_PER_SECOND: u32 = 64;
+
+/// [`WALKS_PER_SECOND`], shared by the listener (a connection it accepts is looked up at once,
+/// [`Resolver::accepted`]) and the audit thread (a caller it has not looked up yet, when a
+/// credential is served to it): one budget for both. During a flood of fresh connections the
+/// listener takes it all, so no credential served to a connection that was not looked up costs a
+/// walk: that connection is closed by the time its event is read, and looking for a socket that
+/// is gone walks every process's descriptors in vain (tens of milliseconds on a busy machine).
+pub struct WalkBudget {
+    started: Instant,
+    /// The second (since `started`) the count is for.
+    second: AtomicU64,
+    left: AtomicU32,
+}
+
+impl WalkBudget {
+    pub fn new() -> WalkBudget {
+        WalkBudget {
+            started: Instant::now(),
+            second: AtomicU64::new(0),
+            left: AtomicU32::new(WALKS_PER_SECOND),
+        }
+    }
+
+    /// One walk, if this second's are not all spent.
+    pub fn take(&self) -> bool {
+        let now = self.started.elapsed().as_secs();
+        if self.second.swap(now, Ordering::Relaxed) != now {
+            self.left.store(WALKS_PER_SECOND, Ordering::Relaxed);
+        }
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+impl Default for WalkBudget {
+    fn default() -> Self {
+        WalkBudget::new()
+    }
+}
 /// Connections remembered (inode → program); forgotten all at once when full.
 const REMEMBERED: usize = 4096;
 
@@ -50,25 +91,18 @@ pub struct Resolver {
     by_inode: HashMap<u64, Option<Arc<Program>>>,
     /// The pid that held the last socket found: a keep-alive client's next connection is its.
     last_hit: Option<u32>,
-    budget: u32,
-    budget_since: Instant,
+    budget: Arc<WalkBudget>,
     own_netns: Option<String>,
     own_uid: u32,
 }
 
-impl Default for Resolver {
-    fn default() -> Self {
-        Resolver::new()
-    }
-}
-
 impl Resolver {
-    pub fn new() -> Resolver {
+    /// `budget`: shared with the listener ([`WalkBudget`]).
+    pub fn new(budget: Arc<WalkBudget>) -> Resolver {
         Resolver {
             by_inode: HashMap::new(),
             last_hit: None,
-            budget: WALKS_PER_SECOND,
-            budget_since: Instant::now(),
+            budget,
             own_netns: netns("self"),
             own_uid: credd_proto::paths::current_uid(),
         }
@@ -103,6 +137,17 @@ impl Resolver {
                 },
             };
         }
+        let budget = self.budget.clone();
+        self.by_socket(caller, || budget.take())
+    }
+
+    /// A TCP connection just accepted, whose walk the listener took from the budget already.
+    pub fn accepted(&mut self, caller: &Caller) -> Resolved {
+        self.by_socket(caller, || true)
+    }
+
+    /// The program holding the caller's socket: remembered, or looked for if `may_walk()`.
+    fn by_socket(&mut self, caller: &Caller, may_walk: impl FnOnce() -> bool) -> Resolved {
         let Some(inode) = caller.socket_inode else {
             return Resolved::default();
         };
@@ -114,7 +159,7 @@ impl Resolver {
         }
         // Another user's descriptors are not readable (unless we are root): no walk for them.
         let strangers = caller.uid.is_some_and(|uid| uid != self.own_uid) && self.own_uid != 0;
-        if strangers || !self.may_walk() {
+        if strangers || !may_walk() {
             // Not remembered: a later request on the connection may find it.
             return Resolved::default();
         }
@@ -130,18 +175,6 @@ impl Resolver {
             program,
             client_pid: None,
         }
-    }
-
-    fn may_walk(&mut self) -> bool {
-        if self.budget_since.elapsed() >= Duration::from_secs(1) {
-            self.budget = WALKS_PER_SECOND;
-            self.budget_since = Instant::now();
-        }
-        if self.budget == 0 {
-            return false;
-        }
-        self.budget -= 1;
-        true
     }
 
     /// The process holding socket `inode`, the last one found tried first (a keep-alive
@@ -421,10 +454,41 @@ mod tests {
 
     #[test]
     #[cfg(target_os = "linux")]
+    fn the_listener_and_the_audit_thread_share_one_walk_budget() {
+        use std::os::unix::fs::MetadataExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let inode = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
+        let caller = Caller {
+            socket_inode: Some(inode),
+            ..Caller::default()
+        };
+        let budget = Arc::new(WalkBudget::new());
+        let mut resolver = Resolver::new(budget.clone());
+        // The listener spent this second's walks on the connections it accepted (a flood).
+        while budget.take() {}
+        if budget.started.elapsed().as_secs() > 0 {
+            return; // the second turned meanwhile (a very busy machine): nothing to tell
+        }
+        assert!(
+            resolver.resolve(&caller, false).program.is_none(),
+            "a credential served to a connection not looked up costs no walk"
+        );
+        assert!(!resolver.by_inode.contains_key(&inode), "not remembered");
+        // A connection the listener looked up (its walk already counted) is found.
+        let found = resolver.accepted(&caller).program.expect("found");
+        assert_eq!(found.pid, std::process::id());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
     fn our_own_process_is_read_whole_and_a_connection_is_found_once() {
         let me = std::process::id();
         let caller = Caller::unix(credd_proto::paths::current_uid(), Some(me as i32));
-        let mut resolver = Resolver::new();
+        let mut resolver = Resolver::new(Arc::new(WalkBudget::new()));
         let resolved = resolver.resolve(&caller, false);
         let program = resolved.program.expect("our own process");
         assert_eq!(program.pid, me);

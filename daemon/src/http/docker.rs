@@ -83,10 +83,7 @@ pub async fn serve_all(
     mut listeners: mpsc::UnboundedReceiver<Listener>,
     stop: watch::Receiver<bool>,
 ) {
-    let state = Arc::new(HttpState {
-        daemon: daemon.clone(),
-        imds_tokens: imds::TokenStore::default(),
-    });
+    let state = Arc::new(HttpState::new(daemon.clone()));
     let mut stopping = stop.clone();
     loop {
         let listener = tokio::select! {

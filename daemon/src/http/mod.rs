@@ -46,6 +46,17 @@ static POLICY: Policy = Policy {
 pub struct HttpState {
     pub daemon: Arc<Daemon>,
     pub imds_tokens: imds::TokenStore,
+    container_answers: container::Answers,
+}
+
+impl HttpState {
+    pub fn new(daemon: Arc<Daemon>) -> HttpState {
+        HttpState {
+            daemon,
+            imds_tokens: imds::TokenStore::default(),
+            container_answers: container::Answers::default(),
+        }
+    }
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {

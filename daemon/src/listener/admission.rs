@@ -31,11 +31,17 @@ pub enum Owner {
 impl Owner {
     pub fn of(uid: Option<u32>) -> Owner {
         match uid {
-            Some(uid) if uid == credd_proto::paths::current_uid() => Owner::Me,
+            Some(uid) if uid == own_uid() => Owner::Me,
             Some(uid) => Owner::Other(uid),
             None => Owner::Unknown,
         }
     }
+}
+
+/// The daemon's user, read once: no system call per connection or request.
+pub fn own_uid() -> u32 {
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UID.get_or_init(credd_proto::paths::current_uid)
 }
 
 #[derive(Debug, Clone, Copy)]

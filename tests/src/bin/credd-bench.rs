@@ -4,6 +4,10 @@
 //!   1/8/64 connections and a new connection per request, requests/s and p50/p99, next to a
 //!   baseline: a bare hyper server (separate process, same runtime size) returning the same bytes;
 //!   and the same with the audit log (`[audit] enabled`) off, alternating, for its cost;
+//! - the same answer next to nginx serving its bytes as a static file, both loaded by wrk (32
+//!   keep-alive connections, and a new connection per request), with each server's CPU per
+//!   request ([`versus_nginx`]; Debian's `wrk` and `nginx-light`, installed with apt as root when
+//!   missing);
 //! - `credd status`, `credd prompt` and `credd profiles` wall time (client process start to exit,
 //!   daemon running), median and p90: what a shell prompt pays for `credd prompt` (a state file
 //!   read) next to a socket round trip;
@@ -17,6 +21,7 @@
 //! Build and run with `cargo build --profile dist --workspace --bin credd --bin credd-daemon --bin
 //! credd-bench && target/dist/credd-bench [SECONDS]` (what ships: whole-program LTO; one cargo
 //! invocation, each crate built once; it starts the `credd-daemon` next to it).
+//! `credd-bench --nginx [SECONDS]` runs the comparison with nginx alone.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -42,7 +47,12 @@ fn main() {
         serve_baseline(&args[2]);
         return;
     }
-    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    // `--nginx`: only the comparison with nginx.
+    let nginx_only = args.get(1).map(String::as_str) == Some("--nginx");
+    let seconds: u64 = args
+        .get(if nginx_only { 2 } else { 1 })
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let run_for = Duration::from_secs(seconds);
 
     let moto = Moto::start(Auth::On);
@@ -67,6 +77,17 @@ fn main() {
     let token = world.http_token();
     let pid = world.daemon_pid().expect("daemon pid");
     drop(moto); // STS is not needed any more: everything below is served from the cache
+    let path = "/v1/credentials/staging";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if nginx_only {
+        let (content_type, body) = runtime.block_on(fetch_once(credd_addr, path, &token));
+        versus_nginx(credd_addr, pid, path, &token, &content_type, &body, run_for);
+        return;
+    }
 
     println!(
         "credd-bench: {ROUNDS} rounds of {seconds} s per scenario and server (median shown), 2-thread servers, load generator in this process\n"
@@ -100,14 +121,8 @@ fn main() {
 
     floods(credd_addr, &token, pid);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let path = "/v1/credentials/staging".to_owned();
-    let body = runtime.block_on(fetch_once(credd_addr, &path, &token));
-
+    // The real answer, as an SDK gets it: the baseline's body and nginx's static file.
+    let (content_type, body) = runtime.block_on(fetch_once(credd_addr, path, &token));
     // The baseline: the same bytes from a bare hyper server in its own process.
     let dir = tempfile::tempdir().expect("temp dir");
     let body_file = dir.path().join("body.json");
@@ -147,14 +162,12 @@ fn main() {
         let mut base = Vec::new();
         for _ in 0..ROUNDS {
             set_audit(&world, true);
-            credd.push(
-                runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for)),
-            );
+            credd
+                .push(runtime.block_on(load(credd_addr, path, &token, conns, keep_alive, run_for)));
             set_audit(&world, false);
-            audit_off.push(
-                runtime.block_on(load(credd_addr, &path, &token, conns, keep_alive, run_for)),
-            );
-            base.push(runtime.block_on(load(base_addr, &path, &token, conns, keep_alive, run_for)));
+            audit_off
+                .push(runtime.block_on(load(credd_addr, path, &token, conns, keep_alive, run_for)));
+            base.push(runtime.block_on(load(base_addr, path, &token, conns, keep_alive, run_for)));
         }
         set_audit(&world, true);
         let (c, off, b) = (median(credd), median(audit_off), median(base));
@@ -197,6 +210,8 @@ fn main() {
     );
     let _ = baseline.kill();
     let _ = baseline.wait();
+
+    versus_nginx(credd_addr, pid, path, &token, &content_type, &body, run_for);
     let (rss_kib, _) = idle(pid, Duration::from_millis(100));
     println!(
         "\ndaemon RSS after the load: {:.1} MiB",
@@ -398,7 +413,8 @@ fn request(addr: SocketAddr, path: &str, token: &str) -> Request<Full<Bytes>> {
         .expect("request")
 }
 
-async fn fetch_once(addr: SocketAddr, path: &str, token: &str) -> Bytes {
+/// The answer's Content-Type and body.
+async fn fetch_once(addr: SocketAddr, path: &str, token: &str) -> (String, Bytes) {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -413,7 +429,14 @@ async fn fetch_once(addr: SocketAddr, path: &str, token: &str) -> Bytes {
         200,
         "credd must serve the cached credentials"
     );
-    resp.into_body().collect().await.expect("body").to_bytes()
+    let content_type = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .expect("credd names the Content-Type")
+        .to_owned();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (content_type, body)
 }
 
 async fn load(
@@ -509,4 +532,361 @@ fn serve_baseline(body_file: &str) {
             });
         }
     });
+}
+/// The keep-alive connections of the nginx comparison (and the concurrent clients of its
+/// new-connection-per-request shape).
+const WRK_CONNECTIONS: usize = 32;
+/// wrk's threads: the machine's two cores are shared by the server under test and wrk, so one
+/// thread each for wrk's event loops would leave the servers a core; two, as the servers have.
+const WRK_THREADS: usize = 2;
+
+/// credd's cached credential answer next to nginx serving the same bytes as a static file, with
+/// wrk (a load generator neither server shares code with), alternating over [`ROUNDS`] rounds
+/// per shape; the median round of each. Fair terms, stated in the output: nginx runs as many
+/// workers as credd has tokio threads, keeps an access log as credd keeps its audit log
+/// (buffered, written at most a second later, as credd's audit thread batches), closes idle
+/// keep-alive connections after 5 s and every connection after 60 s as credd does, and both get
+/// the same request (credd's token header too, which nginx ignores).
+fn versus_nginx(
+    credd: SocketAddr,
+    credd_pid: u32,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: &[u8],
+    run_for: Duration,
+) {
+    let (wrk, nginx_bin) = nginx_and_wrk();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nginx = Nginx::start(&nginx_bin, dir.path(), path, content_type, body);
+    // The token goes in a script (0600, in a private temp dir), not on wrk's command line, which
+    // every user of the machine can read.
+    assert!(
+        token.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "the HTTP token is hex"
+    );
+    let script = dir.path().join("token.lua");
+    std::fs::write(
+        &script,
+        format!("wrk.headers[\"Authorization\"] = \"{token}\"\n"),
+    )
+    .expect("write the wrk script");
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    println!(
+        "\ncredd next to nginx {} serving the same {} bytes ({content_type}) as a static file, \
+         wrk {}, {WRK_THREADS} threads, {WRK_CONNECTIONS} connections, {ROUNDS} rounds of {} s \
+         alternating (median shown); load average before: {}",
+        nginx.version,
+        body.len(),
+        wrk_version(&wrk),
+        run_for.as_secs(),
+        loadavg()
+    );
+    println!(
+        "  nginx: {NGINX_WORKERS} workers (credd: 2 tokio threads), access log on (buffered, \
+         flushed every second; credd's audit log is on), sendfile, keep-alive idle 5 s and 60 s \
+         at most (as credd), no request limit per connection"
+    );
+    println!(
+        "{:<28} {:>12} {:>9} {:>9} {:>8}   {:>12} {:>9} {:>9} {:>8}   {:>6}",
+        "scenario",
+        "credd req/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs",
+        "nginx req/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs",
+        "ratio"
+    );
+    for (name, close) in [
+        ("keep-alive, 32 connections", false),
+        ("new connection per request", true),
+    ] {
+        let mut credd_rounds = Vec::new();
+        let mut nginx_rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let run = |addr: SocketAddr, pids: &[u32]| {
+                let before: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
+                let mut result = run_wrk(&wrk, &script, addr, path, close, run_for);
+                let used: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>() - before;
+                result.cpu_us = used * 1e6 / result.requests.max(1) as f64;
+                result
+            };
+            credd_rounds.push(run(credd, &[credd_pid]));
+            nginx_rounds.push(run(nginx.addr, &nginx.pids()));
+        }
+        let (c, n) = (median_wrk(credd_rounds), median_wrk(nginx_rounds));
+        println!(
+            "{:<28} {:>12.0} {:>9.0} {:>9.0} {:>8.1}   {:>12.0} {:>9.0} {:>9.0} {:>8.1}   {:>5.2}x",
+            name,
+            c.rps,
+            c.p50,
+            c.p99,
+            c.cpu_us,
+            n.rps,
+            n.p50,
+            n.p99,
+            n.cpu_us,
+            c.rps / n.rps
+        );
+    }
+    println!(
+        "  (CPU µs: the server's user + system CPU per request answered; ratio: credd's req/s \
+         over nginx's); load average after: {}",
+        loadavg()
+    );
+}
+
+/// nginx's worker processes: as many as credd's tokio worker threads.
+const NGINX_WORKERS: usize = 2;
+
+/// One wrk run's figures.
+struct WrkFigures {
+    requests: u64,
+    rps: f64,
+    /// Latency percentiles in µs (wrk's: from the request's first byte sent to the answer's
+    /// last received, not counting the connect).
+    p50: f64,
+    p99: f64,
+    /// The server's CPU per request in µs (filled in by the caller).
+    cpu_us: f64,
+}
+
+fn median_wrk(mut rounds: Vec<WrkFigures>) -> WrkFigures {
+    rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
+/// wrk and nginx, installed with apt when missing (Debian's `wrk` and `nginx-light`).
+fn nginx_and_wrk() -> (std::path::PathBuf, std::path::PathBuf) {
+    let wrk = std::path::PathBuf::from("/usr/bin/wrk");
+    let nginx = std::path::PathBuf::from("/usr/sbin/nginx");
+    let missing = || {
+        let mut missing = Vec::new();
+        if !wrk.is_file() {
+            missing.push("wrk".to_owned());
+        }
+        if !nginx.is_file() {
+            missing.push("nginx-light".to_owned());
+        }
+        missing
+    };
+    credd_tests::install::apt_install("the comparison with nginx", "bench-nginx-install", missing)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (wrk, nginx)
+}
+
+fn wrk_version(wrk: &std::path::Path) -> String {
+    // `wrk -v` prints its version line and the usage, and exits 1.
+    let out = Command::new(wrk).arg("-v").output().expect("run wrk -v");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace().nth(1).unwrap_or("?").to_owned()
+}
+
+/// `wrk` against `http://addr/path` for `run_for`, with the token script; `close`: a new
+/// connection per request (`Connection: close`, as SDKs that do not keep connections alive).
+fn run_wrk(
+    wrk: &std::path::Path,
+    script: &std::path::Path,
+    addr: SocketAddr,
+    path: &str,
+    close: bool,
+    run_for: Duration,
+) -> WrkFigures {
+    let mut command = Command::new(wrk);
+    command
+        .args(["-t", &WRK_THREADS.to_string()])
+        .args(["-c", &WRK_CONNECTIONS.to_string()])
+        .args(["-d", &format!("{}s", run_for.as_secs())])
+        .arg("--latency")
+        .arg("-s")
+        .arg(script);
+    if close {
+        command.args(["-H", "Connection: close"]);
+    }
+    let out = command
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("Non-2xx"),
+        "{addr} answered something else than 200:\n{text}"
+    );
+    parse_wrk(&text).unwrap_or_else(|| panic!("cannot read wrk's output:\n{text}"))
+}
+
+/// Requests/sec, the request count and the 50% and 99% latencies of wrk's `--latency` output.
+fn parse_wrk(text: &str) -> Option<WrkFigures> {
+    let mut rps = None;
+    let mut requests = None;
+    let mut p50 = None;
+    let mut p99 = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => rps = v.parse().ok(),
+            [n, "requests", "in", ..] => requests = n.parse().ok(),
+            ["50%", v] => p50 = micros(v),
+            ["99%", v] => p99 = micros(v),
+            _ => {}
+        }
+    }
+    Some(WrkFigures {
+        requests: requests?,
+        rps: rps?,
+        p50: p50?,
+        p99: p99?,
+        cpu_us: 0.0,
+    })
+}
+
+/// wrk's `123.45us`, `1.23ms`, `1.00s` in µs.
+fn micros(v: &str) -> Option<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = v.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        _ => return None,
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// nginx in the foreground with its own config, logs, pid file and temp paths in `dir`, serving
+/// `body` at `path` on a loopback port; stopped on drop.
+struct Nginx {
+    child: std::process::Child,
+    addr: SocketAddr,
+    version: String,
+}
+
+impl Nginx {
+    fn start(
+        bin: &std::path::Path,
+        dir: &std::path::Path,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Nginx {
+        let root = dir.join("www");
+        let file = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("create the web root");
+        std::fs::write(&file, body).expect("write the static file");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let d = dir.display();
+        // As root, nginx's workers would switch to `nobody`, who cannot read the private temp dir.
+        // SAFETY: geteuid has no preconditions.
+        let user = if unsafe { libc::geteuid() } == 0 {
+            "user root;\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "{user}worker_processes {NGINX_WORKERS};\ndaemon off;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+               access_log {d}/access.log combined buffer=64k flush=1s;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+               scgi_temp_path {d}/scgi;\n\
+               types {{ }}\n  default_type {content_type};\n\
+               sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n\
+               keepalive_timeout 5s;\n  keepalive_time 60s;\n  keepalive_requests 1000000;\n\
+               server {{\n\
+                 listen {addr};\n    root {root};\n\
+                 location / {{ add_header Cache-Control no-store; }}\n\
+               }}\n\
+             }}\n",
+            root = root.display()
+        );
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config).expect("write nginx.conf");
+        let version = Command::new(bin)
+            .arg("-v")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stderr)
+                    .trim()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let nginx = Nginx {
+            child,
+            addr,
+            version,
+        };
+        wait_until(Duration::from_secs(10), "nginx listening", || {
+            std::net::TcpStream::connect(addr).is_ok()
+        });
+        wait_until(Duration::from_secs(10), "nginx's workers", || {
+            nginx.pids().len() == 1 + NGINX_WORKERS
+        });
+        nginx
+    }
+
+    /// The master's pid and its workers'.
+    fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(master) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT: nginx's graceful stop (it flushes the access log).
+        // SAFETY: kill has no memory preconditions; the pid is our own child's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGQUIT) };
+        let _ = self.child.wait();
+    }
 }
