@@ -7,8 +7,8 @@
 //! STS then and once idle; the idle daemon's RSS and CPU over 20 s; `credd status` (compact and
 //! `--all`), `credd status --json` and `credd profiles`: wall time and bytes; `credd reload`; the
 //! requests per second on one pinned profile (wrk, 8 keep-alive connections); then the steady
-//! state measured on compressed time (the proxy makes every AssumeRole's credentials last 150 s,
-//! `min_remaining = "1m"`): calls per hour and the widest second, next to what the schedule
+//! state measured on compressed time (the proxy makes every AssumeRole's credentials last 240 s,
+//! `min_remaining = "2m"`, the smallest allowed): calls per hour and the widest second, next to what the schedule
 //! gives for 1-hour credentials.
 //!
 //! Build and run with `cargo build --profile dist -p credd-tests --bin credd-scale-bench --bin
@@ -36,7 +36,9 @@ const IDLE_WINDOW: Duration = Duration::from_secs(20);
 /// Runs of each client command timed.
 const CLIENT_RUNS: usize = 50;
 /// The compressed credentials' lifetime and how long the steady state is watched.
-const SHORT_LIFE: Duration = Duration::from_secs(150);
+const SHORT_LIFE: Duration = Duration::from_secs(240);
+/// `min_remaining` (and `follow_window`) of the compressed steady state: the smallest allowed.
+const SHORT_MIN_REMAINING: &str = "2m";
 const STEADY_WINDOW: Duration = Duration::from_secs(180);
 
 fn main() {
@@ -175,7 +177,7 @@ fn main() {
 
     // The steady state on compressed time: every credential lasts SHORT_LIFE.
     proxy.set_lifetime("AssumeRole", SHORT_LIFE);
-    world.write_config(&config(direct, chained, Some("1m")));
+    world.write_config(&config(direct, chained, Some(SHORT_MIN_REMAINING)));
     world.credd(&["reload"]).assert_success();
     world.credd(&["logout"]).assert_success();
     world.credd(&["login"]).assert_success();
@@ -189,7 +191,7 @@ fn main() {
     let ((), steady) = sampled(&proxy, || std::thread::sleep(STEADY_WINDOW));
     let per_hour = steady.calls as f64 * 3600.0 / STEADY_WINDOW.as_secs_f64();
     println!(
-        "steady state (compressed: {} s credentials, min_remaining 1m, over {} s):",
+        "steady state (compressed: {} s credentials, min_remaining {SHORT_MIN_REMAINING}, over {} s):",
         SHORT_LIFE.as_secs(),
         STEADY_WINDOW.as_secs()
     );
@@ -200,7 +202,7 @@ fn main() {
         steady.widest_second,
         steady.most_in_flight
     );
-    let (lo, hi) = interval(SHORT_LIFE, Duration::from_secs(60), total);
+    let (lo, hi) = interval(SHORT_LIFE, Duration::from_secs(120), total);
     println!(
         "  the schedule's interval    {:.1}..{:.1} s: {:.0} an hour on average (schedule.rs as of this bench)",
         lo,
