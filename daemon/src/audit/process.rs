@@ -452,9 +452,10 @@ mod tests {
         );
     }
 
-    #[test]
+    /// A TCP connection of this process (open while both ends are held), its socket's inode,
+    /// and the caller a request on it would be.
     #[cfg(target_os = "linux")]
-    fn the_listener_and_the_audit_thread_share_one_walk_budget() {
+    fn own_connection() -> (std::net::TcpListener, std::net::TcpStream, u64, Caller) {
         use std::os::unix::fs::MetadataExt;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -466,6 +467,13 @@ mod tests {
             socket_inode: Some(inode),
             ..Caller::default()
         };
+        (listener, stream, inode, caller)
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_listener_and_the_audit_thread_share_one_walk_budget() {
+        let (_listener, _stream, inode, caller) = own_connection();
         let budget = Arc::new(WalkBudget::new());
         let mut resolver = Resolver::new(budget.clone());
         // The listener spent this second's walks on the connections it accepted (a flood).
@@ -504,17 +512,7 @@ mod tests {
             Some(std::os::unix::process::parent_id())
         );
         // A TCP connection of ours, by its socket's inode.
-        use std::os::unix::fs::MetadataExt;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let inode = std::fs::metadata(format!("/proc/self/fd/{fd}"))
-            .unwrap()
-            .ino();
-        let caller = Caller {
-            socket_inode: Some(inode),
-            ..Caller::default()
-        };
+        let (_listener, _stream, inode, caller) = own_connection();
         let found = resolver.resolve(&caller, false).program.expect("found");
         assert_eq!(found.pid, me, "the process, not this test's thread");
         assert!(resolver.by_inode.contains_key(&inode), "remembered");
