@@ -11,6 +11,8 @@ pub struct Written {
     pub before: Option<String>,
     pub text: String,
     pub profiles: Vec<String>,
+    /// Whether the config has an `[access]` (the daemon refuses one without).
+    pub access: bool,
 }
 
 /// `data`: the config file, then optionally a NUL and the credentials file, then optionally a NUL
@@ -83,6 +85,7 @@ pub fn aws_config_import(data: &[u8]) -> Vec<Written> {
             before: before.map(str::to_owned),
             text: first.text.clone(),
             profiles: imported.iter().map(|p| p.profile.clone()).collect(),
+            access: !matches!(first.access, aws_config::AccessOutcome::NotFound),
         });
     }
     written

@@ -223,11 +223,12 @@ fn check_config_error(e: &crate::config::ConfigError, text: &str) {
 /// A config `credd import` wrote (the `aws_config_import` target: the client's import on
 /// arbitrary AWS files), with the config it started from (`None`: none).
 ///
-/// Invariant: when the daemon accepted the config it started from, it accepts what the import
-/// wrote, with every profile the import reports.
-pub fn imported_config(before: Option<&str>, written: &str, profiles: &[String]) {
+/// Invariant: when the daemon accepted the config it started from (or there was none) and the
+/// import found an `[access]` (`access`), the daemon accepts what it wrote, with every profile
+/// the import reports.
+pub fn imported_config(before: Option<&str>, written: &str, profiles: &[String], access: bool) {
     let path = Path::new("/fuzz/imported.toml");
-    if before.is_some_and(|b| crate::config::parse(path, b).is_err()) {
+    if !access || before.is_some_and(|b| crate::config::parse(path, b).is_err()) {
         return;
     }
     match crate::config::parse(path, written) {

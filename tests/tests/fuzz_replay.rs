@@ -87,7 +87,12 @@ fn sso_cache() {
 fn aws_config_import() {
     replay("aws_config_import", |data| {
         for w in credd::fuzzing::aws_config_import(data) {
-            credd_daemon::fuzzing::imported_config(w.before.as_deref(), &w.text, &w.profiles);
+            credd_daemon::fuzzing::imported_config(
+                w.before.as_deref(),
+                &w.text,
+                &w.profiles,
+                w.access,
+            );
         }
     });
 }
