@@ -337,16 +337,18 @@ fn same_token(a: &sso::SsoToken, b: &sso::SsoToken) {
     }
 }
 
-/// The secret fields' values in a cache file, when it is JSON (long enough to be told apart
-/// from ordinary words of a message).
+/// The secret fields' values in a cache file, when it is JSON: long enough to be told apart
+/// from ordinary words of a message, and found once in the file (a copy in another field, which
+/// an error may quote, is no secret's).
 fn secrets_in(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
     let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(data) else {
         return Vec::new();
     };
     ["accessToken", "refreshToken", "clientSecret"]
         .iter()
         .filter_map(|k| fields.get(*k)?.as_str())
-        .filter(|v| v.len() >= 12)
+        .filter(|v| v.len() >= 12 && text.matches(*v).count() == 1)
         .map(str::to_owned)
         .collect()
 }

@@ -926,6 +926,13 @@ impl<'a> Resolver<'a> {
             let Some(role_arn) = get("role_arn") else {
                 return other("web_identity_token_file without role_arn".into());
             };
+            // The daemon refuses an [access] whose role is not an IAM role ARN.
+            if let Err(why) = checks::parse_role_arn(&role_arn) {
+                return other(format!(
+                    "{}: role_arn: {why}",
+                    section.properties["role_arn"].at
+                ));
+            }
             return Ok(Node::Root(Root::WebIdentity {
                 role_arn,
                 token_file,
