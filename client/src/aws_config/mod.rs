@@ -559,6 +559,13 @@ fn access_fields(
                     serials.push(s.clone());
                 }
             }
+            serials.retain(|(serial, at)| match checks::check_mfa_serial(serial) {
+                Ok(()) => true,
+                Err(why) => {
+                    notes.push(format!("{at}: mfa_serial not imported: {why}"));
+                    false
+                }
+            });
             if let Some((serial, _)) = serials.first() {
                 fields.push(("mfa_serial".into(), serial.as_str().into()));
                 for (other, at) in serials.iter().skip(1).filter(|(s, _)| s != serial) {
