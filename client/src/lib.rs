@@ -9,5 +9,8 @@ pub mod aws_config;
 pub mod config_edit;
 pub mod connection;
 pub mod error;
+/// Fuzz entry points (`tests/fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod service_manager;
 pub mod trust;

@@ -175,3 +175,47 @@ fn no_secret_reaches_the_plan_or_its_report() {
         }
     }
 }
+
+/// Found by the `aws_config_import` fuzz target (tests/fuzz/regressions/aws_config_import/): a
+/// web identity profile whose `role_arn` is no role ARN (here a later `[profile ci]` overriding
+/// the first) became an `[access]` the daemon refuses; it is skipped, saying why.
+#[test]
+fn a_web_identity_role_that_is_no_role_arn_is_not_imported() {
+    let config = "[profile ci]\nrole_arn = arn:aws:iam::999999999999:role/GithubActions\n\
+                  web_identity_token_file = /var/run/token\n\
+                  [profile ci]\nrole_arn = arn:aws:ia = ci\n";
+    let files = AwsFiles {
+        config: aws_config::parse::parse(config, "config", FileKind::Config).unwrap(),
+        credentials: ProfileFile::default(),
+    };
+    let plan = aws_config::plan(&files, "").unwrap();
+    assert_eq!(plan.access, AccessOutcome::NotFound, "{}", plan.text);
+    assert!(!plan.text.contains("[access]"), "{}", plan.text);
+    let skipped = &plan.skipped[0];
+    assert_eq!(skipped.profile, "ci");
+    assert!(skipped.reason.contains("role_arn"), "{}", skipped.reason);
+}
+
+/// Found by the `aws_config_import` fuzz target (tests/fuzz/regressions/aws_config_import/): an
+/// `mfa_serial` STS would refuse went into `[access]`, which the daemon then refused; it is left
+/// out, with a note.
+#[test]
+fn an_mfa_serial_sts_refuses_is_not_imported() {
+    let config = "[default]\nregion = eu-west-1\nmfa_serial = arn:awss]\n";
+    let credentials = "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n";
+    let files = AwsFiles {
+        config: aws_config::parse::parse(config, "config", FileKind::Config).unwrap(),
+        credentials: aws_config::parse::parse(credentials, "credentials", FileKind::Credentials)
+            .unwrap(),
+    };
+    let plan = aws_config::plan(&files, "").unwrap();
+    assert!(plan.text.contains("[access]"), "{}", plan.text);
+    assert!(!plan.text.contains("mfa_serial"), "{}", plan.text);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("mfa_serial not imported")),
+        "{:?}",
+        plan.notes
+    );
+}

@@ -16,6 +16,9 @@ pub mod desktop;
 pub mod docker;
 pub mod doctor;
 pub mod engine;
+/// Fuzz entry points (`tests/fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 pub mod http;
 pub mod http_token;

@@ -92,3 +92,18 @@ pub fn check_sso_session(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// An `mfa_serial` STS accepts as SerialNumber (the daemon's `[access]` check, which `credd
+/// import` applies before it writes one).
+pub fn check_mfa_serial(serial: &str) -> Result<(), String> {
+    let ok = (9..=256).contains(&serial.len())
+        && serial
+            .chars()
+            .all(|c| is_sts_word(c) || matches!(c, ':' | '/'));
+    if !ok {
+        return Err(format!(
+            "expected an MFA device ARN like arn:aws:iam::111111111111:mfa/alice, found {serial:?}"
+        ));
+    }
+    Ok(())
+}

@@ -166,9 +166,26 @@ fn decode<T: DeserializeOwned>(local_software: &str, body: &[u8]) -> Result<T, P
         });
     }
     serde_json::from_slice(body).map_err(|e| ProtoError::Malformed {
-        detail: e.to_string(),
+        detail: shown_detail(&e.to_string()),
     })
 }
+
+/// A decode error as it may be shown: serde quotes what the peer sent (`unknown variant
+/// `...``), which must not put terminal escapes into replies or the log, nor a megabyte.
+fn shown_detail(detail: &str) -> String {
+    let mut shown: String = detail
+        .chars()
+        .take(MAX_DETAIL_LEN)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if detail.chars().nth(MAX_DETAIL_LEN).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// Room for serde's list of the known variants (about 400 characters for a response).
+const MAX_DETAIL_LEN: usize = 600;
 
 /// The peer's name as it may be shown: printable ASCII, at most [`MAX_SOFTWARE_LEN`] characters,
 /// anything else as `?`. A peer must not be able to put terminal escapes into replies or the log.
@@ -274,6 +291,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.len() < 400, "{msg}");
+    }
+
+    /// Found by the `control_frame` fuzz target (regressions/control_frame/): serde's message
+    /// quotes the unknown variant, escapes and all.
+    #[test]
+    fn an_unknown_variant_cannot_carry_terminal_escapes() {
+        let body = format!(
+            r#"{{"version":{PROTOCOL_VERSION},"software":"x","response":{{"kind":"docker\u007frevoked\u001b[2J"}}}}"#
+        );
+        let msg = decode_response("c", body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(msg.contains("docker?revoked?[2J"), "{msg}");
+        let long = format!(
+            r#"{{"version":{PROTOCOL_VERSION},"software":"x","request":{{"command":"{}"}}}}"#,
+            "x".repeat(100_000)
+        );
+        let msg = decode_request("d", long.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 1000, "{}", msg.len());
     }
 
     #[test]

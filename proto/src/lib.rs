@@ -10,6 +10,9 @@ pub mod audit;
 pub mod checks;
 pub mod docker;
 mod frame;
+/// Fuzz entry points (`tests/fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod human;
 pub mod paths;
 mod secret;

@@ -559,6 +559,13 @@ fn access_fields(
                     serials.push(s.clone());
                 }
             }
+            serials.retain(|(serial, at)| match checks::check_mfa_serial(serial) {
+                Ok(()) => true,
+                Err(why) => {
+                    notes.push(format!("{at}: mfa_serial not imported: {why}"));
+                    false
+                }
+            });
             if let Some((serial, _)) = serials.first() {
                 fields.push(("mfa_serial".into(), serial.as_str().into()));
                 for (other, at) in serials.iter().skip(1).filter(|(s, _)| s != serial) {
@@ -926,6 +933,13 @@ impl<'a> Resolver<'a> {
             let Some(role_arn) = get("role_arn") else {
                 return other("web_identity_token_file without role_arn".into());
             };
+            // The daemon refuses an [access] whose role is not an IAM role ARN.
+            if let Err(why) = checks::parse_role_arn(&role_arn) {
+                return other(format!(
+                    "{}: role_arn: {why}",
+                    section.properties["role_arn"].at
+                ));
+            }
             return Ok(Node::Root(Root::WebIdentity {
                 role_arn,
                 token_file,

@@ -81,7 +81,7 @@ pub enum CallbackError {
 }
 
 /// What the browser brought back: the authorization code, or the IdP's refusal.
-type Callback = Result<Secret, CallbackError>;
+pub(crate) type Callback = Result<Secret, CallbackError>;
 
 struct Shared {
     state: String,
@@ -110,11 +110,7 @@ impl Loopback {
             authorize_url: OnceLock::new(),
             done: Mutex::new(Some(tx)),
         });
-        let app = Router::new()
-            .route(CALLBACK_PATH, get(callback))
-            .route(START_PATH, get(start))
-            .layer(axum::middleware::from_fn_with_state(shared.port, guard))
-            .with_state(shared.clone());
+        let app = app(shared.clone());
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             tokio::select! {
@@ -148,6 +144,31 @@ impl Loopback {
             Err(_) => Err(CallbackError::Cancelled),
         }
     }
+}
+
+/// The listener's routes, behind its guard.
+fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(CALLBACK_PATH, get(callback))
+        .route(START_PATH, get(start))
+        .layer(axum::middleware::from_fn_with_state(shared.port, guard))
+        .with_state(shared)
+}
+
+/// A login's routes without a listener, for the fuzz target: the router, and what the login
+/// got (`None` while it still waits).
+pub(crate) fn unbound(
+    state: &str,
+    port: u16,
+) -> (Router, impl FnOnce() -> Option<Callback> + use<>) {
+    let (tx, mut rx) = oneshot::channel();
+    let shared = Arc::new(Shared {
+        state: state.to_owned(),
+        port,
+        authorize_url: OnceLock::new(),
+        done: Mutex::new(Some(tx)),
+    });
+    (app(shared), move || rx.try_recv().ok())
 }
 
 /// A short HTML page of credd's for the browser (an answer the user reads).

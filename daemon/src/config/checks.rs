@@ -6,21 +6,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use credd_proto::checks::{
-    PROFILE_NAME_MAX, check_name, check_region, check_sso_session, is_sts_word, parse_role_arn,
+    PROFILE_NAME_MAX, check_mfa_serial, check_name, check_region, check_sso_session, is_sts_word,
+    parse_role_arn,
 };
-
-pub(super) fn check_mfa_serial(serial: &str) -> Result<(), String> {
-    let ok = (9..=256).contains(&serial.len())
-        && serial
-            .chars()
-            .all(|c| is_sts_word(c) || matches!(c, ':' | '/'));
-    if !ok {
-        return Err(format!(
-            "expected an MFA device ARN like arn:aws:iam::111111111111:mfa/alice, found {serial:?}"
-        ));
-    }
-    Ok(())
-}
 
 pub(super) fn check_sts_text(
     value: &str,

@@ -5,7 +5,7 @@
 mod container;
 pub mod docker;
 pub(crate) mod error;
-mod guard;
+pub(crate) mod guard;
 pub mod imds;
 
 use std::sync::Arc;

@@ -28,8 +28,8 @@ pub use admission::{Limits, Owner};
 pub use peer::{Peer, PortHolder};
 
 /// Header bytes a request may carry (hyper's minimum buffer); SDK requests use about 300.
-const MAX_HEADER_BYTES: usize = 16 * 1024;
-const MAX_HEADERS: usize = 64;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADERS: usize = 64;
 /// How long a connection told to close may take to finish the answer it is writing.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Connections the kernel may hold for us before it drops new ones (the owner's among them: a

@@ -65,11 +65,21 @@ pub fn read(file: &Path, start_url: &str, region: &str) -> Result<Option<SsoToke
     let Some(bytes) = runtime_dir::read_private_file(file, MAX_FILE)? else {
         return Ok(None);
     };
+    parse(file, &bytes, start_url, region)
+}
+
+/// [`read`]'s reading of the file's bytes; `file` names it in errors.
+pub(crate) fn parse(
+    file: &Path,
+    bytes: &[u8],
+    start_url: &str,
+    region: &str,
+) -> Result<Option<SsoToken>, CacheError> {
     let malformed = |detail: String| CacheError::Malformed {
         path: file.to_path_buf(),
         detail,
     };
-    let stored: CacheFile = serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+    let stored: CacheFile = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
     if stored.start_url.trim_end_matches('/') != start_url.trim_end_matches('/')
         || stored.region != region
     {
@@ -121,6 +131,11 @@ pub fn write(file: &Path, start_url: &str, token: &SsoToken) -> Result<(), Runti
                 source,
             })?;
     }
+    runtime_dir::write_private_file(file, &encode(start_url, token))
+}
+
+/// The file [`write`] writes for `token`.
+pub(crate) fn encode(start_url: &str, token: &SsoToken) -> zeroize::Zeroizing<Vec<u8>> {
     let stored = CacheFile {
         start_url: start_url.to_owned(),
         region: token.region.clone(),
@@ -135,8 +150,7 @@ pub fn write(file: &Path, start_url: &str, token: &SsoToken) -> Result<(), Runti
             .map(|r| format_time(r.expires_at)),
         credd_session_start: token.session_start.map(format_time),
     };
-    let json = zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("token serializes"));
-    runtime_dir::write_private_file(file, &json)
+    zeroize::Zeroizing::new(serde_json::to_vec(&stored).expect("token serializes"))
 }
 
 fn parse_time(text: &str) -> Option<SystemTime> {
