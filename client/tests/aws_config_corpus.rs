@@ -219,3 +219,38 @@ fn an_mfa_serial_sts_refuses_is_not_imported() {
         plan.notes
     );
 }
+
+/// Found by the `aws_config_import` fuzz target (tests/fuzz/regressions/aws_config_import/): with
+/// two IAM users' keys, the first import took the one its profiles come from as `[access]`, key
+/// in the keychain; a second import took the other key for that `[access]` (which names no
+/// profile) and no longer saw the profile it had written as there already.
+#[test]
+fn importing_again_picks_the_same_of_two_iam_users() {
+    let config = "[profile access]\nmfa_serial = arn:aws:iam::111111111111:mfa/erin\n\
+                  [profile ci-bot]\nregion = eu-west-1\n\
+                  [profile ci-deploy]\nrole_arn = arn:aws:iam::333333333333:role/CiDeploy\n\
+                  source_profile = ci-bot\n";
+    let credentials = "[access]\naws_access_key_id = AKIAACCESSEXAMPLE001\n\
+                       aws_secret_access_key = x\n\
+                       [ci-bot]\naws_access_key_id = AKIACIBOTEXAMPLE0001\n\
+                       aws_secret_access_key = y\n";
+    let files = AwsFiles {
+        config: aws_config::parse::parse(config, "config", FileKind::Config).unwrap(),
+        credentials: aws_config::parse::parse(credentials, "credentials", FileKind::Credentials)
+            .unwrap(),
+    };
+    let first = aws_config::plan(&files, "").unwrap();
+    assert!(
+        first.added.iter().any(|p| p.profile == "ci-deploy"),
+        "{}",
+        first.text
+    );
+    let second = aws_config::plan(&files, &first.text).unwrap();
+    assert!(!second.changes(), "{second:?}");
+    let again: Vec<_> = second
+        .unchanged
+        .iter()
+        .map(|p| p.profile.as_str())
+        .collect();
+    assert_eq!(again, ["ci-deploy"], "{}", first.text);
+}

@@ -242,13 +242,14 @@ pub fn plan(files: &AwsFiles, text: &str) -> Result<Plan, config_edit::EditError
             }
         }
     }
-    let chosen: Option<Root> = match &existing.access {
-        Some(access) => counts.keys().find(|r| access.accepts(r)).cloned(),
-        None => counts
-            .iter()
-            .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)))
-            .map(|(r, _)| r.clone()),
-    };
+    // Among the roots the existing [access] accepts (an `iam-user` one with its key in the
+    // keychain accepts every IAM user's key), the same pick as a first import makes, so that
+    // importing again finds the profiles the first import wrote.
+    let chosen: Option<Root> = counts
+        .iter()
+        .filter(|(root, _)| existing.access.as_ref().is_none_or(|a| a.accepts(root)))
+        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)))
+        .map(|(r, _)| r.clone());
 
     let mut skipped = Vec::new();
     let mut decided: BTreeMap<String, Decision> = BTreeMap::new();
