@@ -20,7 +20,7 @@ use openidconnect::{
     JsonWebKeyId, PrivateSigningKey, StandardClaims, SubjectIdentifier,
 };
 
-use super::sts::skewed;
+use super::scripted::skewed;
 use crate::access::web_identity::{HttpError, OidcHttp};
 use crate::clock::Clock;
 use crate::lock;

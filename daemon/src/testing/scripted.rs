@@ -1,11 +1,13 @@
 //! What the scripted AWS fakes ([`super::sts::FakeSts`], [`super::iam::FakeIam`])
 //! share: the plumbing that plugs a fake into a real SDK client as its HTTP client, reading the
-//! requests of AWS's query protocol, and writing its answers (XML) and refused connections.
+//! requests of AWS's query protocol, and writing its answers (XML) and refused connections; and
+//! [`skewed`] times, for the fakes' wrong clocks.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
@@ -16,6 +18,16 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
 use aws_smithy_types::body::SdkBody;
+
+/// `t` moved (a clock that is wrong, in a fake's answers) by `secs` seconds, either way.
+pub fn skewed(t: SystemTime, secs: i64) -> SystemTime {
+    if secs >= 0 {
+        t + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        t.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
 
 /// A fake server: answers each request the SDK sends (cheap to clone: clones share its state).
 pub trait Scripted: Clone + fmt::Debug + Send + Sync + 'static {

@@ -233,7 +233,7 @@ impl FakeIdentityCenter {
                         } else {
                             let expiration = now + s.settings.role_ttl;
                             issued = Some((format!("ASIASSO{n:09}"), expiration));
-                            let expiration = super::sts::skewed(expiration, skew);
+                            let expiration = scripted::skewed(expiration, skew);
                             ok(serde_json::json!({"roleCredentials": {
                                 "accessKeyId": format!("ASIASSO{n:09}"),
                                 "secretAccessKey": format!("sso-secret-{n}"),

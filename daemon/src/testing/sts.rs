@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sts::config::http::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 
-use super::scripted::{self, Scripted};
+use super::scripted::{self, Scripted, skewed};
 use super::sso::FakeIdentityCenter;
 use crate::clock::Clock;
 use crate::lock;
@@ -67,16 +67,6 @@ pub enum Reply {
     /// (a clock that is wrong): the credentials really last as long as asked
     /// ([`FakeSts::true_expiry`]). For Identity Center's GetRoleCredentials too.
     Skewed(i64),
-}
-
-/// `t` moved by `secs` seconds, either way.
-pub fn skewed(t: SystemTime, secs: i64) -> SystemTime {
-    if secs >= 0 {
-        t + Duration::from_secs(secs.unsigned_abs())
-    } else {
-        t.checked_sub(Duration::from_secs(secs.unsigned_abs()))
-            .unwrap_or(SystemTime::UNIX_EPOCH)
-    }
 }
 
 type Script = Box<dyn Fn(&Call) -> Reply + Send + Sync>;
