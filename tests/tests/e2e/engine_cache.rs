@@ -21,7 +21,9 @@ const WARM: Duration = Duration::from_secs(10);
 
 // ---- Background refresh -------------------------------------------------------------------
 
-/// 15 min credentials, of which only 5 s are servable: the daemon must refresh every ~3.5 s.
+/// 15 min credentials, of which only 5 s are servable: the daemon must refresh 1.9–3.75 s after
+/// each issue (a lead of a quarter, 1.25 s, and with two profiles a jitter of up to 1.875 s,
+/// half of what is left: `schedule::jitter_window`).
 /// (The schedule's arithmetic, its jitter and what is served across a refresh are unit-tested
 /// on a simulated clock in the daemon's `engine::tests`; this proves the real daemon does it.)
 const SHORT_LIVED: Toml = Toml {
@@ -93,9 +95,11 @@ fn background_refresh_keeps_every_profile_ahead_of_min_remaining() {
     eprintln!(
         "staging refresh interval with 15m credentials and min_remaining 14m55s: {first_interval:?}"
     );
+    // Measured from when the test saw it fresh, a little after the issue: so at most the
+    // schedule's 3.75 s (8 s on a busy machine), and well past an immediate refresh.
     assert!(
-        first_interval >= Duration::from_secs(2) && first_interval <= Duration::from_secs(8),
-        "the refresh should come 3.25-3.75 s after issue, not after {first_interval:?}"
+        first_interval >= Duration::from_secs(1) && first_interval <= Duration::from_secs(8),
+        "the refresh should come 1.9-3.75 s after issue, not after {first_interval:?}"
     );
 }
 
