@@ -8,7 +8,7 @@ pub mod pickup;
 pub use clients::{Follower, Sdk, run_once};
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -79,15 +79,7 @@ impl Boto3Follower {
             .expect("start the boto3 follower");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = lines_of(stdout);
         Boto3Follower {
             child,
             stdin,
@@ -112,4 +104,19 @@ impl Drop for Boto3Follower {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A follower's output, line by line, read by a thread of its own (a reply is awaited with a
+/// timeout on the receiver).
+fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
 }

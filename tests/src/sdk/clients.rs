@@ -15,6 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use super::lines_of;
 use crate::bins::sdk_client_bin;
 use crate::install::{install_once, run_install_step, target_dir, venv_once};
 use crate::moto::{MOTO_REQUIREMENTS, venv_python};
@@ -172,15 +173,7 @@ impl Follower {
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let err = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = lines_of(stdout);
         let stderr = Arc::new(Mutex::new(String::new()));
         let kept = stderr.clone();
         std::thread::spawn(move || {
